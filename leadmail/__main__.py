@@ -1,0 +1,5 @@
+"""Allow `python -m leadmail`."""
+
+from leadmail.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""The two types every parser speaks: a parsed Mail in, an Extracted lead out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One attached file, decoded."""
+
+    filename: str
+    content_type: str
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class Mail:
+    """A parsed email: what parsers read. Built once by parsers.mime.parse_mail."""
+
+    message_id: str | None
+    subject: str
+    from_addr: str
+    from_name: str
+    reply_to: list[tuple[str, str]]
+    to: list[tuple[str, str]]
+    cc: list[tuple[str, str]]
+    date: str | None
+    headers: dict[str, str]  # lower-cased names; repeated headers joined with "\n"
+    text: str  # the text/plain body, or the HTML rendered to text
+    html: str  # the text/html body as sent ("" when there is none)
+    content_type: str  # of the top-level part
+    attachments: list[Attachment] = field(default_factory=list)
+    defects: list[str] = field(default_factory=list)
+
+    def header(self, name: str, default: str = "") -> str:
+        """One header by case-insensitive name."""
+        return self.headers.get(name.lower(), default)
+
+
+@dataclass
+class Extracted:
+    """What a parser read from a mail, before normalization. Unknown values stay None."""
+
+    parser: str
+    source: str | None = None
+    is_lead: bool = True
+    not_lead_reason: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    full_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    address: str | None = None  # the lead's own address
+    property_address: str | None = None  # the listing / property / vehicle of interest
+    price: str | int | None = None
+    message: str | None = None
+    segment: str | None = None  # a hint; classify has the last word
+    stage: str | None = None
+    tags: list[str] = field(default_factory=list)
+    custom_fields: dict[str, Any] = field(default_factory=dict)
+    agent_email: str | None = None  # the agent the provider addressed, if any
+    confidence: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    """What a parser may know besides the mail: the agents (never mistaken for the lead)."""
+
+    agent_emails: frozenset[str] = frozenset()
+    agent_phones: frozenset[str] = frozenset()  # E.164
+    agent_names: frozenset[str] = frozenset()  # lower-case full names
+    default_region: str = "US"
+
+
+class Parser(Protocol):
+    """A lead parser: a name and two methods, registered in leadmail.parsers.PARSERS."""
+
+    name: str  # the canonical source name, e.g. "Zillow"
+
+    def claims(self, mail: Mail) -> bool:
+        """True when this parser recognizes the mail as one of its own."""
+        ...
+
+    def parse(self, mail: Mail, ctx: ParseContext) -> Extracted:
+        """Read the lead out of a mail this parser claimed."""
+        ...

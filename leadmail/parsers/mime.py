@@ -1,0 +1,86 @@
+"""Parse raw bytes into a Mail (mail-parser does the MIME work)."""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+
+import mailparser
+
+from leadmail.errors import Quarantine
+from leadmail.parsers.base import Attachment, Mail
+from leadmail.parsers.text import html_to_text, normalize_space
+
+# Defects after which an empty body means the message is broken, not merely empty.
+_STRUCTURAL = {
+    "NoBoundaryInMultipartDefect",
+    "StartBoundaryNotFoundDefect",
+    "MultipartInvariantViolationDefect",
+    "MissingHeaderBodySeparatorDefect",
+    "CloseBoundaryNotFoundDefect",
+}
+
+
+def _addresses(value: list[tuple[str, str]] | None) -> list[tuple[str, str]]:
+    return [(name or "", (addr or "").strip().lower()) for name, addr in (value or []) if addr]
+
+
+def parse_mail(raw: bytes) -> Mail:
+    """Parse raw RFC 5322 bytes; raise Quarantine when nothing readable can be made of them."""
+    if not raw.strip():
+        raise Quarantine("empty message")
+    try:
+        parsed = mailparser.parse_from_bytes(raw)
+    except Exception as exc:  # mail-parser raises many types on garbage
+        raise Quarantine(f"unparseable MIME: {type(exc).__name__}: {exc}") from exc
+
+    headers: dict[str, str] = {}
+    for key, value in parsed.message.items():
+        text = str(value)
+        low = key.lower()
+        headers[low] = f"{headers[low]}\n{text}" if low in headers else text
+
+    html = "\n".join(parsed.text_html)
+    plain = normalize_space("\n".join(parsed.text_plain))
+    text = plain or (html_to_text(html) if html else "")
+    defects = sorted(parsed.defects_categories)
+    subject = normalize_space(parsed.subject or "")
+    if not text and not subject and not parsed.attachments:
+        raise Quarantine("no readable content" + (f" (MIME defects: {', '.join(defects)})" if defects else ""))
+    if not text and _STRUCTURAL.intersection(defects) and not parsed.attachments:
+        raise Quarantine(f"malformed MIME, no readable body (defects: {', '.join(defects)})")
+
+    from_list = _addresses(parsed.from_)
+    from_name, from_addr = from_list[0] if from_list else ("", "")
+    if not from_addr:
+        # mail-parser drops an unparseable From; fall back to the stdlib's reading of it.
+        name, addr = email.utils.parseaddr(headers.get("from", ""))
+        from_name, from_addr = name, addr.lower()
+
+    attachments = []
+    for att in parsed.attachments:
+        payload = att.get("payload") or ""
+        try:
+            data = base64.b64decode(payload) if att.get("binary") else str(payload).encode()
+        except (ValueError, TypeError):
+            data = str(payload).encode(errors="replace")
+        attachments.append(
+            Attachment(att.get("filename") or "", att.get("mail_content_type") or "", data)
+        )
+
+    return Mail(
+        message_id=(parsed.message_id or "").strip() or None,
+        subject=subject,
+        from_addr=from_addr,
+        from_name=from_name.strip().strip('"'),
+        reply_to=_addresses(getattr(parsed, "reply_to", None)),
+        to=_addresses(parsed.to),
+        cc=_addresses(getattr(parsed, "cc", None)),
+        date=parsed.date.isoformat() if parsed.date else None,
+        headers=headers,
+        text=text,
+        html=html,
+        content_type=parsed.message.get_content_type(),
+        attachments=attachments,
+        defects=defects,
+    )
