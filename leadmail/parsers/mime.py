@@ -46,7 +46,8 @@ def parse_mail(raw: bytes) -> Mail:
     defects = sorted(parsed.defects_categories)
     subject = normalize_space(parsed.subject or "")
     if not text and not subject and not parsed.attachments:
-        raise Quarantine("no readable content" + (f" (MIME defects: {', '.join(defects)})" if defects else ""))
+        detail = f" (MIME defects: {', '.join(defects)})" if defects else ""
+        raise Quarantine("no readable content" + detail)
     if not text and _STRUCTURAL.intersection(defects) and not parsed.attachments:
         raise Quarantine(f"malformed MIME, no readable body (defects: {', '.join(defects)})")
 

@@ -107,3 +107,118 @@ def first_value(pairs: list[tuple[str, str]], *labels: str) -> str | None:
         if label in wanted and value:
             return value
     return None
+
+
+# Looser than _LABEL_LINE: form builders and Zapier keep "?" and long questions as labels.
+_FORM_LINE = re.compile(r"^\s*[*\-•]?\s*([A-Za-z][A-Za-z0-9 /&'().#_?,-]{0,60}?)\s*[:=]\s*(.*)$")
+
+
+def label_key(label: str) -> str:
+    """A label in one canonical spelling: "Your E-mail*" and "your_email" both give "e mail"."""
+    key = re.sub(r"[_\-*?]+", " ", label.lower())
+    key = re.sub(r"\s+", " ", key).strip(" .:")
+    return key[5:] if key.startswith("your ") else key
+
+
+def form_pairs(text: str) -> list[tuple[str, str]]:
+    """Like label_values, with labels in label_key spelling and question-style labels kept."""
+    pairs: list[tuple[str, str]] = []
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        m = _FORM_LINE.match(lines[i])
+        if m and not re.match(r"^\s*(https?|mailto|tel)\s*:", lines[i], re.I):
+            value = m.group(2).strip()
+            if not value and i + 1 < len(lines) and lines[i + 1].strip():
+                if not _FORM_LINE.match(lines[i + 1]):
+                    value = lines[i + 1].strip()
+                    i += 1
+            pairs.append((label_key(m.group(1)), value))
+        i += 1
+    return pairs
+
+
+class _Cells(HTMLParser):
+    """Collects table rows as lists of cell texts."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.rows: list[list[str]] = []
+        self.cell: list[str] | None = None
+        self.skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP:
+            self.skip += 1
+        elif tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self.cell = []
+        elif tag == "br" and self.cell is not None:
+            self.cell.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP:
+            self.skip = max(0, self.skip - 1)
+        elif tag in ("td", "th") and self.cell is not None:
+            if not self.rows:
+                self.rows.append([])
+            self.rows[-1].append(normalize_space("".join(self.cell)))
+            self.cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None and not self.skip:
+            self.cell.append(data)
+
+
+def html_table_pairs(html: str) -> list[tuple[str, str]]:
+    """(label_key, value) from HTML tables: "label | value" rows, and the Gravity Forms layout
+    where a row holding only the label is followed by a row holding only the value."""
+    parser = _Cells()
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:  # html.parser is lenient; a garbage table simply yields nothing
+        return []
+    rows = [[c for c in row if c] for row in parser.rows]
+    pairs: list[tuple[str, str]] = []
+    i = 0
+    while i < len(rows):
+        row = rows[i]
+        if len(row) == 2 and len(row[0]) <= 60 and "\n" not in row[0]:
+            pairs.append((label_key(row[0]), row[1]))
+        elif len(row) == 1 and len(row[0]) <= 60 and "\n" not in row[0] and i + 1 < len(rows):
+            nxt = rows[i + 1]
+            if len(nxt) == 1 and not row[0].endswith((".", "!")):
+                pairs.append((label_key(row[0]), nxt[0]))
+                i += 1
+        i += 1
+    return pairs
+
+
+_FOOTER = re.compile(
+    r"^(--\s*$|_{5,}|unsubscribe|to unsubscribe|privacy policy|this (e-?mail|message) was sent"
+    r"|you (are )?receiv(ed|ing) this|©|copyright|\(c\) \d{4}|manage (your )?(email )?preferences"
+    r"|sent from my (iphone|ipad|android)|questions\? call|need help\?|report spam)",
+    re.I,
+)
+
+
+def strip_footer(text: str) -> str:
+    """The text above the first footer, signature separator or unsubscribe line."""
+    out = []
+    for line in text.split("\n"):
+        if _FOOTER.match(line.strip()):
+            break
+        out.append(line)
+    return "\n".join(out).strip()
+
+
+def strip_quoted(text: str) -> str:
+    """The text above a quoted reply ("On ... wrote:", "> ..." lines)."""
+    out = []
+    for line in text.split("\n"):
+        if re.match(r"^On .{5,200} wrote:\s*$", line) or line.startswith(">"):
+            break
+        out.append(line)
+    return "\n".join(out).strip()

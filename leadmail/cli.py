@@ -1,0 +1,316 @@
+"""Command line: thin commands over the pipeline, the store and the daemon."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from leadmail import __version__, config, db, logs
+
+DEFAULTS = Path(__file__).parent / "defaults"
+
+
+def _settings(args: argparse.Namespace) -> config.Settings:
+    path = config.find_config(args.config)
+    settings = config.load(path)
+    logs.setup(settings.log.level, settings.log.format)
+    return settings
+
+
+def _engine(settings: config.Settings, migrate: bool = True) -> Any:
+    if migrate:
+        db.upgrade(settings.database.url)
+    return db.make_engine(settings.database.url)
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Serve: SMTP intake, pipeline worker and outbox sender until SIGTERM."""
+    from leadmail import pipeline
+    from leadmail.daemon import Daemon
+
+    settings = _settings(args)
+    engine = _engine(settings)
+    rt = pipeline.Runtime.load(settings)
+    return asyncio.run(Daemon(settings, engine, rt).run())
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Store and process .eml files through the full pipeline; one JSON line each."""
+    from leadmail import pipeline
+    from leadmail.notify import outbox
+    from leadmail.store import store_raw
+
+    settings = _settings(args)
+    engine = _engine(settings)
+    rt = pipeline.Runtime.load(settings)
+    for name in args.files:
+        raw = Path(name).read_bytes()
+        msg_id = store_raw(engine, raw, intake="file")
+        outcome = pipeline.process(rt, engine, msg_id)
+        line = {"file": name, **(outcome.as_dict() if outcome else {"message": msg_id})}
+        print(_json(line), flush=True)
+    outbox.deliver_due(engine, settings)
+    return 0
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    """Dry run: what leadmail reads from each file, no writes."""
+    from leadmail import pipeline
+    from leadmail.errors import Quarantine
+
+    settings = _settings(args)
+    rt = pipeline.Runtime.load(settings)
+    status = 0
+    for name in args.files:
+        try:
+            draft = pipeline.read(Path(name).read_bytes(), rt)
+            data: dict[str, Any] = {"file": name, **draft.public()}
+            if not draft.is_lead:
+                data["reason"] = draft.not_lead_reason
+            if args.trace:
+                data["trace"] = draft.trace
+        except Quarantine as exc:
+            data = {"file": name, "is_lead": False, "quarantine": exc.reason}
+        except OSError as exc:
+            data = {"file": name, "error": str(exc)}
+            status = 1
+        if args.json:
+            print(_json(data), flush=True)
+        else:
+            print(f"== {name}")
+            for key, value in data.items():
+                if key != "file" and value not in (None, [], {}):
+                    print(f"  {key:17} {value}")
+    return status
+
+
+def cmd_leads(args: argparse.Namespace) -> int:
+    """List or show stored leads."""
+    from sqlmodel import Session, col, select
+
+    from leadmail.models import Lead
+
+    settings = _settings(args)
+    engine = _engine(settings)
+    with Session(engine) as session:
+        if args.leads_cmd == "show":
+            lead = session.get(Lead, args.id)
+            if lead is None:
+                print(f"no lead #{args.id}", file=sys.stderr)
+                return 1
+            print(json.dumps(lead.model_dump(), indent=2, ensure_ascii=False, default=str))
+            return 0
+        leads = session.exec(select(Lead).order_by(col(Lead.id).desc()).limit(args.limit)).all()
+    if args.json:
+        for lead in leads:
+            print(_json(lead.model_dump(exclude={"trace", "confidence"})))
+        return 0
+    print(f"{'ID':>5}  {'RECEIVED':16}  {'SOURCE':12}  {'NAME':24}  {'PHONE':13}  {'AGENT':24}")
+    for lead in leads:
+        name = " ".join(p for p in (lead.first_name, lead.last_name) if p) or (lead.email or "")
+        print(f"{lead.id:>5}  {lead.created_at:%Y-%m-%d %H:%M}  {(lead.source or '')[:12]:12}  "
+              f"{name[:24]:24}  {lead.phone or '':13}  {lead.agent or '(unassigned)':24}")
+    return 0
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    """List, show or retry quarantined messages."""
+    from sqlmodel import Session, col, select
+
+    from leadmail import pipeline
+    from leadmail.models import Message, MessageStatus
+
+    settings = _settings(args)
+    engine = _engine(settings)
+    with Session(engine) as session:
+        if args.q_cmd == "list":
+            rows = session.exec(select(Message).where(Message.status == MessageStatus.QUARANTINED)
+                                .order_by(col(Message.id))).all()
+            for m in rows:
+                print(_json({"id": m.id, "received_at": m.received_at, "message_id": m.message_id,
+                             "reason": m.reason}) if args.json
+                      else f"{m.id:>5}  {m.received_at:%Y-%m-%d %H:%M}  {m.reason}")
+            return 0
+        if args.q_cmd == "show":
+            m = session.get(Message, args.id)
+            if m is None:
+                print(f"no message #{args.id}", file=sys.stderr)
+                return 1
+            print(_json(m.model_dump(exclude={"raw"})))
+            if m.error:
+                print(m.error)
+            return 0
+    ids = [args.id] if args.id else []
+    if args.all:
+        with Session(engine) as session:
+            ids = [i for i in session.exec(select(Message.id).where(
+                Message.status == MessageStatus.QUARANTINED)).all() if i is not None]
+    rt = pipeline.Runtime.load(settings)
+    for msg_id in ids:
+        if not pipeline.requeue(engine, msg_id):
+            print(_json({"message": msg_id, "error": "not quarantined"}))
+            continue
+        outcome = pipeline.process(rt, engine, msg_id)
+        print(_json(outcome.as_dict() if outcome else {"message": msg_id, "status": "busy"}))
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate the config, the rules and their scripts, and the alert templates."""
+    from leadmail import pipeline
+
+    settings = _settings(args)
+    rt = pipeline.Runtime.load(settings)
+    path = config.find_config(args.config)
+    print(f"config OK: {path or '(embedded defaults)'}; {len(settings.agents)} agents, "
+          f"{len(settings.routes)} routes, {len(rt.rules)} source rules")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write a commented starter config and example rules."""
+    target = Path(args.dir)
+    target.mkdir(parents=True, exist_ok=True)
+    cfg = target / "leadmail.toml"
+    if cfg.exists() and not args.force:
+        print(f"{cfg} exists; use --force to overwrite", file=sys.stderr)
+        return 1
+    shutil.copy(DEFAULTS / "leadmail.toml", cfg)
+    rules = target / "rules"
+    shutil.copytree(DEFAULTS / "rules", rules, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    print(f"wrote {cfg} and {rules}/; edit them, then: leadmail --config {cfg} check-config")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """Create or upgrade the database schema."""
+    settings = _settings(args)
+    db.upgrade(settings.database.url)
+    print(f"database at revision {db.current_revision(db.make_engine(settings.database.url))}")
+    return 0
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    """List alerts in the outbox (pending, sent, failed)."""
+    from sqlmodel import Session, col, select
+
+    from leadmail.models import Outbox
+
+    settings = _settings(args)
+    engine = _engine(settings)
+    with Session(engine) as session:
+        query = select(Outbox).order_by(col(Outbox.id))
+        if args.status:
+            query = query.where(Outbox.status == args.status)
+        for row in session.exec(query).all():
+            print(_json({"id": row.id, "status": row.status, "to": row.recipient,
+                         "subject": row.subject, "attempts": row.attempts,
+                         "last_error": row.last_error, "lead": row.lead_id}))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the daemon on embedded demo defaults and feed it the bundled samples over SMTP."""
+    from leadmail.demo import run_demo
+
+    return run_demo(Path(args.data), Path(args.samples), keep_running=not args.exit,
+                    listen=args.listen)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (kept separate so docs tests can read the commands)."""
+    p = argparse.ArgumentParser(prog="leadmail", description=__doc__)
+    p.add_argument("--config", "-c", help="TOML config (default: $LEADMAIL_CONFIG, "
+                   "./leadmail.toml, /etc/leadmail/leadmail.toml, else embedded defaults)")
+    p.add_argument("--version", action="version", version=f"leadmail {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    sub.add_parser("run", help="run the daemon").set_defaults(func=cmd_run)
+    s = sub.add_parser("ingest", help="process .eml files through the full pipeline")
+    s.add_argument("files", nargs="+")
+    s.set_defaults(func=cmd_ingest)
+    s = sub.add_parser("extract", help="dry run: print what would be extracted, write nothing")
+    s.add_argument("files", nargs="+")
+    s.add_argument("--json", action="store_true", help="one JSON object per line per file")
+    s.add_argument("--trace", action="store_true", help="include the pipeline trace")
+    s.set_defaults(func=cmd_extract)
+
+    s = sub.add_parser("leads", help="stored leads")
+    lsub = s.add_subparsers(dest="leads_cmd", required=True)
+    ls = lsub.add_parser("list")
+    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--limit", type=int, default=50)
+    sh = lsub.add_parser("show")
+    sh.add_argument("id", type=int)
+    s.set_defaults(func=cmd_leads)
+
+    s = sub.add_parser("quarantine", help="messages that could not be processed")
+    qsub = s.add_subparsers(dest="q_cmd", required=True)
+    ql = qsub.add_parser("list")
+    ql.add_argument("--json", action="store_true")
+    qs = qsub.add_parser("show")
+    qs.add_argument("id", type=int)
+    qr = qsub.add_parser("retry")
+    qr.add_argument("id", type=int, nargs="?")
+    qr.add_argument("--all", action="store_true")
+    s.set_defaults(func=cmd_quarantine)
+
+    s = sub.add_parser("outbox", help="alerts waiting, sent or failed")
+    osub = s.add_subparsers(dest="o_cmd", required=True)
+    ol = osub.add_parser("list")
+    ol.add_argument("--status", choices=["pending", "sent", "failed"])
+    s.set_defaults(func=cmd_outbox)
+
+    sub.add_parser("check-config", help="validate config, rules, scripts, templates") \
+        .set_defaults(func=cmd_check_config)
+    s = sub.add_parser("init", help="write a starter config and example rules")
+    s.add_argument("dir", nargs="?", default=".")
+    s.add_argument("--force", action="store_true")
+    s.set_defaults(func=cmd_init)
+    s = sub.add_parser("db", help="database schema")
+    dsub = s.add_subparsers(dest="db_cmd", required=True)
+    dsub.add_parser("upgrade")
+    s.set_defaults(func=cmd_db)
+
+    s = sub.add_parser("demo", help="run on demo defaults and feed the bundled samples")
+    s.add_argument("--data", default="leadmail-data", help="where the demo keeps its state")
+    s.add_argument("--samples", default="samples")
+    s.add_argument("--listen", default="127.0.0.1:2525")
+    s.add_argument("--exit", action="store_true", help="stop once the samples are processed")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `leadmail` command."""
+    from leadmail.errors import ConfigErrors
+
+    args = build_parser().parse_args(argv)
+    if args.cmd == "quarantine" and args.q_cmd == "retry" and not (args.id or args.all):
+        print("quarantine retry: give an ID or --all", file=sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except ConfigErrors as exc:
+        for err in exc.errors:
+            print(f"config error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,54 @@
+"""The merge-contact step: a lead whose email or phone is known updates that contact."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from leadmail.draft import Draft
+from leadmail.models import Contact, utcnow
+
+_STAGE_ORDER = {"Lead": 0, "Potential": 1, "Active": 2, "Inactive": 3, "Lost": 3}
+
+
+def find_contact(session: Session, email: str | None, phone: str | None) -> Contact | None:
+    """The known contact with this normalized email, else this phone (oldest first)."""
+    if email:
+        found = session.exec(select(Contact).where(Contact.email == email)
+                             .order_by(Contact.id).limit(1)).first()  # type: ignore[arg-type]
+        if found:
+            return found
+    if phone:
+        return session.exec(select(Contact).where(Contact.phone == phone)
+                            .order_by(Contact.id).limit(1)).first()  # type: ignore[arg-type]
+    return None
+
+
+def merge(session: Session, draft: Draft, lead_id: int) -> tuple[Contact, bool]:
+    """Create or update the contact for a lead; True when it merged into an existing one."""
+    now = utcnow()
+    entry = {"source": draft.source, "lead_id": lead_id, "at": now.isoformat()}
+    contact = find_contact(session, draft.email, draft.phone)
+    if contact is None:
+        contact = Contact(first_name=draft.first_name, last_name=draft.last_name,
+                          email=draft.email, phone=draft.phone, address=draft.address,
+                          stage=draft.stage or "Lead", segment=draft.segment or "Customers",
+                          origin=draft.origin or "company", tags=list(draft.tags),
+                          custom_fields=dict(draft.custom_fields), sources=[entry], lead_count=1,
+                          created_at=now, last_activity_at=now)
+        session.add(contact)
+        session.flush()
+        return contact, False
+    # Keep what we knew; fill gaps; never move a contact back down the pipeline by a new inquiry.
+    for name in ("first_name", "last_name", "email", "phone", "address"):
+        if not getattr(contact, name) and getattr(draft, name):
+            setattr(contact, name, getattr(draft, name))
+    if draft.stage and _STAGE_ORDER.get(draft.stage, 0) > _STAGE_ORDER.get(contact.stage, 0):
+        contact.stage = draft.stage
+    contact.tags = list(dict.fromkeys([*contact.tags, *draft.tags]))
+    contact.custom_fields = {**contact.custom_fields, **draft.custom_fields}
+    contact.sources = [*contact.sources, entry]
+    contact.lead_count += 1
+    contact.last_activity_at = now
+    session.add(contact)
+    session.flush()
+    return contact, True

@@ -1,0 +1,81 @@
+"""The normalize step: an Extracted (as the mail said it) becomes a Draft (as we store it)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from leadmail import normalize
+from leadmail.parsers.base import Extracted
+
+# The keys of `leadmail extract --json`, in this order (a contract admins' tooling relies on).
+EXTRACT_KEYS = ("is_lead", "source", "first_name", "last_name", "email", "phone", "address",
+                "property_address", "price", "message", "stage", "segment", "tags",
+                "custom_fields", "origin")
+
+
+@dataclass
+class Draft:
+    """A normalized, classified lead that is not stored yet."""
+
+    is_lead: bool = True
+    not_lead_reason: str | None = None
+    source: str | None = None
+    parser: str | None = None
+    rule: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    property_address: str | None = None
+    price: int | None = None
+    message: str | None = None
+    stage: str | None = None
+    segment: str | None = None
+    origin: str | None = None
+    pond: str | None = None
+    agent_email: str | None = None
+    tags: list[str] = field(default_factory=list)
+    custom_fields: dict[str, Any] = field(default_factory=dict)
+    confidence: dict[str, float] = field(default_factory=dict)
+    trace: list[dict[str, Any]] = field(default_factory=list)
+
+    def note(self, step: str, **data: Any) -> None:
+        """Record what a pipeline step decided (kept on the lead: "why did this happen?")."""
+        self.trace.append({"step": step, **data})
+
+    def public(self) -> dict[str, Any]:
+        """The extract --json view: EXTRACT_KEYS only, absent values as null."""
+        data = asdict(self)
+        return {key: data[key] for key in EXTRACT_KEYS}
+
+
+def build(ext: Extracted, region: str) -> Draft:
+    """Normalize every field of an Extracted lead (pure)."""
+    first, last = normalize.split_name(ext.full_name, ext.first_name, ext.last_name)
+    draft = Draft(
+        is_lead=ext.is_lead,
+        not_lead_reason=ext.not_lead_reason,
+        source=ext.source,
+        parser=ext.parser,
+        first_name=first,
+        last_name=last,
+        email=normalize.email(ext.email),
+        phone=normalize.phone(ext.phone, region) if ext.phone else None,
+        address=normalize.address(ext.address),
+        property_address=normalize.address(ext.property_address),
+        price=normalize.price(ext.price),
+        message=normalize.message(ext.message),
+        stage=ext.stage,
+        segment=ext.segment,
+        agent_email=normalize.email(ext.agent_email),
+        tags=list(dict.fromkeys(t.strip() for t in ext.tags if t and t.strip())),
+        custom_fields=dict(ext.custom_fields),
+        confidence=dict(ext.confidence),
+    )
+    if ext.phone and not draft.phone:
+        draft.note("normalize", dropped_phone=ext.phone, reason="not a possible phone number")
+    if ext.email and not draft.email:
+        draft.note("normalize", dropped_email=ext.email, reason="not an email address")
+    return draft

@@ -1,0 +1,427 @@
+"""Normalise the messy, human-typed fields of a lead (phones, emails, names, addresses, prices)."""
+
+import math
+import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+import phonenumbers
+import usaddress
+from nameparser import HumanName
+from phonenumbers import Leniency, PhoneNumberMatcher
+
+__all__ = [
+    "address",
+    "case_name",
+    "email",
+    "find_emails",
+    "find_phones",
+    "message",
+    "parse_address",
+    "phone",
+    "price",
+    "split_name",
+]
+
+# --------------------------------------------------------------------------- phones
+
+# A field that is only a phone number (optionally with an extension) is handed to
+# phonenumbers.parse; anything wordier goes through the matcher instead, because parse()
+# treats letters as a vanity number and "512 555 0143 mobile" would become digits.
+_PHONE_SHAPED_RE = re.compile(
+    r"[+(\d][\d\s().\-/]*\d\)?\s*(?:(?:,|;)?\s*(?:ext\.?|extension|x|#)\s*\d{1,6})?",
+    re.IGNORECASE,
+)
+_TEL_PREFIX_RE = re.compile(r"^\s*(?:tel|callto|phone)\s*:\s*", re.IGNORECASE)
+# NANP area and exchange codes never start with 0 or 1 (555 exchanges are fine: fictional
+# 555-01xx numbers must still pass for test leads).
+_NANP_RE = re.compile(r"[2-9]\d{2}[2-9]\d{6}")
+_MIN_NATIONAL_DIGITS = 7
+
+
+def _acceptable_phone(number: phonenumbers.PhoneNumber) -> bool:
+    """Whether a parsed number is plausible enough to store as a lead's phone."""
+    # LOCAL_ONLY (e.g. a US number without area code) cannot be written in E.164 truthfully.
+    if phonenumbers.is_possible_number_with_reason(number) != (
+        phonenumbers.ValidationResult.IS_POSSIBLE
+    ):
+        return False
+    national = phonenumbers.national_significant_number(number)
+    if len(national) < _MIN_NATIONAL_DIGITS or len(set(national)) == 1:
+        return False
+    return number.country_code != 1 or bool(_NANP_RE.fullmatch(national))
+
+
+def _e164(number: phonenumbers.PhoneNumber) -> str:
+    """Format a number as E.164 (extensions are dropped, E.164 has no place for them)."""
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone(raw: str | None, region: str = "US") -> str | None:
+    """Return a human-written phone number as E.164, or None when it is not a usable number."""
+    if not raw:
+        return None
+    text = _TEL_PREFIX_RE.sub("", raw.strip())
+    if not text:
+        return None
+    if _PHONE_SHAPED_RE.fullmatch(text):
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            pass  # e.g. "512-555-0143 / 512-555-0199" is too long as one number
+        else:
+            if _acceptable_phone(number):
+                return _e164(number)
+    # Wordy or multi-number field ("Cell: 512-555-0143 (preferred)"): take the first number.
+    found = find_phones(text, region)
+    return found[0] if found else None
+
+
+def find_phones(text: str, region: str = "US") -> list[str]:
+    """Return every phone number in free text as E.164, in order of appearance, deduplicated."""
+    if not text:
+        return []
+    result: list[str] = []
+    # POSSIBLE (not VALID) so phone() and find_phones() agree on what counts as a phone;
+    # _acceptable_phone and the digit-run check below keep ids and dates out.
+    for match in PhoneNumberMatcher(text, region, leniency=Leniency.POSSIBLE):
+        before = text[match.start - 1] if match.start > 0 else ""
+        after = text[match.end] if match.end < len(text) else ""
+        if before.isdigit() or after.isdigit():
+            continue  # a slice of a longer id such as "Lead ID 5125550143999"
+        if not _acceptable_phone(match.number):
+            continue
+        formatted = _e164(match.number)
+        if formatted not in result:
+            result.append(formatted)
+    return result
+
+
+# --------------------------------------------------------------------------- emails
+
+_EMAIL_ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_EMAIL_DOMAIN = r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]+)"
+_EMAIL_RE = re.compile(rf"{_EMAIL_ATOM}(?:\.{_EMAIL_ATOM})*@{_EMAIL_DOMAIN}")
+# Narrower local part for free text, so "url=bob@x.com" or "'bob@x.com'" do not drag the
+# surrounding punctuation into the address.
+_EMAIL_FIND_RE = re.compile(
+    r"(?<![a-z0-9._%+])[a-z0-9_][a-z0-9_%+-]*(?:[.'][a-z0-9_%+-]+)*@"
+    r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63}(?![a-z0-9-])",
+    re.IGNORECASE,
+)
+_MAILTO_RE = re.compile(r"^\s*mailto:\s*", re.IGNORECASE)
+_EMAIL_EDGE_JUNK = " \t\r\n<>\"'()[]{},;:."
+
+
+def email(raw: str | None) -> str | None:
+    """Return a cleaned, lower-cased email address, or None unless it is local@domain.tld."""
+    if not raw:
+        return None
+    text = raw.strip()
+    # "Jane Doe <jane@x.com>": the address is what sits inside the angle brackets.
+    bracketed = re.search(r"<([^<>]*@[^<>]*)>", text)
+    if bracketed:
+        text = bracketed.group(1)
+    text = _MAILTO_RE.sub("", text.strip(_EMAIL_EDGE_JUNK))
+    text = text.split("?", 1)[0]  # mailto: links may carry ?subject=...
+    text = text.strip(_EMAIL_EDGE_JUNK).lower()
+    if _EMAIL_RE.fullmatch(text):
+        return text
+    # A field like "jane@x.com (work)" still holds exactly one usable address.
+    found = find_emails(text)
+    return found[0] if len(found) == 1 else None
+
+
+def find_emails(text: str) -> list[str]:
+    """Return every email address in free text, lower-cased, deduplicated, in order."""
+    if not text:
+        return []
+    result: list[str] = []
+    for match in _EMAIL_FIND_RE.finditer(text):
+        address_ = match.group(0).lower()
+        if address_ not in result:
+            result.append(address_)
+    return result
+
+
+# --------------------------------------------------------------------------- names
+
+_PARTICLES = frozenset(
+    {
+        "van", "der", "den", "de", "da", "di", "del", "della", "von", "la", "le", "du",
+        "dos", "das", "ten", "ter", "bin", "al",
+    }
+)  # fmt: skip
+# "Mac" is only re-cased for names where MacX is the usual spelling; Mack, Macy, Mace,
+# Macias, Machado... are ordinary names and a blanket rule would mangle them.
+_MAC_NAMES = {
+    name.lower(): name
+    for name in (
+        "MacArthur", "MacDonald", "MacDougall", "MacGregor", "MacKenzie", "MacLean",
+        "MacLeod", "MacNeil", "MacPherson",
+    )
+}  # fmt: skip
+_ROMAN_SUFFIXES = frozenset({"ii", "iii", "iv"})
+_GENERATIONAL = frozenset({"jr", "sr", "ii", "iii", "iv", "v"})
+_APOSTROPHE_NAME_RE = re.compile(r"^(\w)(['\u2019])(\w)(.*)$")
+_JUNK_NAMES = frozenset(
+    {
+        "na", "none", "null", "nil", "unknown", "notprovided", "notgiven", "noname",
+        "notapplicable", "undefined", "anonymous",
+    }
+)  # fmt: skip
+# Tokens made only of punctuation are left-overs of a stripped phone number or email.
+_PUNCT_TOKEN_RE = re.compile(r"^[-()\[\]{}<>|/\\:;.*_+=~#@!?\"']+$")
+
+
+def _upper_first_letter(text: str) -> str:
+    """Upper-case the first letter of already lower-cased text, skipping leading punctuation."""
+    for index, char in enumerate(text):
+        if char.isalpha():
+            return text[:index] + char.upper() + text[index + 1 :]
+    return text
+
+
+def _case_segment(segment: str) -> str:
+    """Case one hyphen-free piece of a name; mixed-case input is trusted as deliberate."""
+    if not (segment.islower() or segment.isupper()):
+        return segment  # "McKenzie", "DeShawn", "LaToya", or no letters at all
+    lower = segment.lower()
+    if lower in _MAC_NAMES:
+        return _MAC_NAMES[lower]
+    if lower.startswith("mc") and len(lower) > 2 and lower[2].isalpha():
+        return "Mc" + lower[2].upper() + lower[3:]
+    apostrophe = _APOSTROPHE_NAME_RE.match(lower)
+    if apostrophe:  # O'Brien, D'Angelo: a one-letter prefix is an elided article
+        head, mark, first, rest = apostrophe.groups()
+        return f"{head.upper()}{mark}{first.upper()}{rest}"
+    return _upper_first_letter(lower)
+
+
+def case_name(part: str, *, given: bool = False) -> str:
+    """Properly case a name written all-lower or all-upper; deliberate mixed case is kept."""
+    words = part.split()
+    cased: list[str] = []
+    for index, word in enumerate(words):
+        lower = word.lower()
+        single_case = word.islower() or word.isupper()
+        is_last_word = index == len(words) - 1
+        # Particles are lower-case only inside a surname ("van der Berg"); a lone "De" or
+        # "Della", or any word of a given name, is a name in its own right.
+        if not given and not is_last_word and single_case and lower in _PARTICLES:
+            cased.append(lower)
+        elif index > 0 and single_case and lower in _ROMAN_SUFFIXES:
+            cased.append(lower.upper())
+        else:
+            cased.append("-".join(_case_segment(piece) for piece in word.split("-")))
+    return " ".join(cased)
+
+
+def _clean_name_field(raw: str | None) -> str | None:
+    """Strip emails, phone numbers and junk placeholders from a name field."""
+    if not raw:
+        return None
+    text = _EMAIL_FIND_RE.sub(" ", raw)
+    text = re.sub(r"[\d+]", " ", text)
+    tokens = [token for token in text.split() if not _PUNCT_TOKEN_RE.match(token)]
+    text = " ".join(tokens).replace(" ,", ",").strip(" ,;:-")
+    letters = "".join(char for char in text.lower() if char.isalpha())
+    if not letters or letters in _JUNK_NAMES:
+        return None
+    return text
+
+
+def _case_suffix(suffix: str) -> str:
+    """Case a generational suffix: roman numerals upper, "JR." -> "Jr."."""
+    bare = suffix.rstrip(".").lower()
+    if bare in _ROMAN_SUFFIXES or bare == "v":
+        return suffix.upper()
+    return case_name(suffix)
+
+
+def _parse_full_name(full: str) -> tuple[str | None, str | None]:
+    """Split a cleaned full name into (given names, surname) with nameparser."""
+    parsed = HumanName(full)
+    given = " ".join(piece for piece in (parsed.first, parsed.middle) if piece)
+    family = parsed.last
+    # Jr./III are part of the legal surname; credentials (PhD, MD, Esq.) are not.
+    suffixes = [
+        _case_suffix(suffix)
+        for suffix in parsed.suffix_list
+        if suffix.rstrip(".").lower() in _GENERATIONAL
+    ]
+    first_name = case_name(given, given=True) if given else None
+    last_name = " ".join([case_name(family), *suffixes]) if family else None
+    return first_name, last_name
+
+
+def split_name(
+    full: str | None, first: str | None = None, last: str | None = None
+) -> tuple[str | None, str | None]:
+    """Return (first_name, last_name), properly cased, from separate fields or a full name."""
+    first_clean = _clean_name_field(first)
+    last_clean = _clean_name_field(last)
+    first_name = case_name(first_clean, given=True) if first_clean else None
+    last_name = case_name(last_clean) if last_clean else None
+    if first_name and last_name:
+        return first_name, last_name
+    full_clean = _clean_name_field(full)
+    if full_clean:
+        # Explicit fields win; the full name only fills in whichever one is missing.
+        parsed_first, parsed_last = _parse_full_name(full_clean)
+        first_name = first_name or parsed_first
+        last_name = last_name or parsed_last
+    return first_name, last_name
+
+
+# --------------------------------------------------------------------------- addresses
+
+_ADDRESS_EDGE_JUNK = " \t,;:|-*\u2022"
+# usaddress labels that make up the CRM's street; tokens keep the order they had in the text.
+_STREET_LABELS = frozenset(
+    {
+        "AddressNumberPrefix", "AddressNumber", "AddressNumberSuffix",
+        "StreetNamePreDirectional", "StreetNamePreModifier", "StreetNamePreType",
+        "StreetName", "StreetNamePostType", "StreetNamePostDirectional",
+        "StreetNamePostModifier", "IntersectionSeparator", "SecondStreetNamePreDirectional",
+        "SecondStreetNamePreModifier", "SecondStreetNamePreType", "SecondStreetName",
+        "SecondStreetNamePostType", "SecondStreetNamePostDirectional",
+        "SecondStreetNamePostModifier", "USPSBoxType", "USPSBoxID", "USPSBoxGroupType",
+        "USPSBoxGroupID",
+    }
+)  # fmt: skip
+_UNIT_LABELS = frozenset(
+    {"OccupancyType", "OccupancyIdentifier", "SubaddressType", "SubaddressIdentifier"}
+)
+_FIELD_LABELS = {"city": "PlaceName", "state": "StateName", "zip": "ZipCode"}
+
+
+def address(raw: str | None) -> str | None:
+    """Return an address as one clean line with comma-separated parts, or None when empty."""
+    if not raw:
+        return None
+    parts: list[str] = []
+    # Line breaks, semicolons and pipes all separate address lines in forms and emails.
+    for line in re.split(r"[\r\n;|]+", raw):
+        line = re.sub(r"\s+", " ", line)
+        line = re.sub(r"\s*,[\s,]*", ", ", line).strip(_ADDRESS_EDGE_JUNK)
+        if line:
+            parts.append(line)
+    joined = ", ".join(parts)
+    joined = re.sub(r"(?<=\d)\.$", "", joined)  # "TX 78701." - a sentence stop, not an abbrev
+    return joined or None
+
+
+def _join_tokens(tokens: list[str]) -> str:
+    """Join usaddress tokens, dropping the commas it leaves attached."""
+    text = " ".join(token.strip(" ,") for token in tokens)
+    return re.sub(r"#\s+", "#", re.sub(r"\s+", " ", text)).strip()
+
+
+def parse_address(raw: str) -> dict[str, str]:
+    """Split an address into street/city/state/zip (and unit) with usaddress; {} if unsure."""
+    line = address(raw)
+    if not line:
+        return {}
+    try:
+        tagged, _kind = usaddress.tag(line)
+    except usaddress.RepeatedLabelError:
+        return {}  # two streets or two cities: guessing would put garbage in the CRM
+    except Exception:  # a CRF model fed untrusted text must never take intake down
+        return {}
+    street = _join_tokens([value for label, value in tagged.items() if label in _STREET_LABELS])
+    if not street:
+        return {}
+    result = {"street": street}
+    unit = _join_tokens([value for label, value in tagged.items() if label in _UNIT_LABELS])
+    if unit:
+        result["unit"] = unit
+    for key, label in _FIELD_LABELS.items():
+        value = _join_tokens([tagged[label]]) if label in tagged else ""
+        if value:
+            result[key] = value.upper() if key == "state" and len(value) == 2 else value
+    return result
+
+
+# --------------------------------------------------------------------------- prices
+
+_MAX_PRICE = 10**10
+_MULTIPLIERS = {
+    "k": 10**3,
+    "thousand": 10**3,
+    "m": 10**6,
+    "mm": 10**6,
+    "mil": 10**6,
+    "million": 10**6,
+    "b": 10**9,
+    "bn": 10**9,
+    "billion": 10**9,
+}
+# European thousands ("1.200.000") must be tried before the plain decimal form.
+_NUMBER = r"(\d{1,3}(?:\.\d{3}){2,}(?![\d.])|\d[\d,]*(?:\.\d+)?|\.\d+)"
+_MULT = r"(?:\s*(million|mil|mm|thousand|billion|bn|k|m|b)\b)?"
+# An amount, optionally followed by the upper end of a range ("$300k - $400k", "300 to 400k").
+_PRICE_RE = re.compile(
+    rf"(\$\s*)?{_NUMBER}{_MULT}(?:\s*(?:-|\u2013|\u2014|to)\s*(\$\s*)?{_NUMBER}{_MULT})?",
+    re.IGNORECASE,
+)
+# "-$5,000", "$-5,000" and accounting-style "(5,000)" are refunds or typos, not budgets.
+_NEGATIVE_RE = re.compile(r"^\s*(?:[-\u2212]\s*\$?|\$\s*[-\u2212]|\(\s*\$?\s*\d)")
+
+
+def _to_decimal(number: str) -> Decimal | None:
+    """Parse "1,234.5" or European "1.234.567" into a Decimal."""
+    if re.fullmatch(r"\d{1,3}(?:\.\d{3}){2,}", number):
+        number = number.replace(".", "")
+    try:
+        return Decimal(number.replace(",", ""))
+    except InvalidOperation:
+        return None
+
+
+def _bounded(value: Decimal) -> int | None:
+    """Round to whole currency units and drop negative or absurd amounts."""
+    rounded = int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return rounded if 0 <= rounded <= _MAX_PRICE else None
+
+
+def price(raw: str | int | float | None) -> int | None:
+    """Return a price or budget as whole currency units; the lower bound of a range."""
+    if raw is None or isinstance(raw, bool):  # bool is an int, but never a price
+        return None
+    if isinstance(raw, int):
+        return raw if 0 <= raw <= _MAX_PRICE else None
+    if isinstance(raw, float):
+        return _bounded(Decimal(repr(raw))) if math.isfinite(raw) else None
+    text = raw.strip()
+    if not text or _NEGATIVE_RE.match(text):
+        return None
+    matches = list(_PRICE_RE.finditer(text))
+    # Prefer an amount marked as money ("2-3 beds, $450k") over the first bare number.
+    marked = [m for m in matches if any(m.group(i) for i in (1, 3, 4, 6))]
+    candidates = marked or matches
+    if not candidates:
+        return None
+    _dollar, low, low_mult, _high_dollar, high, high_mult = candidates[0].groups()
+    # "300-400k": a multiplier written once, on the upper end, applies to both ends.
+    multiplier = low_mult or (high_mult if high else None)
+    amount = _to_decimal(low)
+    if amount is None:
+        return None
+    if multiplier:
+        amount *= _MULTIPLIERS[multiplier.lower()]
+    return _bounded(amount)
+
+
+# --------------------------------------------------------------------------- free text
+
+
+def message(raw: str | None) -> str | None:
+    """Tidy a free-text message: trimmed lines, single spaces, at most one blank line."""
+    if not raw:
+        return None
+    lines = [
+        re.sub(r"[^\S\n]+", " ", line).strip()
+        for line in raw.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    ]
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
+    return text or None

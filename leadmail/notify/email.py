@@ -1,0 +1,98 @@
+"""Alert emails: render (Jinja2) when the outbox row is written, send when it is delivered."""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import ssl
+import tempfile
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from leadmail.config import EmailNotifyConfig
+from leadmail.models import utcnow
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+class PermanentFailure(Exception):
+    """The relay refused for good (5xx): do not retry."""
+
+
+@lru_cache(maxsize=4)
+def _env(extra_dir: str | None = None) -> Environment:
+    dirs = [extra_dir, str(TEMPLATES)] if extra_dir else [str(TEMPLATES)]
+    return Environment(loader=FileSystemLoader(dirs), undefined=StrictUndefined,
+                       autoescape=select_autoescape(["html.j2"]), keep_trailing_newline=True)
+
+
+def render_alert(context: dict[str, Any], template_dir: str | None = None) -> dict[str, str]:
+    """Subject, text and HTML of an alert for one assignment."""
+    env = _env(template_dir)
+    return {
+        "subject": " ".join(env.get_template("alert.subject.j2").render(context).split()),
+        "text": env.get_template("alert.txt.j2").render(context),
+        "html": env.get_template("alert.html.j2").render(context),
+    }
+
+
+def build_message(cfg: EmailNotifyConfig, recipient: str, payload: dict[str, Any],
+                  idempotency_key: str) -> EmailMessage:
+    """The MIME message for an outbox row; its Message-ID is stable across retries."""
+    msg = EmailMessage()
+    domain = cfg.sender.rpartition("@")[2]
+    msg["From"] = formataddr(("leadmail", cfg.sender))
+    msg["To"] = formataddr((payload.get("recipient_name", ""), recipient))
+    msg["Subject"] = payload["subject"]
+    msg["Date"] = format_datetime(utcnow())
+    # Same key, same Message-ID: a receiver (or our own sink) can drop a retried duplicate.
+    msg["Message-ID"] = f"<leadmail.{idempotency_key}@{domain}>"
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: auto-responders must not answer
+    msg["X-Leadmail-Lead"] = str(payload.get("lead_id", ""))
+    msg.set_content(payload["text"])
+    msg.add_alternative(payload["html"], subtype="html")
+    return msg
+
+
+def send(cfg: EmailNotifyConfig, msg: EmailMessage, recipient: str) -> None:
+    """Deliver through the relay, or into a directory for `file:` relays.
+
+    Raises PermanentFailure on 5xx; any other exception is temporary.
+    """
+    if cfg.relay.startswith("file:"):
+        _write_file(Path(cfg.relay[len("file:"):]), msg)
+        return
+    host, _, port = cfg.relay.rpartition(":")
+    try:
+        with smtplib.SMTP(host.strip("[]"), int(port), timeout=cfg.timeout) as smtp:
+            if cfg.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if cfg.username and cfg.password:
+                smtp.login(cfg.username, cfg.password)
+            smtp.send_message(msg, from_addr=cfg.sender, to_addrs=[recipient])
+    except smtplib.SMTPResponseException as exc:
+        if 500 <= exc.smtp_code < 600:
+            raise PermanentFailure(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
+        raise
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = [code for code, _ in exc.recipients.values()]
+        if all(500 <= c < 600 for c in codes):
+            raise PermanentFailure(f"recipient refused: {exc.recipients}") from exc
+        raise
+
+
+def _write_file(directory: Path, msg: EmailMessage) -> None:
+    """Write atomically, named by Message-ID, so a retry overwrites instead of doubling."""
+    directory.mkdir(parents=True, exist_ok=True)
+    name = str(msg["Message-ID"]).strip("<>").replace("/", "_") + ".eml"
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(msg.as_bytes())
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, directory / name)

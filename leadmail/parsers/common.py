@@ -1,0 +1,343 @@
+"""What labelled lead layouts share: label synonyms, distractor filters, the lead's identity."""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from dataclasses import dataclass, field
+
+from leadmail import normalize
+from leadmail.parsers.base import Extracted, Mail, ParseContext
+from leadmail.parsers.text import form_pairs, html_table_pairs, label_key, strip_footer
+
+# Label spellings (in text.label_key form) per Extracted field.
+FIELD_LABELS: dict[str, frozenset[str]] = {
+    "full_name": frozenset({
+        "name", "full name", "fullname", "contact name", "lead name", "client name",
+        "customer name", "buyer name", "seller name", "contact", "from", "sender",
+        "submitted by", "renter", "prospect", "prospect name", "lead", "names",
+    }),
+    "first_name": frozenset({"first name", "firstname", "first", "fname", "given name"}),
+    "last_name": frozenset({"last name", "lastname", "last", "lname", "surname", "family name"}),
+    "email": frozenset({
+        "email", "e mail", "email address", "e mail address", "mail", "contact email",
+        "lead email", "buyer email", "email id", "emailaddress",
+    }),
+    "phone": frozenset({
+        "phone", "phone number", "phonenumber", "telephone", "tel", "mobile", "mobile phone",
+        "mobile number", "cell", "cell phone", "contact number", "contact phone", "phone no",
+        "lead phone", "buyer phone", "home phone", "work phone", "primary phone", "best phone",
+    }),
+    "message": frozenset({
+        "message", "comments", "comment", "message body", "question", "questions", "notes",
+        "note", "inquiry", "enquiry", "additional comments", "additional information",
+        "details", "how can we help", "how can we help you", "lead message", "request",
+        "what can we help you with", "message from lead",
+    }),
+    "property_address": frozenset({
+        "property", "property address", "listing", "listing address", "address of interest",
+        "interested in", "regarding", "in regards to property", "property of interest",
+        "subject property", "property interested in", "listing of interest", "inquiry about",
+        "home of interest",
+    }),
+    "address": frozenset({
+        "address", "street address", "mailing address", "home address", "current address",
+        "street", "street address line 1",
+    }),
+    "price": frozenset({
+        "price", "list price", "listing price", "asking price", "budget", "price range",
+        "max price", "home price", "vehicle price",
+    }),
+}
+_ADDRESS_PARTS = frozenset({"city", "state", "zip", "zip code", "zipcode", "postal code",
+                            "postcode"})
+# Provider extras kept as custom fields, by canonical key.
+CUSTOM_LABELS: dict[str, frozenset[str]] = {
+    "timeframe": frozenset({
+        "timeframe", "time frame", "timeline", "when do you want to move", "move in",
+        "move in date", "moving timeline", "when are you looking to buy", "buying timeframe",
+        "when do you plan to buy", "when are you planning to move", "selling timeframe",
+    }),
+    "pre_approved": frozenset({
+        "pre approved", "preapproved", "are you pre approved", "prequalified", "pre qualified",
+    }),
+    "financing": frozenset({"financing", "financing needed", "need financing", "mortgage"}),
+    "lead_id": frozenset({"lead id", "leadid", "id", "reference", "reference id", "inquiry id",
+                          "contact id", "lead number", "request id"}),
+    "mls": frozenset({"mls", "mls #", "mls#", "mls number", "mls id", "listing id", "listing #",
+                      "listing#", "listing number", "mlsid"}),
+    "bedrooms": frozenset({"bedrooms", "beds", "number of bedrooms"}),
+    "property_type": frozenset({"property type", "home type"}),
+    "inquiry_type": frozenset({"inquiry type", "lead type", "request type"}),
+}
+AGENT_LABELS = frozenset({"agent", "agent name", "agent email", "assigned agent", "to agent",
+                          "your agent", "sent to", "recipient"})
+IDENTITY_FIELDS = ("full_name", "first_name", "last_name", "email", "phone")
+_KNOWN = frozenset().union(*FIELD_LABELS.values(), *CUSTOM_LABELS.values(), _ADDRESS_PARTS,
+                           AGENT_LABELS)
+
+_NOREPLY = re.compile(
+    r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon|postmaster|bounces?|"
+    r"notifications?|notify|alerts?|automated|zapier|leads?[-_.]?noreply|wordpress|www-data|"
+    r"webmaster|forms?$|mailer$|system$)", re.I)
+_TOLL_FREE = re.compile(r"^\+18(00|33|44|55|66|77|88)\d{7}$")
+# Numbers that look like phones but are ids: "Lead ID: 5125550143999", "MLS# 2234567890".
+_ID_NUMBER = re.compile(
+    r"(?i)\b((?:lead|listing|mls|order|ref(?:erence)?|inquiry|request|contact|ticket|"
+    r"confirmation|record|property)\s*(?:id|#|no\.?|number)?\s*[:#]?\s*)([A-Z0-9-]{5,})")
+_LONG_DIGITS = re.compile(r"(?<![\d+])(\d{12,}|[02-9]\d{10})(?!\d)")
+
+SELLER = re.compile(
+    r"(?i)\b(what'?s my (home|house|property) worth|home (valuation|value|estimate)|valuation|"
+    r"market analysis|\bcma\b|sell(ing)? my (home|house|condo|property)|list my "
+    r"(home|house|condo|property)|(thinking|thought) (of|about) selling|want(ed)? to sell|"
+    r"seller lead|looking to sell)")
+BUYER = re.compile(
+    r"(?i)\b(tour|showing|schedule a (visit|viewing|showing)|interested in (the |this |your )?"
+    r"(home|property|listing|house|condo|apartment|townhome)|buy(ing|er)?|purchase|"
+    r"pre-?approved|open house|requesting information about|request(ed)? information|"
+    r"see (the|this) (home|house|property)|viewing|is this (home|property) still available|"
+    r"test drive)\b")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one provider's notification reads: its own domains and subject shapes."""
+
+    source: str
+    parser: str
+    domains: tuple[str, ...] = ()  # the provider's mail domains: never the lead's
+    subjects: tuple[re.Pattern[str], ...] = ()  # groups "name" and/or "prop"
+    address_is_property: bool = False  # a bare "Address:" is the listing, not the lead's home
+    keep_unknown: bool = False  # unknown "key: value" pairs go to custom_fields
+    default_segment: str | None = None
+    skip_labels: frozenset[str] = field(default_factory=frozenset)
+
+
+def snake(label: str) -> str:
+    """A label as a custom_fields key: "Pre-approved?" -> "pre_approved"."""
+    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")[:60]
+
+
+def domain_of(addr: str) -> str:
+    """The domain part of an address, lower-case."""
+    return addr.rpartition("@")[2].lower()
+
+
+def is_provider_addr(addr: str, domains: tuple[str, ...]) -> bool:
+    """An address of the provider itself (or a no-reply robot anywhere)."""
+    dom = domain_of(addr)
+    if any(dom == d or dom.endswith("." + d) for d in domains):
+        return True
+    return bool(_NOREPLY.match(addr.partition("@")[0]))
+
+
+def not_lead_email(addr: str, mail: Mail, ctx: ParseContext, domains: tuple[str, ...]) -> bool:
+    """True for the agent's, the receiving mailbox's and the provider's addresses."""
+    addr = addr.lower()
+    recipients = {a for _, a in mail.to + mail.cc}
+    return addr in ctx.agent_emails or addr in recipients or is_provider_addr(addr, domains)
+
+
+def not_lead_phone(e164: str, ctx: ParseContext) -> bool:
+    """True for the agents' phones and toll-free numbers (provider support lines)."""
+    return e164 in ctx.agent_phones or bool(_TOLL_FREE.match(e164))
+
+
+def not_lead_name(name: str, ctx: ParseContext) -> bool:
+    """True for an agent's name, or for text that is no person's name."""
+    low = re.sub(r"\s+", " ", name).strip().lower()
+    if not low or low in ctx.agent_names or "@" in low or any(ch.isdigit() for ch in low):
+        return True
+    return any(low == a.split(" ")[0] for a in ctx.agent_names) and " " not in low
+
+
+def mask_ids(text: str) -> str:
+    """Replace the digits of ids (lead id, MLS#, long digit runs) so no phone is read in them."""
+    text = _ID_NUMBER.sub(lambda m: m.group(1) + re.sub(r"\d", "X", m.group(2)), text)
+    return _LONG_DIGITS.sub(lambda m: "X" * len(m.group(1)), text)
+
+
+def phones_in(text: str, ctx: ParseContext) -> list[str]:
+    """E.164 phones in free text, ids masked, agents and toll-free lines left out."""
+    found = normalize.find_phones(mask_ids(text), ctx.default_region)
+    return [p for p in found if not not_lead_phone(p, ctx)]
+
+
+def emails_in(text: str, mail: Mail, ctx: ParseContext, domains: tuple[str, ...]) -> list[str]:
+    """Addresses in free text that may be the lead's."""
+    return [e for e in normalize.find_emails(text) if not not_lead_email(e, mail, ctx, domains)]
+
+
+def split_addr(value: str) -> tuple[str, str | None]:
+    """("Maria Lopez", "maria@x.example") from "Maria Lopez <maria@x.example>"."""
+    if "@" in value and "<" in value:
+        name, addr = email.utils.parseaddr(value)
+        return name.strip().strip('"'), addr or None
+    return value, None
+
+
+def reply_to_identity(
+    mail: Mail, ctx: ParseContext, domains: tuple[str, ...]
+) -> tuple[str | None, str | None]:
+    """(name, email) from Reply-To, unless it points at the provider, a robot or the agent."""
+    for name, addr in mail.reply_to:
+        if not not_lead_email(addr, mail, ctx, domains):
+            name = re.sub(r"(?i)\s+(via|from|through)\s+\S.*$", "", name or "").strip()
+            return (name if name and not not_lead_name(name, ctx) else None), addr
+    return None, None
+
+
+def segment_hint(*texts: str | None) -> str | None:
+    """ "Seller" for valuation/sell requests, "Buyer" for tours and listing inquiries."""
+    blob = "\n".join(t for t in texts if t)
+    if SELLER.search(blob):
+        return "Seller"
+    if BUYER.search(blob):
+        return "Buyer"
+    return None
+
+
+def message_block(text: str, start_label: str) -> str | None:
+    """The value of a message-like label, with the lines that follow it up to the next known
+    label or footer (messages span lines; form_pairs keeps only the first)."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        m = re.match(r"^\s*([^:]{1,60}?)\s*:\s*(.*)$", line)
+        if not m or label_key(m.group(1)) != start_label:
+            continue
+        out = [m.group(2).strip()]
+        for nxt in lines[i + 1:]:
+            n = re.match(r"^\s*([^:]{1,60}?)\s*:\s*(.*)$", nxt)
+            if n and label_key(n.group(1)) in _KNOWN:
+                break
+            if strip_footer(nxt) != nxt.strip():
+                break
+            out.append(nxt.rstrip())
+        body = "\n".join(out).strip()
+        return body or None
+    return None
+
+
+def all_pairs(mail: Mail) -> list[tuple[str, str]]:
+    """Label/value pairs from the text and from HTML tables, first occurrence per label."""
+    seen: set[str] = set()
+    out: list[tuple[str, str]] = []
+    table = html_table_pairs(mail.html) if mail.html else []
+    for key, value in form_pairs(mail.text) + table:
+        if key not in seen and value.strip():
+            seen.add(key)
+            out.append((key, value.strip()))
+    return out
+
+
+def _set(ex: Extracted, name: str, value: str | None, conf: float) -> None:
+    if value and getattr(ex, name) in (None, ""):
+        setattr(ex, name, value)
+        ex.confidence[name] = conf
+
+
+def apply_pairs(
+    ex: Extracted, pairs: list[tuple[str, str]], mail: Mail, ctx: ParseContext, layout: Layout
+) -> None:
+    """Fill ex from labelled pairs, skipping anything that belongs to the agent or provider."""
+    parts: list[str] = []
+    for key, value in pairs:
+        if key in layout.skip_labels:
+            continue
+        if key in AGENT_LABELS:
+            addrs = normalize.find_emails(value)
+            if addrs:
+                ex.agent_email = ex.agent_email or addrs[0].lower()
+            name = re.sub(r"[(<].*$", "", value).strip()
+            if name and "@" not in name:
+                ex.custom_fields.setdefault("agent_name", name)
+            continue
+        target = next((f for f, labels in FIELD_LABELS.items() if key in labels), None)
+        if target == "address" and layout.address_is_property:
+            target = "property_address"
+        if target in ("full_name", "first_name", "last_name"):
+            name, addr = split_addr(value)
+            if addr and not not_lead_email(addr, mail, ctx, layout.domains):
+                _set(ex, "email", addr, 1.0)
+            if key in ("from", "sender", "contact") and not addr and " " not in name.strip():
+                continue  # "From: website" is no name
+            if not not_lead_name(name, ctx):
+                _set(ex, target, name, 1.0)
+        elif target == "email":
+            found = normalize.find_emails(value)
+            if found and not not_lead_email(found[0], mail, ctx, layout.domains):
+                _set(ex, "email", found[0], 1.0)
+        elif target == "phone":
+            e164 = normalize.phone(value, ctx.default_region)
+            if e164 and not not_lead_phone(e164, ctx):
+                _set(ex, "phone", e164, 1.0)
+        elif target == "message":
+            _set(ex, "message", message_block(mail.text, key) or value, 1.0)
+        elif target in ("property_address", "address", "price"):
+            _set(ex, target, value, 1.0)
+        elif key in _ADDRESS_PARTS:
+            parts.append(value)
+        else:
+            custom = next((c for c, labels in CUSTOM_LABELS.items() if key in labels), None)
+            if custom:
+                ex.custom_fields.setdefault(custom, value)
+            elif layout.keep_unknown:
+                ex.custom_fields.setdefault(snake(key), value)
+    if parts:
+        if ex.address and not layout.address_is_property:
+            ex.address = ", ".join([ex.address, *parts])
+        elif not ex.address:
+            _set(ex, "address", ", ".join(parts), 0.8)
+
+
+def parse_layout(mail: Mail, ctx: ParseContext, layout: Layout) -> Extracted:
+    """Read a labelled provider notification: labels, then subject, Reply-To, free text."""
+    ex = Extracted(parser=layout.parser, source=layout.source)
+    apply_pairs(ex, all_pairs(mail), mail, ctx, layout)
+    for pattern in layout.subjects:
+        m = pattern.search(mail.subject)
+        if m:
+            groups = m.groupdict()
+            if groups.get("name") and not not_lead_name(groups["name"], ctx):
+                if not (ex.full_name or ex.first_name):
+                    _set(ex, "full_name", groups["name"].strip(), 0.9)
+            _set(ex, "property_address", (groups.get("prop") or "").strip(" .") or None, 0.9)
+            break
+    fill_identity(ex, mail, ctx, layout.domains)
+    ex.segment = segment_hint(mail.subject, ex.message) or layout.default_segment
+    if ex.segment == "Seller" and ex.property_address and not ex.address:
+        _set(ex, "address", ex.property_address, 0.8)  # a seller asks about their own home
+    return ex
+
+
+def fill_identity(ex: Extracted, mail: Mail, ctx: ParseContext, domains: tuple[str, ...]) -> None:
+    """Fill missing name/email/phone from Reply-To, then the From (if a person), then the body."""
+    name, addr = reply_to_identity(mail, ctx, domains)
+    _set(ex, "email", addr, 0.9)
+    if not (ex.full_name or ex.first_name):
+        _set(ex, "full_name", name, 0.8)
+    if not not_lead_email(mail.from_addr, mail, ctx, domains):
+        _set(ex, "email", mail.from_addr, 0.8)
+        if not (ex.full_name or ex.first_name) and not not_lead_name(mail.from_name, ctx):
+            _set(ex, "full_name", mail.from_name or None, 0.7)
+    body = strip_footer(mail.text)
+    if not ex.email:
+        found = emails_in(body, mail, ctx, domains)
+        _set(ex, "email", found[0] if found else None, 0.6)
+    if not ex.phone:
+        found = phones_in(body, ctx)
+        _set(ex, "phone", found[0] if found else None, 0.6)
+
+
+def has_identity(ex: Extracted) -> bool:
+    """True when anything says who the lead is."""
+    return any(getattr(ex, f) for f in IDENTITY_FIELDS)
+
+
+def from_domain_in(mail: Mail, domains: tuple[str, ...]) -> bool:
+    """True when the From (or Sender) address belongs to one of `domains`."""
+    senders = [mail.from_addr, email.utils.parseaddr(mail.header("sender"))[1].lower()]
+    return any(
+        domain_of(s) == d or domain_of(s).endswith("." + d) for s in senders if s for d in domains
+    )

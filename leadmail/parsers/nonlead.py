@@ -1,0 +1,75 @@
+"""Mail that is read fine but is no lead: bounces, auto-replies, newsletters."""
+
+from __future__ import annotations
+
+import re
+
+from leadmail.parsers.base import Mail
+
+_BOUNCE_SENDER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon)@", re.I)
+_BOUNCE_SUBJECT = re.compile(
+    r"(?i)^(undeliver(ed|able)( mail)?|delivery status notification|mail delivery (failed|"
+    r"failure|system)|returned mail|delivery failure|failure notice|non-delivery)")
+_AUTO_SUBJECT = re.compile(
+    r"(?i)^(out of (the )?office|automatic reply|auto(matic)?[- ]?(reply|response)|autoreply|"
+    r"away from (my|the) (desk|office)|on vacation)\b")
+# A newsletter header set is harmless when the mail is plainly a lead notification.
+_LEAD_MARKERS = re.compile(
+    r"(?i)(new lead|new contact|lead from|contact request|wants to tour|requested a tour|"
+    r"requesting information|new (form )?submission|form submission|<adf>|is interested in|"
+    r"showing request|new inquiry|new referral|lead ads?)")
+_MARKETING_LOCAL = re.compile(r"^(newsletters?|news|marketing|promo(tions?)?|offers|digest)@", re.I)
+_MARKETING_DOMAIN = re.compile(
+    r"@(e|em|email|news|newsletter|marketing|mktg|promo|info)\.[a-z0-9.-]+$", re.I)
+
+
+def non_lead_reason(mail: Mail) -> str | None:
+    """A short human reason when the mail is a bounce, auto-reply or newsletter; else None."""
+    return _bounce(mail) or _auto_reply(mail) or _bulk(mail)
+
+
+def _bounce(mail: Mail) -> str | None:
+    if mail.content_type == "multipart/report":
+        kind = re.search(r"report-type=\"?([\w-]+)", mail.header("content-type"), re.I)
+        return f"bounce (multipart/report{'; ' + kind.group(1) if kind else ''})"
+    if _BOUNCE_SENDER.match(mail.from_addr):
+        return f"bounce (from {mail.from_addr})"
+    if _BOUNCE_SUBJECT.match(mail.subject):
+        return f"bounce (subject: {mail.subject[:60]})"
+    return None
+
+
+def _auto_reply(mail: Mail) -> str | None:
+    auto = mail.header("auto-submitted").strip()
+    # RFC 3834: anything but "no" is machine-sent; "auto-generated" notifications that are
+    # plainly leads (a form or a portal robot) still go through.
+    if auto and not auto.lower().startswith("no"):
+        if auto.lower().startswith("auto-replied") or not _is_lead_like(mail):
+            return f"auto-reply (Auto-Submitted: {auto})"
+    for name in ("x-autoreply", "x-autorespond"):
+        if mail.header(name).strip():
+            return f"auto-reply ({name.title()}: {mail.header(name).strip()})"
+    if mail.header("precedence").strip().lower() == "auto_reply":
+        return "auto-reply (Precedence: auto_reply)"
+    if _AUTO_SUBJECT.match(mail.subject):
+        return f"auto-reply (subject: {mail.subject[:60]})"
+    return None
+
+
+def _bulk(mail: Mail) -> str | None:
+    if _is_lead_like(mail):
+        return None
+    precedence = mail.header("precedence").strip().lower()
+    if mail.header("list-unsubscribe") and precedence in ("bulk", "list", "junk"):
+        return f"newsletter (List-Unsubscribe, Precedence: {precedence})"
+    if mail.header("list-id") and mail.header("list-unsubscribe"):
+        return "newsletter (List-Id, List-Unsubscribe)"
+    if _MARKETING_LOCAL.match(mail.from_addr) or (
+        mail.header("list-unsubscribe") and _MARKETING_DOMAIN.search(mail.from_addr)
+    ):
+        return f"newsletter (marketing sender {mail.from_addr})"
+    return None
+
+
+def _is_lead_like(mail: Mail) -> bool:
+    return bool(_LEAD_MARKERS.search(mail.subject) or _LEAD_MARKERS.search(mail.text[:4000]))

@@ -1,0 +1,47 @@
+"""Website contact forms: Contact Form 7, Gravity Forms, WPForms, Wix, Squarespace, any
+"Label: value" form in text or in an HTML table."""
+
+from __future__ import annotations
+
+import re
+
+from leadmail.parsers.base import Extracted, Mail, ParseContext
+from leadmail.parsers.common import (
+    FIELD_LABELS,
+    Layout,
+    all_pairs,
+    domain_of,
+    parse_layout,
+)
+
+_BUILDERS = re.compile(
+    r"(?i)contact form 7|sent from a contact form|gravity ?forms|wpforms|ninja forms|"
+    r"formidable|wix\.com|squarespace|new (form )?submission|form submission|"
+    r"jotform|typeform|hubspot form|elementor")
+_IDENTITY = ("full_name", "first_name", "last_name", "email", "phone")
+# The site's own domain marks its robot sender; a free-mail domain marks nothing.
+_FREEMAIL = frozenset({"gmail.com", "googlemail.com", "yahoo.com", "outlook.com", "hotmail.com",
+                       "icloud.com", "aol.com", "live.com", "msn.com", "proton.me",
+                       "protonmail.com", "me.com", "comcast.net"})
+
+
+class WebsiteParser:
+    """A form's labelled fields; the site's own sender and recipients are never the lead."""
+
+    name = "Website"
+
+    def claims(self, mail: Mail) -> bool:
+        """A known form builder's marks, or at least two labelled identity fields."""
+        if _BUILDERS.search(mail.subject + "\n" + mail.text[-3000:] + mail.text[:500]):
+            return True
+        keys = {k for k, _ in all_pairs(mail)}
+        kinds = {f for f in _IDENTITY if keys & FIELD_LABELS[f]}
+        named = bool(kinds & {"full_name", "first_name", "last_name"})
+        return named + ("email" in kinds) + ("phone" in kinds) >= 2
+
+    def parse(self, mail: Mail, ctx: ParseContext) -> Extracted:
+        """Labelled fields; the From is the site's robot when it shares the recipients' domain."""
+        own = {domain_of(a) for _, a in mail.to + mail.cc} - _FREEMAIL
+        own |= {"wordpress.com", "wix.com", "squarespace.com", "wixforms.com"}
+        layout = Layout(source="Website", parser="website", domains=tuple(sorted(own)))
+        return parse_layout(mail, ctx, layout)

@@ -1,0 +1,355 @@
+"""The pipeline: a stored message becomes a lead, a duplicate, a non-lead, or a quarantine record.
+
+    intake → store raw → parse → match source rule → extract → normalize → classify
+           → merge contact → route → outbox → deliver
+
+`read` runs the pure steps (parse … classify) and is all `leadmail extract` does. `process`
+claims a stored message, runs `read`, then merges, routes and queues the alert in ONE
+transaction, so a crash at any point leaves either nothing or everything; the message is then
+simply processed again. The lead's unique dedup key makes a second lead impossible.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import traceback
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import or_, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, func, select
+
+from leadmail import classify as classify_step
+from leadmail import contacts, parsers, routing, scripts
+from leadmail.config import Settings
+from leadmail.db import session_scope
+from leadmail.draft import Draft, build
+from leadmail.errors import Quarantine
+from leadmail.models import Assignment, Event, Lead, Message, MessageStatus, utcnow
+from leadmail.notify import outbox
+from leadmail.parsers.base import ParseContext
+from leadmail.parsers.mime import parse_mail
+from leadmail.rules import Rule, load_rules, match_rule
+
+STAGES = ("store", "parse", "match_rule", "extract", "normalize", "classify", "merge_contact",
+          "route", "outbox", "deliver")
+LEASE = timedelta(seconds=120)
+log = structlog.get_logger("leadmail.pipeline")
+
+
+def worker_id() -> str:
+    """host:pid, recorded on claimed messages so a dead worker's claims can be taken over."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Everything the pipeline reads besides the message: loaded at start and on SIGHUP."""
+
+    settings: Settings
+    rules: list[Rule]
+    parse_ctx: ParseContext
+
+    @classmethod
+    def load(cls, settings: Settings) -> Runtime:
+        """Load rules and agent knowledge; raises ConfigErrors on a bad rule file."""
+        rules = load_rules(settings.rules.dir, settings.classify.all_segments(),
+                           {p.name for p in parsers.PARSERS})
+        for rule in rules:
+            if rule.script:
+                try:
+                    scripts.check(rule.script)
+                except Quarantine as exc:
+                    from leadmail.errors import ConfigError, ConfigErrors
+
+                    raise ConfigErrors([ConfigError(f"{rule.path}: script", exc.reason)]) from None
+        ctx = ParseContext(
+            agent_emails=frozenset(a.email for a in settings.agents),
+            agent_phones=frozenset(a.phone for a in settings.agents if a.phone),
+            agent_names=frozenset(a.name.lower() for a in settings.agents),
+            default_region=settings.pipeline.default_region,
+        )
+        return cls(settings, rules, ctx)
+
+
+def read(raw: bytes, rt: Runtime) -> Draft:
+    """parse → match source rule → extract → normalize → classify. Pure: no database."""
+    mail = parse_mail(raw)
+    rule = match_rule(rt.rules, mail)
+    forced = rule.parser if rule else None
+    ext = parsers.extract(mail, rt.parse_ctx, forced)
+    if rule and rule.script and ext.is_lead:
+        scripts.run(rule.script, mail, ext)
+    draft = build(ext, rt.settings.pipeline.default_region)
+    draft.trace.insert(0, {"step": "parse", "message_id": mail.message_id, "subject": mail.subject,
+                           "from": mail.from_addr, "defects": mail.defects})
+    draft.trace.insert(1, {"step": "match_rule", "rule": rule.name if rule else None,
+                           "file": rule.path if rule else None})
+    draft.trace.insert(2, {"step": "extract", "parser": ext.parser, "forced": forced,
+                           "script": str(rule.script) if rule and rule.script else None,
+                           "confidence": ext.confidence})
+    if not draft.is_lead:
+        draft.rule = rule.name if rule else None
+        return draft
+    return classify_step.classify(draft, rule, rt.settings)
+
+
+# ---------------------------------------------------------------------------------------------
+# Claiming stored messages
+
+
+def claimable(engine: Engine, limit: int = 20) -> list[int]:
+    """Ids of stored messages ready to process, oldest first (incl. expired claims)."""
+    now = utcnow()
+    with session_scope(engine) as session:
+        rows = session.exec(
+            select(Message.id).where(
+                or_(
+                    (col(Message.status) == MessageStatus.RECEIVED)
+                    & (col(Message.lease_until).is_(None) | (col(Message.lease_until) <= now)),
+                    (col(Message.status) == MessageStatus.PROCESSING)
+                    & (col(Message.lease_until) <= now),
+                )
+            ).order_by(col(Message.id)).limit(limit)
+        ).all()
+    return [r for r in rows if r is not None]
+
+
+def release_dead_claims(engine: Engine) -> int:
+    """At start: messages claimed by a process of this host that no longer runs are free again."""
+    host = socket.gethostname()
+    released = 0
+    with session_scope(engine) as session:
+        rows = session.exec(select(Message).where(Message.status == MessageStatus.PROCESSING)).all()
+        for msg in rows:
+            owner_host, _, pid = (msg.claimed_by or "").rpartition(":")
+            if owner_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+                msg.status, msg.lease_until = MessageStatus.RECEIVED, None
+                session.add(msg)
+                released += 1
+    return released
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # a claim under our own pid is from an earlier life of this pid
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _claim(engine: Engine, msg_id: int, me: str) -> bool:
+    now = utcnow()
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(Message)
+            .where(col(Message.id) == msg_id,
+                   or_(col(Message.status) == MessageStatus.RECEIVED,
+                       (col(Message.status) == MessageStatus.PROCESSING)
+                       & (col(Message.lease_until) <= now)))
+            .values(status=MessageStatus.PROCESSING, claimed_by=me, lease_until=now + LEASE,
+                    attempts=Message.attempts + 1)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------------------------------
+# Processing one message
+
+
+@dataclass
+class Outcome:
+    """How one message ended (one JSON line of `leadmail ingest`)."""
+
+    message: int
+    status: str
+    lead_id: int | None = None
+    agent: str | None = None
+    reason: str | None = None
+    duplicate_of: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON output."""
+        return dict(self.__dict__)
+
+
+def _finish(engine: Engine, msg_id: int, status: str, *, reason: str | None = None,
+            error: str | None = None, duplicate_of: int | None = None) -> None:
+    with session_scope(engine) as session:
+        msg = session.get(Message, msg_id)
+        assert msg is not None
+        msg.status, msg.reason, msg.error = status, reason, error
+        msg.duplicate_of, msg.processed_at, msg.lease_until = duplicate_of, utcnow(), None
+        session.add(msg)
+        session.add(Event(kind=status, message_pk=msg_id,
+                          data={"reason": reason, "duplicate_of": duplicate_of}))
+
+
+def process(rt: Runtime, engine: Engine, msg_id: int, me: str | None = None) -> Outcome | None:
+    """Run the pipeline on one stored message; None when another worker holds it."""
+    me = me or worker_id()
+    bound = log.bind(msg=msg_id)
+    if not _claim(engine, msg_id, me):
+        return None
+    with session_scope(engine) as session:
+        msg = session.get(Message, msg_id)
+        assert msg is not None
+        raw, key, attempts = msg.raw, msg.dedup_key, msg.attempts
+        first = session.exec(select(func.min(Message.id)).where(Message.dedup_key == key)).one()
+    max_attempts = rt.settings.pipeline.max_attempts
+    if attempts > max_attempts:
+        reason = f"gave up after {max_attempts} attempts (the process died while working on it)"
+        _finish(engine, msg_id, MessageStatus.QUARANTINED, reason=reason)
+        bound.error("quarantined", reason=reason)
+        return Outcome(msg_id, MessageStatus.QUARANTINED, reason=reason)
+    if first is not None and first < msg_id:
+        reason = f"same message as #{first} ({key[:80]})"
+        _finish(engine, msg_id, MessageStatus.DUPLICATE, reason=reason, duplicate_of=first)
+        bound.info("duplicate", duplicate_of=first)
+        return Outcome(msg_id, MessageStatus.DUPLICATE, reason=reason, duplicate_of=first)
+
+    try:
+        draft = read(raw, rt)
+    except Quarantine as exc:
+        _finish(engine, msg_id, MessageStatus.QUARANTINED, reason=exc.reason)
+        bound.warning("quarantined", reason=exc.reason)
+        return Outcome(msg_id, MessageStatus.QUARANTINED, reason=exc.reason)
+    except Exception as exc:  # a bug met this input: keep the message and say where it broke
+        reason = f"internal error while reading the message: {type(exc).__name__}: {exc}"
+        _finish(engine, msg_id, MessageStatus.QUARANTINED, reason=reason,
+                error=traceback.format_exc())
+        bound.exception("quarantined", reason=reason)
+        return Outcome(msg_id, MessageStatus.QUARANTINED, reason=reason)
+
+    if not draft.is_lead:
+        reason = draft.not_lead_reason or "not a lead"
+        _finish(engine, msg_id, MessageStatus.NON_LEAD, reason=reason)
+        bound.info("not a lead", reason=reason)
+        return Outcome(msg_id, MessageStatus.NON_LEAD, reason=reason)
+
+    try:
+        return _commit_lead(rt, engine, msg_id, key, draft)
+    except IntegrityError:
+        # Another copy of this message made the lead first (two workers, same dedup key).
+        with session_scope(engine) as session:
+            lead = session.exec(select(Lead).where(Lead.dedup_key == key)).first()
+        if lead is not None and lead.message_pk != msg_id:
+            reason = f"same message as #{lead.message_pk}"
+            _finish(engine, msg_id, MessageStatus.DUPLICATE, reason=reason,
+                    duplicate_of=lead.message_pk)
+            return Outcome(msg_id, MessageStatus.DUPLICATE, reason=reason,
+                           duplicate_of=lead.message_pk)
+        return _retry_later(engine, msg_id, attempts, max_attempts)
+    except Exception:  # database down, locked, or full: the message stays stored; try later
+        bound.exception("could not store the lead; will retry")
+        return _retry_later(engine, msg_id, attempts, max_attempts)
+
+
+def _retry_later(engine: Engine, msg_id: int, attempts: int, max_attempts: int) -> Outcome:
+    error = traceback.format_exc()
+    if attempts >= max_attempts:
+        reason = f"could not store the lead after {attempts} attempts: {error.splitlines()[-1]}"
+        _finish(engine, msg_id, MessageStatus.QUARANTINED, reason=reason, error=error)
+        return Outcome(msg_id, MessageStatus.QUARANTINED, reason=reason)
+    with session_scope(engine) as session:
+        msg = session.get(Message, msg_id)
+        assert msg is not None
+        msg.status, msg.error = MessageStatus.RECEIVED, error
+        msg.lease_until = utcnow() + timedelta(seconds=outbox.backoff_seconds(attempts))
+        session.add(msg)
+    return Outcome(msg_id, MessageStatus.RECEIVED, reason="will retry")
+
+
+def _commit_lead(rt: Runtime, engine: Engine, msg_id: int, key: str, draft: Draft) -> Outcome:
+    """merge contact → route → outbox, and the message's final status: one transaction."""
+    settings = rt.settings
+    with session_scope(engine) as session:
+        existing = session.exec(select(Lead).where(Lead.dedup_key == key)).first()
+        if existing is not None:  # this very message made its lead before a crash: done
+            msg = session.get(Message, msg_id)
+            assert msg is not None
+            msg.status, msg.lead_id, msg.processed_at = MessageStatus.LEAD, existing.id, utcnow()
+            session.add(msg)
+            return Outcome(msg_id, MessageStatus.LEAD, existing.id, existing.agent)
+        lead = Lead(message_pk=msg_id, dedup_key=key, **_lead_fields(draft))
+        session.add(lead)
+        session.flush()
+        assert lead.id is not None
+        previous_owner: str | None = None
+        contact, merged = contacts.merge(session, draft, lead.id)
+        if merged:
+            previous_owner = contact.owner
+        draft.note("merge_contact", contact=contact.id, merged=merged)
+        decision = routing.route(session, settings, draft, owner=previous_owner)
+        draft.trace.append(routing.trace_of(decision))
+        lead.contact_id = contact.id
+        events = [Event(kind="lead_created", message_pk=msg_id, lead_id=lead.id,
+                        data={"source": draft.source, "rule": draft.rule, "parser": draft.parser}),
+                  Event(kind="contact_merged" if merged else "contact_created", lead_id=lead.id,
+                        data={"contact": contact.id})]
+        if decision.agent is not None:
+            agent = decision.agent
+            lead.agent, lead.status = agent.email, "assigned"
+            contact.owner = contact.owner or agent.email
+            assignment = Assignment(lead_id=lead.id, agent=agent.email, pond=decision.pond,
+                                    strategy=decision.strategy, rule=decision.rule)
+            session.add(assignment)
+            session.flush()
+            context = {"lead": lead, "agent": agent, "decision": decision,
+                       "lead_name": _display_name(lead)}
+            row = outbox.enqueue_alert(session, settings, lead, agent, context,
+                                       key=f"assignment-{assignment.id}")
+            draft.note("outbox", channel="email", to=agent.email, key=row.idempotency_key)
+            events.append(Event(kind="assigned", lead_id=lead.id,
+                                data={"agent": agent.email, "pond": decision.pond,
+                                      "strategy": decision.strategy, "rule": decision.rule}))
+        else:
+            lead.status = "unassigned"
+            events.append(Event(kind="unassigned", lead_id=lead.id,
+                                data={"pond": decision.pond, "skipped": decision.skipped}))
+        lead.trace = list(draft.trace)
+        session.add(lead)
+        session.add(contact)
+        session.add_all(events)
+        msg = session.get(Message, msg_id)
+        assert msg is not None
+        msg.status, msg.lead_id, msg.processed_at = MessageStatus.LEAD, lead.id, utcnow()
+        msg.lease_until, msg.reason = None, None
+        session.add(msg)
+        outcome = Outcome(msg_id, MessageStatus.LEAD, lead.id, lead.agent)
+    log.info("lead", msg=msg_id, lead=outcome.lead_id, source=draft.source, agent=outcome.agent,
+             route=decision.rule)
+    return outcome
+
+
+def _lead_fields(draft: Draft) -> dict[str, Any]:
+    names = ("source", "parser", "rule", "first_name", "last_name", "email", "phone", "address",
+             "property_address", "price", "message", "stage", "segment", "origin", "tags",
+             "custom_fields", "confidence")
+    return {n: getattr(draft, n) for n in names}
+
+
+def _display_name(lead: Lead) -> str:
+    name = " ".join(p for p in (lead.first_name, lead.last_name) if p)
+    return name or lead.email or lead.phone or f"lead #{lead.id}"
+
+
+def requeue(engine: Engine, msg_id: int) -> bool:
+    """Put a quarantined message back in line (after a fix); True when it was quarantined."""
+    with session_scope(engine) as session:
+        msg = session.get(Message, msg_id)
+        if msg is None or msg.status != MessageStatus.QUARANTINED:
+            return False
+        msg.status, msg.attempts, msg.lease_until, msg.reason = MessageStatus.RECEIVED, 0, None, None
+        session.add(msg)
+        session.add(Event(kind="requeued", message_pk=msg_id))
+        return True
