@@ -15,7 +15,9 @@ def classify(draft: Draft, rule: Rule | None, settings: Settings) -> Draft:
     then the configured defaults. A value outside the known lists is an error, not a guess."""
     sets = rule.sets if rule else {}
     draft.rule = rule.name if rule else None
-    draft.source = sets.get("source") or (rule.source if rule else None) or draft.source or "Unknown"
+    draft.source = (
+        sets.get("source") or (rule.source if rule else None) or draft.source or "Unknown"
+    )
     draft.stage = sets.get("stage") or draft.stage or settings.classify.default_stage
     draft.segment = sets.get("segment") or draft.segment or DEFAULT_SEGMENT
     draft.origin = sets.get("origin") or draft.origin or settings.classify.default_origin
@@ -29,6 +31,12 @@ def classify(draft: Draft, rule: Rule | None, settings: Settings) -> Draft:
         raise Quarantine(f"segment {draft.segment!r} is not known (add it to classify.segments)")
     if draft.origin not in ORIGINS:
         raise Quarantine(f"origin {draft.origin!r} is not one of {', '.join(ORIGINS)}")
-    draft.note("classify", source=draft.source, stage=draft.stage, segment=draft.segment,
-               origin=draft.origin, rule=draft.rule)
+    draft.note(
+        "classify",
+        source=draft.source,
+        stage=draft.stage,
+        segment=draft.segment,
+        origin=draft.origin,
+        rule=draft.rule,
+    )
     return draft

@@ -121,8 +121,10 @@ def cmd_leads(args: argparse.Namespace) -> int:
     print(f"{'ID':>5}  {'RECEIVED':16}  {'SOURCE':12}  {'NAME':24}  {'PHONE':13}  {'AGENT':24}")
     for lead in leads:
         name = " ".join(p for p in (lead.first_name, lead.last_name) if p) or (lead.email or "")
-        print(f"{lead.id:>5}  {lead.created_at:%Y-%m-%d %H:%M}  {(lead.source or '')[:12]:12}  "
-              f"{name[:24]:24}  {lead.phone or '':13}  {lead.agent or '(unassigned)':24}")
+        print(
+            f"{lead.id:>5}  {lead.created_at:%Y-%m-%d %H:%M}  {(lead.source or '')[:12]:12}  "
+            f"{name[:24]:24}  {lead.phone or '':13}  {lead.agent or '(unassigned)':24}"
+        )
     return 0
 
 
@@ -137,12 +139,24 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     engine = _engine(settings)
     with Session(engine) as session:
         if args.q_cmd == "list":
-            rows = session.exec(select(Message).where(Message.status == MessageStatus.QUARANTINED)
-                                .order_by(col(Message.id))).all()
+            rows = session.exec(
+                select(Message)
+                .where(Message.status == MessageStatus.QUARANTINED)
+                .order_by(col(Message.id))
+            ).all()
             for m in rows:
-                print(_json({"id": m.id, "received_at": m.received_at, "message_id": m.message_id,
-                             "reason": m.reason}) if args.json
-                      else f"{m.id:>5}  {m.received_at:%Y-%m-%d %H:%M}  {m.reason}")
+                print(
+                    _json(
+                        {
+                            "id": m.id,
+                            "received_at": m.received_at,
+                            "message_id": m.message_id,
+                            "reason": m.reason,
+                        }
+                    )
+                    if args.json
+                    else f"{m.id:>5}  {m.received_at:%Y-%m-%d %H:%M}  {m.reason}"
+                )
             return 0
         if args.q_cmd == "show":
             m = session.get(Message, args.id)
@@ -156,8 +170,13 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     ids = [args.id] if args.id else []
     if args.all:
         with Session(engine) as session:
-            ids = [i for i in session.exec(select(Message.id).where(
-                Message.status == MessageStatus.QUARANTINED)).all() if i is not None]
+            ids = [
+                i
+                for i in session.exec(
+                    select(Message.id).where(Message.status == MessageStatus.QUARANTINED)
+                ).all()
+                if i is not None
+            ]
     rt = pipeline.Runtime.load(settings)
     for msg_id in ids:
         if not pipeline.requeue(engine, msg_id):
@@ -175,8 +194,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     settings = _settings(args)
     rt = pipeline.Runtime.load(settings)
     path = config.find_config(args.config)
-    print(f"config OK: {path or '(embedded defaults)'}; {len(settings.agents)} agents, "
-          f"{len(settings.routes)} routes, {len(rt.rules)} source rules")
+    print(
+        f"config OK: {path or '(embedded defaults)'}; {len(settings.agents)} agents, "
+        f"{len(settings.routes)} routes, {len(rt.rules)} source rules"
+    )
     return 0
 
 
@@ -190,8 +211,9 @@ def cmd_init(args: argparse.Namespace) -> int:
         return 1
     shutil.copy(DEFAULTS / "leadmail.toml", cfg)
     rules = target / "rules"
-    shutil.copytree(DEFAULTS / "rules", rules, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        DEFAULTS / "rules", rules, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+    )
     print(f"wrote {cfg} and {rules}/; edit them, then: leadmail --config {cfg} check-config")
     return 0
 
@@ -217,9 +239,19 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         if args.status:
             query = query.where(Outbox.status == args.status)
         for row in session.exec(query).all():
-            print(_json({"id": row.id, "status": row.status, "to": row.recipient,
-                         "subject": row.subject, "attempts": row.attempts,
-                         "last_error": row.last_error, "lead": row.lead_id}))
+            print(
+                _json(
+                    {
+                        "id": row.id,
+                        "status": row.status,
+                        "to": row.recipient,
+                        "subject": row.subject,
+                        "attempts": row.attempts,
+                        "last_error": row.last_error,
+                        "lead": row.lead_id,
+                    }
+                )
+            )
     return 0
 
 
@@ -227,8 +259,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Run the daemon on embedded demo defaults and feed it the bundled samples over SMTP."""
     from leadmail.demo import run_demo
 
-    return run_demo(Path(args.data), Path(args.samples), keep_running=not args.exit,
-                    listen=args.listen)
+    return run_demo(
+        Path(args.data), Path(args.samples), keep_running=not args.exit, listen=args.listen
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,8 +270,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (kept separate so docs tests can read the commands)."""
     p = argparse.ArgumentParser(prog="leadmail", description=__doc__)
-    p.add_argument("--config", "-c", help="TOML config (default: $LEADMAIL_CONFIG, "
-                   "./leadmail.toml, /etc/leadmail/leadmail.toml, else embedded defaults)")
+    p.add_argument(
+        "--config",
+        "-c",
+        help="TOML config (default: $LEADMAIL_CONFIG, "
+        "./leadmail.toml, /etc/leadmail/leadmail.toml, else embedded defaults)",
+    )
     p.add_argument("--version", action="version", version=f"leadmail {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -278,8 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     ol.add_argument("--status", choices=["pending", "sent", "failed"])
     s.set_defaults(func=cmd_outbox)
 
-    sub.add_parser("check-config", help="validate config, rules, scripts, templates") \
-        .set_defaults(func=cmd_check_config)
+    sub.add_parser("check-config", help="validate config, rules, scripts, templates").set_defaults(
+        func=cmd_check_config
+    )
     s = sub.add_parser("init", help="write a starter config and example rules")
     s.add_argument("dir", nargs="?", default=".")
     s.add_argument("--force", action="store_true")

@@ -14,10 +14,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from leadmail.errors import ConfigError, ConfigErrors
 
 BUILTIN_SEGMENTS = (
-    "Customers", "Buyer", "Seller", "Partners", "Suppliers", "Investors", "Advisers",
-    "Competitors", "Coworkers",
+    "Customers",
+    "Buyer",
+    "Seller",
+    "Partners",
+    "Suppliers",
+    "Investors",
+    "Advisers",
+    "Competitors",
+    "Coworkers",
     # personal segments
-    "Family", "Friends", "Connections", "Sphere of influence",
+    "Family",
+    "Friends",
+    "Connections",
+    "Sphere of influence",
 )
 STAGES = ("Lead", "Potential", "Active", "Inactive", "Lost")
 ORIGINS = ("company", "agent")
@@ -236,12 +246,19 @@ def _read_secret_files(data: dict[str, Any], path: str = "") -> None:
             try:
                 data[target] = Path(value).read_text().strip()
             except OSError as exc:
-                raise ConfigErrors([ConfigError(f"{path}{key}", f"cannot read {value}: {exc}")])
+                raise ConfigErrors(
+                    [ConfigError(f"{path}{key}", f"cannot read {value}: {exc}")]
+                ) from None
             del data[key]
 
 
-def _env_overrides(data: dict[str, Any], model: type[BaseModel], env: dict[str, str],
-                   prefix: str = "LEADMAIL_", path: str = "") -> None:
+def _env_overrides(
+    data: dict[str, Any],
+    model: type[BaseModel],
+    env: dict[str, str],
+    prefix: str = "LEADMAIL_",
+    path: str = "",
+) -> None:
     """Apply LEADMAIL_SECTION_KEY (and ..._FILE) variables to the scalar keys of each section."""
     for name, field in model.model_fields.items():
         ann = field.annotation
@@ -258,10 +275,14 @@ def _env_overrides(data: dict[str, Any], model: type[BaseModel], env: dict[str, 
             try:
                 value = Path(env[f"{env_name}_FILE"]).read_text().strip()
             except OSError as exc:
-                raise ConfigErrors([ConfigError(f"{env_name}_FILE", f"cannot read: {exc}")])
+                raise ConfigErrors(
+                    [ConfigError(f"{env_name}_FILE", f"cannot read: {exc}")]
+                ) from None
         if value is not None:
             origin = getattr(ann, "__origin__", None)
-            data[name] = [v.strip() for v in value.split(",") if v.strip()] if origin is list else value
+            data[name] = (
+                [v.strip() for v in value.split(",") if v.strip()] if origin is list else value
+            )
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:

@@ -13,13 +13,15 @@ _STAGE_ORDER = {"Lead": 0, "Potential": 1, "Active": 2, "Inactive": 3, "Lost": 3
 def find_contact(session: Session, email: str | None, phone: str | None) -> Contact | None:
     """The known contact with this normalized email, else this phone (oldest first)."""
     if email:
-        found = session.exec(select(Contact).where(Contact.email == email)
-                             .order_by(Contact.id).limit(1)).first()  # type: ignore[arg-type]
+        found = session.exec(
+            select(Contact).where(Contact.email == email).order_by(Contact.id).limit(1)
+        ).first()  # type: ignore[arg-type]
         if found:
             return found
     if phone:
-        return session.exec(select(Contact).where(Contact.phone == phone)
-                            .order_by(Contact.id).limit(1)).first()  # type: ignore[arg-type]
+        return session.exec(
+            select(Contact).where(Contact.phone == phone).order_by(Contact.id).limit(1)
+        ).first()  # type: ignore[arg-type]
     return None
 
 
@@ -29,12 +31,22 @@ def merge(session: Session, draft: Draft, lead_id: int) -> tuple[Contact, bool]:
     entry = {"source": draft.source, "lead_id": lead_id, "at": now.isoformat()}
     contact = find_contact(session, draft.email, draft.phone)
     if contact is None:
-        contact = Contact(first_name=draft.first_name, last_name=draft.last_name,
-                          email=draft.email, phone=draft.phone, address=draft.address,
-                          stage=draft.stage or "Lead", segment=draft.segment or "Customers",
-                          origin=draft.origin or "company", tags=list(draft.tags),
-                          custom_fields=dict(draft.custom_fields), sources=[entry], lead_count=1,
-                          created_at=now, last_activity_at=now)
+        contact = Contact(
+            first_name=draft.first_name,
+            last_name=draft.last_name,
+            email=draft.email,
+            phone=draft.phone,
+            address=draft.address,
+            stage=draft.stage or "Lead",
+            segment=draft.segment or "Customers",
+            origin=draft.origin or "company",
+            tags=list(draft.tags),
+            custom_fields=dict(draft.custom_fields),
+            sources=[entry],
+            lead_count=1,
+            created_at=now,
+            last_activity_at=now,
+        )
         session.add(contact)
         session.flush()
         return contact, False

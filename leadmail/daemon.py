@@ -76,8 +76,9 @@ class Daemon:
                 if self.stop.is_set():
                     break
                 try:
-                    outcome = await asyncio.to_thread(pipeline.process, self.rt, self.engine,
-                                                      msg_id, self.me)
+                    outcome = await asyncio.to_thread(
+                        pipeline.process, self.rt, self.engine, msg_id, self.me
+                    )
                 except Exception:
                     log.exception("pipeline failed; message left for retry", msg=msg_id)
                     continue
@@ -112,11 +113,14 @@ class Daemon:
         server = None
         if self.settings.smtp.enabled:
             host, port = split_hostport(self.settings.smtp.listen)
-            server = await loop.create_server(make_server(self.handler, self.settings.smtp),
-                                              host, port)
+            server = await loop.create_server(
+                make_server(self.handler, self.settings.smtp), host, port
+            )
             log.info("smtp listening", listen=self.settings.smtp.listen)
-        tasks = [asyncio.create_task(self._pipeline_worker(), name="pipeline"),
-                 asyncio.create_task(self._outbox_sender(), name="outbox")]
+        tasks = [
+            asyncio.create_task(self._pipeline_worker(), name="pipeline"),
+            asyncio.create_task(self._outbox_sender(), name="outbox"),
+        ]
         self.ready.set()
         await self.stop.wait()
         log.info("stopping: no new mail; finishing the message in hand")

@@ -36,10 +36,12 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _begin_immediate(conn: Any) -> None:
-            # Take the write lock up front: a deferred read-then-write transaction can fail with
-            # "database is locked" without waiting when two writers race.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        def _begin(conn: Any) -> None:
+            # Writers take the write lock up front: a deferred read-then-write transaction can
+            # fail with "database is locked" without waiting when two writers race. Readers
+            # begin deferred, so a long read never blocks intake.
+            immediate = conn.get_execution_options().get("sqlite_immediate", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
@@ -53,7 +55,7 @@ def alembic_config(url: str) -> AlembicConfig:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "heads") -> None:
     """Create or upgrade the schema to `revision`."""
     command.upgrade(alembic_config(url), revision)
 
@@ -68,8 +70,10 @@ def current_revision(engine: Engine) -> str | None:
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """One transaction: commit on success, roll back on any exception."""
-    with Session(engine, expire_on_commit=False) as session:
+    """One write transaction: commit on success, roll back on any exception."""
+    with Session(
+        engine.execution_options(sqlite_immediate=True), expire_on_commit=False
+    ) as session:
         try:
             yield session
             session.commit()

@@ -38,8 +38,10 @@ def _summary(engine: object, count: int) -> None:
             lead = session.get(Lead, m.lead_id) if m.lead_id else None
             name = " ".join(p for p in (lead.first_name, lead.last_name) if p) if lead else ""
             detail = (lead.agent or "(unassigned)") if lead else (m.reason or "")
-            print(f"{m.id:>4}  {m.status:11}  {(lead.source if lead else '') or '':12}  "
-                  f"{name[:26]:26}  {detail[:70]}")
+            print(
+                f"{m.id:>4}  {m.status:11}  {(lead.source if lead else '') or '':12}  "
+                f"{name[:26]:26}  {detail[:70]}"
+            )
 
 
 def run_demo(data: Path, samples: Path, keep_running: bool, listen: str) -> int:
@@ -58,8 +60,10 @@ def run_demo(data: Path, samples: Path, keep_running: bool, listen: str) -> int:
     engine = db.make_engine(settings.database.url)
     rt = pipeline.Runtime.load(settings)
     files = sorted(samples.rglob("*.eml")) if samples.exists() else []
-    print(f"leadmail demo: SMTP on {listen}, database {settings.database.url}, "
-          f"alerts in {data / 'alerts'}; sending {len(files)} samples from {samples}/")
+    print(
+        f"leadmail demo: SMTP on {listen}, database {settings.database.url}, "
+        f"alerts in {data / 'alerts'}; sending {len(files)} samples from {samples}/"
+    )
 
     async def main() -> int:
         daemon = Daemon(settings, engine, rt)
@@ -67,22 +71,29 @@ def run_demo(data: Path, samples: Path, keep_running: bool, listen: str) -> int:
         await daemon.ready.wait()
         if files:
             with Session(engine) as session:
-                before = session.exec(select(Message.id).order_by(col(Message.id).desc())).first() or 0
+                before = (
+                    session.exec(select(Message.id).order_by(col(Message.id).desc())).first() or 0
+                )
             await asyncio.to_thread(_send_samples, listen, files)
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 with Session(engine) as session:
-                    pending = session.exec(select(Message.id).where(
-                        col(Message.id) > before,
-                        col(Message.status).not_in(MessageStatus.FINAL))).first()
+                    pending = session.exec(
+                        select(Message.id).where(
+                            col(Message.id) > before,
+                            col(Message.status).not_in(MessageStatus.FINAL),
+                        )
+                    ).first()
                 if pending is None:
                     break
                 await asyncio.sleep(0.2)
             await asyncio.sleep(0.5)  # let the outbox write the alerts
             _summary(engine, len(files))
         if keep_running:
-            print("\nleadmail is running; send more mail to "
-                  f"smtp://{listen} (To: leads@brokerage.example). Ctrl-C stops it.")
+            print(
+                "\nleadmail is running; send more mail to "
+                f"smtp://{listen} (To: leads@brokerage.example). Ctrl-C stops it."
+            )
         else:
             daemon.request_stop()
         return await runner

@@ -9,9 +9,23 @@ from leadmail import normalize
 from leadmail.parsers.base import Extracted
 
 # The keys of `leadmail extract --json`, in this order (a contract admins' tooling relies on).
-EXTRACT_KEYS = ("is_lead", "source", "first_name", "last_name", "email", "phone", "address",
-                "property_address", "price", "message", "stage", "segment", "tags",
-                "custom_fields", "origin")
+EXTRACT_KEYS = (
+    "is_lead",
+    "source",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "address",
+    "property_address",
+    "price",
+    "message",
+    "stage",
+    "segment",
+    "tags",
+    "custom_fields",
+    "origin",
+)
 
 
 @dataclass

@@ -64,8 +64,12 @@ class Contact(SQLModel, table=True):
     origin: str = "company"
     owner: str | None = None  # agent email
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    custom_fields: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    sources: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    custom_fields: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    sources: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     lead_count: int = 0
     created_at: datetime = Field(default_factory=utcnow)
     last_activity_at: datetime = Field(default_factory=utcnow)
@@ -95,9 +99,15 @@ class Lead(SQLModel, table=True):
     segment: str = "Customers"
     origin: str = "company"
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    custom_fields: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    confidence: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    trace: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    custom_fields: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    confidence: dict[str, float] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    trace: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     agent: str | None = Field(default=None, index=True)  # assigned agent email
     status: str = Field(default="new", max_length=20)  # new, assigned, unassigned
     created_at: datetime = Field(default_factory=utcnow, index=True)

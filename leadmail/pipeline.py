@@ -36,8 +36,18 @@ from leadmail.parsers.base import ParseContext
 from leadmail.parsers.mime import parse_mail
 from leadmail.rules import Rule, load_rules, match_rule
 
-STAGES = ("store", "parse", "match_rule", "extract", "normalize", "classify", "merge_contact",
-          "route", "outbox", "deliver")
+STAGES = (
+    "store",
+    "parse",
+    "match_rule",
+    "extract",
+    "normalize",
+    "classify",
+    "merge_contact",
+    "route",
+    "outbox",
+    "deliver",
+)
 LEASE = timedelta(seconds=120)
 log = structlog.get_logger("leadmail.pipeline")
 
@@ -58,8 +68,9 @@ class Runtime:
     @classmethod
     def load(cls, settings: Settings) -> Runtime:
         """Load rules and agent knowledge; raises ConfigErrors on a bad rule file."""
-        rules = load_rules(settings.rules.dir, settings.classify.all_segments(),
-                           {p.name for p in parsers.PARSERS})
+        rules = load_rules(
+            settings.rules.dir, settings.classify.all_segments(), {p.name for p in parsers.PARSERS}
+        )
         for rule in rules:
             if rule.script:
                 try:
@@ -86,13 +97,34 @@ def read(raw: bytes, rt: Runtime) -> Draft:
     if rule and rule.script and ext.is_lead:
         scripts.run(rule.script, mail, ext)
     draft = build(ext, rt.settings.pipeline.default_region)
-    draft.trace.insert(0, {"step": "parse", "message_id": mail.message_id, "subject": mail.subject,
-                           "from": mail.from_addr, "defects": mail.defects})
-    draft.trace.insert(1, {"step": "match_rule", "rule": rule.name if rule else None,
-                           "file": rule.path if rule else None})
-    draft.trace.insert(2, {"step": "extract", "parser": ext.parser, "forced": forced,
-                           "script": str(rule.script) if rule and rule.script else None,
-                           "confidence": ext.confidence})
+    draft.trace.insert(
+        0,
+        {
+            "step": "parse",
+            "message_id": mail.message_id,
+            "subject": mail.subject,
+            "from": mail.from_addr,
+            "defects": mail.defects,
+        },
+    )
+    draft.trace.insert(
+        1,
+        {
+            "step": "match_rule",
+            "rule": rule.name if rule else None,
+            "file": rule.path if rule else None,
+        },
+    )
+    draft.trace.insert(
+        2,
+        {
+            "step": "extract",
+            "parser": ext.parser,
+            "forced": forced,
+            "script": str(rule.script) if rule and rule.script else None,
+            "confidence": ext.confidence,
+        },
+    )
     if not draft.is_lead:
         draft.rule = rule.name if rule else None
         return draft
@@ -108,14 +140,17 @@ def claimable(engine: Engine, limit: int = 20) -> list[int]:
     now = utcnow()
     with session_scope(engine) as session:
         rows = session.exec(
-            select(Message.id).where(
+            select(Message.id)
+            .where(
                 or_(
                     (col(Message.status) == MessageStatus.RECEIVED)
                     & (col(Message.lease_until).is_(None) | (col(Message.lease_until) <= now)),
                     (col(Message.status) == MessageStatus.PROCESSING)
                     & (col(Message.lease_until) <= now),
                 )
-            ).order_by(col(Message.id)).limit(limit)
+            )
+            .order_by(col(Message.id))
+            .limit(limit)
         ).all()
     return [r for r in rows if r is not None]
 
@@ -152,12 +187,20 @@ def _claim(engine: Engine, msg_id: int, me: str) -> bool:
     with session_scope(engine) as session:
         result = session.execute(
             update(Message)
-            .where(col(Message.id) == msg_id,
-                   or_(col(Message.status) == MessageStatus.RECEIVED,
-                       (col(Message.status) == MessageStatus.PROCESSING)
-                       & (col(Message.lease_until) <= now)))
-            .values(status=MessageStatus.PROCESSING, claimed_by=me, lease_until=now + LEASE,
-                    attempts=Message.attempts + 1)
+            .where(
+                col(Message.id) == msg_id,
+                or_(
+                    col(Message.status) == MessageStatus.RECEIVED,
+                    (col(Message.status) == MessageStatus.PROCESSING)
+                    & (col(Message.lease_until) <= now),
+                ),
+            )
+            .values(
+                status=MessageStatus.PROCESSING,
+                claimed_by=me,
+                lease_until=now + LEASE,
+                attempts=Message.attempts + 1,
+            )
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -182,16 +225,28 @@ class Outcome:
         return dict(self.__dict__)
 
 
-def _finish(engine: Engine, msg_id: int, status: str, *, reason: str | None = None,
-            error: str | None = None, duplicate_of: int | None = None) -> None:
+def _finish(
+    engine: Engine,
+    msg_id: int,
+    status: str,
+    *,
+    reason: str | None = None,
+    error: str | None = None,
+    duplicate_of: int | None = None,
+) -> None:
     with session_scope(engine) as session:
         msg = session.get(Message, msg_id)
         assert msg is not None
         msg.status, msg.reason, msg.error = status, reason, error
         msg.duplicate_of, msg.processed_at, msg.lease_until = duplicate_of, utcnow(), None
         session.add(msg)
-        session.add(Event(kind=status, message_pk=msg_id,
-                          data={"reason": reason, "duplicate_of": duplicate_of}))
+        session.add(
+            Event(
+                kind=status,
+                message_pk=msg_id,
+                data={"reason": reason, "duplicate_of": duplicate_of},
+            )
+        )
 
 
 def process(rt: Runtime, engine: Engine, msg_id: int, me: str | None = None) -> Outcome | None:
@@ -225,8 +280,9 @@ def process(rt: Runtime, engine: Engine, msg_id: int, me: str | None = None) -> 
         return Outcome(msg_id, MessageStatus.QUARANTINED, reason=exc.reason)
     except Exception as exc:  # a bug met this input: keep the message and say where it broke
         reason = f"internal error while reading the message: {type(exc).__name__}: {exc}"
-        _finish(engine, msg_id, MessageStatus.QUARANTINED, reason=reason,
-                error=traceback.format_exc())
+        _finish(
+            engine, msg_id, MessageStatus.QUARANTINED, reason=reason, error=traceback.format_exc()
+        )
         bound.exception("quarantined", reason=reason)
         return Outcome(msg_id, MessageStatus.QUARANTINED, reason=reason)
 
@@ -244,10 +300,12 @@ def process(rt: Runtime, engine: Engine, msg_id: int, me: str | None = None) -> 
             lead = session.exec(select(Lead).where(Lead.dedup_key == key)).first()
         if lead is not None and lead.message_pk != msg_id:
             reason = f"same message as #{lead.message_pk}"
-            _finish(engine, msg_id, MessageStatus.DUPLICATE, reason=reason,
-                    duplicate_of=lead.message_pk)
-            return Outcome(msg_id, MessageStatus.DUPLICATE, reason=reason,
-                           duplicate_of=lead.message_pk)
+            _finish(
+                engine, msg_id, MessageStatus.DUPLICATE, reason=reason, duplicate_of=lead.message_pk
+            )
+            return Outcome(
+                msg_id, MessageStatus.DUPLICATE, reason=reason, duplicate_of=lead.message_pk
+            )
         return _retry_later(engine, msg_id, attempts, max_attempts)
     except Exception:  # database down, locked, or full: the message stays stored; try later
         bound.exception("could not store the lead; will retry")
@@ -292,30 +350,63 @@ def _commit_lead(rt: Runtime, engine: Engine, msg_id: int, key: str, draft: Draf
         decision = routing.route(session, settings, draft, owner=previous_owner)
         draft.trace.append(routing.trace_of(decision))
         lead.contact_id = contact.id
-        events = [Event(kind="lead_created", message_pk=msg_id, lead_id=lead.id,
-                        data={"source": draft.source, "rule": draft.rule, "parser": draft.parser}),
-                  Event(kind="contact_merged" if merged else "contact_created", lead_id=lead.id,
-                        data={"contact": contact.id})]
+        events = [
+            Event(
+                kind="lead_created",
+                message_pk=msg_id,
+                lead_id=lead.id,
+                data={"source": draft.source, "rule": draft.rule, "parser": draft.parser},
+            ),
+            Event(
+                kind="contact_merged" if merged else "contact_created",
+                lead_id=lead.id,
+                data={"contact": contact.id},
+            ),
+        ]
         if decision.agent is not None:
             agent = decision.agent
             lead.agent, lead.status = agent.email, "assigned"
             contact.owner = contact.owner or agent.email
-            assignment = Assignment(lead_id=lead.id, agent=agent.email, pond=decision.pond,
-                                    strategy=decision.strategy, rule=decision.rule)
+            assignment = Assignment(
+                lead_id=lead.id,
+                agent=agent.email,
+                pond=decision.pond,
+                strategy=decision.strategy,
+                rule=decision.rule,
+            )
             session.add(assignment)
             session.flush()
-            context = {"lead": lead, "agent": agent, "decision": decision,
-                       "lead_name": _display_name(lead)}
-            row = outbox.enqueue_alert(session, settings, lead, agent, context,
-                                       key=f"assignment-{assignment.id}")
+            context = {
+                "lead": lead,
+                "agent": agent,
+                "decision": decision,
+                "lead_name": _display_name(lead),
+            }
+            row = outbox.enqueue_alert(
+                session, settings, lead, agent, context, key=f"assignment-{assignment.id}"
+            )
             draft.note("outbox", channel="email", to=agent.email, key=row.idempotency_key)
-            events.append(Event(kind="assigned", lead_id=lead.id,
-                                data={"agent": agent.email, "pond": decision.pond,
-                                      "strategy": decision.strategy, "rule": decision.rule}))
+            events.append(
+                Event(
+                    kind="assigned",
+                    lead_id=lead.id,
+                    data={
+                        "agent": agent.email,
+                        "pond": decision.pond,
+                        "strategy": decision.strategy,
+                        "rule": decision.rule,
+                    },
+                )
+            )
         else:
             lead.status = "unassigned"
-            events.append(Event(kind="unassigned", lead_id=lead.id,
-                                data={"pond": decision.pond, "skipped": decision.skipped}))
+            events.append(
+                Event(
+                    kind="unassigned",
+                    lead_id=lead.id,
+                    data={"pond": decision.pond, "skipped": decision.skipped},
+                )
+            )
         lead.trace = list(draft.trace)
         session.add(lead)
         session.add(contact)
@@ -326,15 +417,37 @@ def _commit_lead(rt: Runtime, engine: Engine, msg_id: int, key: str, draft: Draf
         msg.lease_until, msg.reason = None, None
         session.add(msg)
         outcome = Outcome(msg_id, MessageStatus.LEAD, lead.id, lead.agent)
-    log.info("lead", msg=msg_id, lead=outcome.lead_id, source=draft.source, agent=outcome.agent,
-             route=decision.rule)
+    log.info(
+        "lead",
+        msg=msg_id,
+        lead=outcome.lead_id,
+        source=draft.source,
+        agent=outcome.agent,
+        route=decision.rule,
+    )
     return outcome
 
 
 def _lead_fields(draft: Draft) -> dict[str, Any]:
-    names = ("source", "parser", "rule", "first_name", "last_name", "email", "phone", "address",
-             "property_address", "price", "message", "stage", "segment", "origin", "tags",
-             "custom_fields", "confidence")
+    names = (
+        "source",
+        "parser",
+        "rule",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "address",
+        "property_address",
+        "price",
+        "message",
+        "stage",
+        "segment",
+        "origin",
+        "tags",
+        "custom_fields",
+        "confidence",
+    )
     return {n: getattr(draft, n) for n in names}
 
 
@@ -349,7 +462,12 @@ def requeue(engine: Engine, msg_id: int) -> bool:
         msg = session.get(Message, msg_id)
         if msg is None or msg.status != MessageStatus.QUARANTINED:
             return False
-        msg.status, msg.attempts, msg.lease_until, msg.reason = MessageStatus.RECEIVED, 0, None, None
+        msg.status, msg.attempts, msg.lease_until, msg.reason = (
+            MessageStatus.RECEIVED,
+            0,
+            None,
+            None,
+        )
         session.add(msg)
         session.add(Event(kind="requeued", message_pk=msg_id))
         return True

@@ -15,8 +15,17 @@ from leadmail.parsers.base import Mail
 
 _MATCH_KEYS = {"from", "to", "subject", "body", "headers"}
 _SET_KEYS = {"stage", "segment", "origin", "tags", "custom_fields", "pond", "source"}
-_TOP_KEYS = {"name", "description", "source", "parser", "priority", "match", "set", "script",
-             "enabled"}
+_TOP_KEYS = {
+    "name",
+    "description",
+    "source",
+    "parser",
+    "priority",
+    "match",
+    "set",
+    "script",
+    "enabled",
+}
 
 
 @dataclass(frozen=True)
@@ -70,8 +79,9 @@ def _regex(value: Any, key: str) -> re.Pattern[str]:
         raise ConfigError(key, f"bad regular expression: {exc}") from None
 
 
-def parse_rule(data: dict[str, Any], path: Path, segments: tuple[str, ...],
-               parsers: set[str] | None = None) -> Rule:
+def parse_rule(
+    data: dict[str, Any], path: Path, segments: tuple[str, ...], parsers: set[str] | None = None
+) -> Rule:
     """Validate one rule file's contents; raise ConfigError naming the key at fault."""
     where = path.name
     for key in data:
@@ -90,8 +100,10 @@ def parse_rule(data: dict[str, Any], path: Path, segments: tuple[str, ...],
     if "stage" in sets and sets["stage"] not in STAGES:
         raise ConfigError(f"{where}: set.stage", f"{sets['stage']!r} is not one of {STAGES}")
     if "segment" in sets and sets["segment"] not in segments:
-        raise ConfigError(f"{where}: set.segment",
-                          f"{sets['segment']!r} is not a known segment (add it to classify.segments)")
+        raise ConfigError(
+            f"{where}: set.segment",
+            f"{sets['segment']!r} is not a known segment (add it to classify.segments)",
+        )
     if "origin" in sets and sets["origin"] not in ORIGINS:
         raise ConfigError(f"{where}: set.origin", f"{sets['origin']!r} is not one of {ORIGINS}")
     if "tags" in sets:
@@ -119,15 +131,17 @@ def parse_rule(data: dict[str, Any], path: Path, segments: tuple[str, ...],
         to_globs=_as_list(match["to"], f"{where}: match.to") if "to" in match else (),
         subject=_regex(match["subject"], f"{where}: match.subject") if "subject" in match else None,
         body=_regex(match["body"], f"{where}: match.body") if "body" in match else None,
-        headers=tuple((k.lower(), _regex(v, f"{where}: match.headers.{k}"))
-                      for k, v in headers.items()),
+        headers=tuple(
+            (k.lower(), _regex(v, f"{where}: match.headers.{k}")) for k, v in headers.items()
+        ),
         sets=sets,
         script=script,
     )
 
 
-def load_rules(directory: str | Path, segments: tuple[str, ...],
-               parsers: set[str] | None = None) -> list[Rule]:
+def load_rules(
+    directory: str | Path, segments: tuple[str, ...], parsers: set[str] | None = None
+) -> list[Rule]:
     """All enabled rules in a directory, by priority then file name; every error reported."""
     root = Path(directory)
     if not root.exists():

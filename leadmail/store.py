@@ -30,18 +30,36 @@ def dedup_key(message_id: str | None, sha256: str) -> str:
     return f"mid:{message_id}" if message_id else f"sha256:{sha256}"
 
 
-def store_raw(engine: Engine, raw: bytes, *, mail_from: str = "", rcpt_to: list[str] | None = None,
-              intake: str = "smtp") -> int:
+def store_raw(
+    engine: Engine,
+    raw: bytes,
+    *,
+    mail_from: str = "",
+    rcpt_to: list[str] | None = None,
+    intake: str = "smtp",
+) -> int:
     """Commit the raw message (durably: SQLite synchronous=FULL / PostgreSQL commit); its id."""
     sha = hashlib.sha256(raw).hexdigest()
     mid = message_id_of(raw)
     with session_scope(engine) as session:
-        msg = Message(intake=intake, mail_from=mail_from, rcpt_to=list(rcpt_to or []),
-                      message_id=mid, sha256=sha, dedup_key=dedup_key(mid, sha), size=len(raw),
-                      raw=raw)
+        msg = Message(
+            intake=intake,
+            mail_from=mail_from,
+            rcpt_to=list(rcpt_to or []),
+            message_id=mid,
+            sha256=sha,
+            dedup_key=dedup_key(mid, sha),
+            size=len(raw),
+            raw=raw,
+        )
         session.add(msg)
         session.flush()
-        session.add(Event(kind="received", message_pk=msg.id,
-                          data={"intake": intake, "size": len(raw), "message_id": mid}))
+        session.add(
+            Event(
+                kind="received",
+                message_pk=msg.id,
+                data={"intake": intake, "size": len(raw), "message_id": mid},
+            )
+        )
         assert msg.id is not None
         return msg.id

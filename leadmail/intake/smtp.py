@@ -30,16 +30,27 @@ STORED = "250 2.0.0 Stored as #{}"
 class StoreHandler:
     """aiosmtpd handler: only RCPT and DATA hooks; everything else is aiosmtpd's default."""
 
-    def __init__(self, engine: Engine, cfg: SmtpConfig, on_stored: Callable[[int], None],
-                 intake: str = "smtp") -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        cfg: SmtpConfig,
+        on_stored: Callable[[int], None],
+        intake: str = "smtp",
+    ) -> None:
         self.engine = engine
         self.cfg = cfg
         self.on_stored = on_stored
         self.intake = intake
         self.stopping = False
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
         """Accept only configured addresses or domains: never an open relay."""
         if not self.cfg.accepts(address):
             log.info("recipient rejected", rcpt_domain=address.rpartition("@")[2])
@@ -54,8 +65,12 @@ class StoreHandler:
         raw = envelope.original_content or b""
         try:
             msg_id = await asyncio.to_thread(
-                store_raw, self.engine, raw, mail_from=envelope.mail_from or "",
-                rcpt_to=list(envelope.rcpt_tos), intake=self.intake,
+                store_raw,
+                self.engine,
+                raw,
+                mail_from=envelope.mail_from or "",
+                rcpt_to=list(envelope.rcpt_tos),
+                intake=self.intake,
             )
         except Exception as exc:
             log.error("store failed; answered 451", error=f"{type(exc).__name__}: {exc}")
@@ -67,5 +82,10 @@ class StoreHandler:
 
 def make_server(handler: StoreHandler, cfg: SmtpConfig) -> Callable[[], Any]:
     """A protocol factory for loop.create_server."""
-    return lambda: SMTP(handler, data_size_limit=cfg.max_message_size, enable_SMTPUTF8=True,
-                        ident="leadmail ESMTP", timeout=300)
+    return lambda: SMTP(
+        handler,
+        data_size_limit=cfg.max_message_size,
+        enable_SMTPUTF8=True,
+        ident="leadmail ESMTP",
+        timeout=300,
+    )

@@ -27,8 +27,12 @@ class PermanentFailure(Exception):
 @lru_cache(maxsize=4)
 def _env(extra_dir: str | None = None) -> Environment:
     dirs = [extra_dir, str(TEMPLATES)] if extra_dir else [str(TEMPLATES)]
-    return Environment(loader=FileSystemLoader(dirs), undefined=StrictUndefined,
-                       autoescape=select_autoescape(["html.j2"]), keep_trailing_newline=True)
+    return Environment(
+        loader=FileSystemLoader(dirs),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(["html.j2"]),
+        keep_trailing_newline=True,
+    )
 
 
 def render_alert(context: dict[str, Any], template_dir: str | None = None) -> dict[str, str]:
@@ -41,8 +45,9 @@ def render_alert(context: dict[str, Any], template_dir: str | None = None) -> di
     }
 
 
-def build_message(cfg: EmailNotifyConfig, recipient: str, payload: dict[str, Any],
-                  idempotency_key: str) -> EmailMessage:
+def build_message(
+    cfg: EmailNotifyConfig, recipient: str, payload: dict[str, Any], idempotency_key: str
+) -> EmailMessage:
     """The MIME message for an outbox row; its Message-ID is stable across retries."""
     msg = EmailMessage()
     domain = cfg.sender.rpartition("@")[2]
@@ -65,7 +70,7 @@ def send(cfg: EmailNotifyConfig, msg: EmailMessage, recipient: str) -> None:
     Raises PermanentFailure on 5xx; any other exception is temporary.
     """
     if cfg.relay.startswith("file:"):
-        _write_file(Path(cfg.relay[len("file:"):]), msg)
+        _write_file(Path(cfg.relay[len("file:") :]), msg)
         return
     host, _, port = cfg.relay.rpartition(":")
     try:

@@ -34,12 +34,21 @@ def backoff_seconds(attempt: int) -> float:
     return float(_backoff(state))
 
 
-def enqueue_alert(session: Session, settings: Settings, lead: Lead, agent: AgentConfig,
-                  context: dict[str, Any], key: str) -> Outbox:
+def enqueue_alert(
+    session: Session,
+    settings: Settings,
+    lead: Lead,
+    agent: AgentConfig,
+    context: dict[str, Any],
+    key: str,
+) -> Outbox:
     """Render and queue the alert email for an assignment (same transaction as the caller)."""
     rendered = email_channel.render_alert(context)
     row = Outbox(
-        kind="email", idempotency_key=key, lead_id=lead.id, recipient=agent.email,
+        kind="email",
+        idempotency_key=key,
+        lead_id=lead.id,
+        recipient=agent.email,
         subject=rendered["subject"],
         payload={**rendered, "lead_id": lead.id, "recipient_name": agent.name},
         deadline=utcnow() + timedelta(seconds=settings.notify.email.retry_for),
@@ -53,8 +62,11 @@ def _claim(engine: Engine, row_id: int) -> bool:
     with session_scope(engine) as session:
         result = session.execute(
             update(Outbox)
-            .where(col(Outbox.id) == row_id, col(Outbox.status) == "pending",
-                   col(Outbox.next_attempt_at) <= now)
+            .where(
+                col(Outbox.id) == row_id,
+                col(Outbox.status) == "pending",
+                col(Outbox.next_attempt_at) <= now,
+            )
             .values(next_attempt_at=now + LEASE, attempts=Outbox.attempts + 1)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -64,8 +76,10 @@ def deliver_due(engine: Engine, settings: Settings, limit: int = 50) -> int:
     """Try every due row once; the number delivered."""
     with session_scope(engine) as session:
         due = session.exec(
-            select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= utcnow())
-            .order_by(col(Outbox.next_attempt_at)).limit(limit)
+            select(Outbox.id)
+            .where(Outbox.status == "pending", Outbox.next_attempt_at <= utcnow())
+            .order_by(col(Outbox.next_attempt_at))
+            .limit(limit)
         ).all()
     sent = 0
     for row_id in due:
@@ -84,7 +98,9 @@ def _deliver_one(engine: Engine, settings: Settings, row_id: int) -> int:
     error: str | None = None
     permanent = False
     try:
-        email_channel.send(cfg, email_channel.build_message(cfg, recipient, payload, key), recipient)
+        email_channel.send(
+            cfg, email_channel.build_message(cfg, recipient, payload, key), recipient
+        )
     except email_channel.PermanentFailure as exc:
         error, permanent = str(exc), True
     except Exception as exc:  # refused connection, timeout, 4xx: try again later
@@ -103,8 +119,12 @@ def _deliver_one(engine: Engine, settings: Settings, row_id: int) -> int:
             row.next_attempt_at = now + timedelta(seconds=backoff_seconds(row.attempts))
             row.last_error = error
             level = logging.WARNING if row.attempts == 1 else logging.INFO
-            log.log(level, "alert delivery failed, will retry", outbox=row_id, error=error,
-                    retry_at=row.next_attempt_at.isoformat())
+            log.log(
+                level,
+                "alert delivery failed, will retry",
+                outbox=row_id,
+                error=error,
+                retry_at=row.next_attempt_at.isoformat(),
+            )
         session.add(row)
     return 1 if error is None else 0
-

@@ -11,6 +11,7 @@ from leadmail.parsers.base import Extracted, Mail, ParseContext
 from leadmail.parsers.common import not_lead_email, not_lead_phone
 
 _ADF = re.compile(r"<adf\b.*?(?:</adf\s*>|\Z)", re.I | re.S)
+_ATTACHED_XML = (".xml", ".adf")
 
 
 class AdfParser:
@@ -29,16 +30,20 @@ class AdfParser:
 
 def find_adf(mail: Mail) -> str | None:
     """The ADF document text, from the body (plain or HTML-escaped) or an attachment."""
+    return find_xml(mail, _ADF)
+
+
+def find_xml(mail: Mail, pattern: re.Pattern[str]) -> str | None:
+    """The first match of `pattern` in an XML attachment or in the body (maybe HTML-escaped)."""
     for att in mail.attachments:
-        if att.filename.lower().endswith((".xml", ".adf")) or "xml" in att.content_type:
-            text = att.payload.decode("utf-8", errors="replace")
-            m = _ADF.search(text)
+        if att.filename.lower().endswith(_ATTACHED_XML) or "xml" in att.content_type:
+            m = pattern.search(att.payload.decode("utf-8", errors="replace"))
             if m:
                 return m.group(0)
     for body in (mail.text, mail.html):
-        if "&lt;adf" in body.lower():
+        if "&lt;" in body:
             body = html.unescape(re.sub(r"<[^>]+>", "", body))
-        m = _ADF.search(body)
+        m = pattern.search(body)
         if m:
             return m.group(0)
     return None
@@ -112,6 +117,7 @@ def _from_tree(root: ET.Element) -> dict:
     address = _find(contact, "address")
     if address is not None:
         lines = [_clean(s.text) for s in _all(address, "street") if s.text and s.text.strip()]
+        lines += [_clean(a.text) for a in _all(address, "apartment") if a.text and a.text.strip()]
         city = _clean(getattr(_find(address, "city"), "text", ""))
         region = " ".join(_clean(getattr(_find(address, k), "text", ""))
                           for k in ("regioncode", "postalcode")).strip()

@@ -21,12 +21,14 @@ FIELD_LABELS: dict[str, frozenset[str]] = {
     "last_name": frozenset({"last name", "lastname", "last", "lname", "surname", "family name"}),
     "email": frozenset({
         "email", "e mail", "email address", "e mail address", "mail", "contact email",
-        "lead email", "buyer email", "email id", "emailaddress",
+        "lead email", "buyer email", "email id", "emailaddress", "client email",
+        "customer email",
     }),
     "phone": frozenset({
         "phone", "phone number", "phonenumber", "telephone", "tel", "mobile", "mobile phone",
         "mobile number", "cell", "cell phone", "contact number", "contact phone", "phone no",
         "lead phone", "buyer phone", "home phone", "work phone", "primary phone", "best phone",
+        "client phone", "customer phone",
     }),
     "message": frozenset({
         "message", "comments", "comment", "message body", "question", "questions", "notes",
@@ -71,7 +73,8 @@ CUSTOM_LABELS: dict[str, frozenset[str]] = {
     "inquiry_type": frozenset({"inquiry type", "lead type", "request type"}),
 }
 AGENT_LABELS = frozenset({"agent", "agent name", "agent email", "assigned agent", "to agent",
-                          "your agent", "sent to", "recipient"})
+                          "your agent", "sent to", "recipient", "lead delivered to",
+                          "delivered to", "assigned to"})
 IDENTITY_FIELDS = ("full_name", "first_name", "last_name", "email", "phone")
 _KNOWN = frozenset().union(*FIELD_LABELS.values(), *CUSTOM_LABELS.values(), _ADDRESS_PARTS,
                            AGENT_LABELS)
@@ -96,8 +99,8 @@ BUYER = re.compile(
     r"(?i)\b(tour|showing|schedule a (visit|viewing|showing)|interested in (the |this |your )?"
     r"(home|property|listing|house|condo|apartment|townhome)|buy(ing|er)?|purchase|"
     r"pre-?approved|open house|requesting information about|request(ed)? information|"
-    r"see (the|this) (home|house|property)|viewing|is this (home|property) still available|"
-    r"test drive)\b")
+    r"see (the|this|it|your) ?(home|house|property|listing)?|viewing|still (for sale|available)|"
+    r"buyers|test drive)\b")
 
 
 @dataclass(frozen=True)
@@ -207,11 +210,13 @@ def message_block(text: str, start_label: str) -> str | None:
         if not m or label_key(m.group(1)) != start_label:
             continue
         out = [m.group(2).strip()]
-        for nxt in lines[i + 1:]:
-            n = re.match(r"^\s*([^:]{1,60}?)\s*:\s*(.*)$", nxt)
-            if n and label_key(n.group(1)) in _KNOWN:
+        rest = lines[i + 1:]
+        for j, nxt in enumerate(rest):
+            if _is_label_line(nxt) or strip_footer(nxt) != nxt.strip():
                 break
-            if strip_footer(nxt) != nxt.strip():
+            # A section heading ("Property Information") right above more labels ends it too.
+            following = next((x for x in rest[j + 1:] if x.strip()), "")
+            if _HEADING.match(nxt.strip()) and _is_label_line(following):
                 break
             out.append(nxt.rstrip())
         body = "\n".join(out).strip()
@@ -219,12 +224,20 @@ def message_block(text: str, start_label: str) -> str | None:
     return None
 
 
+_HEADING = re.compile(r"^[A-Z][\w&/-]*(?: [A-Z&][\w&/-]*){0,4}$")
+
+
+def _is_label_line(line: str) -> bool:
+    m = re.match(r"^\s*([^:]{1,60}?)\s*:\s*(.*)$", line)
+    return bool(m) and label_key(m.group(1)) in _KNOWN
+
+
 def all_pairs(mail: Mail) -> list[tuple[str, str]]:
     """Label/value pairs from the text and from HTML tables, first occurrence per label."""
     seen: set[str] = set()
     out: list[tuple[str, str]] = []
     table = html_table_pairs(mail.html) if mail.html else []
-    for key, value in form_pairs(mail.text) + table:
+    for key, value in form_pairs(strip_footer(mail.text)) + table:
         if key not in seen and value.strip():
             seen.add(key)
             out.append((key, value.strip()))
@@ -282,7 +295,7 @@ def apply_pairs(
             custom = next((c for c, labels in CUSTOM_LABELS.items() if key in labels), None)
             if custom:
                 ex.custom_fields.setdefault(custom, value)
-            elif layout.keep_unknown:
+            elif layout.keep_unknown and not re.match(r"(?i)^(https?://|www\.)", value):
                 ex.custom_fields.setdefault(snake(key), value)
     if parts:
         if ex.address and not layout.address_is_property:

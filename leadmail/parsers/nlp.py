@@ -19,7 +19,7 @@ from leadmail.parsers.common import (
     reply_to_identity,
     segment_hint,
 )
-from leadmail.parsers.text import strip_quoted
+from leadmail.parsers.text import strip_footer, strip_quoted
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -36,6 +36,10 @@ _EXCLUDE = ["tagger", "parser", "attribute_ruler", "lemmatizer", "senter", "morp
 _WORD = r"[^\W\d_][^\W\d_'’.-]*(?:['’-][^\W\d_]+)*\.?"
 _NAME = rf"({_WORD}(?:[ \t]+{_WORD}){{0,3}})"
 _INTRO = re.compile(rf"(?i:\b(?:my name is|my name's|this is|i am|i'm|name here is))\s+{_NAME}")
+# Portal relays that wrap a person's message: "New Message from Jessamine Tunnelly".
+_FROM_LINE = re.compile(
+    rf"(?im)^(?:new )?(?:message|inquiry|lead|request|question) from\s+{_NAME}\s*$")
+_INTERESTED = re.compile(r"(?im)^.{0,40}\b(?:is|are) interested in:?\s*\n\s*(\S.{2,100})$")
 _SIGNOFF = re.compile(
     r"(?i)^(thanks|thank you|thx|regards|best|best regards|kind regards|warm regards|cheers|"
     r"sincerely|respectfully|all the best|many thanks|take care)[\s,.!-]*$")
@@ -88,10 +92,11 @@ def _clean_name(raw: str, ctx: ParseContext) -> str | None:
 def rule_names(text: str, ctx: ParseContext) -> list[tuple[str, float]]:
     """Names from "my name is X" (0.85) and from the line after a sign-off (0.5)."""
     found: list[tuple[str, float]] = []
-    for m in _INTRO.finditer(text):
-        name = _clean_name(m.group(1), ctx)
-        if name:
-            found.append((name, 0.85))
+    for pattern, conf in ((_INTRO, 0.85), (_FROM_LINE, 0.8)):
+        for m in pattern.finditer(text):
+            name = _clean_name(m.group(1), ctx)
+            if name:
+                found.append((name, conf))
     lines = [line.strip() for line in text.split("\n")]
     for i, line in enumerate(lines[:-1]):
         if _SIGNOFF.match(line) and lines[i + 1]:
@@ -141,7 +146,7 @@ def extract_free_text(
     text: str, ctx: ParseContext, mail: Mail | None = None, model: str = DEFAULT_MODEL
 ) -> Extracted:
     """Name, phone, email, address and message from free text a person wrote."""
-    body = strip_quoted(text)
+    body = strip_footer(strip_quoted(text), signature=False)
     ex = Extracted(parser="nlp")
     candidates = rule_names(body, ctx)
     ner = ner_names(body, ctx, model)
@@ -158,11 +163,15 @@ def extract_free_text(
     if emails:
         ex.email, ex.confidence["email"] = emails[0], 0.7
     address, own = find_address(body)
+    interested = _INTERESTED.search(body)
+    if interested:
+        ex.property_address, ex.confidence["property_address"] = interested.group(1).strip(), 0.6
     ex.segment = segment_hint(mail.subject if mail else None, body)
     if address:
         target = "address" if own else "property_address"
-        setattr(ex, target, address)
-        ex.confidence[target] = 0.5
+        if not getattr(ex, target):
+            setattr(ex, target, address)
+            ex.confidence[target] = 0.5
         if ex.segment == "Seller" and not own:
             ex.address, ex.confidence["address"] = address, 0.4
     ex.message = body[:4000] or None

@@ -204,11 +204,12 @@ _FOOTER = re.compile(
 )
 
 
-def strip_footer(text: str) -> str:
-    """The text above the first footer, signature separator or unsubscribe line."""
+def strip_footer(text: str, signature: bool = True) -> str:
+    """The text above the first footer or unsubscribe line (and "-- " signature separator,
+    unless `signature` is False: a person's own signature holds their phone)."""
     out = []
     for line in text.split("\n"):
-        if _FOOTER.match(line.strip()):
+        if _FOOTER.match(line.strip()) and (signature or not line.strip().startswith("--")):
             break
         out.append(line)
     return "\n".join(out).strip()

@@ -33,8 +33,9 @@ class Strategy(Protocol):
 
     name: str
 
-    def assign(self, session: Session, pond: str, agents: list[AgentConfig],
-               skipped: list[dict[str, str]]) -> AgentConfig | None:
+    def assign(
+        self, session: Session, pond: str, agents: list[AgentConfig], skipped: list[dict[str, str]]
+    ) -> AgentConfig | None:
         """Pick an agent among the pond's agents (appending to `skipped` why others were not)."""
         ...
 
@@ -77,15 +78,19 @@ def pond_agents(settings: Settings, pond: str) -> list[AgentConfig]:
     return [a for a in settings.agents if pond in a.ponds]
 
 
-def route(session: Session, settings: Settings, draft: Draft,
-          owner: str | None = None) -> Decision:
+def route(session: Session, settings: Settings, draft: Draft, owner: str | None = None) -> Decision:
     """Decide who gets a lead. A returning contact goes back to its active owner."""
     rule_name, rule = pick_route(settings, draft)
     if owner:
         agent = settings.agent(owner)
         if agent and agent.active:
-            return Decision(agent, rule.pond, "returning", rule_name,
-                            reason=f"returning contact, owned by {agent.email}")
+            return Decision(
+                agent,
+                rule.pond,
+                "returning",
+                rule_name,
+                reason=f"returning contact, owned by {agent.email}",
+            )
     strategy = STRATEGIES[rule.strategy]
     skipped: list[dict[str, str]] = []
     if owner:
@@ -97,6 +102,12 @@ def route(session: Session, settings: Settings, draft: Draft,
 
 def trace_of(decision: Decision) -> dict[str, Any]:
     """The decision as a trace entry."""
-    return {"step": "route", "rule": decision.rule, "pond": decision.pond,
-            "strategy": decision.strategy, "agent": decision.agent.email if decision.agent else None,
-            "reason": decision.reason, "skipped": decision.skipped}
+    return {
+        "step": "route",
+        "rule": decision.rule,
+        "pond": decision.pond,
+        "strategy": decision.strategy,
+        "agent": decision.agent.email if decision.agent else None,
+        "reason": decision.reason,
+        "skipped": decision.skipped,
+    }

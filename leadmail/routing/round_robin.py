@@ -19,8 +19,9 @@ class RoundRobin:
 
     name = "round_robin"
 
-    def assign(self, session: Session, pond: str, agents: list[AgentConfig],
-               skipped: list[dict[str, str]]) -> AgentConfig | None:
+    def assign(
+        self, session: Session, pond: str, agents: list[AgentConfig], skipped: list[dict[str, str]]
+    ) -> AgentConfig | None:
         """Advance the pond's persisted position to the next eligible agent."""
         order = rotation(agents)
         if not order:

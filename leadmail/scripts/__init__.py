@@ -33,8 +33,10 @@ def _load(path: Path) -> Any:
     with _lock:
         if key not in _compiled:
             source = path.read_text()
-            namespace: dict[str, Any] = {"__name__": f"leadmail_script_{path.stem}",
-                                         "__file__": str(path)}
+            namespace: dict[str, Any] = {
+                "__name__": f"leadmail_script_{path.stem}",
+                "__file__": str(path),
+            }
             exec(compile(source, str(path), "exec"), namespace)  # noqa: S102 (admin-owned code)
             if not callable(namespace.get("process")):
                 raise Quarantine(f"script {path.name}: defines no process(mail, lead) function")
