@@ -85,6 +85,8 @@ def _clean_name(raw: str, ctx: ParseContext) -> str | None:
         if not word[0].isupper() or word.lower() in _NOT_NAMES:
             break
         words.append(word.rstrip("."))
+        if word.endswith(".") and len(word) > 2:
+            break  # a full stop ends the sentence; "J." is an initial
     name = " ".join(words)
     return None if not words or not_lead_name(name, ctx) else name
 
