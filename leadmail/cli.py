@@ -23,6 +23,13 @@ def _settings(args: argparse.Namespace) -> config.Settings:
     return settings
 
 
+def _with_rules(settings: config.Settings, rules_dir: str | None) -> config.Settings:
+    """The settings with another rules directory (admins trying rules before going live)."""
+    if not rules_dir:
+        return settings
+    return settings.model_copy(update={"rules": config.RulesConfig(dir=rules_dir)})
+
+
 def _engine(settings: config.Settings, migrate: bool = True) -> Any:
     if migrate:
         db.upgrade(settings.database.url)
@@ -71,7 +78,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from leadmail import pipeline
     from leadmail.errors import Quarantine
 
-    settings = _settings(args)
+    settings = _with_rules(_settings(args), args.rules)
     rt = pipeline.Runtime.load(settings)
     status = 0
     for name in args.files:
@@ -95,6 +102,28 @@ def cmd_extract(args: argparse.Namespace) -> int:
                 if key != "file" and value not in (None, [], {}):
                     print(f"  {key:17} {value}")
     return status
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Per-field accuracy over X.eml + X.expected.json pairs; non-zero under --min."""
+    from leadmail import pipeline
+    from leadmail.evaluate import evaluate
+
+    settings = _with_rules(_settings(args), args.rules)
+    report = evaluate(Path(args.dir), pipeline.Runtime.load(settings))
+    if args.json:
+        print(_json({"files": report.files, "accuracy": report.accuracy(),
+                     "fields": {k: report.accuracy(k) for k in sorted(report.total)},
+                     "mismatches": report.mismatches}))
+    else:
+        print(f"{report.files} files in {args.dir}\n{report.table()}")
+        for m in report.mismatches:
+            print(f"MISMATCH {m['file']}: {m['field']}: expected {m['expected']!r}, "
+                  f"got {m['got']!r}")
+    if report.files == 0:
+        print(f"no X.eml with X.expected.json under {args.dir}", file=sys.stderr)
+        return 1
+    return 0 if report.accuracy() >= args.min else 1
 
 
 def cmd_leads(args: argparse.Namespace) -> int:
@@ -287,7 +316,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("files", nargs="+")
     s.add_argument("--json", action="store_true", help="one JSON object per line per file")
     s.add_argument("--trace", action="store_true", help="include the pipeline trace")
+    s.add_argument("--rules", help="rules directory to try instead of the configured one")
     s.set_defaults(func=cmd_extract)
+
+    s = sub.add_parser("eval", help="per-field accuracy against X.expected.json files")
+    s.add_argument("dir")
+    s.add_argument("--min", type=float, default=0.0, help="exit 1 below this accuracy (0-1)")
+    s.add_argument("--rules", help="rules directory to use instead of the configured one")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("leads", help="stored leads")
     lsub = s.add_subparsers(dest="leads_cmd", required=True)
