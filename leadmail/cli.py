@@ -112,14 +112,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
     settings = _with_rules(_settings(args), args.rules)
     report = evaluate(Path(args.dir), pipeline.Runtime.load(settings))
     if args.json:
-        print(_json({"files": report.files, "accuracy": report.accuracy(),
-                     "fields": {k: report.accuracy(k) for k in sorted(report.total)},
-                     "mismatches": report.mismatches}))
+        print(
+            _json(
+                {
+                    "files": report.files,
+                    "accuracy": report.accuracy(),
+                    "fields": {k: report.accuracy(k) for k in sorted(report.total)},
+                    "mismatches": report.mismatches,
+                }
+            )
+        )
     else:
         print(f"{report.files} files in {args.dir}\n{report.table()}")
         for m in report.mismatches:
-            print(f"MISMATCH {m['file']}: {m['field']}: expected {m['expected']!r}, "
-                  f"got {m['got']!r}")
+            print(
+                f"MISMATCH {m['file']}: {m['field']}: expected {m['expected']!r}, got {m['got']!r}"
+            )
     if report.files == 0:
         print(f"no X.eml with X.expected.json under {args.dir}", file=sys.stderr)
         return 1
@@ -154,6 +162,35 @@ def cmd_leads(args: argparse.Namespace) -> int:
             f"{lead.id:>5}  {lead.created_at:%Y-%m-%d %H:%M}  {(lead.source or '')[:12]:12}  "
             f"{name[:24]:24}  {lead.phone or '':13}  {lead.agent or '(unassigned)':24}"
         )
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    """Leads waiting for a person: list, fix fields, approve (route now)."""
+    from leadmail import review
+
+    settings = _settings(args)
+    engine = _engine(settings)
+    if args.r_cmd == "list":
+        for lead in review.pending(engine):
+            name = " ".join(p for p in (lead.first_name, lead.last_name) if p)
+            row = {"id": lead.id, "source": lead.source, "name": name, "email": lead.email,
+                   "phone": lead.phone, "reason": lead.review_reason}
+            print(_json(row) if args.json else
+                  f"{lead.id:>5}  {lead.source or '':12}  {name[:24]:24}  {lead.review_reason}")
+        return 0
+    try:
+        if args.r_cmd == "fix":
+            values = dict(item.split("=", 1) for item in args.set)
+            lead = review.fix(engine, settings, args.id, values)
+            if not args.no_approve:
+                lead = review.approve(engine, settings, args.id)
+        else:
+            lead = review.approve(engine, settings, args.id)
+    except (ValueError, AttributeError) as exc:
+        print(f"review: {exc}", file=sys.stderr)
+        return 1
+    print(_json({"lead": lead.id, "status": lead.status, "agent": lead.agent}))
     return 0
 
 
@@ -334,6 +371,18 @@ def build_parser() -> argparse.ArgumentParser:
     sh = lsub.add_parser("show")
     sh.add_argument("id", type=int)
     s.set_defaults(func=cmd_leads)
+
+    s = sub.add_parser("review", help="leads waiting for a person before routing")
+    rsub = s.add_subparsers(dest="r_cmd", required=True)
+    rl = rsub.add_parser("list")
+    rl.add_argument("--json", action="store_true")
+    ra = rsub.add_parser("approve", help="route the lead now")
+    ra.add_argument("id", type=int)
+    rf = rsub.add_parser("fix", help="correct fields, then route (unless --no-approve)")
+    rf.add_argument("id", type=int)
+    rf.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", required=True)
+    rf.add_argument("--no-approve", action="store_true")
+    s.set_defaults(func=cmd_review)
 
     s = sub.add_parser("quarantine", help="messages that could not be processed")
     qsub = s.add_subparsers(dest="q_cmd", required=True)

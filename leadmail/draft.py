@@ -49,7 +49,9 @@ class Draft:
     segment: str | None = None
     origin: str | None = None
     pond: str | None = None
-    agent_email: str | None = None
+    location: str | None = None
+    team: str | None = None
+    requested_agent: str | None = None  # the agent the provider, a rule or a script named
     tags: list[str] = field(default_factory=list)
     custom_fields: dict[str, Any] = field(default_factory=dict)
     confidence: dict[str, float] = field(default_factory=dict)
@@ -83,7 +85,7 @@ def build(ext: Extracted, region: str) -> Draft:
         message=normalize.message(ext.message),
         stage=ext.stage,
         segment=ext.segment,
-        agent_email=normalize.email(ext.agent_email),
+        requested_agent=normalize.email(ext.agent_email),
         tags=list(dict.fromkeys(t.strip() for t in ext.tags if t and t.strip())),
         custom_fields=dict(ext.custom_fields),
         confidence=dict(ext.confidence),

@@ -108,8 +108,13 @@ class Lead(SQLModel, table=True):
     trace: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
+    pond: str | None = None  # set by a source rule; routing otherwise picks one
+    location: str | None = None
+    team: str | None = None
+    requested_agent: str | None = None  # named by the provider, a rule or a script
+    review_reason: str | None = None  # why it waits in the review queue
     agent: str | None = Field(default=None, index=True)  # assigned agent email
-    status: str = Field(default="new", max_length=20)  # new, assigned, unassigned
+    status: str = Field(default="new", max_length=20)  # new, assigned, unassigned, review
     created_at: datetime = Field(default_factory=utcnow, index=True)
 
 

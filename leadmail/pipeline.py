@@ -22,7 +22,7 @@ import structlog
 from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, func, select
+from sqlmodel import Session, col, func, select
 
 from leadmail import classify as classify_step
 from leadmail import contacts, parsers, routing, scripts
@@ -30,11 +30,11 @@ from leadmail.config import Settings
 from leadmail.db import session_scope
 from leadmail.draft import Draft, build
 from leadmail.errors import Quarantine
-from leadmail.models import Assignment, Event, Lead, Message, MessageStatus, utcnow
+from leadmail.models import Assignment, Contact, Event, Lead, Message, MessageStatus, utcnow
 from leadmail.notify import outbox
 from leadmail.parsers.base import ParseContext
 from leadmail.parsers.mime import parse_mail
-from leadmail.rules import Rule, load_rules, match_rule
+from leadmail.rules import Rule, apply_extractions, load_rules, match_rule
 
 STAGES = (
     "store",
@@ -94,11 +94,10 @@ def read(raw: bytes, rt: Runtime) -> Draft:
     rule = match_rule(rt.rules, mail)
     forced = rule.parser if rule else None
     ext = parsers.extract(mail, rt.parse_ctx, forced)
-    if rule and rule.script and ext.is_lead:
-        scripts.run(rule.script, mail, ext)
-    draft = build(ext, rt.settings.pipeline.default_region)
-    draft.trace.insert(
-        0,
+    taken = apply_extractions(rule, mail, ext) if rule and ext.is_lead else []
+    region = rt.settings.pipeline.default_region
+    draft = build(ext, region)
+    draft.trace[:0] = [
         {
             "step": "parse",
             "message_id": mail.message_id,
@@ -106,25 +105,22 @@ def read(raw: bytes, rt: Runtime) -> Draft:
             "from": mail.from_addr,
             "defects": mail.defects,
         },
-    )
-    draft.trace.insert(
-        1,
         {
             "step": "match_rule",
             "rule": rule.name if rule else None,
             "file": rule.path if rule else None,
         },
-    )
-    draft.trace.insert(
-        2,
         {
             "step": "extract",
             "parser": ext.parser,
             "forced": forced,
+            "rule_fields": taken,
             "script": str(rule.script) if rule and rule.script else None,
-            "confidence": ext.confidence,
+            "confidence": dict(ext.confidence),
         },
-    )
+    ]
+    if rule and rule.script and draft.is_lead:
+        scripts.run(rule.script, mail, draft, region, rt.settings.pipeline.script_time_limit)
     if not draft.is_lead:
         draft.rule = rule.name if rule else None
         return draft
@@ -275,7 +271,13 @@ def process(rt: Runtime, engine: Engine, msg_id: int, me: str | None = None) -> 
     try:
         draft = read(raw, rt)
     except Quarantine as exc:
-        _finish(engine, msg_id, MessageStatus.QUARANTINED, reason=exc.reason)
+        _finish(
+            engine,
+            msg_id,
+            MessageStatus.QUARANTINED,
+            reason=exc.reason,
+            error=getattr(exc, "traceback", None),
+        )
         bound.warning("quarantined", reason=exc.reason)
         return Outcome(msg_id, MessageStatus.QUARANTINED, reason=exc.reason)
     except Exception as exc:  # a bug met this input: keep the message and say where it broke
@@ -342,75 +344,44 @@ def _commit_lead(rt: Runtime, engine: Engine, msg_id: int, key: str, draft: Draf
         session.add(lead)
         session.flush()
         assert lead.id is not None
-        previous_owner: str | None = None
         contact, merged = contacts.merge(session, draft, lead.id)
-        if merged:
-            previous_owner = contact.owner
-        draft.note("merge_contact", contact=contact.id, merged=merged)
-        decision = routing.route(session, settings, draft, owner=previous_owner)
-        draft.trace.append(routing.trace_of(decision))
         lead.contact_id = contact.id
-        events = [
-            Event(
-                kind="lead_created",
-                message_pk=msg_id,
-                lead_id=lead.id,
-                data={"source": draft.source, "rule": draft.rule, "parser": draft.parser},
-            ),
-            Event(
-                kind="contact_merged" if merged else "contact_created",
-                lead_id=lead.id,
-                data={"contact": contact.id},
-            ),
-        ]
-        if decision.agent is not None:
-            agent = decision.agent
-            lead.agent, lead.status = agent.email, "assigned"
-            contact.owner = contact.owner or agent.email
-            assignment = Assignment(
-                lead_id=lead.id,
-                agent=agent.email,
-                pond=decision.pond,
-                strategy=decision.strategy,
-                rule=decision.rule,
-            )
-            session.add(assignment)
-            session.flush()
-            context = {
-                "lead": lead,
-                "agent": agent,
-                "decision": decision,
-                "lead_name": _display_name(lead),
-            }
-            row = outbox.enqueue_alert(
-                session, settings, lead, agent, context, key=f"assignment-{assignment.id}"
-            )
-            draft.note("outbox", channel="email", to=agent.email, key=row.idempotency_key)
-            events.append(
+        draft.note("merge_contact", contact=contact.id, merged=merged)
+        session.add_all(
+            [
                 Event(
-                    kind="assigned",
+                    kind="lead_created",
+                    message_pk=msg_id,
                     lead_id=lead.id,
-                    data={
-                        "agent": agent.email,
-                        "pond": decision.pond,
-                        "strategy": decision.strategy,
-                        "rule": decision.rule,
-                    },
-                )
-            )
+                    data={"source": draft.source, "rule": draft.rule, "parser": draft.parser},
+                ),
+                Event(
+                    kind="contact_merged" if merged else "contact_created",
+                    lead_id=lead.id,
+                    data={"contact": contact.id},
+                ),
+            ]
+        )
+        reason = review_reason(draft, settings)
+        if reason:
+            # Not routed blind: a person checks it (`leadmail review`), then it is routed.
+            lead.status, lead.review_reason = "review", reason
+            draft.note("review", reason=reason)
+            session.add(Event(kind="review", lead_id=lead.id, data={"reason": reason}))
+            route_name = "review"
         else:
-            lead.status = "unassigned"
-            events.append(
-                Event(
-                    kind="unassigned",
-                    lead_id=lead.id,
-                    data={"pond": decision.pond, "skipped": decision.skipped},
-                )
+            decision = assign(
+                session,
+                settings,
+                lead,
+                contact,
+                draft.trace,
+                owner=contact.owner if merged else None,
             )
+            route_name = decision.rule
         lead.trace = list(draft.trace)
         session.add(lead)
         session.add(contact)
-        session.add_all(events)
         msg = session.get(Message, msg_id)
         assert msg is not None
         msg.status, msg.lead_id, msg.processed_at = MessageStatus.LEAD, lead.id, utcnow()
@@ -423,13 +394,89 @@ def _commit_lead(rt: Runtime, engine: Engine, msg_id: int, key: str, draft: Draf
         lead=outcome.lead_id,
         source=draft.source,
         agent=outcome.agent,
-        route=decision.rule,
+        route=route_name,
     )
     return outcome
 
 
+def review_reason(draft: Draft, settings: Settings) -> str | None:
+    """Why a lead must be checked by a person before routing (None: route it now)."""
+    if not draft.email and not draft.phone:
+        return "no usable contact: neither an email nor a phone"
+    threshold = settings.pipeline.review_below
+    low = {
+        k: v
+        for k, v in draft.confidence.items()
+        if k in ("first_name", "last_name", "full_name", "email", "phone") and v < threshold
+    }
+    if low:
+        fields = ", ".join(f"{k} {v:.2f}" for k, v in sorted(low.items()))
+        return f"low confidence (below {threshold:g}): {fields}"
+    return None
+
+
+def assign(
+    session: Session,
+    settings: Settings,
+    lead: Lead,
+    contact: Contact,
+    trace: list[dict[str, Any]],
+    owner: str | None = None,
+) -> routing.Decision:
+    """route → assignment → outbox alert, inside the caller's transaction."""
+    decision = routing.route(session, settings, lead, owner=owner)
+    trace.append(routing.trace_of(decision))
+    if decision.agent is None:
+        lead.status = "unassigned"
+        session.add(
+            Event(
+                kind="unassigned",
+                lead_id=lead.id,
+                data={"pond": decision.pond, "skipped": decision.skipped},
+            )
+        )
+        return decision
+    agent = decision.agent
+    lead.agent, lead.status = agent.email, "assigned"
+    contact.owner = contact.owner or agent.email
+    session.add(contact)
+    assignment = Assignment(
+        lead_id=lead.id,
+        agent=agent.email,
+        pond=decision.pond,
+        strategy=decision.strategy,
+        rule=decision.rule,
+    )
+    session.add(assignment)
+    session.flush()
+    context = {"lead": lead, "agent": agent, "decision": decision, "lead_name": _display_name(lead)}
+    row = outbox.enqueue_alert(
+        session, settings, lead, agent, context, key=f"assignment-{assignment.id}"
+    )
+    trace.append(
+        {"step": "outbox", "channel": "email", "to": agent.email, "key": row.idempotency_key}
+    )
+    session.add(
+        Event(
+            kind="assigned",
+            lead_id=lead.id,
+            data={
+                "agent": agent.email,
+                "pond": decision.pond,
+                "strategy": decision.strategy,
+                "rule": decision.rule,
+            },
+        )
+    )
+    return decision
+
+
 def _lead_fields(draft: Draft) -> dict[str, Any]:
     names = (
+        "pond",
+        "location",
+        "team",
+        "requested_agent",
         "source",
         "parser",
         "rule",

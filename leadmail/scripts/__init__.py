@@ -1,9 +1,9 @@
-"""Admin scripts: a rule may name a Python file whose `process(mail, lead)` refines the lead.
+"""Admin scripts: a rule may name a Python file whose `extract(mail, lead)` refines the lead.
 
-The script sees the parsed `Mail` (read-only) and the `Extracted` lead (fields it may set:
-first_name, last_name, email, phone, address, property_address, price, message, stage,
-segment, tags, custom_fields, source). It runs with a time limit; an error or a timeout sends
-the message to quarantine with the script's name and the reason.
+The script gets `mail` (leadmail.scripts.api.MailView: read-only) and `lead`
+(leadmail.scripts.api.LeadApi: normalizing setters). `process` is accepted as the function
+name too. It runs with a time limit; an error or a timeout sends the message to quarantine
+with the script's name, the reason and the traceback; other messages are unaffected.
 """
 
 from __future__ import annotations
@@ -11,12 +11,15 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from leadmail.draft import Draft
 from leadmail.errors import Quarantine
-from leadmail.parsers.base import Extracted, Mail
+from leadmail.parsers.base import Mail
+from leadmail.scripts.api import LeadApi, MailView
 
 DEFAULT_TIME_LIMIT = 2.0
 _compiled: dict[tuple[str, float], Any] = {}
@@ -38,9 +41,10 @@ def _load(path: Path) -> Any:
                 "__file__": str(path),
             }
             exec(compile(source, str(path), "exec"), namespace)  # noqa: S102 (admin-owned code)
-            if not callable(namespace.get("process")):
-                raise Quarantine(f"script {path.name}: defines no process(mail, lead) function")
-            _compiled[key] = namespace["process"]
+            func = namespace.get("extract") or namespace.get("process")
+            if not callable(func):
+                raise Quarantine(f"script {path.name}: defines no extract(mail, lead) function")
+            _compiled[key] = func
         return _compiled[key]
 
 
@@ -54,8 +58,18 @@ def check(path: Path) -> None:
         raise Quarantine(f"script {path.name}: {type(exc).__name__}: {exc}") from exc
 
 
-def run(path: Path, mail: Mail, lead: Extracted, time_limit: float = DEFAULT_TIME_LIMIT) -> None:
-    """Run a script's process(mail, lead) in this thread under a time limit."""
+class ScriptError(Quarantine):
+    """A script failed: the reason, plus the script's traceback for the quarantine record."""
+
+    def __init__(self, reason: str, tb: str) -> None:
+        super().__init__(reason)
+        self.traceback = tb
+
+
+def run(
+    path: Path, mail: Mail, draft: Draft, region: str = "US", time_limit: float = DEFAULT_TIME_LIMIT
+) -> None:
+    """Run a script's extract(mail, lead) in this thread under a time limit."""
     check(path)
     process = _load(path)
     deadline = time.monotonic() + time_limit
@@ -69,12 +83,16 @@ def run(path: Path, mail: Mail, lead: Extracted, time_limit: float = DEFAULT_TIM
     previous = sys.gettrace()
     sys.settrace(tracer)
     try:
-        process(mail, lead)
+        process(MailView(mail), LeadApi(draft, region))
     except ScriptTimeout:
-        raise Quarantine(f"script {path.name}: ran longer than {time_limit:g}s") from None
+        raise ScriptError(
+            f"script {path.name}: ran longer than {time_limit:g}s", traceback.format_exc()
+        ) from None
     except Quarantine:
         raise
     except Exception as exc:
-        raise Quarantine(f"script {path.name}: {type(exc).__name__}: {exc}") from exc
+        raise ScriptError(
+            f"script {path.name}: {type(exc).__name__}: {exc}", traceback.format_exc()
+        ) from exc
     finally:
         sys.settrace(previous)
