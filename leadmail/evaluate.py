@@ -52,10 +52,13 @@ class Report:
         """A per-field accuracy table."""
         lines = [f"{'field':18} {'right':>6} {'total':>6} {'accuracy':>9}"]
         for key in sorted(self.total):
-            lines.append(f"{key:18} {self.right[key]:>6} {self.total[key]:>6} "
-                         f"{self.accuracy(key):>8.1%}")
-        lines.append(f"{'all':18} {sum(self.right.values()):>6} {sum(self.total.values()):>6} "
-                     f"{self.accuracy():>8.1%}")
+            lines.append(
+                f"{key:18} {self.right[key]:>6} {self.total[key]:>6} {self.accuracy(key):>8.1%}"
+            )
+        lines.append(
+            f"{'all':18} {sum(self.right.values()):>6} {sum(self.total.values()):>6} "
+            f"{self.accuracy():>8.1%}"
+        )
         return "\n".join(lines)
 
 
@@ -77,14 +80,21 @@ def evaluate(directory: Path, rt: pipeline.Runtime) -> Report:
             if field_matches(key, want, got):
                 report.right[key] += 1
             else:
-                report.mismatches.append({"file": str(eml), "field": key, "expected": want,
-                                          "got": got.get(key)})
+                report.mismatches.append(
+                    {"file": str(eml), "field": key, "expected": want, "got": got.get(key)}
+                )
         if expected.get("is_lead", True) and "segment" not in expected:
             # An unstated segment means the default: a guess here is a mismatch too.
             report.total["segment"] += 1
             if got.get("segment") == SEGMENT_DEFAULT:
                 report.right["segment"] += 1
             else:
-                report.mismatches.append({"file": str(eml), "field": "segment",
-                                          "expected": SEGMENT_DEFAULT, "got": got.get("segment")})
+                report.mismatches.append(
+                    {
+                        "file": str(eml),
+                        "field": "segment",
+                        "expected": SEGMENT_DEFAULT,
+                        "got": got.get("segment"),
+                    }
+                )
     return report

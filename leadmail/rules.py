@@ -51,6 +51,9 @@ EXTRACT_FIELDS = {
     "price",
     "message",
 }
+CONDITION_FIELDS = EXTRACT_FIELDS - {"full_name"} | {
+    "source", "stage", "segment", "origin", "tags", "pond", "location", "team", "agent", "city",
+    "state", "zip", "parser"}
 OPERATORS = {
     "eq",
     "ne",
@@ -236,6 +239,9 @@ def _whens(items: Any, where: str, segments: tuple[str, ...]) -> tuple[When, ...
         for fname, test in item.items():
             if fname == "set":
                 continue
+            if fname not in CONDITION_FIELDS and not fname.startswith("custom_fields."):
+                raise ConfigError(f"{key}.{fname}", "not a lead field (use one of "
+                                  f"{sorted(CONDITION_FIELDS)} or custom_fields.NAME)")
             if not isinstance(test, dict):
                 test = {"eq": test}
             for op, value in test.items():
