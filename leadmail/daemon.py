@@ -12,7 +12,7 @@ import signal
 import structlog
 from sqlalchemy.engine import Engine
 
-from leadmail import pipeline
+from leadmail import pipeline, sdnotify
 from leadmail.config import Settings, split_hostport
 from leadmail.errors import ConfigErrors
 from leadmail.intake.smtp import StoreHandler, make_server
@@ -98,6 +98,18 @@ class Daemon:
                 log.exception("outbox pass failed")
             await self._wait(self.deliveries)
 
+    async def _watchdog(self, interval: float) -> None:
+        # Pinged from the loop itself: a blocked loop stops the pings and systemd restarts us.
+        while not self.stop.is_set():
+            sdnotify.notify("WATCHDOG=1")
+            await self._sleep(interval)
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
     async def _wait(self, event: asyncio.Event) -> None:
         try:
             await asyncio.wait_for(event.wait(), timeout=self.settings.pipeline.poll_interval)
@@ -121,8 +133,12 @@ class Daemon:
             asyncio.create_task(self._pipeline_worker(), name="pipeline"),
             asyncio.create_task(self._outbox_sender(), name="outbox"),
         ]
+        if (interval := sdnotify.watchdog_interval()) is not None:
+            tasks.append(asyncio.create_task(self._watchdog(interval), name="watchdog"))
         self.ready.set()
+        sdnotify.notify("READY=1\nSTATUS=accepting mail")
         await self.stop.wait()
+        sdnotify.notify("STOPPING=1")
         log.info("stopping: no new mail; finishing the message in hand")
         if server is not None:
             server.close()

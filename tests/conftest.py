@@ -198,10 +198,11 @@ class DaemonProc:
     port: int
     log: Path
     proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)
 
     def start(self, timeout: float = 30.0) -> DaemonProc:
         """Start and wait until SMTP answers."""
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         with self.log.open("ab") as fh:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
                 [*LEADMAIL, "--config", str(self.config), "run"],
