@@ -3,9 +3,36 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from typing import Any
 
 import structlog
+
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+_PHONE = re.compile(r"(?<![\w])(\+?\d[\d ().-]{6,}\d)(?![\w])")
+_KEEP = {"timestamp", "level", "logger", "msg", "lead", "outbox", "attempts", "event", "size",
+         "count", "processed", "listen", "exc_info", "exception"}
+
+
+def _mask_phone(m: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", m.group(1))
+    return m.group(1) if len(digits) < 10 else f"{m.group(1)[:3]}…{digits[-2:]}"
+
+
+def redact_text(value: str) -> str:
+    """Addresses and phones shortened (a…@example.com, +15…43): enough to tell them apart."""
+    return _PHONE.sub(_mask_phone, _EMAIL.sub(r"\1…@\2", value))
+
+
+def redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: personal data out of the log unless the level is debug."""
+    for key, value in event.items():
+        if key not in _KEEP and isinstance(value, str):
+            event[key] = redact_text(value)
+    if isinstance(event.get("event"), str):
+        event["event"] = redact_text(event["event"])
+    return event
 
 
 def setup(level: str = "info", fmt: str = "auto") -> None:
@@ -19,6 +46,8 @@ def setup(level: str = "info", fmt: str = "auto") -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    if level != "debug":
+        shared.append(redact)
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),

@@ -9,6 +9,7 @@ from email.policy import compat32
 from sqlalchemy.engine import Engine
 
 from leadmail.db import session_scope
+from leadmail.metrics import RECEIVED
 from leadmail.models import Event, Message
 
 
@@ -62,4 +63,5 @@ def store_raw(
             )
         )
         assert msg.id is not None
-        return msg.id
+    RECEIVED.labels(intake).inc()
+    return msg.id

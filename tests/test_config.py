@@ -125,3 +125,14 @@ def test_bad_rule_file_stops_start(tmp_path: Path) -> None:
     res = run_cli("check-config", config=cfg, check=False)
     assert res.returncode == 2
     assert "x.toml: set.segment: 'Aliens' is not a known segment" in res.stderr
+
+
+def test_log_redaction() -> None:
+    from leadmail.logs import redact
+
+    event = {"event": "lead from jane.doe@example.com", "phone": "+15125550143",
+             "reason": "call (512) 555-0143", "msg": 7, "when": "2026-11-23"}
+    out = redact(None, "info", dict(event))
+    assert out["event"] == "lead from j…@example.com"
+    assert out["phone"] == "+15…43" and out["reason"] == "call (512…43"
+    assert out["msg"] == 7 and out["when"] == "2026-11-23"

@@ -19,6 +19,7 @@ from tenacity import RetryCallState, wait_exponential
 
 from leadmail.config import AgentConfig, Settings
 from leadmail.db import session_scope
+from leadmail.metrics import ALERTS
 from leadmail.models import Lead, Outbox, utcnow
 from leadmail.notify import email as email_channel
 
@@ -109,6 +110,8 @@ def _deliver_one(engine: Engine, settings: Settings, row_id: int) -> int:
         row = session.get(Outbox, row_id)
         assert row is not None
         now = utcnow()
+        ALERTS.labels(row.kind, "sent" if error is None else
+                      ("failed" if permanent else "retry")).inc()
         if error is None:
             row.status, row.sent_at, row.last_error = "sent", now, None
             log.info("alert sent", outbox=row_id, lead=row.lead_id, attempts=row.attempts)

@@ -1,0 +1,77 @@
+"""FastAPI app served by uvicorn on the daemon's own loop."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import func, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from leadmail import __version__
+from leadmail.metrics import REGISTRY, DatabaseCollector
+from leadmail.models import Message, Outbox
+
+
+def counts(engine: Engine) -> dict[str, dict[str, int]]:
+    """Messages and outbox rows by status."""
+    with Session(engine) as session:
+        msgs = session.exec(select(Message.status, func.count()).group_by(Message.status)).all()
+        rows = session.exec(select(Outbox.status, func.count()).group_by(Outbox.status)).all()
+    return {"messages": dict(msgs), "outbox": dict(rows)}  # type: ignore[arg-type]
+
+
+def create_app(engine: Engine, intakes: Callable[[], dict[str, bool]]) -> FastAPI:
+    """The app; `intakes` reports each intake's state (name -> connected)."""
+    app = FastAPI(title="leadmail", version=__version__)
+    collector = DatabaseCollector(lambda: {**counts(engine), "intakes": intakes()})
+    with contextlib.suppress(ValueError):  # already registered by an earlier app in-process
+        REGISTRY.register(collector)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz(response: Response) -> dict[str, Any]:
+        """Readiness: the database answers and every intake is connected."""
+        checks: dict[str, Any] = {}
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        for name, up in intakes().items():
+            checks[name] = "ok" if up else "down"
+        ready = all(v == "ok" for v in checks.values())
+        response.status_code = 200 if ready else 503
+        return {"ready": ready, "checks": checks}
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        """Prometheus exposition."""
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+class Server(uvicorn.Server):
+    """uvicorn on a loop we own: the daemon handles signals, not uvicorn."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Leave signal handling to the daemon."""
+        yield
+
+
+def make_server(app: FastAPI, host: str, port: int) -> Server:
+    """A uvicorn server for the app, without its own logging setup or signal handlers."""
+    return Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                                 lifespan="off", timeout_graceful_shutdown=5))
