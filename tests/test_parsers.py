@@ -44,8 +44,45 @@ def test_registry_order_and_lookup():
     assert parsers.PARSERS[0].name == "ADF"
     assert get("zillow") is get("Zillow")
     assert get("nlp") is get("direct")
+    assert get("craigslist").name == "Craigslist"
     with pytest.raises(KeyError, match="Realtor.com"):
-        get("craigslist")
+        get("zumper")
+    names = [p.name for p in parsers.PARSERS]
+    assert len(names) == len(set(names))
+    for before, after in (("Trulia", "Zillow"), ("Opcity", "Realtor.com"),
+                          ("Google Ads", "Facebook"), ("Craigslist", "Website")):
+        assert names.index(before) < names.index(after)
+
+
+# Which parser reads each samples/<folder>/ (folders named by source, plus the non-leads).
+FOLDER_PARSER = {"adf": "adf", "craigslist": "craigslist", "direct": "nlp",
+                 "everquote": "everquote", "facebook": "facebook", "google_ads": "google_ads",
+                 "homelight": "homelight", "homes": "homes", "idx": "idx",
+                 "lendingtree": "lendingtree", "nonlead": "nonlead", "opcity": "opcity",
+                 "realtor": "realtor", "redfin": "redfin", "referral": "referral",
+                 "trulia": "trulia", "website": "website", "zillow": "zillow"}
+SAMPLE_FILES = sorted(SAMPLES.glob("*/*.eml"))
+
+
+@pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_each_sample_is_read_by_its_folders_parser(path):
+    assert extract(parse_mail(path.read_bytes()), CTX).parser == FOLDER_PARSER[path.parent.name]
+
+
+def test_samples_cover_every_source_twice_and_are_crlf_with_unique_ids():
+    assert len(SAMPLE_FILES) >= 40
+    counts = {}
+    ids = set()
+    for path in SAMPLE_FILES:
+        counts[path.parent.name] = counts.get(path.parent.name, 0) + 1
+        raw = path.read_bytes()
+        assert b"\n" not in raw.replace(b"\r\n", b""), f"{path}: bare LF"
+        mid = parse_mail(raw).message_id
+        assert mid and mid not in ids, f"{path}: Message-ID {mid} missing or repeated"
+        ids.add(mid)
+    assert set(counts) == set(FOLDER_PARSER)
+    assert min(counts.values()) >= 2, counts
+    assert counts["nonlead"] >= 4
 
 
 def test_forced_parser_is_used():
@@ -319,3 +356,139 @@ Subject: call back""",
     ex = extract(m, CTX)
     assert (ex.email, ex.phone) == ("wes.hart@example.com", "+15125550197")
     assert ex.full_name == "Wes Hart"
+
+
+# --- new providers -----------------------------------------------------------------------------
+
+
+def test_opcity_concierge_is_never_the_client():
+    ex = extract(sample("opcity/buyer_referral_multipart.eml"), CTX)
+    assert (ex.source, ex.full_name, ex.phone) == ("Opcity", "Priya Raman", "+15125550111")
+    assert ex.custom_fields["lead_id"] == "5125550199"
+    assert "Jamie" not in str(ex.custom_fields)
+
+
+def test_opcity_mail_is_not_read_as_realtor_com():
+    m = mail("From: Opcity <no-reply@opcity.com>\nTo: leads@brokerage.example\n"
+             "Subject: Opcity referral accepted: Seller - Al Diaz",
+             "Client: Al Diaz\nMobile: 512-555-0145\nClient Type: Seller\n"
+             "Home Address: 1 Elm St, Austin, TX 78701\n")
+    ex = extract(m, CTX)
+    assert (ex.source, ex.segment) == ("Opcity", "Seller")
+    assert ex.address == ex.property_address == "1 Elm St, Austin, TX 78701"
+
+
+def test_homelight_staff_phone_and_email_are_skipped():
+    m = mail("From: HomeLight <referrals@homelight.com>\nTo: leads@brokerage.example\n"
+             "Subject: New HomeLight buyer referral - Bo Lin",
+             "Client Type: Buyer\nYour HomeLight contact: Rachel Kim, (415) 555-0130, "
+             "rachel.kim@homelight.com\nName: Bo Lin\n")
+    ex = extract(m, CTX)
+    assert (ex.source, ex.full_name, ex.segment) == ("HomeLight", "Bo Lin", "Buyer")
+    assert ex.phone is None and ex.email is None
+
+
+def test_craigslist_relay_address_is_not_the_lead():
+    ex = extract(sample("craigslist/apartment_reply_relay.eml"), CTX)
+    assert (ex.parser, ex.full_name, ex.email) == ("craigslist", "Dana Wu", None)
+    assert (ex.phone, ex.price, ex.segment) == ("+15125550123", "$1,850", None)
+    assert "craigslist.org" not in (ex.message or "")
+    ex = extract(sample("craigslist/house_for_sale_reply.eml"), CTX)
+    assert (ex.email, ex.confidence["email"]) == ("marcus.bell@example.net", 0.95)
+    assert ex.segment == "Buyer"
+
+
+def test_lendingtree_purchase_and_refinance():
+    ex = extract(sample("lendingtree/purchase_lead.eml"), CTX)
+    assert (ex.source, ex.segment, ex.phone) == ("LendingTree", "Buyer", "+15125550126")
+    assert ex.custom_fields["property_city"] == "Round Rock"
+    assert "lender_support" not in ex.custom_fields  # the provider's help line is no lead fact
+    ex = extract(sample("lendingtree/refinance_base64.eml"), CTX)
+    assert ex.segment is None
+    assert ex.address == ex.property_address == "5312 Avenue F, Austin, TX 78751"
+
+
+def test_everquote_vehicle_is_the_property_and_segment_is_customer():
+    ex = extract(sample("everquote/auto_insurance.eml"), CTX)
+    assert (ex.source, ex.property_address, ex.segment) == (
+        "EverQuote", "2019 Toyota RAV4 XLE", None)
+    assert ex.email == "trevor.hughes@example.com"  # not the support Reply-To
+
+
+def test_google_ads_claims_are_precise():
+    google = get("Google Ads")
+    # A person mentioning Google Ads is no lead form; nor is a Zapier mail without Google's ids.
+    chat = mail("From: Al <al@example.com>\nTo: leads@brokerage.example\nSubject: saw your ad",
+                "I clicked your Google Ads link about a lead form. Name: Al\n")
+    assert not google.claims(chat)
+    fb = mail("From: Zapier <no-reply@zapiermail.com>\nTo: leads@brokerage.example\n"
+              "Subject: New Facebook Lead Ads lead",
+              "full_name: Al Ruiz\nphone_number: 5125550193\n")
+    assert not google.claims(fb)
+    assert extract(fb, CTX).source == "Facebook"
+    for name in ("google_ads/zapier_column_ids.eml", "google_ads/webhook_json.eml"):
+        assert google.claims(sample(name))
+
+
+def test_google_ads_webhook_reads_questions_by_their_wording():
+    ex = extract(sample("google_ads/webhook_json.eml"), CTX)
+    assert (ex.full_name, ex.phone, ex.price) == ("Dmitri Volkov", "+15125550117",
+                                                  "$450,000 - $500,000")
+    assert ex.custom_fields["pre_approved"] == "Yes"
+    assert ex.confidence["phone"] == 1.0
+
+
+# --- non-leads from providers ------------------------------------------------------------------
+
+
+def test_provider_newsletter_about_leads_is_not_a_lead():
+    ex = extract(sample("nonlead/provider_newsletter.eml"), CTX)
+    assert not ex.is_lead
+    assert ex.not_lead_reason == "newsletter (List-Unsubscribe, Precedence: bulk)"
+
+
+def test_provider_account_mail_is_not_a_lead():
+    ex = extract(sample("nonlead/password_reset.eml"), CTX)
+    assert ex.not_lead_reason == "account mail (subject: Reset your realtor.com password)"
+    # A person's own mail about a password is not account mail.
+    m = mail("From: Jo Park <jo.park@example.com>\nTo: leads@brokerage.example\n"
+             "Subject: reset your password?", "Hi, I can't log in to see the listing.\n")
+    assert non_lead_reason(m) is None
+
+
+# --- confidence and NLP cost -------------------------------------------------------------------
+
+
+def test_direct_without_any_contact_is_reported_with_low_confidence():
+    ex = extract(sample("direct/no_contact_chat.eml"), CTX)
+    assert (ex.is_lead, ex.full_name, ex.email, ex.phone) == (True, None, None, None)
+    assert {ex.confidence[k] for k in ("full_name", "email", "phone")} == {0.0}
+    assert max(ex.confidence.values()) <= 0.2
+    assert "no-contact" in ex.tags
+
+
+def test_confidence_scale_by_evidence():
+    ex = extract(sample("direct/plain_inquiry.eml"), CTX)
+    assert (ex.confidence["email"], ex.confidence["phone"]) == (0.95, 0.8)
+    ex = extract(sample("trulia/tour_request_base64.eml"), CTX)
+    assert (ex.confidence["phone"], ex.confidence["full_name"]) == (1.0, 0.9)
+
+
+def test_structured_parsers_never_call_ner(monkeypatch):
+    from leadmail.parsers import nlp
+
+    calls = []
+    real = nlp.ner_names
+    monkeypatch.setattr(nlp, "ner_names", lambda *a, **k: calls.append(1) or real(*a, **k))
+    free_text = {"nlp", "referral", "craigslist"}
+    for path in SAMPLE_FILES:
+        before = len(calls)
+        ex = extract(parse_mail(path.read_bytes()), CTX)
+        if ex.parser not in free_text:
+            assert len(calls) == before, f"{path} ({ex.parser}) ran NER"
+    # Free text whose writer's name is already known (From display name) skips NER too.
+    before = len(calls)
+    extract(sample("direct/plain_inquiry.eml"), CTX)
+    assert len(calls) == before
+    extract(sample("direct/no_contact_chat.eml"), CTX)
+    assert len(calls) == before + 1

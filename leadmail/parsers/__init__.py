@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from leadmail.parsers.adf import AdfParser
 from leadmail.parsers.base import Extracted, Mail, ParseContext, Parser
+from leadmail.parsers.craigslist import CraigslistParser
+from leadmail.parsers.everquote import EverQuoteParser
 from leadmail.parsers.facebook import FacebookParser
 from leadmail.parsers.google_ads import GoogleAdsParser
+from leadmail.parsers.homelight import HomeLightParser
 from leadmail.parsers.homes import HomesParser
 from leadmail.parsers.idx import IdxParser
+from leadmail.parsers.lendingtree import LendingTreeParser
 from leadmail.parsers.nlp import DirectParser
 from leadmail.parsers.nonlead import non_lead_reason
+from leadmail.parsers.opcity import OpcityParser
 from leadmail.parsers.realtor import RealtorParser
 from leadmail.parsers.redfin import RedfinParser
 from leadmail.parsers.referral import ReferralParser
@@ -20,17 +25,24 @@ from leadmail.parsers.zillow import ZillowParser
 __all__ = ["PARSERS", "extract", "get", "module_name", "non_lead_reason"]
 
 # Match order: structured formats, then forwards (unwrapped and re-matched), then providers
-# by sender, then generic forms; the NLP fallback claims everything and must stay last.
+# by sender (Trulia before Zillow and Opcity before Realtor.com: each shares its parent's
+# domains), then relays (Google Ads before Facebook: both come through Zapier), then generic
+# forms; the NLP fallback claims everything and must stay last.
 PARSERS: list[Parser] = [
     AdfParser(),
     ReferralParser(),
     TruliaParser(),
     ZillowParser(),
+    OpcityParser(),
     RealtorParser(),
     RedfinParser(),
     HomesParser(),
-    FacebookParser(),
+    HomeLightParser(),
+    LendingTreeParser(),
+    EverQuoteParser(),
+    CraigslistParser(),
     GoogleAdsParser(),
+    FacebookParser(),
     IdxParser(),
     WebsiteParser(),
     DirectParser(),

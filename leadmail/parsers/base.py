@@ -1,4 +1,28 @@
-"""The two types every parser speaks: a parsed Mail in, an Extracted lead out."""
+"""The two types every parser speaks: a parsed Mail in, an Extracted lead out.
+
+Confidence scale: `Extracted.confidence` maps a field name to how a parser came by its value
+(not a probability; a ranking the review queue can threshold, `pipeline.review_below`):
+
+    1.0   a labelled field of a known layout ("Phone: ..." in a Zillow mail), or a well-formed
+          structured document (ADF/XML, LeadList XML, Google Ads webhook JSON)
+    0.95  the address a person wrote from themselves (Direct/Craigslist From or Reply-To)
+    0.9   a provider's fixed pattern: the subject template, the Reply-To of a notification
+    0.85  a self-introduction in free text ("Hi, my name is ..."), or the display name of a
+          person's own From/Reply-To
+    0.8   a regex match in free text a person wrote (their phone or email), a tolerant regex
+          over broken XML, a value assembled from parts (City/State/ZIP), a quoted message,
+          a notification's Reply-To display name or a person's address in its From
+    0.7   the display name on the From of a notification (may be the provider's wording)
+    0.6   a statistical guess: spaCy NER's PERSON; a phone/email merely found somewhere in a
+          notification's unlabelled text; the line under "... is interested in:"
+    0.5   weak heuristics: the name under a sign-off, a street address picked out of free
+          text, the whole free text kept as the message
+    0.4   a street address in a seller's free text assumed to be their own home
+    <=0.3 the Direct fallback found no name, no email and no phone: every value is a guess
+          and the missing identity fields are reported at 0.0, so the review queue holds it
+
+A field a parser did not fill has no entry (except in the last case).
+"""
 
 from __future__ import annotations
 

@@ -15,32 +15,35 @@ FIELD_LABELS: dict[str, frozenset[str]] = {
     "full_name": frozenset({
         "name", "full name", "fullname", "contact name", "lead name", "client name",
         "customer name", "buyer name", "seller name", "contact", "from", "sender",
-        "submitted by", "renter", "prospect", "prospect name", "lead", "names",
+        "submitted by", "renter", "prospect", "prospect name", "lead", "names", "client",
+        "borrower", "borrower name", "applicant", "applicant name", "insured", "insured name",
+        "customer",
     }),
     "first_name": frozenset({"first name", "firstname", "first", "fname", "given name"}),
     "last_name": frozenset({"last name", "lastname", "last", "lname", "surname", "family name"}),
     "email": frozenset({
         "email", "e mail", "email address", "e mail address", "mail", "contact email",
         "lead email", "buyer email", "email id", "emailaddress", "client email",
-        "customer email",
+        "customer email", "borrower email", "work email",
     }),
     "phone": frozenset({
         "phone", "phone number", "phonenumber", "telephone", "tel", "mobile", "mobile phone",
         "mobile number", "cell", "cell phone", "contact number", "contact phone", "phone no",
         "lead phone", "buyer phone", "home phone", "work phone", "primary phone", "best phone",
-        "client phone", "customer phone",
+        "client phone", "customer phone", "day phone", "evening phone", "borrower phone",
     }),
     "message": frozenset({
         "message", "comments", "comment", "message body", "question", "questions", "notes",
         "note", "inquiry", "enquiry", "additional comments", "additional information",
         "details", "how can we help", "how can we help you", "lead message", "request",
-        "what can we help you with", "message from lead",
+        "what can we help you with", "message from lead", "concierge notes", "client notes",
+        "referral notes", "comment or message", "your message", "comments or questions",
     }),
     "property_address": frozenset({
         "property", "property address", "listing", "listing address", "address of interest",
         "interested in", "regarding", "in regards to property", "property of interest",
         "subject property", "property interested in", "listing of interest", "inquiry about",
-        "home of interest",
+        "home of interest", "viewed property", "last viewed property",
     }),
     "address": frozenset({
         "address", "street address", "mailing address", "home address", "current address",
@@ -48,11 +51,13 @@ FIELD_LABELS: dict[str, frozenset[str]] = {
     }),
     "price": frozenset({
         "price", "list price", "listing price", "asking price", "budget", "price range",
-        "max price", "home price", "vehicle price",
+        "max price", "home price", "vehicle price", "purchase price", "home value",
+        "estimated home value", "estimated value", "property value", "estimated property value",
+        "what is your budget", "what is your price range",
     }),
 }
 _ADDRESS_PARTS = frozenset({"city", "state", "zip", "zip code", "zipcode", "postal code",
-                            "postcode"})
+                            "postcode", "region"})
 # Provider extras kept as custom fields, by canonical key.
 CUSTOM_LABELS: dict[str, frozenset[str]] = {
     "timeframe": frozenset({
@@ -65,12 +70,13 @@ CUSTOM_LABELS: dict[str, frozenset[str]] = {
     }),
     "financing": frozenset({"financing", "financing needed", "need financing", "mortgage"}),
     "lead_id": frozenset({"lead id", "leadid", "id", "reference", "reference id", "inquiry id",
-                          "contact id", "lead number", "request id"}),
+                          "contact id", "lead number", "request id", "referral id"}),
     "mls": frozenset({"mls", "mls #", "mls#", "mls number", "mls id", "listing id", "listing #",
                       "listing#", "listing number", "mlsid"}),
     "bedrooms": frozenset({"bedrooms", "beds", "number of bedrooms"}),
     "property_type": frozenset({"property type", "home type"}),
-    "inquiry_type": frozenset({"inquiry type", "lead type", "request type"}),
+    "inquiry_type": frozenset({"inquiry type", "lead type", "request type", "client type",
+                               "referral type"}),
 }
 AGENT_LABELS = frozenset({"agent", "agent name", "agent email", "assigned agent", "to agent",
                           "your agent", "sent to", "recipient", "lead delivered to",
@@ -83,6 +89,8 @@ _NOREPLY = re.compile(
     r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon|postmaster|bounces?|"
     r"notifications?|notify|alerts?|automated|zapier|leads?[-_.]?noreply|wordpress|www-data|"
     r"webmaster|forms?$|mailer$|system$)", re.I)
+# The provider's own help lines and links, never a fact about the lead.
+_NOT_CUSTOM = re.compile(r"\b(support|help|customer care|customer service|unsubscribe|privacy)\b")
 _TOLL_FREE = re.compile(r"^\+18(00|33|44|55|66|77|88)\d{7}$")
 # Numbers that look like phones but are ids: "Lead ID: 5125550143999", "MLS# 2234567890".
 _ID_NUMBER = re.compile(
@@ -94,7 +102,8 @@ SELLER = re.compile(
     r"(?i)\b(what'?s my (home|house|property) worth|home (valuation|value|estimate)|valuation|"
     r"market analysis|\bcma\b|sell(ing)? my (home|house|condo|property)|list my "
     r"(home|house|condo|property)|(thinking|thought) (of|about) selling|want(ed)? to sell|"
-    r"seller lead|looking to sell)")
+    r"seller lead|looking to sell|whether (to sell|selling)|(should|could) (we|i) sell|"
+    r"selling (now|soon|this (year|spring|summer|fall)|our|my))")
 BUYER = re.compile(
     r"(?i)\b(tour|showing|schedule a (visit|viewing|showing)|interested in (the |this |your )?"
     r"(home|property|listing|house|condo|apartment|townhome)|buy(ing|er)?|purchase|"
@@ -214,6 +223,12 @@ def message_block(text: str, start_label: str) -> str | None:
         for j, nxt in enumerate(rest):
             if _is_label_line(nxt) or strip_footer(nxt) != nxt.strip():
                 break
+            # After a blank line, any "Label: value" line or a bare street address is the
+            # layout again (a staff signature, the listing), not more of the message.
+            after_blank = j and not rest[j - 1].strip()
+            if after_blank and (_ANY_LABEL.match(nxt) or _STREET.match(nxt)
+                                or _PROVIDER_LINE.search(nxt)):
+                break
             # A section heading ("Property Information") right above more labels ends it too.
             following = next((x for x in rest[j + 1:] if x.strip()), "")
             if _HEADING.match(nxt.strip()) and _is_label_line(following):
@@ -224,6 +239,12 @@ def message_block(text: str, start_label: str) -> str | None:
     return None
 
 
+_LABEL = re.compile(r"^\s*([^:]{1,60}?)\s*:")
+_ANY_LABEL = re.compile(r"^\s*[A-Z][\w'&/#.-]*(?: [\w'&/#.-]+){0,4}\s*:\s*\S")
+_STREET = re.compile(r"^\s*\d{1,6} [\w .'#-]{2,60}, [\w .'-]{2,40}(, [A-Z]{2})?( \d{5})?\s*$")
+# A provider's sign-off line: "EverQuote, Inc. | Agent Support 1-855-555-0178".
+_PROVIDER_LINE = re.compile(r"(?i)\b(inc|llc|ltd)\b\.?\s*(\||$)|\bsupport\b.*\d|"
+                            r"\b1[-. ]?8(00|33|44|55|66|77|88)[-. ]\d{3}[-. ]\d{4}\b")
 _HEADING = re.compile(r"^[A-Z][\w&/-]*(?: [A-Z&][\w&/-]*){0,4}$")
 
 
@@ -295,13 +316,26 @@ def apply_pairs(
             custom = next((c for c, labels in CUSTOM_LABELS.items() if key in labels), None)
             if custom:
                 ex.custom_fields.setdefault(custom, value)
-            elif layout.keep_unknown and not re.match(r"(?i)^(https?://|www\.)", value):
+            elif layout.keep_unknown and not _NOT_CUSTOM.search(key) and not re.match(
+                r"(?i)^(https?://|www\.)", value
+            ):
                 ex.custom_fields.setdefault(snake(key), value)
     if parts:
         if ex.address and not layout.address_is_property:
-            ex.address = ", ".join([ex.address, *parts])
+            ex.address = join_address([ex.address, *parts])
         elif not ex.address:
-            _set(ex, "address", ", ".join(parts), 0.8)
+            _set(ex, "address", join_address(parts), 0.8)
+
+
+def join_address(parts: list[str]) -> str:
+    """Address lines and City/State/ZIP as one line: "1 Main St, Austin, TX 78701"."""
+    out: list[str] = []
+    for part in (p.strip() for p in parts):
+        if out and re.fullmatch(r"\d{5}(-\d{4})?", part) and re.search(r"\b[A-Z]{2}$", out[-1]):
+            out[-1] = f"{out[-1]} {part}"  # the ZIP goes with the state, not after a comma
+        elif part:
+            out.append(part)
+    return ", ".join(out)
 
 
 def parse_layout(mail: Mail, ctx: ParseContext, layout: Layout) -> Extracted:
@@ -317,15 +351,31 @@ def parse_layout(mail: Mail, ctx: ParseContext, layout: Layout) -> Extracted:
                     _set(ex, "full_name", groups["name"].strip(), 0.9)
             _set(ex, "property_address", (groups.get("prop") or "").strip(" .") or None, 0.9)
             break
-    fill_identity(ex, mail, ctx, layout.domains)
+    fill_identity(ex, mail, ctx, layout.domains, layout.skip_labels)
     ex.segment = segment_hint(mail.subject, ex.message) or layout.default_segment
-    if ex.segment == "Seller" and ex.property_address and not ex.address:
-        _set(ex, "address", ex.property_address, 0.8)  # a seller asks about their own home
+    seller_home(ex)
     return ex
 
 
-def fill_identity(ex: Extracted, mail: Mail, ctx: ParseContext, domains: tuple[str, ...]) -> None:
-    """Fill missing name/email/phone from Reply-To, then the From (if a person), then the body."""
+def seller_home(ex: Extracted) -> None:
+    """A seller asks about their own home: it is both their address and the property."""
+    if ex.segment != "Seller":
+        return
+    if ex.property_address and not ex.address:
+        _set(ex, "address", ex.property_address, 0.8)
+    elif ex.address and not ex.property_address:
+        _set(ex, "property_address", ex.address, 0.8)
+
+
+def fill_identity(
+    ex: Extracted,
+    mail: Mail,
+    ctx: ParseContext,
+    domains: tuple[str, ...],
+    skip_labels: frozenset[str] = frozenset(),
+) -> None:
+    """Fill missing name/email/phone from Reply-To, then the From (if a person), then the body
+    (less the lines labelled as the agent's or the provider staff's)."""
     name, addr = reply_to_identity(mail, ctx, domains)
     _set(ex, "email", addr, 0.9)
     if not (ex.full_name or ex.first_name):
@@ -334,7 +384,10 @@ def fill_identity(ex: Extracted, mail: Mail, ctx: ParseContext, domains: tuple[s
         _set(ex, "email", mail.from_addr, 0.8)
         if not (ex.full_name or ex.first_name) and not not_lead_name(mail.from_name, ctx):
             _set(ex, "full_name", mail.from_name or None, 0.7)
-    body = strip_footer(mail.text)
+    body = "\n".join(
+        line for line in strip_footer(mail.text).split("\n")
+        if not ((m := _LABEL.match(line)) and label_key(m.group(1)) in skip_labels | AGENT_LABELS)
+    )
     if not ex.email:
         found = emails_in(body, mail, ctx, domains)
         _set(ex, "email", found[0] if found else None, 0.6)

@@ -15,7 +15,8 @@ _LAYOUT = Layout(
     domains=_RELAYS,
     keep_unknown=True,
     # Relay metadata: ids and timestamps, never the lead's identity or a phone.
-    skip_labels=frozenset({"created time", "created at", "platform", "is organic"}),
+    # ("Field | Value" is the header row of LeadsBridge's table.)
+    skip_labels=frozenset({"created time", "created at", "platform", "is organic", "field"}),
 )
 _MARKERS = re.compile(r"(?i)facebook|lead ?ads?|leadgen|\bfull_name\b|\bphone_number\b|\bfb\b")
 

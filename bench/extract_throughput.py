@@ -1,0 +1,119 @@
+"""Extraction throughput over samples/ with the spaCy model loaded, beside mail-parser's bare
+parse rate measured in the same run; the share of messages that ran NER; per-parser rates; peak
+memory. A script, not a test: timings belong in a report, not in a pass/fail.
+
+    python bench/extract_throughput.py [--messages 2000] [--samples samples]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import resource
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import mailparser
+
+from leadmail import config, pipeline
+from leadmail.errors import Quarantine
+from leadmail.parsers import nlp
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    """Run the benchmark and print the figures."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--messages", type=int, default=2000, help="messages per measured pass")
+    ap.add_argument("--samples", type=Path, default=ROOT / "samples")
+    ap.add_argument("--config", type=Path, default=ROOT / "leadmail" / "defaults" / "demo.toml")
+    ap.add_argument("--rules", type=Path, default=ROOT / "leadmail" / "defaults" / "rules")
+    args = ap.parse_args()
+    logging.getLogger("mailparser").setLevel(logging.ERROR)  # "rfc822-headers not handled" x N
+
+    files = sorted(args.samples.rglob("*.eml"))
+    if not files:
+        print(f"no .eml under {args.samples}", file=sys.stderr)
+        return 1
+    raws = [f.read_bytes() for f in files]
+    repeat = math.ceil(args.messages / len(raws))
+    batch = raws * repeat
+
+    settings = config.load(args.config, env={"LEADMAIL_RULES_DIR": str(args.rules)})
+    rt = pipeline.Runtime.load(settings)
+    t0 = time.perf_counter()
+    model = nlp.load_model()
+    load_s = time.perf_counter() - t0
+
+    # Count NER runs: the one costly step, which structured parsers must never reach.
+    ner_calls = 0
+    real_ner = nlp.ner_names
+
+    def counting_ner(*a, **k):  # type: ignore[no-untyped-def]
+        nonlocal ner_calls
+        ner_calls += 1
+        return real_ner(*a, **k)
+
+    nlp.ner_names = counting_ner  # type: ignore[assignment]
+    for raw in raws:  # warm up caches (regexes, phonenumbers metadata, spaCy vocab)
+        _read(raw, rt)
+        mailparser.parse_from_bytes(raw)
+
+    t0 = time.perf_counter()
+    for raw in batch:
+        mailparser.parse_from_bytes(raw)
+    bare_s = time.perf_counter() - t0
+
+    ner_calls = 0
+    per_parser: dict[str, list[float]] = defaultdict(list)
+    ner_by_parser: dict[str, int] = defaultdict(int)
+    t0 = time.perf_counter()
+    for raw in batch:
+        before = ner_calls
+        start = time.perf_counter()
+        parser = _read(raw, rt)
+        per_parser[parser].append(time.perf_counter() - start)
+        ner_by_parser[parser] += ner_calls - before
+    read_s = time.perf_counter() - t0
+    nlp.ner_names = real_ner  # type: ignore[assignment]
+
+    n = len(batch)
+    ner_messages = sum(ner_by_parser.values())
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(f"samples: {len(files)} files x {repeat} = {n} messages; spaCy model "
+          f"{nlp.DEFAULT_MODEL} ({', '.join(model.pipe_names) or 'blank'}) loaded in "
+          f"{load_s:.2f} s")
+    print(f"mail-parser bare parse   {n / bare_s:8.0f} msg/s")
+    print(f"leadmail pipeline.read   {n / read_s:8.0f} msg/s  "
+          f"({read_s / n * 1000:.2f} ms/msg; parse + rule + extract + normalize + classify)")
+    print(f"ran spaCy NER            {ner_messages / n:8.1%}  ({ner_messages} of {n} messages)")
+    print(f"peak memory (max RSS)    {peak_mb:8.0f} MiB")
+    print()
+    print(f"{'parser':12} {'messages':>8} {'msg/s':>8} {'median ms':>10} {'NER runs':>9}")
+    for parser, times in sorted(per_parser.items(), key=lambda kv: -len(kv[1])):
+        rate = len(times) / sum(times)
+        med = statistics.median(times) * 1000
+        print(f"{parser:12} {len(times):>8} {rate:>8.0f} {med:>10.2f} {ner_by_parser[parser]:>9}")
+    structured = {p for p in per_parser if p not in ("nlp", "referral", "craigslist", "nonlead")}
+    leaked = {p: ner_by_parser[p] for p in structured if ner_by_parser[p]}
+    if leaked:
+        print(f"\nstructured parsers that ran NER: {leaked}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _read(raw: bytes, rt: pipeline.Runtime) -> str:
+    """pipeline.read one message; the name of the parser that read it."""
+    try:
+        return pipeline.read(raw, rt).parser or "?"
+    except Quarantine:
+        return "quarantine"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,61 @@
+"""Craigslist relay replies: a person answering a posting through craigslist's anonymizing relay."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from leadmail.parsers.base import Extracted, Mail, ParseContext
+from leadmail.parsers.common import domain_of, segment_hint
+from leadmail.parsers.nlp import read_person
+
+_DOMAINS = ("craigslist.org",)
+# Where craigslist's own text starts under the writer's message.
+_RELAY_FOOTER = re.compile(
+    r"(?im)^\s*(-{8,}|original (craigslist )?post(ing)?:|this (e-?mail|message) (was|is being) "
+    r"(sent|relayed)|about craigslist mail|please flag unwanted|craigslist (mail|relay) "
+    r"(help|notice))")
+_POST_URL = re.compile(r"https?://[\w.-]*craigslist\.org/(?:[\w/-]*/)?(?P<cat>[a-z]{3})/"
+                       r"(?:d/)?[\w./-]*?(?P<id>\d{8,12})\.html")
+_RENTAL = frozenset({"apa", "roo", "sub", "vac", "prk", "off", "sha", "swp"})
+_SUBJECT_PRICE = re.compile(
+    r"^\s*(?:(?:re|fwd?)\s*:\s*)*(?P<price>\$[\d,]+)?\s*/?\s*(?P<title>.*)$", re.I)
+
+
+def _is_relay(addr: str) -> bool:
+    dom = domain_of(addr)
+    return any(dom == d or dom.endswith("." + d) for d in _DOMAINS)
+
+
+class CraigslistParser:
+    """The writer's identity hides behind the relay: Reply-To, the relay's display name, the
+    text. The posting (title, price, id, category) comes from the subject and footer."""
+
+    name = "Craigslist"
+
+    def claims(self, mail: Mail) -> bool:
+        """From, Reply-To or Sender at a craigslist relay address."""
+        addrs = [mail.from_addr, *(a for _, a in mail.reply_to), mail.header("sender")]
+        return any(_is_relay(a.strip("<> ")) for a in addrs if a)
+
+    def parse(self, mail: Mail, ctx: ParseContext) -> Extracted:
+        """The writer's own words (relay footer cut) read as free text; the posting as fields."""
+        footer = _RELAY_FOOTER.search(mail.text)
+        own_text = mail.text[: footer.start()] if footer else mail.text
+        ex = read_person(dataclasses.replace(mail, text=own_text), ctx, _DOMAINS)
+        ex.parser, ex.source = "craigslist", "Craigslist"
+        m = _SUBJECT_PRICE.match(mail.subject)
+        if m and m.group("price"):
+            ex.price, ex.confidence["price"] = m.group("price"), 0.9
+        if m and m.group("title").strip():
+            ex.custom_fields["posting"] = m.group("title").strip()
+        url = _POST_URL.search(mail.text)
+        if url:
+            ex.custom_fields["posting_url"] = url.group(0)
+            ex.custom_fields["posting_id"] = url.group("id")
+        rental = bool(url and url.group("cat") in _RENTAL)
+        if rental:
+            ex.custom_fields["posting_category"] = "rental"
+        # A renter answering an apartment ad is a customer, not a buyer.
+        ex.segment = None if rental else segment_hint(mail.subject, own_text)
+        return ex

@@ -1,0 +1,42 @@
+"""EverQuote-style insurance leads (home, auto, renters), also from resellers of the format."""
+
+from __future__ import annotations
+
+import re
+
+from leadmail.parsers.base import Extracted, Mail, ParseContext
+from leadmail.parsers.common import Layout, from_domain_in, parse_layout
+
+_DOMAINS = ("everquote.com", "everquotemail.com")
+_LAYOUT = Layout(
+    source="EverQuote",
+    parser="everquote",
+    domains=_DOMAINS,
+    keep_unknown=True,
+    skip_labels=frozenset({"campaign id", "tcpa consent text", "jornaya leadid", "trusted form",
+                           "trustedform", "trustedform cert url", "universal leadid"}),
+)
+_VEHICLE = re.compile(r"^vehicle(_\d+)?$")
+
+
+class EverQuoteParser:
+    """An insurance lead: the shopper, their address, and the home or vehicle to insure."""
+
+    name = "EverQuote"
+
+    def claims(self, mail: Mail) -> bool:
+        """From EverQuote, or a subject naming an EverQuote lead."""
+        return from_domain_in(mail, _DOMAINS) or bool(
+            re.search(r"(?i)\bever ?quote\b", mail.subject))
+
+    def parse(self, mail: Mail, ctx: ParseContext) -> Extracted:
+        """Labelled fields; the first vehicle (auto) or the home (home) is the property."""
+        ex = parse_layout(mail, ctx, _LAYOUT)
+        vehicle = next((k for k in ex.custom_fields if _VEHICLE.match(k)), None)
+        if vehicle:
+            ex.property_address = str(ex.custom_fields[vehicle])
+            ex.confidence["property_address"] = 1.0
+        elif not ex.property_address and ex.address:
+            ex.property_address = ex.address  # home insurance covers the home they live in
+        ex.segment = None  # an insurance shopper is a customer, whatever the words say
+        return ex
