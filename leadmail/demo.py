@@ -37,7 +37,12 @@ def _summary(engine: object, count: int) -> None:
         for m in reversed(msgs):
             lead = session.get(Lead, m.lead_id) if m.lead_id else None
             name = " ".join(p for p in (lead.first_name, lead.last_name) if p) if lead else ""
-            detail = (lead.agent or "(unassigned)") if lead else (m.reason or "")
+            if lead is None:
+                detail = m.reason or ""
+            elif lead.status == "review":
+                detail = f"held for review: {lead.review_reason}"
+            else:
+                detail = lead.agent or "(unassigned)"
             print(
                 f"{m.id:>4}  {m.status:11}  {(lead.source if lead else '') or '':12}  "
                 f"{name[:26]:26}  {detail[:70]}"

