@@ -229,6 +229,9 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
             if m is None:
                 print(f"no message #{args.id}", file=sys.stderr)
                 return 1
+            if args.raw:  # the exact bytes, e.g. to try a rule fix with `leadmail extract`
+                sys.stdout.buffer.write(m.raw)
+                return 0
             print(_json(m.model_dump(exclude={"raw"})))
             if m.error:
                 print(m.error)
@@ -249,17 +252,41 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
             print(_json({"message": msg_id, "error": "not quarantined"}))
             continue
         outcome = pipeline.process(rt, engine, msg_id)
-        print(_json(outcome.as_dict() if outcome else {"message": msg_id, "status": "busy"}))
+        queued = {"message": msg_id, "status": "received", "reason": "the running daemon took it"}
+        print(_json(outcome.as_dict() if outcome else queued))
     return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Run stored messages through the pipeline again (after a rule fix); never a second lead."""
+    from leadmail import pipeline
+    from leadmail.replay import replay
+
+    settings = _settings(args)
+    engine = _engine(settings)
+    rt = pipeline.Runtime.load(settings)
+    status = 0
+    for msg_id in args.ids:
+        done = replay(rt, engine, msg_id, update=args.update)
+        if done.action == "skipped" and done.status is None:
+            status = 1  # no such message
+        print(_json(done.as_dict()), flush=True)
+    return status
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate the config, the rules and their scripts, and the alert templates."""
     from leadmail import pipeline
+    from leadmail.notify import render
 
     settings = _settings(args)
     rt = pipeline.Runtime.load(settings)
     path = config.find_config(args.config)
+    problems = render.check(settings.notify.templates)
+    for problem in problems:
+        print(f"template error: {problem}", file=sys.stderr)
+    if problems:
+        return 2
     print(
         f"config OK: {path or '(embedded defaults)'}; {len(settings.agents)} agents, "
         f"{len(settings.routes)} routes, {len(rt.rules)} source rules"
@@ -310,6 +337,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
                     {
                         "id": row.id,
                         "status": row.status,
+                        "channel": row.payload.get("channel") or row.kind,
                         "to": row.recipient,
                         "subject": row.subject,
                         "attempts": row.attempts,
@@ -319,6 +347,42 @@ def cmd_outbox(args: argparse.Namespace) -> int:
                 )
             )
     return 0
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    """Explain or simulate routing; claim, accept, decline or assign a lead."""
+    from leadmail.routing import actions, explain
+
+    settings = _settings(args)
+    engine = _engine(settings)
+    if args.route_cmd == "explain":
+        info = explain.explain(engine, settings, args.id)
+        if info is None:
+            print(f"no lead #{args.id}", file=sys.stderr)
+            return 1
+        print(_json(info) if args.json else explain.format_explain(info))
+        return 0
+    if args.route_cmd == "simulate":
+        from leadmail.models import utcnow
+
+        try:
+            since = explain.parse_since(args.since, utcnow())
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        result = explain.simulate(engine, settings, since)
+        print(_json(result) if args.json else explain.format_simulation(result, args.all))
+        return 0
+    if args.route_cmd == "assign":
+        result = actions.assign(engine, settings, args.id, args.agent, by=args.by)
+    elif args.route_cmd == "decline":
+        result = actions.decline(engine, settings, args.id, args.agent, reason=args.reason)
+    else:
+        result = actions.act(engine, settings, args.id, args.agent, args.route_cmd)
+    line = {"lead": args.id, "status": result.status, "holder": result.holder,
+            "message": result.message}
+    print(_json(line) if args.json else f"lead #{args.id}: {result.status}: {result.message}")
+    return 0 if result.ok else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -390,10 +454,22 @@ def build_parser() -> argparse.ArgumentParser:
     ql.add_argument("--json", action="store_true")
     qs = qsub.add_parser("show")
     qs.add_argument("id", type=int)
+    qs.add_argument("--raw", action="store_true", help="print the stored message's exact bytes")
     qr = qsub.add_parser("retry")
     qr.add_argument("id", type=int, nargs="?")
     qr.add_argument("--all", action="store_true")
     s.set_defaults(func=cmd_quarantine)
+
+    s = sub.add_parser(
+        "replay",
+        help="run stored messages through the pipeline again; never makes a second lead",
+        description="A message that made no lead is processed again as new. A message that "
+        "made a lead is read again and compared with it; --update writes the new values "
+        "into the lead (its assignment and alert stay as they are).",
+    )
+    s.add_argument("ids", type=int, nargs="+", metavar="ID", help="message id (see `leads show`)")
+    s.add_argument("--update", action="store_true", help="update the lead with what is read now")
+    s.set_defaults(func=cmd_replay)
 
     s = sub.add_parser("outbox", help="alerts waiting, sent or failed")
     osub = s.add_subparsers(dest="o_cmd", required=True)
@@ -412,6 +488,32 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = s.add_subparsers(dest="db_cmd", required=True)
     dsub.add_parser("upgrade")
     s.set_defaults(func=cmd_db)
+
+    s = sub.add_parser("route", help="explain and simulate routing; act on a lead")
+    rsub = s.add_subparsers(dest="route_cmd", required=True)
+    r = rsub.add_parser("explain", help="why the lead went where it went")
+    r.add_argument("id", type=int)
+    r.add_argument("--json", action="store_true")
+    r = rsub.add_parser("simulate", help="dry run: replay past leads against the current rules")
+    r.add_argument("--since", default="30d", help="30d, 12h, 2w or an ISO date (default 30d)")
+    r.add_argument("--all", action="store_true", help="show every lead, not only changes")
+    r.add_argument("--json", action="store_true")
+    for name, text in (("claim", "claim a jump-ball lead"), ("accept", "accept an assigned lead"),
+                       ("decline", "decline an offer or an assignment"),
+                       ("assign", "give the lead to an agent (manager, admin)")):
+        r = rsub.add_parser(name, help=text)
+        r.add_argument("id", type=int)
+        r.add_argument("--agent", required=True, help="agent email (or alias)")
+        r.add_argument("--json", action="store_true")
+        if name == "decline":
+            r.add_argument("--reason")
+        if name == "assign":
+            r.add_argument("--by", help="the manager assigning (default: an administrator)")
+    s.set_defaults(func=cmd_route)
+
+    from leadmail.followup import cli as followup_cli
+
+    followup_cli.register(sub, _settings, _engine)
 
     s = sub.add_parser("demo", help="run on demo defaults and feed the bundled samples")
     s.add_argument("--data", default="leadmail-data", help="where the demo keeps its state")

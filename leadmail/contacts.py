@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from leadmail.draft import Draft
@@ -10,26 +11,46 @@ from leadmail.models import Contact, utcnow
 _STAGE_ORDER = {"Lead": 0, "Potential": 1, "Active": 2, "Inactive": 3, "Lost": 3}
 
 
-def find_contact(session: Session, email: str | None, phone: str | None) -> Contact | None:
+def find_contact(
+    session: Session, email: str | None, phone: str | None, lock: bool = False
+) -> Contact | None:
     """The known contact with this normalized email, else this phone (oldest first)."""
     if email:
-        found = session.exec(
-            select(Contact).where(Contact.email == email).order_by(Contact.id).limit(1)
-        ).first()  # type: ignore[arg-type]
+        query = select(Contact).where(Contact.email == email).order_by(Contact.id).limit(1)  # type: ignore[arg-type]
+        found = session.exec(query.with_for_update() if lock else query).first()
         if found:
             return found
     if phone:
-        return session.exec(
-            select(Contact).where(Contact.phone == phone).order_by(Contact.id).limit(1)
-        ).first()  # type: ignore[arg-type]
+        query = select(Contact).where(Contact.phone == phone).order_by(Contact.id).limit(1)  # type: ignore[arg-type]
+        return session.exec(query.with_for_update() if lock else query).first()
     return None
+
+
+def lock_identity(session: Session, email: str | None, phone: str | None) -> None:
+    """Make concurrent merges of one person wait for each other until commit.
+
+    Without this, two workers handling two leads of the same new person at once would each
+    find no contact and create one. PostgreSQL: transaction-level advisory locks on the email
+    and the phone, taken in a fixed order so two merges never deadlock. SQLite: writers are
+    already serialized by BEGIN IMMEDIATE.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys = sorted(
+        k for k in (email and f"contact:email:{email}", phone and f"contact:phone:{phone}") if k
+    )
+    for key in keys:
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+        )
 
 
 def merge(session: Session, draft: Draft, lead_id: int) -> tuple[Contact, bool]:
     """Create or update the contact for a lead; True when it merged into an existing one."""
     now = utcnow()
     entry = {"source": draft.source, "lead_id": lead_id, "at": now.isoformat()}
-    contact = find_contact(session, draft.email, draft.phone)
+    lock_identity(session, draft.email, draft.phone)
+    contact = find_contact(session, draft.email, draft.phone, lock=True)
     if contact is None:
         contact = Contact(
             first_name=draft.first_name,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import Any
 
 import structlog
 from sqlalchemy.engine import Engine
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Engine
 from leadmail import pipeline, sdnotify
 from leadmail.config import Settings, split_hostport
 from leadmail.errors import ConfigErrors
+from leadmail.intake.imap import ImapIntake
 from leadmail.intake.smtp import StoreHandler, make_server
 from leadmail.notify import email as email_channel
 from leadmail.notify import outbox
@@ -37,6 +39,35 @@ class Daemon:
         self.handler = StoreHandler(engine, settings.smtp, lambda _id: self.work.set())
         self.processed = 0
         self.ready = asyncio.Event()
+        self.smtp_server: asyncio.Server | None = None
+        self.extra_intakes: dict[str, bool] = {}  # e.g. "imap:leads@x/INBOX" -> connected
+        self.imap = ImapIntake(settings.imap, engine, self._stored_elsewhere)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def intake_states(self) -> dict[str, bool]:
+        """Each intake's state for /readyz and metrics: name -> connected/listening."""
+        states = dict(self.extra_intakes)
+        if self.settings.smtp.enabled:
+            states["smtp"] = self.smtp_server is not None and self.smtp_server.is_serving()
+        for watcher in self.imap.status():
+            states[f"imap:{watcher['account']}/{watcher['folder']}"] = watcher["healthy"]
+        return states
+
+    def imap_status(self) -> list[dict[str, Any]]:
+        """Each IMAP watcher's state, last error and counters (auth_failed says so)."""
+        return self.imap.status()
+
+    def _stored_elsewhere(self, _msg_id: int) -> None:
+        # Called from an IMAP thread: wake the pipeline worker on the loop's own thread.
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.work.set)
+
+    async def _drain_smtp(self) -> None:
+        """Wait (bounded) for messages being received to be stored and answered."""
+        try:
+            await asyncio.wait_for(self.handler.quiet.wait(), self.settings.smtp.drain_timeout)
+        except TimeoutError:
+            log.warning("stopping with messages still being received", count=self.handler.inflight)
 
     def request_stop(self) -> None:
         """Flag: stop after the current message."""
@@ -90,6 +121,9 @@ class Daemon:
                 await self._wait(self.work)
 
     async def _outbox_sender(self) -> None:
+        released = await asyncio.to_thread(outbox.release_dead_claims, self.engine)
+        if released:
+            log.info("took back alerts a dead process was sending", count=released)
         while not self.stop.is_set():
             self.deliveries.clear()
             try:
@@ -97,6 +131,43 @@ class Daemon:
             except Exception:
                 log.exception("outbox pass failed")
             await self._wait(self.deliveries)
+
+    async def _timer_worker(self) -> None:
+        # Claim and accept windows closing: timers live in the database, so any daemon fires
+        # them (each exactly once) and a restart loses none.
+        from leadmail.routing import timers
+
+        while not self.stop.is_set():
+            try:
+                if await asyncio.to_thread(timers.process_due, self.engine, self.settings):
+                    self.deliveries.set()  # escalations queue alerts
+            except Exception:
+                log.exception("timer pass failed")
+            await self._sleep(self.settings.pipeline.poll_interval)
+
+    async def _digest_worker(self) -> None:
+        # Managers' digests of escalations: queued once per period (notify.digest).
+        from leadmail.notify import digest
+
+        while not self.stop.is_set():
+            try:
+                if await asyncio.to_thread(digest.enqueue_due, self.engine, self.settings):
+                    self.deliveries.set()
+            except Exception:
+                log.exception("digest pass failed")
+            await self._sleep(min(60.0, self.settings.notify.digest_every / 4))
+
+    async def _followup_worker(self) -> None:
+        # Next Steps of leads claimed or reassigned since, due reminders, daily agendas.
+        from leadmail.followup import worker
+
+        while not self.stop.is_set():
+            try:
+                if await asyncio.to_thread(worker.run_pass, self.engine, self.settings):
+                    self.deliveries.set()
+            except Exception:
+                log.exception("follow-up pass failed")
+            await self._sleep(self.settings.followup.interval)
 
     async def _watchdog(self, interval: float) -> None:
         # Pinged from the loop itself: a blocked loop stops the pings and systemd restarts us.
@@ -119,6 +190,7 @@ class Daemon:
     async def run(self) -> int:
         """Serve until SIGTERM/SIGINT; 0 on a clean stop."""
         loop = asyncio.get_running_loop()
+        self._loop = loop
         loop.add_signal_handler(signal.SIGTERM, self.request_stop)
         loop.add_signal_handler(signal.SIGINT, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
@@ -132,7 +204,23 @@ class Daemon:
         tasks = [
             asyncio.create_task(self._pipeline_worker(), name="pipeline"),
             asyncio.create_task(self._outbox_sender(), name="outbox"),
+            asyncio.create_task(self._timer_worker(), name="timers"),
+            asyncio.create_task(self._followup_worker(), name="followup"),
         ]
+        if self.settings.notify.digest_every:
+            tasks.append(asyncio.create_task(self._digest_worker(), name="digest"))
+        self.smtp_server = server
+        web = None
+        if self.settings.http.listen:
+            from leadmail.web.app import create_app
+            from leadmail.web.app import make_server as make_http_server
+
+            host, port = split_hostport(self.settings.http.listen)
+            app = create_app(self.engine, self.intake_states, self.settings)
+            web = make_http_server(app, host, port)
+            tasks.append(asyncio.create_task(web.serve(), name="http"))
+            log.info("http listening", listen=self.settings.http.listen)
+        self.imap.start()
         if (interval := sdnotify.watchdog_interval()) is not None:
             tasks.append(asyncio.create_task(self._watchdog(interval), name="watchdog"))
         self.ready.set()
@@ -140,8 +228,13 @@ class Daemon:
         await self.stop.wait()
         sdnotify.notify("STOPPING=1")
         log.info("stopping: no new mail; finishing the message in hand")
+        await self._drain_smtp()  # meanwhile new commands and connections get 421
         if server is not None:
             server.close()
+        self.handler.close_sessions()
+        await asyncio.to_thread(self.imap.stop)
+        if web is not None:
+            web.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
         # A last pass so alerts of leads made just before the stop are not left waiting.
         await asyncio.to_thread(outbox.deliver_due, self.engine, self.settings)

@@ -23,6 +23,9 @@ ALERTS = Counter("leadmail_alerts", "Alert delivery attempts by result", ["chann
                  registry=REGISTRY)
 ASSIGNMENTS = Counter("leadmail_assignments", "Leads assigned, by strategy", ["strategy"],
                       registry=REGISTRY)
+AGENT_ACTIONS = Counter("leadmail_agent_actions", "Claims, accepts, declines and assigns from "
+                        "alert links and replies, by result", ["via", "action", "result"],
+                        registry=REGISTRY)
 
 
 class DatabaseCollector(Collector):

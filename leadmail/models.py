@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -123,11 +123,11 @@ class Assignment(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     lead_id: int = Field(foreign_key="lead.id", index=True)
-    agent: str
+    agent: str = Field(index=True)  # indexed: daily caps count an agent's assignments per day
     pond: str
     strategy: str
     rule: str | None = None
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
 
 
 class RoutingState(SQLModel, table=True):
@@ -137,6 +137,56 @@ class RoutingState(SQLModel, table=True):
     position: int = 0
     last_agent: str | None = None
     updated_at: datetime = Field(default_factory=utcnow)
+    # Smooth weighted round-robin: each agent's credit (leadmail.routing.round_robin).
+    credits: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class LeadRoute(SQLModel, table=True):
+    """How a lead is being routed: the rule in force (a snapshot), its pond, and the round.
+
+    Every (re)dispatch starts a new round; offers and timers of an older round are stale.
+    """
+
+    lead_id: int = Field(foreign_key="lead.id", primary_key=True)
+    rule: str
+    pond: str
+    strategy: str
+    round: int = 0
+    route: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Offer(SQLModel, table=True):
+    """One ask to one agent about one lead: claim it, accept it, or (a manager) pick for it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    round: int = 0
+    kind: str = Field(max_length=20)  # claim, accept, pick
+    agent: str = Field(index=True)
+    strategy: str
+    # open; then won/lost/claimed (claim), accepted/declined (accept), done (pick); or expired
+    status: str = Field(default="open", max_length=20)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime | None = None
+    answered_at: datetime | None = None
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Timer(SQLModel, table=True):
+    """Something due at a time (a claim or accept window closing), kept across restarts."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    kind: str = Field(max_length=20)  # claim_window, accept_window
+    round: int = 0
+    offer_id: int | None = None
+    due_at: datetime = Field(index=True)
+    status: str = Field(default="pending", index=True, max_length=20)  # pending, done, failed
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    fired_at: datetime | None = None
 
 
 class Outbox(SQLModel, table=True):
@@ -156,6 +206,7 @@ class Outbox(SQLModel, table=True):
     next_attempt_at: datetime = Field(default_factory=utcnow, index=True)
     deadline: datetime | None = None
     last_error: str | None = None
+    claimed_by: str | None = Field(default=None, max_length=200)  # host:pid sending it now
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
 
@@ -169,3 +220,97 @@ class Event(SQLModel, table=True):
     message_pk: int | None = Field(default=None, index=True)
     lead_id: int | None = Field(default=None, index=True)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ImapCursor(SQLModel, table=True):
+    """How far an IMAP folder has been read: UIDs up to last_uid are stored and flagged/moved.
+
+    Valid only while the folder's UIDVALIDITY stays the same (RFC 3501 2.3.1.1).
+    """
+
+    account: str = Field(primary_key=True, max_length=300)
+    folder: str = Field(primary_key=True, max_length=300)
+    uidvalidity: int = Field(sa_column=Column(BigInteger, nullable=False))
+    last_uid: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+# ---------------------------------------------------------------------------------------------
+# Follow-up (leadmail.followup): Next Steps, stage changes, deals, activity, saved audiences.
+
+
+class Step(SQLModel, table=True):
+    """One Next Step of a lead's checklist (plan = Stage/Segment), set for the lead's agent."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    agent: str = Field(index=True)
+    plan: str  # "Lead/Buyer": the plan's stage and segment ("*" for any)
+    position: int = 0  # index of the step in the plan
+    name: str
+    contact: bool = False  # done means the lead was contacted
+    template: str | None = None
+    due_at: datetime = Field(index=True)
+    remind_at: datetime | None = Field(default=None, index=True)
+    reminded_at: datetime | None = None
+    status: str = Field(default="open", index=True, max_length=20)  # open, done, cancelled
+    created_at: datetime = Field(default_factory=utcnow)
+    done_at: datetime | None = None
+    done_by: str | None = None
+    via: str | None = Field(default=None, max_length=20)  # api, cli, link, page
+
+
+class StageChange(SQLModel, table=True):
+    """A lead's Stage (kind "stage") or its deal's pipeline stage (kind "deal") changed."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    contact_id: int | None = None
+    deal_id: int | None = None
+    kind: str = Field(default="stage", max_length=20)
+    from_stage: str | None = None
+    to_stage: str
+    by: str
+
+
+class Deal(SQLModel, table=True):
+    """A deal opened when a contact became Potential: value, expected close, pipeline stage."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    contact_id: int | None = None
+    team: str | None = None
+    stage: str
+    outcome: str = Field(default="open", index=True, max_length=20)  # open, won, lost
+    value: int | None = None
+    expected_close: date | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    closed_at: datetime | None = None
+    by: str | None = None
+
+
+class Activity(SQLModel, table=True):
+    """Something a person did with a lead: a note, a call, an email to the lead, a step done."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    kind: str = Field(max_length=20)  # note, call, email, text, meeting, reply, step
+    by: str | None = None
+    contact: bool = False  # the lead was contacted (counts for first/last contact)
+    text: str | None = None
+    message_pk: int | None = None  # the stored message it was seen in (an agent's reply)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Audience(SQLModel, table=True):
+    """A saved lead filter, owned by the API key that saved it."""
+
+    __table_args__ = (UniqueConstraint("owner", "name", name="uq_audience_owner_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(max_length=200)
+    name: str = Field(max_length=200)
+    filters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)

@@ -11,11 +11,10 @@ simply processed again. The lead's unique dedup key makes a second lead impossib
 
 from __future__ import annotations
 
-import os
-import socket
+import time
 import traceback
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -25,19 +24,24 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from leadmail import classify as classify_step
-from leadmail import contacts, parsers, routing, scripts
+from leadmail import contacts, parsers, routing, scripts, workers
 from leadmail.config import Settings
 from leadmail.db import session_scope
 from leadmail.draft import Draft, build
 from leadmail.errors import Quarantine
-from leadmail.models import Assignment, Contact, Event, Lead, Message, MessageStatus, utcnow
-from leadmail.notify import outbox
+from leadmail.followup import activity, steps
+from leadmail.intake import api as api_intake
+from leadmail.metrics import ASSIGNMENTS, PROCESSED, STEP_SECONDS
+from leadmail.models import Contact, Event, Lead, Message, MessageStatus, utcnow
+from leadmail.notify import outbox, replies
 from leadmail.parsers.base import ParseContext
 from leadmail.parsers.mime import parse_mail
 from leadmail.rules import Rule, apply_extractions, load_rules, match_rule
 
 STAGES = (
     "store",
+    "reply",  # an answer to one of our alerts acts (notify.replies) and stops here
+    "activity",  # an agent's own email to a lead is contact (followup.activity), not a lead
     "parse",
     "match_rule",
     "extract",
@@ -52,9 +56,7 @@ LEASE = timedelta(seconds=120)
 log = structlog.get_logger("leadmail.pipeline")
 
 
-def worker_id() -> str:
-    """host:pid, recorded on claimed messages so a dead worker's claims can be taken over."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+worker_id = workers.worker_id
 
 
 @dataclass(frozen=True)
@@ -90,10 +92,12 @@ class Runtime:
 
 def read(raw: bytes, rt: Runtime) -> Draft:
     """parse → match source rule → extract → normalize → classify. Pure: no database."""
-    mail = parse_mail(raw)
+    with STEP_SECONDS.labels("parse").time():
+        mail = parse_mail(raw)
     rule = match_rule(rt.rules, mail)
     forced = rule.parser if rule else None
-    ext = parsers.extract(mail, rt.parse_ctx, forced)
+    with STEP_SECONDS.labels("extract").time():
+        ext = parsers.extract(mail, rt.parse_ctx, forced)
     taken = apply_extractions(rule, mail, ext) if rule and ext.is_lead else []
     region = rt.settings.pipeline.default_region
     draft = build(ext, region)
@@ -124,7 +128,8 @@ def read(raw: bytes, rt: Runtime) -> Draft:
     if not draft.is_lead:
         draft.rule = rule.name if rule else None
         return draft
-    return classify_step.classify(draft, rule, rt.settings)
+    with STEP_SECONDS.labels("classify").time():
+        return classify_step.classify(draft, rule, rt.settings)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,44 +158,41 @@ def claimable(engine: Engine, limit: int = 20) -> list[int]:
 
 def release_dead_claims(engine: Engine) -> int:
     """At start: messages claimed by a process of this host that no longer runs are free again."""
-    host = socket.gethostname()
     released = 0
     with session_scope(engine) as session:
         rows = session.exec(select(Message).where(Message.status == MessageStatus.PROCESSING)).all()
         for msg in rows:
-            owner_host, _, pid = (msg.claimed_by or "").rpartition(":")
-            if owner_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+            if workers.claim_is_dead(msg.claimed_by):
                 msg.status, msg.lease_until = MessageStatus.RECEIVED, None
                 session.add(msg)
                 released += 1
     return released
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # a claim under our own pid is from an earlier life of this pid
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _claimable_now(now: datetime) -> Any:
+    """Received and not waiting out a retry backoff, or processing under an expired lease."""
+    return or_(
+        (col(Message.status) == MessageStatus.RECEIVED)
+        & (col(Message.lease_until).is_(None) | (col(Message.lease_until) <= now)),
+        (col(Message.status) == MessageStatus.PROCESSING) & (col(Message.lease_until) <= now),
+    )
 
 
 def _claim(engine: Engine, msg_id: int, me: str) -> bool:
     now = utcnow()
     with session_scope(engine) as session:
+        # Lock the row if it is claimable; a row another worker is claiming right now is
+        # skipped instead of waited for (PostgreSQL SKIP LOCKED; SQLite serializes writers).
+        free = session.exec(
+            select(Message.id)
+            .where(col(Message.id) == msg_id, _claimable_now(now))
+            .with_for_update(skip_locked=True)
+        ).first()
+        if free is None:
+            return False
         result = session.execute(
             update(Message)
-            .where(
-                col(Message.id) == msg_id,
-                or_(
-                    col(Message.status) == MessageStatus.RECEIVED,
-                    (col(Message.status) == MessageStatus.PROCESSING)
-                    & (col(Message.lease_until) <= now),
-                ),
-            )
+            .where(col(Message.id) == msg_id, _claimable_now(now))
             .values(
                 status=MessageStatus.PROCESSING,
                 claimed_by=me,
@@ -215,6 +217,7 @@ class Outcome:
     agent: str | None = None
     reason: str | None = None
     duplicate_of: int | None = None
+    source: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict for JSON output."""
@@ -247,6 +250,15 @@ def _finish(
 
 def process(rt: Runtime, engine: Engine, msg_id: int, me: str | None = None) -> Outcome | None:
     """Run the pipeline on one stored message; None when another worker holds it."""
+    started = time.perf_counter()
+    outcome = _process(rt, engine, msg_id, me)
+    if outcome is not None:
+        STEP_SECONDS.labels("total").observe(time.perf_counter() - started)
+        PROCESSED.labels(outcome.status, outcome.source or "").inc()
+    return outcome
+
+
+def _process(rt: Runtime, engine: Engine, msg_id: int, me: str | None) -> Outcome | None:
     me = me or worker_id()
     bound = log.bind(msg=msg_id)
     if not _claim(engine, msg_id, me):
@@ -254,7 +266,7 @@ def process(rt: Runtime, engine: Engine, msg_id: int, me: str | None = None) -> 
     with session_scope(engine) as session:
         msg = session.get(Message, msg_id)
         assert msg is not None
-        raw, key, attempts = msg.raw, msg.dedup_key, msg.attempts
+        raw, key, attempts, intake = msg.raw, msg.dedup_key, msg.attempts, msg.intake
         first = session.exec(select(func.min(Message.id)).where(Message.dedup_key == key)).one()
     max_attempts = rt.settings.pipeline.max_attempts
     if attempts > max_attempts:
@@ -268,8 +280,27 @@ def process(rt: Runtime, engine: Engine, msg_id: int, me: str | None = None) -> 
         bound.info("duplicate", duplicate_of=first)
         return Outcome(msg_id, MessageStatus.DUPLICATE, reason=reason, duplicate_of=first)
 
+    try:  # an agent answering an alert (CLAIM, ACCEPT, DECLINE) acts and is not read as a lead
+        reply = replies.handle(rt.settings, engine, msg_id, raw)
+    except Exception:
+        bound.exception("could not act on a reply to an alert; will retry")
+        return _retry_later(engine, msg_id, attempts, max_attempts)
+    if reply is not None:
+        _finish(engine, msg_id, MessageStatus.NON_LEAD, reason=reply)
+        bound.info("reply to an alert", outcome=reply)
+        return Outcome(msg_id, MessageStatus.NON_LEAD, reason=reply, source="reply")
+
+    try:  # an agent's own email to a lead (BCC, Sent folder): last contact, not a new lead
+        noted = None if intake == "api" else activity.from_intake(rt.settings, engine, msg_id, raw)
+    except Exception:
+        bound.exception("could not record an agent's email to a lead; will retry")
+        return _retry_later(engine, msg_id, attempts, max_attempts)
+    if noted is not None:
+        _finish(engine, msg_id, MessageStatus.NON_LEAD, reason=noted)
+        return Outcome(msg_id, MessageStatus.NON_LEAD, reason=noted, source="activity")
+
     try:
-        draft = read(raw, rt)
+        draft = api_intake.read(raw, rt) if intake == "api" else read(raw, rt)
     except Quarantine as exc:
         _finish(
             engine,
@@ -292,7 +323,7 @@ def process(rt: Runtime, engine: Engine, msg_id: int, me: str | None = None) -> 
         reason = draft.not_lead_reason or "not a lead"
         _finish(engine, msg_id, MessageStatus.NON_LEAD, reason=reason)
         bound.info("not a lead", reason=reason)
-        return Outcome(msg_id, MessageStatus.NON_LEAD, reason=reason)
+        return Outcome(msg_id, MessageStatus.NON_LEAD, reason=reason, source=draft.source)
 
     try:
         return _commit_lead(rt, engine, msg_id, key, draft)
@@ -387,7 +418,7 @@ def _commit_lead(rt: Runtime, engine: Engine, msg_id: int, key: str, draft: Draf
         msg.status, msg.lead_id, msg.processed_at = MessageStatus.LEAD, lead.id, utcnow()
         msg.lease_until, msg.reason = None, None
         session.add(msg)
-        outcome = Outcome(msg_id, MessageStatus.LEAD, lead.id, lead.agent)
+        outcome = Outcome(msg_id, MessageStatus.LEAD, lead.id, lead.agent, source=draft.source)
     log.info(
         "lead",
         msg=msg_id,
@@ -425,49 +456,12 @@ def assign(
 ) -> routing.Decision:
     """route → assignment → outbox alert, inside the caller's transaction."""
     decision = routing.route(session, settings, lead, owner=owner)
+    if decision.agent is not None:
+        ASSIGNMENTS.labels(decision.strategy).inc()
     trace.append(routing.trace_of(decision))
-    if decision.agent is None:
-        lead.status = "unassigned"
-        session.add(
-            Event(
-                kind="unassigned",
-                lead_id=lead.id,
-                data={"pond": decision.pond, "skipped": decision.skipped},
-            )
-        )
-        return decision
-    agent = decision.agent
-    lead.agent, lead.status = agent.email, "assigned"
-    contact.owner = contact.owner or agent.email
-    session.add(contact)
-    assignment = Assignment(
-        lead_id=lead.id,
-        agent=agent.email,
-        pond=decision.pond,
-        strategy=decision.strategy,
-        rule=decision.rule,
-    )
-    session.add(assignment)
-    session.flush()
-    context = {"lead": lead, "agent": agent, "decision": decision, "lead_name": _display_name(lead)}
-    row = outbox.enqueue_alert(
-        session, settings, lead, agent, context, key=f"assignment-{assignment.id}"
-    )
-    trace.append(
-        {"step": "outbox", "channel": "email", "to": agent.email, "key": row.idempotency_key}
-    )
-    session.add(
-        Event(
-            kind="assigned",
-            lead_id=lead.id,
-            data={
-                "agent": agent.email,
-                "pond": decision.pond,
-                "strategy": decision.strategy,
-                "rule": decision.rule,
-            },
-        )
-    )
+    # Assignment, offers, timers, alerts and events: routing.dispatch writes them all.
+    routing.dispatch(session, settings, lead, decision, trace=trace)
+    steps.on_assigned(session, settings, lead)  # Next Steps: the agent's first step
     return decision
 
 

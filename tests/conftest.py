@@ -271,3 +271,19 @@ def run_cli(
 def have(cmd: str) -> bool:
     """True when an executable is on PATH."""
     return shutil.which(cmd) is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Dovecot: a throwaway IMAP server per test that asks for one. Never skipped: CI must fail.
+
+DOVECOT_USERS = {"agent@example.test": "secret", "second@example.test": "secret2"}
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Any]:
+    """A running Dovecot on a free loopback port with two accounts (DOVECOT_USERS)."""
+    from tests.servers.dovecot import Dovecot
+
+    server = Dovecot.start(DOVECOT_USERS)
+    yield server
+    server.stop()

@@ -238,3 +238,11 @@ def test_migrations_match_models(db_url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     engine.dispose()
     assert diff == []
+
+
+def test_migration_history_is_one_line() -> None:
+    """One head: every migration builds on the one before (no forgotten branch)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(db.alembic_config("sqlite://"))
+    assert len(script.get_heads()) == 1

@@ -45,6 +45,13 @@ if ! command -v dovecot >/dev/null; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null \
         || die "cannot install dovecot-imapd"
 fi
+# openssl makes the throwaway certificate of the SMTP STARTTLS tests.
+if ! command -v openssl >/dev/null; then
+    say "installing openssl for the STARTTLS tests"
+    as_root apt-get update -qq || true
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null \
+        || die "cannot install openssl"
+fi
 
 say "lint"
 ruff check leadmail tests

@@ -8,41 +8,20 @@ import ssl
 import tempfile
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
 from leadmail.config import EmailNotifyConfig
 from leadmail.models import utcnow
+from leadmail.notify import PermanentFailure, render
+from leadmail.notify.render import TEMPLATES, _env
 
-TEMPLATES = Path(__file__).parent / "templates"
-
-
-class PermanentFailure(Exception):
-    """The relay refused for good (5xx): do not retry."""
-
-
-@lru_cache(maxsize=4)
-def _env(extra_dir: str | None = None) -> Environment:
-    dirs = [extra_dir, str(TEMPLATES)] if extra_dir else [str(TEMPLATES)]
-    return Environment(
-        loader=FileSystemLoader(dirs),
-        undefined=StrictUndefined,
-        autoescape=select_autoescape(["html.j2"]),
-        keep_trailing_newline=True,
-    )
+__all__ = ["TEMPLATES", "PermanentFailure", "_env", "build_message", "render_alert", "send"]
 
 
 def render_alert(context: dict[str, Any], template_dir: str | None = None) -> dict[str, str]:
-    """Subject, text and HTML of an alert for one assignment."""
-    env = _env(template_dir)
-    return {
-        "subject": " ".join(env.get_template("alert.subject.j2").render(context).split()),
-        "text": env.get_template("alert.txt.j2").render(context),
-        "html": env.get_template("alert.html.j2").render(context),
-    }
+    """Subject, text, HTML (and the short line) of an alert."""
+    return render.render("alert", context, template_dir)
 
 
 def build_message(
@@ -59,8 +38,17 @@ def build_message(
     msg["Message-ID"] = f"<leadmail.{idempotency_key}@{domain}>"
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: auto-responders must not answer
     msg["X-Leadmail-Lead"] = str(payload.get("lead_id", ""))
+    # Replies (CLAIM / ACCEPT / DECLINE) must reach one of our intakes: see notify.replies.
+    msg["Reply-To"] = cfg.reply_to or cfg.sender
+    if payload.get("in_reply_to"):  # an answer to an agent's reply: keep the thread
+        msg["In-Reply-To"] = msg["References"] = payload["in_reply_to"]
     msg.set_content(payload["text"])
     msg.add_alternative(payload["html"], subtype="html")
+    if payload.get("vcard"):
+        name = f"lead-{payload.get('lead_id') or 'contact'}.vcf"
+        msg.add_attachment(
+            payload["vcard"].encode(), maintype="text", subtype="vcard", filename=name
+        )
     return msg
 
 

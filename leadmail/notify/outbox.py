@@ -1,5 +1,9 @@
 """The outbox: alerts written in the assignment's transaction, delivered at least once.
 
+One row per alert and channel (email, or a webhook the agent chose), each with a stable
+idempotency key: the email's Message-ID and the webhook's Idempotency-Key are made of it, so a
+receiver that sees a retry of something it already has can drop it.
+
 A row is claimed by pushing its next_attempt_at past a lease, so concurrent senders skip it;
 success marks it sent; a temporary failure schedules a retry with capped exponential backoff
 (tenacity's wait) until the row's deadline; a permanent failure marks it failed.
@@ -17,11 +21,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from tenacity import RetryCallState, wait_exponential
 
-from leadmail.config import AgentConfig, Settings
+from leadmail import workers
+from leadmail.config import AgentConfig, Settings, WebhookConfig
 from leadmail.db import session_scope
 from leadmail.metrics import ALERTS
 from leadmail.models import Lead, Outbox, utcnow
+from leadmail.notify import PermanentFailure, render, webhook
 from leadmail.notify import email as email_channel
+from leadmail.notify.alert import compose
+from leadmail.notify.vcard import vcard
 
 log = structlog.get_logger("leadmail.outbox")
 LEASE = timedelta(seconds=60)
@@ -43,19 +51,73 @@ def enqueue_alert(
     context: dict[str, Any],
     key: str,
 ) -> Outbox:
-    """Render and queue the alert email for an assignment (same transaction as the caller)."""
-    rendered = email_channel.render_alert(context)
+    """Compose and queue an alert on each of the agent's channels (in the caller's
+    transaction); the email row, else the first. Email rows use `key` (the Message-ID is made
+    of it, replies are matched by it); other channels `key.CHANNEL`."""
+    view = compose(session, settings, lead, agent, context)
+    rendered = render.render(
+        "alert", view, settings.notify.templates, source=lead.source, strategy=view["strategy"]
+    )
+    rows = []
+    for channel in agent.channels:
+        if channel == "email":
+            cfg = settings.notify.email
+            card = vcard(view["lead"]) if cfg.attach_vcard else None
+            row = Outbox(
+                kind="email",
+                idempotency_key=key,
+                lead_id=lead.id,
+                recipient=agent.email,
+                subject=rendered["subject"],
+                payload={
+                    **rendered,
+                    "lead_id": lead.id,
+                    "recipient_name": agent.name,
+                    "vcard": card,
+                },
+                deadline=utcnow() + timedelta(seconds=cfg.retry_for),
+            )
+        else:
+            hook = _webhook(settings, channel)
+            assert hook is not None  # config validation checked every agent's channels
+            row = Outbox(
+                kind="webhook",
+                idempotency_key=f"{key}.{channel}",
+                lead_id=lead.id,
+                recipient=agent.email,
+                subject=rendered["subject"],
+                payload=webhook.build(hook, view, rendered, f"{key}.{channel}"),
+                deadline=utcnow() + timedelta(seconds=hook.retry_for),
+            )
+        session.add(row)
+        rows.append(row)
+    return next((r for r in rows if r.kind == "email"), rows[0])
+
+
+def enqueue_email(
+    session: Session,
+    settings: Settings,
+    recipient: AgentConfig,
+    rendered: dict[str, str],
+    key: str,
+    lead_id: int | None = None,
+) -> Outbox:
+    """Queue one email that is not an alert (a digest, an answer to a reply)."""
     row = Outbox(
         kind="email",
         idempotency_key=key,
-        lead_id=lead.id,
-        recipient=agent.email,
+        lead_id=lead_id,
+        recipient=recipient.email,
         subject=rendered["subject"],
-        payload={**rendered, "lead_id": lead.id, "recipient_name": agent.name},
+        payload={**rendered, "lead_id": lead_id, "recipient_name": recipient.name},
         deadline=utcnow() + timedelta(seconds=settings.notify.email.retry_for),
     )
     session.add(row)
     return row
+
+
+def _webhook(settings: Settings, name: str) -> WebhookConfig | None:
+    return next((w for w in settings.notify.webhooks if w.name == name), None)
 
 
 def _claim(engine: Engine, row_id: int) -> bool:
@@ -68,9 +130,28 @@ def _claim(engine: Engine, row_id: int) -> bool:
                 col(Outbox.status) == "pending",
                 col(Outbox.next_attempt_at) <= now,
             )
-            .values(next_attempt_at=now + LEASE, attempts=Outbox.attempts + 1)
+            .values(next_attempt_at=now + LEASE, attempts=Outbox.attempts + 1,
+                    claimed_by=workers.worker_id())
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def release_dead_claims(engine: Engine) -> int:
+    """At start: alerts a dead local process was sending are due again at once (not after the
+    lease). The receiver may see one twice; the stable Message-ID / idempotency key lets it
+    drop the copy."""
+    now = utcnow()
+    released = 0
+    with session_scope(engine) as session:
+        rows = session.exec(select(Outbox).where(Outbox.status == "pending",
+                                                 Outbox.next_attempt_at > now,
+                                                 col(Outbox.claimed_by).is_not(None))).all()
+        for row in rows:
+            if workers.claim_is_dead(row.claimed_by):
+                row.next_attempt_at, row.claimed_by = now, None
+                session.add(row)
+                released += 1
+    return released
 
 
 def deliver_due(engine: Engine, settings: Settings, limit: int = 50) -> int:
@@ -94,15 +175,12 @@ def _deliver_one(engine: Engine, settings: Settings, row_id: int) -> int:
     with session_scope(engine) as session:
         row = session.get(Outbox, row_id)
         assert row is not None
-        payload, recipient, key = row.payload, row.recipient, row.idempotency_key
-    cfg = settings.notify.email
+        kind, payload, recipient, key = row.kind, row.payload, row.recipient, row.idempotency_key
     error: str | None = None
     permanent = False
     try:
-        email_channel.send(
-            cfg, email_channel.build_message(cfg, recipient, payload, key), recipient
-        )
-    except email_channel.PermanentFailure as exc:
+        _send(settings, kind, payload, recipient, key)
+    except PermanentFailure as exc:
         error, permanent = str(exc), True
     except Exception as exc:  # refused connection, timeout, 4xx: try again later
         error = f"{type(exc).__name__}: {exc}"
@@ -110,8 +188,10 @@ def _deliver_one(engine: Engine, settings: Settings, row_id: int) -> int:
         row = session.get(Outbox, row_id)
         assert row is not None
         now = utcnow()
-        ALERTS.labels(row.kind, "sent" if error is None else
-                      ("failed" if permanent else "retry")).inc()
+        channel = str(row.payload.get("channel") or row.kind)
+        ALERTS.labels(
+            channel, "sent" if error is None else ("failed" if permanent else "retry")
+        ).inc()
         if error is None:
             row.status, row.sent_at, row.last_error = "sent", now, None
             log.info("alert sent", outbox=row_id, lead=row.lead_id, attempts=row.attempts)
@@ -131,3 +211,15 @@ def _deliver_one(engine: Engine, settings: Settings, row_id: int) -> int:
             )
         session.add(row)
     return 1 if error is None else 0
+
+
+def _send(settings: Settings, kind: str, payload: dict[str, Any], recipient: str, key: str) -> None:
+    """One attempt on the row's channel; PermanentFailure when retrying cannot help."""
+    if kind == "webhook":
+        hook = _webhook(settings, payload["channel"])
+        if hook is None:
+            raise PermanentFailure(f"no [[notify.webhooks]] named {payload['channel']!r} any more")
+        webhook.send(hook, payload, key)
+        return
+    cfg = settings.notify.email
+    email_channel.send(cfg, email_channel.build_message(cfg, recipient, payload, key), recipient)

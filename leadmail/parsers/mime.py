@@ -25,6 +25,13 @@ def _addresses(value: list[tuple[str, str]] | None) -> list[tuple[str, str]]:
     return [(name or "", (addr or "").strip().lower()) for name, addr in (value or []) if addr]
 
 
+def _first(value: object) -> str:
+    """mail-parser gives a list for a repeated header (Subject, Message-ID): take the first."""
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return str(value or "")
+
+
 def parse_mail(raw: bytes) -> Mail:
     """Parse raw RFC 5322 bytes; raise Quarantine when nothing readable can be made of them."""
     if not raw.strip():
@@ -44,7 +51,7 @@ def parse_mail(raw: bytes) -> Mail:
     plain = normalize_space("\n".join(parsed.text_plain))
     text = plain or (html_to_text(html) if html else "")
     defects = sorted(parsed.defects_categories)
-    subject = normalize_space(parsed.subject or "")
+    subject = normalize_space(_first(parsed.subject))
     if not text and not subject and not parsed.attachments:
         detail = f" (MIME defects: {', '.join(defects)})" if defects else ""
         raise Quarantine("no readable content" + detail)
@@ -70,7 +77,7 @@ def parse_mail(raw: bytes) -> Mail:
         )
 
     return Mail(
-        message_id=(parsed.message_id or "").strip() or None,
+        message_id=_first(parsed.message_id).strip() or None,
         subject=subject,
         from_addr=from_addr,
         from_name=from_name.strip().strip('"'),

@@ -1,48 +1,48 @@
-"""Round-robin: even or weighted rotation over a pond, its position persisted per pond."""
+"""Round-robin: even or weighted rotation over a pond's eligible agents, persisted per pond.
+
+Smooth weighted round-robin (the scheme nginx uses): each pick, every eligible agent earns its
+weight in credit, the richest agent gets the lead and pays back the total weight earned. Equal
+weights give A, B, C, A, ...; weights 2, 1, 1 give A, B, C, A. Only eligible agents earn, so
+an agent on leave, off shift or at a cap builds no backlog: on return they rejoin with the
+credit they left with (at most about one extra lead), not a flood of catch-up leads.
+"""
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
-
 from leadmail.config import AgentConfig
-from leadmail.models import RoutingState, utcnow
+from leadmail.routing.base import Choice, Context
 
 
-def rotation(agents: list[AgentConfig]) -> list[AgentConfig]:
-    """The rotation order: agent A with weight 2 and B with 1 gives A, B, A (interleaved)."""
-    rounds = max((a.weight for a in agents), default=0)
-    return [a for r in range(rounds) for a in agents if a.weight > r]
+def rotate(
+    credits: dict[str, float], candidates: list[AgentConfig]
+) -> tuple[AgentConfig, dict[str, float]]:
+    """Pick among candidates (config order breaks ties); the pick and the new credits."""
+    total = sum(a.weight for a in candidates)
+    new = dict(credits)
+    for agent in candidates:
+        new[agent.email] = new.get(agent.email, 0.0) + agent.weight
+    pick = max(candidates, key=lambda a: new[a.email])  # max() keeps the first of equals
+    new[pick.email] -= total
+    return pick, new
 
 
 class RoundRobin:
-    """Next agent after the last one served, skipping inactive agents."""
+    """The next eligible agent of the pond in (weighted) turn."""
 
     name = "round_robin"
 
-    def assign(
-        self, session: Session, pond: str, agents: list[AgentConfig], skipped: list[dict[str, str]]
-    ) -> AgentConfig | None:
-        """Advance the pond's persisted position to the next eligible agent."""
-        order = rotation(agents)
-        if not order:
+    def choose(self, ctx: Context, among: list[AgentConfig] | None = None) -> Choice | None:
+        """Rotate over the eligible agents (or `among`, already filtered)."""
+        candidates = ctx.eligible() if among is None else among
+        if not candidates:
             return None
-        # Row lock: two workers on PostgreSQL never hand out the same position.
-        state = session.exec(
-            select(RoutingState).where(RoutingState.pond == pond).with_for_update()
-        ).first()
-        if state is None:
-            state = RoutingState(pond=pond, position=0)
-            session.add(state)
-            session.flush()
-        for step in range(len(order)):
-            candidate = order[(state.position + step) % len(order)]
-            if not candidate.active:
-                if not any(s["agent"] == candidate.email for s in skipped):
-                    skipped.append({"agent": candidate.email, "why": "inactive"})
-                continue
-            state.position = (state.position + step + 1) % len(order)
-            state.last_agent = candidate.email
-            state.updated_at = utcnow()
-            session.add(state)
-            return candidate
-        return None
+        credits = ctx.ledger.credits(ctx.pond)  # locks the pond's row: one pick at a time
+        pick, credits = rotate(credits, candidates)
+        # Credits of agents no longer configured are dropped; the rest are bounded so a config
+        # change (weights, agents) cannot leave anyone with an ever-growing backlog.
+        bound = float(sum(a.weight for a in ctx.agents) or 1)
+        known = {a.email for a in ctx.agents}
+        credits = {k: max(-bound, min(bound, v)) for k, v in credits.items() if k in known}
+        ctx.ledger.save_credits(ctx.pond, credits, pick.email, ctx.now)
+        shown = ", ".join(a.email for a in candidates)
+        return Choice("assign", [pick], f"round_robin in pond {ctx.pond!r} among {shown}")

@@ -1,1 +1,1 @@
-"""The daemon's HTTP side: health, readiness, metrics (and, later, claim pages and the API)."""
+"""The daemon's HTTP side: health, readiness, metrics, and the claim/accept/decline links."""

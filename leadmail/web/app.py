@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from leadmail import __version__
+from leadmail.config import Settings
 from leadmail.metrics import REGISTRY, DatabaseCollector
 from leadmail.models import Message, Outbox
 
@@ -26,9 +27,20 @@ def counts(engine: Engine) -> dict[str, dict[str, int]]:
     return {"messages": dict(msgs), "outbox": dict(rows)}  # type: ignore[arg-type]
 
 
-def create_app(engine: Engine, intakes: Callable[[], dict[str, bool]]) -> FastAPI:
-    """The app; `intakes` reports each intake's state (name -> connected)."""
+def create_app(
+    engine: Engine, intakes: Callable[[], dict[str, bool]], settings: Settings | None = None
+) -> FastAPI:
+    """The app; `intakes` reports each intake's state (name -> connected). With settings that
+    have `[http] secret`, also the claim/accept/decline links (leadmail.web.actions)."""
     app = FastAPI(title="leadmail", version=__version__)
+    if settings is not None and settings.http.secret:
+        from leadmail.web.actions import router
+
+        app.include_router(router(engine, settings))
+    if settings is not None:  # follow-up: the Lead API, report pages, "mark done" links
+        from leadmail.web import followup
+
+        followup.mount(app, engine, settings)
     collector = DatabaseCollector(lambda: {**counts(engine), "intakes": intakes()})
     with contextlib.suppress(ValueError):  # already registered by an earlier app in-process
         REGISTRY.register(collector)

@@ -1,0 +1,147 @@
+"""What an alert says: the lead (or what may be shown of it), what the agent can do, the links.
+
+One view serves every channel: email templates, webhook JSON, Slack text, text messages.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from leadmail.config import AgentConfig, Settings
+from leadmail.models import Lead, Offer, utcnow
+from leadmail.notify import links
+
+HIDDEN_FIELDS = ("first_name", "last_name", "email", "phone", "address", "message")
+
+
+def display_name(lead: Lead) -> str:
+    """The lead's name, else its email or phone, else 'lead #N'."""
+    name = " ".join(p for p in (lead.first_name, lead.last_name) if p)
+    return name or lead.email or lead.phone or f"lead #{lead.id}"
+
+
+def lead_view(lead: Lead, hidden: bool = False) -> dict[str, Any]:
+    """The lead as templates and webhooks see it; `hidden` blanks the name and contact."""
+    view: dict[str, Any] = {
+        "id": lead.id,
+        "source": lead.source,
+        "rule": lead.rule,
+        "first_name": lead.first_name,
+        "last_name": lead.last_name,
+        "email": lead.email,
+        "phone": lead.phone,
+        "address": lead.address,
+        "property_address": lead.property_address,
+        "price": lead.price,
+        "message": lead.message,
+        "stage": lead.stage,
+        "segment": lead.segment,
+        "origin": lead.origin,
+        "tags": list(lead.tags),
+        "custom_fields": dict(lead.custom_fields),
+        "name": display_name(lead),
+    }
+    if hidden:
+        view.update(dict.fromkeys(HIDDEN_FIELDS))
+        view["name"] = None
+    return view
+
+
+def agent_view(agent: AgentConfig) -> dict[str, Any]:
+    """The recipient as templates and webhooks see them."""
+    return {"name": agent.name, "email": agent.email, "phone": agent.phone}
+
+
+def _latest_offer(session: Session, lead_id: int, agent: str, kind: str) -> Offer | None:
+    return session.exec(
+        select(Offer)
+        .where(
+            Offer.lead_id == lead_id,
+            Offer.agent == agent,
+            Offer.kind == kind,
+            Offer.status == "open",
+        )
+        .order_by(col(Offer.id).desc())
+    ).first()
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    # SQLite hands datetimes back naive; they are UTC.
+    if at is not None and at.tzinfo is None:
+        return at.replace(tzinfo=UTC)
+    return at
+
+
+def compose(
+    session: Session,
+    settings: Settings,
+    lead: Lead,
+    agent: AgentConfig,
+    context: dict[str, Any],
+) -> dict[str, Any]:
+    """The template context of one alert: routing's context plus the view, kind and links."""
+    assert lead.id is not None
+    decision = context.get("decision")
+    offer: Offer | None = context.get("offer")
+    if offer is not None and offer.kind == "pick":
+        kind = "pick"  # the manager is asked to assign it
+    elif offer is not None:
+        kind = "offer"  # first to claim (or claim and the manager picks)
+    else:
+        kind = "assignment"
+        offer = _latest_offer(session, lead.id, agent.email, "accept")
+    route = getattr(decision, "route", None)
+    hidden = kind == "offer" and bool(route is not None and route.hide_contact)
+    now = utcnow()
+    default_expiry = now + timedelta(seconds=settings.http.link_ttl)
+    expires = _aware(offer.expires_at) if offer is not None else None
+    link_expiry = min(expires, default_expiry) if expires else default_expiry
+
+    urls: dict[str, Any] = {"claim": None, "accept": None, "decline": None, "assign": []}
+    http = settings.http
+    if http.base_url and http.secret:
+        base, secret = http.base_url, http.secret
+
+        def make(action: str, target: str | None = None) -> str:
+            link = links.Link(
+                lead.id or 0,
+                agent.email,
+                action,
+                link_expiry,
+                offer.id if offer is not None else None,
+                target,
+            )
+            return links.url(base, secret, link)
+
+        if kind == "offer":
+            urls.update(claim=make("claim"), decline=make("decline"))
+        elif kind == "assignment":
+            urls.update(accept=make("accept"), decline=make("decline"))
+        else:
+            pond = getattr(decision, "pond", None)
+            named = (offer.data or {}).get("claimants") if offer is not None else None
+            choices = [a for a in (settings.find_agent(e) for e in named or []) if a] or [
+                a for a in settings.agents if a.active and (pond is None or pond in a.ponds)
+            ]
+            urls["assign"] = [{**agent_view(a), "url": make("assign", a.email)} for a in choices]
+    reply_word = {"offer": "CLAIM", "assignment": "ACCEPT"}.get(kind)
+    view = lead_view(lead, hidden)
+    return {
+        **context,
+        "offer": context.get("offer"),
+        "decision": decision,
+        "lead": view,
+        "lead_name": view["name"] or f"a {lead.source or 'new'} lead",
+        "agent": agent,
+        "kind": kind,
+        "hidden": hidden,
+        "links": urls,
+        "expires_at": expires.strftime("%Y-%m-%d %H:%M UTC") if expires else None,
+        "reply_word": reply_word,
+        "strategy": getattr(decision, "strategy", None),
+        "rule": getattr(decision, "rule", None),
+        "reason": getattr(decision, "reason", None),
+    }

@@ -1,0 +1,231 @@
+"""Write a routing decision, inside the caller's transaction: the lead's status and agent, the
+assignment, offers, timers, alert outbox rows, events and trace entries.
+
+This is the only place routing writes. The pipeline calls it for new leads; actions (claim,
+accept, decline, assign) and timers (windows closing) call it for what happens next. Each
+dispatch starts a new round on the lead's LeadRoute, which makes older offers and timers stale.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session
+
+from leadmail.config import AgentConfig, RouteConfig, Settings
+from leadmail.models import Assignment, Contact, Event, Lead, LeadRoute, Offer, Timer
+from leadmail.notify import outbox
+from leadmail.routing import clock as clocks
+from leadmail.routing.base import Decision
+from leadmail.routing.hours import hours
+
+
+def rule_of(lr: LeadRoute) -> RouteConfig:
+    """The routing rule as it was when the lead was first routed.
+
+    The snapshot outlives upgrades: keys a later RouteConfig no longer knows are dropped, and
+    a snapshot that no longer validates falls back to the pond's defaults.
+    """
+    known = {k: v for k, v in (lr.route or {}).items() if k in RouteConfig.model_fields}
+    try:
+        return RouteConfig.model_validate(known)
+    except ValueError:
+        return RouteConfig(name=lr.rule, pond=lr.pond)
+
+
+def accept_due(settings: Settings, rule: RouteConfig, start: datetime) -> datetime | None:
+    """When an assignment made at `start` must be accepted by (None: no acceptance needed)."""
+    if not rule.accept_window:
+        return None
+    if rule.accept_business_hours:
+        office = hours(settings.routing.business_hours, settings.routing.timezone)
+        return office.add(start, rule.accept_window)
+    return start + timedelta(minutes=rule.accept_window)
+
+
+def _display_name(lead: Lead) -> str:
+    name = " ".join(p for p in (lead.first_name, lead.last_name) if p)
+    return name or lead.email or lead.phone or f"lead #{lead.id}"
+
+
+def _alert(
+    session: Session,
+    settings: Settings,
+    lead: Lead,
+    agent: AgentConfig,
+    decision: Decision,
+    key: str,
+    notes: list[dict[str, Any]],
+    offer: Offer | None = None,
+) -> None:
+    context = {
+        "lead": lead,
+        "agent": agent,
+        "decision": decision,
+        "lead_name": _display_name(lead),
+        "offer": offer,
+    }
+    row = outbox.enqueue_alert(session, settings, lead, agent, context, key=key)
+    notes.append(
+        {"step": "outbox", "channel": "email", "to": agent.email, "key": row.idempotency_key}
+    )
+
+
+def apply(
+    session: Session,
+    settings: Settings,
+    lead: Lead,
+    decision: Decision,
+    *,
+    now: datetime | None = None,
+    trace: list[dict[str, Any]] | None = None,
+    event: str = "assigned",
+    accept: bool = True,
+    by: str | None = None,
+) -> LeadRoute:
+    """Carry out a decision. `trace`: the list to note steps in (default: the lead's own);
+    `event`: the kind recorded for an assignment (assigned, reassigned, claimed);
+    `accept`: False when the assignment needs no acceptance (a claim, a manager's pick)."""
+    now = now or clocks.current().now()
+    assert lead.id is not None
+    lr = session.get(LeadRoute, lead.id)
+    if lr is None:
+        rule = decision.route or RouteConfig(pond=decision.pond)
+        lr = LeadRoute(
+            lead_id=lead.id,
+            rule=decision.rule,
+            pond=decision.pond,
+            strategy=decision.strategy,
+            route=rule.model_dump(mode="json"),
+        )
+    lr.round += 1
+    lr.pond, lr.strategy, lr.updated_at = decision.pond, decision.strategy, now
+    session.add(lr)
+    notes = trace if trace is not None else list(lead.trace)
+    base = {
+        "pond": decision.pond,
+        "strategy": decision.strategy,
+        "rule": decision.rule,
+        "reason": decision.reason,
+    }
+    if by:
+        base["by"] = by
+
+    if decision.action == "assign" and decision.agent is not None:
+        agent = decision.agent
+        previous = lead.agent
+        lead.agent, lead.status = agent.email, "assigned"
+        contact = session.get(Contact, lead.contact_id) if lead.contact_id else None
+        if contact is not None and contact.owner in (None, previous):
+            contact.owner = agent.email  # the owner follows the lead until someone keeps it
+            session.add(contact)
+        assignment = Assignment(
+            lead_id=lead.id,
+            agent=agent.email,
+            pond=decision.pond,
+            strategy=decision.strategy,
+            rule=decision.rule,
+            created_at=now,
+        )
+        session.add(assignment)
+        session.flush()
+        due = accept_due(settings, rule_of(lr), now) if accept else None
+        data: dict[str, Any] = {"agent": agent.email, **base}
+        if due is not None:
+            offer = Offer(
+                lead_id=lead.id,
+                round=lr.round,
+                kind="accept",
+                agent=agent.email,
+                strategy=decision.strategy,
+                created_at=now,
+                expires_at=due,
+            )
+            session.add(offer)
+            session.flush()
+            session.add(
+                Timer(
+                    lead_id=lead.id,
+                    kind="accept_window",
+                    round=lr.round,
+                    offer_id=offer.id,
+                    due_at=due,
+                    created_at=now,
+                )
+            )
+            data["accept_by"] = due.isoformat()
+        if event != "claimed":  # the claimer knows already: the claim page told them
+            _alert(session, settings, lead, agent, decision, f"assignment-{assignment.id}", notes)
+        session.add(Event(kind=event, lead_id=lead.id, at=now, data=data))
+        notes.append({"step": event, "at": now.isoformat(), **data})
+
+    elif decision.action in ("offer", "collect"):
+        lead.agent, lead.status = None, "offered"
+        due = now + timedelta(minutes=rule_of(lr).claim_window)
+        for agent in decision.offered:
+            offer = Offer(
+                lead_id=lead.id,
+                round=lr.round,
+                kind="claim",
+                agent=agent.email,
+                strategy=decision.strategy,
+                created_at=now,
+                expires_at=due,
+            )
+            session.add(offer)
+            session.flush()
+            _alert(session, settings, lead, agent, decision, f"offer-{offer.id}", notes, offer)
+            session.add(
+                Event(
+                    kind="offered",
+                    lead_id=lead.id,
+                    at=now,
+                    data={"agent": agent.email, "claim_by": due.isoformat(), **base},
+                )
+            )
+        session.add(
+            Timer(lead_id=lead.id, kind="claim_window", round=lr.round, due_at=due, created_at=now)
+        )
+        notes.append(
+            {
+                "step": "offered",
+                "at": now.isoformat(),
+                "claim_by": due.isoformat(),
+                "agents": [a.email for a in decision.offered],
+                **base,
+            }
+        )
+
+    elif decision.action == "manager" and decision.offered:
+        manager = decision.offered[0]
+        lead.agent, lead.status = None, "manager"
+        claimants = [a.email for a in decision.offered[1:]]
+        offer = Offer(
+            lead_id=lead.id,
+            round=lr.round,
+            kind="pick",
+            agent=manager.email,
+            strategy=decision.strategy,
+            created_at=now,
+            data={"claimants": claimants} if claimants else {},
+        )
+        session.add(offer)
+        session.flush()
+        _alert(session, settings, lead, manager, decision, f"offer-{offer.id}", notes, offer)
+        data = {"manager": manager.email, **base}
+        if claimants:
+            data["claimants"] = claimants
+        session.add(Event(kind="to_manager", lead_id=lead.id, at=now, data=data))
+        notes.append({"step": "to_manager", "at": now.isoformat(), **data})
+
+    else:
+        lead.agent, lead.status = None, "unassigned"
+        data = {"skipped": decision.skipped, **base}
+        session.add(Event(kind="unassigned", lead_id=lead.id, at=now, data=data))
+        notes.append({"step": "unassigned", "at": now.isoformat(), **base})
+
+    if trace is None:
+        lead.trace = notes
+    session.add(lead)
+    return lr

@@ -1,0 +1,384 @@
+"""HTML pages with charts (Chart.js, vendored in web/static), as the viewer's key sees them.
+
+    /app/engagement  /app/speed  /app/sources  /app/forecast   the reports, with charts
+    /app/leads, /app/leads/{id}, /app/steps                     leads, one lead, open steps
+    /app/login                                                  an API key → a signed cookie
+    /s/{token}                                                  "mark done" from an email
+
+A page knows its viewer by an API key header, a `?t=` view token (leadmail apikey link), or
+the cookie /app/login and `?t=` set. Every page reads through the same lead filter as the API,
+so a manager never sees an agent-origin lead here either.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from leadmail.analytics import reports
+from leadmail.config import Settings
+from leadmail.followup import access, activity, links, stages, steps
+from leadmail.followup.access import Principal
+from leadmail.followup.when import aware, now
+from leadmail.models import Lead, Step
+from leadmail.web.api import LeadFilter, filtered
+
+STATIC = Path(__file__).parent / "static"
+COOKIE = "leadmail_view"
+_env = Environment(loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
+                   undefined=StrictUndefined, autoescape=select_autoescape(["html.j2"]))
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self' "
+                               "'unsafe-inline'; img-src 'self' data:; form-action 'self'",
+}
+NAV = [("/app/engagement", "Engagement"), ("/app/speed", "Speed to lead"),
+       ("/app/sources", "Sources"), ("/app/forecast", "Forecast"), ("/app/leads", "Leads"),
+       ("/app/steps", "Next steps")]
+STATE_COLORS = {"untouched": "#cf222e", "stale": "#d4a72c", "engaged": "#2da44e"}
+METRIC_COLORS = {"alert": "#0969da", "claim": "#8250df", "contact": "#1a7f37"}
+METRICS = [("alert", "Alert"), ("claim", "Claim/accept"), ("contact", "First contact")]
+PALETTE = ["#0969da", "#1a7f37", "#8250df", "#bf3989", "#d4a72c", "#cf222e", "#1b7c83",
+           "#6e7781"]
+
+
+def _when(at: datetime | None) -> str:
+    return aware(at).strftime("%Y-%m-%d %H:%M") if at else "—"  # type: ignore[union-attr]
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _bar(labels: list[str], datasets: list[dict[str, Any]], stacked: bool = False,
+         horizontal: bool = False, y_title: str | None = None) -> dict[str, Any]:
+    """A Chart.js bar chart config."""
+    scales: dict[str, Any] = {"x": {"stacked": stacked}, "y": {"stacked": stacked,
+                                                              "beginAtZero": True}}
+    if y_title:
+        scales["x" if horizontal else "y"]["title"] = {"display": True, "text": y_title}
+    return {"type": "bar", "data": {"labels": labels, "datasets": datasets},
+            "options": {"responsive": True, "maintainAspectRatio": False, "animation": False,
+                        "indexAxis": "y" if horizontal else "x", "scales": scales,
+                        "plugins": {"legend": {"position": "bottom"}}}}
+
+
+def router(engine: Engine, settings: Settings) -> APIRouter:
+    """The page routes."""
+    r = APIRouter(include_in_schema=False)
+    secret = settings.http.secret
+
+    def render(template: str, request: Request, who: Principal | None, status: int = 200,
+               **context: Any) -> HTMLResponse:
+        html = _env.get_template(f"followup/{template}.html.j2").render(
+            nav=NAV if who else [], here=request.url.path, who=who,
+            charts=context.pop("charts", None), **context)
+        return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+    def viewer(request: Request) -> tuple[Principal | None, str | None]:
+        """(principal, a fresh view token to set as cookie)."""
+        header = request.headers.get("x-api-key") or request.headers.get("authorization", "")
+        if header:
+            return access.authenticate(settings, header.removeprefix("Bearer ").strip()), None
+        if not secret:
+            return None, None
+        token = request.query_params.get("t")
+        for candidate, fresh in ((token, token), (request.cookies.get(COOKIE), None)):
+            if not candidate:
+                continue
+            try:
+                body = links.verify(secret, "view", candidate, now())
+            except links.BadToken:
+                continue
+            found = access.by_name(settings, str(body.get("k")))
+            if found is not None and found.can_read:
+                return found, fresh
+        return None, None
+
+    def page(request: Request, build: Any) -> Response:
+        who, fresh = viewer(request)
+        if who is None or not who.can_read:
+            return RedirectResponse("/app/login", status_code=303)
+        response = build(who)
+        if fresh:
+            response.set_cookie(COOKIE, fresh, httponly=True, samesite="strict",
+                                secure=request.url.scheme == "https", max_age=12 * 3600)
+        return response
+
+    @r.get("/app/login")
+    def login_form(request: Request) -> Response:
+        if not secret:
+            return render("message", request, None, 503, title="Pages need [http] secret",
+                          detail="Set [http] secret_file so sign-ins can be signed.",
+                          button=None, action="", field=None)
+        return render("message", request, None, title="Sign in to leadmail",
+                      detail="Your API key (from your administrator).", button="Sign in",
+                      action="/app/login", field="key")
+
+    @r.post("/app/login")
+    async def login(request: Request) -> Response:
+        form = parse_qs((await request.body()).decode(errors="replace"))
+        who = access.authenticate(settings, (form.get("key") or [""])[0])
+        if who is None or not who.can_read or not secret:
+            return render("message", request, None, 401, title="That key does not sign in",
+                          detail="Check the key, or ask your administrator.",
+                          button="Try again", action="/app/login", field="key")
+        response = RedirectResponse("/app/engagement", status_code=303)
+        token = links.view_token(secret, who.name, now() + timedelta(hours=12))
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https", max_age=12 * 3600)
+        return response
+
+    @r.get("/app")
+    def home() -> Response:
+        return RedirectResponse("/app/engagement", status_code=303)
+
+    @r.get("/app/engagement")
+    def engagement(request: Request) -> Response:
+        def build(who: Principal) -> Response:
+            at = now()
+            with Session(engine) as session:
+                rep = reports.engagement(session, settings, who, at)
+            by_source, by_age = rep.charts["by_source"], rep.charts["by_age"]
+            charts = {
+                "by_source": _bar(list(by_source), [
+                    {"label": s, "data": [by_source[k][s] for k in by_source],
+                     "backgroundColor": STATE_COLORS[s]} for s in reports.STATES], stacked=True,
+                    horizontal=True, y_title="open leads"),
+                "by_age": _bar(list(by_age), [
+                    {"label": s, "data": [by_age[k][s] for k in by_age],
+                     "backgroundColor": STATE_COLORS[s]} for s in reports.STATES], stacked=True,
+                    y_title="open leads"),
+            }
+            rows = [{**row, "last_contact_text": _when(_parse(row["last_contact"])),
+                     "next_due_text": _when(_parse(row["next_due"]))} for row in rep.table[:100]]
+            return render("engagement", request, who, title="Lead engagement", s=rep.summary,
+                          rows=rows, more=max(0, len(rep.table) - 100), charts=charts,
+                          at=_when(at))
+        return page(request, build)
+
+    @r.get("/app/speed")
+    def speed(request: Request) -> Response:
+        def build(who: Principal) -> Response:
+            with Session(engine) as session:
+                rep = reports.speed(session, settings, who, now())
+            charts: dict[str, Any] = {}
+            for by in ("agent", "source", "strategy"):
+                rows = [row for row in rep.table if row["by"] == by]
+                charts[by] = _bar([row["group"] for row in rows], [
+                    {"label": label, "backgroundColor": METRIC_COLORS[m],
+                     "data": [round((row[f"{m}_p50"] or 0) / 60, 1) for row in rows]}
+                    for m, label in METRICS], y_title="minutes")
+            buckets = [("<5m", 300), ("5-15m", 900), ("15-60m", 3600), ("1-4h", 14400),
+                       ("4-24h", 86400), (">1d", None)]
+            counts = dict.fromkeys([b for b, _ in buckets], 0)
+            never = 0
+            for item in rep.detail:
+                seconds = item["contact_seconds"]
+                if seconds is None:
+                    never += 1
+                    continue
+                label = next(b for b, limit in buckets if limit is None or seconds < limit)
+                counts[label] += 1
+            charts["histogram"] = _bar([*counts, "not yet"], [
+                {"label": "leads", "data": [*counts.values(), never],
+                 "backgroundColor": [*([METRIC_COLORS["contact"]] * len(counts)), "#cf222e"]}],
+                y_title="leads")
+            charts["histogram"]["options"]["plugins"]["legend"] = {"display": False}
+            return render("speed", request, who, title="Speed to lead", s=rep.summary,
+                          rows=rep.table, metrics=METRICS, fmt=_duration, charts=charts)
+        return page(request, build)
+
+    @r.get("/app/sources")
+    def sources(request: Request) -> Response:
+        def build(who: Principal) -> Response:
+            with Session(engine) as session:
+                rep = reports.sources(session, settings, who, now())
+            ch = rep.charts
+            charts = {"leads": _bar(ch["months"], [
+                {"label": s, "data": ch["leads"][s], "backgroundColor": PALETTE[i % 8]}
+                for i, s in enumerate(ch["sources"])], stacked=True, y_title="leads")}
+            totals = rep.summary["by_source"]
+            charts["rates"] = _bar(list(totals), [
+                {"label": "qualified %", "backgroundColor": "#8250df",
+                 "data": [round(100 * t["qualified"] / t["leads"], 1) if t["leads"] else 0
+                          for t in totals.values()]},
+                {"label": "won %", "backgroundColor": "#1a7f37",
+                 "data": [round(100 * t["won"] / t["leads"], 1) if t["leads"] else 0
+                          for t in totals.values()]}], y_title="% of leads")
+            rows = [{"cells": [r["source"], r["month"], r["leads"], r["qualified"], r["won"]],
+                     "href": None} for r in rep.table]
+            s = rep.summary
+            return render("table", request, who, title="Source performance",
+                          cards=[("leads", s["leads"]), ("qualified", s["qualified"]),
+                                 ("won", s["won"])],
+                          chart_titles=[("leads", "Leads per month"),
+                                        ("rates", "Qualified and won, by source")],
+                          columns=["Source", "Month", "Leads", "Qualified", "Won"], rows=rows,
+                          charts=charts)
+        return page(request, build)
+
+    @r.get("/app/forecast")
+    def forecast(request: Request) -> Response:
+        def build(who: Principal) -> Response:
+            with Session(engine) as session:
+                rep = reports.forecast(session, settings, who, now())
+            ch = rep.charts
+            charts = {"value": _bar(ch["months"], [
+                {"label": stage, "data": values, "backgroundColor": PALETTE[i % 8]}
+                for i, (stage, values) in enumerate(sorted(ch["by_stage"].items()))],
+                stacked=True, y_title="deal value")}
+            rows = [{"cells": [r["month"], r["deals"], f"{r['value']:,}"], "href": None}
+                    for r in rep.table]
+            return render("table", request, who, title="Forecast from open deals",
+                          cards=[("open deals", rep.summary["open_deals"]),
+                                 ("value", f"{rep.summary['value']:,}")],
+                          chart_titles=[("value", "Value by expected close month")],
+                          columns=["Expected close", "Deals", "Value"], rows=rows,
+                          charts=charts)
+        return page(request, build)
+
+    @r.get("/app/leads")
+    def leads(request: Request) -> Response:
+        def build(who: Principal) -> Response:
+            q = request.query_params
+            f = LeadFilter.model_validate({
+                **{k: q.getlist(k) for k in
+                   ("stage", "segment", "source", "tag", "custom", "agent", "status")},
+                "origin": [o for o in q.getlist("origin") if o in ("company", "agent")]})
+            with Session(engine) as session:
+                found = filtered(session, who, f)[:200]
+                contacts = activity.contact_times(session, [x.id for x in found if x.id])
+            rows = [{"cells": [f"#{x.id}", _name(x), x.source, x.stage, x.segment,
+                               x.agent or "—", _when(x.created_at),
+                               _when(contacts.get(x.id or 0, (None, None))[1])],
+                     "href": f"/app/leads/{x.id}"} for x in found]
+            return render("table", request, who, title="Leads", cards=[("shown", len(rows))],
+                          chart_titles=[], columns=["Lead", "Name", "Source", "Stage",
+                                                    "Segment", "Agent", "Received",
+                                                    "Last contact"], rows=rows)
+        return page(request, build)
+
+    @r.get("/app/leads/{lead_id}")
+    def lead(request: Request, lead_id: int) -> Response:
+        def build(who: Principal) -> Response:
+            with Session(engine) as session:
+                row = session.get(Lead, lead_id)
+                if row is None or not access.can_see(who, row):
+                    return render("message", request, who, 404, title="No such lead",
+                                  detail=None, button=None, action="", field=None)
+                mine = session.exec(select(Step).where(Step.lead_id == lead_id)
+                                    .order_by(col(Step.id))).all()
+                last = activity.contact_times(session, [lead_id]).get(lead_id, (None, None))[1]
+                periods = [{**p, "since": _when(p["since"]),
+                            "until": _when(p["until"]) if p["until"] else None,
+                            "days": f"{p['seconds'] / 86400:.1f}"}
+                           for p in stages.time_in_stage(session, row)]
+                timeline = [{**a, "at": _when(a["at"])}
+                            for a in activity.timeline(session, lead_id)]
+                return render("lead", request, who, title=f"Lead #{lead_id}", lead=row,
+                              name=_name(row), last_contact=_when(last) if last else None,
+                              steps=[{"name": s.name, "due": _when(s.due_at),
+                                      "status": s.status, "done_by": s.done_by} for s in mine],
+                              periods=periods, timeline=timeline)
+        return page(request, build)
+
+    @r.get("/app/steps")
+    def open_steps(request: Request) -> Response:
+        def build(who: Principal) -> Response:
+            at = now()
+            with Session(engine) as session:
+                found = steps.open_steps(session, who)[:300]
+            rows = [{"cells": [f"#{x.id}", s.name, _name(x), s.agent, _when(s.due_at),
+                               "overdue" if aware(s.due_at) < at else ""],  # type: ignore[operator]
+                     "href": f"/app/leads/{x.id}"} for s, x in found]
+            return render("table", request, who, title="Open next steps",
+                          cards=[("open", len(rows)),
+                                 ("overdue", sum(1 for row in rows if row["cells"][-1]))],
+                          chart_titles=[], columns=["Lead", "Step", "Name", "Agent", "Due",
+                                                    ""], rows=rows)
+        return page(request, build)
+
+    # "Mark done" links from reminder and agenda emails: GET shows, POST acts.
+
+    def step_link(token: str) -> tuple[dict[str, Any] | None, str | None]:
+        if not secret:
+            return None, "forged"
+        try:
+            return links.verify(secret, "step", token, now()), None
+        except links.BadToken as exc:
+            return None, exc.reason
+
+    def refused(request: Request, reason: str | None) -> Response:
+        title = "This link has expired" if reason == "expired" else "This link is not valid"
+        return render("message", request, None, 403, title=title,
+                      detail="Open your latest agenda email, or use `leadmail steps done`.",
+                      button=None, action="", field=None)
+
+    @r.get("/s/{token}")
+    def step_confirm(request: Request, token: str) -> Response:
+        body, bad = step_link(token)
+        if body is None:
+            return refused(request, bad)
+        with Session(engine) as session:
+            step = session.get(Step, int(body.get("s", 0)))
+            row = session.get(Lead, step.lead_id) if step else None
+        if step is None or row is None:
+            return render("message", request, None, 404, title="There is no such step",
+                          detail=None, button=None, action="", field=None)
+        detail = f"{_name(row)} (lead #{row.id}), due {_when(step.due_at)}."
+        if step.status != "open":
+            return render("message", request, None, title=f"“{step.name}” is {step.status}",
+                          detail=detail, button=None, action="", field=None)
+        return render("message", request, None, title=f"Mark “{step.name}” done?",
+                      detail=detail, button="Mark done", action=f"/s/{token}", field=None)
+
+    @r.post("/s/{token}")
+    def step_done(request: Request, token: str) -> Response:
+        body, bad = step_link(token)
+        if body is None:
+            return refused(request, bad)
+        agent = str(body.get("a", ""))
+        who = Principal("link", "agent", agent)
+        done = steps.complete(engine, settings, int(body.get("s", 0)), agent, via="link",
+                              who=who)
+        if done.status == "not_found":
+            return render("message", request, None, 409, title="This lead has moved on",
+                          detail="It is not yours any more.", button=None, action="",
+                          field=None)
+        if not done.ok:
+            return render("message", request, None, 409,
+                          title=f"Already {done.status.replace('already_', '')}", detail=None,
+                          button=None, action="", field=None)
+        nxt = done.next
+        detail = (f"Next: “{nxt.name}”, due {_when(nxt.due_at)}." if nxt else
+                  "That was the last step of this checklist.")
+        assert done.step is not None
+        return render("message", request, None, title=f"Done: {done.step.name}", detail=detail,
+                      button=None, action="", field=None)
+
+    return r
+
+
+def _name(lead: Lead) -> str:
+    return " ".join(p for p in (lead.first_name, lead.last_name) if p) or lead.email or \
+        lead.phone or f"lead #{lead.id}"
+
+
+def _parse(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None

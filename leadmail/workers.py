@@ -1,0 +1,30 @@
+"""Who holds a claim: host:pid of the process, and whether that process is gone."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+def worker_id() -> str:
+    """host:pid, recorded on claimed rows so a dead worker's claims can be taken over."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claim_is_dead(claimed_by: str | None) -> bool:
+    """True when the claim belongs to a process of this host that no longer runs.
+
+    Claims of other hosts are left to expire with their lease: we cannot see their processes.
+    """
+    host, _, pid = (claimed_by or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return True  # our own pid at start-up: a claim from an earlier life of this pid
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
