@@ -274,6 +274,31 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """At a glance: messages by status, outbox, review queue, and the daemon's readiness."""
+    from leadmail.status import gather
+
+    settings = _settings(args)
+    report = gather(settings, _engine(settings))
+    if args.json:
+        print(_json(report))
+        return 0 if report["ok"] else 1
+    print(f"database   {report['database']}")
+    print("messages   " + ", ".join(f"{k} {v}" for k, v in sorted(report["messages"].items()))
+          + f" (last received {report['last_received'] or 'never'})")
+    print("leads      " + f"{report['leads_24h']} in the last 24 h, {report['review']} in review")
+    print("outbox     " + ", ".join(f"{k} {v}" for k, v in sorted(report["outbox"].items())))
+    daemon = report["daemon"]
+    if isinstance(daemon, dict):
+        checks = ", ".join(f"{k} {v}" for k, v in daemon.get("checks", {}).items())
+        print(f"daemon     {'ready' if daemon.get('ready') else 'NOT READY'}: {checks}")
+    else:
+        print(f"daemon     {daemon}")
+    for problem in report["problems"]:
+        print(f"PROBLEM    {problem}")
+    return 0 if report["ok"] else 1
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate the config, the rules and their scripts, and the alert templates."""
     from leadmail import pipeline
@@ -477,6 +502,9 @@ def build_parser() -> argparse.ArgumentParser:
     ol.add_argument("--status", choices=["pending", "sent", "failed"])
     s.set_defaults(func=cmd_outbox)
 
+    s = sub.add_parser("status", help="messages, outbox, review queue and readiness at a glance")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_status)
     sub.add_parser("check-config", help="validate config, rules, scripts, templates").set_defaults(
         func=cmd_check_config
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Sink, free_port, send, wait_for, write_config
+from tests.conftest import Sink, free_port, run_cli, send, wait_for, write_config
 from tests.e2e.test_daemon import lead_mail
 
 pytestmark = pytest.mark.e2e
@@ -35,7 +35,12 @@ def test_health_ready_metrics(tmp_path: Path, sink: Sink, daemon_factory) -> Non
     assert 'leadmail_alerts_total{channel="email",result="sent"} 1.0' in text
     assert "leadmail_pipeline_step_seconds_bucket" in text
     assert 'leadmail_intake_up{intake="smtp"} 1.0' in text
+    status = run_cli("status", config=cfg, cwd=tmp_path)
+    assert "daemon     ready: database ok, smtp ok" in status.stdout
+    assert "messages   lead 1" in status.stdout
     assert d.stop() == 0
+    down = run_cli("status", config=cfg, cwd=tmp_path, check=False)
+    assert down.returncode == 1 and "not answering" in down.stdout
 
 
 def _get(url: str) -> bool:

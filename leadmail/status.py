@@ -1,0 +1,51 @@
+"""`leadmail status`: what an operator on the box wants to know first."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from leadmail.config import Settings
+from leadmail.models import Lead, Message, utcnow
+from leadmail.web.app import counts
+
+
+def gather(settings: Settings, engine: Engine) -> dict[str, Any]:
+    """Counts from the database and the daemon's /readyz (when [http] listen is set)."""
+    problems: list[str] = []
+    data = counts(engine)
+    with Session(engine) as session:
+        last = session.exec(select(func.max(Message.received_at))).one()
+        since = utcnow() - timedelta(hours=24)
+        leads_24h = session.exec(select(func.count()).select_from(Lead)
+                                 .where(col(Lead.created_at) >= since)).one()
+        review = session.exec(select(func.count()).select_from(Lead)
+                              .where(Lead.status == "review")).one()
+    if data["messages"].get("quarantined"):
+        problems.append(f"{data['messages']['quarantined']} quarantined message(s): "
+                        "leadmail quarantine list")
+    if data["outbox"].get("failed"):
+        problems.append(f"{data['outbox']['failed']} alert(s) failed for good: "
+                        "leadmail outbox list --status failed")
+    if review:
+        problems.append(f"{review} lead(s) wait in review: leadmail review list")
+    daemon: Any = "no [http] listen configured; cannot ask the daemon"
+    if settings.http.listen:
+        try:
+            resp = httpx.get(f"http://{settings.http.listen}/readyz", timeout=5)
+            daemon = resp.json()
+            if not daemon.get("ready"):
+                problems.append("the daemon is not ready: " + ", ".join(
+                    f"{k} {v}" for k, v in daemon.get("checks", {}).items() if v != "ok"))
+        except httpx.HTTPError as exc:
+            daemon = f"not answering on {settings.http.listen} ({type(exc).__name__})"
+            problems.append(daemon)
+    url = engine.url.render_as_string(hide_password=True)
+    return {"ok": not problems, "database": url, "messages": data["messages"],
+            "outbox": data["outbox"], "last_received": last.isoformat() if last else None,
+            "leads_24h": leads_24h, "review": review, "daemon": daemon, "problems": problems}
