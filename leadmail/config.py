@@ -180,6 +180,9 @@ class ImapConfig(_Section):
     max_auth_failures: int = Field(default=3, ge=1, le=100)  # then wait auth_retry_after
     auth_retry_after: float = Field(default=3600.0, ge=1, le=86400)
     max_message_size: int = Field(default=25 * 1024 * 1024, gt=1024)  # larger: left in place
+    # Several instances on one database: one watches this mailbox, a peer takes over within
+    # about this many seconds after it dies.
+    lease_seconds: float = Field(default=20.0, ge=3, le=600)
 
     @model_validator(mode="after")
     def _check(self) -> ImapConfig:

@@ -7,7 +7,9 @@ exit 0); SIGHUP reloads rules and templates between messages.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import time
 from typing import Any
 
 import structlog
@@ -22,6 +24,7 @@ from leadmail.notify import email as email_channel
 from leadmail.notify import outbox
 
 log = structlog.get_logger("leadmail.daemon")
+DEAD_PEER_CHECK = 5.0  # seconds between looks for claims of dead processes on this host
 
 
 class Daemon:
@@ -91,12 +94,18 @@ class Daemon:
             log.error("reload failed; keeping the previous rules", error=str(exc))
 
     async def _pipeline_worker(self) -> None:
-        released = await asyncio.to_thread(pipeline.release_dead_claims, self.engine)
+        released = await asyncio.to_thread(pipeline.release_dead_claims, self.engine, True)
         if released:
             log.info("took back messages a dead process had claimed", count=released)
+        checked = time.monotonic()
         while not self.stop.is_set():
             if self.reload_requested:
                 self._reload()
+            if time.monotonic() - checked > DEAD_PEER_CHECK:
+                # A peer on this box was killed: take its messages now, not after the lease.
+                checked = time.monotonic()
+                with contextlib.suppress(Exception):  # database trouble is logged below
+                    await asyncio.to_thread(pipeline.release_dead_claims, self.engine)
             self.work.clear()
             try:
                 ids = await asyncio.to_thread(pipeline.claimable, self.engine)
@@ -121,7 +130,7 @@ class Daemon:
                 await self._wait(self.work)
 
     async def _outbox_sender(self) -> None:
-        released = await asyncio.to_thread(outbox.release_dead_claims, self.engine)
+        released = await asyncio.to_thread(outbox.release_dead_claims, self.engine, True)
         if released:
             log.info("took back alerts a dead process was sending", count=released)
         while not self.stop.is_set():

@@ -222,6 +222,16 @@ class Event(SQLModel, table=True):
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
+class ImapLease(SQLModel, table=True):
+    """Which instance watches an IMAP folder now: one at a time, taken over when it expires."""
+
+    account: str = Field(primary_key=True, max_length=300)
+    folder: str = Field(primary_key=True, max_length=300)
+    holder: str = Field(max_length=200)  # host:pid
+    expires_at: datetime
+    acquired_at: datetime = Field(default_factory=utcnow)
+
+
 class ImapCursor(SQLModel, table=True):
     """How far an IMAP folder has been read: UIDs up to last_uid are stored and flagged/moved.
 

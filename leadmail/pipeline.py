@@ -52,7 +52,7 @@ STAGES = (
     "outbox",
     "deliver",
 )
-LEASE = timedelta(seconds=120)
+LEASE = timedelta(seconds=60)
 log = structlog.get_logger("leadmail.pipeline")
 
 
@@ -156,13 +156,14 @@ def claimable(engine: Engine, limit: int = 20) -> list[int]:
     return [r for r in rows if r is not None]
 
 
-def release_dead_claims(engine: Engine) -> int:
-    """At start: messages claimed by a process of this host that no longer runs are free again."""
+def release_dead_claims(engine: Engine, at_start: bool = False) -> int:
+    """Messages claimed by a process of this host that no longer runs are free again (without
+    waiting for their lease). Peers on other hosts are covered by the lease."""
     released = 0
     with session_scope(engine) as session:
         rows = session.exec(select(Message).where(Message.status == MessageStatus.PROCESSING)).all()
         for msg in rows:
-            if workers.claim_is_dead(msg.claimed_by):
+            if workers.claim_is_dead(msg.claimed_by, at_start):
                 msg.status, msg.lease_until = MessageStatus.RECEIVED, None
                 session.add(msg)
                 released += 1

@@ -11,7 +11,7 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def claim_is_dead(claimed_by: str | None) -> bool:
+def claim_is_dead(claimed_by: str | None, at_start: bool = False) -> bool:
     """True when the claim belongs to a process of this host that no longer runs.
 
     Claims of other hosts are left to expire with their lease: we cannot see their processes.
@@ -20,7 +20,7 @@ def claim_is_dead(claimed_by: str | None) -> bool:
     if host != socket.gethostname() or not pid.isdigit():
         return False
     if int(pid) == os.getpid():
-        return True  # our own pid at start-up: a claim from an earlier life of this pid
+        return at_start  # at start-up, a claim under our pid is from an earlier life of it
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:

@@ -34,13 +34,18 @@ from tenacity import RetryCallState, wait_exponential
 
 from leadmail.config import ImapConfig
 from leadmail.db import session_scope
+from leadmail.intake.lease import Lease
 from leadmail.models import ImapCursor, utcnow
 from leadmail.store import store_raw
 
 log = structlog.get_logger("leadmail.imap")
 
 BATCH = 20  # UIDs fetched, stored and marked per round
-HEALTHY = ("connecting", "idle", "polling", "fetching")
+HEALTHY = ("connecting", "idle", "polling", "fetching", "standby")  # standby: a peer watches
+
+
+class LeaseLost(Exception):
+    """Another instance holds this folder's lease now: stop watching, stand by."""
 
 
 class StoreUnavailable(Exception):
@@ -113,6 +118,7 @@ class ImapWatcher:
         self._lock = threading.Lock()
         self._healthy = False  # this session got as far as SELECT: reset the backoff
         self._target_ok = False  # processed_folder known to exist in this session
+        self.lease = Lease(engine, cfg.label, folder, cfg.lease_seconds)
 
     # -- health ------------------------------------------------------------------------------
 
@@ -156,8 +162,15 @@ class ImapWatcher:
         while not self.stop.is_set():
             self._healthy = False
             try:
+                if not self._hold_lease():
+                    self._set("standby", holder=self.lease.current_holder)
+                    self.stop.wait(self.lease.ttl / 3)
+                    continue
                 self._session()
                 continue  # returns only when stopping
+            except LeaseLost:
+                self._set("standby", holder=self.lease.current_holder)
+                continue
             except LoginError as exc:
                 if isinstance(exc.__context__, imaplib.IMAP4.abort):
                     failures, state, error = failures + 1, "backoff", f"connection lost: {exc}"
@@ -184,7 +197,18 @@ class ImapWatcher:
             delay = backoff_seconds(failures, self.cfg.backoff_max)
             self._set(state, error, retry_in=delay)
             self.stop.wait(delay)
+        try:
+            self.lease.release()
+        except Exception as exc:  # the database is gone: the lease simply expires
+            self.log.warning("could not release the imap lease", error=str(exc))
         self._set("stopped")
+
+    def _hold_lease(self) -> bool:
+        """Take or renew this folder's lease (one watcher per folder across instances)."""
+        try:
+            return self.lease.acquire()
+        except Exception as exc:
+            raise StoreUnavailable(f"lease: {type(exc).__name__}: {exc}") from exc
 
     def _session(self) -> None:
         self._set("connecting", host=self.cfg.host, port=self.cfg.real_port)
@@ -200,12 +224,15 @@ class ImapWatcher:
             use_idle = self.cfg.idle and client.has_capability("IDLE")
             self._healthy = True
             while not self.stop.is_set():
+                if self.lease.renew_due() and not self._hold_lease():
+                    raise LeaseLost
                 self._drain(client, uidnext)
                 if use_idle:
                     self._idle(client)
                 else:
                     self._set("polling", interval=self.cfg.poll_interval)
-                    if self.stop.wait(self.cfg.poll_interval):
+                    # Wake in time to renew the lease, even when polling less often.
+                    if self.stop.wait(min(self.cfg.poll_interval, self.lease.ttl / 3)):
                         break
                     client.noop()  # lets the server report new mail before the SEARCH
         finally:
@@ -255,7 +282,8 @@ class ImapWatcher:
         client.idle()
         deadline = time.monotonic() + self.cfg.idle_renew
         try:
-            while not self.stop.is_set() and time.monotonic() < deadline:
+            while (not self.stop.is_set() and time.monotonic() < deadline
+                   and not self.lease.renew_due()):
                 started = time.monotonic()
                 responses = client.idle_check(timeout=1.0)
                 if any(r[0] == b"BYE" for r in responses if isinstance(r, tuple)):

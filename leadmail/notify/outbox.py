@@ -136,7 +136,7 @@ def _claim(engine: Engine, row_id: int) -> bool:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def release_dead_claims(engine: Engine) -> int:
+def release_dead_claims(engine: Engine, at_start: bool = False) -> int:
     """At start: alerts a dead local process was sending are due again at once (not after the
     lease). The receiver may see one twice; the stable Message-ID / idempotency key lets it
     drop the copy."""
@@ -147,7 +147,7 @@ def release_dead_claims(engine: Engine) -> int:
                                                  Outbox.next_attempt_at > now,
                                                  col(Outbox.claimed_by).is_not(None))).all()
         for row in rows:
-            if workers.claim_is_dead(row.claimed_by):
+            if workers.claim_is_dead(row.claimed_by, at_start):
                 row.next_attempt_at, row.claimed_by = now, None
                 session.add(row)
                 released += 1
