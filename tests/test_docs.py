@@ -50,7 +50,9 @@ def run_doc(doc: Path, workdir: Path) -> None:
                 assert re.fullmatch(pattern, g.rstrip()), f"{command}\nwant: {w}\ngot:  {g}"
 
 
-@pytest.mark.parametrize("doc", ["docs/rules.md", "docs/agents.md", "docs/followup.md"])
+@pytest.mark.parametrize(
+    "doc", ["docs/rules.md", "docs/agents.md", "docs/followup.md", "docs/operators.md"]
+)
 def test_doc_examples_run(doc: str, tmp_path: Path) -> None:
     run_doc(ROOT / doc, tmp_path)
 
