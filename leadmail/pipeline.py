@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -467,29 +467,8 @@ def assign(
 
 
 def _lead_fields(draft: Draft) -> dict[str, Any]:
-    names = (
-        "pond",
-        "location",
-        "team",
-        "requested_agent",
-        "source",
-        "parser",
-        "rule",
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "address",
-        "property_address",
-        "price",
-        "message",
-        "stage",
-        "segment",
-        "origin",
-        "tags",
-        "custom_fields",
-        "confidence",
-    )
+    """Every Draft field the Lead table stores (the trace is written once routing is done)."""
+    names = [f.name for f in fields(Draft) if f.name in Lead.model_fields and f.name != "trace"]
     return {n: getattr(draft, n) for n in names}
 
 
