@@ -86,6 +86,7 @@ class Runtime:
             agent_phones=frozenset(a.phone for a in settings.agents if a.phone),
             agent_names=frozenset(a.name.lower() for a in settings.agents),
             default_region=settings.pipeline.default_region,
+            nlp_model=settings.pipeline.nlp_model,
         )
         return cls(settings, rules, ctx)
 

@@ -1,8 +1,10 @@
 """Robustness: malformed fixtures and a fuzz set of 5,000 mutated messages, through the pipeline.
 
-Every message must go through the pure `read` and through store/process without an exception
-escaping, and end as a lead, a non-lead, a duplicate or a quarantine record with a reason that
-is not an internal error (an internal error is a crash the pipeline caught).
+All 5,000 go through the pure `read`; every 10th is also stored and processed (the whole set
+through store/process: `python tools/robustness.py` on the files `fuzz_set()` makes). Nothing
+may raise out of `read` but a Quarantine, and every stored message must end as a lead, a
+non-lead, a duplicate or a quarantine record whose reason is not an internal error (an internal
+error is a crash the pipeline caught).
 """
 
 from __future__ import annotations
@@ -257,7 +259,7 @@ def _read_part(part: int, parts: int) -> tuple[Counter[str], list[str]]:
     return verdicts, crashes
 
 
-@pytest.mark.e2e  # the slowest test here (two worker processes, ~30 s)
+@pytest.mark.e2e  # the slowest test here (two worker processes, ~40 s on 2 idle cores)
 def test_fuzz_set_of_5000_mutants_reads_without_crashing() -> None:
     parts = 2
     with ProcessPoolExecutor(parts, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -269,14 +271,15 @@ def test_fuzz_set_of_5000_mutants_reads_without_crashing() -> None:
     assert set(verdicts) == {"lead", "non_lead", "quarantine"}, verdicts
 
 
+@pytest.mark.e2e  # slow: ~30 s
 def test_fuzz_share_through_store_and_process(world: Any) -> None:
-    """Every 5th mutant stored and processed: each ends as lead, non-lead, duplicate or
-    quarantine, and none as an internal error."""
+    """Every 10th mutant stored and processed: each ends as lead, non-lead, duplicate or
+    quarantine, and none as an internal error. (All 5,000: `tools/robustness.py`.)"""
     rt, engine = world
     ends: Counter[str] = Counter()
-    for raw in islice(fuzz_set(), 0, FUZZ_COUNT, 5):
+    for raw in islice(fuzz_set(), 0, FUZZ_COUNT, 10):
         ends[run_through(rt, engine, raw).status] += 1
-    assert sum(ends.values()) == FUZZ_COUNT // 5
+    assert sum(ends.values()) == FUZZ_COUNT // 10
     with Session(engine) as s:
         statuses = Counter(m.status for m in s.exec(select(Message)).all())
     assert set(statuses) <= set(MessageStatus.FINAL), statuses

@@ -289,3 +289,17 @@ def test_review_queue(tmp_path: Path) -> None:
         assert stored is not None and stored.review_reason is None
     with pytest.raises(ValueError, match="not in review"):
         review.approve(engine, rt.settings, out.lead_id)
+
+
+def test_nlp_model_setting_is_used(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A missing model falls back to rules (said once in the log), and leads still come out."""
+    rt = runtime(tmp_path, {}, extra={"pipeline": {"nlp_model": "no_such_model_xyz"}})
+    assert rt.parse_ctx.nlp_model == "no_such_model_xyz"
+    with caplog.at_level("WARNING", logger="leadmail.nlp"):
+        draft = pipeline.read(mail("Hello there, I am interested in the Elm St house. "
+                                   "Call 512-555-0188.", sender="someone@example.org"), rt)
+        pipeline.read(mail("Another one, call 512-555-0189.", sender="x@example.org",
+                           mid="<m2>"), rt)
+    assert draft.phone == "+15125550188"
+    warnings = [r for r in caplog.records if "no_such_model_xyz" in r.getMessage()]
+    assert len(warnings) == 1

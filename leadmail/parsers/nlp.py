@@ -150,7 +150,7 @@ def extract_free_text(
     text: str,
     ctx: ParseContext,
     mail: Mail | None = None,
-    model: str = DEFAULT_MODEL,
+    model: str | None = None,
     name_known: bool = False,
 ) -> Extracted:
     """Name, phone, email, address and message from free text a person wrote. NER (the one
@@ -160,7 +160,7 @@ def extract_free_text(
     ex = Extracted(parser="nlp")
     candidates = rule_names(body, ctx)
     if not name_known and max((c for _, c in candidates), default=0.0) <= NER_CONFIDENCE:
-        ner = ner_names(body, ctx, model)
+        ner = ner_names(body, ctx, model or ctx.nlp_model)
         if ner:
             candidates.append((ner[0], NER_CONFIDENCE))
     if candidates:
