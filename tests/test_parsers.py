@@ -492,3 +492,22 @@ def test_structured_parsers_never_call_ner(monkeypatch):
     assert len(calls) == before
     extract(sample("direct/no_contact_chat.eml"), CTX)
     assert len(calls) == before + 1
+
+
+@pytest.mark.parametrize(("subject", "body", "is_lead"), [
+    ("Hello", "A text section\nAn HTML section", False),
+    ("Invoice 2231", "Thank you for booking with us. Your total was charged.", False),
+    ("Question", "Is the house on Elm St still for sale?", True),
+    ("hi", "please call 512-555-0177 tonight", True),
+])
+def test_direct_needs_an_inquiry_or_a_phone(subject: str, body: str, is_lead: bool) -> None:
+    from leadmail.parsers import extract
+    from leadmail.parsers.base import ParseContext
+    from leadmail.parsers.mime import parse_mail
+
+    raw = (f"From: Sam Writer <sam@example.org>\r\nTo: leads@brokerage.example\r\n"
+           f"Subject: {subject}\r\nMessage-ID: <d-{subject}@x>\r\n\r\n{body}\r\n").encode()
+    ex = extract(parse_mail(raw), ParseContext())
+    assert ex.is_lead is is_lead
+    if not is_lead:
+        assert "no inquiry" in (ex.not_lead_reason or "")

@@ -209,9 +209,28 @@ class DirectParser:
         """Free-text reading; the sender's own address and display name are the best evidence."""
         ex = read_person(mail, ctx)
         ex.source = "Direct"
+        if not ex.phone and not _INQUIRY.search(f"{mail.subject}\n{mail.text}"):
+            # Anyone can write to the leads address: a mail that asks for nothing and leaves no
+            # phone is not routed as a lead (test mails, invoices, spam). It stays stored and
+            # can be replayed after a rule says otherwise.
+            return Extracted(parser="nlp", source="Direct", is_lead=False,
+                             not_lead_reason="free-form mail with no phone and no inquiry "
+                                             "(nothing asks about a property, vehicle or quote)")
         if not (ex.full_name or ex.email or ex.phone):
             report_no_contact(ex)
         return ex
+
+
+# Words of someone asking for something a lead source sells: a home, a rental, a vehicle, a
+# loan or a quote, a showing or a call back.
+_INQUIRY = re.compile(
+    r"(?i)\b(house|home|homes|condo|townhouse|apartment|property|properties|listing|listed|"
+    r"for sale|sell|selling|buy|buying|purchase|rent|rental|lease|tour|showing|viewing|"
+    r"open house|bedroom|bed|bath|sq ?ft|acre|lot|mls|zillow|realtor|agent|broker|"
+    r"mortgage|loan|pre-?approv|refinanc|insurance|quote|car|vehicle|truck|suv|test drive|"
+    r"trade-?in|price|budget|offer|appraisal|valuation|worth|interested|inquir\w*|enquir\w*|"
+    r"call me|contact me|reach me|get in touch|my name is|available|schedule|appointment)\b"
+)
 
 
 def read_person(mail: Mail, ctx: ParseContext, relay_domains: tuple[str, ...] = ()) -> Extracted:
