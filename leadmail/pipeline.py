@@ -253,7 +253,10 @@ def _finish(
 def process(rt: Runtime, engine: Engine, msg_id: int, me: str | None = None) -> Outcome | None:
     """Run the pipeline on one stored message; None when another worker holds it."""
     started = time.perf_counter()
-    outcome = _process(rt, engine, msg_id, me)
+    # Every log line of every step for this message carries msg=ID (the correlation id),
+    # including those of parsers, scripts, routing and the outbox enqueue.
+    with structlog.contextvars.bound_contextvars(msg=msg_id):
+        outcome = _process(rt, engine, msg_id, me)
     if outcome is not None:
         STEP_SECONDS.labels("total").observe(time.perf_counter() - started)
         PROCESSED.labels(outcome.status, outcome.source or "").inc()

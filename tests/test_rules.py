@@ -303,3 +303,21 @@ def test_nlp_model_setting_is_used(tmp_path: Path, caplog: pytest.LogCaptureFixt
     assert draft.phone == "+15125550188"
     warnings = [r for r in caplog.records if "no_such_model_xyz" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_every_log_line_of_a_message_carries_its_id(tmp_path: Path) -> None:
+    """The correlation id: a warning from a deep step (classify) names the message."""
+    import structlog
+
+    rt = runtime(tmp_path, {"t.toml": '[match]\nfrom = "*@forms.example"\n'
+                                      '[set.custom_fields]\nbeds = "three"\n'},
+                 extra={"custom_fields": [{"name": "beds", "type": "round_number"}]})
+    url = rt.settings.database.url
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) \
+            as logs:
+        msg_id = store_raw(engine, mail(FORM))
+        pipeline.process(rt, engine, msg_id)
+    deep = [e for e in logs if "custom field" in e["event"]]
+    assert deep and all(e.get("msg") == msg_id for e in deep)
