@@ -2,4 +2,5 @@
 
 from leadmail.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # reader processes (leadmail.sandbox) import this module too
+    raise SystemExit(main())

@@ -19,7 +19,8 @@ DEFAULTS = Path(__file__).parent / "defaults"
 def _settings(args: argparse.Namespace) -> config.Settings:
     path = config.find_config(args.config)
     settings = config.load(path)
-    logs.setup(settings.log.level, settings.log.format)
+    logs.setup(settings.log.level, settings.log.format,
+               settings.log.repeat_limit, settings.log.repeat_interval)
     return settings
 
 
@@ -27,7 +28,18 @@ def _with_rules(settings: config.Settings, rules_dir: str | None) -> config.Sett
     """The settings with another rules directory (admins trying rules before going live)."""
     if not rules_dir:
         return settings
-    return settings.model_copy(update={"rules": config.RulesConfig(dir=rules_dir)})
+    import os
+
+    from pydantic import ValidationError
+
+    from leadmail.errors import ConfigError, ConfigErrors
+
+    try:  # a path given on the command line is read from the working directory
+        rules = config.RulesConfig.model_validate({"dir": rules_dir},
+                                                  context={"base": os.getcwd()})
+    except ValidationError:
+        raise ConfigErrors([ConfigError("--rules", f"{rules_dir} is not a directory")]) from None
+    return settings.model_copy(update={"rules": rules})
 
 
 def _engine(settings: config.Settings, migrate: bool = True) -> Any:
@@ -50,8 +62,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     engine = _engine(settings)
+    _warn_exposed(settings)
     rt = pipeline.Runtime.load(settings)
     return asyncio.run(Daemon(settings, engine, rt).run())
+
+
+def _warn_exposed(settings: config.Settings) -> None:
+    """A log line for each secret file that users other than its owner and group can read."""
+    import structlog
+
+    from leadmail import perms
+
+    for path, what in perms.exposed(settings):
+        structlog.get_logger("leadmail.perms").warning(
+            "file readable by others; chmod o-rwx it", file=path, holds=what)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -312,27 +336,44 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"template error: {problem}", file=sys.stderr)
     if problems:
         return 2
+    # The absolute paths used: relative ones are read from the config file's folder.
+    paths = settings.used_paths()
+    width = max(len(key) for key, _ in paths)
+    for key, where in paths:
+        note = ""
+        if key == "rules.dir" and not Path(where).is_dir():
+            note = " (not there: no source rules)"
+        print(f"  {key:{width}}  {where}{note}")
     print(
-        f"config OK: {path or '(embedded defaults)'}; {len(settings.agents)} agents, "
-        f"{len(settings.routes)} routes, {len(rt.rules)} source rules"
+        f"config OK: {settings._source or path or '(embedded defaults)'}; "
+        f"{len(settings.agents)} agents, {len(settings.routes)} routes, "
+        f"{len(rt.rules)} source rules"
     )
     return 0
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    """Write a commented starter config and example rules."""
-    target = Path(args.dir)
-    target.mkdir(parents=True, exist_ok=True)
+    """Write a commented starter config, example rules and a link secret (files others cannot
+    read, in a 0750 folder when init makes it)."""
+    import secrets
+
+    from leadmail import perms
+
+    target = perms.private_dir(args.dir)
     cfg = target / "leadmail.toml"
     if cfg.exists() and not args.force:
         print(f"{cfg} exists; use --force to overwrite", file=sys.stderr)
         return 1
-    shutil.copy(DEFAULTS / "leadmail.toml", cfg)
+    secret = target / "link.secret"
+    if not secret.exists():  # signs the links in alerts; kept (old links keep working)
+        perms.write_private(secret, secrets.token_urlsafe(32) + "\n", perms.SECRET_MODE)
+    perms.write_private(cfg, (DEFAULTS / "leadmail.toml").read_text(), perms.CONFIG_MODE)
     rules = target / "rules"
     shutil.copytree(
         DEFAULTS / "rules", rules, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
     )
-    print(f"wrote {cfg} and {rules}/; edit them, then: leadmail --config {cfg} check-config")
+    print(f"wrote {cfg}, {secret} and {rules}/; edit them, then: "
+          f"leadmail --config {cfg} check-config")
     return 0
 
 

@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from leadmail.errors import ConfigError, ConfigErrors
 
@@ -58,6 +67,44 @@ def _hostport(value: str) -> str:
     return value
 
 
+# Relative paths: every key holding a path (rules dir, sqlite file, templates dirs, *_file
+# secrets, file: relay, TLS files, ...) is read from the config file's folder, not the working
+# directory. validate(base=...) passes that folder as the validation context; a new path key
+# resolves its value with _resolve() in a mode="before" validator (and appears in used_paths()).
+
+
+def _resolve(value: Any, info: ValidationInfo | None, base: str | None = None) -> Any:
+    """A relative path made absolute against the config file's folder; others as they are."""
+    base = base or ((info.context or {}).get("base") if info is not None else None)
+    if not isinstance(value, str) or not value or base is None:
+        return value
+    path = os.path.expanduser(value)
+    return path if os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
+
+
+def _resolve_sqlite(url: Any, info: ValidationInfo) -> Any:
+    """sqlite:///leadmail.db -> sqlite:////etc/leadmail/leadmail.db (the config's folder)."""
+    m = re.match(r"^(sqlite(?:\+\w+)?:///)([^?]*)(.*)$", url) if isinstance(url, str) else None
+    if not m or not m.group(2) or m.group(2).startswith((":memory:", "file:")):
+        return url
+    return m.group(1) + _resolve(m.group(2), info) + m.group(3)
+
+
+def _resolve_command(command: Any, info: ValidationInfo) -> Any:
+    """A command whose program is a relative path (./imap-token): that path resolved."""
+    import shlex
+
+    if not isinstance(command, str):
+        return command
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        return command
+    if not argv or "/" not in argv[0] or os.path.isabs(argv[0]):
+        return command
+    return shlex.join([_resolve(argv[0], info), *argv[1:]])
+
+
 def split_hostport(value: str) -> tuple[str, int]:
     """'127.0.0.1:2525' -> ('127.0.0.1', 2525); '[::1]:25' -> ('::1', 25)."""
     host, _, port = value.rpartition(":")
@@ -65,7 +112,10 @@ def split_hostport(value: str) -> tuple[str, int]:
 
 
 class DatabaseConfig(_Section):
-    url: str = "sqlite:///leadmail.db"
+    url: str = Field(default="sqlite:///leadmail.db", validate_default=True)
+
+    _paths = field_validator("url", mode="before")(classmethod(
+        lambda cls, v, info: _resolve_sqlite(v, info)))
 
     @field_validator("url")
     @classmethod
@@ -93,8 +143,25 @@ class SmtpConfig(_Section):
     auth_users: str | None = None
     # On SIGTERM, how long messages already being received may take before the daemon exits.
     drain_timeout: float = Field(default=30.0, ge=0, le=600)
+    # Limits against clients that hold connections (docs/operators.md, "Security model").
+    # Sessions open at once, in all and from one client address; beyond either: 421 4.7.0.
+    max_sessions: int = Field(default=100, ge=1, le=100_000)
+    max_sessions_per_ip: int = Field(default=20, ge=1, le=100_000)  # unset: ≤ max_sessions
+    # Seconds to wait for the next command (or the next piece of DATA); then 421 4.4.2.
+    command_timeout: float = Field(default=60.0, gt=0, le=3600)
+    # Seconds a whole session may last, however busy it is; then 421 4.4.2.
+    session_timeout: float = Field(default=600.0, gt=0, le=86400)
+    # Octets in one line of a message, line ending included (RFC 5321 says 1000; portals send
+    # longer). Longer lines are split, as Postfix does; a message is only refused for its size.
+    max_line_length: int = Field(default=64 * 1024, ge=1000, le=16 * 1024 * 1024)
+    # AUTH: failed attempts before the connection is closed, and the delay before each 535
+    # (doubled with every failure from the same address in 15 minutes, at most 30 s).
+    auth_max_failures: int = Field(default=3, ge=1, le=100)
+    auth_failure_delay: float = Field(default=1.0, ge=0, le=30)
 
     _listen = field_validator("listen")(classmethod(lambda cls, v: _hostport(v)))
+    _paths = field_validator("tls_cert", "tls_key", mode="before")(classmethod(
+        lambda cls, v, info: _resolve(v, info)))
 
     @model_validator(mode="after")
     def _tls_and_auth(self) -> SmtpConfig:
@@ -112,6 +179,13 @@ class SmtpConfig(_Section):
                 raise ValueError(f"tls_cert: cannot load the certificate/key: {exc}") from None
         if self.require_tls and not self.tls_cert:
             raise ValueError("require_tls: needs tls_cert and tls_key")
+        if self.max_sessions_per_ip > self.max_sessions:
+            if "max_sessions_per_ip" in self.model_fields_set:
+                raise ValueError(
+                    f"max_sessions_per_ip: {self.max_sessions_per_ip} is more than max_sessions "
+                    f"({self.max_sessions})"
+                )
+            object.__setattr__(self, "max_sessions_per_ip", self.max_sessions)  # default: all
         if self.auth_required:
             if not self.tls_cert:
                 raise ValueError("auth_required: AUTH is only offered over TLS; set tls_cert")
@@ -171,6 +245,9 @@ class ImapConfig(_Section):
     # XOAUTH2 (Gmail, Microsoft 365): a command printing a fresh access token on stdout.
     oauth2_token_command: str | None = None
     folders: list[str] = Field(default_factory=lambda: ["INBOX"])
+    # The account holder's own Sent folder(s), watched too: an agent's mail to a lead found
+    # there is their contact (the username must be the agent's email or one of its aliases).
+    sent_folders: list[str] = Field(default_factory=list)
     processed_folder: str | None = None  # omitted: flag \Seen and leave the message in place
     idle: bool = True  # false: always poll
     idle_renew: float = Field(default=300.0, ge=5, le=1740)  # RFC 2177: re-IDLE within 29 min
@@ -183,6 +260,11 @@ class ImapConfig(_Section):
     # Several instances on one database: one watches this mailbox, a peer takes over within
     # about this many seconds after it dies.
     lease_seconds: float = Field(default=20.0, ge=3, le=600)
+
+    _paths = field_validator("tls_ca", mode="before")(classmethod(
+        lambda cls, v, info: _resolve(v, info)))
+    _command = field_validator("oauth2_token_command", mode="before")(classmethod(
+        lambda cls, v, info: _resolve_command(v, info)))
 
     @model_validator(mode="after")
     def _check(self) -> ImapConfig:
@@ -201,7 +283,14 @@ class ImapConfig(_Section):
             raise ValueError("folders: at least one folder to watch")
         if self.processed_folder and self.processed_folder in self.folders:
             raise ValueError("processed_folder: must not be one of the watched folders")
+        if self.processed_folder and self.processed_folder in self.sent_folders:
+            raise ValueError("processed_folder: must not be one of the sent_folders")
         return self
+
+    @property
+    def watched(self) -> list[str]:
+        """Every folder a watcher is started for: folders, then sent_folders."""
+        return list(dict.fromkeys([*self.folders, *self.sent_folders]))
 
     @property
     def label(self) -> str:
@@ -226,6 +315,10 @@ class EmailNotifyConfig(_Section):
     # an [[imap]] mailbox). Default: the sender.
     reply_to: str | None = None
     attach_vcard: bool = True  # the lead as a .vcf, one tap to add to the phone's contacts
+    # Answering an alert with CLAIM / ACCEPT / DECLINE / ASSIGN acts. Each alert's Message-ID
+    # carries a tag signed with [http] secret, and only an answer citing a valid tag for that
+    # very agent and alert acts. Default: on when [http] secret is set, else off.
+    reply_actions: bool | None = None
 
     @field_validator("reply_to")
     @classmethod
@@ -236,8 +329,10 @@ class EmailNotifyConfig(_Section):
 
     @field_validator("relay")
     @classmethod
-    def _relay(cls, v: str) -> str:
-        return v if v.startswith("file:") else _hostport(v)
+    def _relay(cls, v: str, info: ValidationInfo) -> str:
+        if v.startswith("file:"):  # file:alerts is the alerts folder beside the config
+            return "file:" + _resolve(v[len("file:"):], info)
+        return _hostport(v)
 
     @field_validator("sender")
     @classmethod
@@ -262,6 +357,10 @@ class WebhookConfig(_Section):
     password: str | None = None  # (its auth token; password_file)
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: float = Field(default=10.0, gt=0, le=120)
+    # Seconds for the whole request (connect, send, every byte of the answer): a receiver that
+    # trickles its answer is cut here. Below the outbox lease (60 s), so no other sender can
+    # take the row over while it is being sent.
+    deadline: float = Field(default=30.0, gt=0, le=45)
     retry_for: int = Field(default=24 * 3600, gt=0, description="seconds before giving up")
 
     @field_validator("url")
@@ -280,16 +379,26 @@ class WebhookConfig(_Section):
         return self
 
 
+class HiddenOfferConfig(_Section):
+    """What an offer of a `hide_contact` route shows besides its non-identifying fields (source,
+    rule, segment, stage, origin, property address, price): nothing, unless listed here."""
+
+    custom_fields: list[str] = Field(default_factory=list)  # keys that identify nobody
+    tags: list[str] = Field(default_factory=list)  # tags that identify nobody (case-insensitive)
+
+
 class NotifyConfig(_Section):
     email: EmailNotifyConfig = Field(default_factory=EmailNotifyConfig)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
+    hidden_offer: HiddenOfferConfig = Field(default_factory=HiddenOfferConfig)
     # Admins' template overrides: DIR/source/<source>/, DIR/strategy/<strategy>/, then DIR/.
     templates: str | None = None
     digest_every: int = Field(default=3600, ge=0, le=7 * 86400)  # seconds; 0: no manager digest
 
     @field_validator("templates")
     @classmethod
-    def _templates(cls, v: str | None) -> str | None:
+    def _templates(cls, v: str | None, info: ValidationInfo) -> str | None:
+        v = _resolve(v, info)
         if v is not None and not Path(v).is_dir():
             raise ValueError(f"{v!r} is not a directory")
         return v
@@ -472,6 +581,14 @@ class PipelineConfig(_Section):
     # A lead whose name/email/phone confidence is below this waits in `leadmail review`.
     review_below: float = Field(default=0.5, ge=0, le=1)
     script_time_limit: float = Field(default=2.0, gt=0, le=60)
+    # The read step (parsers, rules, admin scripts) runs in this many reader processes, never
+    # in the daemon itself (leadmail.sandbox). Default: one per CPU.
+    workers: int | None = Field(default=None, ge=1, le=64)
+    # Hard wall-clock limit on reading one message; past it the reader is killed and the
+    # message counts one attempt toward quarantine.
+    read_time_limit: float = Field(default=20.0, gt=0, le=50)  # under the 60 s claim lease
+    # Address-space limit of each reader process, in MiB (0: none).
+    read_memory_limit: int = Field(default=4096, ge=0, le=1 << 20)
 
     @field_validator("default_region")
     @classmethod
@@ -631,10 +748,26 @@ class FollowupConfig(_Section):
     deal_close_after: int = 30 * 1440  # default expected close: this long after the Deal opens
     templates: str | None = None  # directory of step email templates (NAME.txt.j2)
     link_ttl: int = Field(default=14 * 86400, ge=60)  # seconds a "mark done" link works
+    # An agent's own email to a lead (BCC to the leads address) counts as contact only when
+    # its sender is vouched for: SMTP AUTH as the agent, the agent's [[imap]] sent_folders, or
+    # an Authentication-Results header from one of these authserv-ids (your MX) saying
+    # dmarc=pass / dkim=pass for the agent's domain, or auth=pass as the agent.
+    trusted_authserv_ids: list[str] = Field(default_factory=list)
     interval: float = Field(default=30.0, gt=0, le=3600)  # seconds between reminder passes
 
     _durations = field_validator("stale_after", "deal_close_after", mode="before")(
         classmethod(lambda cls, v: _minutes(v)))
+    _paths = field_validator("templates", mode="before")(classmethod(
+        lambda cls, v, info: _resolve(v, info)))
+
+    @field_validator("trusted_authserv_ids")
+    @classmethod
+    def _authserv_ids(cls, v: list[str]) -> list[str]:
+        for item in v:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*", item.strip()):
+                raise ValueError(f"{item!r} is not an authserv-id (a host name, as your MX "
+                                 "writes it in Authentication-Results)")
+        return [item.strip().lower() for item in v]
 
     @model_validator(mode="after")
     def _unique_plans(self) -> FollowupConfig:
@@ -733,6 +866,12 @@ class ApiKeyConfig(_Section):
 
 
 
+HttpGroup = Literal["links", "api", "docs", "healthz", "readyz", "metrics"]
+HTTP_GROUPS: tuple[str, ...] = get_args(HttpGroup)
+# `public` when admin_listen is set and public is not: what links and integrations need.
+HTTP_PUBLIC_WITH_ADMIN: tuple[str, ...] = ("links", "api", "healthz")
+
+
 class HttpConfig(_Section):
     """The HTTP server: /healthz, /readyz, /metrics, claim links. Off unless listen is set."""
 
@@ -740,11 +879,36 @@ class HttpConfig(_Section):
     base_url: str | None = None  # public URL used in links, e.g. https://leads.brokerage.example
     secret: str | None = Field(default=None, min_length=16)  # signs links; use secret_file
     link_ttl: int = Field(default=7 * 86400, ge=60)  # seconds a link works (offers: their window)
+    # Request bodies over this many bytes get 413 unread (declared or counted while streaming).
+    max_body: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    # Open HTTP connections per listener, at most; more get 503 and are closed at once, so idle
+    # clients cannot take the daemon's file descriptors (SMTP's too).
+    max_connections: int = Field(default=200, ge=1, le=100_000)
+    # Seconds an idle keep-alive connection stays open.
+    idle_timeout: float = Field(default=5.0, gt=0, le=600)
+    # What `listen` serves (HTTP_GROUPS). Unset: everything, or HTTP_PUBLIC_WITH_ADMIN once
+    # admin_listen is set. Other paths answer 404 there.
+    public: list[HttpGroup] | None = None
+    admin_listen: str | None = None  # e.g. "127.0.0.1:9101": everything, for the operator
 
-    @field_validator("listen")
+    @field_validator("listen", "admin_listen")
     @classmethod
     def _listen(cls, v: str | None) -> str | None:
         return None if v is None else _hostport(v)
+
+    @property
+    def public_groups(self) -> tuple[str, ...]:
+        """The groups of paths the public listener serves."""
+        if self.public is not None:
+            return tuple(dict.fromkeys(self.public))
+        return HTTP_PUBLIC_WITH_ADMIN if self.admin_listen else HTTP_GROUPS
+
+    @property
+    def status_listen(self) -> str | None:
+        """Where `leadmail status` asks for /readyz: admin_listen, else listen if it serves it."""
+        if self.admin_listen:
+            return self.admin_listen
+        return self.listen if "readyz" in self.public_groups else None
 
     @field_validator("base_url")
     @classmethod
@@ -757,16 +921,36 @@ class HttpConfig(_Section):
     def _links(self) -> HttpConfig:
         if self.base_url and not self.secret:
             raise ValueError("secret: links in alerts are signed; set secret_file (16+ chars)")
+        if self.admin_listen and self.listen:
+            (ah, ap), (ph, pp) = split_hostport(self.admin_listen), split_hostport(self.listen)
+            if ap == pp and (ah == ph or {ah, ph} & {"0.0.0.0", "::", "*"}):
+                raise ValueError("admin_listen: must differ from listen (it serves what listen "
+                                 "keeps private)")
         return self
 
 
 class RulesConfig(_Section):
-    dir: str = "rules"
+    dir: str = Field(default="rules", validate_default=True)
+
+    _paths = field_validator("dir", mode="before")(classmethod(
+        lambda cls, v, info: _resolve(v, info)))
+
+    @model_validator(mode="after")
+    def _exists(self) -> RulesConfig:
+        # Written in the file (or LEADMAIL_RULES_DIR): it must be there. The default may be
+        # missing (no source rules); check-config says which folder it read.
+        if "dir" in self.model_fields_set and not Path(self.dir).is_dir():
+            raise ValueError(f"dir: {self.dir} is not a directory")
+        return self
 
 
 class LogConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
+    # The same line (same event and fields) at most repeat_limit times per repeat_interval
+    # seconds; then one "log line repeated; suppressed" line with the count. 0: no limit.
+    repeat_limit: int = Field(default=10, ge=0, le=1_000_000)
+    repeat_interval: float = Field(default=60.0, gt=0, le=86400)
 
 
 class Settings(_Section):
@@ -822,6 +1006,9 @@ class Settings(_Section):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
+        if self.notify.email.reply_actions and not self.http.secret:
+            raise ValueError("notify.email.reply_actions: answers to alerts act only with a tag "
+                             "signed by [http] secret; set http.secret_file (16+ chars)")
         seen: set[str] = set()
         for i, agent in enumerate(self.agents):
             if agent.email in seen:
@@ -891,6 +1078,46 @@ class Settings(_Section):
                                      f"[[notify.webhooks]] name ({', '.join(sorted(known))})")
         return self
 
+    @model_validator(mode="after")
+    def _sent_folder_checks(self) -> Settings:
+        for i, account in enumerate(self.imap):
+            if account.sent_folders and not self.find_agent(account.username):
+                raise ValueError(f"imap[{i}].sent_folders: {account.username} is not a configured "
+                                 "agent's email or alias, so whose sent mail is it?")
+        return self
+
+    # Where the settings came from (set by validate(); see used_paths() and leadmail.perms).
+    _source: str | None = PrivateAttr(default=None)  # the config file, absolute
+    _secret_files: dict[str, str] = PrivateAttr(default_factory=dict)  # key -> file read
+    _inline_secrets: list[str] = PrivateAttr(default_factory=list)  # secret keys in the file
+
+    def used_paths(self) -> list[tuple[str, str]]:
+        """(key, absolute path) of every file and folder these settings read or write."""
+        out: list[tuple[str, str]] = []
+        url = self.database.url
+        if url.startswith("sqlite") and ":///" in url:
+            path = url.split(":///", 1)[1].split("?", 1)[0]
+            if path and not path.startswith((":memory:", "file:")):
+                out.append(("database.url", os.path.abspath(path)))
+        out.append(("rules.dir", self.rules.dir))
+        if self.notify.email.relay.startswith("file:"):
+            out.append(("notify.email.relay", self.notify.email.relay[len("file:"):]))
+        for key, value in (("notify.templates", self.notify.templates),
+                           ("followup.templates", self.followup.templates),
+                           ("smtp.tls_cert", self.smtp.tls_cert),
+                           ("smtp.tls_key", self.smtp.tls_key),
+                           *((f"imap[{i}].tls_ca", a.tls_ca) for i, a in enumerate(self.imap))):
+            if value:
+                out.append((key, value))
+        out.extend(self._secret_files.items())
+        return [(key, os.path.abspath(os.path.expanduser(path))) for key, path in out]
+
+    def reply_secret(self) -> str | None:
+        """The key of alert reply tags, or None when answers to alerts must not act."""
+        if self.notify.email.reply_actions is False:
+            return None
+        return self.http.secret
+
     def find_agent(self, who: str) -> AgentConfig | None:
         """The configured agent with this email or alias (case-insensitive), if any."""
         who = who.strip().lower()
@@ -907,18 +1134,27 @@ class Settings(_Section):
 # Loading: file, then *_file secrets, then environment overrides, then validation.
 
 
-def _read_secret_files(data: dict[str, Any], path: str = "") -> None:
-    """Replace `key_file = PATH` with `key = <file contents>` (secrets kept out of the TOML)."""
+def _read_secret_files(
+    data: dict[str, Any],
+    path: str = "",
+    base: str | None = None,
+    found: dict[str, str] | None = None,
+) -> None:
+    """Replace `key_file = PATH` with `key = <file contents>` (secrets kept out of the TOML).
+    A relative PATH is read from `base` (the config file's folder); `found` gets key -> file."""
     for key in list(data):
         value = data[key]
         if isinstance(value, dict):
-            _read_secret_files(value, f"{path}{key}.")
+            _read_secret_files(value, f"{path}{key}.", base, found)
         elif isinstance(value, list):  # [[imap]] password_file and the like
             for i, item in enumerate(value):
                 if isinstance(item, dict):
-                    _read_secret_files(item, f"{path}{key}[{i}].")
+                    _read_secret_files(item, f"{path}{key}[{i}].", base, found)
         elif key.endswith("_file") and isinstance(value, str):
             target = key[: -len("_file")]
+            value = _resolve(value, None, base)
+            if found is not None:
+                found[f"{path}{key}"] = value
             try:
                 data[target] = Path(value).read_text().strip()
             except OSError as exc:
@@ -934,6 +1170,8 @@ def _env_overrides(
     env: dict[str, str],
     prefix: str = "LEADMAIL_",
     path: str = "",
+    base: str | None = None,
+    found: dict[str, str] | None = None,
 ) -> None:
     """Apply LEADMAIL_SECTION_KEY (and ..._FILE) variables to the scalar keys of each section."""
     for name, field in model.model_fields.items():
@@ -942,20 +1180,27 @@ def _env_overrides(
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             sub = data.setdefault(name, {})
             if isinstance(sub, dict):
-                _env_overrides(sub, ann, env, env_name + "_", f"{path}{name}.")
+                _env_overrides(sub, ann, env, env_name + "_", f"{path}{name}.", base, found)
             continue
-        if name in ("agents", "routes", "custom_fields", "imap", "ponds", "teams", "api_keys"):
+        if not path and name in ("agents", "routes", "custom_fields", "imap", "ponds", "teams",
+                                 "api_keys"):
             continue  # lists of tables stay in the file
         value = env.get(env_name)
         if value is None and f"{env_name}_FILE" in env:
+            secret_file = _resolve(env[f"{env_name}_FILE"], None, base)
+            if found is not None:
+                found[f"{env_name}_FILE"] = secret_file
             try:
-                value = Path(env[f"{env_name}_FILE"]).read_text().strip()
+                value = Path(secret_file).read_text().strip()
             except OSError as exc:
                 raise ConfigErrors(
                     [ConfigError(f"{env_name}_FILE", f"cannot read: {exc}")]
                 ) from None
         if value is not None:
             origin = getattr(ann, "__origin__", None)
+            if origin is None:  # list[X] | None: a list too
+                origins = {getattr(a, "__origin__", None) for a in getattr(ann, "__args__", ())}
+                origin = list if list in origins else None
             data[name] = (
                 [v.strip() for v in value.split(",") if v.strip()] if origin is list else value
             )
@@ -982,14 +1227,50 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def validate(data: dict[str, Any], env: dict[str, str] | None = None) -> Settings:
-    """Validate a config mapping (+ environment); raise ConfigErrors naming every bad key."""
-    data = dict(data)
-    _read_secret_files(data)
-    _env_overrides(data, Settings, dict(os.environ) if env is None else env)
+# Keys whose value is a secret when written in the file itself (not as KEY_file).
+SECRET_KEYS = frozenset({"password", "secret", "key", "auth_users"})
+
+
+def _inline_secrets(data: Any, path: str = "") -> list[str]:
+    """The keys of a config mapping that hold a secret in the mapping itself."""
+    out: list[str] = []
+    items = (data.items() if isinstance(data, dict)
+             else enumerate(data) if isinstance(data, list) else ())
+    for key, value in items:
+        where = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else key
+        if isinstance(value, dict | list):
+            out += _inline_secrets(value, where)
+        elif isinstance(value, str) and value and key in SECRET_KEYS:
+            out.append(where)
+        elif where == "database.url" and isinstance(value, str):
+            from urllib.parse import urlsplit
+
+            try:
+                if urlsplit(value).password:
+                    out.append(where)
+            except ValueError:
+                pass
+    return out
+
+
+def validate(
+    data: dict[str, Any], env: dict[str, str] | None = None, base: str | None = None
+) -> Settings:
+    """Validate a config mapping (+ environment); raise ConfigErrors naming every bad key.
+    `base`: the folder relative paths are read from (the config file's); None: left as given."""
+    import copy
+
+    data = copy.deepcopy(data)
+    inline = _inline_secrets(data)
+    found: dict[str, str] = {}
+    _read_secret_files(data, base=base, found=found)
+    _env_overrides(data, Settings, dict(os.environ) if env is None else env, base=base,
+                   found=found)
     _env_passwords(data, dict(os.environ) if env is None else env)
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data, context={"base": base})
+        settings._secret_files, settings._inline_secrets = found, inline
+        return settings
     except ValidationError as exc:
         errors = []
         for err in exc.errors():
@@ -1007,8 +1288,10 @@ def validate(data: dict[str, Any], env: dict[str, str] | None = None) -> Setting
 
 
 def load(path: str | os.PathLike[str] | None, env: dict[str, str] | None = None) -> Settings:
-    """Load and validate a TOML file (None: embedded defaults + environment)."""
+    """Load and validate a TOML file (None: embedded defaults + environment). Relative paths in
+    it are read from the file's folder (with no file: the working directory)."""
     data: dict[str, Any] = {}
+    base = os.path.dirname(os.path.abspath(path)) if path is not None else os.getcwd()
     if path is not None:
         try:
             with open(path, "rb") as fh:
@@ -1017,7 +1300,9 @@ def load(path: str | os.PathLike[str] | None, env: dict[str, str] | None = None)
             raise ConfigErrors([ConfigError("--config", f"{path}: no such file")]) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigErrors([ConfigError(str(path), f"not valid TOML: {exc}")]) from None
-    return validate(data, env)
+    settings = validate(data, env, base=base)
+    settings._source = os.path.abspath(path) if path is not None else None
+    return settings
 
 
 def find_config(explicit: str | None) -> str | None:

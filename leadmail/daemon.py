@@ -15,11 +15,11 @@ from typing import Any
 import structlog
 from sqlalchemy.engine import Engine
 
-from leadmail import pipeline, sdnotify
+from leadmail import pipeline, sandbox, sdnotify
 from leadmail.config import Settings, split_hostport
 from leadmail.errors import ConfigErrors
 from leadmail.intake.imap import ImapIntake
-from leadmail.intake.smtp import StoreHandler, make_server
+from leadmail.intake.smtp import StoreHandler, ensure_open_files, make_server
 from leadmail.notify import email as email_channel
 from leadmail.notify import outbox
 
@@ -46,6 +46,11 @@ class Daemon:
         self.extra_intakes: dict[str, bool] = {}  # e.g. "imap:leads@x/INBOX" -> connected
         self.imap = ImapIntake(settings.imap, engine, self._stored_elsewhere)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.sender = outbox.Sender(engine, settings)  # emails on one lane, webhooks at once
+        pc = settings.pipeline
+        self.readers = sandbox.ReadPool(
+            rt, pc.workers or sandbox.default_size(), pc.read_time_limit,
+            pc.read_memory_limit * 1024 * 1024 or None)
 
     def intake_states(self) -> dict[str, bool]:
         """Each intake's state for /readyz and metrics: name -> connected/listening."""
@@ -88,6 +93,7 @@ class Daemon:
         self.reload_requested = False
         try:
             self.rt = pipeline.Runtime.load(self.settings)
+            self.readers.reload(self.rt)
             email_channel._env.cache_clear()
             log.info("reloaded rules and templates", rules=len(self.rt.rules))
         except ConfigErrors as exc:
@@ -95,9 +101,16 @@ class Daemon:
 
     async def _pipeline_worker(self) -> None:
         released = await asyncio.to_thread(pipeline.release_dead_claims, self.engine, True)
+        started = time.monotonic()
+        await asyncio.to_thread(self.readers.warm)
+        log.info("readers ready", readers=self.readers.size,
+                 seconds=round(time.monotonic() - started, 2))
         if released:
             log.info("took back messages a dead process had claimed", count=released)
         checked = time.monotonic()
+        slots = asyncio.Semaphore(self.readers.size)
+        inflight: set[int] = set()
+        tasks: set[asyncio.Task[None]] = set()
         while not self.stop.is_set():
             if self.reload_requested:
                 self._reload()
@@ -112,31 +125,51 @@ class Daemon:
             except Exception as exc:
                 log.error("database unavailable", error=str(exc))
                 ids = []
+            started = 0
             for msg_id in ids:
                 if self.stop.is_set():
                     break
-                try:
-                    outcome = await asyncio.to_thread(
-                        pipeline.process, self.rt, self.engine, msg_id, self.me
-                    )
-                except Exception:
-                    log.exception("pipeline failed; message left for retry", msg=msg_id)
+                if msg_id in inflight:
                     continue
-                if outcome is not None:
-                    self.processed += 1
-                    if outcome.lead_id:
-                        self.deliveries.set()
-            if not ids:
+                await slots.acquire()  # one message per reader process at a time
+                if self.stop.is_set():
+                    slots.release()
+                    break
+                inflight.add(msg_id)
+                task = asyncio.create_task(self._process_one(msg_id), name=f"msg-{msg_id}")
+                tasks.add(task)
+                task.add_done_callback(
+                    lambda t, m=msg_id: (inflight.discard(m), tasks.discard(t), slots.release(),
+                                         self.work.set()))
+                started += 1
+            if not started:
                 await self._wait(self.work)
+        if tasks:  # stopping: finish the messages in hand
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _process_one(self, msg_id: int) -> None:
+        try:
+            outcome = await asyncio.to_thread(
+                pipeline.process, self.rt, self.engine, msg_id, self.me, self.readers.read
+            )
+        except Exception:
+            log.exception("pipeline failed; message left for retry", msg=msg_id)
+            return
+        if outcome is not None:
+            self.processed += 1
+            if outcome.lead_id:
+                self.deliveries.set()
 
     async def _outbox_sender(self) -> None:
         released = await asyncio.to_thread(outbox.release_dead_claims, self.engine, True)
         if released:
             log.info("took back alerts a dead process was sending", count=released)
+        # Emails in order on one lane, each webhook a task of its own: a pass never waits for
+        # a slow receiver, so it delays no other agent's alert.
         while not self.stop.is_set():
             self.deliveries.clear()
             try:
-                await asyncio.to_thread(outbox.deliver_due, self.engine, self.settings)
+                await self.sender.run_pass()
             except Exception:
                 log.exception("outbox pass failed")
             await self._wait(self.deliveries)
@@ -205,6 +238,7 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         server = None
         if self.settings.smtp.enabled:
+            ensure_open_files(self.settings.smtp)  # or a config error naming smtp.max_sessions
             host, port = split_hostport(self.settings.smtp.listen)
             server = await loop.create_server(
                 make_server(self.handler, self.settings.smtp), host, port
@@ -219,16 +253,25 @@ class Daemon:
         if self.settings.notify.digest_every:
             tasks.append(asyncio.create_task(self._digest_worker(), name="digest"))
         self.smtp_server = server
-        web = None
-        if self.settings.http.listen:
-            from leadmail.web.app import create_app
+        webs = []
+        http = self.settings.http
+        if http.listen or http.admin_listen:
+            from leadmail.web.app import create_app, public_app
             from leadmail.web.app import make_server as make_http_server
 
-            host, port = split_hostport(self.settings.http.listen)
             app = create_app(self.engine, self.intake_states, self.settings)
-            web = make_http_server(app, host, port)
-            tasks.append(asyncio.create_task(web.serve(), name="http"))
-            log.info("http listening", listen=self.settings.http.listen)
+            if http.listen:  # public: only the groups of [http] public, 404 for the rest
+                host, port = split_hostport(http.listen)
+                webs.append(make_http_server(public_app(app, http.public_groups), host, port,
+                                             http.max_connections, http.idle_timeout))
+                tasks.append(asyncio.create_task(webs[-1].serve(), name="http"))
+                log.info("http listening", listen=http.listen, serves=list(http.public_groups))
+            if http.admin_listen:  # the operator's: everything
+                host, port = split_hostport(http.admin_listen)
+                webs.append(make_http_server(app, host, port, http.max_connections,
+                                             http.idle_timeout))
+                tasks.append(asyncio.create_task(webs[-1].serve(), name="http-admin"))
+                log.info("http admin listening", listen=http.admin_listen)
         self.imap.start()
         if (interval := sdnotify.watchdog_interval()) is not None:
             tasks.append(asyncio.create_task(self._watchdog(interval), name="watchdog"))
@@ -242,10 +285,12 @@ class Daemon:
             server.close()
         self.handler.close_sessions()
         await asyncio.to_thread(self.imap.stop)
-        if web is not None:
+        for web in webs:
             web.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
-        # A last pass so alerts of leads made just before the stop are not left waiting.
-        await asyncio.to_thread(outbox.deliver_due, self.engine, self.settings)
+        await asyncio.to_thread(self.readers.close)
+        # A last pass so alerts of leads made just before the stop are not left waiting; what
+        # is still in flight after STOP_GRACE is cut and due again (at-least-once).
+        await self.sender.finish(outbox.STOP_GRACE)
         log.info("stopped", processed=self.processed)
         return 0

@@ -18,12 +18,19 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for a database URL; SQLite gets WAL, full fsync and immediate transactions."""
+    """An engine for a database URL; SQLite gets WAL, full fsync and immediate transactions.
+    Errors never carry the statement's bound values (names, addresses, messages): a
+    traceback in the log or in a quarantine record shows the SQL, not the lead."""
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
-        if path and path != ":memory:":
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        if path and path != ":memory:" and not path.startswith("file:"):
+            from leadmail import perms
+
+            db_file = Path(path.split("?", 1)[0]).expanduser()
+            perms.private_dir(db_file.parent)  # 0750 when leadmail makes it
+            perms.create_private(db_file)  # 0600: SQLite keeps the mode for -wal and -shm
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                               hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -45,7 +52,8 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
+                         hide_parameters=True)
 
 
 def alembic_config(url: str) -> AlembicConfig:

@@ -60,7 +60,9 @@ def run_demo(data: Path, samples: Path, keep_running: bool, listen: str) -> int:
         **{k: v for k, v in os.environ.items() if k.startswith("LEADMAIL_")},
     }
     settings = config.load(DEMO_CONFIG, env=env)
-    logs.setup("warning" if not keep_running else "info", settings.log.format)
+    # Quiet while the samples go through (the table says what happened); the daemon's usual
+    # log lines once it waits for more mail.
+    logs.setup("warning", settings.log.format)
     db.upgrade(settings.database.url)
     engine = db.make_engine(settings.database.url)
     rt = pipeline.Runtime.load(settings)
@@ -95,6 +97,7 @@ def run_demo(data: Path, samples: Path, keep_running: bool, listen: str) -> int:
             await asyncio.sleep(0.5)  # let the outbox write the alerts
             _summary(engine, len(files))
         if keep_running:
+            logs.setup("info", settings.log.format)
             print(
                 "\nleadmail is running; send more mail to "
                 f"smtp://{listen} (To: leads@brokerage.example). Ctrl-C stops it."

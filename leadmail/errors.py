@@ -42,3 +42,12 @@ class NotALead(LeadmailError):
 
 class Transient(LeadmailError):
     """A temporary failure (database locked, relay down): try again later."""
+
+
+class ReadFailed(LeadmailError):
+    """The reader process did not answer: it ran past its time limit or died. `reason` says
+    which; the message is retried (one attempt used), and quarantined with it at the last."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -32,6 +32,11 @@ class Message(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     received_at: datetime = Field(default_factory=utcnow, index=True)
     intake: str = "smtp"  # smtp, lmtp, imap, file, api
+    # Who intake vouches for (an agent's own mail to a lead counts only then): the login of an
+    # SMTP/LMTP session that said AUTH, or the IMAP account (USERNAME@HOST) and folder.
+    auth_user: str | None = Field(default=None, max_length=320)
+    imap_account: str | None = Field(default=None, max_length=300)
+    imap_folder: str | None = Field(default=None, max_length=300)
     mail_from: str = ""
     rcpt_to: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     message_id: str | None = Field(default=None, max_length=998)

@@ -3,6 +3,7 @@
 import math
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
 
 import phonenumbers
 import usaddress
@@ -76,6 +77,10 @@ def phone(raw: str | None, region: str = "US") -> str | None:
     return found[0] if found else None
 
 
+PHONE_SCAN = 50_000  # characters of free text searched for phone numbers
+PHONE_TRIES = 500  # candidate numbers tried per text
+
+
 def find_phones(text: str, region: str = "US") -> list[str]:
     """Return every phone number in free text as E.164, in order of appearance, deduplicated."""
     if not text:
@@ -83,7 +88,11 @@ def find_phones(text: str, region: str = "US") -> list[str]:
     result: list[str] = []
     # POSSIBLE (not VALID) so phone() and find_phones() agree on what counts as a phone;
     # _acceptable_phone and the digit-run check below keep ids and dates out.
-    for match in PhoneNumberMatcher(text, region, leniency=Leniency.POSSIBLE):
+    # Bounded: a lead's phone is in the first PHONE_SCAN characters, and a text of nothing but
+    # digit groups makes the matcher try each one (max_tries).
+    matcher = PhoneNumberMatcher(text[:PHONE_SCAN], region, leniency=Leniency.POSSIBLE,
+                                 max_tries=PHONE_TRIES)
+    for match in matcher:
         before = text[match.start - 1] if match.start > 0 else ""
         after = text[match.end] if match.end < len(text) else ""
         if before.isdigit() or after.isdigit():
@@ -132,14 +141,25 @@ def email(raw: str | None) -> str | None:
 
 
 def find_emails(text: str) -> list[str]:
-    """Return every email address in free text, lower-cased, deduplicated, in order."""
+    """Return every email address in free text, lower-cased, deduplicated, in order.
+
+    Linear in the text: the pattern is tried only in a bounded window around each "@" (a
+    local part has at most 64 characters, a domain 255), never from every position of a long
+    run such as "1-1-1-…", where a plain scan is quadratic."""
     if not text:
         return []
     result: list[str] = []
-    for match in _EMAIL_FIND_RE.finditer(text):
-        address_ = match.group(0).lower()
-        if address_ not in result:
-            result.append(address_)
+    done = 0  # matches never overlap: an "@" inside the last match starts nothing
+    at = text.find("@")
+    while at != -1:
+        if at >= done:
+            match = _EMAIL_FIND_RE.search(text, max(done, at - 64), at + 256)
+            if match is not None and match.start() <= at:
+                address_ = match.group(0).lower()
+                if address_ not in result:
+                    result.append(address_)
+                done = match.end()
+        at = text.find("@", max(at + 1, done))
     return result
 
 
@@ -425,3 +445,22 @@ def message(raw: str | None) -> str | None:
     ]
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
     return text or None
+
+
+# --------------------------------------------------------------------------- storable text
+
+# NUL and the other C0/C1 controls but tab, LF and CR, and lone surrogates: PostgreSQL refuses
+# NUL in text and surrogates in UTF-8, and none of them belongs in a lead.
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def storable(value: Any) -> Any:
+    """`value` with every string in it (nested in lists and dicts, keys too) stripped of
+    characters no database column or JSON document should hold."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("", value)
+    if isinstance(value, list | tuple):
+        return type(value)(storable(v) for v in value)
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    return value

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,19 +25,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from leadmail import classify as classify_step
-from leadmail import contacts, parsers, routing, scripts, workers
+from leadmail import contacts, normalize, parsers, routing, scripts, workers
 from leadmail.config import Settings
 from leadmail.db import session_scope
 from leadmail.draft import Draft, build
-from leadmail.errors import Quarantine
+from leadmail.errors import Quarantine, ReadFailed
 from leadmail.followup import activity, steps
 from leadmail.intake import api as api_intake
 from leadmail.metrics import ASSIGNMENTS, PROCESSED, STEP_SECONDS
 from leadmail.models import Contact, Event, Lead, Message, MessageStatus, utcnow
+from leadmail.normalize import storable
 from leadmail.notify import outbox, replies
 from leadmail.parsers.base import ParseContext
 from leadmail.parsers.mime import parse_mail
 from leadmail.rules import Rule, apply_extractions, load_rules, match_rule
+from leadmail.store import content_sha
 
 STAGES = (
     "store",
@@ -89,6 +92,15 @@ class Runtime:
             nlp_model=settings.pipeline.nlp_model,
         )
         return cls(settings, rules, ctx)
+
+
+def read_any(raw: bytes, intake: str, rt: Runtime) -> Draft:
+    """The read step for a stored message of any intake: JSON posted to the API, else mail.
+    What it returns is storable: no NUL or other control characters in any field."""
+    draft = api_intake.read(raw, rt) if intake == "api" else read(raw, rt)
+    for f in fields(Draft):
+        setattr(draft, f.name, normalize.storable(getattr(draft, f.name)))
+    return draft
 
 
 def read(raw: bytes, rt: Runtime) -> Draft:
@@ -238,7 +250,7 @@ def _finish(
     with session_scope(engine) as session:
         msg = session.get(Message, msg_id)
         assert msg is not None
-        msg.status, msg.reason, msg.error = status, reason, error
+        msg.status, msg.reason, msg.error = status, storable(reason), storable(error)
         msg.duplicate_of, msg.processed_at, msg.lease_until = duplicate_of, utcnow(), None
         session.add(msg)
         session.add(
@@ -250,20 +262,33 @@ def _finish(
         )
 
 
-def process(rt: Runtime, engine: Engine, msg_id: int, me: str | None = None) -> Outcome | None:
-    """Run the pipeline on one stored message; None when another worker holds it."""
+Reader = Callable[[bytes, str], Draft]
+
+
+def process(
+    rt: Runtime,
+    engine: Engine,
+    msg_id: int,
+    me: str | None = None,
+    reader: Reader | None = None,
+) -> Outcome | None:
+    """Run the pipeline on one stored message; None when another worker holds it. `reader`
+    runs the read step (the daemon's: sandbox.ReadPool.read, in a child process); by
+    default it runs here."""
     started = time.perf_counter()
     # Every log line of every step for this message carries msg=ID (the correlation id),
     # including those of parsers, scripts, routing and the outbox enqueue.
     with structlog.contextvars.bound_contextvars(msg=msg_id):
-        outcome = _process(rt, engine, msg_id, me)
+        outcome = _process(rt, engine, msg_id, me, reader)
     if outcome is not None:
         STEP_SECONDS.labels("total").observe(time.perf_counter() - started)
         PROCESSED.labels(outcome.status, outcome.source or "").inc()
     return outcome
 
 
-def _process(rt: Runtime, engine: Engine, msg_id: int, me: str | None) -> Outcome | None:
+def _process(
+    rt: Runtime, engine: Engine, msg_id: int, me: str | None, reader: Reader | None
+) -> Outcome | None:
     me = me or worker_id()
     bound = log.bind(msg=msg_id)
     if not _claim(engine, msg_id, me):
@@ -279,6 +304,10 @@ def _process(rt: Runtime, engine: Engine, msg_id: int, me: str | None) -> Outcom
         _finish(engine, msg_id, MessageStatus.QUARANTINED, reason=reason)
         bound.error("quarantined", reason=reason)
         return Outcome(msg_id, MessageStatus.QUARANTINED, reason=reason)
+    if first is not None and first < msg_id and key.startswith("mid:"):
+        # One Message-ID, other content: another message (a forged or careless Message-ID
+        # must not erase a lead). It gets a key of its own and is read; the link stays.
+        key, first = _rekey_if_other_content(engine, msg_id, first, key, raw)
     if first is not None and first < msg_id:
         reason = f"same message as #{first} ({key[:80]})"
         _finish(engine, msg_id, MessageStatus.DUPLICATE, reason=reason, duplicate_of=first)
@@ -305,7 +334,14 @@ def _process(rt: Runtime, engine: Engine, msg_id: int, me: str | None) -> Outcom
         return Outcome(msg_id, MessageStatus.NON_LEAD, reason=noted, source="activity")
 
     try:
-        draft = api_intake.read(raw, rt) if intake == "api" else read(raw, rt)
+        draft = reader(raw, intake) if reader else read_any(raw, intake, rt)
+    except ReadFailed as exc:  # killed at the time limit, or died: one attempt used
+        bound.error("reading failed", reason=exc.reason, attempt=attempts)
+        if attempts >= max_attempts:
+            reason = f"{exc.reason}; gave up after {attempts} attempts"
+            _finish(engine, msg_id, MessageStatus.QUARANTINED, reason=reason)
+            return Outcome(msg_id, MessageStatus.QUARANTINED, reason=reason)
+        return _retry_later(engine, msg_id, attempts, max_attempts, error=exc.reason)
     except Quarantine as exc:
         _finish(
             engine,
@@ -350,8 +386,34 @@ def _process(rt: Runtime, engine: Engine, msg_id: int, me: str | None) -> Outcom
         return _retry_later(engine, msg_id, attempts, max_attempts)
 
 
-def _retry_later(engine: Engine, msg_id: int, attempts: int, max_attempts: int) -> Outcome:
-    error = traceback.format_exc()
+def _rekey_if_other_content(
+    engine: Engine, msg_id: int, first: int, key: str, raw: bytes
+) -> tuple[str, int | None]:
+    """(key, earliest message with it): the Message-ID key when the content is the earlier
+    message's, else the key with this content's hash, for this message and its redeliveries."""
+    with session_scope(engine) as session:
+        earlier = session.get(Message, first)
+        if earlier is None or content_sha(earlier.raw) == (mine := content_sha(raw)):
+            return key, first
+        own = f"{key}#{mine[:32]}"
+        same = session.exec(select(func.min(Message.id)).where(Message.dedup_key == own)).one()
+        if same is not None and same < msg_id:
+            return own, same
+        msg = session.get(Message, msg_id)
+        assert msg is not None
+        msg.dedup_key = own
+        session.add(msg)
+        session.add(Event(kind="message_id_reused", message_pk=msg_id,
+                          data={"earlier": first, "message_id": key[4:][:200]}))
+    log.warning("same Message-ID as an earlier message, other content: read as a message of "
+                "its own", msg=msg_id, earlier=first)
+    return own, None
+
+
+def _retry_later(
+    engine: Engine, msg_id: int, attempts: int, max_attempts: int, error: str | None = None
+) -> Outcome:
+    error = error or traceback.format_exc()
     if attempts >= max_attempts:
         reason = f"could not store the lead after {attempts} attempts: {error.splitlines()[-1]}"
         _finish(engine, msg_id, MessageStatus.QUARANTINED, reason=reason, error=error)
@@ -359,7 +421,7 @@ def _retry_later(engine: Engine, msg_id: int, attempts: int, max_attempts: int) 
     with session_scope(engine) as session:
         msg = session.get(Message, msg_id)
         assert msg is not None
-        msg.status, msg.error = MessageStatus.RECEIVED, error
+        msg.status, msg.error = MessageStatus.RECEIVED, storable(error)
         msg.lease_until = utcnow() + timedelta(seconds=outbox.backoff_seconds(attempts))
         session.add(msg)
     return Outcome(msg_id, MessageStatus.RECEIVED, reason="will retry")

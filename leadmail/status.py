@@ -16,7 +16,7 @@ from leadmail.web.app import counts
 
 
 def gather(settings: Settings, engine: Engine) -> dict[str, Any]:
-    """Counts from the database and the daemon's /readyz (when [http] listen is set)."""
+    """Counts from the database and the daemon's /readyz (on [http] admin_listen or listen)."""
     problems: list[str] = []
     data = counts(engine)
     with Session(engine) as session:
@@ -35,15 +35,18 @@ def gather(settings: Settings, engine: Engine) -> dict[str, Any]:
     if review:
         problems.append(f"{review} lead(s) wait in review: leadmail review list")
     daemon: Any = "no [http] listen configured; cannot ask the daemon"
-    if settings.http.listen:
+    listen = settings.http.status_listen  # admin_listen, else listen if it serves /readyz
+    if settings.http.listen and not listen:
+        daemon = "[http] public leaves out readyz and there is no admin_listen to ask"
+    if listen:
         try:
-            resp = httpx.get(f"http://{settings.http.listen}/readyz", timeout=5)
+            resp = httpx.get(f"http://{listen}/readyz", timeout=5)
             daemon = resp.json()
             if not daemon.get("ready"):
                 problems.append("the daemon is not ready: " + ", ".join(
                     f"{k} {v}" for k, v in daemon.get("checks", {}).items() if v != "ok"))
         except httpx.HTTPError as exc:
-            daemon = f"not answering on {settings.http.listen} ({type(exc).__name__})"
+            daemon = f"not answering on {listen} ({type(exc).__name__})"
             problems.append(daemon)
     url = engine.url.render_as_string(hide_password=True)
     return {"ok": not problems, "database": url, "messages": data["messages"],

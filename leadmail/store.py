@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from leadmail.db import session_scope
 from leadmail.metrics import RECEIVED
 from leadmail.models import Event, Message
+from leadmail.normalize import storable
 
 
 def message_id_of(raw: bytes) -> str | None:
@@ -22,13 +23,34 @@ def message_id_of(raw: bytes) -> str | None:
         return None
     if not value:
         return None
-    value = " ".join(str(value).split())
+    value = " ".join(storable(str(value)).split())
     return value[:998] or None
 
 
 def dedup_key(message_id: str | None, sha256: str) -> str:
-    """Two deliveries are the same message when their Message-IDs match, else their bytes."""
-    return f"mid:{message_id}" if message_id else f"sha256:{sha256}"
+    """Two deliveries are the same message when their Message-IDs match, else their bytes.
+    A shared Message-ID with other content is not enough (see `content_sha`)."""
+    return f"mid:{message_id[:900]}" if message_id else f"sha256:{sha256}"
+
+
+def content_sha(raw: bytes) -> str:
+    """What two deliveries of one message share, whatever the hops added (Received,
+    Delivered-To, DKIM results): From, To, Subject, Date, Message-ID and the body bytes. Two
+    mails with one Message-ID and different content are different messages."""
+    cut = raw.find(b"\r\n\r\n")
+    cut = raw.find(b"\n\n") if cut < 0 else cut
+    head, body = (raw, b"") if cut < 0 else (raw[:cut], raw[cut:])
+    try:
+        headers = BytesHeaderParser(policy=compat32).parsebytes(head + b"\n\n")
+        fields = [" ".join(str(headers.get(k, "")).split()) for k in _CONTENT_HEADERS]
+    except Exception:
+        fields = []
+    digest = hashlib.sha256("\0".join(fields).encode(errors="replace"))
+    digest.update(b"\0" + body.replace(b"\r\n", b"\n").strip())
+    return digest.hexdigest()
+
+
+_CONTENT_HEADERS = ("from", "to", "subject", "date", "message-id")
 
 
 def store_raw(
@@ -38,18 +60,27 @@ def store_raw(
     mail_from: str = "",
     rcpt_to: list[str] | None = None,
     intake: str = "smtp",
+    auth_user: str | None = None,
+    imap_account: str | None = None,
+    imap_folder: str | None = None,
+    dedup: str | None = None,
 ) -> int:
-    """Commit the raw message (durably: SQLite synchronous=FULL / PostgreSQL commit); its id."""
+    """Commit the raw message (durably: SQLite synchronous=FULL / PostgreSQL commit); its id.
+    `dedup` replaces the Message-ID key: the API's `api:KEY:IDEMPOTENCY-KEY`, a namespace no
+    mail can reach."""
     sha = hashlib.sha256(raw).hexdigest()
     mid = message_id_of(raw)
     with session_scope(engine) as session:
         msg = Message(
             intake=intake,
-            mail_from=mail_from,
-            rcpt_to=list(rcpt_to or []),
+            auth_user=auth_user,
+            imap_account=imap_account,
+            imap_folder=imap_folder,
+            mail_from=storable(mail_from),
+            rcpt_to=storable(list(rcpt_to or [])),
             message_id=mid,
             sha256=sha,
-            dedup_key=dedup_key(mid, sha),
+            dedup_key=dedup or dedup_key(mid, sha),
             size=len(raw),
             raw=raw,
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import httpx
 import pytest
 from sqlmodel import Session, col, select
 
-from leadmail import config, db, pipeline
+from leadmail import config, db, pipeline, tokens
 from leadmail.errors import ConfigErrors
 from leadmail.metrics import REGISTRY
 from leadmail.models import Event, Lead, Message, Outbox, utcnow
@@ -140,7 +141,9 @@ class World:
             {"name": "Ben Broker", "email": BEN, "phone": "+15125550101"},
             {"name": "Cara Closer", "email": CARA},
         ]
-        notify = {"email": {"relay": f"file:{tmp / 'alerts'}"}, **sections.pop("notify", {})}
+        notify = dict(sections.pop("notify", {}))
+        notify["email"] = {"relay": f"file:{tmp / 'alerts'}", **notify.get("email", {})}
+        (tmp / "no-rules").mkdir(exist_ok=True)  # an empty rules dir (a missing one is an error)
         data = {
             "database": {"url": url},
             "notify": notify,
@@ -342,7 +345,9 @@ def test_assignment_alert_has_links_vcard_and_reply_to(make_world: Any) -> None:
     out = w.ingest(mail(1))
     (msg,) = w.sent()
     assert msg["To"] == f"Ana Agent <{ANA}>"
-    assert msg["Message-ID"] == "<leadmail.assignment-1@brokerage.example>"
+    # The alert's key and its reply tag (an HMAC over lead, agent and alert: tokens.reply_tag).
+    tag = tokens.reply_tag(SECRET, out.lead_id, ANA, "assignment-1")
+    assert msg["Message-ID"] == f"<leadmail.assignment-1.{tag}@brokerage.example>"
     assert msg["Reply-To"] == "leadmail@brokerage.example"
     assert str(msg["Subject"]).startswith("New Direct lead: Pat Person")
     body = text(msg)
@@ -498,6 +503,7 @@ def test_template_overrides_per_source_and_strategy(make_world: Any, tmp_path: P
     # check-config names the broken template.
     (tpl / "alert.html.j2").write_text("{% if %}")
     cfg = tmp_path / "check.toml"
+    (tmp_path / "none").mkdir(exist_ok=True)  # no rules (a missing rules dir is an error)
     cfg.write_text(f'[notify]\ntemplates = "{tpl}"\n[rules]\ndir = "{tmp_path / "none"}"\n')
     res = run_cli("check-config", config=cfg, check=False)
     assert res.returncode == 2 and "template error: alert.html.j2" in res.stderr
@@ -606,3 +612,51 @@ def test_reply_acts_only_from_the_alerts_agent(make_world: Any) -> None:
     ]
     assert "+15125550001" in answers[0].payload["text"]
     assert "+15125550001" not in answers[1].payload["text"]
+
+
+def _answer(w: Any, alert: Any, frm: str, body: str, n: int, auth: list[str] = ()) -> Any:
+    msg = EmailMessage()
+    for value in auth:  # topmost first, as MTAs prepend them
+        msg["Authentication-Results"] = value
+    msg["From"], msg["To"], msg["Subject"] = frm, "leadmail@brokerage.example", "Re: lead"
+    msg["Message-ID"] = f"<answer-x{n}@phone.example>"
+    msg["In-Reply-To"] = alert["Message-ID"]
+    msg.set_content(body)
+    return w.ingest(msg.as_bytes())
+
+
+def test_reply_actions_off_means_answers_do_nothing(make_world: Any) -> None:
+    w = make_world(routes=[{"strategy": "first_to_claim"}],
+                   notify={"email": {"reply_actions": False}})
+    lead_id = w.ingest(mail(1)).lead_id
+    alerts = {m["To"].addresses[0].addr_spec: m for m in w.sent()}
+    # Without reply actions the Message-ID carries no tag, and an answer only says so.
+    assert re.fullmatch(r"<leadmail\.offer-\d+@brokerage\.example>", alerts[ANA]["Message-ID"])
+    out = _answer(w, alerts[ANA], f"Ana <{ANA}>", "CLAIM", 1)
+    assert out.status == "non_lead" and "reply actions are off" in (out.reason or "")
+    assert w.lead(lead_id or 0).status == "offered"
+
+
+def test_reply_actions_need_the_link_secret() -> None:
+    with pytest.raises(ConfigErrors) as exc:
+        config.validate({"notify": {"email": {"reply_actions": True}}, "rules": {"dir": "."}},
+                        env={})
+    assert [e.key for e in exc.value.errors] == ["notify.email.reply_actions"]
+
+
+def test_trusted_authentication_results_are_required_when_configured(make_world: Any) -> None:
+    w = make_world(routes=[{"strategy": "first_to_claim"}],
+                   followup={"trusted_authserv_ids": ["mx.brokerage.example"]})
+    lead_id = w.ingest(mail(1)).lead_id
+    alerts = {m["To"].addresses[0].addr_spec: m for m in w.sent()}
+    ours_fail = "mx.brokerage.example; dmarc=fail header.from=brokerage.example"
+    forged_pass = "mx.brokerage.example; dmarc=pass header.from=brokerage.example"
+    # No header; our MTA says fail (a forged "pass" beside it does not help); another
+    # server's pass. None acts.
+    for n, auth in enumerate(([], [ours_fail, forged_pass],
+                              ["mx.evil.example; dmarc=pass header.from=brokerage.example"])):
+        out = _answer(w, alerts[ANA], f"Ana <{ANA}>", "CLAIM", n, auth)
+        assert "not vouched for" in (out.reason or ""), out.reason
+    assert w.lead(lead_id or 0).status == "offered"
+    out = _answer(w, alerts[ANA], f"Ana <{ANA}>", "CLAIM", 9, [forged_pass])
+    assert "claimed" in (out.reason or "") and w.lead(lead_id or 0).agent == ANA

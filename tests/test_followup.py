@@ -294,13 +294,14 @@ def _agent_mail(sender: str, to: str, sent: datetime, **headers: str) -> bytes:
 
 
 def test_an_agents_own_email_to_the_lead_is_contact_not_a_lead(office: Any) -> None:
-    """BCC to the leads address, or a Sent folder read later: the time is when it was sent."""
+    """BCC to the leads address, submitted with SMTP AUTH as the agent: the time is when
+    leadmail received it, not the Date header (tests/test_security_activity.py: the rest)."""
     o = office()
     lead = o.post()
     sent = datetime.now(UTC) - timedelta(hours=3)
     raw = _agent_mail(f"Agent <{lead.agent}>", f"Dana <{lead.email}>", sent,
                       Bcc="leads@brokerage.example")
-    msg = store_raw(o.engine, raw, intake="imap")
+    msg = store_raw(o.engine, raw, intake="smtp", auth_user=lead.agent)
     outcome = pipeline.process(o.rt, o.engine, msg)
     assert outcome is not None and outcome.status == "non_lead" and outcome.source == "activity"
     assert f"wrote to lead #{lead.id}" in (outcome.reason or "")
@@ -308,7 +309,8 @@ def test_an_agents_own_email_to_the_lead_is_contact_not_a_lead(office: Any) -> N
         (row,) = s.exec(select(Activity).where(Activity.lead_id == lead.id,
                                                Activity.kind == "reply")).all()
         assert (row.by, row.contact, row.message_pk) == (lead.agent, True, msg)
-        assert aware(row.at) == sent.replace(microsecond=0)
+        received = s.get(Message, msg).received_at  # type: ignore[union-attr]
+        assert aware(row.at) == aware(received) and aware(row.at) > sent
         assert s.exec(select(Lead).where(col(Lead.id) > lead.id)).all() == []
 
     # Someone else writing to the lead is not the agent's contact (and read as mail as usual).

@@ -31,6 +31,7 @@ def settings_for(
     agents: list[dict] | None = None,  # type: ignore[type-arg]
     **extra: object,
 ) -> config.Settings:
+    (tmp_path / "no-rules").mkdir(exist_ok=True)  # an empty rules dir (a missing one is an error)
     data = {
         "database": {"url": url},
         "notify": {"email": {"relay": f"file:{tmp_path / 'alerts'}"}},

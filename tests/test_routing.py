@@ -53,6 +53,7 @@ def world(db_url: str, tmp_path: Path) -> Iterator[Callable[..., World]]:
     def make(
         agents: list[dict[str, Any]], routes: list[dict[str, Any]] | None = None, **extra: Any
     ) -> World:
+        (tmp_path / "no-rules").mkdir(exist_ok=True)  # empty (a missing rules dir is an error)
         settings = config.validate(
             {
                 "database": {"url": db_url},

@@ -245,7 +245,12 @@ def build(db_url: str, tmp: Path, n: int = 200, seed: int = 7,
                 activity.record(s, lead, "call", t.agent, text="called")
         elif how >= 0.8:
             raw = _agent_email(engine, t, now, len(t.contacts))
-            msg_id = store_raw(engine, raw, mail_from=t.agent or "", intake="smtp")
+            # submitted with SMTP AUTH as the agent (what vouches for it), received now
+            msg_id = store_raw(engine, raw, mail_from=t.agent or "", intake="smtp",
+                               auth_user=t.agent)
+            with db.session_scope(engine) as s:
+                s.execute(update(Message).where(col(Message.id) == msg_id)
+                          .values(received_at=now))
             outcome = pipeline.process(rt, engine, msg_id)
             assert outcome is not None and outcome.source == "activity", outcome
         t.contacts.append(now)

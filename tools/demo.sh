@@ -8,6 +8,17 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 . .venv/bin/activate
-python -m pip install -q --upgrade pip
-python -m pip install -q -e '.[nlp]'
+# Install once (again when pyproject.toml changes); pip's and the build's chatter goes to
+# .venv/pip.log, shown only if the install fails.
+stamp=.venv/.leadmail-demo-installed
+if [ ! -e "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || ! python -c 'import leadmail' 2>/dev/null; then
+    echo "leadmail demo: installing leadmail into .venv (the first time takes a minute)"
+    if ! { python -m pip install -q --disable-pip-version-check --upgrade pip &&
+           python -m pip install -q --disable-pip-version-check -e '.[nlp]'; } >.venv/pip.log 2>&1; then
+        cat .venv/pip.log >&2
+        echo "tools/demo.sh: installing failed (log above, also in .venv/pip.log)" >&2
+        exit 1
+    fi
+    touch "$stamp"
+fi
 exec leadmail demo "$@"

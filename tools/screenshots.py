@@ -67,7 +67,9 @@ def main() -> int:
                 time.sleep(0.05)
             secret = w.settings.http.secret
             assert secret
-            token = links.view_token(secret, "admin", w.clock.now() + timedelta(hours=1))
+            admin = next(k for k in w.settings.api_keys if k.name == "admin")
+            token = links.view_token(secret, "admin", w.clock.now() + timedelta(hours=1),
+                                     key_digest=admin.digest, at=w.clock.now())
             for page, (width, height) in PAGES.items():
                 target = out / f"{page}.png"
                 subprocess.run([

@@ -52,6 +52,13 @@ if ! command -v openssl >/dev/null; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null \
         || die "cannot install openssl"
 fi
+# swaks is the second real SMTP client of the intake security tests (long lines).
+if ! command -v swaks >/dev/null; then
+    say "installing swaks for the SMTP intake tests"
+    as_root apt-get update -qq || true
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq swaks >/dev/null \
+        || die "cannot install swaks"
+fi
 
 say "lint"
 ruff check leadmail tests

@@ -3,7 +3,9 @@
 Notes, calls, texts and meetings are logged through the API or the CLI; steps done and stage
 changes are recorded by their modules; an agent's own email to a lead is seen by intake (the
 agent BCCs the leads address, or an [[imap]] mailbox watches their Sent folder) and becomes a
-"reply" here instead of a lead. Kinds marked as contact set the lead's first and last contact.
+"reply" here instead of a lead, at the time leadmail received it, once a trusted path vouches
+for the agent as its sender (vouched_by). Kinds marked as contact set the lead's first and last
+contact.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import getaddresses
 from typing import Any
 
 import structlog
@@ -19,10 +21,11 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from leadmail.authres import vouched_by
 from leadmail.config import Settings
 from leadmail.db import session_scope
 from leadmail.followup.when import aware, now
-from leadmail.models import Activity, Contact, Lead, Message
+from leadmail.models import Activity, Contact, Event, Lead, Message
 
 log = structlog.get_logger("leadmail.activity")
 # Kinds a person logs; all but "note" mean the lead was contacted.
@@ -106,7 +109,13 @@ def _addresses(headers: Any, *names: str) -> list[str]:
 
 def from_intake(settings: Settings, engine: Engine, msg_id: int, raw: bytes) -> str | None:
     """An agent's own email to a known lead → a "reply" activity (and not a lead): what was
-    recorded, or None when the message is something else."""
+    recorded, or why nothing was; None when the message is something else.
+
+    It counts only when a trusted path vouches for the agent as its sender (vouched_by), and
+    its time is when leadmail received it, never the Date header the sender wrote, and never
+    before the lead existed. One that is not vouched for changes nothing: it is logged, and
+    the message and the lead's events keep the reason.
+    """
     try:
         headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
     except Exception:  # unreadable headers: let the parsers have their say
@@ -135,17 +144,37 @@ def from_intake(settings: Settings, engine: Engine, msg_id: int, raw: bytes) -> 
         if not leads:
             return None
         msg = session.get(Message, msg_id)
-        received = aware(msg.received_at) if msg else None
-        at = received or now()
-        try:
-            sent = aware(parsedate_to_datetime(str(headers.get("Date", ""))))
-            if sent is not None and sent <= at:
-                at = sent  # a Sent folder is read later than the mail was written
-        except (TypeError, ValueError):
-            pass
+        at = (aware(msg.received_at) if msg else None) or now()  # intake time, not Date:
+        via, refused = vouched_by(settings, msg, headers, agent, senders)
+        if via is not None:  # a mail received before the lead was made was not about it
+            early = [lead for lead in leads if at < (aware(lead.created_at) or at)]
+            if len(early) == len(leads):
+                refused = "it arrived before the lead existed"
+            else:
+                leads = [lead for lead in leads if lead not in early]
+        ids = ", ".join(f"#{lead.id}" for lead in leads)
+        if via is None or refused:
+            reason = f"{agent.email} to lead {ids}: not recorded as contact: {refused}"
+            noted = session.exec(select(Event.lead_id).where(
+                Event.message_pk == msg_id, Event.kind == "contact_refused")).all()
+            for lead in leads:
+                if lead.id not in noted:  # once, however often the message is processed
+                    session.add(Event(kind="contact_refused", message_pk=msg_id,
+                                      lead_id=lead.id, data={"agent": agent.email,
+                                                             "reason": refused}))
+            log.warning("agent email to a lead not recorded", agent=agent.email, leads=ids,
+                        reason=refused, msg=msg_id)
+            return reason
         subject = " ".join(str(headers.get("Subject", "")).split())[:300]
+        date = " ".join(str(headers.get("Date", "")).split())[:100]
         for lead in leads:
-            record(session, lead, "reply", agent.email, text=subject, at=at, message_pk=msg_id)
-    ids = ", ".join(f"#{lead.id}" for lead in leads)
-    log.info("agent email to a lead recorded", agent=agent.email, leads=ids, msg=msg_id)
+            record(session, lead, "reply", agent.email, text=subject, at=at, message_pk=msg_id,
+                   via=via, date_header=date)
+    log.info("agent email to a lead recorded", agent=agent.email, leads=ids, via=via, msg=msg_id)
     return f"{agent.email} wrote to lead {ids}: recorded as contact, not a lead"
+
+
+# ---------------------------------------------------------------------------------------------
+# Who vouches for the agent as the sender: a From header alone is anyone's to write.
+
+

@@ -155,13 +155,20 @@ def register(sub: Any, settings_of: Settings_, engine_of: Engine_) -> None:
         from leadmail.followup.access import by_name
         from leadmail.followup.when import now
 
+        if not 1 <= args.hours <= links.MAX_VIEW_HOURS:
+            print(f"apikey link: --hours must be 1 to {links.MAX_VIEW_HOURS} (90 days), "
+                  f"not {args.hours}", file=sys.stderr)
+            return 2
         settings = settings_of(args)
-        if by_name(settings, args.name) is None or not settings.http.secret:
+        found = by_name(settings, args.name)
+        if found is None or found.key is None or not settings.http.secret:
             print(f"apikey link: needs [[api_keys]] name = {args.name!r} and [http] secret",
                   file=sys.stderr)
             return 1
+        at = now()  # the link stops working when this key is rotated (a new key_sha256)
         token = links.view_token(settings.http.secret, args.name,
-                                 now() + timedelta(hours=args.hours))
+                                 at + timedelta(hours=args.hours), key_digest=found.key.digest,
+                                 at=at)
         base = settings.http.base_url or f"http://{settings.http.listen or '127.0.0.1:8025'}"
         print(f"{base}/app/{args.page}?t={token}")
         return 0
@@ -222,5 +229,6 @@ def register(sub: Any, settings_of: Settings_, engine_of: Engine_) -> None:
     kl.add_argument("name")
     kl.add_argument("--page", default="engagement",
                     choices=["engagement", "speed", "sources", "forecast", "leads", "steps"])
-    kl.add_argument("--hours", type=int, default=12)
+    kl.add_argument("--hours", type=int, default=12,
+                    help="how long the link works (default 12, at most 2160: 90 days)")
     s.set_defaults(func=apikey_cmd)

@@ -16,9 +16,9 @@ from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from leadmail import classify
 from leadmail.config import ApiKeyConfig
@@ -33,26 +33,47 @@ HEADER = "X-Leadmail-Integration"
 DOMAIN = "api.leadmail.invalid"  # RFC 6761: never a real mail domain
 
 
+# Bounds of a posted lead, so that no field can carry more than a lead needs; a lead over any
+# of them is refused with 422 before it is stored. custom_fields nest at most two levels:
+# {"name": value}, value a scalar, a list of scalars, or {"key": scalar or list of scalars}.
+# No string holds NUL (PostgreSQL cannot store it: the lead would be stored, then fail), and
+# one-line fields (names, email, phone, tags, keys) hold no control characters at all.
+MAX_TAGS, MAX_TAG = 50, 100
+MAX_CUSTOM_FIELDS, MAX_CUSTOM_KEY, MAX_CUSTOM_TEXT, MAX_CUSTOM_ITEMS = 50, 100, 2000, 50
+LINE = r"^[^\x00-\x1f\x7f]*$"
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # tabs and line breaks allowed
+CustomKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CUSTOM_KEY,
+                                             pattern=LINE)]
+CustomScalar = Annotated[str, StringConstraints(max_length=MAX_CUSTOM_TEXT, pattern=TEXT)] | \
+    Annotated[int, Field(ge=-10**15, le=10**15)] | \
+    Annotated[float, Field(ge=-1e15, le=1e15, allow_inf_nan=False)] | bool | None
+CustomLeaf = CustomScalar | Annotated[list[CustomScalar], Field(max_length=MAX_CUSTOM_ITEMS)]
+CustomValue = CustomLeaf | Annotated[dict[CustomKey, CustomLeaf],
+                                     Field(max_length=MAX_CUSTOM_ITEMS)]
+
+
 class LeadIn(BaseModel):
     """A lead as an integration posts it; every field optional but an email or a phone."""
 
     model_config = ConfigDict(extra="forbid")
 
-    first_name: str | None = Field(default=None, max_length=200)
-    last_name: str | None = Field(default=None, max_length=200)
-    full_name: str | None = Field(default=None, max_length=400)
-    email: str | None = Field(default=None, max_length=320)
-    phone: str | None = Field(default=None, max_length=50)
-    address: str | None = Field(default=None, max_length=500)
-    property_address: str | None = Field(default=None, max_length=500)
+    first_name: str | None = Field(default=None, max_length=200, pattern=LINE)
+    last_name: str | None = Field(default=None, max_length=200, pattern=LINE)
+    full_name: str | None = Field(default=None, max_length=400, pattern=LINE)
+    email: str | None = Field(default=None, max_length=320, pattern=LINE)
+    phone: str | None = Field(default=None, max_length=50, pattern=LINE)
+    address: str | None = Field(default=None, max_length=500, pattern=TEXT)
+    property_address: str | None = Field(default=None, max_length=500, pattern=TEXT)
     price: int | None = Field(default=None, ge=0, le=10**12)
-    message: str | None = Field(default=None, max_length=20000)
-    source: str | None = Field(default=None, max_length=200,
+    message: str | None = Field(default=None, max_length=20000, pattern=TEXT)
+    source: str | None = Field(default=None, max_length=200, pattern=LINE,
                                description="used when the API key names no source")
-    stage: str | None = None
-    segment: str | None = None
-    tags: list[str] = Field(default_factory=list, max_length=50)
-    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    stage: str | None = Field(default=None, max_length=200, pattern=LINE)
+    segment: str | None = Field(default=None, max_length=200, pattern=LINE)
+    tags: list[Annotated[str, StringConstraints(max_length=MAX_TAG, pattern=LINE)]] = Field(
+        default_factory=list, max_length=MAX_TAGS)
+    custom_fields: dict[CustomKey, CustomValue] = Field(default_factory=dict,
+                                                        max_length=MAX_CUSTOM_FIELDS)
 
 
 def synthesize(key: ApiKeyConfig, lead: LeadIn, at: datetime, idempotency: str | None) -> bytes:

@@ -431,7 +431,8 @@ class ImapWatcher:
         self.cursor.last_uid, self.cursor.known = last_uid, True
 
     def _store(self, raw: bytes) -> int:
-        return store_raw(self.engine, raw, mail_from="", rcpt_to=[self.cfg.username], intake="imap")
+        return store_raw(self.engine, raw, mail_from="", rcpt_to=[self.cfg.username], intake="imap",
+                         imap_account=self.account, imap_folder=self.folder)
 
 
 class ImapIntake:
@@ -444,7 +445,7 @@ class ImapIntake:
         self.watchers = [
             ImapWatcher(cfg, folder, engine, on_stored, stop=self.stop_event)
             for cfg in accounts
-            for folder in cfg.folders
+            for folder in cfg.watched
         ]
         self.threads: list[threading.Thread] = []
 

@@ -10,11 +10,15 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from leadmail.config import AgentConfig, Settings
+from leadmail.config import AgentConfig, HiddenOfferConfig, Settings
 from leadmail.models import Lead, Offer, utcnow
 from leadmail.notify import links
 
-HIDDEN_FIELDS = ("first_name", "last_name", "email", "phone", "address", "message")
+# What a hidden offer shows: an allow-list, so a field added to the view later stays hidden
+# until it is put here. custom_fields and tags only as [notify.hidden_offer] allows.
+SHOWN_WHEN_HIDDEN = (
+    "id", "source", "rule", "property_address", "price", "stage", "segment", "origin"
+)
 
 
 def display_name(lead: Lead) -> str:
@@ -23,8 +27,11 @@ def display_name(lead: Lead) -> str:
     return name or lead.email or lead.phone or f"lead #{lead.id}"
 
 
-def lead_view(lead: Lead, hidden: bool = False) -> dict[str, Any]:
-    """The lead as templates and webhooks see it; `hidden` blanks the name and contact."""
+def lead_view(
+    lead: Lead, hidden: bool = False, allow: HiddenOfferConfig | None = None
+) -> dict[str, Any]:
+    """The lead as templates and webhooks see it. `hidden` keeps only SHOWN_WHEN_HIDDEN (the
+    rest None), and of custom_fields and tags only what `allow` names."""
     view: dict[str, Any] = {
         "id": lead.id,
         "source": lead.source,
@@ -45,8 +52,12 @@ def lead_view(lead: Lead, hidden: bool = False) -> dict[str, Any]:
         "name": display_name(lead),
     }
     if hidden:
-        view.update(dict.fromkeys(HIDDEN_FIELDS))
-        view["name"] = None
+        allow = allow or HiddenOfferConfig()
+        fields = set(allow.custom_fields)
+        tags = {t.casefold() for t in allow.tags}
+        view = {k: (v if k in SHOWN_WHEN_HIDDEN else None) for k, v in view.items()}
+        view["tags"] = [t for t in lead.tags if str(t).casefold() in tags]
+        view["custom_fields"] = {k: v for k, v in lead.custom_fields.items() if k in fields}
     return view
 
 
@@ -128,7 +139,7 @@ def compose(
             ]
             urls["assign"] = [{**agent_view(a), "url": make("assign", a.email)} for a in choices]
     reply_word = {"offer": "CLAIM", "assignment": "ACCEPT"}.get(kind)
-    view = lead_view(lead, hidden)
+    view = lead_view(lead, hidden, settings.notify.hidden_offer)
     return {
         **context,
         "offer": context.get("offer"),

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from leadmail.config import EmailNotifyConfig
+from leadmail.headers import header_value
 from leadmail.models import utcnow
 from leadmail.notify import PermanentFailure, render
 from leadmail.notify.render import TEMPLATES, _env
@@ -24,18 +25,29 @@ def render_alert(context: dict[str, Any], template_dir: str | None = None) -> di
     return render.render("alert", context, template_dir)
 
 
+def message_id(idempotency_key: str, domain: str, tag: str | None = None) -> str:
+    """An alert's Message-ID: `<leadmail.KEY.TAG@domain>`, TAG the reply tag (tokens) that
+    lets an answer act; without a tag (no secret, or reply actions off) `<leadmail.KEY@...>`."""
+    return f"<leadmail.{idempotency_key}.{tag}@{domain}>" if tag else (
+        f"<leadmail.{idempotency_key}@{domain}>")
+
+
 def build_message(
-    cfg: EmailNotifyConfig, recipient: str, payload: dict[str, Any], idempotency_key: str
+    cfg: EmailNotifyConfig,
+    recipient: str,
+    payload: dict[str, Any],
+    idempotency_key: str,
+    tag: str | None = None,
 ) -> EmailMessage:
     """The MIME message for an outbox row; its Message-ID is stable across retries."""
     msg = EmailMessage()
     domain = cfg.sender.rpartition("@")[2]
     msg["From"] = formataddr(("leadmail", cfg.sender))
-    msg["To"] = formataddr((payload.get("recipient_name", ""), recipient))
-    msg["Subject"] = payload["subject"]
+    msg["To"] = formataddr((header_value(payload.get("recipient_name")), recipient))
+    msg["Subject"] = header_value(payload["subject"])
     msg["Date"] = format_datetime(utcnow())
     # Same key, same Message-ID: a receiver (or our own sink) can drop a retried duplicate.
-    msg["Message-ID"] = f"<leadmail.{idempotency_key}@{domain}>"
+    msg["Message-ID"] = message_id(idempotency_key, domain, tag)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: auto-responders must not answer
     msg["X-Leadmail-Lead"] = str(payload.get("lead_id", ""))
     # Replies (CLAIM / ACCEPT / DECLINE) must reach one of our intakes: see notify.replies.
@@ -81,7 +93,9 @@ def send(cfg: EmailNotifyConfig, msg: EmailMessage, recipient: str) -> None:
 
 def _write_file(directory: Path, msg: EmailMessage) -> None:
     """Write atomically, named by Message-ID, so a retry overwrites instead of doubling."""
-    directory.mkdir(parents=True, exist_ok=True)
+    from leadmail import perms
+
+    perms.private_dir(directory)  # alerts hold leads' details: 0750 when leadmail makes it
     name = str(msg["Message-ID"]).strip("<>").replace("/", "_") + ".eml"
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
     with os.fdopen(fd, "wb") as fh:

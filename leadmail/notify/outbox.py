@@ -7,11 +7,18 @@ receiver that sees a retry of something it already has can drop it.
 A row is claimed by pushing its next_attempt_at past a lease, so concurrent senders skip it;
 success marks it sent; a temporary failure schedules a retry with capped exponential backoff
 (tenacity's wait) until the row's deadline; a permanent failure marks it failed.
+
+Emails go one at a time, in order (one relay); each webhook is a request of its own, sent
+concurrently with the others (Sender), so a slow receiver delays nothing but its own alerts. A
+webhook's whole request ends within its `deadline` (at most 45 s), inside the 60 s lease, so
+no other sender takes a row over while it is in flight.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from tenacity import RetryCallState, wait_exponential
 
-from leadmail import workers
+from leadmail import tokens, workers
 from leadmail.config import AgentConfig, Settings, WebhookConfig
 from leadmail.db import session_scope
 from leadmail.metrics import ALERTS
@@ -33,6 +40,8 @@ from leadmail.notify.vcard import vcard
 
 log = structlog.get_logger("leadmail.outbox")
 LEASE = timedelta(seconds=60)
+IN_FLIGHT = 50  # webhook requests at once, per process
+STOP_GRACE = 10.0  # seconds a stopping daemon waits for requests in flight; then they are retried
 _backoff = wait_exponential(multiplier=1, min=1, max=300)
 
 
@@ -154,28 +163,151 @@ def release_dead_claims(engine: Engine, at_start: bool = False) -> int:
     return released
 
 
-def deliver_due(engine: Engine, settings: Settings, limit: int = 50) -> int:
-    """Try every due row once; the number delivered."""
+def _due(engine: Engine, limit: int, webhooks: bool) -> list[int]:
+    """Rows due now, oldest first: the webhook rows, or the others (emails)."""
+    kind = col(Outbox.kind) == "webhook" if webhooks else col(Outbox.kind) != "webhook"
     with session_scope(engine) as session:
         due = session.exec(
             select(Outbox.id)
-            .where(Outbox.status == "pending", Outbox.next_attempt_at <= utcnow())
+            .where(Outbox.status == "pending", Outbox.next_attempt_at <= utcnow(), kind)
             .order_by(col(Outbox.next_attempt_at))
             .limit(limit)
         ).all()
-    sent = 0
-    for row_id in due:
-        if row_id is None or not _claim(engine, row_id):
-            continue
-        sent += _deliver_one(engine, settings, row_id)
-    return sent
+    return [row_id for row_id in due if row_id is not None]
 
 
-def _deliver_one(engine: Engine, settings: Settings, row_id: int) -> int:
+class Sender:
+    """Delivers the outbox from an event loop. Each pass takes what is due: the emails, one at
+    a time and in order, on one lane; each webhook row as a task of its own (at most IN_FLIGHT
+    at once). A pass does not wait for them: the next one skips rows in flight (their claim's
+    lease), and a slow receiver holds up nothing but its own alerts."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine, self.settings = engine, settings
+        self.webhooks: set[asyncio.Task[int]] = set()
+        self.emails: asyncio.Task[None] | None = None
+        self.sent = 0
+
+    async def run_pass(self, limit: int = 50) -> None:
+        """Start sending what is due; returns without waiting for it."""
+        room = IN_FLIGHT - len(self.webhooks)
+        if room > 0:
+            for row_id in await asyncio.to_thread(_due, self.engine, min(limit, room), True):
+                if await asyncio.to_thread(_claim, self.engine, row_id):
+                    task = asyncio.create_task(self._webhook(row_id), name=f"outbox-{row_id}")
+                    self.webhooks.add(task)
+                    task.add_done_callback(self._finished)
+        if self.emails is None or self.emails.done():
+            ids = await asyncio.to_thread(_due, self.engine, limit, False)
+            if ids:
+                self.emails = asyncio.create_task(self._email_lane(ids), name="outbox-email")
+                self.emails.add_done_callback(self._finished)
+
+    async def drain(self, grace: float | None = None) -> None:
+        """Wait for what is in flight; after `grace` seconds, cut it (those rows are due
+        again)."""
+        tasks = self._in_flight()
+        if not tasks:
+            return
+        _, left = await asyncio.wait(tasks, timeout=grace)
+        for task in left:
+            task.cancel()
+        if left:
+            await asyncio.wait(left)
+
+    async def finish(self, grace: float) -> None:
+        """At a stop: keep sending what is due, and wait for what is in flight, for up to
+        `grace` seconds; then cut what is left (due again, for the next sender)."""
+        end = time.monotonic() + grace
+        while True:
+            try:
+                await self.run_pass()
+            except Exception:
+                log.exception("outbox pass failed")
+            tasks = self._in_flight()
+            if not tasks:
+                return
+            await asyncio.wait(tasks, timeout=max(0.0, end - time.monotonic()))
+            if time.monotonic() >= end:
+                await self.drain(0)
+                return
+
+    def _in_flight(self) -> list[asyncio.Task[Any]]:
+        lane = [self.emails] if self.emails is not None and not self.emails.done() else []
+        return [*self.webhooks, *lane]
+
+    async def _email_lane(self, ids: list[int]) -> None:
+        for row_id in ids:
+            if await asyncio.to_thread(_claim, self.engine, row_id):
+                self.sent += await asyncio.to_thread(_deliver_one, self.engine, self.settings,
+                                                     row_id)
+
+    async def _webhook(self, row_id: int) -> int:
+        try:
+            _, payload, _, key = await asyncio.to_thread(_load, self.engine, row_id)
+            error, permanent = None, False
+            try:
+                hook = _webhook(self.settings, payload["channel"])
+                if hook is None:
+                    raise PermanentFailure(
+                        f"no [[notify.webhooks]] named {payload['channel']!r} any more"
+                    )
+                await webhook.send_async(hook, payload, key)
+            except PermanentFailure as exc:
+                error, permanent = str(exc), True
+            except Exception as exc:  # refused connection, deadline, redirect, 5xx: retry
+                error = f"{type(exc).__name__}: {exc}"
+        except asyncio.CancelledError:  # a stop cut it short: due again now, for anyone
+            await asyncio.to_thread(_release, self.engine, row_id)
+            log.warning("alert cut short by the stop; due again", outbox=row_id)
+            raise
+        return await asyncio.to_thread(_record, self.engine, row_id, error, permanent)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self.webhooks.discard(task)
+        if task.cancelled():
+            return
+        if (exc := task.exception()) is not None:  # the database, most likely: retried later
+            log.error("outbox delivery failed", task=task.get_name(),
+                      error=f"{type(exc).__name__}: {exc}")
+        elif isinstance(task.result(), int):
+            self.sent += task.result()
+
+
+def deliver_due(engine: Engine, settings: Settings, limit: int = 50) -> int:
+    """Try every due row once (emails in order, webhooks concurrently) and wait for all; the
+    number delivered. For code without an event loop (the CLI, tests); the daemon uses Sender."""
+
+    async def once() -> int:
+        sender = Sender(engine, settings)
+        await sender.run_pass(limit)
+        await sender.drain()
+        return sender.sent
+
+    return asyncio.run(once())
+
+
+def _load(engine: Engine, row_id: int) -> tuple[str, dict[str, Any], str, str]:
     with session_scope(engine) as session:
         row = session.get(Outbox, row_id)
         assert row is not None
-        kind, payload, recipient, key = row.kind, row.payload, row.recipient, row.idempotency_key
+        return row.kind, row.payload, row.recipient, row.idempotency_key
+
+
+def _release(engine: Engine, row_id: int) -> None:
+    """A send cut short (the daemon stopping): the row is due again at once, unclaimed. The
+    receiver may have had it; the stable key lets it drop the copy."""
+    with session_scope(engine) as session:
+        session.execute(
+            update(Outbox)
+            .where(col(Outbox.id) == row_id, col(Outbox.status) == "pending",
+                   col(Outbox.claimed_by) == workers.worker_id())
+            .values(next_attempt_at=utcnow(), claimed_by=None)
+        )
+
+
+def _deliver_one(engine: Engine, settings: Settings, row_id: int) -> int:
+    kind, payload, recipient, key = _load(engine, row_id)
     error: str | None = None
     permanent = False
     try:
@@ -184,6 +316,11 @@ def _deliver_one(engine: Engine, settings: Settings, row_id: int) -> int:
         error, permanent = str(exc), True
     except Exception as exc:  # refused connection, timeout, 4xx: try again later
         error = f"{type(exc).__name__}: {exc}"
+    return _record(engine, row_id, error, permanent)
+
+
+def _record(engine: Engine, row_id: int, error: str | None, permanent: bool) -> int:
+    """Note one attempt's outcome: sent, failed for good, or a retry after the backoff."""
     with session_scope(engine) as session:
         row = session.get(Outbox, row_id)
         assert row is not None
@@ -222,4 +359,8 @@ def _send(settings: Settings, kind: str, payload: dict[str, Any], recipient: str
         webhook.send(hook, payload, key)
         return
     cfg = settings.notify.email
-    email_channel.send(cfg, email_channel.build_message(cfg, recipient, payload, key), recipient)
+    tag = None
+    if settings.reply_secret():  # the tag that lets the agent's answer act (notify.replies)
+        tag = tokens.reply_tag(settings.reply_secret(), payload.get("lead_id"), recipient, key)
+    msg = email_channel.build_message(cfg, recipient, payload, key, tag)
+    email_channel.send(cfg, msg, recipient)

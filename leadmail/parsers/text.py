@@ -57,7 +57,7 @@ def html_to_text(html: str) -> str:
         renderer.feed(html)
         renderer.close()
     except Exception:  # html.parser is lenient; this is a last resort for garbage
-        return normalize_space(re.sub(r"<[^>]+>", " ", html_lib.unescape(html)))
+        return normalize_space(re.sub(r"<[^<>]*>", " ", html_lib.unescape(html)))
     text = "".join(renderer.out)
     # A cell separator " :: " right after a label that already ends in ":" is noise.
     text = re.sub(r":\s*::\s*", ": ", text)

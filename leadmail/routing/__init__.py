@@ -133,6 +133,21 @@ def decide(
 
     skipped: list[dict[str, str]] = []
     steps: list[dict[str, str]] = []
+    origin = getattr(lead, "origin", None)
+    own = getattr(lead, "requested_agent", None) if origin == "agent" else None
+    if own and plan is None and "origin" not in rule.match:
+        # An agent's own lead is theirs whatever the pond's strategy: a colleague must not
+        # get it (and read it). Only a route that matches on origin explicitly decides else.
+        agent = settings.find_agent(own)
+        if agent is not None:
+            reason = f"agent-origin lead: {agent.email}'s own"
+            away = unavailable(agent, now)
+            if away:
+                reason += f" (assigned although {away})"
+            steps.append({"pond": rule.pond, "strategy": "own", "result": reason})
+            return made("assign", "own", rule.pond, reason, [agent], skipped, steps)
+        skipped.append({"agent": own, "why": "named by an agent-origin lead: not a configured "
+                                              "agent"})
     if owner and rule.returning_to_owner:
         agent = settings.find_agent(owner)
         why = (

@@ -4,6 +4,11 @@ The script gets `mail` (leadmail.scripts.api.MailView: read-only) and `lead`
 (leadmail.scripts.api.LeadApi: normalizing setters). `process` is accepted as the function
 name too. It runs with a time limit; an error or a timeout sends the message to quarantine
 with the script's name, the reason and the traceback; other messages are unaffected.
+
+The time limit here is a courtesy (a clear reason for a runaway Python loop): it is checked on
+the script's own lines, which C code such as `time.sleep` or a regex never reaches. The hard
+limit is the reader process's (leadmail.sandbox): in the daemon, scripts run there, and one
+that overruns, exits or crashes is killed and its message quarantined with the reason.
 """
 
 from __future__ import annotations
@@ -90,6 +95,10 @@ def run(
         ) from None
     except Quarantine:
         raise
+    except SystemExit as exc:  # a script must not end the process that runs it
+        raise ScriptError(
+            f"script {path.name}: called sys.exit({exc.code!r})", traceback.format_exc()
+        ) from None
     except Exception as exc:
         raise ScriptError(
             f"script {path.name}: {type(exc).__name__}: {exc}", traceback.format_exc()

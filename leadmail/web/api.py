@@ -19,11 +19,23 @@ exactly like a lead that does not exist.
 
 import asyncio
 import time
+from collections.abc import Callable, Coroutine
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Response, Security
+from fastapi import (
+    APIRouter,
+    Depends,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    Security,
+)
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
@@ -312,7 +324,22 @@ def filtered(session: Session, who: Principal, f: LeadFilter) -> list[Lead]:
 
 def router(engine: Engine, settings: Settings, rt_factory: Any = None) -> APIRouter:
     """The /api/v1 routes."""
-    r = APIRouter(prefix="/api/v1", tags=["leads"])
+    class AuthFirst(APIRoute):
+        """Checks the API key before the body is read: a request without a valid key gets its
+        401 at once, whatever it sends (`who` below then names the principal)."""
+
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def checked(request: Request) -> Response:
+                if access.authenticate(settings, _presented(request)) is None:
+                    raise HTTPException(401, "a valid API key is needed (X-API-Key or Bearer)",
+                                        headers={"WWW-Authenticate": "Bearer"})
+                return await handler(request)
+
+            return checked
+
+    r = APIRouter(prefix="/api/v1", tags=["leads"], route_class=AuthFirst)
     runtime: dict[str, Any] = {}
 
     def rt() -> Any:
@@ -370,8 +397,10 @@ def router(engine: Engine, settings: Settings, rt_factory: Any = None) -> APIRou
         raw = api_intake.synthesize(p.key, lead, now(), idempotency_key)
         from leadmail.store import store_raw
 
+        # Idempotency lives in the API's own namespace: no mail's Message-ID can reach it.
+        dedup = f"api:{p.key.name}:{idempotency_key}" if idempotency_key else None
         msg_id = await asyncio.to_thread(store_raw, engine, raw, mail_from=p.key.name,
-                                         intake="api")
+                                         intake="api", dedup=dedup)
         posted = await asyncio.to_thread(_process, engine, rt(), msg_id)
         response.status_code = {"lead": 201, "review": 201, "duplicate": 200}.get(
             posted.status, 202)
@@ -539,6 +568,15 @@ def router(engine: Engine, settings: Settings, rt_factory: Any = None) -> APIRou
         return ReportOut.model_validate(built.as_dict())
 
     return r
+
+
+def _presented(request: Request) -> str | None:
+    """The key a request presents, read as `_key_header` and `_bearer` read it."""
+    key = request.headers.get("x-api-key")
+    if key:
+        return key
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None
 
 
 def _invalid(field: str, msg: str) -> HTTPException:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -12,11 +13,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from leadmail import __version__
-from leadmail.config import Settings
+from leadmail.config import HttpConfig, Settings
 from leadmail.metrics import REGISTRY, DatabaseCollector
 from leadmail.models import Message, Outbox
+from leadmail.web.guard import BodyLimit, PublicOnly
 
 
 def counts(engine: Engine) -> dict[str, dict[str, int]]:
@@ -33,6 +36,8 @@ def create_app(
     """The app; `intakes` reports each intake's state (name -> connected). With settings that
     have `[http] secret`, also the claim/accept/decline links (leadmail.web.actions)."""
     app = FastAPI(title="leadmail", version=__version__)
+    # 413 before reading an oversized body, on every listener and every path.
+    app.add_middleware(BodyLimit, max_body=(settings.http if settings else HttpConfig()).max_body)
     if settings is not None and settings.http.secret:
         from leadmail.web.actions import router
 
@@ -74,6 +79,11 @@ def create_app(
     return app
 
 
+def public_app(app: FastAPI, groups: tuple[str, ...]) -> Any:
+    """`app` as the public listener serves it: the paths of `groups`, 404 for the rest."""
+    return PublicOnly(app, groups)
+
+
 class Server(uvicorn.Server):
     """uvicorn on a loop we own: the daemon handles signals, not uvicorn."""
 
@@ -83,7 +93,47 @@ class Server(uvicorn.Server):
         yield
 
 
-def make_server(app: FastAPI, host: str, port: int) -> Server:
-    """A uvicorn server for the app, without its own logging setup or signal handlers."""
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with the bounds it lacks for idle clients: a connection past
+    `limit_concurrency` is closed at once (uvicorn would keep it until its first request), and
+    one that has no request under way `timeout_keep_alive` seconds after it opened, or after
+    its last response, is closed, however slowly it trickles bytes."""
+
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if self.limit_concurrency is not None and len(self.connections) > self.limit_concurrency:
+            transport.close()
+            return
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        self._head_timer = self.loop.call_later(self.timeout_keep_alive, self._no_request)
+
+    def _no_request(self) -> None:
+        if (self.cycle is None or self.cycle.response_complete) and not (
+                self.transport.is_closing()):
+            self.transport.close()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        super().connection_lost(exc)
+
+
+def make_server(app: Any, host: str, port: int, max_connections: int = 200,
+                idle_timeout: float = 5.0) -> Server:
+    """A uvicorn server for the app, without its own logging setup or signal handlers; at
+    most `max_connections` open connections (more get 503 and are closed)."""
     return Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                                 lifespan="off", timeout_graceful_shutdown=5))
+                                 lifespan="off", timeout_graceful_shutdown=5,
+                                 limit_concurrency=max_connections, http=GuardedH11Protocol,
+                                 timeout_keep_alive=idle_timeout))
