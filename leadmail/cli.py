@@ -136,18 +136,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     settings = _with_rules(_settings(args), args.rules)
     report = evaluate(Path(args.dir), pipeline.Runtime.load(settings))
     if args.json:
-        print(
-            _json(
-                {
-                    "files": report.files,
-                    "accuracy": report.accuracy(),
-                    "fields": {k: report.accuracy(k) for k in sorted(report.total)},
-                    "mismatches": report.mismatches,
-                }
-            )
-        )
+        print(_json(report.as_json()))
     else:
-        print(f"{report.files} files in {args.dir}\n{report.table()}")
+        print(f"{report.files} files in {args.dir}\n{report.table()}\n\n{report.source_table()}")
+        print(f"\ndistractors taken: {len(report.distractors)}")
+        for d in report.distractors:
+            print(f"DISTRACTOR {d['file']}: {d['field']}: expected {d['expected']!r}, "
+                  f"got {d['got']!r}")
         for m in report.mismatches:
             print(
                 f"MISMATCH {m['file']}: {m['field']}: expected {m['expected']!r}, got {m['got']!r}"
@@ -336,6 +331,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"template error: {problem}", file=sys.stderr)
     if problems:
         return 2
+    print(
+        f"config OK: {settings._source or path or '(embedded defaults)'}; "
+        f"{len(settings.agents)} agents, {len(settings.routes)} routes, "
+        f"{len(rt.rules)} source rules"
+    )
     # The absolute paths used: relative ones are read from the config file's folder.
     paths = settings.used_paths()
     width = max(len(key) for key, _ in paths)
@@ -344,11 +344,6 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         if key == "rules.dir" and not Path(where).is_dir():
             note = " (not there: no source rules)"
         print(f"  {key:{width}}  {where}{note}")
-    print(
-        f"config OK: {settings._source or path or '(embedded defaults)'}; "
-        f"{len(settings.agents)} agents, {len(settings.routes)} routes, "
-        f"{len(rt.rules)} source rules"
-    )
     return 0
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from leadmail import normalize
 from leadmail.parsers.base import Extracted
+from leadmail.parsers.fields import price_value
 
 # The keys of `leadmail extract --json`, in this order (a contract admins' tooling relies on).
 EXTRACT_KEYS = (
@@ -67,6 +68,16 @@ class Draft:
         return {key: data[key] for key in EXTRACT_KEYS}
 
 
+def lead_price(raw: str | int | None) -> int | None:
+    """The lead's price: a range's upper bound ("$1,650 - $1,900" -> 1900; what the person can
+    reach), European and Canadian spellings ("465 000 €", "485.000 EUR"), else normalize.price."""
+    if isinstance(raw, str):
+        found = price_value(raw)
+        if found is not None:
+            return found if 0 <= found <= 10**10 else None
+    return normalize.price(raw)
+
+
 def build(ext: Extracted, region: str) -> Draft:
     """Normalize every field of an Extracted lead (pure)."""
     first, last = normalize.split_name(ext.full_name, ext.first_name, ext.last_name)
@@ -80,8 +91,8 @@ def build(ext: Extracted, region: str) -> Draft:
         email=normalize.email(ext.email),
         phone=normalize.phone(ext.phone, region) if ext.phone else None,
         address=normalize.address(ext.address),
-        property_address=normalize.address(ext.property_address),
-        price=normalize.price(ext.price),
+        property_address=normalize.address(ext.property_address, listing=True),
+        price=lead_price(ext.price),
         message=normalize.message(ext.message),
         stage=ext.stage,
         segment=ext.segment,
@@ -90,6 +101,8 @@ def build(ext: Extracted, region: str) -> Draft:
         custom_fields=dict(ext.custom_fields),
         confidence=dict(ext.confidence),
     )
+    if ext.trace:
+        draft.note("fields", **ext.trace)
     if ext.phone and not draft.phone:
         draft.note("normalize", dropped_phone=ext.phone, reason="not a possible phone number")
     if ext.email and not draft.email:

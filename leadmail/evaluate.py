@@ -13,6 +13,7 @@ from leadmail import pipeline
 from leadmail.errors import Quarantine
 
 SEGMENT_DEFAULT = "Customers"
+IDENTITY = ("first_name", "last_name", "email", "phone")
 
 
 def _squash(value: Any) -> Any:
@@ -32,6 +33,18 @@ def field_matches(key: str, expected: Any, got: dict[str, Any]) -> bool:
     return bool(expected == actual)
 
 
+def _distractor(key: str, want: Any, have: Any) -> bool:
+    """An identity field filled where none is expected, or with someone else's value (a name
+    sharing no word with the expected one; any other email or phone)."""
+    if have in (None, ""):
+        return False
+    if want in (None, ""):
+        return True
+    if key in ("first_name", "last_name"):
+        return not set(str(want).lower().split()) & set(str(have).lower().split())
+    return bool(want != have)
+
+
 @dataclass
 class Report:
     """Per-field tallies and the mismatches."""
@@ -40,6 +53,36 @@ class Report:
     right: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     total: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     mismatches: list[dict[str, Any]] = field(default_factory=list)
+    # Per expected source (or "(non-lead)"): fields right and total.
+    source_right: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    source_total: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # An identity field filled where the expected JSON has none, or with another value.
+    distractors: list[dict[str, Any]] = field(default_factory=list)
+
+    def source_table(self) -> str:
+        """A per-source accuracy table."""
+        lines = [f"{'source':18} {'right':>6} {'total':>6} {'accuracy':>9}"]
+        for key in sorted(self.source_total):
+            acc = self.source_right[key] / self.source_total[key]
+            lines.append(f"{key[:18]:18} {self.source_right[key]:>6} "
+                         f"{self.source_total[key]:>6} {acc:>8.1%}")
+        return "\n".join(lines)
+
+    def as_json(self) -> dict[str, Any]:
+        """The report for CI: overall, per field, per source, distractors, mismatches."""
+        return {
+            "files": self.files,
+            "accuracy": self.accuracy(),
+            "fields": {k: self.accuracy(k) for k in sorted(self.total)},
+            "field_counts": {k: {"right": self.right[k], "total": self.total[k]}
+                             for k in sorted(self.total)},
+            "sources": {k: {"right": self.source_right[k], "total": self.source_total[k],
+                            "accuracy": self.source_right[k] / self.source_total[k]}
+                        for k in sorted(self.source_total)},
+            "distractors": len(self.distractors),
+            "distractor_list": self.distractors,
+            "mismatches": self.mismatches,
+        }
 
     def accuracy(self, key: str | None = None) -> float:
         """Share of fields right (one field, or all)."""
@@ -75,10 +118,16 @@ def evaluate(directory: Path, rt: pipeline.Runtime) -> Report:
         except Quarantine as exc:
             got = {"is_lead": False, "quarantine": exc.reason}
         report.files += 1
+        src = str(expected.get("source") or "(non-lead)")
         for key, want in expected.items():
             report.total[key] += 1
+            report.source_total[src] += 1
+            if key in IDENTITY and _distractor(key, want, got.get(key)):
+                report.distractors.append({"file": str(eml), "field": key, "expected": want,
+                                           "got": got.get(key)})
             if field_matches(key, want, got):
                 report.right[key] += 1
+                report.source_right[src] += 1
             else:
                 report.mismatches.append(
                     {"file": str(eml), "field": key, "expected": want, "got": got.get(key)}
@@ -86,8 +135,10 @@ def evaluate(directory: Path, rt: pipeline.Runtime) -> Report:
         if expected.get("is_lead", True) and "segment" not in expected:
             # An unstated segment means the default: a guess here is a mismatch too.
             report.total["segment"] += 1
+            report.source_total[src] += 1
             if got.get("segment") == SEGMENT_DEFAULT:
                 report.right["segment"] += 1
+                report.source_right[src] += 1
             else:
                 report.mismatches.append(
                     {

@@ -315,8 +315,9 @@ _UNIT_LABELS = frozenset(
 _FIELD_LABELS = {"city": "PlaceName", "state": "StateName", "zip": "ZipCode"}
 
 
-def address(raw: str | None) -> str | None:
-    """Return an address as one clean line with comma-separated parts, or None when empty."""
+def address(raw: str | None, listing: bool = False) -> str | None:
+    """Return an address as one clean line with comma-separated parts, or None when empty.
+    `listing`: a property's address, its unit written the portals' way ("St #3")."""
     if not raw:
         return None
     parts: list[str] = []
@@ -328,6 +329,15 @@ def address(raw: str | None) -> str | None:
             parts.append(line)
     joined = ", ".join(parts)
     joined = re.sub(r"(?<=\d)\.$", "", joined)  # "TX 78701." - a sentence stop, not an abbrev
+    # One spelling of a unit: "78 Pine St # 3", "88 Greenwich St, Apt 1504", "St Unit 9C" are
+    # all "... St #3" / "#1504" / "#9C", on the street.
+    if listing:
+        joined = re.sub(r"(?i)(?:,\s*|\s+)(?:apt\.?|apartment|unit|app\.?|#)\s*#?\s*"
+                        r"([0-9][\w-]{0,5}|[a-z](?=,|$))(?=,|$)", r" #\1", joined)
+    # European "ZIP City" last: "24 rue Duquesne, 69006 Lyon" -> "24 rue Duquesne, Lyon 69006".
+    joined = re.sub(r"(?<=, )(\d{4,5}) ([^\W\d_][^,\d]{1,40})$", r"\2 \1", joined)
+    # A UK postcode goes with its town: "Reading, RG1 5PL" -> "Reading RG1 5PL".
+    joined = re.sub(r"(?<=[a-z]), ([A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2})$", r" \1", joined)
     return joined or None
 
 

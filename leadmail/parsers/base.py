@@ -86,6 +86,8 @@ class Extracted:
     custom_fields: dict[str, Any] = field(default_factory=dict)
     agent_email: str | None = None  # the agent the provider addressed, if any
     confidence: dict[str, float] = field(default_factory=dict)
+    # Which candidate won each field and why, and any structured document read: for the trace.
+    trace: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from leadmail import normalize
+from leadmail.parsers import fields as engine
 from leadmail.parsers.base import Extracted, Mail, ParseContext
 from leadmail.parsers.text import form_pairs, html_table_pairs, label_key, strip_footer
 
@@ -56,8 +57,9 @@ FIELD_LABELS: dict[str, frozenset[str]] = {
         "what is your budget", "what is your price range",
     }),
 }
+FIELD_LABELS = {k: v | frozenset(engine.EXTRA_LABELS.get(k, ())) for k, v in FIELD_LABELS.items()}
 _ADDRESS_PARTS = frozenset({"city", "state", "zip", "zip code", "zipcode", "postal code",
-                            "postcode", "region"})
+                            "postcode", "region"}) | frozenset(engine.EXTRA_PARTS)
 # Provider extras kept as custom fields, by canonical key.
 CUSTOM_LABELS: dict[str, frozenset[str]] = {
     "timeframe": frozenset({
@@ -82,6 +84,7 @@ AGENT_LABELS = frozenset({"agent", "agent name", "agent email", "assigned agent"
                           "your agent", "sent to", "recipient", "lead delivered to",
                           "delivered to", "assigned to"})
 IDENTITY_FIELDS = ("full_name", "first_name", "last_name", "email", "phone")
+_CUSTOM_KNOWN = frozenset().union(*CUSTOM_LABELS.values())
 _KNOWN = frozenset().union(*FIELD_LABELS.values(), *CUSTOM_LABELS.values(), _ADDRESS_PARTS,
                            AGENT_LABELS)
 
@@ -103,13 +106,20 @@ SELLER = re.compile(
     r"market analysis|\bcma\b|sell(ing)? my (home|house|condo|property)|list my "
     r"(home|house|condo|property)|(thinking|thought) (of|about) selling|want(ed)? to sell|"
     r"seller lead|looking to sell|whether (to sell|selling)|(should|could) (we|i) sell|"
-    r"selling (now|soon|this (year|spring|summer|fall)|our|my))")
+    r"selling (now|soon|this (year|spring|summer|fall)|our|my)|vender (mi|nuestra|la) (casa|"
+    r"propiedad|piso)|vendre (ma|notre|mon)|verkaufen|vender (meu|minha|o meu)|estimation|"
+    r"avaliação|tasación|bewertung|home value|what.?s my home worth)")
 BUYER = re.compile(
     r"(?i)\b(tour|showing|schedule a (visit|viewing|showing)|interested in (the |this |your )?"
     r"(home|property|listing|house|condo|apartment|townhome)|buy(ing|er)?|purchase|"
     r"pre-?approved|open house|requesting information about|request(ed)? information|"
     r"see (the|this|it|your) ?(home|house|property|listing)?|viewing|still (for sale|available)|"
-    r"buyers|test drive)\b")
+    r"buyers|test drive|visite[rz]?|visita[rs]?|besichtig\w*|comprar|compra|achat|acheter|"
+    r"kaufen|kaufinteresse|me interesa\w*|interesad[oa]s?|intéressée?s?|interessad[oa]|"
+    r"tenho interesse|interessiere|agendar|ver (el|la) (piso|casa)|viewing|view(ing)? the|"
+    r"for sale|à venda|en venta|à vendre|zu verkaufen|in vendita|buscando casa|the sellers?|"
+    r"los vendedores|relocat\w+|\d(?:-\d)? ?(?:bed(?:room)?s?|br)\b|"
+    r"looking for an? (?:[\w-]+ ){0,4}(?:home|house|condo|townhome)|new listings?)\b")
 
 
 @dataclass(frozen=True)
@@ -253,12 +263,37 @@ def _is_label_line(line: str) -> bool:
     return bool(m) and label_key(m.group(1)) in _KNOWN
 
 
+def field_of(key: str) -> str | None:
+    """The field a label (label_key spelling) names: the vocabulary, then question keywords."""
+    for name, labels in FIELD_LABELS.items():
+        if key in labels:
+            return name
+    if key in _ADDRESS_PARTS:
+        return "address_part"
+    if key in AGENT_LABELS:
+        return "agent"
+    if key in _CUSTOM_KNOWN:
+        return "custom"
+    return engine.keyword_field(key)
+
+
+_CANONICAL = {"full_name": "name", "first_name": "first name", "last_name": "last name",
+              "email": "email", "phone": "phone", "message": "message", "price": "price"}
+
+
 def all_pairs(mail: Mail) -> list[tuple[str, str]]:
-    """Label/value pairs from the text and from HTML tables, first occurrence per label."""
+    """Label/value pairs from the text and from HTML tables, first occurrence per label: the
+    "Label: value" lines, table rows, and labels alone on a line with the value under them. A
+    question-style label ("What's the best email to reach you?") is read as its field."""
     seen: set[str] = set()
     out: list[tuple[str, str]] = []
+    text = strip_footer(mail.text)
     table = html_table_pairs(mail.html) if mail.html else []
-    for key, value in form_pairs(strip_footer(mail.text)) + table:
+    stacked = [(k, v) for k, v, _ in engine.next_line_pairs(text, field_of)]
+    for key, value in form_pairs(text) + table + stacked:
+        if key not in _KNOWN:
+            target = engine.keyword_field(key)
+            key = _CANONICAL.get(target or "", key)
         if key not in seen and value.strip():
             seen.add(key)
             out.append((key, value.strip()))
@@ -276,7 +311,10 @@ def apply_pairs(
 ) -> None:
     """Fill ex from labelled pairs, skipping anything that belongs to the agent or provider."""
     parts: list[str] = []
-    for key, value in pairs:
+    first_identity = next((i for i, (k, _) in enumerate(pairs)
+                           if field_of(k) in ("full_name", "first_name", "email", "phone")),
+                          len(pairs))
+    for index, (key, value) in enumerate(pairs):
         if key in layout.skip_labels:
             continue
         if key in AGENT_LABELS:
@@ -288,8 +326,11 @@ def apply_pairs(
                 ex.custom_fields.setdefault("agent_name", name)
             continue
         target = next((f for f, labels in FIELD_LABELS.items() if key in labels), None)
-        if target == "address" and layout.address_is_property:
+        if target == "address" and (layout.address_is_property or index < first_identity):
+            # A bare "Address:" above the person's details is the listing's, not theirs.
             target = "property_address"
+        if target == "full_name" and ex.first_name and not ex.last_name and " " not in value:
+            target = "last_name"  # "Prénom: Camille" then "Nom: ROUSSEAU"
         if target in ("full_name", "first_name", "last_name"):
             name, addr = split_addr(value)
             if addr and not not_lead_email(addr, mail, ctx, layout.domains):
@@ -308,7 +349,9 @@ def apply_pairs(
                 _set(ex, "phone", e164, 1.0)
         elif target == "message":
             _set(ex, "message", message_block(mail.text, key) or value, 1.0)
-        elif target in ("property_address", "address", "price"):
+        elif target == "price":
+            _set(ex, "price", value, 1.0)  # as written: draft.build reads ranges and "465 000 €"
+        elif target in ("property_address", "address"):
             _set(ex, target, value, 1.0)
         elif key in _ADDRESS_PARTS:
             parts.append(value)
@@ -351,10 +394,107 @@ def parse_layout(mail: Mail, ctx: ParseContext, layout: Layout) -> Extracted:
                     _set(ex, "full_name", groups["name"].strip(), 0.9)
             _set(ex, "property_address", (groups.get("prop") or "").strip(" .") or None, 0.9)
             break
+    complete(ex, mail, ctx, layout)
     fill_identity(ex, mail, ctx, layout.domains, layout.skip_labels)
-    ex.segment = segment_hint(mail.subject, ex.message) or layout.default_segment
+    kind = ex.custom_fields.get("inquiry_type")
+    ex.segment = (segment_hint(str(kind) if kind else None)
+                  or segment_hint(mail.subject, ex.message,
+                                  *(str(v) for k, v in ex.custom_fields.items()
+                                    if k in ("lead_form", "form", "campaign", "ad_group")))
+                  or layout.default_segment)
+    if ex.segment == "Buyer" and is_rental(mail, ex):
+        ex.segment = segment_hint(ex.message) if segment_hint(ex.message) == "Seller" else None
     seller_home(ex)
     return ex
+
+
+_RENTAL = re.compile(
+    r"(?i)\b(for rent|to rent|rentals?|renters?|tenants?|leasing|lettings?|to let|per month|pcm|"
+    r"move-?in date|move date|lease length|à louer|alquiler|se alquila|aluguel|zu vermieten|"
+    r"mietwohnung|affitto)\b|\d/\s?mo\b")
+_FEE = re.compile(r"(?i)\b(hoa|fee|fees|dues|parking|utilities)\b")
+
+
+def is_rental(mail: Mail, ex: Extracted) -> bool:
+    """A rental inquiry (the listing is for rent, not the person's words about renting now):
+    a renter is a customer, not a buyer."""
+    probes = [p.strip()[:40] for p in (ex.message or "").split("\n") if len(p.strip()) > 8]
+    lines = [ln for ln in strip_footer(mail.text)[:4000].split("\n")
+             if ln.strip() and not _FEE.search(ln) and not any(p in ln for p in probes)]
+    head = "\n".join([mail.subject, mail.from_name, *lines])
+    return bool(_RENTAL.search(head))
+
+
+def _text_line_of(lines: list[str], value: str) -> int | None:
+    """The index of the line that holds `value` (or its start)."""
+    probe = value.split("\n")[0].strip()[:60]
+    if not probe:
+        return None
+    return next((i for i, line in enumerate(lines) if probe in line), None)
+
+
+def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> None:
+    """The generic engine's pass over what the labels left: a price from the listing line, the
+    property's full street address from the body (beating a shortened subject or label), the
+    person's message as a quoted paragraph. Each winner and its rivals go to the trace."""
+    lines = [line[:engine.LINE_MAX] for line in mail.text.split("\n")]
+    footer_at = engine.footer_start(lines)
+    trace: dict = {}
+    if not ex.price:
+        cands = engine.price_candidates(lines, footer_at, free_text=False)
+        win = engine.best(cands)
+        if win:
+            _set(ex, "price", win.value, min(1.0, win.score))
+            trace["price"] = {"won": win.why(), "candidates": len(cands)}
+    skip: set[int] = set()
+    if ex.address:
+        at = _text_line_of(lines, ex.address)
+        if at is not None:
+            skip |= {at, at + 1}
+    for i, line in enumerate(lines[:footer_at]):
+        m = _LABEL.match(line)
+        if m and field_of(label_key(m.group(1))) in ("address", "address_part", "agent"):
+            if not layout.address_is_property and field_of(label_key(m.group(1))) != "agent":
+                skip.add(i)
+            elif field_of(label_key(m.group(1))) == "agent":
+                skip.add(i)
+    cands = engine.address_candidates(lines, footer_at, skip)
+    have = ex.property_address
+    if have and not engine.street_of(have) and engine.best(cands):
+        # A label's value that is no street ("2 bed terraced house to rent"): the body's street
+        # address is the property.
+        win = engine.best(cands)
+        ex.property_address = win.value
+        trace["property_address"] = {"won": win.why(), "replaced": have}
+    elif have:
+        # The labelled value continued on the next line ("Address: 6045 S Elm Ct" /
+        # "Centennial, CO 80121"), or the same street given in full in the body.
+        longer = [c for c in cands if engine.same_street(have, c.value)]
+        win = engine.best(longer)
+        if win and "," in win.value and win.value.count(",") > have.count(","):
+            ex.property_address = win.value
+            trace["property_address"] = {"won": win.why(), "replaced": have}
+    elif cands and not (ex.address and layout.address_is_property is False and not cands):
+        ranked = [c for c in cands if not (ex.address and engine.same_street(c.value, ex.address)
+                                           or ex.address == c.value)]
+        win = engine.best(ranked)
+        if win:
+            _set(ex, "property_address", win.value, min(1.0, win.score))
+            trace["property_address"] = {"won": win.why(), "candidates": len(ranked)}
+    if ex.address and not layout.address_is_property:
+        at = _text_line_of(lines, ex.address)
+        if at is not None and "," not in ex.address and at + 1 < len(lines):
+            if engine.city_line(lines[at + 1]):
+                ex.address = f"{ex.address}, {lines[at + 1].strip()}"
+    if not ex.message:
+        win = engine.quoted_message(lines, footer_at)
+        if win:
+            _set(ex, "message", win.value, 0.8)
+            trace["message"] = {"won": win.why()}
+    if ex.message:
+        ex.message = engine.tidy_message(ex.message)
+    if trace:
+        ex.trace.update(trace)
 
 
 def seller_home(ex: Extracted) -> None:

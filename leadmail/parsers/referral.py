@@ -11,7 +11,8 @@ from leadmail.parsers.common import phones_in
 
 MARKER = re.compile(
     r"^[ \t>]*(-{4,}[ \t]*Forwarded message[ \t]*-{4,}|Begin forwarded message:|"
-    r"-{3,}[ \t]*Original Message[ \t]*-{3,}|-{3,}[ \t]*Forwarded by .{1,80}-{3,})[ \t]*$",
+    r"-{3,}[ \t]*Original Message[ \t]*-{3,}|-{3,}[ \t]*Forwarded by .{1,80}-{3,}|"
+    r"_{10,}(?=[ \t]*\n[ \t>]*\*?From:))[ \t]*$",
     re.I | re.M)
 _HEADER = re.compile(r"^[ \t>]*\*?(From|Sent|Date|Subject|To|Cc|Reply-To)\*?:[ \t]*(.*)$", re.I)
 # Inner parsers that read a forwarded lead as the provider's: the lead keeps that source.

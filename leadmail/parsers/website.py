@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from leadmail.parsers import fields as engine
 from leadmail.parsers.base import Extracted, Mail, ParseContext
 from leadmail.parsers.common import (
     FIELD_LABELS,
@@ -13,6 +14,7 @@ from leadmail.parsers.common import (
     domain_of,
     parse_layout,
 )
+from leadmail.parsers.text import html_to_text
 
 _BUILDERS = re.compile(
     r"(?i)contact form 7|sent from a contact form|gravity ?forms|wpforms|ninja forms|"
@@ -43,5 +45,34 @@ class WebsiteParser:
         """Labelled fields; the From is the site's robot when it shares the recipients' domain."""
         own = {domain_of(a) for _, a in mail.to + mail.cc} - _FREEMAIL
         own |= {"wordpress.com", "wix.com", "squarespace.com", "squarespace.info", "wixforms.com"}
-        layout = Layout(source="Website", parser="website", domains=tuple(sorted(own)))
-        return parse_layout(mail, ctx, layout)
+        found, why = brand(mail)
+        if found and brand != "Website":
+            own |= {domain_of(mail.from_addr)}
+        layout = Layout(source=found or "Website", parser="website", domains=tuple(sorted(own)))
+        ex = parse_layout(mail, ctx, layout)
+        ex.trace["source"] = {"won": found or "Website", "why": why}
+        return ex
+
+
+def brand(mail: Mail) -> tuple[str | None, str]:
+    """The provider a notification comes from: a known provider by domain or mark, else the
+    company's own display name, else None (a brokerage's own site form: "Website")."""
+    extra = [a for _, a in mail.reply_to]
+    sender = mail.header("sender")
+    if "@" in sender:
+        extra.append(sender.strip("<> ").lower())
+    found, why = engine.brand_of(mail.from_addr, mail.from_name, extra,
+                                 f"{mail.subject}\n{mail.text[:600]}", mail.text[-1500:])
+    if found:
+        return found, why
+    if mail.html:
+        tail = html_to_text(mail.html[-20000:])[-1500:]
+        found, why = engine.brand_of("", "", [], "", tail)
+        if found:
+            return found, why
+    recipients = {domain_of(a) for _, a in mail.to + mail.cc}
+    dom = domain_of(mail.from_addr)
+    if dom in recipients or dom in _FREEMAIL:
+        return None, "the site's own sender"
+    name = engine.fallback_brand(mail.from_name)
+    return (name, "sender display name") if name else (None, "brokerage sender")

@@ -1,0 +1,484 @@
+"""The generic field engine every layout parser shares.
+
+For each field it gathers candidates from every layout a notification uses ("Label: value",
+a label alone on a line with its value under it, table rows, structured documents, a listing
+line such as "$749,000 | 4 bd | 3 ba", a street line with its "City, ST ZIP" line, a quoted
+paragraph), gives each a score (its kind's base weight plus feature adjustments, both kept in
+weights.json), and keeps the best with its confidence. `Extracted.custom_fields` is not the
+place for the trace: the winners and their reasons go to `Extracted.trace`.
+
+Every pattern here runs on one line at a time (lines are cut to LINE_MAX) or on a bounded
+value, so the cost stays linear in the text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from leadmail.parsers.text import label_key, strip_footer
+
+LINE_MAX = 400  # characters of one line any pattern here reads
+_DATA = Path(__file__).with_name("weights.json")
+_PROVIDERS = Path(__file__).with_name("providers.json")
+
+
+@cache
+def weights() -> dict:
+    """The engine's weights (weights.json)."""
+    return json.loads(_DATA.read_text())
+
+
+def score(kind: str, *features: str) -> float:
+    """A candidate's score: its kind's base weight plus its features' adjustments."""
+    w = weights()
+    return w["kind"].get(kind, 0.5) + sum(w["feature"].get(f, 0.0) for f in features)
+
+
+@dataclass
+class Candidate:
+    """One possible value of a field, with where it came from."""
+
+    field: str
+    value: str
+    kind: str
+    features: tuple[str, ...] = ()
+    line: int = 0
+
+    @property
+    def score(self) -> float:
+        return score(self.kind, *self.features)
+
+    def why(self) -> dict:
+        return {"value": self.value[:120], "kind": self.kind, "features": list(self.features),
+                "score": round(self.score, 3), "line": self.line}
+
+
+def best(cands: list[Candidate]) -> Candidate | None:
+    """The highest-scoring candidate (the first on ties), if it clears min_score."""
+    floor = weights()["min_score"]
+    ok = [c for c in cands if c.score >= floor]
+    return max(ok, key=lambda c: (c.score, -c.line)) if ok else None
+
+
+# --------------------------------------------------------------------------- label vocabulary
+
+# Labels in other languages, in label_key spelling, per field (added to common.FIELD_LABELS).
+EXTRA_LABELS: dict[str, set[str]] = {
+    "full_name": {"nom", "nombre", "nombre completo", "nome", "nome completo", "nom complet",
+                  "name des interessenten", "interessent", "nominativo", "your full name",
+                  "contact", "renter", "shopper", "buyer", "applicant name", "tenant name",
+                  "nombre y apellidos", "vor und nachname", "vollständiger name"},
+    "first_name": {"prénom", "prenom", "vorname", "primeiro nome", "nome proprio", "first"},
+    "last_name": {"nachname", "familienname", "nom de famille", "apellido", "apellidos",
+                  "sobrenome", "cognome"},
+    "email": {"courriel", "adresse e mail", "adresse électronique", "correo", "correo electrónico",
+              "correo electronico", "e mail adresse", "email adresse", "endereço de e mail",
+              "e mail do contato", "posta elettronica"},
+    "phone": {"téléphone", "telephone", "tél", "portable", "numéro de téléphone", "telefon",
+              "telefonnummer", "handy", "mobil", "teléfono", "telefono", "móvil", "celular",
+              "telefone", "whatsapp", "cellulare", "phone number", "mobile phone number",
+              "numero de telefono", "número de teléfono", "número de telefone"},
+    "message": {"son message", "votre message", "message du contact", "nachricht",
+                "ihre nachricht", "nachricht des interessenten", "mensaje", "su mensaje",
+                "mensagem", "sua mensagem", "messaggio", "commentaire", "commentaires",
+                "comentarios", "comentario", "observaciones", "anmerkungen", "bemerkung",
+                "shopper message", "renter message", "buyer message", "message from the renter",
+                "message from renter", "customer comments", "buyer comments", "lead comments",
+                "additional notes", "anything else", "remarks", "inquiry message"},
+    "property_address": {"objekt", "objektadresse", "bien", "adresse du bien", "annonce",
+                         "inmueble", "dirección del inmueble", "imóvel", "endereço do imóvel",
+                         "immobile", "propiedad", "property interested in", "listing address",
+                         "home address of interest", "vehicle",
+                         "vehicle of interest", "property of interest", "listing"},
+    "address": {"adresse", "dirección", "direccion", "endereço", "endereco", "indirizzo",
+                "straße nr", "straße/nr", "strasse nr", "strasse", "straße", "street address",
+                "current address", "home address"},
+    "price": {"kaufpreis", "preis", "miete", "kaltmiete", "warmmiete", "prix", "loyer",
+              "precio", "preço", "preco", "valor", "prezzo", "listed price", "list price",
+              "listprice", "rent", "monthly rent", "desired price range", "max rent",
+              "price range", "budget range", "asking", "sale price", "listing price",
+              "presupuesto", "orçamento", "budget max", "max budget", "target price",
+              "desired rent", "rent range", "prix de vente", "precio de venta",
+              "estimated value"},
+}
+EXTRA_PARTS = {"plz ort", "plz/ort", "plz", "ort", "stadt", "ville", "code postal", "ciudad",
+               "cp", "código postal", "codigo postal", "cep", "province", "provincia",
+               "bundesland", "city state zip", "city, state zip", "postcode", "post code",
+               "cidade", "estado", "localidad", "città", "cap"}
+
+# Question-style labels ("What's the best email to reach you?"): a keyword decides, in order.
+_AGENT_WORDS = re.compile(r"(?i)\b(agent|agente|makler|concierge|realtor|lender|loan officer)\b")
+_KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("first_name", re.compile(r"(?i)\bfirst\b.{0,12}\bname\b|\bgiven name\b|\bprénom\b|"
+                              r"\bvorname\b")),
+    ("last_name", re.compile(r"(?i)\blast\b.{0,12}\bname\b|\bsurname\b|\bnachname\b|"
+                             r"\bapellidos?\b|\bsobrenome\b")),
+    ("email", re.compile(r"(?i)\be[ -]?mail\b|\bcourriel\b|\bcorreo\b")),
+    ("phone", re.compile(r"(?i)\bphone\b|\btelephone\b|\btéléphone\b|\btelefon\w*\b|"
+                         r"\bteléfono\b|\bmobile\b|\bcell\b")),
+    ("price", re.compile(r"(?i)\bbudget\b|\bprice range\b|\bpresupuesto\b|\bhow much\b.{0,30}"
+                         r"\b(spend|afford)\b")),
+    ("message", re.compile(r"(?i)\banything else\b|\bmessage\b|\bcomments?\b|\bquestions?\b"
+                           r".{0,20}\b(have|for us)\b|\btell us\b|\bnachricht\b|\bmensaje\b")),
+    ("full_name", re.compile(r"(?i)\bfull name\b|\byour name\b|\bwhat'?s your name\b|"
+                             r"\bwho are you\b")),
+)
+
+
+def keyword_field(key: str) -> str | None:
+    """The field a question-style label asks for, by keyword; None for anything else."""
+    if len(key) > 100 or _AGENT_WORDS.search(key):
+        return None
+    words = key.split()
+    if len(words) < 3 and not key.endswith("?"):
+        return None
+    for name, pattern in _KEYWORDS:
+        if pattern.search(key):
+            return name
+    return None
+
+
+# --------------------------------------------------------------------------- text pairs
+
+_LABEL_COLON = re.compile(r"^\s*[*\-•]?\s*([^\W\d_][\w /&'’().#?,-]{0,80}?)\s*[:=]\s*(.*)$")
+_BOILER = re.compile(
+    r"(?i)^(reply|to respond|respond|you can (also )?reply|view (this|in|lead|the)|click|"
+    r"confirm (tour|time)|see all|this (lead|email|message|tour|request) (was|is)|"
+    r"pour répondre|sie können|para responder|para responder|per rispondere|"
+    r"manage (your )?(listings|notifications|preferences)|questions\?|need help|"
+    r"log ?in|sign in|open in|to reply|hit reply|simply reply|reply directly)")
+_RULE_LINE = re.compile(r"^[-_=*~·•]{2,}\s*$")
+
+
+def _is_quoted_open(line: str) -> bool:
+    return line[:1] in "\"“«„"
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) > 2 and value[0] in "\"“«„":
+        value = value[1:]
+        if value[-1:] in "\"”»“":
+            value = value[:-1]
+    return value.strip()
+
+
+def paragraph(lines: list[str], start: int) -> tuple[str, int]:
+    """The paragraph (consecutive non-blank lines) from `start`, and the index after it."""
+    out = []
+    i = start
+    while i < len(lines) and lines[i].strip():
+        if _RULE_LINE.match(lines[i].strip()) or _BOILER.match(lines[i].strip()):
+            break
+        out.append(lines[i].strip())
+        i += 1
+    return " ".join(out) if len(out) > 1 and not _is_quoted_open(out[0]) else "\n".join(out), i
+
+
+def next_line_pairs(text: str, field_of) -> list[tuple[str, str, int]]:
+    """(label_key, value, line) for a label alone on its line with the value under it
+    ("Name" / "Tamika Bell"; <dt>/<dd> and stacked table cells render so too). A label is
+    one the vocabulary knows (`field_of`) or a question ending in "?"; message labels take
+    the whole paragraph under them."""
+    lines = [ln[:LINE_MAX] for ln in text.split("\n")]
+    out: list[tuple[str, str, int]] = []
+    i = 0
+    while i < len(lines):
+        raw = lines[i].strip()
+        if not raw or len(raw) > 100 or raw.endswith((".", "!")) or _LABEL_COLON.match(raw):
+            i += 1
+            continue
+        key = label_key(raw)
+        target = field_of(key)
+        if target is None and not raw.endswith("?"):
+            i += 1
+            continue
+        j = i + 1
+        while j < len(lines) and not lines[j].strip() and j - i <= 2:
+            j += 1
+        if j >= len(lines) or not lines[j].strip():
+            i += 1
+            continue
+        nxt = lines[j].strip()
+        if field_of(label_key(nxt)) is not None and target != "message":
+            i += 1  # two labels in a row: this one has no value
+            continue
+        if target == "message" or raw.endswith("?"):
+            value, end = paragraph(lines, j)
+        else:
+            value, end = nxt, j + 1
+        value = value.lstrip(": ").strip()
+        if value:
+            out.append((key, value, i))
+        i = end
+    return out
+
+
+# --------------------------------------------------------------------------- prices
+
+_AMOUNT = re.compile(
+    r"(?i)(?P<pre>R\$|US\$|C\$|CA\$|A\$|[$€£]|\b(?:usd|eur|gbp|cad|brl)\b)?\s?"
+    r"(?P<num>\d{1,3}(?:[ ,.\u00a0\u202f]\d{3})+|\d+)(?:[.,](?P<cents>\d{1,2}))?(?!\d)"
+    r"(?:\s?(?P<mult>k|m|mm|million|mil)\b)?"
+    r"(?:\s?(?P<post>[$€£]|\b(?:eur|usd|gbp|cad|euros?|dollars?|reais)\b))?")
+_RANGE_SEP = re.compile(r"^\s*(?:-|–|—|to|à|a|bis|até|hasta)\s*$", re.I)
+_LISTING_CONTEXT = re.compile(
+    r"(?i)\b(bd|bds|beds?|bedrooms?|ba|baths?|bathrooms?|sq\.? ?ft|sqft|square feet|zimmer|"
+    r"pièces|pieces|habitaciones|hab|quartos|dormitorios|chambres|acres?)\b|m²|/\s?mo\b|"
+    r"\bper month\b|\bpcm\b|\bp/m\b|/mois|/mes|/monat|\bmonthly\b")
+_PRICE_WORDS = re.compile(
+    r"(?i)\b(budget|price[ds]?|listed|listing|asking|up to|pre-?approved|approved for|around|"
+    r"max(imum)?|rent|presupuesto|precio|listada|prix|preis|kaufpreis|preço|valor|"
+    r"afford|spend)\b")
+_NOT_PRICE = re.compile(r"(?i)\b(hoa|fee|fees|deposit|tax|taxes|parking|dues|mileage|miles|"
+                        r"km|down payment|income|salary|credit)\b")
+
+
+@dataclass
+class Money:
+    value: int
+    marked: bool  # a currency sign or word, or a multiplier
+    start: int
+    end: int
+
+
+def amounts(text: str) -> list[Money]:
+    """Money amounts in a bounded text ("$1,650", "465 000 €", "485.000 EUR", "$450k")."""
+    found = []
+    for m in _AMOUNT.finditer(text[:LINE_MAX]):
+        num = re.sub(r"[ ,.\u00a0\u202f]", "", m.group("num"))
+        if not num:
+            continue
+        mult = (m.group("mult") or "").lower()
+        factor = 1000 if mult == "k" else 1_000_000 if mult else 1
+        cents = m.group("cents") or ""
+        value = round((int(num) + (int(cents) / 10 ** len(cents) if cents else 0)) * factor)
+        marked = bool(m.group("pre") or m.group("post") or mult)
+        grouped = m.group("num") != num
+        if not (marked or grouped):
+            continue
+        found.append(Money(value, marked, m.start(), m.end()))
+    return found
+
+
+def price_value(text: str) -> int | None:
+    """The price a value states: a range gives its upper bound ("$1,650 - $1,900" -> 1900,
+    "$300k - $400k" -> 400000, "300 to 400k" -> 400000); otherwise the first amount."""
+    found = amounts(text)
+    if not found:
+        return None
+    first = found[0]
+    if len(found) >= 2 and _RANGE_SEP.match(text[first.end:found[1].start]):
+        upper = found[1]
+        if first.value < 1000 <= upper.value and first.value * 1000 <= upper.value * 1.5:
+            return upper.value  # "300 - 400k"
+        return max(first.value, upper.value)
+    marked = [m for m in found if m.marked]
+    return (marked or found)[0].value
+
+
+def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[Candidate]:
+    """Unlabelled prices: a listing line ("$749,000 | 4 bd | 3 ba", "$2,150/mo") or, in a
+    person's text, an amount next to a price word ("pre-approved up to $540,000")."""
+    out = []
+    for i, line in enumerate(lines[:footer_at]):
+        line = line[:LINE_MAX]
+        if _NOT_PRICE.search(line) and not _LISTING_CONTEXT.search(line):
+            continue
+        found = [m for m in amounts(line) if m.marked and m.value >= 100]
+        if not found:
+            continue
+        if _LISTING_CONTEXT.search(line) or len(line.strip()) <= len(line[found[0].start:
+                                                                          found[0].end]) + 8:
+            value = price_value(line)
+            out.append(Candidate("price", str(value), "listing_line", ("money_marked",), i))
+        elif free_text and _PRICE_WORDS.search(line):
+            for m in found:
+                window = line[max(0, m.start - 40):m.start]
+                if _PRICE_WORDS.search(window) and not _NOT_PRICE.search(window):
+                    out.append(Candidate("price", str(m.value), "free_text",
+                                         ("money_marked", "context_word"), i))
+                    break
+    return out
+
+
+# --------------------------------------------------------------------------- addresses
+
+_CITY_LINE = re.compile(
+    r"^\s*(?P<city>[^\W\d_][\w .'’-]{1,40}?),?\s+(?P<state>[A-Z]{2})\s+(?P<zip>\d{5}(?:-\d{4})?)"
+    r"\s*$")
+_CITY_PREFIX = re.compile(
+    r"^\s*[^\W\d_][\w .'’-]{1,40}?,?\s+[A-Z]{2}\s+\d{5}(?:-\d{4})?\b")
+_UK_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b")
+_EU_ZIP_CITY = re.compile(r"^\s*(\d{4,5})\s+([^\W\d_][\w .'’-]{1,40})\s*$")
+_EU_STREET = re.compile(
+    r"(?i)^\s*((?:\d{1,5}[a-z]?,?\s+(?:rue|avenue|av\.|boulevard|bd|chemin|allée|place|impasse|"
+    r"quai|route|calle|avenida|av|paseo|plaza|camino|carrer|rua|travessa|via|viale|piazza|corso)"
+    r"\b[^,\n]{2,60})|(?:(?:rue|calle|avenida|rua|via|paseo|carrer)\b[^,\n\d]{2,50}\d{1,5}[a-z]?)"
+    r"|(?:[^\W\d_][\w.-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer)"
+    r"\s+\d{1,4}[a-z]?))")
+_PROVIDER_WORDS = re.compile(
+    r"(?i)\b(inc|llc|ltd|gmbh|s\.?a\.?|plc|corp|company|part of|a [\w.]+ company|headquarters|"
+    r"floor \d+|all rights reserved|sent by|on behalf of)\b|©|\(c\)")
+
+
+def city_line(line: str) -> bool:
+    """A "City, ST 12345" line (or "Bristol BS6 5UE", "10627 Berlin")."""
+    line = line.strip()
+    if len(line) > 60:
+        return False
+    return bool(_CITY_LINE.match(line) or _EU_ZIP_CITY.match(line)
+                or (_UK_POSTCODE.search(line) and len(line.split()) <= 5))
+
+
+def street_of(line: str) -> str | None:
+    """The street address that begins a line ("4410 Oak Hollow Dr, Austin, TX 78745 · ..."),
+    through its city/state/zip when they are on the same line."""
+    from leadmail.parsers.nlp import street_spans
+
+    line = line[:LINE_MAX]
+    spans = street_spans(line, limit=2)
+    if spans and spans[0][0] <= 12:
+        start, end = spans[0]
+        rest = line[end:]
+        unit = re.match(r"^\s*,?\s*((?:#|apt\.?|apartment|unit|suite|ste\.?)\s*[\w-]{1,6})", rest,
+                        re.I)
+        if unit:
+            end += unit.end()
+            rest = line[end:]
+        tail = re.match(r"^\s*,\s*", rest)
+        street = line[start:end].strip()
+        if tail:
+            m = _CITY_PREFIX.match(rest[tail.end():])
+            if m:
+                return f"{street}, {m.group(0).strip()}"
+        return street
+    m = _EU_STREET.match(line)
+    if m:
+        street = m.group(1).strip().rstrip(",")
+        rest = line[m.end():]
+        tail = re.match(r"^\s*,\s*([^,·|]{2,40})", rest)
+        if tail and (re.search(r"\d{4,5}", tail.group(1)) or _UK_POSTCODE.search(tail.group(1))):
+            return f"{street}, {tail.group(1).strip()}"
+        return street
+    return None
+
+
+def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list[Candidate]:
+    """Street addresses in the layout: a street line, with the "City, ST ZIP" line under it."""
+    out = []
+    for i, line in enumerate(lines[:footer_at]):
+        if i in skip or _PROVIDER_WORDS.search(line[:LINE_MAX]) or len(line) > 200:
+            continue
+        body = re.sub(r"^\s*[^:]{1,40}:\s*", "", line) if ":" in line[:40] else line
+        street = street_of(body.strip())
+        if not street:
+            continue
+        feats: list[str] = []
+        if "," not in street:
+            j = i + 1
+            while j < len(lines) and not lines[j].strip() and j - i <= 2:
+                j += 1
+            if j < len(lines) and city_line(lines[j]) and not _PROVIDER_WORDS.search(lines[j]):
+                street = f"{street}, {lines[j].strip()}"
+        if "," in street:
+            feats.append("full_address")
+        out.append(Candidate("property_address", street, "street_block", tuple(feats), i))
+    return out
+
+
+def same_street(short: str, full: str) -> bool:
+    """True when `full` is `short` made longer ("4410 Oak Hollow Dr" in "4410 Oak Hollow Dr,
+    Austin, TX 78745"): the same house number and first street word."""
+    a = re.findall(r"\w+", short.lower())[:2]
+    b = re.findall(r"\w+", full.lower())[:2]
+    return len(a) == 2 and a == b and len(full) > len(short)
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def quoted_message(lines: list[str], footer_at: int) -> Candidate | None:
+    """A paragraph set in quotation marks: how many portals show the person's own words."""
+    for i, line in enumerate(lines[:footer_at]):
+        s = line.strip()
+        if _is_quoted_open(s) and len(s) >= 20:
+            value, _ = paragraph(lines, i)
+            return Candidate("message", _unquote(value), "quoted", (), i)
+    return None
+
+
+def tidy_message(value: str) -> str:
+    """A message without its wrapping quotes and without layout lines that trail it (a rule
+    line, a label of the next section)."""
+    lines = value.split("\n")
+    while lines and (not lines[-1].strip() or _RULE_LINE.match(lines[-1].strip())
+                     or lines[-1].strip().startswith(":")):
+        lines.pop()
+    for i, line in enumerate(lines):
+        if i and _RULE_LINE.match(line.strip()):
+            lines = lines[:i]
+            break
+    text = "\n".join(lines).strip()
+    return _unquote(text) if text[:1] in "\"“«„" else text
+
+
+# --------------------------------------------------------------------------- brands
+
+
+@cache
+def providers() -> list[dict]:
+    """The known lead providers without a parser of their own (providers.json)."""
+    return json.loads(_PROVIDERS.read_text())["providers"]
+
+
+def _domain_match(dom: str, domains: list[str]) -> bool:
+    return any(dom == d or dom.endswith("." + d) for d in domains)
+
+
+_GENERIC_NAME = re.compile(
+    r"(?i)\s*\b(lead notifications?|lead alerts?|notifications?|leads?|alerts?|no-?reply|"
+    r"partner program|broker network|team|support|mailer|forms?|inquiries|enquiries|pro)\b\s*")
+_SITE_WORDS = re.compile(
+    r"(?i)\b(realty|real estate|realtors?|homes|properties|property group|group|brokerage|"
+    r"sotheby'?s|coldwell|compass|elliman|keller williams|kw|century 21|re/?max|berkshire|"
+    r"exp realty|corcoran|howard hanna|weichert|engel|christie'?s|long & foster|raveis|"
+    r"windermere|command|immobilier|inmobiliaria|imobiliária|immobilien)\b")
+
+
+def brand_of(from_addr: str, from_name: str, extra_addrs: list[str], head: str,
+             tail: str) -> tuple[str | None, str]:
+    """(brand, why) of a notification from a provider without a parser: a known provider by
+    its domain, then by its marks (display name, subject, "Powered by ..." in the body);
+    "Website" for a form on the brokerage's own site; None when nothing says."""
+    doms = [a.rpartition("@")[2].lower() for a in [from_addr, *extra_addrs] if a]
+    for p in providers():
+        if any(_domain_match(d, p["domains"]) for d in doms):
+            return p["brand"], f"sender domain {doms[0]}"
+    blob = f"{from_name}\n{head}\n{tail}".lower()
+    for p in providers():
+        for mark in p["marks"]:
+            if re.search(rf"(?<![\w.]){re.escape(mark)}(?![\w])", blob):
+                return p["brand"], f"mark {mark!r}"
+    return None, "no provider named"
+
+
+def fallback_brand(from_name: str) -> str | None:
+    """A company's own display name as its brand ("Cartus Broker Network" -> "Cartus"), unless
+    it is a brokerage (its own site form: "Website")."""
+    name = re.sub(r"\s+via\s+.*$", "", from_name or "").strip().strip('"')
+    if not name or _SITE_WORDS.search(name):
+        return None
+    name = _GENERIC_NAME.sub(" ", name).strip(" -|:")
+    return name if 2 <= len(name) <= 40 else None
+
+
+def footer_start(lines: list[str]) -> int:
+    """The index of the first footer line (len(lines) when none)."""
+    text = "\n".join(lines)
+    kept = strip_footer(text)
+    return kept.count("\n") + 1 if kept != text.strip() else len(lines)
