@@ -102,9 +102,12 @@ class Daemon:
     async def _pipeline_worker(self) -> None:
         released = await asyncio.to_thread(pipeline.release_dead_claims, self.engine, True)
         started = time.monotonic()
-        await asyncio.to_thread(self.readers.warm)
-        log.info("readers ready", readers=self.readers.size,
-                 seconds=round(time.monotonic() - started, 2))
+        try:
+            await asyncio.to_thread(self.readers.warm)
+            log.info("readers ready", readers=self.readers.size,
+                     seconds=round(time.monotonic() - started, 2))
+        except Exception as exc:  # each message starts its reader again if need be
+            log.error("reader processes did not start", error=str(exc))
         if released:
             log.info("took back messages a dead process had claimed", count=released)
         checked = time.monotonic()
