@@ -6,8 +6,9 @@ draft. The daemon's own threads only wait on a pipe, without the GIL, so SMTP, H
 other workers go on whatever a message or a script does. Each read has a hard wall-clock
 limit (`[pipeline] read_time_limit`): past it the reader is killed and replaced, and the
 message counts one attempt toward quarantine. Readers run under an address-space limit
-(`[pipeline] read_memory_limit`); one that dies (out of memory, a crash, `os._exit` in a
-script) is replaced and the message counts one attempt too.
+(`[pipeline] read_memory_limit`) and a CPU limit per message (RLIMIT_CPU, twice the time
+limit); one that dies (out of memory, out of CPU, a crash, `os._exit` in a script) is
+replaced and the message counts one attempt too.
 """
 
 from __future__ import annotations
@@ -51,7 +52,23 @@ def _limit_memory(limit: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
 
 
-def _serve(conn: Connection, rt: Any, memory_limit: int | None) -> None:
+def _limit_cpu(seconds: float | None) -> None:
+    """The kernel ends this reader (SIGXCPU) once this message used `seconds` more CPU: the
+    soft RLIMIT_CPU is moved before each message (the hard limit stays, so it can move)."""
+    if not seconds:
+        return
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    cap = int(usage.ru_utime + usage.ru_stime + seconds) + 1
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (cap, hard))
+
+
+def _serve(conn: Connection, rt: Any, memory_limit: int | None,
+           cpu_limit: float | None = None) -> None:
     """A reader's loop: (raw, intake) in, ("ok", draft) / ("quarantine", reason, tb) out."""
     # The daemon decides when a reader stops (Ctrl-C and systemd's SIGTERM reach the whole
     # process group): the message in hand is finished, then the pipe closes.
@@ -67,6 +84,7 @@ def _serve(conn: Connection, rt: Any, memory_limit: int | None) -> None:
         if job is None:
             return
         raw, intake = job
+        _limit_cpu(cpu_limit)
         try:
             draft = pipeline.read_any(raw, intake, rt)
             answer: tuple[Any, ...] = ("ok", draft)
@@ -99,7 +117,9 @@ class ReadPool:
 
     def _spawn(self) -> _Reader:
         parent, child = _CTX.Pipe()
-        proc = _CTX.Process(target=_serve, args=(child, self.rt, self.memory_limit),
+        # CPU: twice the wall-clock limit (numerical libraries may run a few threads).
+        proc = _CTX.Process(target=_serve, args=(child, self.rt, self.memory_limit,
+                                                 2 * self.time_limit),
                             name="leadmail-reader", daemon=True)
         proc.start()
         child.close()
