@@ -5,7 +5,7 @@ Authentication-Results headers (RFC 8601) from a `[followup] trusted_authserv_id
 Mail headers are the sender's to write: From proves nothing, and an Authentication-Results
 header counts only when its authserv-id is one the operator listed (their MX removes incoming
 ones that claim its id). Used for an agent's own mail to a lead (followup.activity) and for
-answers to alerts (notify.replies).
+answers to alerts (routing.replies).
 """
 
 from __future__ import annotations

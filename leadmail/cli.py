@@ -575,8 +575,10 @@ def build_parser() -> argparse.ArgumentParser:
             r.add_argument("--by", help="the manager assigning (default: an administrator)")
     s.set_defaults(func=cmd_route)
 
+    from leadmail.analytics import cli as analytics_cli
     from leadmail.followup import cli as followup_cli
 
+    analytics_cli.register(sub, _settings, _engine)  # report
     followup_cli.register(sub, _settings, _engine)
 
     s = sub.add_parser("demo", help="run on demo defaults and feed the bundled samples")

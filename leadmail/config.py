@@ -21,7 +21,9 @@ from pydantic import (
     model_validator,
 )
 
+from leadmail import tokens
 from leadmail.errors import ConfigError, ConfigErrors
+from leadmail.hours import parse_window, zone
 
 BUILTIN_SEGMENTS = (
     "Customers",
@@ -451,15 +453,11 @@ class AgentConfig(_Section):
 
 
 def _timezone(name: str) -> str:
-    from leadmail.routing.hours import zone
-
     zone(name)
     return name
 
 
 def _hour_specs(specs: list[str]) -> list[str]:
-    from leadmail.routing.hours import parse_window
-
     for spec in specs:
         parse_window(spec)
     return specs
@@ -860,9 +858,7 @@ class ApiKeyConfig(_Section):
     @property
     def digest(self) -> str:
         """SHA-256 of the key, hex."""
-        import hashlib
-
-        return self.key_sha256 or hashlib.sha256((self.key or "").encode()).hexdigest()
+        return self.key_sha256 or tokens.key_digest(self.key or "")
 
 
 

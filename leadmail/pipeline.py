@@ -16,6 +16,8 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from typing import Any
 
 import structlog
@@ -35,15 +37,16 @@ from leadmail.intake import api as api_intake
 from leadmail.metrics import ASSIGNMENTS, PROCESSED, STEP_SECONDS
 from leadmail.models import Contact, Event, Lead, Message, MessageStatus, utcnow
 from leadmail.normalize import storable
-from leadmail.notify import outbox, replies
-from leadmail.parsers.base import ParseContext
+from leadmail.notify import outbox
+from leadmail.parsers.base import Extracted, ParseContext
 from leadmail.parsers.mime import parse_mail
+from leadmail.routing import replies
 from leadmail.rules import Rule, apply_extractions, load_rules, match_rule
 from leadmail.store import content_sha
 
 STAGES = (
     "store",
-    "reply",  # an answer to one of our alerts acts (notify.replies) and stops here
+    "reply",  # an answer to one of our alerts acts (routing.replies) and stops here
     "activity",  # an agent's own email to a lead is contact (followup.activity), not a lead
     "parse",
     "match_rule",
@@ -97,7 +100,7 @@ class Runtime:
 def read_any(raw: bytes, intake: str, rt: Runtime) -> Draft:
     """The read step for a stored message of any intake: JSON posted to the API, else mail.
     What it returns is storable: no NUL or other control characters in any field."""
-    draft = api_intake.read(raw, rt) if intake == "api" else read(raw, rt)
+    draft = read_api(raw, rt) if intake == "api" else read(raw, rt)
     for f in fields(Draft):
         setattr(draft, f.name, normalize.storable(getattr(draft, f.name)))
     return draft
@@ -143,6 +146,47 @@ def read(raw: bytes, rt: Runtime) -> Draft:
         return draft
     with STEP_SECONDS.labels("classify").time():
         return classify_step.classify(draft, rule, rt.settings)
+
+
+def read_api(raw: bytes, rt: Runtime) -> Draft:
+    """The read step for a lead posted to the API (intake "api", stored by intake.api as a
+    small message with the JSON as its body): JSON → normalize → classify. Pure: no database."""
+    msg = message_from_bytes(raw, policy=policy.default)
+    name = str(msg.get(api_intake.HEADER, "")).strip()
+    key = next((k for k in rt.settings.api_keys if k.name == name), None)
+    if key is None:
+        raise Quarantine(f"API key {name!r} that posted this lead is not configured any more")
+    assert isinstance(msg, EmailMessage)
+    try:
+        data = api_intake.LeadIn.model_validate_json(msg.get_content())
+    except ValueError as exc:
+        raise Quarantine(f"the posted JSON is not a lead: {exc}") from None
+    given = data.model_dump(exclude_none=True)
+    ext = Extracted(
+        parser="api",
+        source=key.source or data.source or key.name,
+        first_name=data.first_name,
+        last_name=data.last_name,
+        full_name=data.full_name,
+        email=data.email,
+        phone=data.phone,
+        address=data.address,
+        property_address=data.property_address,
+        price=data.price,
+        message=data.message,
+        stage=data.stage,
+        segment=data.segment,
+        tags=list(data.tags),
+        custom_fields=dict(data.custom_fields),
+        agent_email=key.agent,
+        confidence={k: 1.0 for k in given if k not in ("tags", "custom_fields", "source")},
+    )
+    draft = build(ext, rt.settings.pipeline.default_region)
+    draft.origin = key.origin
+    draft.trace[:0] = [{"step": "parse", "intake": "api", "integration": key.name,
+                        "message_id": str(msg.get("Message-ID", ""))},
+                       {"step": "extract", "parser": "api", "fields": sorted(given)}]
+    return classify_step.classify(draft, None, rt.settings)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,9 +25,9 @@ from leadmail import config, db, pipeline, tokens
 from leadmail.errors import ConfigErrors
 from leadmail.metrics import REGISTRY
 from leadmail.models import Event, Lead, Message, Outbox, utcnow
-from leadmail.notify import digest, links, outbox, replies, webhook
+from leadmail.notify import digest, links, outbox, webhook
 from leadmail.notify.vcard import vcard
-from leadmail.routing import actions
+from leadmail.routing import actions, replies
 from leadmail.store import store_raw
 from leadmail.web.app import create_app, make_server
 from tests.conftest import free_port, run_cli, wait_for

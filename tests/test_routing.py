@@ -22,10 +22,10 @@ from leadmail import config, contacts, db, pipeline
 from leadmail.db import session_scope
 from leadmail.draft import Draft
 from leadmail.errors import ConfigErrors
+from leadmail.hours import hours
 from leadmail.models import Assignment, Contact, Event, Lead, Message, Offer, Outbox, Timer
 from leadmail.routing import actions, explain, timers
 from leadmail.routing.clock import ManualClock, use
-from leadmail.routing.hours import hours
 from leadmail.routing.match import Facts, check, quality_score
 from leadmail.store import store_raw
 

@@ -14,14 +14,13 @@ for a single row and is checked against the SQL form in the tests.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, false, or_, true
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
+from leadmail import tokens
 from leadmail.config import ApiKeyConfig, Settings, TeamConfig
 from leadmail.models import Lead
 
@@ -93,10 +92,10 @@ def authenticate(settings: Settings, presented: str | None) -> Principal | None:
     """The principal of a presented API key (compared as SHA-256, in constant time)."""
     if not presented:
         return None
-    digest = hashlib.sha256(presented.strip().encode()).hexdigest()
+    digest = tokens.key_digest(presented.strip())
     found = None
     for key in settings.api_keys:
-        if hmac.compare_digest(digest, key.digest):
+        if tokens.same(digest, key.digest):
             found = key  # no early exit: the time taken says nothing about which key
     return principal(settings, found) if found is not None else None
 

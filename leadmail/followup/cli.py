@@ -1,9 +1,8 @@
-"""Follow-up commands: report, steps, stage, note, deals, apikey (registered by leadmail.cli)."""
+"""Follow-up commands: steps, stage, note, deals, apikey (registered by leadmail.cli)."""
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import secrets
 import sys
@@ -11,6 +10,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from leadmail import tokens
 from leadmail.config import STAGES, Settings
 
 Settings_ = Callable[[argparse.Namespace], Settings]
@@ -32,30 +32,6 @@ def _until(text: str | None, at: datetime) -> datetime:
 
 def register(sub: Any, settings_of: Settings_, engine_of: Engine_) -> None:
     """Add the follow-up subcommands to leadmail's parser."""
-
-    def report(args: argparse.Namespace) -> int:
-        from sqlmodel import Session
-
-        from leadmail.analytics import output, reports
-        from leadmail.followup.access import as_user
-        from leadmail.followup.when import now
-
-        settings = settings_of(args)
-        engine = engine_of(settings)
-        try:
-            who = as_user(settings, args.as_user)
-        except ValueError as exc:
-            print(f"report: {exc}", file=sys.stderr)
-            return 2
-        with Session(engine) as session:
-            built = reports.build(args.name, session, settings, who, now())
-        if args.json:
-            print(output.as_json(built))
-        elif args.csv:
-            sys.stdout.write(output.as_csv(built))
-        else:
-            print(output.as_text(built))
-        return 0
 
     def steps_cmd(args: argparse.Namespace) -> int:
         from leadmail.followup import steps
@@ -146,7 +122,7 @@ def register(sub: Any, settings_of: Settings_, engine_of: Engine_) -> None:
     def apikey_cmd(args: argparse.Namespace) -> int:
         if args.k_cmd == "new":
             key = "lm_" + secrets.token_urlsafe(32)
-            digest = hashlib.sha256(key.encode()).hexdigest()
+            digest = tokens.key_digest(key)
             print(f"key (give it to the integration; it is not stored): {key}\n\n"
                   f"[[api_keys]]\nname = \"{args.name}\"\nkey_sha256 = \"{digest}\"\n"
                   f"role = \"{args.role}\"")
@@ -172,15 +148,6 @@ def register(sub: Any, settings_of: Settings_, engine_of: Engine_) -> None:
         base = settings.http.base_url or f"http://{settings.http.listen or '127.0.0.1:8025'}"
         print(f"{base}/app/{args.page}?t={token}")
         return 0
-
-    s = sub.add_parser("report", help="engagement, speed-to-lead, sources, forecast")
-    s.add_argument("name", choices=["engagement", "speed", "sources", "forecast"])
-    fmt = s.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="the whole report as JSON")
-    fmt.add_argument("--csv", action="store_true", help="the report's table as CSV")
-    s.add_argument("--as", dest="as_user", metavar="EMAIL",
-                   help="what this manager or agent may see (default: everything)")
-    s.set_defaults(func=report)
 
     s = sub.add_parser("steps", help="Next Steps: list open ones, mark one done")
     ssub = s.add_subparsers(dest="s_cmd", required=True)

@@ -24,11 +24,11 @@ from leadmail.db import session_scope
 from leadmail.followup import links, steps
 from leadmail.followup.access import ADMIN
 from leadmail.followup.when import must, now
+from leadmail.hours import zone
 from leadmail.models import Lead, Outbox, Step
 from leadmail.notify import render
 from leadmail.notify.alert import display_name, lead_view
 from leadmail.notify.outbox import enqueue_email
-from leadmail.routing.hours import zone
 
 log = structlog.get_logger("leadmail.followup")
 STEP_TEMPLATES = Path(__file__).parent / "templates"

@@ -3,9 +3,10 @@
 The HTTP handler (leadmail.web.api) stores it as a Message with intake "api": a small RFC 5322
 message naming the integration (X-Leadmail-Integration) with the JSON as its body, so it is
 stored first, deduplicated (Idempotency-Key → Message-ID), replayable, and visible in
-`leadmail quarantine`. The pipeline reads such a message here instead of with the mail parsers
-(only the API stores intake "api", so no email can pose as one), then merges, routes and alerts
-exactly as for email. The integration's config decides Lead Source and Lead Origin.
+`leadmail quarantine`. The pipeline reads such a message with `pipeline.read_api` instead of
+with the mail parsers (only the API stores intake "api", so no email can pose as one), then
+merges, routes and alerts exactly as for email. The integration's config decides Lead Source
+and Lead Origin.
 """
 
 from __future__ import annotations
@@ -13,21 +14,13 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from leadmail import classify
 from leadmail.config import ApiKeyConfig
-from leadmail.draft import Draft, build
-from leadmail.errors import Quarantine
-from leadmail.parsers.base import Extracted
-
-if TYPE_CHECKING:
-    from leadmail.pipeline import Runtime
 
 HEADER = "X-Leadmail-Integration"
 DOMAIN = "api.leadmail.invalid"  # RFC 6761: never a real mail domain
@@ -88,43 +81,3 @@ def synthesize(key: ApiKeyConfig, lead: LeadIn, at: datetime, idempotency: str |
     body = json.dumps(lead.model_dump(exclude_none=True), ensure_ascii=False, indent=1)
     msg.set_content(body.encode(), maintype="application", subtype="json")
     return msg.as_bytes()
-
-
-def read(raw: bytes, rt: Runtime) -> Draft:
-    """The pipeline's read step for an API message: JSON → normalize → classify."""
-    msg = message_from_bytes(raw, policy=policy.default)
-    name = str(msg.get(HEADER, "")).strip()
-    key = next((k for k in rt.settings.api_keys if k.name == name), None)
-    if key is None:
-        raise Quarantine(f"API key {name!r} that posted this lead is not configured any more")
-    assert isinstance(msg, EmailMessage)
-    try:
-        data = LeadIn.model_validate_json(msg.get_content())
-    except ValueError as exc:
-        raise Quarantine(f"the posted JSON is not a lead: {exc}") from None
-    given = data.model_dump(exclude_none=True)
-    ext = Extracted(
-        parser="api",
-        source=key.source or data.source or key.name,
-        first_name=data.first_name,
-        last_name=data.last_name,
-        full_name=data.full_name,
-        email=data.email,
-        phone=data.phone,
-        address=data.address,
-        property_address=data.property_address,
-        price=data.price,
-        message=data.message,
-        stage=data.stage,
-        segment=data.segment,
-        tags=list(data.tags),
-        custom_fields=dict(data.custom_fields),
-        agent_email=key.agent,
-        confidence={k: 1.0 for k in given if k not in ("tags", "custom_fields", "source")},
-    )
-    draft = build(ext, rt.settings.pipeline.default_region)
-    draft.origin = key.origin
-    draft.trace[:0] = [{"step": "parse", "intake": "api", "integration": key.name,
-                        "message_id": str(msg.get("Message-ID", ""))},
-                       {"step": "extract", "parser": "api", "fields": sorted(given)}]
-    return classify.classify(draft, None, rt.settings)

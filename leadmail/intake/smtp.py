@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import hmac
 import resource
 import socket
 import ssl
@@ -31,6 +30,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session, syntax
 from sqlalchemy.engine import Engine
 
+from leadmail import tokens
 from leadmail.config import SmtpConfig
 from leadmail.errors import ConfigError, ConfigErrors
 from leadmail.store import store_raw
@@ -188,7 +188,7 @@ class StoreHandler:
         """AUTH PLAIN/LOGIN against the configured users (constant-time compare)."""
         if isinstance(auth_data, LoginPassword):
             expected = self._users.get(auth_data.login)
-            if expected is not None and hmac.compare_digest(expected, auth_data.password):
+            if expected is not None and tokens.same(expected, auth_data.password):
                 # session.auth_data: the login, stored with each message of the session
                 return AuthResult(success=True, auth_data=auth_data.login.decode(errors="replace"))
         if isinstance(server, IntakeSMTP):  # it answers, after the delay (handled=True)

@@ -50,7 +50,7 @@ def build_message(
     msg["Message-ID"] = message_id(idempotency_key, domain, tag)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: auto-responders must not answer
     msg["X-Leadmail-Lead"] = str(payload.get("lead_id", ""))
-    # Replies (CLAIM / ACCEPT / DECLINE) must reach one of our intakes: see notify.replies.
+    # Replies (CLAIM / ACCEPT / DECLINE) must reach one of our intakes: see routing.replies.
     msg["Reply-To"] = cfg.reply_to or cfg.sender
     if payload.get("in_reply_to"):  # an answer to an agent's reply: keep the thread
         msg["In-Reply-To"] = msg["References"] = payload["in_reply_to"]

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
-import hmac
 import json
 import ssl
 import time
@@ -32,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from leadmail import __version__
+from leadmail import __version__, tokens
 from leadmail.config import WebhookConfig
 from leadmail.headers import header_value
 from leadmail.notify import PermanentFailure
@@ -50,8 +48,7 @@ class WebhookError(Exception):
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
     """The X-Leadmail-Signature value for a body sent at `timestamp`."""
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
+    return tokens.webhook_signature(secret, timestamp, body)
 
 
 def verify(secret: str, timestamp: str, body: bytes, header: str, tolerance: float = 300) -> bool:
@@ -60,7 +57,7 @@ def verify(secret: str, timestamp: str, body: bytes, header: str, tolerance: flo
         fresh = abs(time.time() - int(timestamp)) <= tolerance
     except ValueError:
         return False
-    return fresh and hmac.compare_digest(signature(secret, timestamp, body), header)
+    return fresh and tokens.webhook_signature_ok(secret, timestamp, body, header)
 
 
 _EVENTS = {"offer": "lead.offered", "assignment": "lead.assigned", "pick": "lead.to_assign"}

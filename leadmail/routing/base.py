@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol
 from sqlmodel import Session
 
 from leadmail.config import AgentConfig, RouteConfig, Settings
-from leadmail.routing.hours import hours, local_day_start, zone
+from leadmail.hours import hours, local_day_start, zone
 
 # assign: to agents[0]; offer: to all, first claim wins; collect: to all, the manager picks among
 # the claimants; manager: to agents[0], the manager, to assign by hand.

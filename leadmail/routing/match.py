@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from leadmail import normalize
-from leadmail.routing.hours import hours as parse_hours
+from leadmail.hours import hours as parse_hours
 
 _LEAD_ATTR = {"agent": "requested_agent"}
 

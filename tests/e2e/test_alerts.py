@@ -190,7 +190,9 @@ def test_reply_claim_claims_and_other_senders_do_nothing(daemon, sink: Sink) -> 
     assert log.count("reply to an alert from another address: ignored") == 2
     with Session(engine) as s:
         ignored = s.exec(select(Event).where(Event.kind == "reply_ignored")).all()
-    assert [e.data["sender"] for e in ignored] == ["mallory@evil.example", "ben@brokerage.example"]
+    # Read in parallel (one reader per CPU): in either order.
+    assert sorted(e.data["sender"] for e in ignored) == [
+        "ben@brokerage.example", "mallory@evil.example"]
 
     # Ana's own reply claims; she gets an answer in the same thread with the contact.
     assert send(port, reply("Ana Agent <ana@brokerage.example>", ana, "Claim!", 9))[0] == 250

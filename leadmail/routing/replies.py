@@ -1,6 +1,7 @@
 """Reply-to-act: an agent answers an alert email with CLAIM, ACCEPT or DECLINE as first word.
 
-A pipeline step before lead extraction: a message whose In-Reply-To or References names one
+A pipeline step before lead extraction (here, above notify, because acting on an answer is
+routing's job: `routing.actions`): a message whose In-Reply-To or References names one
 of our alerts (Message-ID `<leadmail.KEY@domain>`, KEY the outbox row's idempotency key) is
 an answer, never a lead. It acts only when it comes from the address the alert was sent to
 (or one of that agent's aliases); from anyone else, and from auto-responders, it does nothing
@@ -29,6 +30,8 @@ from leadmail.metrics import AGENT_ACTIONS
 from leadmail.models import Event, Lead, Message, Outbox
 from leadmail.notify import render
 from leadmail.notify.alert import lead_view
+from leadmail.notify.outbox import enqueue_email
+from leadmail.routing import actions
 from leadmail.tokens import TAG_LENGTH, reply_tag_ok
 
 log = structlog.get_logger("leadmail.replies")
@@ -226,8 +229,6 @@ def handle(settings: Settings, engine: Engine, msg_id: int, raw: bytes) -> str |
         log.info("reply to an alert without an action word", alert=key, lead=lead_id)
         return f"reply to alert {key} without CLAIM, ACCEPT, DECLINE or ASSIGN: nothing done"
 
-    from leadmail.routing import actions
-
     if reply.word == "assign":
         target = _target(settings, reply.argument)
         result = actions.assign(engine, settings, lead_id, target, by=agent.email)
@@ -262,8 +263,6 @@ def handle(settings: Settings, engine: Engine, msg_id: int, raw: bytes) -> str |
             return f"reply {word} to alert {key}: {result.status} (answered before)"
         lead = session.get(Lead, lead_id)
         if lead is not None:
-            from leadmail.notify.outbox import enqueue_email
-
             mine = lead.agent == agent.email
             context = {
                 "agent": agent,
