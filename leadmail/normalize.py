@@ -258,10 +258,28 @@ def _case_suffix(suffix: str) -> str:
     return case_name(suffix)
 
 
+# Second halves of double given names written with a space ("Mary Ann", "Della Mae"): these
+# stay with the first name; any other middle name does not ("Ana Lucia Mendes" -> "Ana").
+_DOUBLE_GIVEN = frozenset({"ann", "anne", "mae", "may", "lou", "jo", "sue", "beth", "lynn",
+                           "kay", "marie", "jean", "ellen", "rose"})
+
+
+def _given_part(middle: str) -> str:
+    """What of nameparser's middle belongs to the first name: the second half of a double
+    given name, or a middle initial ("Jane A."); a middle name is not folded in."""
+    words = middle.split()
+    if len(words) != 1:
+        return ""
+    word = words[0]
+    if word.lower() in _DOUBLE_GIVEN or len(word.rstrip(".")) == 1:
+        return word
+    return ""
+
+
 def _parse_full_name(full: str) -> tuple[str | None, str | None]:
     """Split a cleaned full name into (given names, surname) with nameparser."""
     parsed = HumanName(full)
-    given = " ".join(piece for piece in (parsed.first, parsed.middle) if piece)
+    given = " ".join(piece for piece in (parsed.first, _given_part(parsed.middle)) if piece)
     family = parsed.last
     # Jr./III are part of the legal surname; credentials (PhD, MD, Esq.) are not.
     suffixes = [

@@ -545,6 +545,10 @@ def review_reason(draft: Draft, settings: Settings) -> str | None:
     """Why a lead must be checked by a person before routing (None: route it now)."""
     if not draft.email and not draft.phone:
         return "no usable contact: neither an email nor a phone"
+    held = next((t["review"] for t in draft.trace if t.get("step") == "fields" and t.get(
+        "review")), None)
+    if held:  # a reader kept the mail as a lead for a person to look at (parsers.nlp)
+        return str(held)
     threshold = settings.pipeline.review_below
     low = {
         k: v

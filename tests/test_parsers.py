@@ -494,13 +494,17 @@ def test_structured_parsers_never_call_ner(monkeypatch):
     assert len(calls) == before + 1
 
 
-@pytest.mark.parametrize(("subject", "body", "is_lead"), [
-    ("Hello", "A text section\nAn HTML section", False),
-    ("Invoice 2231", "Thank you for booking with us. Your total was charged.", False),
-    ("Question", "Is the house on Elm St still for sale?", True),
-    ("hi", "please call 512-555-0177 tonight", True),
+@pytest.mark.parametrize(("subject", "body", "held"), [
+    ("Hello", "A text section\nAn HTML section", True),
+    ("Invoice 2231", "Thank you for booking with us. Your total was charged.", True),
+    ("Question", "Is the house on Elm St still for sale?", False),
+    ("hi", "please call 512-555-0177 tonight", False),
 ])
-def test_direct_needs_an_inquiry_or_a_phone(subject: str, body: str, is_lead: bool) -> None:
+def test_direct_without_inquiry_or_phone_is_held_for_review(subject: str, body: str,
+                                                            held: bool) -> None:
+    # Issue 11: a person's own mail to the leads address is never silently a non-lead. One
+    # that asks for nothing and leaves no phone is a lead held for review, with the reason
+    # (it used to be is_lead=False, "free-form mail with no phone and no inquiry").
     from leadmail.parsers import extract
     from leadmail.parsers.base import ParseContext
     from leadmail.parsers.mime import parse_mail
@@ -508,6 +512,18 @@ def test_direct_needs_an_inquiry_or_a_phone(subject: str, body: str, is_lead: bo
     raw = (f"From: Sam Writer <sam@example.org>\r\nTo: leads@brokerage.example\r\n"
            f"Subject: {subject}\r\nMessage-ID: <d-{subject}@x>\r\n\r\n{body}\r\n").encode()
     ex = extract(parse_mail(raw), ParseContext())
-    assert ex.is_lead is is_lead
-    if not is_lead:
-        assert "no inquiry" in (ex.not_lead_reason or "")
+    assert ex.is_lead is True
+    assert ("no inquiry" in (ex.trace.get("review") or "")) is held
+    if held:
+        assert ex.confidence["email"] < 0.5 and "needs-review" in ex.tags
+
+
+def test_robot_mail_without_lead_data_is_automated_non_lead() -> None:
+    from leadmail.parsers import extract
+    from leadmail.parsers.base import ParseContext
+    from leadmail.parsers.mime import parse_mail
+
+    raw = (b"From: Booking <no-reply@hotel.example>\r\nTo: leads@brokerage.example\r\n"
+           b"Subject: Invoice 2231\r\n\r\nThank you for booking with us.\r\n")
+    ex = extract(parse_mail(raw), ParseContext())
+    assert ex.is_lead is False and "automated mail" in (ex.not_lead_reason or "")

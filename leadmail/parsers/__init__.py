@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+from leadmail.parsers import structured
 from leadmail.parsers.adf import AdfParser
 from leadmail.parsers.base import Extracted, Mail, ParseContext, Parser
 from leadmail.parsers.craigslist import CraigslistParser
@@ -22,7 +25,7 @@ from leadmail.parsers.trulia import TruliaParser
 from leadmail.parsers.website import WebsiteParser
 from leadmail.parsers.zillow import ZillowParser
 
-__all__ = ["PARSERS", "extract", "get", "module_name", "non_lead_reason"]
+__all__ = ["PARSERS", "extract", "get", "module_name", "non_lead_reason", "read_claimed"]
 
 # Match order: structured formats, then forwards (unwrapped and re-matched), then providers
 # by sender (Trulia before Zillow and Opcity before Realtor.com: each shares its parent's
@@ -64,14 +67,91 @@ def get(name: str) -> Parser:
     raise KeyError(f"unknown parser {name!r}; known: {known}")
 
 
+# Parsers that read any mail's text: no provider is named by them.
+_GENERIC = (WebsiteParser, DirectParser, ReferralParser, IdxParser)
+
+
+def _adf_with_text(mail: Mail, ctx: ParseContext) -> Extracted:
+    """An ADF document with the notification around it (an attachment under a provider's
+    text body): the document's values win; the provider parser that claims the text names
+    the source and fills what the document leaves out (a real-estate listing in a <vehicle>
+    comment). Free text never goes to NER for this: the Direct fallback is not asked."""
+    adf = PARSERS[0].parse(mail, ctx)
+    adf.trace["document"] = {"kind": "adf", "fields": sorted(adf.confidence)}
+    text_parser = next((p for p in PARSERS[1:] if not isinstance(p, DirectParser)
+                        and p.claims(mail)), None)
+    if text_parser is None or not mail.text.strip():
+        return adf
+    text = text_parser.parse(mail, dataclasses.replace(ctx, structured=True))
+    if isinstance(text_parser, _GENERIC):
+        for name in ("address", "property_address", "price", "message"):
+            if not getattr(adf, name) and getattr(text, name):
+                setattr(adf, name, getattr(text, name))
+                adf.confidence[name] = min(0.8, text.confidence.get(name, 0.8))
+        return adf
+    for name, conf in adf.confidence.items():
+        setattr(text, name, getattr(adf, name))
+        text.confidence[name] = conf
+    if adf.first_name or adf.last_name:
+        text.full_name = None
+        text.confidence.pop("full_name", None)
+    for key, value in adf.custom_fields.items():
+        text.custom_fields.setdefault(key, value)
+    text.trace["document"] = adf.trace["document"]
+    text.segment = text.segment or adf.segment
+    return text
+
+
+# Country-code TLDs sold as generic names: no country is meant by them.
+_GENERIC_TLDS = frozenset({"io", "co", "me", "tv", "ai", "ly", "fm", "to", "cc", "ws", "gg",
+                           "sh", "so", "app", "dev", "xyz", "am", "im", "la", "nu",
+                           "vc", "gl", "md", "ms", "st", "eu"})
+
+
+def sender_region(addr: str) -> str | None:
+    """The phone region a sender's country-code domain names (".de" -> "DE", ".co.uk" ->
+    "GB", ".com.br" -> "BR"), or None for a generic domain."""
+    import phonenumbers
+
+    tld = addr.rpartition("@")[2].rpartition(".")[2].lower()
+    if len(tld) != 2 or tld in _GENERIC_TLDS:
+        return None
+    region = "GB" if tld == "uk" else tld.upper()
+    return region if region in phonenumbers.SUPPORTED_REGIONS else None
+
+
+def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
+                 skip: tuple[Parser, ...] = ()) -> tuple[Extracted, Parser]:
+    """The named parser's (or the first claiming one's) reading, structured data first."""
+    region = sender_region(mail.from_addr)
+    if region and region != ctx.default_region:
+        # A notification from a country's portal writes that country's phones nationally
+        # ("Telefon: 0151 55501470" from immobilienscout24.de).
+        ctx = dataclasses.replace(ctx, default_region=region)
+    parser = get(parser_name) if parser_name else next(
+        p for p in PARSERS if p not in skip and p.claims(mail))
+    # Structured data first: a JSON or XML lead document in any part, JSON-LD or microdata in
+    # the HTML. Its values win; the claiming parser's reading of the text fills the rest. ADF
+    # has its own parser, and a forward is unwrapped first (its inner mail is read so too).
+    doc = None if isinstance(parser, (AdfParser, ReferralParser)) else structured.find(mail, ctx)
+    if isinstance(parser, AdfParser) and not parser_name:
+        result = _adf_with_text(mail, ctx)
+    elif doc is not None and isinstance(parser, DirectParser):
+        # A document is no person's free text: it never reaches NER.
+        result = structured.standalone(doc, mail)
+    else:
+        result = parser.parse(mail, dataclasses.replace(ctx, structured=True) if doc else ctx)
+        if doc is not None:
+            structured.merge(result, doc, mail)
+    result.parser = result.parser or module_name(parser)
+    result.source = result.source or parser.name
+    return result, parser
+
+
 def extract(mail: Mail, ctx: ParseContext, parser_name: str | None = None) -> Extracted:
     """Non-leads first; then the named parser (a source rule may force one) or the first that
     claims the mail."""
     reason = non_lead_reason(mail)
     if reason:
         return Extracted(parser="nonlead", is_lead=False, not_lead_reason=reason)
-    parser = get(parser_name) if parser_name else next(p for p in PARSERS if p.claims(mail))
-    result = parser.parse(mail, ctx)
-    result.parser = result.parser or module_name(parser)
-    result.source = result.source or parser.name
-    return result
+    return read_claimed(mail, ctx, parser_name)[0]

@@ -122,6 +122,8 @@ def _from_tree(root: ET.Element) -> dict:
         region = " ".join(_clean(getattr(_find(address, k), "text", ""))
                           for k in ("regioncode", "postalcode")).strip()
         country = _clean(getattr(_find(address, "country"), "text", ""))
+        if country.lower() in ("us", "usa", "united states"):
+            country = ""  # the home country is no part of a US postal address
         out["address"] = ", ".join(p for p in [*lines, city, region, country] if p)
     vehicles = _all(prospect, "vehicle")
     buy = [v for v in vehicles if (v.get("interest") or "buy").lower() != "trade-in"]

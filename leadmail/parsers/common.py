@@ -99,6 +99,11 @@ _TOLL_FREE = re.compile(r"^\+18(00|33|44|55|66|77|88)\d{7}$")
 _ID_NUMBER = re.compile(
     r"(?i)\b((?:lead|listing|mls|order|ref(?:erence)?|inquiry|request|contact|ticket|"
     r"confirmation|record|property)\s*(?:id|#|no\.?|number)?\s*[:#]?\s*)([A-Z0-9-]{5,})")
+# The same in other languages: "Código do anúncio: 2718336451", "Réf. annonce : LY-2291",
+# "Scout-ID: 152837465", "Referencia del anuncio: 1093384572".
+_ID_NUMBER_INTL = re.compile(
+    r"(?i)\b((?:c[oó]digo|refer[eê]ncia|referencia|référence|réf|referenz|anuncio|anúncio|"
+    r"annonce|inserat|objekt|scout|id)\b[^:\n\d]{0,25}:\s*)([A-Z0-9-]{5,})")
 _LONG_DIGITS = re.compile(r"(?<![\d+])(\d{12,}|[02-9]\d{10})(?!\d)")
 
 SELLER = re.compile(
@@ -177,6 +182,7 @@ def not_lead_name(name: str, ctx: ParseContext) -> bool:
 def mask_ids(text: str) -> str:
     """Replace the digits of ids (lead id, MLS#, long digit runs) so no phone is read in them."""
     text = _ID_NUMBER.sub(lambda m: m.group(1) + re.sub(r"\d", "X", m.group(2)), text)
+    text = _ID_NUMBER_INTL.sub(lambda m: m.group(1) + re.sub(r"\d", "X", m.group(2)), text)
     return _LONG_DIGITS.sub(lambda m: "X" * len(m.group(1)), text)
 
 
@@ -281,6 +287,11 @@ _CANONICAL = {"full_name": "name", "first_name": "first name", "last_name": "las
               "email": "email", "phone": "phone", "message": "message", "price": "price"}
 
 
+_PRICE_TAIL = re.compile(r"\s+[-–—|·]\s+((?:US\$|C\$|[$€£])\s?\d[\d,. ]{0,14}\d(?:\s?[kKmM])?)\s*$")
+_HEADER_KEYS = frozenset({"question", "questions", "field", "label", "name", "item"})
+_HEADER_VALUES = frozenset({"answer", "answers", "value", "values", "response", "responses"})
+
+
 def all_pairs(mail: Mail) -> list[tuple[str, str]]:
     """Label/value pairs from the text and from HTML tables, first occurrence per label: the
     "Label: value" lines, table rows, and labels alone on a line with the value under them. A
@@ -291,6 +302,8 @@ def all_pairs(mail: Mail) -> list[tuple[str, str]]:
     table = html_table_pairs(mail.html) if mail.html else []
     stacked = [(k, v) for k, v, _ in engine.next_line_pairs(text, field_of)]
     for key, value in form_pairs(text) + table + stacked:
+        if key in _HEADER_KEYS and value.strip().lower() in _HEADER_VALUES:
+            continue  # a table's header row ("Question: Answer"), no field
         if key not in _KNOWN:
             target = engine.keyword_field(key)
             key = _CANONICAL.get(target or "", key)
@@ -311,6 +324,8 @@ def apply_pairs(
 ) -> None:
     """Fill ex from labelled pairs, skipping anything that belongs to the agent or provider."""
     parts: list[str] = []
+    prop_parts: list[str] = []  # City/State/ZIP rows right under a property's street row
+    last_street: str | None = None
     first_identity = next((i for i, (k, _) in enumerate(pairs)
                            if field_of(k) in ("full_name", "first_name", "email", "phone")),
                           len(pairs))
@@ -353,8 +368,11 @@ def apply_pairs(
             _set(ex, "price", value, 1.0)  # as written: draft.build reads ranges and "465 000 €"
         elif target in ("property_address", "address"):
             _set(ex, target, value, 1.0)
+            last_street = target
         elif key in _ADDRESS_PARTS:
-            parts.append(value)
+            # The parts belong to the street row above them: "property_address: 2914 Maple
+            # Grove Rd" then "city: Durham", "state: NC", "zip: 27707".
+            (prop_parts if last_street == "property_address" else parts).append(value)
         else:
             custom = next((c for c, labels in CUSTOM_LABELS.items() if key in labels), None)
             if custom:
@@ -363,11 +381,25 @@ def apply_pairs(
                 r"(?i)^(https?://|www\.)", value
             ):
                 ex.custom_fields.setdefault(snake(key), value)
+    if prop_parts and ex.property_address and not _has_postcode(ex.property_address):
+        ex.property_address = join_address([ex.property_address, *prop_parts])
+    elif prop_parts:
+        parts = prop_parts + parts
     if parts:
         if ex.address and not layout.address_is_property:
             ex.address = join_address([ex.address, *parts])
         elif not ex.address:
             _set(ex, "address", join_address(parts), 0.8)
+
+
+_POSTCODE = re.compile(r"\d{4,5}(?:-\d{4})?\s*$|[A-Z]\d[A-Z] ?\d[A-Z]\d\s*$|"
+                      r"[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\s*$|,\s*\d{4,5} [^\W\d_][^\d,]*$")
+
+
+def _has_postcode(value: str) -> bool:
+    """True when an address already ends in its city's postcode (US, CA, UK, EU styles); a
+    street with no comma has no city yet."""
+    return "," in value and bool(_POSTCODE.search(value[-60:]))
 
 
 def join_address(parts: list[str]) -> str:
@@ -481,11 +513,24 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
         if win:
             _set(ex, "property_address", win.value, min(1.0, win.score))
             trace["property_address"] = {"won": win.why(), "candidates": len(ranked)}
-    if ex.address and not layout.address_is_property:
-        at = _text_line_of(lines, ex.address)
-        if at is not None and "," not in ex.address and at + 1 < len(lines):
-            if engine.city_line(lines[at + 1]):
-                ex.address = f"{ex.address}, {lines[at + 1].strip()}"
+    if ex.property_address:
+        # "Listing: 1607 Juniper Ct, Boise, ID 83702 - $489,900": the price is no part of
+        # the address; it is the listing's price.
+        cut = _PRICE_TAIL.search(ex.property_address[:engine.LINE_MAX])
+        if cut and cut.start() > 8:
+            if not ex.price:
+                _set(ex, "price", cut.group(1).strip(), 0.9)
+            ex.property_address = ex.property_address[:cut.start()].strip()
+    for name in ("address", "property_address"):
+        # A labelled street whose "City, ST ZIP" is on the next line ("Listing: 245 East 72nd
+        # Street, Unit 9C" / "New York, NY 10021").
+        value = getattr(ex, name)
+        if not value or _has_postcode(value) or (name == "address" and layout.address_is_property):
+            continue
+        at = _text_line_of(lines, value)
+        if at is not None and at + 1 < len(lines) and engine.city_line(lines[at + 1]):
+            if lines[at + 1].strip() not in value:
+                setattr(ex, name, f"{value}, {lines[at + 1].strip()}")
     if not ex.message:
         win = engine.quoted_message(lines, footer_at)
         if win:

@@ -87,6 +87,7 @@ EXTRA_LABELS: dict[str, set[str]] = {
                 "mensagem", "sua mensagem", "messaggio", "commentaire", "commentaires",
                 "comentarios", "comentario", "observaciones", "anmerkungen", "bemerkung",
                 "shopper message", "renter message", "buyer message", "message from the renter",
+                "borrower comments", "client comments", "applicant comments", "tenant comments",
                 "message from renter", "customer comments", "buyer comments", "lead comments",
                 "additional notes", "anything else", "remarks", "inquiry message"},
     "property_address": {"objekt", "objektadresse", "bien", "adresse du bien", "annonce",
@@ -122,7 +123,8 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                          r"\bteléfono\b|\bmobile\b|\bcell\b")),
     ("price", re.compile(r"(?i)\bbudget\b|\bprice range\b|\bpresupuesto\b|\bhow much\b.{0,30}"
                          r"\b(spend|afford)\b")),
-    ("message", re.compile(r"(?i)\banything else\b|\bmessage\b|\bcomments?\b|\bquestions?\b"
+    ("message", re.compile(r"(?i)\banything else\b|\bmessage\b|\bcomments?\b|\bnotes? from\b|"
+                           r"\bnachricht von\b|\bmensaje de\b|\bquestions?\b"
                            r".{0,20}\b(have|for us)\b|\btell us\b|\bnachricht\b|\bmensaje\b")),
     ("full_name", re.compile(r"(?i)\bfull name\b|\byour name\b|\bwhat'?s your name\b|"
                              r"\bwho are you\b")),
@@ -189,7 +191,9 @@ def next_line_pairs(text: str, field_of) -> list[tuple[str, str, int]]:
     i = 0
     while i < len(lines):
         raw = lines[i].strip()
-        if not raw or len(raw) > 100 or raw.endswith((".", "!")) or _LABEL_COLON.match(raw):
+        if (not raw or len(raw) > 100 or raw.endswith((".", "!")) or _LABEL_COLON.match(raw)
+                or "?" in raw[:-1] or "..." in raw):
+            # (a question with its answer, or a dot-leader row, is a pair on its own line)
             i += 1
             continue
         key = label_key(raw)
@@ -374,7 +378,8 @@ def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list
     for i, line in enumerate(lines[:footer_at]):
         if i in skip or _PROVIDER_WORDS.search(line[:LINE_MAX]) or len(line) > 200:
             continue
-        body = re.sub(r"^\s*[^:]{1,40}:\s*", "", line) if ":" in line[:40] else line
+        # "Label: value" loses its label; "... 06:52 PM CT" is no label (a time's colon).
+        body = re.sub(r"^\s*[^:\d]{1,40}:\s*", "", line) if ":" in line[:40] else line
         street = street_of(body.strip())
         if not street:
             continue
@@ -424,7 +429,32 @@ def tidy_message(value: str) -> str:
             lines = lines[:i]
             break
     text = "\n".join(lines).strip()
+    text = _cut_trailer(text)
     return _unquote(text) if text[:1] in "\"“«„" else text
+
+
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+_TRAILER = re.compile(
+    r"(?i)^(please (reply|respond)|reply (directly|to this)|to (reply|respond)|pour répondre|"
+    r"sie können|puedes responder|pode responder|para responder|antworten sie|"
+    r"répondez|responda|view in\b|open in\b|property of interest$|listing details$|"
+    r"this (e-?mail|message) was sent|you('re| are) receiving)")
+
+
+def _cut_trailer(text: str) -> str:
+    """The message without what a notification prints after it: from the first later
+    paragraph that is a reply instruction, a footer or the provider's sign-off line."""
+    paras = _PARAGRAPH_BREAK.split(text)
+    if len(paras) < 2:
+        return text
+    kept = [paras[0]]
+    for para in paras[1:]:
+        first = para.strip().split("\n", 1)[0].strip()[:LINE_MAX]
+        if (_TRAILER.match(first) or _BOILER.match(first) or strip_footer(first) != first
+                or (_PROVIDER_WORDS.search(first) and re.search(r"\d", first))):
+            break
+        kept.append(para)
+    return "\n\n".join(kept).strip()
 
 
 # --------------------------------------------------------------------------- brands

@@ -48,4 +48,7 @@ class LendingTreeParser:
             ex.segment = None  # a refinance or a home-equity loan: a customer, not a buyer
             if not ex.property_address and ex.address:
                 ex.property_address = ex.address  # the loan is on the home they live in
+            elif ex.property_address and not ex.address:
+                ex.address = ex.property_address  # ... and they live in the home it is on
+                ex.confidence["address"] = 0.8
         return ex

@@ -39,6 +39,46 @@ def _first(value: object) -> str:
     return str(value or "")
 
 
+# Body parts mail-parser drops ("Email content 'json' not handled"): a form posting a JSON
+# object, an XML lead document sent inline. Kept as unnamed attachments, so the structured
+# readers (parsers.structured, parsers.adf) see them like any attached document.
+STRUCTURED_TYPES = ("application/json", "text/json", "application/ld+json", "application/xml",
+                    "text/xml", "application/adf+xml")
+MAX_PART = 1_000_000
+_REPORT_TYPES = ("message/feedback-report", "message/disposition-notification")
+
+
+def _structured_parts(message: object) -> list[Attachment]:
+    out: list[Attachment] = []
+    seen: set[bytes] = set()
+    walk = getattr(message, "walk", None)
+    if walk is None:
+        return out
+    for count, part in enumerate(walk()):
+        if count > 200:
+            break
+        ctype = part.get_content_type()
+        if ctype in _REPORT_TYPES:
+            # The email package reads these as header blocks: kept as "Name: value" lines.
+            blocks = part.get_payload() if isinstance(part.get_payload(), list) else []
+            data = "\n".join(f"{k}: {v}" for sub in blocks[:5] for k, v in sub.items()[:50])
+            if data:
+                out.append(Attachment("", ctype, data.encode("utf-8", errors="replace")))
+            continue
+        if part.is_multipart() or part.get_filename() or not (
+            ctype in STRUCTURED_TYPES or ctype.endswith(("+json", "+xml"))
+        ):
+            continue
+        try:
+            data = part.get_payload(decode=True) or b""
+        except Exception:  # a broken transfer encoding: nothing to read
+            continue
+        if data and len(data) <= MAX_PART and data not in seen:
+            seen.add(data)
+            out.append(Attachment("", ctype, data))
+    return out
+
+
 def parse_mail(raw: bytes) -> Mail:
     """Parse raw RFC 5322 bytes; raise Quarantine when nothing readable can be made of them."""
     if not raw.strip():
@@ -65,10 +105,11 @@ def parse_mail(raw: bytes) -> Mail:
     html, plain = storable(html), storable(plain)
     text = normalize_space(plain) or (html_to_text(html)[:MAX_TEXT] if html else "")
     subject = normalize_space(storable(_first(parsed.subject)))
-    if not text and not subject and not parsed.attachments:
+    extra = _structured_parts(parsed.message)
+    if not text and not subject and not parsed.attachments and not extra:
         detail = f" (MIME defects: {', '.join(defects)})" if defects else ""
         raise Quarantine("no readable content" + detail)
-    if not text and _STRUCTURAL.intersection(defects) and not parsed.attachments:
+    if not text and _STRUCTURAL.intersection(defects) and not (parsed.attachments or extra):
         raise Quarantine(f"malformed MIME, no readable body (defects: {', '.join(defects)})")
 
     from_list = _addresses(parsed.from_)
@@ -88,6 +129,9 @@ def parse_mail(raw: bytes) -> Mail:
         attachments.append(
             Attachment(att.get("filename") or "", att.get("mail_content_type") or "", data)
         )
+
+    named = {a.payload for a in attachments}
+    attachments += [a for a in extra if a.payload not in named]
 
     return Mail(
         message_id=_first(parsed.message_id).strip() or None,

@@ -13,6 +13,7 @@ from leadmail import normalize
 from leadmail.parsers.base import Extracted, Mail, ParseContext
 from leadmail.parsers.common import (
     emails_in,
+    is_provider_addr,
     not_lead_email,
     not_lead_name,
     phones_in,
@@ -64,7 +65,7 @@ _STREET_SUFFIX = re.compile(
     r"(?i)\b(?:st|street|ave|avenue|rd|road|dr|drive|ln|lane|blvd|"
     r"boulevard|ct|court|cir|circle|way|pl|place|pkwy|parkway|ter|terrace|trl|trail|hwy|loop|"
     r"cv|cove|run|path|row|sq)\b")
-_HOUSE_NUMBER = re.compile(r"\b\d{1,6}\s+\w")
+_HOUSE_NUMBER = re.compile(r"(?<![:\d])\b\d{1,6}\s+\w")  # "9:52 PM CT" is a time, not a street
 _NOT_STREET_CHAR = re.compile(r"[^\w .'-]")
 STREET_WINDOW = 80  # characters between a house number and its street suffix, at most
 LONG_LINE = 300  # a longer line is read in windows around each street suffix
@@ -188,7 +189,8 @@ def extract_free_text(
     body = strip_footer(strip_quoted(text), signature=False)
     ex = Extracted(parser="nlp")
     candidates = rule_names(body, ctx)
-    if not name_known and max((c for _, c in candidates), default=0.0) <= NER_CONFIDENCE:
+    if (not name_known and not ctx.structured
+            and max((c for _, c in candidates), default=0.0) <= NER_CONFIDENCE):
         ner = ner_names(body, ctx, model or ctx.nlp_model)
         if ner:
             candidates.append((ner[0], NER_CONFIDENCE))
@@ -239,15 +241,33 @@ class DirectParser:
         ex = read_person(mail, ctx)
         ex.source = "Direct"
         if not ex.phone and not _INQUIRY.search(f"{mail.subject}\n{mail.text}"):
-            # Anyone can write to the leads address: a mail that asks for nothing and leaves no
-            # phone is not routed as a lead (test mails, invoices, spam). It stays stored and
-            # can be replayed after a rule says otherwise.
-            return Extracted(parser="nlp", source="Direct", is_lead=False,
-                             not_lead_reason="free-form mail with no phone and no inquiry "
-                                             "(nothing asks about a property, vehicle or quote)")
+            if is_provider_addr(mail.from_addr, ()):
+                # A robot's mail that carries no lead: automated, so no lead.
+                return Extracted(parser="nlp", source="Direct", is_lead=False,
+                                 not_lead_reason=f"automated mail with no lead data "
+                                                 f"(from {mail.from_addr})")
+            # A person's own mail to the leads address is never silently a non-lead: one that
+            # asks for nothing and leaves no phone is a lead held for review, with the reason.
+            hold_for_review(ex, NO_INQUIRY)
         if not (ex.full_name or ex.email or ex.phone):
             report_no_contact(ex)
         return ex
+
+
+NO_INQUIRY = ("free-form mail with no phone and no inquiry (nothing asks about a property, "
+              "vehicle or quote)")
+REVIEW_CAP = 0.2  # what hold_for_review leaves of every identity field's confidence
+
+
+def hold_for_review(ex: Extracted, reason: str) -> None:
+    """Keep the lead, but below the review threshold (pipeline.review_reason holds it): every
+    identity field's confidence capped, the reason in the trace and a "needs-review" tag."""
+    for key in ("full_name", "first_name", "last_name", "email", "phone"):
+        if getattr(ex, key):
+            ex.confidence[key] = min(ex.confidence.get(key, 1.0), REVIEW_CAP)
+    ex.trace["review"] = reason
+    if "needs-review" not in ex.tags:
+        ex.tags.append("needs-review")
 
 
 # Words of someone asking for something a lead source sells: a home, a rental, a vehicle, a

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from leadmail.parsers.base import Mail
+from leadmail.parsers.base import Attachment, Mail
 
 _BOUNCE_SENDER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon)@", re.I)
 _BOUNCE_SUBJECT = re.compile(
@@ -39,14 +39,37 @@ _MARKETING_DOMAIN = re.compile(
 
 
 def non_lead_reason(mail: Mail) -> str | None:
-    """A short human reason when the mail is a bounce, auto-reply or newsletter; else None."""
+    """A short human reason when the mail is automated (a bounce, a complaint, a read receipt,
+    an auto-reply, account mail or a newsletter); else None."""
     return _bounce(mail) or _auto_reply(mail) or _account(mail) or _bulk(mail)
+
+
+def _report(mail: Mail) -> str | None:
+    """RFC 6522 reports: an ARF complaint (RFC 5965) or a read receipt (RFC 8098) is its own
+    reason; any other report (delivery-status) is a bounce."""
+    if mail.content_type != "multipart/report":
+        return None
+    m = re.search(r"report-type=\"?([\w-]+)", mail.header("content-type"), re.I)
+    kind = m.group(1).lower() if m else ""
+    if kind == "feedback-report":
+        feedback = re.search(r"(?im)^feedback-type:\s*([\w-]+)", _part_text(mail))
+        detail = f"; {feedback.group(1).lower()}" if feedback else ""
+        return f"complaint (ARF feedback report{detail})"
+    if kind == "disposition-notification":
+        return "read receipt (disposition notification)"
+    return f"bounce (multipart/report{'; ' + kind if kind else ''})"
+
+
+def _part_text(mail: Mail) -> str:
+    texts = [mail.text[:4000]]
+    texts += [a.payload[:4000].decode("utf-8", errors="replace") for a in mail.attachments[:5]
+              if "feedback" in a.content_type or a.content_type.startswith("message/")]
+    return "\n".join(texts)
 
 
 def _bounce(mail: Mail) -> str | None:
     if mail.content_type == "multipart/report":
-        kind = re.search(r"report-type=\"?([\w-]+)", mail.header("content-type"), re.I)
-        return f"bounce (multipart/report{'; ' + kind.group(1) if kind else ''})"
+        return _report(mail)
     if _BOUNCE_SENDER.match(mail.from_addr):
         return f"bounce (from {mail.from_addr})"
     if _BOUNCE_SUBJECT.match(mail.subject):
@@ -95,9 +118,25 @@ def _bulk(mail: Mail) -> str | None:
 
 def _is_lead_like(mail: Mail) -> bool:
     """Lead words (subject or body) and the lead's data: bulk headers alone do not decide."""
+    if any(_lead_document(a) for a in mail.attachments[:20]):
+        return True  # a lead document attached under a short text body
     words = _LEAD_MARKERS.search(mail.subject) or _LEAD_MARKERS.search(mail.text[:4000])
     return bool(words) and _has_lead_data(mail)
 
 
 def _has_lead_data(mail: Mail) -> bool:
-    return bool(_LEAD_DATA.search(mail.text[:8000]) or _LEAD_DATA.search(mail.html[:20000]))
+    return bool(_LEAD_DATA.search(mail.text[:8000]) or _LEAD_DATA.search(mail.html[:20000])
+                or any(_lead_document(a) for a in mail.attachments[:20]))
+
+
+# An attached lead document (ADF, a LeadList, a JSON form post) is the lead's data.
+_DOC_DATA = re.compile(r"(?i)<adf\b|<(\w+:)?(leadlist|lead|prospect|subscriber)\b|"
+                       r"\"(e-?mail|phone|telephone)(address)?\"\s*:")
+
+
+def _lead_document(att: Attachment) -> bool:
+    ctype = att.content_type.lower()
+    if not ("xml" in ctype or "json" in ctype or att.filename.lower().endswith(
+            (".xml", ".adf", ".json"))):
+        return False
+    return bool(_DOC_DATA.search(att.payload[:8000].decode("utf-8", errors="replace")))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import email.utils
 import re
 
-from leadmail.parsers.base import Extracted, Mail, ParseContext
+from leadmail.parsers.base import Attachment, Extracted, Mail, ParseContext
 from leadmail.parsers.common import phones_in
 
 MARKER = re.compile(
@@ -14,60 +15,139 @@ MARKER = re.compile(
     r"-{3,}[ \t]*Original Message[ \t]*-{3,}|-{3,}[ \t]*Forwarded by .{1,80}-{3,}|"
     r"_{10,}(?=[ \t]*\n[ \t>]*\*?From:))[ \t]*$",
     re.I | re.M)
-_HEADER = re.compile(r"^[ \t>]*\*?(From|Sent|Date|Subject|To|Cc|Reply-To)\*?:[ \t]*(.*)$", re.I)
+_HEADER = re.compile(
+    r"^[ \t>]*\*?(From|Sent|Date|Subject|To|Cc|Reply-To|De|Von|Da|Van|Från|Fra|Envoyé|Gesendet|"
+    r"Enviado|Enviada|Inviato|Verzonden|Skickat|Sendt|Datum|Fecha|Data|À|A|An|Para|Aan|Till|"
+    r"Til|Objet|Betreff|Asunto|Assunto|Oggetto|Onderwerp|Ämne|Emne)\*?:[ \t]*(.*)$", re.I)
 # Inner parsers that read a forwarded lead as the provider's: the lead keeps that source.
 _GENERIC = {"Website", "Direct", "Referral"}
 
 
+# Outlook's header block with no rule line above it ("From: ..." then "Sent: ..."), in the
+# languages Outlook writes it. Only the From line is matched here; the block is checked below.
+_OUTLOOK_FROM = re.compile(r"^[ \t>]*\*?(From|De|Von|Da|Van|Från|Fra)\*?:[ \t]*\S[^\n]{0,200}$",
+                           re.I | re.M)
+_OUTLOOK_SENT = re.compile(r"^[ \t>]*\*?(Sent|Envoyé|Gesendet|Enviado|Enviada|Inviato|Verzonden|"
+                           r"Skickat|Sendt|Date|Datum|Fecha|Data)\*?:", re.I)
+_OUTLOOK_REST = re.compile(r"^[ \t>]*\*?(To|À|A|An|Para|Aan|Till|Til|Subject|Objet|Betreff|"
+                           r"Asunto|Assunto|Oggetto|Onderwerp|Ämne|Emne|Cc)\*?:", re.I)
+# Localized header names, to the English ones _split_headers keeps.
+_HEADER_NAMES = {"de": "from", "von": "from", "da": "from", "van": "from", "från": "from",
+                 "fra": "from", "envoyé": "sent", "gesendet": "sent", "enviado": "sent",
+                 "enviada": "sent", "inviato": "sent", "verzonden": "sent", "skickat": "sent",
+                 "sendt": "sent", "datum": "date", "fecha": "date", "data": "date", "à": "to",
+                 "a": "to", "an": "to", "para": "to", "aan": "to", "till": "to", "til": "to",
+                 "objet": "subject", "betreff": "subject", "asunto": "subject",
+                 "assunto": "subject", "oggetto": "subject", "onderwerp": "subject",
+                 "ämne": "subject", "emne": "subject"}
+MAX_DEPTH = 4  # forwards unwrapped, at most (text blocks and attached messages alike)
+_RFC822 = ("message/rfc822", "message/global")
+
+
+def attached_message(mail: Mail) -> Attachment | None:
+    """A forwarded mail attached whole (message/rfc822, or an .eml file)."""
+    for att in mail.attachments[:20]:
+        if att.content_type.lower() in _RFC822 or att.filename.lower().endswith(".eml"):
+            return att
+    return None
+
+
+def marker(text: str) -> tuple[int, int] | None:
+    """(start, end) of the first forward marker: a client's separator line, or the start of an
+    Outlook header block (From/Sent/To-or-Subject lines) standing on its own."""
+    found = MARKER.search(text)
+    best = (found.start(), found.end()) if found else None
+    for m in _OUTLOOK_FROM.finditer(text, 0, found.start() if found else len(text)):
+        lines = text[m.end():m.end() + 600].split("\n")[1:5]
+        if lines and _OUTLOOK_SENT.match(lines[0]) and any(_OUTLOOK_REST.match(x)
+                                                            for x in lines[1:]):
+            return (m.start(), m.start())
+    return best
+
+
 class ReferralParser:
-    """Forwarded mail: the innermost forwarded block is read as if it had arrived itself."""
+    """Forwarded mail: the innermost forwarded mail is read as if it had arrived itself."""
 
     name = "Referral"
 
     def claims(self, mail: Mail) -> bool:
-        """A forward marker in the body ("---------- Forwarded message ----------", ...)."""
-        return bool(MARKER.search(mail.text))
+        """A forward marker in the body, or a mail attached whole."""
+        return marker(mail.text) is not None or attached_message(mail) is not None
 
     def parse(self, mail: Mail, ctx: ParseContext) -> Extracted:
-        """Unwrap, keep the forwarder out of the lead, and read the inner mail."""
-        from leadmail.parsers import PARSERS  # the registry imports this module
+        """Unwrap, keep every forwarder out of the lead, and read the inner mail."""
+        from leadmail.parsers import read_claimed  # the registry imports this module
 
-        note, inner = unwrap(mail)
-        forwarders = {mail.from_addr} - {""}
-        names = {mail.from_name.lower()} - {""}
+        note, inner, forwarders = unwrap(mail)
+        emails = {a for a, _ in forwarders} - {""}
+        names = {n.lower() for _, n in forwarders} - {""}
         inner_ctx = dataclasses.replace(
             ctx,
-            agent_emails=ctx.agent_emails | forwarders,
+            agent_emails=ctx.agent_emails | emails,
             agent_names=ctx.agent_names | names,
             agent_phones=ctx.agent_phones | set(phones_in(note, ctx)),
         )
-        parser = next(p for p in PARSERS if p.name != "Referral" and p.claims(inner))
-        ex = parser.parse(inner, inner_ctx)
+        ex, parser = read_claimed(inner, inner_ctx, skip=(self,))
         ex.custom_fields.setdefault("forwarded_by", mail.from_addr)
         if note.strip():
             ex.custom_fields.setdefault("referral_note", note.strip()[:500])
         if "forwarded" not in ex.tags:
             ex.tags.append("forwarded")
-        if parser.name in _GENERIC:
+        branded = parser.name == "Website" and ex.source not in (None, "Website")
+        if parser.name in _GENERIC and not branded:
+            # A person's own mail, forwarded: a referral. A provider's notification, read by
+            # the generic form reader, keeps the provider it names.
             ex.parser, ex.source = "referral", "Referral"
+        ex.trace["forward"] = {"depth": len(forwarders), "forwarders": sorted(emails),
+                               "inner_from": inner.from_addr}
         return ex
 
 
-def unwrap(mail: Mail) -> tuple[str, Mail]:
-    """(forwarder's note, the innermost forwarded mail), unwrapping up to three levels."""
-    text = mail.text
+def _message_bytes(payload: bytes) -> bytes:
+    """An attached message as RFC 5322 bytes; some clients base64 it, against the RFC."""
+    head = payload.lstrip()[:200]
+    if b":" not in head.split(b"\n", 1)[0]:
+        try:
+            return base64.b64decode(payload, validate=False)
+        except (ValueError, TypeError):
+            return payload
+    return payload
+
+
+def unwrap(mail: Mail) -> tuple[str, Mail, list[tuple[str, str]]]:
+    """(the first forwarder's note, the innermost forwarded mail, every forwarder as
+    (address, name)), through text blocks and attached messages, up to MAX_DEPTH levels."""
+    from leadmail.errors import Quarantine
+    from leadmail.parsers.mime import parse_mail
+
     note = ""
     inner = mail
-    for depth in range(3):
-        m = MARKER.search(text)
-        if not m:
+    forwarders = [(mail.from_addr, mail.from_name)]
+    for depth in range(MAX_DEPTH):
+        at = marker(inner.text)
+        att = attached_message(inner) if at is None else None
+        if at is None and att is None:
             break
-        if depth == 0:
-            note = text[: m.start()]
-        headers, body = _split_headers(text[m.end():])
-        inner = _inner_mail(mail, headers, body)
-        text = body
-    return note, inner
+        if att is not None:
+            try:
+                nxt = parse_mail(_message_bytes(att.payload))
+            except Quarantine:
+                break
+            if depth == 0:
+                # mail-parser renders the attached mail's text into the outer text too: the
+                # note is what comes before it.
+                probe = nxt.text.strip()[:40]
+                cut = inner.text.find(probe) if probe else -1
+                note = inner.text[:cut] if cut > 0 else inner.text
+        else:
+            if depth == 0:
+                note = inner.text[: at[0]]
+            headers, body = _split_headers(inner.text[at[1]:])
+            nxt = _inner_mail(inner, headers, body)
+        if depth and inner.from_addr:
+            forwarders.append((inner.from_addr, inner.from_name))
+        inner = nxt
+    return note, inner, forwarders
 
 
 def _split_headers(block: str) -> tuple[dict[str, str], str]:
@@ -77,7 +157,8 @@ def _split_headers(block: str) -> tuple[dict[str, str], str]:
     while i < len(lines):
         m = _HEADER.match(lines[i])
         if m:
-            headers.setdefault(m.group(1).lower(), m.group(2).strip())
+            name = m.group(1).lower()
+            headers.setdefault(_HEADER_NAMES.get(name, name), m.group(2).strip())
         elif lines[i].strip() or headers:
             break
         i += 1

@@ -110,7 +110,8 @@ def first_value(pairs: list[tuple[str, str]], *labels: str) -> str | None:
 
 
 # Looser than _LABEL_LINE: form builders and Zapier keep "?" and long questions as labels.
-_FORM_LINE = re.compile(r"^\s*[*\-•]?\s*([A-Za-z][A-Za-z0-9 /&'().#_?,-]{0,60}?)\s*[:=]\s*(.*)$")
+# Labels in any script's letters: "Correo electrónico:", "Téléphone :", "Straße/Nr.:".
+_FORM_LINE = re.compile(r"^\s*[*\-•]?\s*([^\W\d_][\w /&'’().#?,-]{0,60}?)\s*[:=]\s*(.*)$")
 
 
 def label_key(label: str) -> str:
@@ -120,13 +121,29 @@ def label_key(label: str) -> str:
     return key[5:] if key.startswith("your ") else key
 
 
+# "Name ............ Gabriel Moreno": a label, a dot leader, the value.
+_LEADER_LINE = re.compile(r"^\s*([^\W\d_][\w /&'’()#?,-]{0,60}?)\s*(?:\.{3,}|…+)\s*(\S.*)$")
+# "What is your budget? $500,000 - $600,000": a question and its answer on one line.
+# The answer is a form's answer, short and not a sentence: "Is it available? I'd love to
+# see it." in a person's message is no pair.
+_QUESTION_LINE = re.compile(r"^\s*([^\W\d_][^?\n]{2,100}\?)[ \t]+(\S[^?.!\n]{0,59})$")
+
+
 def form_pairs(text: str) -> list[tuple[str, str]]:
-    """Like label_values, with labels in label_key spelling and question-style labels kept."""
+    """Like label_values, with labels in label_key spelling and question-style labels kept;
+    dot-leader rows and a question with its answer on the same line read as pairs too."""
     pairs: list[tuple[str, str]] = []
     lines = text.split("\n")
     i = 0
     while i < len(lines):
-        m = _FORM_LINE.match(lines[i])
+        line = lines[i][:400]
+        m = _FORM_LINE.match(line)
+        if not m:
+            other = _LEADER_LINE.match(line) or _QUESTION_LINE.match(line)
+            if other:
+                pairs.append((label_key(other.group(1)), other.group(2).strip()))
+            i += 1
+            continue
         if m and not re.match(r"^\s*(https?|mailto|tel)\s*:", lines[i], re.I):
             value = m.group(2).strip()
             if not value and i + 1 < len(lines) and lines[i + 1].strip():

@@ -1,0 +1,106 @@
+"""Field-engine extras (issue 11): labels in any script, a portal's country for national
+phone numbers, ids in other languages never read as phones, the text a notification prints
+after the person's message."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+from leadmail import parsers
+from leadmail.parsers import sender_region
+from leadmail.parsers.base import ParseContext
+from leadmail.parsers.common import mask_ids
+from leadmail.parsers.fields import tidy_message
+from leadmail.parsers.mime import parse_mail
+
+
+def _read(sender: str, body: str):
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, "leads@brokerage.example", "Anfrage"
+    msg.set_content(body)
+    return parsers.extract(parse_mail(msg.as_bytes()), ParseContext())
+
+
+def test_sender_country_names_the_phone_region() -> None:
+    assert sender_region("kontakt@immobilienscout24.de") == "DE"
+    assert sender_region("enquiries@rightmove.co.uk") == "GB"
+    assert sender_region("x@zapimoveis.com.br") == "BR"
+    assert sender_region("x@site.io") is None and sender_region("x@zillow.com") is None
+    ex = _read("Portal <kontakt@portal.de>",
+               "Name: Jonas Weber\nE-Mail: jonas@example.de\nTelefon: 0151 55501470\n")
+    assert ex.phone == "+4915155501470"
+
+
+def test_non_ascii_labels_are_labels() -> None:
+    ex = _read("Portal <aviso@portal.es>",
+               "Nombre: Lucía Fernández\nCorreo electrónico: lucia@example.es\n"
+               "Teléfono: +34 655 501 420\n")
+    assert ex.email == "lucia@example.es" and ex.phone == "+34655501420"
+
+
+def test_ids_in_other_languages_are_masked() -> None:
+    for line in ("Código do anúncio: 2718336451", "Referencia del anuncio: 1093384572",
+                 "Scout-ID: 152837465"):
+        assert not any(ch.isdigit() for ch in mask_ids(line).partition(":")[2]), line
+
+
+def test_reply_instructions_and_footers_after_a_message_are_cut() -> None:
+    text = ("Is the loft boarded?\n\nAnd is there a chain?\n\n"
+            "To reply to the applicant, reply to this email.\n\nRightmove Group Limited, 2 Park")
+    assert tidy_message(text) == "Is the loft boarded?\n\nAnd is there a chain?"
+    assert tidy_message("Pour moi c'est bien.\n\nPour répondre, répondez.") == \
+        "Pour moi c'est bien."
+
+
+def test_city_state_zip_rows_join_the_street_row_above_them() -> None:
+    ex = _read("Unbounce <notifications@unbounce.com>",
+               "New lead\n\nfirst_name: Terrence\nlast_name: Boyd\nemail: tb@example.net\n"
+               "property_address: 2914 Maple Grove Rd\ncity: Durham\nstate: NC\nzip: 27707\n")
+    assert ex.property_address == "2914 Maple Grove Rd, Durham, NC 27707"
+    assert not ex.address
+
+
+def test_a_labelled_street_continues_on_the_city_line_under_it() -> None:
+    ex = _read("Compass <no-reply@compass.com>",
+               "Name: Nathaniel Greer\nEmail: ng@example.com\nPhone: (212) 555-0134\n\n"
+               "Listing: 245 East 72nd Street, Unit 9C\nNew York, NY 10021\n")
+    assert ex.property_address == "245 East 72nd Street, Unit 9C, New York, NY 10021"
+
+
+def test_dot_leader_rows_and_question_answer_lines_are_pairs() -> None:
+    from leadmail.parsers.text import form_pairs
+
+    pairs = dict(form_pairs("Name ............ Gabriel Moreno\nPrice range ..... $350,000 - "
+                            "$425,000\nWhat is your budget? $500,000 - $600,000\n"
+                            "Is it still available? I'd love to see it this weekend."))
+    assert pairs["name"] == "Gabriel Moreno"
+    assert pairs["price range"] == "$350,000 - $425,000"
+    assert pairs["what is your budget"] == "$500,000 - $600,000"
+    assert "is it still available" not in pairs  # a sentence is no form answer
+
+
+def test_table_header_row_is_no_field_and_note_from_is_a_message() -> None:
+    ex = _read("Jotform <noreply@jotform.com>",
+               "Request a Showing\n\nQuestion: Answer\n\nName: Rahul Desai\n\n"
+               "E-mail: rahul@example.com\n\nPhone Number: (216) 555-0151\n\n"
+               "Questions or Comments: Does the basement get any water?\n")
+    assert ex.message == "Does the basement get any water?"
+    ex = _read("Zillow <premieragent@mail.zillow.com>",
+               "Contact\n\nKendra Liu\n\nPhone\n\n(512) 555-0178\n\nEmail\n\nkendra@example.net"
+               "\n\nNote from Kendra\n\nCan we also see the pool?\n")
+    assert ex.message == "Can we also see the pool?"
+
+
+def test_a_time_zone_is_no_street() -> None:
+    ex = _read("LendingTree <noreply@leads.lendingtree.com>",
+               "Date Submitted .... 03/27/2025 06:52 PM CT\nFirst Name: Darnell\n"
+               "Last Name: Hughes\nEmail: dh@example.com\nPrimary Phone: (512) 555-0104\n")
+    assert ex.property_address is None
+
+
+def test_a_price_after_the_listing_address_is_the_price() -> None:
+    ex = _read("Summit Ridge Homes <wordpress@summitridgehomes.example>",
+               "Name: Brianna Walsh\nEmail: bw@example.com\nPhone: 208 555 0109\n\n"
+               "Listing: 1607 Juniper Ct, Boise, ID 83702 - $489,900\n")
+    assert ex.property_address == "1607 Juniper Ct, Boise, ID 83702"
+    assert str(ex.price) == "$489,900"
