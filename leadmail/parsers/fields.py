@@ -492,7 +492,9 @@ def brand_of(from_addr: str, from_name: str, extra_addrs: list[str], head: str,
     blob = f"{from_name}\n{head}\n{tail}".lower()
     for p in providers():
         for mark in p["marks"]:
-            if re.search(rf"(?<![\w.]){re.escape(mark)}(?![\w])", blob):
+            if mark.lower() not in blob:  # the cheap test first: most marks are not there
+                continue
+            if re.search(rf"(?<![\w.]){re.escape(mark.lower())}(?![\w])", blob):
                 return p["brand"], f"mark {mark!r}"
     return None, "no provider named"
 
