@@ -291,10 +291,11 @@ def _finish(
     error: str | None = None,
     duplicate_of: int | None = None,
 ) -> None:
+    reason = storable(reason)  # the message row and its event both keep it
     with session_scope(engine) as session:
         msg = session.get(Message, msg_id)
         assert msg is not None
-        msg.status, msg.reason, msg.error = status, storable(reason), storable(error)
+        msg.status, msg.reason, msg.error = status, reason, storable(error)
         msg.duplicate_of, msg.processed_at, msg.lease_until = duplicate_of, utcnow(), None
         session.add(msg)
         session.add(

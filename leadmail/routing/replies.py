@@ -132,6 +132,16 @@ def _alerts(engine: Engine, keys: list[str]) -> list[Outbox]:
     return found
 
 
+def _refused(engine: Engine, msg_id: int, lead_id: int | None, reply: Reply, alert: str,
+             why: str, outcome: str, event: str, **fields: object) -> None:
+    """An answer that must not act: a warning, the metric, and a reply_ignored event."""
+    word = (reply.word or "").upper() or None
+    log.warning(event, alert=alert, lead=lead_id, sender=reply.sender, word=word, **fields)
+    AGENT_ACTIONS.labels("reply", reply.word or "none", outcome).inc()
+    _record(engine, "reply_ignored", msg_id, lead_id, alert=alert, sender=reply.sender,
+            word=word, why=why)
+
+
 def _record(engine: Engine, kind: str, msg_id: int, lead_id: int | None, **data: object) -> None:
     with session_scope(engine) as session:
         session.add(Event(kind=kind, message_pk=msg_id, lead_id=lead_id, data=data))
@@ -158,11 +168,8 @@ def handle(settings: Settings, engine: Engine, msg_id: int, raw: bytes) -> str |
     if row is None:
         cited = ", ".join(r.idempotency_key for r in rows)
         why = "its reference to the alert carries no valid tag (forged or guessed)"
-        log.warning("reply to an alert with a forged reference: ignored", alerts=cited,
-                    sender=reply.sender, word=reply.word)
-        AGENT_ACTIONS.labels("reply", reply.word or "none", "forged").inc()
-        _record(engine, "reply_ignored", msg_id, rows[0].lead_id, alert=cited,
-                sender=reply.sender, word=(reply.word or "").upper() or None, why=why)
+        _refused(engine, msg_id, rows[0].lead_id, reply, cited, why, "forged",
+                 "reply to an alert with a forged reference: ignored")
         return f"reply to alert {cited}: {why}; ignored"
     key, lead_id = row.idempotency_key, row.lead_id
     agent = settings.find_agent(row.recipient)
@@ -170,25 +177,8 @@ def handle(settings: Settings, engine: Engine, msg_id: int, raw: bytes) -> str |
     word = (reply.word or "").upper()
     if agent is None or sender is None or sender.email != agent.email:
         why = f"from {reply.sender or 'no sender'}, not from {row.recipient}, the alert's agent"
-        log.warning(
-            "reply to an alert from another address: ignored",
-            alert=key,
-            lead=lead_id,
-            sender=reply.sender,
-            agent=row.recipient,
-            word=word or None,
-        )
-        AGENT_ACTIONS.labels("reply", reply.word or "none", "wrong_sender").inc()
-        _record(
-            engine,
-            "reply_ignored",
-            msg_id,
-            lead_id,
-            alert=key,
-            sender=reply.sender,
-            word=word or None,
-            why=why,
-        )
+        _refused(engine, msg_id, lead_id, reply, key, why, "wrong_sender",
+                 "reply to an alert from another address: ignored", agent=row.recipient)
         return f"reply to alert {key} {why}: ignored"
     if settings.followup.trusted_authserv_ids:
         # The operator's MX vouches for agents' mail (or the agent logged in to send it): an
@@ -199,11 +189,8 @@ def handle(settings: Settings, engine: Engine, msg_id: int, raw: bytes) -> str |
                                      policy=policy.compat32)
         via, refused = vouched_by(settings, stored, headers, agent, [reply.sender])
         if via is None:
-            log.warning("reply to an alert not vouched for: ignored", alert=key, lead=lead_id,
-                        sender=reply.sender)
-            AGENT_ACTIONS.labels("reply", reply.word or "none", "unauthenticated").inc()
-            _record(engine, "reply_ignored", msg_id, lead_id, alert=key, sender=reply.sender,
-                    word=word or None, why=refused)
+            _refused(engine, msg_id, lead_id, reply, key, str(refused), "unauthenticated",
+                     "reply to an alert not vouched for: ignored")
             return f"reply to alert {key}: {refused}; ignored"
     if reply.automatic:
         _record(
