@@ -101,6 +101,13 @@ def build(ext: Extracted, region: str) -> Draft:
         custom_fields=dict(ext.custom_fields),
         confidence=dict(ext.confidence),
     )
+    place = normalize.place_only(draft.address)
+    if place:
+        # A ZIP or a town is no postal address; it is kept for routing by area.
+        for key, value in place.items():
+            draft.custom_fields.setdefault(key, value)
+        draft.note("normalize", moved_address=draft.address, to=sorted(place))
+        draft.address = None
     if ext.trace:
         draft.note("fields", **ext.trace)
     if ext.phone and not draft.phone:

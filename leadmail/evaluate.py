@@ -20,6 +20,22 @@ def _squash(value: Any) -> Any:
     return re.sub(r"\s+", " ", value).strip() if isinstance(value, str) else value
 
 
+def _brand_key(value: Any) -> Any:
+    return re.sub(r"\W+", "", value).lower() if isinstance(value, str) else value
+
+
+_UNIT = re.compile(r"(?i)(?:\b(?:apt|apartment|unit|suite|ste)\.?\s*#?\s*|#\s*)(?=\w)")
+
+
+def _address_key(value: Any) -> Any:
+    """An address as the multiset of its words: the same address in another layout ("10969
+    Berlin" / "Berlin 10969", "Bristol, BS8 2LY" / "Bristol BS8 2LY", "Apt 1204" / "#1204")
+    compares equal; another street, number or town does not."""
+    if not isinstance(value, str):
+        return value
+    return sorted(re.findall(r"[^\W_]+(?:['’.-][^\W_]+)*", _UNIT.sub("#", value)))
+
+
 def field_matches(key: str, expected: Any, got: dict[str, Any]) -> bool:
     """One field: messages compare whitespace-collapsed, custom_fields as a subset."""
     actual = got.get(key)
@@ -28,6 +44,10 @@ def field_matches(key: str, expected: Any, got: dict[str, Any]) -> bool:
     if key == "custom_fields":
         have = actual or {}
         return all(have.get(k) == v for k, v in expected.items())
+    if key == "source":  # "Autotrader" is "AutoTrader", "ApartmentList" "Apartment List"
+        return _brand_key(expected) == _brand_key(actual)
+    if key in ("address", "property_address"):
+        return _address_key(expected) == _address_key(actual)
     if key == "tags":
         return set(expected) <= set(actual or [])
     return bool(expected == actual)

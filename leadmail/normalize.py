@@ -333,6 +333,46 @@ _UNIT_LABELS = frozenset(
 _FIELD_LABELS = {"city": "PlaceName", "state": "StateName", "zip": "ZipCode"}
 
 
+_ADDRESS_TAIL = re.compile(
+    r"(?i)(?:,?\s*\b(?:map it|view map|get directions|show on map|\(map\))\s*)+$|"
+    r",\s*(?:united states(?: of america)?|usa|u\.s\.a\.|us)\s*$")
+
+
+def _uncap(text: str) -> str:
+    """An all-capitals address in normal case; words of one or two letters (TX, NE, #B) stay
+    capitals."""
+    def word(m: re.Match[str]) -> str:
+        w = m.group(0)
+        state = re.match(r"\s+\d{5}\b|\s*$", text[m.end():])  # "TX 78701", "Portland, OR"
+        if w in _DIRECTIONS or state or text[:m.start()].endswith("#"):
+            return w
+        return w.capitalize()
+
+    return re.sub(r"\d*[^\W\d_]{2,}", word, text)
+
+
+_DIRECTIONS = frozenset({"N", "S", "E", "W", "NE", "NW", "SE", "SW"})
+
+
+_PLACE_ONLY = re.compile(
+    r"^(?:\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|"
+    r"[^\W\d_][^\W\d_ .'’-]*(?:[ .'’-]+[^\W\d_]+){0,3}(?:,? [A-Z]{2})?(?:,? \d{5}(?:-\d{4})?)?)$")
+
+
+def place_only(value: str | None) -> dict[str, str]:
+    """{"zip": ..} or {"city": .., "state": .., "zip": ..} when an address is a place and no
+    street ("78704", "Pflugerville", "Denver, CO 80210"); {} for a real address."""
+    if not value or not _PLACE_ONLY.match(value.strip()):
+        return {}
+    zip_code = re.search(r"(\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})$", value.strip())
+    rest = value.strip()[: zip_code.start()] if zip_code else value.strip()
+    state = re.search(r",? ([A-Z]{2})$", rest.strip())
+    city = (rest.strip()[: state.start()] if state else rest).strip(" ,")
+    out = {"city": city, "state": state.group(1) if state else "",
+           "zip": zip_code.group(1) if zip_code else ""}
+    return {k: v for k, v in out.items() if v}
+
+
 def address(raw: str | None, listing: bool = False) -> str | None:
     """Return an address as one clean line with comma-separated parts, or None when empty.
     `listing`: a property's address, its unit written the portals' way ("St #3")."""
@@ -347,6 +387,11 @@ def address(raw: str | None, listing: bool = False) -> str | None:
             parts.append(line)
     joined = ", ".join(parts)
     joined = re.sub(r"(?<=\d)\.$", "", joined)  # "TX 78701." - a sentence stop, not an abbrev
+    # What forms print after an address: the country of a US form, a map link's words.
+    while (cut := _ADDRESS_TAIL.sub("", joined).strip(_ADDRESS_EDGE_JUNK)) != joined:
+        joined = cut
+    if sum(c.isupper() for c in joined) > 6 and not any(c.islower() for c in joined):
+        joined = _uncap(joined)  # "4127 ALDER CREEK WAY, ROSEVILLE, CA 95747" from a feed
     # One spelling of a unit: "78 Pine St # 3", "88 Greenwich St, Apt 1504", "St Unit 9C" are
     # all "... St #3" / "#1504" / "#9C", on the street.
     if listing:

@@ -87,4 +87,4 @@ def test_forwarder_of_a_persons_mail_is_not_the_lead() -> None:
             "Hi Ben, is 4107 Ridgeview Dr still for sale? Call me at 512-555-0150.\n\nHarold\n")
     ex = parsers.extract(parse_mail(_outer(body)), CTX)
     assert ex.email == "hal@example.net" and ex.phone == "+15125550150"
-    assert ex.source == "Referral"
+    assert ex.source == "Direct" and "forwarded" in ex.tags

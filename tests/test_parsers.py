@@ -155,7 +155,7 @@ Subject: New submission from Contact""",
 
 def test_forwarded_gmail_block_is_unwrapped_and_forwarder_ignored():
     ex = extract(sample("referral/forwarded_by_colleague.eml"), CTX)
-    assert (ex.parser, ex.source) == ("referral", "Referral")
+    assert (ex.parser, ex.source) == ("referral", "Direct")
     assert ex.full_name == "Samantha Greene"
     assert ex.email == "sam.greene@example.net"
     assert ex.phone == "+15125550152"
@@ -176,7 +176,7 @@ Subject: FW: condo question""",
         "Hello, this is Luis Ortega. Is the condo on 5th still available? 512-555-0135\n",
     )
     ex = extract(m, CTX)
-    assert ex.source == "Referral"
+    assert ex.source == "Direct"
     assert (ex.full_name, ex.email, ex.phone) == (
         "Luis Ortega", "luis.ortega@example.org", "+15125550135")
 

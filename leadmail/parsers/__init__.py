@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from leadmail.parsers import fields as engine
 from leadmail.parsers import structured
 from leadmail.parsers.adf import AdfParser
 from leadmail.parsers.base import Extracted, Mail, ParseContext, Parser
@@ -145,6 +146,14 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
             structured.merge(result, doc, mail)
     result.parser = result.parser or module_name(parser)
     result.source = result.source or parser.name
+    if not isinstance(parser, (AdfParser, ReferralParser)):
+        # A sender that is a known provider names the source, whichever reader claimed the
+        # mail: a kvCORE registration read by the IDX reader is kvCORE's, a HotPads inquiry
+        # read by the Zillow reader is HotPads'.
+        own = engine.domain_brand([mail.from_addr, mail.header("sender")])
+        if own and own[0] not in (result.source, "Website"):
+            result.trace["source"] = {"won": own[0], "why": own[1], "reader": result.source}
+            result.source = own[0]
     return result, parser
 
 

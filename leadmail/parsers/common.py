@@ -232,7 +232,10 @@ def message_block(text: str, start_label: str) -> str | None:
     lines = text.split("\n")
     for i, line in enumerate(lines):
         m = re.match(r"^\s*([^:]{1,60}?)\s*:\s*(.*)$", line)
-        if not m or label_key(m.group(1)) != start_label:
+        if not m:
+            continue
+        key = label_key(m.group(1))  # spelled as all_pairs spells it
+        if key != start_label and _CANONICAL.get(engine.keyword_field(key) or "") != start_label:
             continue
         out = [m.group(2).strip()]
         rest = lines[i + 1:]

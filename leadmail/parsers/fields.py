@@ -421,6 +421,14 @@ def tidy_message(value: str) -> str:
     """A message without its wrapping quotes and without layout lines that trail it (a rule
     line, a label of the next section)."""
     lines = value.split("\n")
+    if lines[0].lstrip().startswith(">"):
+        # Set as an email quotation ("> Hi! I'm relocating..."): the quoted lines only.
+        quoted = []
+        for line in lines:
+            if not line.lstrip().startswith(">"):
+                break
+            quoted.append(line.lstrip()[1:].removeprefix(" "))
+        lines = quoted
     while lines and (not lines[-1].strip() or _RULE_LINE.match(lines[-1].strip())
                      or lines[-1].strip().startswith(":")):
         lines.pop()
@@ -441,6 +449,9 @@ _TRAILER = re.compile(
     r"this (e-?mail|message) was sent|you('re| are) receiving)")
 
 
+_BARE_LINK = re.compile(r"(?i)^<?(https?://|www\.)\S+>?$")  # "View all responses:" / a link
+
+
 def _cut_trailer(text: str) -> str:
     """The message without what a notification prints after it: from the first later
     paragraph that is a reply instruction, a footer or the provider's sign-off line."""
@@ -449,8 +460,11 @@ def _cut_trailer(text: str) -> str:
         return text
     kept = [paras[0]]
     for para in paras[1:]:
-        first = para.strip().split("\n", 1)[0].strip()[:LINE_MAX]
-        if (_TRAILER.match(first) or _BOILER.match(first) or strip_footer(first) != first
+        head = para.strip().split("\n", 2)
+        first = head[0].strip()[:LINE_MAX]
+        link = next((x.strip() for x in head[1:2]), first)
+        if (_TRAILER.match(first) or _BARE_LINK.match(link) or _BOILER.match(first)
+                or strip_footer(first) != first
                 or (_PROVIDER_WORDS.search(first) and re.search(r"\d", first))):
             break
         kept.append(para)
@@ -480,15 +494,26 @@ _SITE_WORDS = re.compile(
     r"windermere|command|immobilier|inmobiliaria|imobiliária|immobilien)\b")
 
 
+def domain_brand(addrs: list[str]) -> tuple[str, str] | None:
+    """(brand, why) of the first address whose domain is a known provider's."""
+    for addr in addrs:
+        dom = addr.strip("<> ").rpartition("@")[2].lower()
+        if not dom:
+            continue
+        for p in providers():
+            if _domain_match(dom, p["domains"]):
+                return p["brand"], f"sender domain {dom}"
+    return None
+
+
 def brand_of(from_addr: str, from_name: str, extra_addrs: list[str], head: str,
              tail: str) -> tuple[str | None, str]:
     """(brand, why) of a notification from a provider without a parser: a known provider by
     its domain, then by its marks (display name, subject, "Powered by ..." in the body);
     "Website" for a form on the brokerage's own site; None when nothing says."""
-    doms = [a.rpartition("@")[2].lower() for a in [from_addr, *extra_addrs] if a]
-    for p in providers():
-        if any(_domain_match(d, p["domains"]) for d in doms):
-            return p["brand"], f"sender domain {doms[0]}"
+    found = domain_brand([from_addr, *extra_addrs])
+    if found:
+        return found
     blob = f"{from_name}\n{head}\n{tail}".lower()
     for p in providers():
         for mark in p["marks"]:

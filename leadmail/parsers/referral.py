@@ -19,8 +19,6 @@ _HEADER = re.compile(
     r"^[ \t>]*\*?(From|Sent|Date|Subject|To|Cc|Reply-To|De|Von|Da|Van|Från|Fra|Envoyé|Gesendet|"
     r"Enviado|Enviada|Inviato|Verzonden|Skickat|Sendt|Datum|Fecha|Data|À|A|An|Para|Aan|Till|"
     r"Til|Objet|Betreff|Asunto|Assunto|Oggetto|Onderwerp|Ämne|Emne)\*?:[ \t]*(.*)$", re.I)
-# Inner parsers that read a forwarded lead as the provider's: the lead keeps that source.
-_GENERIC = {"Website", "Direct", "Referral"}
 
 
 # Outlook's header block with no rule line above it ("From: ..." then "Sent: ..."), in the
@@ -93,11 +91,11 @@ class ReferralParser:
             ex.custom_fields.setdefault("referral_note", note.strip()[:500])
         if "forwarded" not in ex.tags:
             ex.tags.append("forwarded")
-        branded = parser.name == "Website" and ex.source not in (None, "Website")
-        if parser.name in _GENERIC and not branded:
-            # A person's own mail, forwarded: a referral. A provider's notification, read by
-            # the generic form reader, keeps the provider it names.
-            ex.parser, ex.source = "referral", "Referral"
+        # The lead keeps the source of the mail that was forwarded (a person's own mail is
+        # "Direct", a portal's notification that portal's); the forward shows in its tag,
+        # "forwarded_by" and the trace. A person's mail or a form is read as a forward.
+        if parser.name in ("Website", "Direct"):
+            ex.parser = "referral"
         ex.trace["forward"] = {"depth": len(forwarders), "forwarders": sorted(emails),
                                "inner_from": inner.from_addr}
         return ex

@@ -31,7 +31,9 @@ class Facts:
                 parts = normalize.parse_address(where)
                 if parts.get("city") or parts.get("state") or parts.get("zip"):
                     return parts
-        return {}
+        # A lead that gave only its ZIP or town has it in custom_fields (draft.build).
+        custom = self.lead.custom_fields or {}
+        return {k: str(custom[k]) for k in ("city", "state", "zip") if custom.get(k)}
 
     @cached_property
     def quality(self) -> int:
