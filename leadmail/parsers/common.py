@@ -37,8 +37,8 @@ FIELD_LABELS: dict[str, frozenset[str]] = {
         "message", "comments", "comment", "message body", "question", "questions", "notes",
         "note", "inquiry", "enquiry", "additional comments", "additional information",
         "details", "how can we help", "how can we help you", "lead message", "request",
-        "what can we help you with", "message from lead", "concierge notes", "client notes",
-        "referral notes", "comment or message", "your message", "comments or questions",
+        "what can we help you with", "message from lead", "client notes",
+        "comment or message", "your message", "comments or questions",
     }),
     "property_address": frozenset({
         "property", "property address", "listing", "listing address", "address of interest",
@@ -77,6 +77,11 @@ CUSTOM_LABELS: dict[str, frozenset[str]] = {
                       "listing#", "listing number", "mlsid"}),
     "bedrooms": frozenset({"bedrooms", "beds", "number of bedrooms"}),
     "property_type": frozenset({"property type", "home type"}),
+    # A referral service's own notes on the client: not the person's words (the message).
+    "notes": frozenset({"concierge notes", "referral notes", "notes from your client specialist",
+                        "notes from your concierge", "client specialist notes", "agent notes",
+                        "specialist notes", "staff notes", "notes from our team",
+                        "internal notes", "concierge note", "notes from the concierge"}),
     "inquiry_type": frozenset({"inquiry type", "lead type", "request type", "client type",
                                "referral type"}),
 }
@@ -281,6 +286,8 @@ def field_of(key: str) -> str | None:
         return "address_part"
     if key in AGENT_LABELS:
         return "agent"
+    if key in CUSTOM_LABELS["notes"]:
+        return "notes"
     if key in _CUSTOM_KNOWN:
         return "custom"
     return engine.keyword_field(key)
@@ -378,7 +385,10 @@ def apply_pairs(
             (prop_parts if last_street == "property_address" else parts).append(value)
         else:
             custom = next((c for c, labels in CUSTOM_LABELS.items() if key in labels), None)
-            if custom:
+            if custom == "notes":  # they span lines, as a message does
+                notes = message_block(mail.text, key) or value
+                ex.custom_fields.setdefault(custom, " ".join(notes.split()))
+            elif custom:
                 ex.custom_fields.setdefault(custom, value)
             elif layout.keep_unknown and not _NOT_CUSTOM.search(key) and not re.match(
                 r"(?i)^(https?://|www\.)", value

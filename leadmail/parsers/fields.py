@@ -208,10 +208,10 @@ def next_line_pairs(text: str, field_of) -> list[tuple[str, str, int]]:
             i += 1
             continue
         nxt = lines[j].strip()
-        if field_of(label_key(nxt)) is not None and target != "message":
+        if field_of(label_key(nxt)) is not None and target not in ("message", "notes"):
             i += 1  # two labels in a row: this one has no value
             continue
-        if target == "message" or raw.endswith("?"):
+        if target in ("message", "notes") or raw.endswith("?"):
             value, end = paragraph(lines, j)
         else:
             value, end = nxt, j + 1
