@@ -333,6 +333,9 @@ _UNIT_LABELS = frozenset(
 _FIELD_LABELS = {"city": "PlaceName", "state": "StateName", "zip": "ZipCode"}
 
 
+_PART_LABEL = re.compile(
+    r"(?i)(?<![^\s,;])(?:street address(?: line \d)?|address line \d|city|state(?: / province)?|"
+    r"province|(?:postal|zip)(?: / (?:zip|postal))?(?: code)?|country)\s*:\s*")
 _ADDRESS_TAIL = re.compile(
     r"(?i)(?:,?\s*\b(?:map it|view map|get directions|show on map|\(map\))\s*)+$|"
     r",\s*(?:united states(?: of america)?|usa|u\.s\.a\.|us)\s*$")
@@ -379,6 +382,9 @@ def address(raw: str | None, listing: bool = False) -> str | None:
     if not raw:
         return None
     parts: list[str] = []
+    # A form that prints its address parts' labels in the value: "Street Address: 88 Mesa
+    # Verde Ct, City: El Paso, State / Province: TX, Postal / Zip Code: 79912".
+    raw = _PART_LABEL.sub("", raw[:1000])
     # Line breaks, semicolons and pipes all separate address lines in forms and emails.
     for line in re.split(r"[\r\n;|]+", raw):
         line = re.sub(r"\s+", " ", line)
@@ -388,6 +394,7 @@ def address(raw: str | None, listing: bool = False) -> str | None:
     joined = ", ".join(parts)
     joined = re.sub(r"(?<=\d)\.$", "", joined)  # "TX 78701." - a sentence stop, not an abbrev
     # What forms print after an address: the country of a US form, a map link's words.
+    joined = re.sub(r"(?<=\b[A-Z]{2}), (?=\d{5}(?:-\d{4})?$)", " ", joined)  # "TX, 79912"
     while (cut := _ADDRESS_TAIL.sub("", joined).strip(_ADDRESS_EDGE_JUNK)) != joined:
         joined = cut
     if sum(c.isupper() for c in joined) > 6 and not any(c.islower() for c in joined):

@@ -277,6 +277,30 @@ def _is_label_line(line: str) -> bool:
     return bool(m) and label_key(m.group(1)) in _KNOWN
 
 
+_SPLIT_LABEL = re.compile(r"\s*/\s*")
+_OWNER = re.compile(r"^(?:property|listing|subject property|home for sale)\s+(.+)$")
+_OWN = re.compile(r"^(?:mailing|current|home|contact|your)\s+(.+)$")
+
+
+def address_label(key: str) -> str:
+    """An address label in the vocabulary's spelling: "City/State/Zip" is "city state zip",
+    "property street" the listing's street ("property address"), "property city" a part
+    of the listing's address ("property city"), "mailing city" a part of the person's."""
+    if "/" in key:
+        key = _SPLIT_LABEL.sub(" ", key)
+    m = _OWNER.match(key)
+    if m:
+        rest = m.group(1)
+        if rest in ("street", "address", "street address", "address line 1", "street 1"):
+            return "property address"
+        if rest in _ADDRESS_PARTS:
+            return f"property {rest}"
+    m = _OWN.match(key)
+    if m and m.group(1) in _ADDRESS_PARTS:
+        return m.group(1)
+    return key
+
+
 def field_of(key: str) -> str | None:
     """The field a label (label_key spelling) names: the vocabulary, then question keywords."""
     for name, labels in FIELD_LABELS.items():
@@ -335,12 +359,17 @@ def apply_pairs(
     """Fill ex from labelled pairs, skipping anything that belongs to the agent or provider."""
     parts: list[str] = []
     prop_parts: list[str] = []  # City/State/ZIP rows right under a property's street row
+    listing_parts: list[tuple[str, str]] = []  # "Property City", "property_zip"
     last_street: str | None = None
     first_identity = next((i for i, (k, _) in enumerate(pairs)
                            if field_of(k) in ("full_name", "first_name", "email", "phone")),
                           len(pairs))
     for index, (key, value) in enumerate(pairs):
         if key in layout.skip_labels:
+            continue
+        key = address_label(key)
+        if key.startswith("property ") and key[9:] in _ADDRESS_PARTS:
+            listing_parts.append((key, value))  # "property_city=Seattle": the listing's
             continue
         if key in AGENT_LABELS:
             addrs = normalize.find_emails(value)
@@ -394,6 +423,11 @@ def apply_pairs(
                 r"(?i)^(https?://|www\.)", value
             ):
                 ex.custom_fields.setdefault(snake(key), value)
+    if listing_parts and ex.property_address and not _has_postcode(ex.property_address):
+        ex.property_address = join_address([ex.property_address, *(v for _, v in listing_parts)])
+    elif listing_parts and layout.keep_unknown:  # a town to buy in, no listing: kept as is
+        for key, value in listing_parts:
+            ex.custom_fields.setdefault(snake(key), value)
     if prop_parts and ex.property_address and not _has_postcode(ex.property_address):
         ex.property_address = join_address([ex.property_address, *prop_parts])
     elif prop_parts:

@@ -128,6 +128,8 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                            r".{0,20}\b(have|for us)\b|\btell us\b|\bnachricht\b|\bmensaje\b")),
     ("full_name", re.compile(r"(?i)\bfull name\b|\byour name\b|\bwhat'?s your name\b|"
                              r"\bwho are you\b")),
+    ("address", re.compile(r"(?i)\b(street )?address\b|\bdirección\b|\badresse\b|"
+                           r"\bendereço\b|\bindirizzo\b")),
 )
 
 
