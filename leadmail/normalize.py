@@ -231,6 +231,8 @@ def case_name(part: str, *, given: bool = False) -> str:
             cased.append(lower)
         elif index > 0 and single_case and lower in _ROMAN_SUFFIXES:
             cased.append(lower.upper())
+        elif any(not (p.islower() or p.isupper()) for p in word.split("-")):
+            cased.append(word)  # "Hye-jin", "McKenzie-smith": written so on purpose
         else:
             cased.append("-".join(_case_segment(piece) for piece in word.split("-")))
     return " ".join(cased)
@@ -266,18 +268,22 @@ _DOUBLE_GIVEN = frozenset({"ann", "anne", "mae", "may", "lou", "jo", "sue", "bet
 
 def _given_part(middle: str) -> str:
     """What of nameparser's middle belongs to the first name: the second half of a double
-    given name, or a middle initial ("Jane A."); a middle name is not folded in."""
+    given name; a middle name or initial is not folded in ("Priya S. Raman" -> "Priya")."""
     words = middle.split()
-    if len(words) != 1:
-        return ""
-    word = words[0]
-    if word.lower() in _DOUBLE_GIVEN or len(word.rstrip(".")) == 1:
-        return word
+    if len(words) == 1 and words[0].lower() in _DOUBLE_GIVEN:
+        return words[0]
     return ""
+
+
+# "Harold & Joan Petrakis", "Harold and Joan": a couple; the lead is the first named.
+_COUPLE = re.compile(r"(?i)^(\S+(?: \S+)?)\s+(?:&|and|y|et|und|e)\s+\S+(?=\s|$)")
 
 
 def _parse_full_name(full: str) -> tuple[str | None, str | None]:
     """Split a cleaned full name into (given names, surname) with nameparser."""
+    couple = _COUPLE.match(full)
+    if couple and len(full.split()) > 3:
+        full = couple.group(1) + full[couple.end():]
     parsed = HumanName(full)
     given = " ".join(piece for piece in (parsed.first, _given_part(parsed.middle)) if piece)
     family = parsed.last
@@ -298,6 +304,9 @@ def split_name(
     """Return (first_name, last_name), properly cased, from separate fields or a full name."""
     first_clean = _clean_name_field(first)
     last_clean = _clean_name_field(last)
+    couple = _COUPLE.match(first_clean or "")
+    if couple:
+        first_clean = couple.group(1)
     first_name = case_name(first_clean, given=True) if first_clean else None
     last_name = case_name(last_clean) if last_clean else None
     if first_name and last_name:

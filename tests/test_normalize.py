@@ -184,7 +184,7 @@ def test_case_name_given_keeps_particle_words_capitalised() -> None:
         ("Smith Jr., John", None, None, ("John", "Smith Jr.")),
         ("Jane Smith, PhD", None, None, ("Jane", "Smith")),
         ("Smith, Jane", None, None, ("Jane", "Smith")),
-        ("SMITH, JANE A.", None, None, ("Jane A.", "Smith")),
+        ("SMITH, JANE A.", None, None, ("Jane", "Smith")),
         ("Mary Ann Smith", None, None, ("Mary Ann", "Smith")),
         ("DELLA MAE REESE", None, None, ("Della Mae", "Reese")),
         ("Ludwig van der Berg", None, None, ("Ludwig", "van der Berg")),

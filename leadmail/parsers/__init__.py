@@ -8,6 +8,7 @@ from leadmail.parsers import fields as engine
 from leadmail.parsers import structured
 from leadmail.parsers.adf import AdfParser
 from leadmail.parsers.base import Extracted, Mail, ParseContext, Parser
+from leadmail.parsers.common import is_rental, segment_hint
 from leadmail.parsers.craigslist import CraigslistParser
 from leadmail.parsers.everquote import EverQuoteParser
 from leadmail.parsers.facebook import FacebookParser
@@ -154,6 +155,10 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         if own and own[0] not in (result.source, "Website"):
             result.trace["source"] = {"won": own[0], "why": own[1], "reader": result.source}
             result.source = own[0]
+    if result.segment == "Buyer" and (engine.rental_brand(result.source)
+                                      or is_rental(mail, result)):
+        # A renter is a customer, not a buyer, however a reader or a document labelled them.
+        result.segment = "Seller" if segment_hint(result.message) == "Seller" else None
     return result, parser
 
 

@@ -482,6 +482,11 @@ def providers() -> list[dict]:
     return json.loads(_PROVIDERS.read_text())["providers"]
 
 
+def rental_brand(brand: str | None) -> bool:
+    """True for a rental portal's brand (kind "rental" in providers.json)."""
+    return any(p.get("kind") == "rental" and p["brand"] == brand for p in providers())
+
+
 def _domain_match(dom: str, domains: list[str]) -> bool:
     return any(dom == d or dom.endswith("." + d) for d in domains)
 
