@@ -122,10 +122,15 @@ def sender_region(addr: str) -> str | None:
     return region if region in phonenumbers.SUPPORTED_REGIONS else None
 
 
+# Where a person has two surnames (father's, mother's): "Ana Ortega Ruiz" is Ana, Ortega Ruiz.
+_TWO_SURNAMES = frozenset({"ES", "MX", "AR", "CO", "CL", "PE", "VE", "EC", "GT", "CU", "BO", "DO",
+                           "HN", "PY", "SV", "NI", "CR", "PA", "UY", "PR"})
+
+
 def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
                  skip: tuple[Parser, ...] = ()) -> tuple[Extracted, Parser]:
     """The named parser's (or the first claiming one's) reading, structured data first."""
-    region = sender_region(mail.from_addr)
+    region = sender_region(mail.from_addr) or engine.provider_region(mail.from_addr)
     if region and region != ctx.default_region:
         # A notification from a country's portal writes that country's phones nationally
         # ("Telefon: 0151 55501470" from immobilienscout24.de).
@@ -155,6 +160,11 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         if own and own[0] not in (result.source, "Website"):
             result.trace["source"] = {"won": own[0], "why": own[1], "reader": result.source}
             result.source = own[0]
+    if region in _TWO_SURNAMES and result.full_name and not (result.first_name
+                                                            or result.last_name):
+        words = result.full_name.split()
+        if len(words) == 3:  # "Lucía Salinas Beltrán": a given name and two surnames
+            result.first_name, result.last_name = words[0], " ".join(words[1:])
     if result.segment == "Buyer" and (engine.rental_brand(result.source)
                                       or is_rental(mail, result)):
         # A renter is a customer, not a buyer, however a reader or a document labelled them.

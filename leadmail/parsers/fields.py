@@ -482,6 +482,13 @@ def providers() -> list[dict]:
     return json.loads(_PROVIDERS.read_text())["providers"]
 
 
+def provider_region(addr: str) -> str | None:
+    """The phone region of a known provider's country ("region" in providers.json)."""
+    dom = addr.rpartition("@")[2].lower()
+    return next((p["region"] for p in providers()
+                 if "region" in p and _domain_match(dom, p["domains"])), None)
+
+
 def rental_brand(brand: str | None) -> bool:
     """True for a rental portal's brand (kind "rental" in providers.json)."""
     return any(p.get("kind") == "rental" and p["brand"] == brand for p in providers())
