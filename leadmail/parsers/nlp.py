@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import usaddress
 
 from leadmail import normalize
+from leadmail.parsers import fields as engine
 from leadmail.parsers.base import Extracted, Mail, ParseContext
 from leadmail.parsers.common import (
     emails_in,
@@ -216,6 +217,11 @@ def extract_free_text(
             ex.confidence[target] = 0.5
         if ex.segment == "Seller" and not own:
             ex.address, ex.confidence["address"] = address, 0.4
+    lines = [line[:engine.LINE_MAX] for line in body[:20000].split("\n")]
+    win = engine.best(engine.price_candidates(lines, len(lines), free_text=True))
+    if win:  # "listed at $479,000", "pre-approved up to $800k"
+        ex.price, ex.confidence["price"] = win.value, min(0.6, win.score)
+        ex.trace["price"] = {"won": win.why()}
     ex.message = body[:4000] or None
     ex.confidence["message"] = 0.5
     return ex
