@@ -318,9 +318,11 @@ def field_of(key: str) -> str | None:
 
 
 _CANONICAL = {"full_name": "name", "first_name": "first name", "last_name": "last name",
-              "email": "email", "phone": "phone", "message": "message", "price": "price"}
+              "email": "email", "phone": "phone", "message": "message", "price": "price",
+              "address": "address"}
 
 
+_VEHICLE = re.compile(r"^\s*(?:19|20)\d\d\s+[A-Z][\w-]+\s+\S")  # "2022 Honda CR-V EX-L"
 _PRICE_TAIL = re.compile(r"\s+[-–—|·]\s+((?:US\$|C\$|[$€£])\s?\d[\d,. ]{0,14}\d(?:\s?[kKmM])?)\s*$")
 _HEADER_KEYS = frozenset({"question", "questions", "field", "label", "name", "item"})
 _HEADER_VALUES = frozenset({"answer", "answers", "value", "values", "response", "responses"})
@@ -406,6 +408,10 @@ def apply_pairs(
         elif target == "price":
             _set(ex, "price", value, 1.0)  # as written: draft.build reads ranges and "465 000 €"
         elif target in ("property_address", "address"):
+            have = getattr(ex, target)
+            if have and not engine.street_of(have) and (engine.street_of(value)
+                                                        or engine.postal_line(value)):
+                setattr(ex, target, None)  # "Property: 2 bed flat" then "Address: 41 Otley Rd"
             _set(ex, target, value, 1.0)
             last_street = target
         elif key in _ADDRESS_PARTS:
@@ -539,7 +545,7 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
                 skip.add(i)
     cands = engine.address_candidates(lines, footer_at, skip)
     have = ex.property_address
-    if have and not engine.street_of(have) and engine.best(cands):
+    if have and not engine.street_of(have) and not _VEHICLE.match(have) and engine.best(cands):
         # A label's value that is no street ("2 bed terraced house to rent"): the body's street
         # address is the property.
         win = engine.best(cands)

@@ -34,7 +34,8 @@ class EverQuoteParser:
         ex = parse_layout(mail, ctx, _LAYOUT)
         vehicle = next((k for k in ex.custom_fields if _VEHICLE.match(k)), None)
         if vehicle:
-            ex.property_address = str(ex.custom_fields[vehicle])
+            # "2018 Mazda CX-5 Touring (commute, 12,000 mi/yr)": the vehicle, not its use
+            ex.property_address = re.sub(r"\s*\([^)]*\)\s*$", "", str(ex.custom_fields[vehicle]))
             ex.confidence["property_address"] = 1.0
         elif not ex.property_address and ex.address:
             ex.property_address = ex.address  # home insurance covers the home they live in

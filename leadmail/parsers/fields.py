@@ -332,13 +332,45 @@ _PROVIDER_WORDS = re.compile(
     r"floor \d+|all rights reserved|sent by|on behalf of)\b|©|\(c\)")
 
 
+_CA_POSTCODE = re.compile(r"\b[A-Z]\d[A-Z] ?\d[A-Z]\d\s*$")
+# A postcode that ends an address line: US ZIP, UK, Canadian, "05409-010", "10627 Berlin".
+_POSTAL_END = re.compile(
+    r"(?:\b\d{5}(?:-\d{3,4})?|\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\b[A-Z]\d[A-Z] ?\d[A-Z]\d|"
+    r"\b\d{4,5} [^\W\d_][^\W\d_ -]+(?: [^\W\d_]+)?)\s*$")
+_SEGMENT = re.compile(r"\s+[·|•]\s+")
+
+
 def city_line(line: str) -> bool:
-    """A "City, ST 12345" line (or "Bristol BS6 5UE", "10627 Berlin")."""
+    """A "City, ST 12345" line (or "Bristol BS6 5UE", "10627 Berlin", "Montréal (Québec)
+    H2J 2L4")."""
     line = line.strip()
     if len(line) > 60:
         return False
     return bool(_CITY_LINE.match(line) or _EU_ZIP_CITY.match(line)
-                or (_UK_POSTCODE.search(line) and len(line.split()) <= 5))
+                or ((_UK_POSTCODE.search(line) or _CA_POSTCODE.search(line))
+                    and len(line.split()) <= 5))
+
+
+def postal_line(line: str) -> str | None:
+    """A whole line that is an address and ends in its postcode, with no house number first
+    ("Apartment 1408, Deansgate Square, Manchester M15 4ZJ", "Beech House, 41 Otley Road,
+    Harrogate, HG2 0DJ"): at least two comma-separated parts, no sentence in it."""
+    line = line.strip().rstrip(".")
+    parts = [p.strip() for p in line.split(",")]
+    if not 2 <= len(parts) <= 6 or len(line) > 120 or not _POSTAL_END.search(line):
+        return None
+    if any(len(p) > 40 or not p or re.search(r"[!?;:@]", p) for p in parts):
+        return None
+    if not any(re.search(r"\d", p) for p in parts[:-1]) and len(parts) < 3:
+        return None  # "Bristol, BS6 5UE": a town, no address
+    if _US_END.search(line) or _DOMAIN_WORD.search(line) or not re.search(r"[^\W\d_]{3}",
+                                                                           parts[0]):
+        return None  # US lines are street_of's; "Apartments.com, 1331 L St"; "78731, 78746"
+    return line
+
+
+_US_END = re.compile(r"\b[A-Z]{2},? \d{5}(?:-\d{4})?\s*$")
+_DOMAIN_WORD = re.compile(r"(?i)\w\.(?:com|net|org|co|io|de|fr|es|it|ca|uk|au|nz|nl|br|pt)\b")
 
 
 def street_of(line: str) -> str | None:
@@ -370,6 +402,10 @@ def street_of(line: str) -> str | None:
         tail = re.match(r"^\s*,\s*([^,·|]{2,40})", rest)
         if tail and (re.search(r"\d{4,5}", tail.group(1)) or _UK_POSTCODE.search(tail.group(1))):
             return f"{street}, {tail.group(1).strip()}"
+        # "Rua de Cedofeita 212, Cedofeita, Porto": the district and town after it.
+        places = re.match(r"^((?:\s*,\s*[^\W\d_][^,·|!?:;\d]{1,30}){1,3})\s*$", rest)
+        if places:
+            return street + places.group(1)
         return street
     return None
 
@@ -382,7 +418,13 @@ def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list
             continue
         # "Label: value" loses its label; "... 06:52 PM CT" is no label (a time's colon).
         body = re.sub(r"^\s*[^:\d]{1,40}:\s*", "", line) if ":" in line[:40] else line
-        street = street_of(body.strip())
+        street = None
+        for segment in _SEGMENT.split(body.strip())[:6]:  # "Apartamento T2 · Rua de ..."
+            if _DOMAIN_WORD.search(segment):
+                break  # "Cars.com · 300 S Riverside Plaza ...": a provider's own address
+            street = street_of(segment) or postal_line(segment)
+            if street:
+                break
         if not street:
             continue
         feats: list[str] = []
