@@ -148,7 +148,7 @@ class Layout:
 
 def snake(label: str) -> str:
     """A label as a custom_fields key: "Pre-approved?" -> "pre_approved"."""
-    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")[:60]
+    return re.sub(r"[\W_]+", "_", label.lower()).strip("_")[:60]
 
 
 def domain_of(addr: str) -> str:
@@ -184,8 +184,12 @@ def not_lead_name(name: str, ctx: ParseContext) -> bool:
     return any(low == a.split(" ")[0] for a in ctx.agent_names) and " " not in low
 
 
+_URL = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>\"']{1,500}")
+
+
 def mask_ids(text: str) -> str:
     """Replace the digits of ids (lead id, MLS#, long digit runs) so no phone is read in them."""
+    text = _URL.sub(lambda m: re.sub(r"\d", "X", m.group(0)), text)  # ".../item/5625550139/"
     text = _ID_NUMBER.sub(lambda m: m.group(1) + re.sub(r"\d", "X", m.group(2)), text)
     text = _ID_NUMBER_INTL.sub(lambda m: m.group(1) + re.sub(r"\d", "X", m.group(2)), text)
     return _LONG_DIGITS.sub(lambda m: "X" * len(m.group(1)), text)
@@ -418,6 +422,10 @@ def apply_pairs(
             # The parts belong to the street row above them: "property_address: 2914 Maple
             # Grove Rd" then "city: Durham", "state: NC", "zip: 27707".
             (prop_parts if last_street == "property_address" else parts).append(value)
+        elif (target is None and len(value) >= 15 and value[:1] in "\"“«„" and not ex.message
+              and key not in _CUSTOM_KNOWN):
+            # "Ana Lucía: "Hi, is this still available? ..."": a chat line, the person's words
+            _set(ex, "message", value, 0.8)
         else:
             custom = next((c for c, labels in CUSTOM_LABELS.items() if key in labels), None)
             if custom == "notes":  # they span lines, as a message does
@@ -496,7 +504,7 @@ def parse_layout(mail: Mail, ctx: ParseContext, layout: Layout) -> Extracted:
 _RENTAL = re.compile(
     r"(?i)\b(for rent|to rent|rentals?|renters?|tenants?|leasing|lettings?|to let|per month|pcm|"
     r"move-?in date|move date|lease length|à louer|alquiler|se alquila|aluguel|zu vermieten|"
-    r"mietwohnung|affitto)\b|\d/\s?mo\b")
+    r"mietwohnung|affitto)\b|\d\s?/\s?(?:mo|month)\b")
 _FEE = re.compile(r"(?i)\b(hoa|fee|fees|dues|parking|utilities)\b")
 
 
@@ -626,12 +634,62 @@ def fill_identity(
         line for line in strip_footer(mail.text).split("\n")
         if not ((m := _LABEL.match(line)) and label_key(m.group(1)) in skip_labels | AGENT_LABELS)
     )
+    if not (ex.full_name or ex.first_name or ex.last_name):
+        found_name = named_in(mail.subject, body, ctx)
+        if found_name:
+            _set(ex, "full_name", found_name, 0.7)
     if not ex.email:
         found = emails_in(body, mail, ctx, domains)
         _set(ex, "email", found[0] if found else None, 0.6)
     if not ex.phone:
         found = phones_in(body, ctx)
         _set(ex, "phone", found[0] if found else None, 0.6)
+
+
+_NAME_WORDS = r"[A-ZÀ-Þ][\w'’.-]*(?: (?:de |da |van |von |del |di )?[A-ZÀ-Þ][\w'’.-]*){1,3}"
+# A notification's sentence about the person: "Wendell Obi sent you a message", "New lead
+# from Homesnap: Wendell Obi", "Message from Jalen Whitaker".
+_NAME_PHRASE = re.compile(
+    rf"^\s*(?P<a>{_NAME_WORDS}) (?:sent you a message|sent a message|is interested in|"
+    rf"wants to (?:see|tour|know|buy|rent|sell)|requested (?:a|an|more|to)|has requested|"
+    rf"would like to|asked about|has a question|has contacted you|contacted you|wrote)\b|"
+    rf"\b(?:lead|inquiry|enquiry|message|request|contact) from (?:[\w.&'-]+(?: [\w.&'-]+)?: )?"
+    rf"(?P<b>{_NAME_WORDS})\s*$")
+# A contact block with no labels: the name on its own line above a phone or email line.
+_CONTACT_LINE = re.compile(r"(?i)^\s*(?:phone|tel|telephone|mobile|cell|e-?mail)\b|"
+                           r"^\s*[+(]?\d[\d ().-]{8,}\d\s*$|^\s*\S+@\S+\.\w+\s*$")
+_BARE_NAME = re.compile(rf"^\s*({_NAME_WORDS})\s*$")
+
+
+def named_in(subject: str, body: str, ctx: ParseContext) -> str | None:
+    """The person a notification names without a label: in a sentence about them (subject or
+    body), or as a contact block's first line. None when nothing names a person."""
+    lines = body.split("\n")[:80]
+    names = []
+    for line in [*lines, subject]:
+        m = _NAME_PHRASE.search(line[:200])
+        if m:
+            name = (m.group("a") or m.group("b") or "").strip(" .")
+            if _person_name(name, ctx):
+                names.append(name)
+    if names:  # the fullest spelling: "Ana Lucía Ferreira" in the body, "Ana Lucía" in the subject
+        return max(names, key=lambda n: (len(n.split()), -names.index(n)))
+    for i, line in enumerate(lines[:-1]):
+        m = _BARE_NAME.match(line)
+        if m and _CONTACT_LINE.match(lines[i + 1]) and _person_name(m.group(1), ctx):
+            return m.group(1).strip()
+    return None
+
+
+_NOT_A_NAME = re.compile(r"(?i)\b(lead|leads|new|team|realty|group|homes?|inc|llc|message|"
+                         r"request|reply|inquiry|enquiry|contact|details|information|agent|"
+                         r"property|listing|phone|email|the|you|your)\b")
+
+
+def _person_name(name: str, ctx: ParseContext) -> bool:
+    words = name.split()
+    return (2 <= len(words) <= 4 and not _NOT_A_NAME.search(name)
+            and not not_lead_name(name, ctx))
 
 
 def has_identity(ex: Extracted) -> bool:

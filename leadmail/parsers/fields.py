@@ -71,7 +71,12 @@ EXTRA_LABELS: dict[str, set[str]] = {
     "full_name": {"nom", "nombre", "nombre completo", "nome", "nome completo", "nom complet",
                   "name des interessenten", "interessent", "nominativo", "your full name",
                   "contact", "renter", "shopper", "buyer", "applicant name", "tenant name",
-                  "nombre y apellidos", "vor und nachname", "vollständiger name"},
+                  "nombre y apellidos", "vor und nachname", "vollständiger name",
+                  # the person's role in the notification: "Seller: Curtis Lam"
+                  "seller", "tenant", "homeowner", "enquirer", "inquirer", "guest", "visitor",
+                  "requester", "requested by", "lead contact", "interesado", "interessado",
+                  "cliente", "locataire", "acheteur", "acquirente", "comprador", "mieter",
+                  "käufer", "kaufinteressent"},
     "first_name": {"prénom", "prenom", "vorname", "primeiro nome", "nome proprio", "first"},
     "last_name": {"nachname", "familienname", "nom de famille", "apellido", "apellidos",
                   "sobrenome", "cognome"},
@@ -215,6 +220,9 @@ def next_line_pairs(text: str, field_of) -> list[tuple[str, str, int]]:
             continue
         if target in ("message", "notes") or raw.endswith("?"):
             value, end = paragraph(lines, j)
+            if target == "message" and street_of(value):
+                i += 1  # "Wendell Obi sent you a message" / "about 1415 Saddle Horn Trl ..."
+                continue
         else:
             value, end = nxt, j + 1
         value = value.lstrip(": ").strip()
@@ -234,7 +242,7 @@ _AMOUNT = re.compile(
 _RANGE_SEP = re.compile(r"^\s*(?:-|–|—|to|à|a|bis|até|hasta)\s*$", re.I)
 _LISTING_CONTEXT = re.compile(
     r"(?i)\b(bd|bds|beds?|bedrooms?|ba|baths?|bathrooms?|sq\.? ?ft|sqft|square feet|zimmer|"
-    r"pièces|pieces|habitaciones|hab|quartos|dormitorios|chambres|acres?)\b|m²|/\s?mo\b|"
+    r"pièces|pieces|habitaciones|hab|quartos|dormitorios|chambres|acres?)\b|m²|/\s?mo(?:nth)?\b|"
     r"\bper month\b|\bpcm\b|\bp/m\b|/mois|/mes|/monat|\bmonthly\b")
 _PRICE_WORDS = re.compile(
     r"(?i)\b(budget|price[ds]?|listed|listing|asking|up to|pre-?approved|approved for|around|"
@@ -482,7 +490,11 @@ def tidy_message(value: str) -> str:
             break
     text = "\n".join(lines).strip()
     text = _cut_trailer(text)
-    return _unquote(text) if text[:1] in "\"“«„" else text
+    if text[:1] in "\"“«„":
+        # '"Thinking of downsizing ..." \n\n Call within 5 minutes ...': the quotation only
+        close = re.search(r"[\"”»“][ \t]*(?:\n[ \t]*\n|$)", text[1:])
+        return _unquote(text[: close.end() + 1] if close else text)
+    return text
 
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")

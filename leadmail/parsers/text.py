@@ -117,6 +117,8 @@ _FORM_LINE = re.compile(r"^\s*[*\-•]?\s*([^\W\d_][\w /&'’().#?,-]{0,60}?)\s*
 def label_key(label: str) -> str:
     """A label in one canonical spelling: "Your E-mail*" and "your_email" both give "e mail"."""
     key = re.sub(r"[_\-*?]+", " ", label.lower())
+    if ")" in key:  # "Estimated value (RealEstimate℠)", "Credit score (self-reported)"
+        key = re.sub(r"\s*\([^()]{1,40}\)", " ", key)
     key = re.sub(r"\s+", " ", key).strip(" .:")
     return key[5:] if key.startswith("your ") else key
 
