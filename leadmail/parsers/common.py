@@ -603,9 +603,39 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
         ex.trace.update(trace)
 
 
+_NOT_THEIR_HOME = re.compile(
+    r"(?i)\b(?:rental (?:property|condo|home|house|unit|i own)|(?:our|my) rental\b|tenants?\b|"
+    r"vacant\b|(?:my|our) (?:late )?(?:mother|father|parents|mom|dad|grandmother|"
+    r"grandfather)'?s? (?:house|home|place)|i live (?:up |down |out |over )?in\b|"
+    r"investment property|not (?:my|our) (?:primary|main) (?:residence|home))")
+_LIVES_THERE = re.compile(r"(?i)primary residence|live (?:in|at) (?:the|this) (?:home|house|"
+                          r"property)|owner occupied|occupied by")
+
+
+def lives_elsewhere(ex: Extracted) -> bool:
+    """True when the person says the home they sell is not where they live ("it's a rental I
+    own", "Do you live in this home? No")."""
+    if _NOT_THEIR_HOME.search((ex.message or "")[:4000]):
+        return True
+    for key, value in ex.custom_fields.items():
+        text = str(value)[:200]
+        if _LIVES_THERE.search(key.replace("_", " ")) and re.match(r"(?i)\s*no\b", text):
+            return True
+        if _NOT_THEIR_HOME.search(text):
+            return True
+    return False
+
+
 def seller_home(ex: Extracted) -> None:
-    """A seller asks about their own home: it is both their address and the property."""
+    """A seller asks about their own home: it is both their address and the property, unless
+    they say they live elsewhere."""
     if ex.segment != "Seller":
+        return
+    if lives_elsewhere(ex):  # the home they sell is the property; where they live is unknown
+        if ex.address and ex.address == ex.property_address:
+            ex.address = None
+        elif ex.address and not ex.property_address:
+            ex.property_address, ex.address = ex.address, None
         return
     if ex.property_address and not ex.address:
         _set(ex, "address", ex.property_address, 0.8)
