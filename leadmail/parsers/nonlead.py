@@ -29,7 +29,15 @@ _ACCOUNT_SUBJECT = re.compile(
     r"confirm your (e-?mail|account)|verification code|security (alert|code)|new sign-?in|"
     r"sign-?in attempt|two-(step|factor)|your (monthly )?(invoice|receipt|statement|bill)\b|"
     r"payment (received|failed|declined)|subscription (renewal|renewed)|terms of (use|service) "
-    r"update|account (update|notice|settings))")
+    r"update|account (update|notice|settings)|"
+    # the agent's own listings, reviews and paperwork
+    r"your listing (is|has|got|was)\b|listing (is )?(now )?(live|published|syndicated|approved|"
+    r"expired|expiring)|listing (views|performance|report)|(weekly|monthly) (listing|performance|"
+    r"market) (report|summary)|new review\b|you('ve| have) (a new|received a) review|"
+    r"envelope (has been )?(completed|sent|voided)|completed: |document (has been )?signed)")
+_CALENDAR_SUBJECT = re.compile(r"(?i)^(accepted|declined|tentative(ly accepted)?|canceled event|"
+                               r"cancelled event|proposed new time)\s*:")
+_ICS_METHOD = re.compile(r"(?im)^METHOD:\s*(REPLY|CANCEL|COUNTER|DECLINECOUNTER)\b")
 _ROBOT_LOCAL = re.compile(
     r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|notifications?|notify|alerts?|account(s)?|"
     r"security|support|billing|info|service|robot|team|hello|news)\b", re.I)
@@ -41,7 +49,23 @@ _MARKETING_DOMAIN = re.compile(
 def non_lead_reason(mail: Mail) -> str | None:
     """A short human reason when the mail is automated (a bounce, a complaint, a read receipt,
     an auto-reply, account mail or a newsletter); else None."""
-    return _bounce(mail) or _auto_reply(mail) or _account(mail) or _bulk(mail)
+    return (_bounce(mail) or _auto_reply(mail) or _calendar(mail) or _account(mail)
+            or _bulk(mail))
+
+
+def _calendar(mail: Mail) -> str | None:
+    """An answer to a calendar invitation (iCalendar METHOD:REPLY, "Accepted: ..."): a
+    guest's calendar, not a person asking about a property."""
+    for att in mail.attachments[:10]:
+        ctype = att.content_type.lower()
+        if "calendar" in ctype or "ics" in ctype or att.filename.lower().endswith(".ics"):
+            m = _ICS_METHOD.search(att.payload[:20000].decode("utf-8", errors="replace"))
+            if m:
+                return f"calendar reply (METHOD:{m.group(1).upper()})"
+    if _CALENDAR_SUBJECT.match(mail.subject) and (
+            "calendar" in mail.text[:6000].lower() or mail.attachments):
+        return f"calendar reply (subject: {mail.subject[:60]})"
+    return None
 
 
 def _report(mail: Mail) -> str | None:
