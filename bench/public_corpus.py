@@ -38,7 +38,7 @@ def canonical_source(expected: str) -> str:
     if expected.startswith("ADF") or "CarPoint" in expected:
         return "ADF"  # every ADF document is source "ADF", whoever the vendor or provider is
     if expected.startswith("iHomefinder"):
-        return "IDX"
+        return "iHomefinder"
     return expected  # rental portals (Zumper, PadMapper, Yelp, ABODO) have no built-in parser
 
 

@@ -323,7 +323,7 @@ def field_of(key: str) -> str | None:
 
 _CANONICAL = {"full_name": "name", "first_name": "first name", "last_name": "last name",
               "email": "email", "phone": "phone", "message": "message", "price": "price",
-              "address": "address"}
+              "address": "address", "property_address": "property"}
 
 
 _VEHICLE = re.compile(r"^\s*(?:19|20)\d\d\s+[A-Z][\w-]+\s+\S")  # "2022 Honda CR-V EX-L"
@@ -593,9 +593,9 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
             if lines[at + 1].strip() not in value:
                 setattr(ex, name, f"{value}, {lines[at + 1].strip()}")
     if not ex.message:
-        win = engine.quoted_message(lines, footer_at)
+        win = engine.quoted_message(lines, footer_at) or engine.human_paragraph(lines, footer_at)
         if win:
-            _set(ex, "message", win.value, 0.8)
+            _set(ex, "message", win.value, 0.8 if win.kind == "quoted" else 0.6)
             trace["message"] = {"won": win.why()}
     if ex.message:
         ex.message = engine.tidy_message(ex.message)

@@ -135,6 +135,9 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                              r"\bwho are you\b")),
     ("address", re.compile(r"(?i)\b(street )?address\b|\bdirección\b|\badresse\b|"
                            r"\bendereço\b|\bindirizzo\b")),
+    # "The following lead is interested in" / "The Cove at Tiburon: 1 Bed 1 Bath"
+    ("property_address", re.compile(r"(?i)\b(is|are) interested in\b|\binquir(y|ing) about\b|"
+                                    r"\basking about\b")),
 )
 
 
@@ -459,6 +462,35 @@ def same_street(short: str, full: str) -> bool:
 # --------------------------------------------------------------------------- messages
 
 
+_FIRST_PERSON = re.compile(r"(?i)\b(i|i'm|i'd|i've|i’m|i’d|we|we're|we'd|we'll|we’re|my|our|"
+                           r"me|us)\b")
+_NOTICE_WORDS = re.compile(
+    r"(?i)\b(you have (received|a new)|this (message|email|e-mail) was sent|hit reply|"
+    r"reply to (this|respond)|unsubscribe|manage (your )?(leads|notifications)|"
+    r"report spam|privacy|terms of|all rights reserved|you('re| are) receiving)")
+
+
+def human_paragraph(lines: list[str], footer_at: int) -> Candidate | None:
+    """The first paragraph a person wrote, in a notification that does not label it: a few
+    sentences in the first person, no label, no link, no notice wording."""
+    paras: list[list[str]] = [[]]
+    for line in lines[:footer_at][:400]:
+        if line.strip() and not (paras[-1] and _LABEL_COLON.match(line)):
+            paras[-1].append(line.strip())
+        elif paras[-1]:
+            paras.append([])  # a blank line, or a "Move In: 1 Sept" row, ends a paragraph
+            if line.strip():
+                paras[-1].append(line.strip())
+    for i, para in enumerate(paras):
+        text = " ".join(para)
+        if (len(text) < 40 or len(text) > 3000 or _LABEL_COLON.match(para[0])
+                or re.search(r"(?i)https?://|www\.|@", text) or _NOTICE_WORDS.search(text)
+                or not re.search(r"[.?!]", text) or not _FIRST_PERSON.search(text)):
+            continue
+        return Candidate("message", "\n".join(para), "human_paragraph", ("first_person",), i)
+    return None
+
+
 def quoted_message(lines: list[str], footer_at: int) -> Candidate | None:
     """A paragraph set in quotation marks: how many portals show the person's own words."""
     for i, line in enumerate(lines[:footer_at]):
@@ -582,20 +614,30 @@ def brand_of(from_addr: str, from_name: str, extra_addrs: list[str], head: str,
     found = domain_brand([from_addr, *extra_addrs])
     if found:
         return found
-    blob = f"{from_name}\n{head}\n{tail}".lower()
+    # The mark named first wins: the subject and the body's head, then the display name, then
+    # the footer ("PadMapper tenant lead" from "Zumper on behalf of ...": PadMapper).
+    blob = f"{head}\n{from_name}\n{tail}".lower()
+    first: tuple[int, str, str] | None = None
     for p in providers():
         for mark in p["marks"]:
             if mark.lower() not in blob:  # the cheap test first: most marks are not there
                 continue
-            if re.search(rf"(?<![\w.]){re.escape(mark.lower())}(?![\w])", blob):
-                return p["brand"], f"mark {mark!r}"
+            m = re.search(rf"(?<![\w.]){re.escape(mark.lower())}(?![\w])", blob)
+            if m and (first is None or m.start() < first[0]):
+                first = (m.start(), p["brand"], mark)
+    if first:
+        return first[1], f"mark {first[2]!r}"
     return None, "no provider named"
 
 
 def fallback_brand(from_name: str) -> str | None:
     """A company's own display name as its brand ("Cartus Broker Network" -> "Cartus"), unless
     it is a brokerage (its own site form: "Website")."""
-    name = re.sub(r"\s+via\s+.*$", "", from_name or "").strip().strip('"')
+    via = re.search(r"\s+via\s+(.+)$", from_name or "")
+    if via:  # "Mehmet Ecirli via ABODO", "Brokerage Example via Wix": the service relays
+        name = _GENERIC_NAME.sub(" ", via.group(1)).strip(" -|:\"")
+        return name if 2 <= len(name) <= 40 and not _SITE_WORDS.search(name) else None
+    name = (from_name or "").strip().strip('"')
     if not name or _SITE_WORDS.search(name):
         return None
     name = _GENERIC_NAME.sub(" ", name).strip(" -|:")

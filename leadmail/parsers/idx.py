@@ -58,7 +58,7 @@ def _text(node: ET.Element, path: str) -> str | None:
 def _leadlist(root: ET.Element, ctx: ParseContext) -> Extracted:
     """The first <Lead> of an iHomefinder LeadList export."""
     lead = root.find("Lead")
-    ex = Extracted(parser="idx", source="IDX", segment="Buyer")
+    ex = Extracted(parser="idx", source="iHomefinder", segment="Buyer")  # its export format
     if lead is None:
         return ex
     ex.first_name = _text(lead, "Contact/Name/First")

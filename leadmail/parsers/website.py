@@ -20,6 +20,7 @@ _BUILDERS = re.compile(
     r"(?i)contact form 7|sent from a contact form|gravity ?forms|wpforms|ninja forms|"
     r"formidable|wix\.com|squarespace|new (form )?submission|form submission|"
     r"jotform|typeform|hubspot form|elementor")
+_NOTICE = re.compile(r"(?i)\b(lead|leads|inquiry|enquiry|on behalf of|via)\b")
 _IDENTITY = ("full_name", "first_name", "last_name", "email", "phone")
 # The site's own domain marks its robot sender; a free-mail domain marks nothing.
 _FREEMAIL = frozenset({"gmail.com", "googlemail.com", "yahoo.com", "outlook.com", "hotmail.com",
@@ -35,6 +36,11 @@ class WebsiteParser:
     def claims(self, mail: Mail) -> bool:
         """A known form builder's marks, or at least two labelled identity fields."""
         if _BUILDERS.search(mail.subject + "\n" + mail.text[-3000:] + mail.text[:500]):
+            return True
+        if _NOTICE.search(f"{mail.subject}\n{mail.from_name}") and engine.brand_of(
+                "", "", [], f"{mail.subject}\n{mail.text[:300]}", "")[0]:
+            # "PadMapper tenant lead for ...", "You have received a PadMapper lead.": a named
+            # provider's notice, even with the person's details set out without labels.
             return True
         keys = {k for k, _ in all_pairs(mail)}
         kinds = {f for f in _IDENTITY if keys & FIELD_LABELS[f]}
