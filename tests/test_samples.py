@@ -48,7 +48,7 @@ def test_extract_json_contract() -> None:
 
 # The blind sets (tests/fixtures/blind/README.md) at or above what they last reached: a
 # change may raise these floors, never lower them.
-BLIND_FLOORS = {"set1": (0.961, 0), "set2": (0.944, 0)}
+BLIND_FLOORS = {"set1": (0.972, 0), "set2": (0.949, 0)}
 
 
 @pytest.mark.parametrize("name", sorted(BLIND_FLOORS))

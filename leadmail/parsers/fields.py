@@ -250,7 +250,7 @@ _LISTING_CONTEXT = re.compile(
 _PRICE_WORDS = re.compile(
     r"(?i)\b(budget|price[ds]?|listed|listing|asking|up to|pre-?approved|approved for|around|"
     r"max(imum)?|rent|presupuesto|precio|listada|prix|preis|kaufpreis|preço|valor|"
-    r"afford|spend)\b")
+    r"afford|spend|under|below|no more than|less than|at most)\b")
 _NOT_PRICE = re.compile(r"(?i)\b(hoa|fee|fees|deposit|tax|taxes|parking|dues|mileage|miles|"
                         r"km|down payment|income|salary|credit)\b")
 
@@ -333,7 +333,7 @@ _CITY_PREFIX = re.compile(
 _UK_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b")
 _EU_ZIP_CITY = re.compile(r"^\s*(\d{4,5})\s+([^\W\d_][\w .'’-]{1,40})\s*$")
 _EU_STREET = re.compile(
-    r"(?i)^\s*((?:\d{1,5}[a-z]?,?\s+(?:rue|avenue|av\.|boulevard|bd|chemin|allée|place|impasse|"
+    r"(?i)^\s*((?:\d{1,5}[a-z]?,?\s+(?:rue|avenue|av\.|boulevard|bd\.?(?=\s+[^\W\d_]{3})|chemin|allée|place|impasse|"
     r"quai|route|calle|avenida|av|paseo|plaza|camino|carrer|rua|travessa|via|viale|piazza|corso)"
     r"\b[^,\n]{2,60})|(?:(?:rue|calle|avenida|rua|via|paseo|carrer)\b[^,\n\d]{2,50}\d{1,5}[a-z]?)"
     r"|(?:[^\W\d_][\w.-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer)"
@@ -349,6 +349,8 @@ _POSTAL_END = re.compile(
     r"(?:\b\d{5}(?:-\d{3,4})?|\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\b[A-Z]\d[A-Z] ?\d[A-Z]\d|"
     r"\b\d{4,5} [^\W\d_][^\W\d_ -]+(?: [^\W\d_]+)?)\s*$")
 _SEGMENT = re.compile(r"\s+[·|•]\s+")
+_LEAD_IN = re.compile(r"(?i)^\s*(?:new\s+)?(?:inquiry|enquiry|message|lead|request|tour request|"
+                      r"question|showing request)\s+(?:for|about|on|regarding|re)\s+(?=\d)")
 
 
 def city_line(line: str) -> bool:
@@ -429,6 +431,7 @@ def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list
             continue
         # "Label: value" loses its label; "... 06:52 PM CT" is no label (a time's colon).
         body = re.sub(r"^\s*[^:\d]{1,40}:\s*", "", line) if ":" in line[:40] else line
+        body = _LEAD_IN.sub("", body)  # "New inquiry for 915 W 22nd St #B"
         street = None
         for segment in _SEGMENT.split(body.strip())[:6]:  # "Apartamento T2 · Rua de ..."
             if _DOMAIN_WORD.search(segment):
@@ -443,8 +446,9 @@ def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list
             j = i + 1
             while j < len(lines) and not lines[j].strip() and j - i <= 2:
                 j += 1
-            if j < len(lines) and city_line(lines[j]) and not _PROVIDER_WORDS.search(lines[j]):
-                street = f"{street}, {lines[j].strip()}"
+            below = _SEGMENT.split(lines[j].strip())[0] if j < len(lines) else ""
+            if below and city_line(below) and not _PROVIDER_WORDS.search(lines[j]):
+                street = f"{street}, {below}"  # "Chicago, IL 60608 · $1,595/mo · 2 bd"
         if "," in street:
             feats.append("full_address")
         out.append(Candidate("property_address", street, "street_block", tuple(feats), i))
@@ -489,6 +493,65 @@ def human_paragraph(lines: list[str], footer_at: int) -> Candidate | None:
             continue
         return Candidate("message", "\n".join(para), "human_paragraph", ("first_person",), i)
     return None
+
+
+_VALEDICTION = re.compile(
+    r"(?i)^(best|all the best|thanks|many thanks|thanks again|thanks so much|thank you|"
+    r"regards|kind regards|best regards|warm regards|warmly|cheers|sincerely|respectfully|"
+    r"cordialement|bien à vous|salutations|saludos(?: cordiales)?|un saludo|atentamente|"
+    r"mit freundlichen grüßen|viele grüße|beste grüße|atenciosamente|obrigad[oa]|abraços|"
+    r"grazie|cordiali saluti|distinti saluti|met vriendelijke groet(?:en)?|groeten)[,.!]*$")
+_SIGNATURE_LINE = re.compile(
+    r"(?i)^(?:[+(]?\d[\d ().-]{8,}\d|\S+@\S+\.\w+|(?:m|c|o|t|cell|mobile|phone|tel)[:.]\s*\S.*|"
+    r"[^\W\d_][\w'’.-]*(?: [^\W\d_][\w'’.-]*){0,3}|\d{1,6} [\w .'#-]{2,40}|"
+    r"[^\W\d_][\w .'-]{1,30},? [A-Z]{2} \d{5}(?:-\d{4})?|[^.!?]{2,60}\|[^.!?]{2,60})$")
+
+
+_CONTACT_ONLY = re.compile(
+    r"(?i)^(?:[+(]?\d[\d ().-]{8,}\d|\S+@\S+\.\w+|(?:m|c|o|t|cell|mobile|phone|tel)[:.]\s*\S.*|"
+    r"\d{1,6} [\w .'#-]{2,40}|[^\W\d_][\w .'-]{1,30},? [A-Z]{2} \d{5}(?:-\d{4})?|"
+    r"[^.!?]{2,60}\|[^.!?]{2,60})$")
+
+
+def strip_signature(text: str) -> str:
+    """A person's mail without its signature: from a "-- " line, and the contact lines (phone,
+    email, postal address) that close it. The sign-off ("Thanks,\nDana") stays: their words."""
+    lines = text.split("\n")
+    cut = next((i for i, ln in enumerate(lines) if ln.strip() in ("--", "-- ", "—", "__")), None)
+    if cut is not None and cut > 0:
+        lines = lines[:cut]
+    while lines and (not lines[-1].strip() or _CONTACT_ONLY.match(lines[-1].strip()[:120])):
+        lines.pop()
+    return "\n".join(lines).strip()
+
+
+def strip_signoff(text: str) -> str:
+    """A person's words without anything after them: the signature (strip_signature), then a
+    sign-off ("Best,\nNatalie Brennan") and a lone name. A closing sentence ("Thank you so
+    much!") stays. `leadmail eval` compares messages so too when they differ only there."""
+    lines = strip_signature(text).split("\n")
+    for _ in range(3):  # "Saludos cordiales," / "" / "Javier de la Cruz": blocks, from the end
+        end = len(lines)
+        start = end
+        while start > 0 and lines[start - 1].strip():
+            start -= 1
+        block = [ln.strip() for ln in lines[start:end]]
+        if not block or start == 0 or len(block) > 7:
+            break
+        sign = next((k for k, ln in enumerate(block) if _VALEDICTION.match(ln)), None)
+        if sign is not None and all(_SIGNATURE_LINE.match(ln) for ln in block[sign + 1:]):
+            lines = lines[:start] + lines[start:start + sign]  # the words before "Thanks,"
+        elif all(_SIGNATURE_LINE.match(ln) and len(ln) <= 60 for ln in block) and (
+                len(block) > 1 or _VALEDICTION.match(lines[start - 2].strip() if start > 1
+                                                     else "")):
+            lines = lines[:start]
+        elif len(block) == 1 and _SIGNATURE_LINE.match(block[0]) and len(block[0]) <= 30:
+            lines = lines[:start]  # a lone name under the last paragraph
+        else:
+            break
+        while lines and not lines[-1].strip():
+            lines.pop()
+    return "\n".join(lines).strip()
 
 
 def quoted_message(lines: list[str], footer_at: int) -> Candidate | None:

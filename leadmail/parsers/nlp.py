@@ -222,7 +222,7 @@ def extract_free_text(
     if win:  # "listed at $479,000", "pre-approved up to $800k"
         ex.price, ex.confidence["price"] = win.value, min(0.6, win.score)
         ex.trace["price"] = {"won": win.why()}
-    ex.message = body[:4000] or None
+    ex.message = engine.strip_signature(body[:4000]) or None
     ex.confidence["message"] = 0.5
     return ex
 

@@ -25,7 +25,9 @@ _IDENTITY = ("full_name", "first_name", "last_name", "email", "phone")
 # The site's own domain marks its robot sender; a free-mail domain marks nothing.
 _FREEMAIL = frozenset({"gmail.com", "googlemail.com", "yahoo.com", "outlook.com", "hotmail.com",
                        "icloud.com", "aol.com", "live.com", "msn.com", "proton.me",
-                       "protonmail.com", "me.com", "comcast.net"})
+                       "protonmail.com", "me.com", "comcast.net",
+                       # the documentation domains (RFC 2606): everyone's, like free mail
+                       "example.com", "example.net", "example.org"})
 
 
 class WebsiteParser:
