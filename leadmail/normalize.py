@@ -260,21 +260,6 @@ def _case_suffix(suffix: str) -> str:
     return case_name(suffix)
 
 
-# Second halves of double given names written with a space ("Mary Ann", "Della Mae"): these
-# stay with the first name; any other middle name does not ("Ana Lucia Mendes" -> "Ana").
-_DOUBLE_GIVEN = frozenset({"ann", "anne", "mae", "may", "lou", "jo", "sue", "beth", "lynn",
-                           "kay", "marie", "jean", "ellen", "rose"})
-
-
-def _given_part(middle: str) -> str:
-    """What of nameparser's middle belongs to the first name: the second half of a double
-    given name; a middle name or initial is not folded in ("Priya S. Raman" -> "Priya")."""
-    words = middle.split()
-    if len(words) == 1 and words[0].lower() in _DOUBLE_GIVEN:
-        return words[0]
-    return ""
-
-
 # "Harold & Joan Petrakis", "Harold and Joan": a couple; the lead is the first named.
 _COUPLE = re.compile(r"(?i)^(\S+(?: \S+)?)\s+(?:&|and|y|et|und|e)\s+\S+(?=\s|$)")
 
@@ -285,7 +270,8 @@ def _parse_full_name(full: str) -> tuple[str | None, str | None]:
     if couple and len(full.split()) > 3:
         full = couple.group(1) + full[couple.end():]
     parsed = HumanName(full)
-    given = " ".join(piece for piece in (parsed.first, _given_part(parsed.middle)) if piece)
+    given = parsed.first  # the first given name: a middle name goes with neither ("Dana Marie
+    # Whitaker" is Dana Whitaker); a form's own First Name field keeps what it says
     family = parsed.last
     # Jr./III are part of the legal surname; credentials (PhD, MD, Esq.) are not.
     suffixes = [

@@ -165,6 +165,12 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         words = result.full_name.split()
         if len(words) == 3:  # "Lucía Salinas Beltrán": a given name and two surnames
             result.first_name, result.last_name = words[0], " ".join(words[1:])
+    if (result.segment is None and isinstance(parser, (WebsiteParser, IdxParser))
+            and (result.property_address or result.price)
+            and engine.brand_kind(result.source) not in ("insurance", "mortgage", "services")):
+        # A notification about a listing or a vehicle, with no word on what the person wants:
+        # they ask about something for sale (a renter is caught just below).
+        result.segment = "Buyer"
     if result.segment == "Buyer" and (engine.rental_brand(result.source)
                                       or is_rental(mail, result)):
         # A renter is a customer, not a buyer, however a reader or a document labelled them.

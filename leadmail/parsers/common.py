@@ -157,9 +157,12 @@ def domain_of(addr: str) -> str:
 
 
 def is_provider_addr(addr: str, domains: tuple[str, ...]) -> bool:
-    """An address of the provider itself (or a no-reply robot anywhere)."""
+    """An address of the provider itself, of any known provider (providers.json), or a no-reply
+    robot anywhere: never the lead's."""
     dom = domain_of(addr)
     if any(dom == d or dom.endswith("." + d) for d in domains):
+        return True
+    if engine.domain_brand([addr]):
         return True
     return bool(_NOREPLY.match(addr.partition("@")[0]))
 

@@ -640,7 +640,13 @@ def provider_region(addr: str) -> str | None:
 
 def rental_brand(brand: str | None) -> bool:
     """True for a rental portal's brand (kind "rental" in providers.json)."""
-    return any(p.get("kind") == "rental" and p["brand"] == brand for p in providers())
+    return brand_kind(brand) == "rental"
+
+
+def brand_kind(brand: str | None) -> str | None:
+    """A known provider's kind (providers.json): "rental", "insurance", "mortgage",
+    "services", or None."""
+    return next((p.get("kind") for p in providers() if p["brand"] == brand), None)
 
 
 def _domain_match(dom: str, domains: list[str]) -> bool:

@@ -39,6 +39,8 @@ class WebsiteParser:
         """A known form builder's marks, or at least two labelled identity fields."""
         if _BUILDERS.search(mail.subject + "\n" + mail.text[-3000:] + mail.text[:500]):
             return True
+        if engine.domain_brand([mail.from_addr, mail.header("sender")]):
+            return True  # a known provider's own notification, however it sets out the person
         if _NOTICE.search(f"{mail.subject}\n{mail.from_name}") and engine.brand_of(
                 "", "", [], f"{mail.subject}\n{mail.text[:300]}", "")[0]:
             # "PadMapper tenant lead for ...", "You have received a PadMapper lead.": a named
