@@ -48,15 +48,15 @@ def test_extract_json_contract() -> None:
 
 # The blind sets (tests/fixtures/blind/README.md) at or above what they last reached: a
 # change may raise these floors, never lower them.
-BLIND_FLOORS = {"set1": (0.972, 0), "set2": (0.949, 0)}
+BLIND_FLOORS = {"set1": (0.977, 0, 64), "set2": (0.956, 0, 64), "set3": (0.943, 3, 105)}
 
 
 @pytest.mark.parametrize("name", sorted(BLIND_FLOORS))
 def test_blind_sets_do_not_slip_back(name: str) -> None:
-    floor, distractors = BLIND_FLOORS[name]
+    floor, distractors, files = BLIND_FLOORS[name]
     res = run_cli("eval", str(ROOT / "tests" / "fixtures" / "blind" / name), "--rules",
                   str(ROOT / "rules"), "--json", config=DEMO, check=False)
     report = json.loads(res.stdout)
-    assert report["files"] == 64
+    assert report["files"] == files
     assert report["accuracy"] >= floor, report["fields"]
     assert report["distractors"] <= distractors, report["distractor_list"]

@@ -330,7 +330,8 @@ _CANONICAL = {"full_name": "name", "first_name": "first name", "last_name": "las
 
 
 _VEHICLE = re.compile(r"^\s*(?:19|20)\d\d\s+[A-Z][\w-]+\s+\S")  # "2022 Honda CR-V EX-L"
-_PRICE_TAIL = re.compile(r"\s+[-–—|·]\s+((?:US\$|C\$|[$€£])\s?\d[\d,. ]{0,14}\d(?:\s?[kKmM])?)\s*$")
+_PRICE_TAIL = re.compile(r"\s*(?:[-–—|·]|\(|,)\s*((?:US\$|C\$|A\$|[$€£])\s?\d[\d,. ]{0,14}\d"
+                         r"(?:\s?[kKmM])?)(?:\s*(?:/\s?mo(?:nth)?|pcm|per month))?\b.*$")
 _HEADER_KEYS = frozenset({"question", "questions", "field", "label", "name", "item"})
 _HEADER_VALUES = frozenset({"answer", "answers", "value", "values", "response", "responses"})
 
@@ -592,16 +593,19 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
         if not value or _has_postcode(value) or (name == "address" and layout.address_is_property):
             continue
         at = _text_line_of(lines, value)
-        if at is not None and at + 1 < len(lines) and engine.city_line(lines[at + 1]):
-            if lines[at + 1].strip() not in value:
-                setattr(ex, name, f"{value}, {lines[at + 1].strip()}")
+        nxt = at + 1 if at is not None else len(lines)
+        while nxt < len(lines) and not lines[nxt].strip() and nxt - (at or 0) <= 2:
+            nxt += 1  # "250 W 89th St #7C" / "" / "New York, NY 10024"
+        below = engine.SEGMENT.split(lines[nxt].strip())[0] if nxt < len(lines) else ""
+        if below and engine.city_line(below) and below not in value:
+            setattr(ex, name, f"{value}, {below}")
     if not ex.message:
         win = engine.quoted_message(lines, footer_at) or engine.human_paragraph(lines, footer_at)
         if win:
             _set(ex, "message", win.value, 0.8 if win.kind == "quoted" else 0.6)
             trace["message"] = {"won": win.why()}
     if ex.message:
-        ex.message = engine.tidy_message(ex.message)
+        ex.message = None if engine.is_placeholder(ex.message) else engine.tidy_message(ex.message)
     if trace:
         ex.trace.update(trace)
 
@@ -685,7 +689,8 @@ _NAME_WORDS = r"[A-ZÀ-Þ][\w'’.-]*(?: (?:de |da |van |von |del |di )?[A-ZÀ-�
 _NAME_PHRASE = re.compile(
     rf"^\s*(?P<a>{_NAME_WORDS}) (?:sent you a message|sent a message|is interested in|"
     rf"wants to (?:see|tour|know|buy|rent|sell)|requested (?:a|an|more|to)|has requested|"
-    rf"would like to|asked about|has a question|has contacted you|contacted you|wrote)\b|"
+    rf"would like to|asked about|asked a question|has a question|has contacted you|"
+    rf"contacted you|wrote|enquired|inquired|is looking for|requested info\w*)\b|"
     rf"\b(?:lead|inquiry|enquiry|message|request|contact) from (?:[\w.&'-]+(?: [\w.&'-]+)?: )?"
     rf"(?P<b>{_NAME_WORDS})\s*$")
 # A contact block with no labels: the name on its own line above a phone or email line.

@@ -73,7 +73,7 @@ EXTRA_LABELS: dict[str, set[str]] = {
                   "contact", "renter", "shopper", "buyer", "applicant name", "tenant name",
                   "nombre y apellidos", "vor und nachname", "vollständiger name",
                   # the person's role in the notification: "Seller: Curtis Lam"
-                  "seller", "tenant", "homeowner", "enquirer", "inquirer", "guest", "visitor",
+                  "seller", "tenant", "homeowner", "enquirer", "inquirer",
                   "requester", "requested by", "lead contact", "interesado", "interessado",
                   "cliente", "locataire", "acheteur", "acquirente", "comprador", "mieter",
                   "käufer", "kaufinteressent"},
@@ -109,7 +109,13 @@ EXTRA_LABELS: dict[str, set[str]] = {
               "price range", "budget range", "asking", "sale price", "listing price",
               "presupuesto", "orçamento", "budget max", "max budget", "target price",
               "desired rent", "rent range", "prix de vente", "precio de venta",
-              "estimated value"},
+              "estimated value", "price guide", "guide price", "offers over", "offers in excess of",
+              "offers in the region of", "asking price", "vraagprijs",
+              "prezzo richiesto", "preço de venda", "valor de venda", "valor do aluguel",
+              "loyer mensuel", "miete monatlich", "rent per month", "weekly rent",
+              "rent per week", "home value", "estimated home value", "offer amount",
+              "cash offer", "instant cash offer", "your offer", "dealer price", "truecar price",
+              "msrp", "internet price", "our price", "selling price"},
 }
 EXTRA_PARTS = {"plz ort", "plz/ort", "plz", "ort", "stadt", "ville", "code postal", "ciudad",
                "cp", "código postal", "codigo postal", "cep", "province", "provincia",
@@ -129,6 +135,7 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("price", re.compile(r"(?i)\bbudget\b|\bprice range\b|\bpresupuesto\b|\bhow much\b.{0,30}"
                          r"\b(spend|afford)\b")),
     ("message", re.compile(r"(?i)\banything else\b|\bmessage\b|\bcomments?\b|\bnotes? from\b|"
+                           r"\basked a question\b|\bwrote\b|"
                            r"\bnachricht von\b|\bmensaje de\b|\bquestions?\b"
                            r".{0,20}\b(have|for us)\b|\btell us\b|\bnachricht\b|\bmensaje\b")),
     ("full_name", re.compile(r"(?i)\bfull name\b|\byour name\b|\bwhat'?s your name\b|"
@@ -343,14 +350,20 @@ _PROVIDER_WORDS = re.compile(
     r"floor \d+|all rights reserved|sent by|on behalf of)\b|©|\(c\)")
 
 
+# "Surry Hills, NSW 2010", "Mairangi Bay, Auckland 0630", "Toronto, ON M5J 0C3", "Leeds,
+# LS6 1BJ", "Porto, 4000-442": a town and a postcode after a street, outside the US.
+_INTL_TAIL = re.compile(
+    r"^[^\W\d_][^,\d·|]{1,30}(?:,\s*[^\W\d_][^,\d·|]{1,30})?,?\s+(?:(?:[A-Z]{2,3}\s+)?\d{4}\b|"
+    r"[A-Z]\d[A-Z] ?\d[A-Z]\d\b|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b|\d{4}-\d{3}\b)")
 _CA_POSTCODE = re.compile(r"\b[A-Z]\d[A-Z] ?\d[A-Z]\d\s*$")
 # A postcode that ends an address line: US ZIP, UK, Canadian, "05409-010", "10627 Berlin".
 _POSTAL_END = re.compile(
     r"(?:\b\d{5}(?:-\d{3,4})?|\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\b[A-Z]\d[A-Z] ?\d[A-Z]\d|"
     r"\b\d{4,5} [^\W\d_][^\W\d_ -]+(?: [^\W\d_]+)?)\s*$")
-_SEGMENT = re.compile(r"\s+[·|•]\s+")
-_LEAD_IN = re.compile(r"(?i)^\s*(?:new\s+)?(?:inquiry|enquiry|message|lead|request|tour request|"
-                      r"question|showing request)\s+(?:for|about|on|regarding|re)\s+(?=\d)")
+SEGMENT = re.compile(r"\s+[·|•]\s+")
+_LEAD_IN = re.compile(r"(?i)^.{0,100}?\b(?:for|about|on|regarding|re|in|en|em|à|a|zu|per)\s+"
+                      r"(?=\d{1,6}[a-z]? [^\W\d_]|(?:calle|rua|via|avenida|avenue|rue|paseo|"
+                      r"carrer|viale|piazza|corso|travessa)\b)")
 
 
 def city_line(line: str) -> bool:
@@ -404,9 +417,9 @@ def street_of(line: str) -> str | None:
         tail = re.match(r"^\s*,\s*", rest)
         street = line[start:end].strip()
         if tail:
-            m = _CITY_PREFIX.match(rest[tail.end():])
+            m = _CITY_PREFIX.match(rest[tail.end():]) or _INTL_TAIL.match(rest[tail.end():])
             if m:
-                return f"{street}, {m.group(0).strip()}"
+                return f"{street}, {m.group(0).strip().rstrip(',')}"
         return street
     m = _EU_STREET.match(line)
     if m:
@@ -433,7 +446,7 @@ def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list
         body = re.sub(r"^\s*[^:\d]{1,40}:\s*", "", line) if ":" in line[:40] else line
         body = _LEAD_IN.sub("", body)  # "New inquiry for 915 W 22nd St #B"
         street = None
-        for segment in _SEGMENT.split(body.strip())[:6]:  # "Apartamento T2 · Rua de ..."
+        for segment in SEGMENT.split(body.strip())[:6]:  # "Apartamento T2 · Rua de ..."
             if _DOMAIN_WORD.search(segment):
                 break  # "Cars.com · 300 S Riverside Plaza ...": a provider's own address
             street = street_of(segment) or postal_line(segment)
@@ -446,7 +459,7 @@ def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list
             j = i + 1
             while j < len(lines) and not lines[j].strip() and j - i <= 2:
                 j += 1
-            below = _SEGMENT.split(lines[j].strip())[0] if j < len(lines) else ""
+            below = SEGMENT.split(lines[j].strip())[0] if j < len(lines) else ""
             if below and city_line(below) and not _PROVIDER_WORDS.search(lines[j]):
                 street = f"{street}, {below}"  # "Chicago, IL 60608 · $1,595/mo · 2 bd"
         if "," in street:
@@ -562,6 +575,18 @@ def quoted_message(lines: list[str], footer_at: int) -> Candidate | None:
             value, _ = paragraph(lines, i)
             return Candidate("message", _unquote(value), "quoted", (), i)
     return None
+
+
+_PLACEHOLDER = re.compile(
+    r"(?i)^[(\[]?\s*(?:none|n/?a|no message|no comments?|not provided|nothing|empty|-+|"
+    r"\(?blank\)?|(?:the )?(?:consumer|customer|user|lead|buyer|renter) (?:did not|didn't) "
+    r"(?:include|leave|write|provide) (?:a |any )?(?:message|comments?))\s*[.)\]]?\s*$")
+
+
+def is_placeholder(value: str) -> bool:
+    """A form's word for nothing: "(none)", "N/A", "(The consumer did not include a message)"."""
+    first = value.strip().split("\n\n", 1)[0]
+    return len(first) <= 80 and bool(_PLACEHOLDER.match(first))
 
 
 def tidy_message(value: str) -> str:

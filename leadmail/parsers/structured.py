@@ -265,6 +265,9 @@ class _HtmlData(HTMLParser):
             self.open_prop[2].append(data)
 
 
+_EMBEDDED_JSON = re.compile(r"(?m)^\{\s*$")
+
+
 def documents(mail: Mail) -> list[Document]:
     """Every structured document in the mail: JSON and XML parts or attachments (ADF aside:
     parsers.adf reads it), a JSON object as the whole text body, JSON-LD and microdata."""
@@ -290,6 +293,13 @@ def documents(mail: Mail) -> list[Document]:
         doc = parse_json(body, "json", "text body")
         if doc:
             docs.append(doc)
+    elif (embedded := _EMBEDDED_JSON.search(body[:MAX_DOC])) is not None:
+        # 'Lead data (JSON):' then an object on lines of its own, inside a short notice
+        end = body.rfind("\n}", embedded.start(), MAX_DOC)
+        if end > 0:
+            doc = parse_json(body[embedded.start() + 1:end + 2], "json", "text body")
+            if doc:
+                docs.append(doc)
     elif body[:1] == "<" and _LEAD_ROOT.search(body[:2000]) and not re.search(
             r"(?i)<adf\b", body[:2000]):
         doc = parse_xml(body, "text body")

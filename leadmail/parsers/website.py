@@ -12,6 +12,7 @@ from leadmail.parsers.common import (
     Layout,
     all_pairs,
     domain_of,
+    is_provider_addr,
     parse_layout,
 )
 from leadmail.parsers.text import html_to_text
@@ -49,6 +50,8 @@ class WebsiteParser:
         keys = {k for k, _ in all_pairs(mail)}
         kinds = {f for f in _IDENTITY if keys & FIELD_LABELS[f]}
         named = bool(kinds & {"full_name", "first_name", "last_name"})
+        if named and is_provider_addr(mail.from_addr, ()):
+            return True  # a robot's notice naming a person ("From" / "Eleanor ..." / her email)
         return named + ("email" in kinds) + ("phone" in kinds) >= 2
 
     def parse(self, mail: Mail, ctx: ParseContext) -> Extracted:
