@@ -658,9 +658,8 @@ def providers() -> list[dict]:
 
 def provider_region(addr: str) -> str | None:
     """The phone region of a known provider's country ("region" in providers.json)."""
-    dom = addr.rpartition("@")[2].lower()
-    return next((p["region"] for p in providers()
-                 if "region" in p and _domain_match(dom, p["domains"])), None)
+    found = provider_of(addr.rpartition("@")[2])
+    return found.get("region") if found else None
 
 
 def rental_brand(brand: str | None) -> bool:
@@ -674,10 +673,6 @@ def brand_kind(brand: str | None) -> str | None:
     return next((p.get("kind") for p in providers() if p["brand"] == brand), None)
 
 
-def _domain_match(dom: str, domains: list[str]) -> bool:
-    return any(dom == d or dom.endswith("." + d) for d in domains)
-
-
 _GENERIC_NAME = re.compile(
     r"(?i)\s*\b(lead notifications?|lead alerts?|notifications?|leads?|alerts?|no-?reply|"
     r"partner program|broker network|team|support|mailer|forms?|inquiries|enquiries|pro)\b\s*")
@@ -688,15 +683,27 @@ _SITE_WORDS = re.compile(
     r"windermere|command|immobilier|inmobiliaria|imobiliária|immobilien)\b")
 
 
+@cache
+def _brand_domains() -> dict[str, dict]:
+    """Each known provider domain -> its provider (providers.json)."""
+    return {d: p for p in reversed(providers()) for d in p["domains"]}
+
+
+def provider_of(dom: str) -> dict | None:
+    """The known provider whose domain `dom` is, or is under ("mail.zumper.com")."""
+    table = _brand_domains()
+    parts = dom.lower().split(".")
+    return next((table[".".join(parts[i:])] for i in range(len(parts) - 1)
+                 if ".".join(parts[i:]) in table), None)
+
+
 def domain_brand(addrs: list[str]) -> tuple[str, str] | None:
     """(brand, why) of the first address whose domain is a known provider's."""
     for addr in addrs:
         dom = addr.strip("<> ").rpartition("@")[2].lower()
-        if not dom:
-            continue
-        for p in providers():
-            if _domain_match(dom, p["domains"]):
-                return p["brand"], f"sender domain {dom}"
+        found = provider_of(dom) if dom else None
+        if found:
+            return found["brand"], f"sender domain {dom}"
     return None
 
 
