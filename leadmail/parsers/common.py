@@ -115,7 +115,9 @@ SELLER = re.compile(
     r"(?i)\b(what'?s my (home|house|property) worth|home (valuation|value|estimate)|valuation|"
     r"market analysis|\bcma\b|sell(ing)? my (home|house|condo|property)|list my "
     r"(home|house|condo|property)|(thinking|thought) (of|about) selling|want(ed)? to sell|"
-    r"seller lead|looking to sell|whether (to sell|selling)|(should|could) (we|i) sell|"
+    r"seller (lead|referral|client|inquiry|enquiry|introduction)|new seller|homeowner|"
+    r"(instant )?cash offer|sell (my|your|their|our) (car|vehicle|truck)|looking to sell|"
+    r"whether (to sell|selling)|(should|could) (we|i) sell|"
     r"selling (now|soon|this (year|spring|summer|fall)|our|my)|vender (mi|nuestra|la) (casa|"
     r"propiedad|piso)|vendre (ma|notre|mon)|verkaufen|vender (meu|minha|o meu)|estimation|"
     r"avaliação|tasación|bewertung|home value|what.?s my home worth)")
@@ -481,7 +483,8 @@ def join_address(parts: list[str]) -> str:
 def parse_layout(mail: Mail, ctx: ParseContext, layout: Layout) -> Extracted:
     """Read a labelled provider notification: labels, then subject, Reply-To, free text."""
     ex = Extracted(parser=layout.parser, source=layout.source)
-    apply_pairs(ex, all_pairs(mail), mail, ctx, layout)
+    pairs = all_pairs(mail)
+    apply_pairs(ex, pairs, mail, ctx, layout)
     for pattern in layout.subjects:
         m = pattern.search(mail.subject)
         if m:
@@ -501,7 +504,7 @@ def parse_layout(mail: Mail, ctx: ParseContext, layout: Layout) -> Extracted:
                   or layout.default_segment)
     if ex.segment == "Buyer" and is_rental(mail, ex):
         ex.segment = segment_hint(ex.message) if segment_hint(ex.message) == "Seller" else None
-    seller_home(ex)
+    seller_home(ex, pairs)
     return ex
 
 
@@ -616,7 +619,7 @@ _NOT_THEIR_HOME = re.compile(
     r"grandfather)'?s? (?:house|home|place)|i live (?:up |down |out |over )?in\b|"
     r"investment property|not (?:my|our) (?:primary|main) (?:residence|home))")
 _LIVES_THERE = re.compile(r"(?i)primary residence|live (?:in|at) (?:the|this) (?:home|house|"
-                          r"property)|owner occupied|occupied by")
+                          r"property)|owner occupied|occupied by|currently live|same as property")
 
 
 def lives_elsewhere(ex: Extracted) -> bool:
@@ -633,7 +636,18 @@ def lives_elsewhere(ex: Extracted) -> bool:
     return False
 
 
-def seller_home(ex: Extracted) -> None:
+def lives_there(ex: Extracted, pairs: list[tuple[str, str]] | None = None) -> bool:
+    """True when the person says they live in the home they sell ("Owner occupied: Yes")."""
+    for key, value in [*ex.custom_fields.items(), *(pairs or [])]:
+        if _LIVES_THERE.search(key.replace("_", " ")) and re.match(r"(?i)\s*(yes|y|true)\b",
+                                                                   str(value)[:20]):
+            return True
+    return bool(re.search(r"(?i)\b(we|i) (currently )?live (in|at) (the|this|our|my) (home|house|"
+                          r"condo|place)|our (current )?home\b|my (current )?home\b",
+                          (ex.message or "")[:4000]))
+
+
+def seller_home(ex: Extracted, pairs: list[tuple[str, str]] | None = None) -> None:
     """A seller asks about their own home: it is both their address and the property, unless
     they say they live elsewhere."""
     if ex.segment != "Seller":
@@ -644,10 +658,12 @@ def seller_home(ex: Extracted) -> None:
         elif ex.address and not ex.property_address:
             ex.property_address, ex.address = ex.address, None
         return
-    if ex.property_address and not ex.address:
-        _set(ex, "address", ex.property_address, 0.8)
-    elif ex.address and not ex.property_address:
+    # The home to sell is the property. It is the person's address only where the mail gives
+    # it as theirs ("Address:" on a valuation form, "Do you live in this home? Yes").
+    if ex.address and not ex.property_address:
         _set(ex, "property_address", ex.address, 0.8)
+    elif ex.property_address and not ex.address and lives_there(ex, pairs):
+        _set(ex, "address", ex.property_address, 0.8)
 
 
 def fill_identity(

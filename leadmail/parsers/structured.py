@@ -297,7 +297,7 @@ def documents(mail: Mail) -> list[Document]:
         # 'Lead data (JSON):' then an object on lines of its own, inside a short notice
         end = body.rfind("\n}", embedded.start(), MAX_DOC)
         if end > 0:
-            doc = parse_json(body[embedded.start() + 1:end + 2], "json", "text body")
+            doc = parse_json(body[embedded.start():end + 2], "json", "text body")
             if doc:
                 docs.append(doc)
     elif body[:1] == "<" and _LEAD_ROOT.search(body[:2000]) and not re.search(
