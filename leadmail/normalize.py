@@ -298,6 +298,9 @@ def split_name(
     if first_name and last_name:
         return first_name, last_name
     full_clean = _clean_name_field(full)
+    if full_clean and first_name and not last_name and " " not in full_clean.strip() and (
+            full_clean.strip().lower() != first_name.lower()):
+        return first_name, case_name(full_clean.strip())  # "Nom: Fournier-Lacroix", "Prénom: ..."
     if full_clean:
         # Explicit fields win; the full name only fills in whichever one is missing.
         parsed_first, parsed_last = _parse_full_name(full_clean)

@@ -296,7 +296,9 @@ def address_label(key: str) -> str:
     "property street" the listing's street ("property address"), "property city" a part
     of the listing's address ("property city"), "mailing city" a part of the person's."""
     if "/" in key:
-        key = _SPLIT_LABEL.sub(" ", key)
+        split = _SPLIT_LABEL.sub(" ", key)  # only for an address's parts: not "question/comments"
+        if split in _ADDRESS_PARTS or _OWNER.match(split) or _OWN.match(split):
+            key = split
     m = _OWNER.match(key)
     if m:
         rest = m.group(1)
@@ -372,6 +374,7 @@ def apply_pairs(
     parts: list[str] = []
     prop_parts: list[str] = []  # City/State/ZIP rows right under a property's street row
     listing_parts: list[tuple[str, str]] = []  # "Property City", "property_zip"
+    withheld: set[str] = set()  # identity fields labelled but left empty by the provider
     last_street: str | None = None
     first_identity = next((i for i, (k, _) in enumerate(pairs)
                            if field_of(k) in ("full_name", "first_name", "email", "phone")),
@@ -409,10 +412,14 @@ def apply_pairs(
             found = normalize.find_emails(value)
             if found and not not_lead_email(found[0], mail, ctx, layout.domains):
                 _set(ex, "email", found[0], 1.0)
+            elif not found:
+                withheld.add("email")  # "Email: hidden - reply to this email"
         elif target == "phone":
             e164 = normalize.phone(value, ctx.default_region)
             if e164 and not not_lead_phone(e164, ctx):
                 _set(ex, "phone", e164, 1.0)
+            elif not re.search(r"\d{3}", value) and index >= first_identity - 1:
+                withheld.add("phone")  # "Phone: --", "not provided": none to look for
         elif target == "message":
             _set(ex, "message", message_block(mail.text, key) or value, 1.0)
         elif target == "price":
@@ -452,6 +459,8 @@ def apply_pairs(
         ex.property_address = join_address([ex.property_address, *prop_parts])
     elif prop_parts:
         parts = prop_parts + parts
+    if withheld:
+        ex.trace["withheld"] = sorted(withheld)
     if parts:
         if ex.address and not layout.address_is_property:
             ex.address = join_address([ex.address, *parts])
@@ -691,10 +700,11 @@ def fill_identity(
         found_name = named_in(mail.subject, body, ctx)
         if found_name:
             _set(ex, "full_name", found_name, 0.7)
-    if not ex.email:
+    withheld = ex.trace.get("withheld", ())
+    if not ex.email and "email" not in withheld:
         found = emails_in(body, mail, ctx, domains)
         _set(ex, "email", found[0] if found else None, 0.6)
-    if not ex.phone:
+    if not ex.phone and "phone" not in withheld:
         found = phones_in(body, ctx)
         _set(ex, "phone", found[0] if found else None, 0.6)
 

@@ -72,6 +72,8 @@ EXTRA_LABELS: dict[str, set[str]] = {
                   "name des interessenten", "interessent", "nominativo", "your full name",
                   "contact", "renter", "shopper", "buyer", "applicant name", "tenant name",
                   "nombre y apellidos", "vor und nachname", "vollständiger name",
+                  "nome e cognome", "nom et prénom", "prénom et nom", "nom prénom",
+                  "naam", "volledige naam", "navn", "namn",
                   # the person's role in the notification: "Seller: Curtis Lam"
                   "seller", "tenant", "homeowner", "enquirer", "inquirer",
                   "requester", "requested by", "lead contact", "interesado", "interessado",
@@ -247,7 +249,7 @@ def next_line_pairs(text: str, field_of) -> list[tuple[str, str, int]]:
 _AMOUNT = re.compile(
     r"(?i)(?P<pre>R\$|US\$|C\$|CA\$|A\$|[$€£]|\b(?:usd|eur|gbp|cad|brl)\b)?\s?"
     r"(?P<num>\d{1,3}(?:[ ,.\u00a0\u202f]\d{3})+|\d+)(?:[.,](?P<cents>\d{1,2}))?(?!\d)"
-    r"(?:\s?(?P<mult>k|m|mm|million|mil)\b)?"
+    r"(?:\s?(?P<mult>k|m|mm|million|mil)\b(?!\.\w))?"
     r"(?:\s?(?P<post>[$€£]|\b(?:eur|usd|gbp|cad|euros?|dollars?|reais)\b))?")
 _RANGE_SEP = re.compile(r"^\s*(?:-|–|—|to|à|a|bis|até|hasta)\s*$", re.I)
 _LISTING_CONTEXT = re.compile(
@@ -338,12 +340,13 @@ _CITY_LINE = re.compile(
 _CITY_PREFIX = re.compile(
     r"^\s*[^\W\d_][\w .'’-]{1,40}?,?\s+[A-Z]{2}\s+\d{5}(?:-\d{4})?\b")
 _UK_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b")
-_EU_ZIP_CITY = re.compile(r"^\s*(\d{4,5})\s+([^\W\d_][\w .'’-]{1,40})\s*$")
+_EU_ZIP_CITY = re.compile(r"^\s*(\d{4,5}(?: [A-Z]{2})?|\d{4}-\d{3})\s+([^\W\d_][\w .'’()-]{1,40})\s*$")
 _EU_STREET = re.compile(
     r"(?i)^\s*((?:\d{1,5}[a-z]?,?\s+(?:rue|avenue|av\.|boulevard|bd\.?(?=\s+[^\W\d_]{3})|chemin|allée|place|impasse|"
     r"quai|route|calle|avenida|av|paseo|plaza|camino|carrer|rua|travessa|via|viale|piazza|corso)"
     r"\b[^,\n]{2,60})|(?:(?:rue|calle|avenida|rua|via|paseo|carrer)\b[^,\n\d]{2,50}\d{1,5}[a-z]?)"
-    r"|(?:[^\W\d_][\w.-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer)"
+    r"|(?:[^\W\d_][\w.-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer|"
+    r"straat|laan|plein|kade|gracht|singel|dijk|steeg|markt|gade|vej|gatan|vägen)"
     r"\s+\d{1,4}[a-z]?))")
 _PROVIDER_WORDS = re.compile(
     r"(?i)\b(inc|llc|ltd|gmbh|s\.?a\.?|plc|corp|company|part of|a [\w.]+ company|headquarters|"
