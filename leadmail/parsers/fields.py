@@ -340,7 +340,8 @@ _CITY_LINE = re.compile(
 _CITY_PREFIX = re.compile(
     r"^\s*[^\W\d_][\w .'’-]{1,40}?,?\s+[A-Z]{2}\s+\d{5}(?:-\d{4})?\b")
 _UK_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b")
-_EU_ZIP_CITY = re.compile(r"^\s*(\d{4,5}(?: [A-Z]{2})?|\d{4}-\d{3})\s+([^\W\d_][\w .'’()-]{1,40})\s*$")
+_EU_ZIP_CITY = re.compile(
+    r"^\s*(\d{4,5}(?: [A-Z]{2})?|\d{4}-\d{3})\s+([^\W\d_][\w .'’()-]{1,40})\s*$")
 _EU_STREET = re.compile(
     r"(?i)^\s*((?:\d{1,5}[a-z]?,?\s+(?:rue|avenue|av\.|boulevard|bd\.?(?=\s+[^\W\d_]{3})|chemin|allée|place|impasse|"
     r"quai|route|calle|avenida|av|paseo|plaza|camino|carrer|rua|travessa|via|viale|piazza|corso)"
