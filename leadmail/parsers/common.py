@@ -299,6 +299,8 @@ def address_label(key: str) -> str:
         split = _SPLIT_LABEL.sub(" ", key)  # only for an address's parts: not "question/comments"
         if split in _ADDRESS_PARTS or _OWNER.match(split) or _OWN.match(split):
             key = split
+        elif key not in _KNOWN:  # "Question/Comments", "Phone/Mobile": the first part known
+            key = next((p for p in _SPLIT_LABEL.split(key) if p in _KNOWN), key)
     m = _OWNER.match(key)
     if m:
         rest = m.group(1)

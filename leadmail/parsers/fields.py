@@ -486,9 +486,17 @@ def same_street(short: str, full: str) -> bool:
 _FIRST_PERSON = re.compile(r"(?i)\b(i|i'm|i'd|i've|i’m|i’d|we|we're|we'd|we'll|we’re|my|our|"
                            r"me|us)\b")
 _NOTICE_WORDS = re.compile(
-    r"(?i)\b(you have (received|a new)|this (message|email|e-mail) was sent|hit reply|"
-    r"reply to (this|respond)|unsubscribe|manage (your )?(leads|notifications)|"
-    r"report spam|privacy|terms of|all rights reserved|you('re| are) receiving)")
+    r"(?i)\b(you have (received|a new)|this (message|email|e-mail|entry) was (sent|submitted)|"
+    r"hit reply|reply to (this|respond)|unsubscribe|manage (your )?(leads|notifications)|"
+    r"report spam|privacy|terms of|all rights reserved|you('re| are) receiving|"
+    r"(please )?do not reply|view (all )?(responses|entries|submissions)|sent (from|via) \w+|"
+    r"has been (added|sent|forwarded) to|rispondi|responda|rispondere|antworten sie|"
+    r"beantwoord|svara|vous recevez|se désabonner|désinscri|darse de baja|abmelden|"
+    r"recibes este|ricevi questa|u ontvangt)")
+# A provider's own line: "SmartFinancial Insurance Agency | Agent Services (855) 555-0171",
+# "Immobiliare.it · Via Lorenteggio 240, 20147 Milano".
+_COMPANY_LINE = re.compile(r"^[^.!?]{2,80}\s[|·•]\s.*\d|^\S+\.(?:com|it|fr|de|es|nl|co\.uk|ca|au)"
+                           r"\b.{0,80}[|·•]")
 
 
 def human_paragraph(lines: list[str], footer_at: int) -> Candidate | None:
@@ -644,6 +652,7 @@ def _cut_trailer(text: str) -> str:
         first = head[0].strip()[:LINE_MAX]
         link = next((x.strip() for x in head[1:2]), first)
         if (_TRAILER.match(first) or _BARE_LINK.match(link) or _BOILER.match(first)
+                or _NOTICE_WORDS.search(first) or _COMPANY_LINE.search(first)
                 or strip_footer(first) != first
                 or (_PROVIDER_WORDS.search(first) and re.search(r"\d", first))):
             break
