@@ -403,7 +403,7 @@ def address(raw: str | None, listing: bool = False) -> str | None:
         joined = re.sub(r"(?i)(?:,\s*|\s+)(?:apt\.?|apartment|unit|app\.?|#)\s*#?\s*"
                         r"([0-9][\w-]{0,5}|[a-z](?=,|$))(?=,|$)", r" #\1", joined)
     # European "ZIP City" last: "24 rue Duquesne, 69006 Lyon" -> "24 rue Duquesne, Lyon 69006".
-    joined = re.sub(r"(?<=, )(\d{4,5}) ([^\W\d_][^,\d]{1,40})$", r"\2 \1", joined)
+    joined = re.sub(r"(?<=, )(\d{4,5}) (?![A-Z]{2}\b)([^\W\d_][^,\d]{1,40})$", r"\2 \1", joined)
     # A UK postcode goes with its town: "Reading, RG1 5PL" -> "Reading RG1 5PL".
     joined = re.sub(r"(?<=[a-z]), ([A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2})$", r" \1", joined)
     return joined or None

@@ -90,6 +90,9 @@ EXTRA_LABELS: dict[str, set[str]] = {
               "telefone", "whatsapp", "cellulare", "phone number", "mobile phone number",
               "numero de telefono", "número de teléfono", "número de telefone"},
     "message": {"son message", "votre message", "message du contact", "nachricht",
+                "what they said", "what she said", "what he said", "their message",
+                "bericht", "opmerking", "opmerkingen", "vraag", "meddelande", "besked",
+                "mensagem do interessado", "messaggio dell'utente", "kommentar",
                 "ihre nachricht", "nachricht des interessenten", "mensaje", "su mensaje",
                 "mensagem", "sua mensagem", "messaggio", "commentaire", "commentaires",
                 "comentarios", "comentario", "observaciones", "anmerkungen", "bemerkung",
@@ -135,7 +138,8 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("phone", re.compile(r"(?i)\bphone\b|\btelephone\b|\btéléphone\b|\btelefon\w*\b|"
                          r"\bteléfono\b|\bmobile\b|\bcell\b")),
     ("price", re.compile(r"(?i)\bbudget\b|\bprice range\b|\bpresupuesto\b|\bhow much\b.{0,30}"
-                         r"\b(spend|afford)\b")),
+                         r"\b(spend|afford)\b|\b(offer|sale|list|listing|asking|purchase|vehicle|"
+                         r"home|property|cash offer) (amount|price|value)\b")),
     ("message", re.compile(r"(?i)\banything else\b|\bmessage\b|\bcomments?\b|\bnotes? from\b|"
                            r"\basked a question\b|\bwrote\b|"
                            r"\bnachricht von\b|\bmensaje de\b|\bquestions?\b"
