@@ -147,7 +147,8 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         # A document is no person's free text: it never reaches NER.
         result = structured.standalone(doc, mail)
     else:
-        result = parser.parse(mail, dataclasses.replace(ctx, structured=True) if doc else ctx)
+        text_mail = structured.without_document(mail) if doc else mail
+        result = parser.parse(text_mail, dataclasses.replace(ctx, structured=True) if doc else ctx)
         if doc is not None:
             structured.merge(result, doc, mail)
     result.parser = result.parser or module_name(parser)

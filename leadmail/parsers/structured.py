@@ -17,6 +17,7 @@ flattened, goes to the trace.
 from __future__ import annotations
 
 import json
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -268,6 +269,24 @@ class _HtmlData(HTMLParser):
 _EMBEDDED_JSON = re.compile(r"(?m)^\{\s*$")
 
 
+def embedded_span(text: str) -> tuple[int, int] | None:
+    """Where a JSON object set on lines of its own sits inside a notice's text."""
+    found = _EMBEDDED_JSON.search(text[:MAX_DOC])
+    if found is None:
+        return None
+    end = text.rfind("\n}", found.start(), MAX_DOC)
+    return (found.start(), end + 2) if end > 0 else None
+
+
+def without_document(mail: Mail) -> Mail:
+    """The mail with an embedded JSON object cut out of its text: read once, as a document;
+    its lines are no label/value pairs."""
+    span = embedded_span(mail.text)
+    if span is None:
+        return mail
+    return dataclasses.replace(mail, text=mail.text[:span[0]] + mail.text[span[1]:])
+
+
 def documents(mail: Mail) -> list[Document]:
     """Every structured document in the mail: JSON and XML parts or attachments (ADF aside:
     parsers.adf reads it), a JSON object as the whole text body, JSON-LD and microdata."""
@@ -293,13 +312,11 @@ def documents(mail: Mail) -> list[Document]:
         doc = parse_json(body, "json", "text body")
         if doc:
             docs.append(doc)
-    elif (embedded := _EMBEDDED_JSON.search(body[:MAX_DOC])) is not None:
+    elif (span := embedded_span(body)) is not None:
         # 'Lead data (JSON):' then an object on lines of its own, inside a short notice
-        end = body.rfind("\n}", embedded.start(), MAX_DOC)
-        if end > 0:
-            doc = parse_json(body[embedded.start():end + 2], "json", "text body")
-            if doc:
-                docs.append(doc)
+        doc = parse_json(body[span[0]:span[1]], "json", "text body")
+        if doc:
+            docs.append(doc)
     elif body[:1] == "<" and _LEAD_ROOT.search(body[:2000]) and not re.search(
             r"(?i)<adf\b", body[:2000]):
         doc = parse_xml(body, "text body")
@@ -332,8 +349,15 @@ def _target(key: str) -> str | None:
     squashed = key.replace(" ", "")
     found = field_of(key) or field_of(squashed)
     if found is None and key.endswith((" name", " email", " phone")):
+        if key.split()[0] in _NOT_PERSON:
+            return None  # "page name", "form name", "company phone": not the person's
         found = field_of(key.rpartition(" ")[2])
     return found
+
+
+_NOT_PERSON = frozenset({"page", "form", "campaign", "ad", "adset", "company", "business", "site",
+                         "list", "listing", "property", "agent", "office", "brokerage", "event",
+                         "product", "plan", "file", "dealer", "store", "team", "account"})
 
 
 def read(doc: Document, mail: Mail, ctx: ParseContext) -> Extracted:
@@ -391,6 +415,10 @@ def read(doc: Document, mail: Mail, ctx: ParseContext) -> Extracted:
             custom = next((c for c, labels in CUSTOM_LABELS.items() if key in labels), None)
             if custom and len(value) <= 200:
                 ex.custom_fields.setdefault(custom, value)
+    if parts["property"].get("street") and not parts["person"].get("street"):
+        # "property_address", then "city", "state", "zip" beside it: the listing's parts
+        for slot, value in list(parts["person"].items()):
+            parts["property"].setdefault(slot, value)
     for side, target in (("person", "address"), ("property", "property_address")):
         got = parts[side]
         if not got.get("street"):
