@@ -16,8 +16,8 @@ flattened, goes to the trace.
 
 from __future__ import annotations
 
-import json
 import dataclasses
+import json
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
