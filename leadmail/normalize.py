@@ -182,6 +182,9 @@ _MAC_NAMES = {
 }  # fmt: skip
 _ROMAN_SUFFIXES = frozenset({"ii", "iii", "iv"})
 _GENERATIONAL = frozenset({"jr", "sr", "ii", "iii", "iv", "v"})
+# Words nameparser reads as titles; a name starting with one goes the slow way.
+_TITLE_WORDS = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "rev",
+                          "herr", "frau", "sr", "sra", "srta", "m", "mme", "mlle", "don", "dona"})
 _APOSTROPHE_NAME_RE = re.compile(r"^(\w)(['\u2019])(\w)(.*)$")
 _JUNK_NAMES = frozenset(
     {
@@ -264,8 +267,17 @@ def _case_suffix(suffix: str) -> str:
 _COUPLE = re.compile(r"(?i)^(\S+(?: \S+)?)\s+(?:&|and|y|et|und|e)\s+\S+(?=\s|$)")
 
 
+_PLAIN_WORD = re.compile(r"^[^\W\d_]{2,}(?:['’-][^\W\d_]+)?$")
+
+
 def _parse_full_name(full: str) -> tuple[str | None, str | None]:
-    """Split a cleaned full name into (given names, surname) with nameparser."""
+    """Split a cleaned full name into (given names, surname) with nameparser; a plain "Given
+    Family" pair (most names) without it."""
+    words = full.split()
+    if (len(words) == 2 and all(_PLAIN_WORD.match(w) for w in words)
+            and words[0].lower().strip(".") not in _TITLE_WORDS
+            and words[1].lower() not in _GENERATIONAL | _PARTICLES):
+        return case_name(words[0], given=True), case_name(words[1])
     couple = _COUPLE.match(full)
     if couple and len(full.split()) > 3:
         full = couple.group(1) + full[couple.end():]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+from functools import lru_cache
 from html.parser import HTMLParser
 
 _BLOCK = {
@@ -114,6 +115,7 @@ def first_value(pairs: list[tuple[str, str]], *labels: str) -> str | None:
 _FORM_LINE = re.compile(r"^\s*[*\-•]?\s*([^\W\d_][\w /&'’().#?,-]{0,60}?)\s*[:=]\s*(.*)$")
 
 
+@lru_cache(maxsize=4096)  # labels repeat from mail to mail ("Name", "Email", "Phone")
 def label_key(label: str) -> str:
     """A label in one canonical spelling: "Your E-mail*" and "your_email" both give "e mail"."""
     key = re.sub(r"[_\-*?]+", " ", label.lower())
