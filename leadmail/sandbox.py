@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import resource
 import signal
 import threading
 import traceback
@@ -45,8 +46,6 @@ class _Reader:
 def _limit_memory(limit: int | None) -> None:
     if not limit:
         return
-    import resource
-
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     cap = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
@@ -57,8 +56,6 @@ def _limit_cpu(seconds: float | None) -> None:
     soft RLIMIT_CPU is moved before each message (the hard limit stays, so it can move)."""
     if not seconds:
         return
-    import resource
-
     usage = resource.getrusage(resource.RUSAGE_SELF)
     soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
     cap = int(usage.ru_utime + usage.ru_stime + seconds) + 1
