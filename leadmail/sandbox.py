@@ -32,7 +32,9 @@ log = structlog.get_logger("leadmail.sandbox")
 # Readers fork from a fork server that has already imported leadmail (a new reader is ready
 # in milliseconds, not after a whole interpreter's start), never from the threaded daemon.
 _CTX = mp.get_context("forkserver")
-_CTX.set_forkserver_preload(["leadmail.pipeline"])
+# leadmail.cli too: multiprocessing runs the main script again in each reader, and the
+# `leadmail` console script imports leadmail.cli (every command group, the daemon, the web app).
+_CTX.set_forkserver_preload(["leadmail.pipeline", "leadmail.cli"])
 STARTUP_LIMIT = 120.0  # seconds for a new reader's interpreter to import leadmail
 
 

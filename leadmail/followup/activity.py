@@ -61,6 +61,15 @@ def record(
     return row
 
 
+def add(engine: Engine, lead_id: int, kind: str, by: str, text: str) -> Activity | None:
+    """Log what a person did with a lead (`leadmail note`); None when there is no such lead."""
+    with session_scope(engine) as session:
+        lead = session.get(Lead, lead_id)
+        if lead is None:
+            return None
+        return record(session, lead, kind, by, text=text)
+
+
 def contact_times(session: Session, lead_ids: list[int]) -> dict[int, tuple[datetime, datetime]]:
     """lead id -> (first contact, last contact), for leads that were contacted."""
     if not lead_ids:
