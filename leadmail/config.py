@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import re
+import shlex
+import ssl
 import tomllib
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
 
 import phonenumbers
 from pydantic import (
@@ -21,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from leadmail import tokens
+from leadmail import normalize, tokens
 from leadmail.errors import ConfigError, ConfigErrors
 from leadmail.hours import parse_window, zone
 
@@ -94,8 +98,6 @@ def _resolve_sqlite(url: Any, info: ValidationInfo) -> Any:
 
 def _resolve_command(command: Any, info: ValidationInfo) -> Any:
     """A command whose program is a relative path (./imap-token): that path resolved."""
-    import shlex
-
     if not isinstance(command, str):
         return command
     try:
@@ -171,8 +173,6 @@ class SmtpConfig(_Section):
             key = "tls_key" if self.tls_cert else "tls_cert"
             raise ValueError(f"{key}: STARTTLS needs both tls_cert and tls_key")
         if self.tls_cert and self.tls_key:
-            import ssl
-
             try:
                 ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
                     self.tls_cert, self.tls_key
@@ -641,8 +641,6 @@ class CustomFieldConfig(_Section):
 
     def coerce(self, value: Any) -> Any:
         """The value in this field's type; ValueError saying why it does not fit."""
-        from leadmail import normalize
-
         if self.type == "text":
             return str(value)
         if self.type in ("pick_one", "pick_many"):
@@ -663,8 +661,6 @@ class CustomFieldConfig(_Section):
                 return picked[0]
             return picked
         if self.type == "date":
-            from datetime import datetime
-
             text = str(value).strip()
             for fmt in ("%Y-%m-%d", "%m/%d/%Y", "%m/%d/%y", "%B %d, %Y", "%b %d, %Y", "%d %B %Y"):
                 try:
@@ -1239,8 +1235,6 @@ def _inline_secrets(data: Any, path: str = "") -> list[str]:
         elif isinstance(value, str) and value and key in SECRET_KEYS:
             out.append(where)
         elif where == "database.url" and isinstance(value, str):
-            from urllib.parse import urlsplit
-
             try:
                 if urlsplit(value).password:
                     out.append(where)
@@ -1254,8 +1248,6 @@ def validate(
 ) -> Settings:
     """Validate a config mapping (+ environment); raise ConfigErrors naming every bad key.
     `base`: the folder relative paths are read from (the config file's); None: left as given."""
-    import copy
-
     data = copy.deepcopy(data)
     inline = _inline_secrets(data)
     found: dict[str, str] = {}

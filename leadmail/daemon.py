@@ -18,10 +18,14 @@ from sqlalchemy.engine import Engine
 from leadmail import pipeline, sandbox, sdnotify
 from leadmail.config import Settings, split_hostport
 from leadmail.errors import ConfigErrors
+from leadmail.followup import worker
 from leadmail.intake.imap import ImapIntake
 from leadmail.intake.smtp import StoreHandler, ensure_open_files, make_server
+from leadmail.notify import digest, outbox
 from leadmail.notify import email as email_channel
-from leadmail.notify import outbox
+from leadmail.routing import timers
+from leadmail.web.app import create_app, public_app
+from leadmail.web.app import make_server as make_http_server
 
 log = structlog.get_logger("leadmail.daemon")
 DEAD_PEER_CHECK = 5.0  # seconds between looks for claims of dead processes on this host
@@ -180,8 +184,6 @@ class Daemon:
     async def _timer_worker(self) -> None:
         # Claim and accept windows closing: timers live in the database, so any daemon fires
         # them (each exactly once) and a restart loses none.
-        from leadmail.routing import timers
-
         while not self.stop.is_set():
             try:
                 if await asyncio.to_thread(timers.process_due, self.engine, self.settings):
@@ -192,8 +194,6 @@ class Daemon:
 
     async def _digest_worker(self) -> None:
         # Managers' digests of escalations: queued once per period (notify.digest).
-        from leadmail.notify import digest
-
         while not self.stop.is_set():
             try:
                 if await asyncio.to_thread(digest.enqueue_due, self.engine, self.settings):
@@ -204,8 +204,6 @@ class Daemon:
 
     async def _followup_worker(self) -> None:
         # Next Steps of leads claimed or reassigned since, due reminders, daily agendas.
-        from leadmail.followup import worker
-
         while not self.stop.is_set():
             try:
                 if await asyncio.to_thread(worker.run_pass, self.engine, self.settings):
@@ -259,9 +257,6 @@ class Daemon:
         webs = []
         http = self.settings.http
         if http.listen or http.admin_listen:
-            from leadmail.web.app import create_app, public_app
-            from leadmail.web.app import make_server as make_http_server
-
             app = create_app(self.engine, self.intake_states, self.settings)
             if http.listen:  # public: only the groups of [http] public, 404 for the rest
                 host, port = split_hostport(http.listen)

@@ -10,9 +10,12 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
+
+from leadmail import perms
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -24,8 +27,6 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:" and not path.startswith("file:"):
-            from leadmail import perms
-
             db_file = Path(path.split("?", 1)[0]).expanduser()
             perms.private_dir(db_file.parent)  # 0750 when leadmail makes it
             perms.create_private(db_file)  # 0600: SQLite keeps the mode for -wal and -shm
@@ -71,8 +72,6 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 def current_revision(engine: Engine) -> str | None:
     """The schema revision the database is at (None when never migrated)."""
-    from alembic.runtime.migration import MigrationContext
-
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 

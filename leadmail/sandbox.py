@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import resource
 import signal
 import threading
 import traceback
@@ -31,7 +32,9 @@ log = structlog.get_logger("leadmail.sandbox")
 # Readers fork from a fork server that has already imported leadmail (a new reader is ready
 # in milliseconds, not after a whole interpreter's start), never from the threaded daemon.
 _CTX = mp.get_context("forkserver")
-_CTX.set_forkserver_preload(["leadmail.pipeline"])
+# leadmail.cli too: multiprocessing runs the main script again in each reader, and the
+# `leadmail` console script imports leadmail.cli (every command group, the daemon, the web app).
+_CTX.set_forkserver_preload(["leadmail.pipeline", "leadmail.cli"])
 STARTUP_LIMIT = 120.0  # seconds for a new reader's interpreter to import leadmail
 
 
@@ -45,8 +48,6 @@ class _Reader:
 def _limit_memory(limit: int | None) -> None:
     if not limit:
         return
-    import resource
-
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     cap = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
@@ -57,8 +58,6 @@ def _limit_cpu(seconds: float | None) -> None:
     soft RLIMIT_CPU is moved before each message (the hard limit stays, so it can move)."""
     if not seconds:
         return
-    import resource
-
     usage = resource.getrusage(resource.RUSAGE_SELF)
     soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
     cap = int(usage.ru_utime + usage.ru_stime + seconds) + 1

@@ -1,4 +1,5 @@
-"""Store raw: the exact bytes, envelope, Message-ID and SHA-256, committed before any reply."""
+"""Store raw: the exact bytes, envelope, Message-ID and SHA-256, committed before any reply.
+And read back what is stored: a message, the quarantined ones, a lead, the latest leads."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
 from leadmail.db import session_scope
 from leadmail.metrics import RECEIVED
-from leadmail.models import Event, Message
+from leadmail.models import Event, Lead, Message, MessageStatus
 from leadmail.normalize import storable
 
 
@@ -96,3 +98,28 @@ def store_raw(
         assert msg.id is not None
     RECEIVED.labels(intake).inc()
     return msg.id
+
+
+def message(engine: Engine, msg_id: int) -> Message | None:
+    """A stored message, raw bytes included."""
+    with Session(engine) as session:
+        return session.get(Message, msg_id)
+
+
+def quarantined(engine: Engine) -> list[Message]:
+    """The quarantined messages, oldest first."""
+    with Session(engine) as session:
+        query = select(Message).where(Message.status == MessageStatus.QUARANTINED)
+        return list(session.exec(query.order_by(col(Message.id))).all())
+
+
+def lead(engine: Engine, lead_id: int) -> Lead | None:
+    """A stored lead."""
+    with Session(engine) as session:
+        return session.get(Lead, lead_id)
+
+
+def latest_leads(engine: Engine, limit: int) -> list[Lead]:
+    """The `limit` latest leads, newest first."""
+    with Session(engine) as session:
+        return list(session.exec(select(Lead).order_by(col(Lead.id).desc()).limit(limit)).all())

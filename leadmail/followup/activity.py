@@ -25,7 +25,7 @@ from leadmail.authres import vouched_by
 from leadmail.config import Settings
 from leadmail.db import session_scope
 from leadmail.followup.when import aware, now
-from leadmail.models import Activity, Contact, Event, Lead, Message
+from leadmail.models import Activity, Contact, Event, Lead, Message, Outbox
 
 log = structlog.get_logger("leadmail.activity")
 # Kinds a person logs; all but "note" mean the lead was contacted.
@@ -61,6 +61,15 @@ def record(
     return row
 
 
+def add(engine: Engine, lead_id: int, kind: str, by: str, text: str) -> Activity | None:
+    """Log what a person did with a lead (`leadmail note`); None when there is no such lead."""
+    with session_scope(engine) as session:
+        lead = session.get(Lead, lead_id)
+        if lead is None:
+            return None
+        return record(session, lead, kind, by, text=text)
+
+
 def contact_times(session: Session, lead_ids: list[int]) -> dict[int, tuple[datetime, datetime]]:
     """lead id -> (first contact, last contact), for leads that were contacted."""
     if not lead_ids:
@@ -75,8 +84,6 @@ def contact_times(session: Session, lead_ids: list[int]) -> dict[int, tuple[date
 
 def timeline(session: Session, lead_id: int) -> list[dict[str, Any]]:
     """The lead's activity, oldest first, with routing's events (alerts, claims) merged in."""
-    from leadmail.models import Event, Outbox
-
     items: list[dict[str, Any]] = []
     for a in session.exec(select(Activity).where(Activity.lead_id == lead_id)).all():
         items.append({"at": aware(a.at), "kind": a.kind, "by": a.by, "text": a.text,

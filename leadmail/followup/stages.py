@@ -174,3 +174,7 @@ def deals_of(session: Session, lead_id: int) -> list[Deal]:
                              .order_by(col(Deal.id))).all())
 
 
+def every_deal(engine: Engine) -> list[Deal]:
+    """All deals, oldest first (`leadmail deals list`)."""
+    with Session(engine) as session:
+        return list(session.exec(select(Deal).order_by(col(Deal.id))).all())

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from leadmail.config import PlanConfig, Settings, StepConfig
 from leadmail.db import session_scope
 from leadmail.followup import activity
-from leadmail.followup.access import ADMIN, Principal, can_see
+from leadmail.followup.access import ADMIN, Principal, can_see, lead_filter
 from leadmail.followup.when import aware, now
 from leadmail.models import Assignment, Lead, Step
 
@@ -176,8 +176,6 @@ def complete(engine: Engine, settings: Settings, step_id: int, by: str, *, via: 
 def open_steps(session: Session, who: Principal, *, agent: str | None = None,
                due_before: datetime | None = None) -> list[tuple[Step, Lead]]:
     """Open steps of leads `who` may see, soonest due first."""
-    from leadmail.followup.access import lead_filter
-
     query = (select(Step, Lead).join(Lead, col(Lead.id) == col(Step.lead_id))
              .where(Step.status == OPEN, lead_filter(who)).order_by(col(Step.due_at)))
     if agent:

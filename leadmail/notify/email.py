@@ -11,6 +11,7 @@ from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Any
 
+from leadmail import perms
 from leadmail.config import EmailNotifyConfig
 from leadmail.headers import header_value
 from leadmail.models import utcnow
@@ -93,8 +94,6 @@ def send(cfg: EmailNotifyConfig, msg: EmailMessage, recipient: str) -> None:
 
 def _write_file(directory: Path, msg: EmailMessage) -> None:
     """Write atomically, named by Message-ID, so a retry overwrites instead of doubling."""
-    from leadmail import perms
-
     perms.private_dir(directory)  # alerts hold leads' details: 0750 when leadmail makes it
     name = str(msg["Message-ID"]).strip("<>").replace("/", "_") + ".eml"
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")

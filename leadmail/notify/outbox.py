@@ -364,3 +364,12 @@ def _send(settings: Settings, kind: str, payload: dict[str, Any], recipient: str
         tag = tokens.reply_tag(settings.reply_secret(), payload.get("lead_id"), recipient, key)
     msg = email_channel.build_message(cfg, recipient, payload, key, tag)
     email_channel.send(cfg, msg, recipient)
+
+
+def listing(engine: Engine, status: str | None = None) -> list[Outbox]:
+    """The outbox's rows in order, only those with `status` when given (`leadmail outbox`)."""
+    with Session(engine) as session:
+        query = select(Outbox).order_by(col(Outbox.id))
+        if status:
+            query = query.where(Outbox.status == status)
+        return list(session.exec(query).all())

@@ -31,6 +31,7 @@ from leadmail.models import Event, Lead, Message, Outbox
 from leadmail.notify import render
 from leadmail.notify.alert import lead_view
 from leadmail.notify.outbox import enqueue_email
+from leadmail.parsers.text import html_to_text
 from leadmail.routing import actions
 from leadmail.tokens import TAG_LENGTH, reply_tag_ok
 
@@ -60,8 +61,6 @@ def _first_line(msg: EmailMessage) -> str:
         return ""
     text = part.get_content()
     if part.get_content_subtype() == "html":
-        from leadmail.parsers.text import html_to_text
-
         text = html_to_text(text)
     for line in text.splitlines():
         line = line.strip()

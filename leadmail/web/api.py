@@ -42,6 +42,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
+from leadmail import pipeline
 from leadmail.analytics import reports
 from leadmail.config import STAGES, Settings
 from leadmail.db import session_scope
@@ -50,6 +51,7 @@ from leadmail.followup.access import Principal
 from leadmail.followup.when import aware, now
 from leadmail.intake import api as api_intake
 from leadmail.models import Audience, Deal, Lead, Message, MessageStatus, Step
+from leadmail.store import store_raw
 
 log = structlog.get_logger("leadmail.api")
 _key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
@@ -344,8 +346,6 @@ def router(engine: Engine, settings: Settings, rt_factory: Any = None) -> APIRou
 
     def rt() -> Any:
         if "rt" not in runtime:
-            from leadmail import pipeline
-
             runtime["rt"] = rt_factory() if rt_factory else pipeline.Runtime.load(settings)
         return runtime["rt"]
 
@@ -395,8 +395,6 @@ def router(engine: Engine, settings: Settings, rt_factory: Any = None) -> APIRou
         if problems:
             raise _invalid(*problems)
         raw = api_intake.synthesize(p.key, lead, now(), idempotency_key)
-        from leadmail.store import store_raw
-
         # Idempotency lives in the API's own namespace: no mail's Message-ID can reach it.
         dedup = f"api:{p.key.name}:{idempotency_key}" if idempotency_key else None
         msg_id = await asyncio.to_thread(store_raw, engine, raw, mail_from=p.key.name,
@@ -596,8 +594,6 @@ def _check_lead(settings: Settings, lead: api_intake.LeadIn) -> tuple[str, str] 
 
 def _process(engine: Engine, rt: Any, msg_id: int, wait: float = 10.0) -> Posted:
     """Run the pipeline on the stored lead now; if a worker got to it first, wait for it."""
-    from leadmail import pipeline
-
     outcome = pipeline.process(rt, engine, msg_id)
     deadline = time.monotonic() + wait
     while True:

@@ -19,6 +19,8 @@ from leadmail import __version__
 from leadmail.config import HttpConfig, Settings
 from leadmail.metrics import REGISTRY, DatabaseCollector
 from leadmail.models import Message, Outbox
+from leadmail.web import followup
+from leadmail.web.actions import router
 from leadmail.web.guard import BodyLimit, PublicOnly
 
 
@@ -39,12 +41,8 @@ def create_app(
     # 413 before reading an oversized body, on every listener and every path.
     app.add_middleware(BodyLimit, max_body=(settings.http if settings else HttpConfig()).max_body)
     if settings is not None and settings.http.secret:
-        from leadmail.web.actions import router
-
         app.include_router(router(engine, settings))
     if settings is not None:  # follow-up: the Lead API, report pages, "mark done" links
-        from leadmail.web import followup
-
         followup.mount(app, engine, settings)
     collector = DatabaseCollector(lambda: {**counts(engine), "intakes": intakes()})
     with contextlib.suppress(ValueError):  # already registered by an earlier app in-process

@@ -1,0 +1,31 @@
+"""`leadmail run`: the daemon."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+import structlog
+
+from leadmail import config, perms, pipeline
+from leadmail.cli.common import connect
+from leadmail.daemon import Daemon
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    sub.add_parser("run", help="run the daemon").set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Serve: SMTP intake, pipeline worker and outbox sender until SIGTERM."""
+    settings, engine = connect(args)
+    _warn_exposed(settings)
+    rt = pipeline.Runtime.load(settings)
+    return asyncio.run(Daemon(settings, engine, rt).run())
+
+
+def _warn_exposed(settings: config.Settings) -> None:
+    """A log line for each secret file that users other than its owner and group can read."""
+    for path, what in perms.exposed(settings):
+        structlog.get_logger("leadmail.perms").warning(
+            "file readable by others; chmod o-rwx it", file=path, holds=what)
