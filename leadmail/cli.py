@@ -424,7 +424,7 @@ def cmd_route(args: argparse.Namespace) -> int:
         print(_json(info) if args.json else explain.format_explain(info))
         return 0
     if args.route_cmd == "simulate":
-        from leadmail.models import utcnow
+        from leadmail.clock import utcnow
 
         try:
             since = explain.parse_since(args.since, utcnow())

@@ -19,9 +19,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col
 
 from leadmail import pipeline
+from leadmail.clock import utcnow
 from leadmail.db import session_scope
 from leadmail.errors import Quarantine
-from leadmail.models import Event, Lead, Message, MessageStatus, utcnow
+from leadmail.models import Event, Lead, Message, MessageStatus
 
 # Statuses a message may be replayed from as if new: it made no lead.
 REPROCESS = (MessageStatus.NON_LEAD, MessageStatus.QUARANTINED, MessageStatus.RECEIVED)

@@ -10,8 +10,9 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from leadmail.clock import utcnow
 from leadmail.config import Settings
-from leadmail.models import Lead, Message, utcnow
+from leadmail.models import Lead, Message
 from leadmail.web.app import counts
 
 

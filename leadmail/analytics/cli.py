@@ -10,9 +10,9 @@ from typing import Any
 from sqlmodel import Session
 
 from leadmail.analytics import output, reports
+from leadmail.clock import now
 from leadmail.config import Settings
 from leadmail.followup.access import as_user
-from leadmail.followup.when import now
 
 Settings_ = Callable[[argparse.Namespace], Settings]
 Engine_ = Callable[[Settings], Any]

@@ -34,8 +34,8 @@ def register(sub: Any, settings_of: Settings_, engine_of: Engine_) -> None:
     """Add the follow-up subcommands to leadmail's parser."""
 
     def steps_cmd(args: argparse.Namespace) -> int:
+        from leadmail.clock import now
         from leadmail.followup import steps
-        from leadmail.followup.when import now
 
         settings = settings_of(args)
         engine = engine_of(settings)
@@ -127,9 +127,9 @@ def register(sub: Any, settings_of: Settings_, engine_of: Engine_) -> None:
                   f"[[api_keys]]\nname = \"{args.name}\"\nkey_sha256 = \"{digest}\"\n"
                   f"role = \"{args.role}\"")
             return 0
+        from leadmail.clock import now
         from leadmail.followup import links
         from leadmail.followup.access import by_name
-        from leadmail.followup.when import now
 
         if not 1 <= args.hours <= links.MAX_VIEW_HOURS:
             print(f"apikey link: --hours must be 1 to {links.MAX_VIEW_HOURS} (90 days), "

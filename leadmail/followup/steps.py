@@ -16,11 +16,11 @@ from sqlalchemy import and_, exists, or_, true
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from leadmail.clock import aware, now
 from leadmail.config import PlanConfig, Settings, StepConfig
 from leadmail.db import session_scope
 from leadmail.followup import activity
 from leadmail.followup.access import ADMIN, Principal, can_see
-from leadmail.followup.when import aware, now
 from leadmail.models import Assignment, Lead, Step
 
 log = structlog.get_logger("leadmail.steps")

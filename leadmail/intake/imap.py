@@ -32,10 +32,11 @@ from imapclient.exceptions import LoginError
 from sqlalchemy.engine import Engine
 from tenacity import RetryCallState, wait_exponential
 
+from leadmail.clock import utcnow
 from leadmail.config import ImapConfig
 from leadmail.db import session_scope
 from leadmail.intake.lease import Lease
-from leadmail.models import ImapCursor, utcnow
+from leadmail.models import ImapCursor
 from leadmail.store import store_raw
 
 log = structlog.get_logger("leadmail.imap")

@@ -29,10 +29,11 @@ from sqlmodel import Session, col, select
 from tenacity import RetryCallState, wait_exponential
 
 from leadmail import tokens, workers
+from leadmail.clock import utcnow
 from leadmail.config import AgentConfig, Settings, WebhookConfig
 from leadmail.db import session_scope
 from leadmail.metrics import ALERTS
-from leadmail.models import Lead, Outbox, utcnow
+from leadmail.models import Lead, Outbox
 from leadmail.notify import PermanentFailure, render, webhook
 from leadmail.notify import email as email_channel
 from leadmail.notify.alert import compose

@@ -15,10 +15,10 @@ from typing import NamedTuple
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from leadmail import clock as clocks
 from leadmail.config import AgentConfig, Settings
 from leadmail.db import session_scope
 from leadmail.models import Event, Lead, LeadRoute, Offer
-from leadmail.routing import clock as clocks
 from leadmail.routing import dispatch
 from leadmail.routing.base import Decision
 from leadmail.routing.dispatch import rule_of

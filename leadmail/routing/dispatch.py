@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlmodel import Session
 
+from leadmail import clock as clocks
 from leadmail.config import AgentConfig, RouteConfig, Settings
 from leadmail.hours import hours
 from leadmail.models import Assignment, Contact, Event, Lead, LeadRoute, Offer, Timer
 from leadmail.notify import outbox
-from leadmail.routing import clock as clocks
 from leadmail.routing.base import Decision
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from leadmail.clock import aware
 from leadmail.config import Settings
 from leadmail.models import Assignment, Event, Lead, LeadRoute, Offer, Timer
 from leadmail.routing import decide
@@ -178,7 +179,7 @@ def parse_since(text: str, now: datetime) -> datetime:
         at = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"--since {text!r}: use like 30d, 12h, 2w or 2026-10-01") from None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    return aware(at)
 
 
 def _outcome(action: str, agent: str | None, offered: list[str]) -> str:

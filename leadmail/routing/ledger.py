@@ -16,7 +16,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, func, select
 
-from leadmail.models import Assignment, Lead, RoutingState, utcnow
+from leadmail.clock import utcnow
+from leadmail.models import Assignment, Lead, RoutingState
 
 OPEN_STATUSES = ("assigned", "accepted")
 CLOSED_STAGES = ("Inactive", "Lost")

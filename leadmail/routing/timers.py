@@ -16,10 +16,10 @@ import structlog
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from leadmail import clock as clocks
 from leadmail.config import Settings
 from leadmail.db import session_scope
 from leadmail.models import Event, LeadRoute, Offer, Timer
-from leadmail.routing import clock as clocks
 from leadmail.routing.escalation import close_claims, escalate, lock_lead
 
 log = structlog.get_logger("leadmail.routing.timers")
