@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import or_, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlmodel import col, select
 
 from leadmail import workers
@@ -99,9 +99,8 @@ class Queue:
             ).first()
             if free is None:
                 return False
-            result = session.execute(
-                update(self.model).where(ident, self.free(now)).values(**values))
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return _changed(session.execute(
+                update(self.model).where(ident, self.free(now)).values(**values)))
 
     def _freed(self, now: datetime) -> dict[str, Any]:
         """The values that make a held row free again, due now."""
@@ -152,16 +151,20 @@ class Queue:
         values: dict[str, Any] = {"status": self.waiting, "attempts": 0, self.due: utcnow(),
                                   **dict.fromkeys(self.cleared)}
         with session_scope(engine) as session:
-            result = session.execute(
+            if not _changed(session.execute(
                 update(self.model)
                 .where(self._col("id") == row_id, self._col("status") == was)
                 .values(**values)
-            )
-            if not result.rowcount:  # type: ignore[attr-defined]
+            )):
                 return False
             if event is not None:
                 session.add(event)
             return True
+
+
+def _changed(result: Any) -> bool:
+    """Whether an UPDATE changed a row (its CursorResult's rowcount)."""
+    return bool(cast(CursorResult[Any], result).rowcount)
 
 
 MESSAGES = Queue(Message, waiting=MessageStatus.RECEIVED, working=MessageStatus.PROCESSING,

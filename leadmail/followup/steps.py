@@ -22,10 +22,11 @@ from leadmail.db import session_scope
 from leadmail.followup import activity
 from leadmail.followup.access import ADMIN, Principal, can_see
 from leadmail.models import Assignment, Lead, Step
+from leadmail.statuses import LeadStatus
 
 log = structlog.get_logger("leadmail.steps")
 OPEN, DONE, CANCELLED = "open", "done", "cancelled"
-HOLDING = ("assigned", "accepted")  # lead statuses in which an agent has the lead
+HOLDING = (LeadStatus.ASSIGNED, LeadStatus.ACCEPTED)  # lead statuses in which an agent has the lead
 
 
 def plan_for(settings: Settings, stage: str, segment: str) -> tuple[str, PlanConfig] | None:

@@ -7,21 +7,13 @@ to the API. Ends the message: NotALead. A failure: Transient.
 
 from __future__ import annotations
 
-import traceback
-
-from leadmail.errors import NotALead, Transient
 from leadmail.followup import activity
-from leadmail.pipeline.context import Context
+from leadmail.pipeline.context import Context, something_else
 
 
 def run(ctx: Context) -> Context:
     if ctx.intake == "api":
         return ctx
-    try:
-        noted = activity.from_intake(ctx.rt.settings, ctx.engine, ctx.msg_id, ctx.raw)
-    except Exception:
-        ctx.log.exception("could not record an agent's email to a lead; will retry")
-        raise Transient(traceback.format_exc()) from None
-    if noted is not None:
-        raise NotALead(noted, source="activity")
-    return ctx
+    return something_else(
+        ctx, lambda: activity.from_intake(ctx.rt.settings, ctx.engine, ctx.msg_id, ctx.raw),
+        source="activity", failed="could not record an agent's email to a lead; will retry")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from leadmail.draft import Draft
+from leadmail.errors import NotALead, Transient
 from leadmail.pipeline.runtime import Runtime
 
 Reader = Callable[[bytes, str], Draft]  # runs the read step: (raw, intake) -> Draft
@@ -60,3 +62,20 @@ class Context:
         """The draft, for the steps after the read step."""
         assert self.draft is not None, "the read step runs before this one"
         return self.draft
+
+
+def something_else(ctx: Context, look: Callable[[], str | None], *, source: str,
+                   failed: str, said: str | None = None) -> Context:
+    """For a step that tells a message which is something else than a lead (and deals with
+    it): `look()` says what it was, or None (then the context goes on). Ends the message as
+    NotALead from `source`; a failure of `look` as Transient, logged as `failed`."""
+    try:
+        found = look()
+    except Exception:
+        ctx.log.exception(failed)
+        raise Transient(traceback.format_exc()) from None
+    if found is None:
+        return ctx
+    if said:
+        ctx.log.info(said, outcome=found)
+    raise NotALead(found, source=source)

@@ -8,20 +8,12 @@ lead's state decides what a second try does).
 
 from __future__ import annotations
 
-import traceback
-
-from leadmail.errors import NotALead, Transient
-from leadmail.pipeline.context import Context
+from leadmail.pipeline.context import Context, something_else
 from leadmail.routing import replies
 
 
 def run(ctx: Context) -> Context:
-    try:
-        answer = replies.handle(ctx.rt.settings, ctx.engine, ctx.msg_id, ctx.raw)
-    except Exception:
-        ctx.log.exception("could not act on a reply to an alert; will retry")
-        raise Transient(traceback.format_exc()) from None
-    if answer is not None:
-        ctx.log.info("reply to an alert", outcome=answer)
-        raise NotALead(answer, source="reply")
-    return ctx
+    return something_else(
+        ctx, lambda: replies.handle(ctx.rt.settings, ctx.engine, ctx.msg_id, ctx.raw),
+        source="reply", failed="could not act on a reply to an alert; will retry",
+        said="reply to an alert")

@@ -23,6 +23,7 @@ from leadmail.routing.base import Decision
 from leadmail.routing.dispatch import rule_of
 from leadmail.routing.ledger import SimLedger
 from leadmail.routing.match import Facts
+from leadmail.statuses import LeadStatus
 
 
 def _when(at: datetime) -> str:
@@ -218,7 +219,7 @@ def simulate(
     was_count: Counter[str] = Counter()
     would_count: Counter[str] = Counter()
     with Session(engine) as session:
-        query = select(Lead).where(col(Lead.created_at) >= since, Lead.status != "review")
+        query = select(Lead).where(col(Lead.created_at) >= since, Lead.status != LeadStatus.REVIEW)
         if until is not None:
             query = query.where(col(Lead.created_at) < until)
         leads = session.exec(query.order_by(col(Lead.created_at), col(Lead.id))).all()

@@ -18,8 +18,9 @@ from sqlmodel import Session, col, func, select
 
 from leadmail.clock import utcnow
 from leadmail.models import Assignment, Lead, RoutingState
+from leadmail.statuses import LeadStatus
 
-OPEN_STATUSES = ("assigned", "accepted")
+OPEN_STATUSES = (LeadStatus.ASSIGNED, LeadStatus.ACCEPTED)
 CLOSED_STAGES = ("Inactive", "Lost")
 # Mailbox providers: a shared domain here says nothing about a shared company.
 FREEMAIL = frozenset(
