@@ -5,7 +5,7 @@ idempotency key: the email's Message-ID and the webhook's Idempotency-Key are ma
 receiver that sees a retry of something it already has can drop it.
 
 A row is claimed by pushing its next_attempt_at past a lease, so concurrent senders skip it
-(`leadmail.queue`, the same queue as stored messages'); success marks it sent; a temporary
+(`leadmail.queue`, the queue stored messages go through too); success marks it sent; a temporary
 failure schedules a retry with capped exponential backoff until the row's deadline; a
 permanent failure marks it failed.
 
