@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlmodel import Session, select
 
+from leadmail.clock import utcnow
 from leadmail.draft import Draft
-from leadmail.models import Contact, utcnow
+from leadmail.models import Contact
 
 _STAGE_ORDER = {"Lead": 0, "Potential": 1, "Active": 2, "Inactive": 3, "Lost": 3}
 

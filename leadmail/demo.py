@@ -15,6 +15,7 @@ from leadmail import config, db, logs, pipeline
 from leadmail.config import split_hostport
 from leadmail.daemon import Daemon
 from leadmail.models import Lead, Message, MessageStatus
+from leadmail.statuses import LeadStatus
 
 DEMO_CONFIG = Path(__file__).parent / "defaults" / "demo.toml"
 RULES = Path(__file__).parent / "defaults" / "rules"
@@ -39,7 +40,7 @@ def _summary(engine: object, count: int) -> None:
             name = " ".join(p for p in (lead.first_name, lead.last_name) if p) if lead else ""
             if lead is None:
                 detail = m.reason or ""
-            elif lead.status == "review":
+            elif lead.status == LeadStatus.REVIEW:
                 detail = f"held for review: {lead.review_reason}"
             else:
                 detail = lead.agent or "(unassigned)"

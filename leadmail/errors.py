@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from leadmail.statuses import MessageStatus
+
 
 class LeadmailError(Exception):
     """Base class."""
@@ -24,24 +28,63 @@ class ConfigErrors(LeadmailError):
         self.errors = errors
 
 
-class Quarantine(LeadmailError):
+class Ended(LeadmailError):
+    """A step of the pipeline ended the message: it gets `status`, with the reason (and the
+    traceback, for a quarantine) on its row and its event. The typed outcomes are below."""
+
+    status: ClassVar[MessageStatus]
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.source: str | None = None  # what the message turned out to be from, if known
+        self.duplicate_of: int | None = None
+        self.traceback: str | None = None
+
+
+class Quarantine(Ended):
     """This message cannot be processed as it is: keep it with the reason; retry by hand."""
 
-    def __init__(self, reason: str) -> None:
+    status = MessageStatus.QUARANTINED
+
+    def __init__(self, reason: str, traceback: str | None = None) -> None:
         super().__init__(reason)
-        self.reason = reason
+        self.traceback = traceback
 
 
-class NotALead(LeadmailError):
-    """The message was read fine and is not a lead (bounce, auto-reply, newsletter)."""
+class NotALead(Ended):
+    """The message was read fine and is not a lead (bounce, auto-reply, newsletter), or it was
+    something else that has been dealt with (an agent's answer to an alert, their own mail)."""
 
-    def __init__(self, reason: str) -> None:
+    status = MessageStatus.NON_LEAD
+
+    def __init__(self, reason: str, source: str | None = None) -> None:
         super().__init__(reason)
-        self.reason = reason
+        self.source = source
+
+
+class Duplicate(Ended):
+    """The same message as an earlier one, which is the one that counts."""
+
+    status = MessageStatus.DUPLICATE
+
+    def __init__(self, reason: str, duplicate_of: int) -> None:
+        super().__init__(reason)
+        self.duplicate_of = duplicate_of
 
 
 class Transient(LeadmailError):
-    """A temporary failure (database locked, relay down): try again later."""
+    """A temporary failure (database locked, down or full): the message waits out a backoff
+    and is tried again; at the last attempt it is quarantined. `error` is what went wrong
+    (a traceback), kept on the message."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error.splitlines()[-1] if error.strip() else error)
+        self.error = error
+
+
+class Taken(LeadmailError):
+    """Another worker holds the message (or it is not waiting any more): not ours to process."""
 
 
 class ReadFailed(LeadmailError):

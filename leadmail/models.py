@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> datetime:
-    """Timezone-aware now, stored as UTC."""
-    return datetime.now(UTC)
-
-
-class MessageStatus:
-    """Where a stored message is in its life; every message ends in one of the last four."""
-
-    RECEIVED = "received"
-    PROCESSING = "processing"
-    LEAD = "lead"
-    DUPLICATE = "duplicate"
-    NON_LEAD = "non_lead"
-    QUARANTINED = "quarantined"
-    FINAL = (LEAD, DUPLICATE, NON_LEAD, QUARANTINED)
+from leadmail.clock import utcnow
+from leadmail.statuses import MessageStatus
 
 
 class Message(SQLModel, table=True):

@@ -14,14 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import col
 
 from leadmail import pipeline
+from leadmail.clock import utcnow
 from leadmail.db import session_scope
 from leadmail.errors import Quarantine
-from leadmail.models import Event, Lead, Message, MessageStatus, utcnow
+from leadmail.models import Event, Lead, Message, MessageStatus
+from leadmail.queue import MESSAGES
 
 # Statuses a message may be replayed from as if new: it made no lead.
 REPROCESS = (MessageStatus.NON_LEAD, MessageStatus.QUARANTINED, MessageStatus.RECEIVED)
@@ -73,16 +73,8 @@ def replay(rt: pipeline.Runtime, engine: Engine, msg_id: int, update: bool = Fal
 
 def _requeue(engine: Engine, msg_id: int, status: str) -> bool:
     """Back in line as received, only if nobody changed it since we looked."""
-    with session_scope(engine) as session:
-        result = session.execute(
-            update(Message)
-            .where(col(Message.id) == msg_id, col(Message.status) == status)
-            .values(status=MessageStatus.RECEIVED, attempts=0, lease_until=None, reason=None)
-        )
-        if not result.rowcount:  # type: ignore[attr-defined]
-            return False
-        session.add(Event(kind="replayed", message_pk=msg_id, data={"was": status}))
-        return True
+    return MESSAGES.requeue(engine, msg_id, status,
+                            Event(kind="replayed", message_pk=msg_id, data={"was": status}))
 
 
 def _reread(

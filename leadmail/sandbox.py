@@ -88,7 +88,7 @@ def _serve(conn: Connection, rt: Any, memory_limit: int | None,
             draft = pipeline.read_any(raw, intake, rt)
             answer: tuple[Any, ...] = ("ok", draft)
         except Quarantine as exc:
-            answer = ("quarantine", exc.reason, getattr(exc, "traceback", None))
+            answer = ("quarantine", exc.reason, exc.traceback)
         except MemoryError:
             answer = ("quarantine", "reading the message ran out of memory "
                       f"(limit {memory_limit} bytes)", None)
@@ -204,9 +204,7 @@ class ReadPool:
             self._give_back(reader)
         if answer[0] == "ok":
             return answer[1]
-        exc = Quarantine(answer[1])
-        exc.traceback = answer[2]  # type: ignore[attr-defined]
-        raise exc
+        raise Quarantine(answer[1], answer[2])
 
     def reload(self, rt: Any) -> None:
         """New rules or settings: readers started from now on get them; idle old ones stop."""

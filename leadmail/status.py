@@ -10,8 +10,10 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from leadmail.clock import utcnow
 from leadmail.config import Settings
-from leadmail.models import Lead, Message, utcnow
+from leadmail.models import Lead, Message
+from leadmail.statuses import LeadStatus, MessageStatus, OutboxStatus
 from leadmail.web.app import counts
 
 
@@ -25,11 +27,11 @@ def gather(settings: Settings, engine: Engine) -> dict[str, Any]:
         leads_24h = session.exec(select(func.count()).select_from(Lead)
                                  .where(col(Lead.created_at) >= since)).one()
         review = session.exec(select(func.count()).select_from(Lead)
-                              .where(Lead.status == "review")).one()
-    if data["messages"].get("quarantined"):
+                              .where(Lead.status == LeadStatus.REVIEW)).one()
+    if data["messages"].get(MessageStatus.QUARANTINED):
         problems.append(f"{data['messages']['quarantined']} quarantined message(s): "
                         "leadmail quarantine list")
-    if data["outbox"].get("failed"):
+    if data["outbox"].get(OutboxStatus.FAILED):
         problems.append(f"{data['outbox']['failed']} alert(s) failed for good: "
                         "leadmail outbox list --status failed")
     if review:

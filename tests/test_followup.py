@@ -19,12 +19,12 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from leadmail import config, db, pipeline
+from leadmail.clock import ManualClock, use
 from leadmail.errors import ConfigErrors
 from leadmail.followup import activity, links, stages, steps, worker
 from leadmail.intake import api as api_intake
 from leadmail.models import Activity, Deal, Lead, Message, Outbox, StageChange, Step
 from leadmail.routing import actions
-from leadmail.routing.clock import ManualClock, use
 from leadmail.store import store_raw
 from tests.conftest import run_cli
 from tests.world import key_of, world_config

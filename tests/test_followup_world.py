@@ -26,10 +26,10 @@ from sqlmodel import Session, select
 
 from leadmail import config
 from leadmail.analytics import output, reports
+from leadmail.clock import use
 from leadmail.followup import access
 from leadmail.followup.access import ADMIN, Principal
 from leadmail.models import Deal, Lead, Step
-from leadmail.routing.clock import use
 from leadmail.web.app import create_app, make_server
 from tests import world as worlds
 from tests.conftest import PG_ADMIN_URL, free_port, wait_for

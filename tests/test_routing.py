@@ -19,13 +19,13 @@ import pytest
 from sqlmodel import Session, col, select
 
 from leadmail import config, contacts, db, pipeline
+from leadmail.clock import ManualClock, use
 from leadmail.db import session_scope
 from leadmail.draft import Draft
 from leadmail.errors import ConfigErrors
 from leadmail.hours import hours
 from leadmail.models import Assignment, Contact, Event, Lead, Message, Offer, Outbox, Timer
 from leadmail.routing import actions, explain, timers
-from leadmail.routing.clock import ManualClock, use
 from leadmail.routing.match import Facts, check, quality_score
 from leadmail.store import store_raw
 

@@ -49,7 +49,7 @@ def free_port() -> int:
 
 def main() -> int:
     from leadmail.followup import links
-    from leadmail.routing.clock import use
+    from leadmail.clock import use
     from leadmail.web.app import create_app, make_server
     from tests import world as worlds
 

@@ -20,10 +20,10 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
+from leadmail.clock import aware, must
 from leadmail.config import Settings
 from leadmail.followup import activity
 from leadmail.followup.access import Principal, lead_filter, visible_ids
-from leadmail.followup.when import aware, must
 from leadmail.models import Assignment, Deal, Event, Lead, Message, Outbox, StageChange, Step
 
 OPEN_STAGES = ("Lead", "Potential", "Active")

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 from leadmail import tokens
 from leadmail.cli.common import load_settings
+from leadmail.clock import now
 from leadmail.followup import links
 from leadmail.followup.access import by_name
-from leadmail.followup.when import now
 
 
 def add(sub: argparse._SubParsersAction) -> None:

@@ -9,10 +9,10 @@ from datetime import date, datetime
 from sqlmodel import Session
 
 from leadmail.cli.common import add_list, as_json, connect
+from leadmail.clock import now
 from leadmail.config import STAGES
 from leadmail.followup import activity, stages, steps
 from leadmail.followup.access import ADMIN
-from leadmail.followup.when import now
 
 
 def add(sub: argparse._SubParsersAction) -> None:

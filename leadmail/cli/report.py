@@ -9,8 +9,8 @@ from sqlmodel import Session
 
 from leadmail.analytics import output, reports
 from leadmail.cli.common import connect
+from leadmail.clock import now
 from leadmail.followup.access import as_user
-from leadmail.followup.when import now
 
 
 def add(sub: argparse._SubParsersAction) -> None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from leadmail.cli.common import as_json, connect
-from leadmail.models import utcnow
+from leadmail.clock import utcnow
 from leadmail.routing import actions, explain
 
 

@@ -22,9 +22,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from leadmail.authres import vouched_by
+from leadmail.clock import aware, now
 from leadmail.config import Settings
 from leadmail.db import session_scope
-from leadmail.followup.when import aware, now
 from leadmail.models import Activity, Contact, Event, Lead, Message, Outbox
 
 log = structlog.get_logger("leadmail.activity")

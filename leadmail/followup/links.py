@@ -15,10 +15,11 @@ cookie of that key worthless. It never lives longer than MAX_VIEW_HOURS.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from leadmail import tokens
+from leadmail.clock import utcnow
 
 _PURPOSES = {"step": tokens.STEP, "view": tokens.VIEW}
 MAX_VIEW_HOURS = 90 * 24  # a page link (or sign-in) works at most 90 days
@@ -46,7 +47,7 @@ def view_token(secret: str, key_name: str, expires: datetime, *, key_digest: str
                at: datetime | None = None) -> str:
     """A token that opens the pages as the API key `key_name` (whose SHA-256 is `key_digest`)
     sees them; ValueError if `expires` is more than MAX_VIEW_HOURS after `at` (now)."""
-    start = at or datetime.now(UTC)
+    start = at or utcnow()
     if expires - start > timedelta(hours=MAX_VIEW_HOURS):
         raise ValueError(f"a page link lives at most {MAX_VIEW_HOURS} hours (90 days)")
     return sign(secret, "view", {"k": key_name, "h": key_binding(key_digest)}, expires)

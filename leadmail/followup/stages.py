@@ -15,11 +15,11 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from leadmail.clock import must, now
 from leadmail.config import STAGES, PipelineStageConfig, Settings, TeamConfig
 from leadmail.db import session_scope
 from leadmail.followup import activity, steps
 from leadmail.followup.access import ADMIN, Principal, can_see, team_of
-from leadmail.followup.when import must, now
 from leadmail.models import Contact, Deal, Lead, StageChange
 
 DEFAULT_TEAM = TeamConfig(name="(no team)")

@@ -16,16 +16,17 @@ from sqlalchemy import and_, exists, or_, true
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from leadmail.clock import aware, now
 from leadmail.config import PlanConfig, Settings, StepConfig
 from leadmail.db import session_scope
 from leadmail.followup import activity
 from leadmail.followup.access import ADMIN, Principal, can_see, lead_filter
-from leadmail.followup.when import aware, now
 from leadmail.models import Assignment, Lead, Step
+from leadmail.statuses import LeadStatus
 
 log = structlog.get_logger("leadmail.steps")
 OPEN, DONE, CANCELLED = "open", "done", "cancelled"
-HOLDING = ("assigned", "accepted")  # lead statuses in which an agent has the lead
+HOLDING = (LeadStatus.ASSIGNED, LeadStatus.ACCEPTED)  # lead statuses in which an agent has the lead
 
 
 def plan_for(settings: Settings, stage: str, segment: str) -> tuple[str, PlanConfig] | None:

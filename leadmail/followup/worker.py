@@ -19,11 +19,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from leadmail.clock import must, now
 from leadmail.config import AgentConfig, Settings
 from leadmail.db import session_scope
 from leadmail.followup import links, steps
 from leadmail.followup.access import ADMIN
-from leadmail.followup.when import must, now
 from leadmail.hours import zone
 from leadmail.models import Lead, Outbox, Step
 from leadmail.notify import render

@@ -30,12 +30,13 @@ import structlog
 from imapclient import DELETED, SEEN, IMAPClient
 from imapclient.exceptions import LoginError
 from sqlalchemy.engine import Engine
-from tenacity import RetryCallState, wait_exponential
 
+from leadmail.clock import utcnow
 from leadmail.config import ImapConfig
 from leadmail.db import session_scope
 from leadmail.intake.lease import Lease
-from leadmail.models import ImapCursor, utcnow
+from leadmail.models import ImapCursor
+from leadmail.queue import backoff_seconds  # reconnect waits: 1, 2, 4, ... s, capped
 from leadmail.store import store_raw
 
 log = structlog.get_logger("leadmail.imap")
@@ -54,14 +55,6 @@ class StoreUnavailable(Exception):
 
 class TokenCommandFailed(Exception):
     """The OAuth2 token command failed (not counted as a wrong password)."""
-
-
-def backoff_seconds(failures: int, cap: float) -> float:
-    """Wait before reconnect attempt n: 1, 2, 4, ... seconds, capped (tenacity's schedule)."""
-    wait = wait_exponential(multiplier=1, min=min(1.0, cap), max=cap)
-    state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
-    state.attempt_number = max(1, failures)
-    return float(wait(state))
 
 
 def fetch_token(command: str, timeout: float) -> str:

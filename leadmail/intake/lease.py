@@ -13,8 +13,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from leadmail.clock import utcnow
 from leadmail.db import session_scope
-from leadmail.models import ImapLease, utcnow
+from leadmail.models import ImapLease
 from leadmail.workers import worker_id
 
 

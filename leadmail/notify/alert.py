@@ -5,13 +5,14 @@ One view serves every channel: email templates, webhook JSON, Slack text, text m
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
 
+from leadmail.clock import aware, utcnow
 from leadmail.config import AgentConfig, HiddenOfferConfig, Settings
-from leadmail.models import Lead, Offer, utcnow
+from leadmail.models import Lead, Offer
 from leadmail.notify import links
 
 # What a hidden offer shows: an allow-list, so a field added to the view later stays hidden
@@ -79,12 +80,6 @@ def _latest_offer(session: Session, lead_id: int, agent: str, kind: str) -> Offe
     ).first()
 
 
-def _aware(at: datetime | None) -> datetime | None:
-    # SQLite hands datetimes back naive; they are UTC.
-    if at is not None and at.tzinfo is None:
-        return at.replace(tzinfo=UTC)
-    return at
-
 
 def compose(
     session: Session,
@@ -108,7 +103,7 @@ def compose(
     hidden = kind == "offer" and bool(route is not None and route.hide_contact)
     now = utcnow()
     default_expiry = now + timedelta(seconds=settings.http.link_ttl)
-    expires = _aware(offer.expires_at) if offer is not None else None
+    expires = aware(offer.expires_at) if offer is not None else None
     link_expiry = min(expires, default_expiry) if expires else default_expiry
 
     urls: dict[str, Any] = {"claim": None, "accept": None, "decline": None, "assign": []}

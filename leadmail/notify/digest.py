@@ -16,9 +16,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from leadmail.clock import aware, utcnow
 from leadmail.config import AgentConfig, Settings
 from leadmail.db import session_scope
-from leadmail.models import Event, Lead, LeadRoute, Outbox, utcnow
+from leadmail.models import Event, Lead, LeadRoute, Outbox
 from leadmail.notify import render
 from leadmail.notify.alert import display_name
 from leadmail.notify.outbox import enqueue_email
@@ -62,7 +63,7 @@ def _describe(event: Event) -> str:
 
 
 def _when(at: datetime) -> str:
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).strftime("%Y-%m-%d %H:%M UTC")
+    return aware(at).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def enqueue_due(engine: Engine, settings: Settings, now: datetime | None = None) -> int:

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from leadmail import perms
+from leadmail.clock import utcnow
 from leadmail.config import EmailNotifyConfig
 from leadmail.headers import header_value
-from leadmail.models import utcnow
 from leadmail.notify import PermanentFailure, render
 from leadmail.notify.render import TEMPLATES, _env
 

@@ -4,9 +4,10 @@ One row per alert and channel (email, or a webhook the agent chose), each with a
 idempotency key: the email's Message-ID and the webhook's Idempotency-Key are made of it, so a
 receiver that sees a retry of something it already has can drop it.
 
-A row is claimed by pushing its next_attempt_at past a lease, so concurrent senders skip it;
-success marks it sent; a temporary failure schedules a retry with capped exponential backoff
-(tenacity's wait) until the row's deadline; a permanent failure marks it failed.
+A row is claimed by pushing its next_attempt_at past a lease, so concurrent senders skip it
+(`leadmail.queue`, the queue stored messages go through too); success marks it sent; a temporary
+failure schedules a retry with capped exponential backoff until the row's deadline; a
+permanent failure marks it failed.
 
 Emails go one at a time, in order (one relay); each webhook is a request of its own, sent
 concurrently with the others (Sender), so a slow receiver delays nothing but its own alerts. A
@@ -23,33 +24,25 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
-from tenacity import RetryCallState, wait_exponential
 
-from leadmail import tokens, workers
+from leadmail import tokens
+from leadmail.clock import utcnow
 from leadmail.config import AgentConfig, Settings, WebhookConfig
 from leadmail.db import session_scope
 from leadmail.metrics import ALERTS
-from leadmail.models import Lead, Outbox, utcnow
+from leadmail.models import Lead, Outbox
 from leadmail.notify import PermanentFailure, render, webhook
 from leadmail.notify import email as email_channel
 from leadmail.notify.alert import compose
 from leadmail.notify.vcard import vcard
+from leadmail.queue import OUTBOX
+from leadmail.statuses import OutboxStatus
 
 log = structlog.get_logger("leadmail.outbox")
-LEASE = timedelta(seconds=60)
 IN_FLIGHT = 50  # webhook requests at once, per process
 STOP_GRACE = 10.0  # seconds a stopping daemon waits for requests in flight; then they are retried
-_backoff = wait_exponential(multiplier=1, min=1, max=300)
-
-
-def backoff_seconds(attempt: int) -> float:
-    """Seconds to wait after the n-th failed attempt: 1, 2, 4, ... capped at 5 minutes."""
-    state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
-    state.attempt_number = attempt
-    return float(_backoff(state))
 
 
 def enqueue_alert(
@@ -130,50 +123,20 @@ def _webhook(settings: Settings, name: str) -> WebhookConfig | None:
 
 
 def _claim(engine: Engine, row_id: int) -> bool:
-    now = utcnow()
-    with session_scope(engine) as session:
-        result = session.execute(
-            update(Outbox)
-            .where(
-                col(Outbox.id) == row_id,
-                col(Outbox.status) == "pending",
-                col(Outbox.next_attempt_at) <= now,
-            )
-            .values(next_attempt_at=now + LEASE, attempts=Outbox.attempts + 1,
-                    claimed_by=workers.worker_id())
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+    return OUTBOX.claim(engine, row_id)
 
 
 def release_dead_claims(engine: Engine, at_start: bool = False) -> int:
     """At start: alerts a dead local process was sending are due again at once (not after the
     lease). The receiver may see one twice; the stable Message-ID / idempotency key lets it
     drop the copy."""
-    now = utcnow()
-    released = 0
-    with session_scope(engine) as session:
-        rows = session.exec(select(Outbox).where(Outbox.status == "pending",
-                                                 Outbox.next_attempt_at > now,
-                                                 col(Outbox.claimed_by).is_not(None))).all()
-        for row in rows:
-            if workers.claim_is_dead(row.claimed_by, at_start):
-                row.next_attempt_at, row.claimed_by = now, None
-                session.add(row)
-                released += 1
-    return released
+    return OUTBOX.release_dead_claims(engine, at_start)
 
 
 def _due(engine: Engine, limit: int, webhooks: bool) -> list[int]:
     """Rows due now, oldest first: the webhook rows, or the others (emails)."""
     kind = col(Outbox.kind) == "webhook" if webhooks else col(Outbox.kind) != "webhook"
-    with session_scope(engine) as session:
-        due = session.exec(
-            select(Outbox.id)
-            .where(Outbox.status == "pending", Outbox.next_attempt_at <= utcnow(), kind)
-            .order_by(col(Outbox.next_attempt_at))
-            .limit(limit)
-        ).all()
-    return [row_id for row_id in due if row_id is not None]
+    return OUTBOX.due_ids(engine, limit, kind, order_by="next_attempt_at")
 
 
 class Sender:
@@ -297,13 +260,7 @@ def _load(engine: Engine, row_id: int) -> tuple[str, dict[str, Any], str, str]:
 def _release(engine: Engine, row_id: int) -> None:
     """A send cut short (the daemon stopping): the row is due again at once, unclaimed. The
     receiver may have had it; the stable key lets it drop the copy."""
-    with session_scope(engine) as session:
-        session.execute(
-            update(Outbox)
-            .where(col(Outbox.id) == row_id, col(Outbox.status) == "pending",
-                   col(Outbox.claimed_by) == workers.worker_id())
-            .values(next_attempt_at=utcnow(), claimed_by=None)
-        )
+    OUTBOX.release(engine, row_id)
 
 
 def _deliver_one(engine: Engine, settings: Settings, row_id: int) -> int:
@@ -330,14 +287,13 @@ def _record(engine: Engine, row_id: int, error: str | None, permanent: bool) -> 
             channel, "sent" if error is None else ("failed" if permanent else "retry")
         ).inc()
         if error is None:
-            row.status, row.sent_at, row.last_error = "sent", now, None
+            row.status, row.sent_at, row.last_error = OutboxStatus.SENT, now, None
             log.info("alert sent", outbox=row_id, lead=row.lead_id, attempts=row.attempts)
         elif permanent or (row.deadline is not None and now >= row.deadline):
-            row.status, row.last_error = "failed", error
+            row.status, row.last_error = OutboxStatus.FAILED, error
             log.error("alert failed for good", outbox=row_id, lead=row.lead_id, error=error)
         else:
-            row.next_attempt_at = now + timedelta(seconds=backoff_seconds(row.attempts))
-            row.last_error = error
+            OUTBOX.retry_later(row, error)
             level = logging.WARNING if row.attempts == 1 else logging.INFO
             log.log(
                 level,

@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlmodel import Session
 
+from leadmail import clock as clocks
 from leadmail.config import AgentConfig, RouteConfig, Settings
-from leadmail.routing import clock as clocks
 from leadmail.routing.base import Choice, Context, Decision, Ledger, Strategy, unavailable
 from leadmail.routing.best_relationship import BestRelationship
 from leadmail.routing.direct import Direct

@@ -15,14 +15,15 @@ from typing import NamedTuple
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from leadmail import clock as clocks
 from leadmail.config import AgentConfig, Settings
 from leadmail.db import session_scope
 from leadmail.models import Event, Lead, LeadRoute, Offer
-from leadmail.routing import clock as clocks
 from leadmail.routing import dispatch
 from leadmail.routing.base import Decision
 from leadmail.routing.dispatch import rule_of
 from leadmail.routing.escalation import close_claims, escalate, lock_lead, offers
+from leadmail.statuses import LeadStatus
 
 ACTIONS = ("claim", "accept", "decline")
 _MESSAGES = {
@@ -90,7 +91,7 @@ def claim(
         lr = session.get(LeadRoute, lead_id)
         if lead is None or lr is None:
             return Result("not_found", None)
-        if lead.status != "offered":
+        if lead.status != LeadStatus.OFFERED:
             if lead.agent == email:
                 return Result("already_yours", None)
             if lead.agent:
@@ -126,7 +127,7 @@ def claim(
             route=rule_of(lr),
         )
         dispatch(session, settings, lead, decision, now=now, event="claimed", accept=False)
-        lead.status = "accepted"  # claiming is taking it: no separate accept step
+        lead.status = LeadStatus.ACCEPTED  # claiming is taking it: no separate accept step
         return Result("claimed", None)
 
 
@@ -148,7 +149,7 @@ def accept(
             return Result("not_found", None)
         if lead.agent != email:
             return Result("not_yours", lead.agent)
-        if lead.status == "accepted":
+        if lead.status == LeadStatus.ACCEPTED:
             return Result("already_accepted", None)
         pending = [
             o
@@ -162,7 +163,7 @@ def accept(
                 return Result("expired", None)  # the timer hands it on
             offer.status, offer.answered_at = "accepted", now
             session.add(offer)
-        lead.status = "accepted"
+        lead.status = LeadStatus.ACCEPTED
         _event(session, lead, "accepted", now, agent=email)
         return Result("accepted", None)
 
@@ -184,7 +185,7 @@ def decline(
         lr = session.get(LeadRoute, lead_id)
         if lead is None or lr is None:
             return Result("not_found", None)
-        if lead.status == "offered":
+        if lead.status == LeadStatus.OFFERED:
             mine = [
                 o
                 for o in offers(session, lead_id, kind="claim", agent=email, round=lr.round)
@@ -201,7 +202,7 @@ def decline(
             return Result("declined", None)
         if lead.agent != email:
             return Result("not_yours", lead.agent)
-        if lead.status == "accepted":
+        if lead.status == LeadStatus.ACCEPTED:
             return Result("already_accepted", None)
         for offer in offers(session, lead_id, kind="accept", agent=email, round=lr.round):
             if offer.status == "open":
@@ -230,7 +231,7 @@ def assign(
             return Result("not_found", None)
         if target is None:
             return Result("unknown_agent", email)
-        if lead.status == "review":
+        if lead.status == LeadStatus.REVIEW:
             return Result("in_review", None)
         lr = session.get(LeadRoute, lead_id)
         pond = lr.pond if lr else "default"
@@ -242,7 +243,7 @@ def assign(
             }
             if boss is None or boss.email not in allowed:
                 return Result("not_allowed", lead.agent)
-        if lead.agent == email and lead.status in ("assigned", "accepted"):
+        if lead.agent == email and lead.status in (LeadStatus.ASSIGNED, LeadStatus.ACCEPTED):
             return Result("assigned", email)
         for offer in offers(session, lead_id, status="open"):
             offer.status = "done" if offer.kind == "pick" else "withdrawn"

@@ -13,12 +13,13 @@ from typing import Any
 
 from sqlmodel import Session
 
+from leadmail import clock as clocks
 from leadmail.config import AgentConfig, RouteConfig, Settings
 from leadmail.hours import hours
 from leadmail.models import Assignment, Contact, Event, Lead, LeadRoute, Offer, Timer
 from leadmail.notify import outbox
-from leadmail.routing import clock as clocks
 from leadmail.routing.base import Decision
+from leadmail.statuses import LeadStatus
 
 
 def rule_of(lr: LeadRoute) -> RouteConfig:
@@ -115,7 +116,7 @@ def apply(
     if decision.action == "assign" and decision.agent is not None:
         agent = decision.agent
         previous = lead.agent
-        lead.agent, lead.status = agent.email, "assigned"
+        lead.agent, lead.status = agent.email, LeadStatus.ASSIGNED
         contact = session.get(Contact, lead.contact_id) if lead.contact_id else None
         if contact is not None and contact.owner in (None, previous):
             contact.owner = agent.email  # the owner follows the lead until someone keeps it
@@ -161,7 +162,7 @@ def apply(
         notes.append({"step": event, "at": now.isoformat(), **data})
 
     elif decision.action in ("offer", "collect"):
-        lead.agent, lead.status = None, "offered"
+        lead.agent, lead.status = None, LeadStatus.OFFERED
         due = now + timedelta(minutes=rule_of(lr).claim_window)
         for agent in decision.offered:
             offer = Offer(
@@ -199,7 +200,7 @@ def apply(
 
     elif decision.action == "manager" and decision.offered:
         manager = decision.offered[0]
-        lead.agent, lead.status = None, "manager"
+        lead.agent, lead.status = None, LeadStatus.MANAGER
         claimants = [a.email for a in decision.offered[1:]]
         offer = Offer(
             lead_id=lead.id,
@@ -220,7 +221,7 @@ def apply(
         notes.append({"step": "to_manager", "at": now.isoformat(), **data})
 
     else:
-        lead.agent, lead.status = None, "unassigned"
+        lead.agent, lead.status = None, LeadStatus.UNASSIGNED
         data = {"skipped": decision.skipped, **base}
         session.add(Event(kind="unassigned", lead_id=lead.id, at=now, data=data))
         notes.append({"step": "unassigned", "at": now.isoformat(), **base})

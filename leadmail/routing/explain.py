@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from leadmail.clock import aware
 from leadmail.config import Settings
 from leadmail.models import Assignment, Event, Lead, LeadRoute, Offer, Timer
 from leadmail.routing import decide
@@ -22,6 +23,7 @@ from leadmail.routing.base import Decision
 from leadmail.routing.dispatch import rule_of
 from leadmail.routing.ledger import SimLedger
 from leadmail.routing.match import Facts
+from leadmail.statuses import LeadStatus
 
 
 def _when(at: datetime) -> str:
@@ -178,7 +180,7 @@ def parse_since(text: str, now: datetime) -> datetime:
         at = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"--since {text!r}: use like 30d, 12h, 2w or 2026-10-01") from None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    return aware(at)
 
 
 def _outcome(action: str, agent: str | None, offered: list[str]) -> str:
@@ -217,7 +219,7 @@ def simulate(
     was_count: Counter[str] = Counter()
     would_count: Counter[str] = Counter()
     with Session(engine) as session:
-        query = select(Lead).where(col(Lead.created_at) >= since, Lead.status != "review")
+        query = select(Lead).where(col(Lead.created_at) >= since, Lead.status != LeadStatus.REVIEW)
         if until is not None:
             query = query.where(col(Lead.created_at) < until)
         leads = session.exec(query.order_by(col(Lead.created_at), col(Lead.id))).all()

@@ -16,9 +16,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, func, select
 
-from leadmail.models import Assignment, Lead, RoutingState, utcnow
+from leadmail.clock import utcnow
+from leadmail.models import Assignment, Lead, RoutingState
+from leadmail.statuses import LeadStatus
 
-OPEN_STATUSES = ("assigned", "accepted")
+OPEN_STATUSES = (LeadStatus.ASSIGNED, LeadStatus.ACCEPTED)
 CLOSED_STAGES = ("Inactive", "Lost")
 # Mailbox providers: a shared domain here says nothing about a shared company.
 FREEMAIL = frozenset(

@@ -16,11 +16,12 @@ import structlog
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from leadmail import clock as clocks
 from leadmail.config import Settings
 from leadmail.db import session_scope
 from leadmail.models import Event, LeadRoute, Offer, Timer
-from leadmail.routing import clock as clocks
 from leadmail.routing.escalation import close_claims, escalate, lock_lead
+from leadmail.statuses import LeadStatus
 
 log = structlog.get_logger("leadmail.routing.timers")
 MAX_ATTEMPTS = 5
@@ -49,7 +50,7 @@ def _fire(session: Session, settings: Settings, timer: Timer, now: datetime) -> 
         decision = escalate(session, settings, lead, lr, now, f"{offer.agent} did not accept")
         return f"accept window of {offer.agent} closed: {decision.action} {decision.reason}"
     if timer.kind == "claim_window":
-        if lead.status != "offered":
+        if lead.status != LeadStatus.OFFERED:
             return "stale: claimed"
         session.add(Event(kind="claim_window_closed", lead_id=lead.id, at=now, data={}))
         lead.trace = [*lead.trace, {"step": "claim_window_closed", "at": now.isoformat()}]

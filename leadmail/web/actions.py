@@ -19,9 +19,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from leadmail.clock import utcnow
 from leadmail.config import Settings
 from leadmail.metrics import AGENT_ACTIONS
-from leadmail.models import Lead, LeadRoute, utcnow
+from leadmail.models import Lead, LeadRoute
 from leadmail.notify import links
 from leadmail.notify.alert import lead_view
 from leadmail.routing import actions

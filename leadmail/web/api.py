@@ -44,11 +44,11 @@ from sqlmodel import Session, col, func, select
 
 from leadmail import pipeline
 from leadmail.analytics import reports
+from leadmail.clock import aware, now
 from leadmail.config import STAGES, Settings
 from leadmail.db import session_scope
 from leadmail.followup import access, activity, stages, steps
 from leadmail.followup.access import Principal
-from leadmail.followup.when import aware, now
 from leadmail.intake import api as api_intake
 from leadmail.models import Audience, Deal, Lead, Message, MessageStatus, Step
 from leadmail.store import store_raw

@@ -24,10 +24,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from leadmail.analytics import reports
+from leadmail.clock import aware, now
 from leadmail.config import Settings
 from leadmail.followup import access, activity, links, stages, steps
 from leadmail.followup.access import Principal
-from leadmail.followup.when import aware, now
 from leadmail.models import Lead, Step
 from leadmail.web.api import LeadFilter, filtered
 

@@ -1,7 +1,12 @@
-"""The clock routing reads: windows, hours, leave and timers all ask it, so tests can move time.
+"""Time, in one place: every datetime leadmail makes or reads back is aware and in UTC.
 
-Every routing entry point takes `clock=`; when omitted they use `current()`, the system clock
-unless a test installed another with `use()`.
+- `now()`: the time the rules read (routing windows, working hours, leave, timers, follow-up,
+  link expiry). It asks the process-wide clock, the system's unless a test installed another
+  with `use()`; routing entry points also take `clock=`.
+- `utcnow()`: the system's time, which rows are stamped with (received_at, created_at, leases,
+  retries). It never moves with a test's clock, so stamps stay ordered.
+- `aware()`: a datetime read back from SQLite (which drops the zone) or typed without a zone
+  is UTC.
 """
 
 from __future__ import annotations
@@ -10,7 +15,23 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, overload
+
+
+def utcnow() -> datetime:
+    """The system's time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+@overload
+def aware(at: datetime) -> datetime: ...
+@overload
+def aware(at: None) -> None: ...
+def aware(at: datetime | None) -> datetime | None:
+    """A naive datetime is UTC (SQLite hands them back naive); an aware one is kept."""
+    if at is not None and at.tzinfo is None:
+        return at.replace(tzinfo=UTC)
+    return at
 
 
 class Clock(Protocol):
@@ -25,8 +46,8 @@ class SystemClock:
     """The real time."""
 
     def now(self) -> datetime:
-        """datetime.now(UTC)."""
-        return datetime.now(UTC)
+        """utcnow()."""
+        return utcnow()
 
 
 class ManualClock:
@@ -62,6 +83,11 @@ def current() -> Clock:
     return _current
 
 
+def now() -> datetime:
+    """The current time on the process-wide clock."""
+    return _current.now()
+
+
 @contextmanager
 def use(clock: Clock) -> Iterator[Clock]:
     """Make `clock` the default inside the block (for code paths that take no clock argument)."""
@@ -71,3 +97,9 @@ def use(clock: Clock) -> Iterator[Clock]:
         yield clock
     finally:
         _current = previous
+
+
+def must(at: datetime | None) -> datetime:
+    """aware() for a value that is never None (a NOT NULL column, typed as optional)."""
+    assert at is not None
+    return aware(at)

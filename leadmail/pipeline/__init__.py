@@ -1,0 +1,130 @@
+"""The pipeline: a stored message becomes a lead, a duplicate, a non-lead, or a quarantine record.
+
+`STEPS` is the pipeline: `process` claims nothing, reads nothing and writes nothing itself; it
+runs these steps in order on the message's `Context`. Each step is a module with
+`run(ctx) -> ctx`; it either hands the context on or ends the message by raising a typed
+outcome (`leadmail.errors`): NotALead, Quarantine or Duplicate (the message gets that status,
+with the reason), Transient (it waits out a backoff and is tried again; quarantined at the
+last attempt), Taken (another worker has it). The last step makes the lead and the outcome.
+
+    claim → duplicate → reply → activity → read → review → commit
+
+`read` (the read step's pure part: parse … classify) is all `leadmail extract` does. The
+commit step merges, routes and queues the alert in ONE transaction, so a crash at any point
+leaves either nothing or everything; the message is then simply processed again.
+docs/architecture.md says what each step reads and writes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+import structlog
+from sqlalchemy.engine import Engine
+
+from leadmail import workers
+from leadmail.clock import utcnow
+from leadmail.db import session_scope
+from leadmail.errors import Ended, Quarantine, Taken, Transient
+from leadmail.metrics import PROCESSED, STEP_SECONDS
+from leadmail.models import Event, Message, MessageStatus
+from leadmail.normalize import storable
+from leadmail.pipeline import activity, claim, commit, duplicate, reader, reply, review
+from leadmail.pipeline.claim import _claim, claimable, release_dead_claims, requeue
+from leadmail.pipeline.commit import _lead_fields, assign
+from leadmail.pipeline.context import Context, Outcome, Reader
+from leadmail.pipeline.reader import read, read_any, read_api
+from leadmail.pipeline.review import review_reason
+from leadmail.pipeline.runtime import Runtime
+from leadmail.queue import LEASE, MESSAGES
+
+
+class Step(Protocol):
+    """A step: a module (or any object) with run(ctx) -> ctx."""
+
+    def run(self, ctx: Context, /) -> Context: ...
+
+
+STEPS: tuple[Step, ...] = (claim, duplicate, reply, activity, reader, review, commit)
+
+__all__ = [
+    "LEASE", "STEPS", "Context", "Outcome", "Reader", "Runtime", "Step", "_claim",
+    "_lead_fields", "assign", "claimable", "process", "read", "read_any", "read_api",
+    "release_dead_claims", "requeue", "review_reason", "run", "worker_id",
+]
+log = structlog.get_logger("leadmail.pipeline")
+worker_id = workers.worker_id
+
+
+def process(
+    rt: Runtime,
+    engine: Engine,
+    msg_id: int,
+    me: str | None = None,
+    reader: Reader | None = None,
+    steps: Sequence[Step] = STEPS,
+) -> Outcome | None:
+    """Run the pipeline on one stored message; None when another worker holds it. `reader`
+    runs the read step (the daemon's: sandbox.ReadPool.read, in a child process); by
+    default it runs here."""
+    started = time.perf_counter()
+    # Every log line of every step for this message carries msg=ID (the correlation id),
+    # including those of parsers, scripts, routing and the outbox enqueue.
+    with structlog.contextvars.bound_contextvars(msg=msg_id):
+        ctx = Context(rt, engine, msg_id, me or worker_id(), reader, log.bind(msg=msg_id))
+        outcome = run(ctx, steps)
+    if outcome is not None:
+        STEP_SECONDS.labels("total").observe(time.perf_counter() - started)
+        PROCESSED.labels(outcome.status, outcome.source or "").inc()
+    return outcome
+
+
+def run(ctx: Context, steps: Sequence[Step] = STEPS) -> Outcome | None:
+    """The loop: each step in turn, until one ends the message or the last makes the lead."""
+    try:
+        for step in steps:
+            ctx = step.run(ctx)
+    except Taken:
+        return None
+    except Ended as end:
+        return _finish(ctx, end)
+    except Transient as exc:
+        return _retry_later(ctx, exc.error)
+    assert ctx.outcome is not None, "the last step did not say how the message ended"
+    return ctx.outcome
+
+
+def _finish(ctx: Context, end: Ended) -> Outcome:
+    """The message's final status, with the reason on its row and its event."""
+    reason = storable(end.reason)  # the message row and its event both keep it
+    with session_scope(ctx.engine) as session:
+        msg = session.get(Message, ctx.msg_id)
+        assert msg is not None
+        msg.status, msg.reason, msg.error = end.status, reason, storable(end.traceback)
+        msg.duplicate_of, msg.processed_at, msg.lease_until = end.duplicate_of, utcnow(), None
+        session.add(msg)
+        session.add(
+            Event(
+                kind=end.status,
+                message_pk=ctx.msg_id,
+                data={"reason": reason, "duplicate_of": end.duplicate_of},
+            )
+        )
+    return Outcome(ctx.msg_id, end.status, reason=end.reason, duplicate_of=end.duplicate_of,
+                   source=end.source)
+
+
+def _retry_later(ctx: Context, error: str) -> Outcome:
+    """Back in line after the backoff; at the last attempt, quarantined with the error."""
+    if ctx.attempts >= ctx.max_attempts:
+        reason = (f"could not store the lead after {ctx.attempts} attempts: "
+                  f"{error.splitlines()[-1]}")
+        return _finish(ctx, Quarantine(reason, error))
+    with session_scope(ctx.engine) as session:
+        msg = session.get(Message, ctx.msg_id)
+        assert msg is not None
+        MESSAGES.retry_later(msg, storable(error))
+        session.add(msg)
+    return Outcome(ctx.msg_id, MessageStatus.RECEIVED, reason="will retry")

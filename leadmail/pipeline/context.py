@@ -1,0 +1,81 @@
+"""What the steps pass along: the message's context, and how a message ended (Outcome)."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from leadmail.draft import Draft
+from leadmail.errors import NotALead, Transient
+from leadmail.pipeline.runtime import Runtime
+
+Reader = Callable[[bytes, str], Draft]  # runs the read step: (raw, intake) -> Draft
+
+
+@dataclass
+class Outcome:
+    """How one message ended (one JSON line of `leadmail ingest`)."""
+
+    message: int
+    status: str
+    lead_id: int | None = None
+    agent: str | None = None
+    reason: str | None = None
+    duplicate_of: int | None = None
+    source: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON output."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class Context:
+    """One message on its way through the steps. The claim step fills in the stored
+    message; the read step the draft; the review step whether a person checks it first; the
+    commit step the outcome."""
+
+    rt: Runtime
+    engine: Engine
+    msg_id: int
+    me: str
+    reader: Reader | None
+    log: Any  # a structlog logger bound to the message
+    raw: bytes = b""
+    key: str = ""  # the dedup key (the duplicate step may give the message one of its own)
+    attempts: int = 0  # this one included
+    intake: str = ""
+    draft: Draft | None = None
+    review: str | None = None  # why a person must check the lead before routing
+    outcome: Outcome | None = None
+
+    @property
+    def max_attempts(self) -> int:
+        """[pipeline] max_attempts."""
+        return self.rt.settings.pipeline.max_attempts
+
+    def the_draft(self) -> Draft:
+        """The draft, for the steps after the read step."""
+        assert self.draft is not None, "the read step runs before this one"
+        return self.draft
+
+
+def something_else(ctx: Context, look: Callable[[], str | None], *, source: str,
+                   failed: str, said: str | None = None) -> Context:
+    """For a step that tells a message which is something else than a lead (and deals with
+    it): `look()` says what it was, or None (then the context goes on). Ends the message as
+    NotALead from `source`; a failure of `look` as Transient, logged as `failed`."""
+    try:
+        found = look()
+    except Exception:
+        ctx.log.exception(failed)
+        raise Transient(traceback.format_exc()) from None
+    if found is None:
+        return ctx
+    if said:
+        ctx.log.info(said, outcome=found)
+    raise NotALead(found, source=source)

@@ -1,0 +1,173 @@
+"""One queue: claim, lease, release, backoff and requeue, for stored messages and the outbox.
+
+A row waits in its `waiting` status until its `due` column is past. A worker claims it in a
+short transaction: the row is locked if it is free (PostgreSQL's SKIP LOCKED: a row another
+worker is claiming right now is skipped, not waited for; SQLite serializes writers), then
+updated only if it is still free, so exactly one worker wins. The claim records the worker
+(`claimed_by`, host:pid), counts one attempt, and pushes `due` one lease ahead; a worker that
+dies leaves a lease that expires, or a claim that `release_dead_claims` frees at once.
+
+Messages move to a `working` status while claimed (`processing`); outbox rows stay `pending`
+and are held by the lease alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import or_, update
+from sqlalchemy.engine import CursorResult, Engine
+from sqlmodel import col, select
+
+from leadmail import workers
+from leadmail.clock import utcnow
+from leadmail.db import session_scope
+from leadmail.models import Event, Message, Outbox
+from leadmail.statuses import MessageStatus, OutboxStatus
+
+LEASE = timedelta(seconds=60)
+BACKOFF_CAP = 300.0  # seconds: five minutes
+
+
+def backoff_seconds(attempt: int, cap: float = BACKOFF_CAP) -> float:
+    """Seconds to wait after the n-th failed attempt: 1, 2, 4, ... capped at `cap`."""
+    exponent = min(max(1, attempt) - 1, 64)
+    return float(min(cap, max(min(1.0, cap), 2.0**exponent)))
+
+
+@dataclass(frozen=True)
+class Queue:
+    """A table worked as a queue. `due` names the column that says when a row may be
+    claimed, `error` the one that keeps the last failure; `cleared` columns are emptied when
+    a row is put back in line by hand."""
+
+    model: Any
+    waiting: str
+    working: str | None
+    due: str
+    error: str
+    cleared: tuple[str, ...] = ()
+    lease: timedelta = LEASE
+
+    def _col(self, name: str) -> Any:
+        return col(getattr(self.model, name))
+
+    def free(self, now: datetime) -> Any:
+        """Waiting and due, or claimed under a lease that has run out."""
+        status, due = self._col("status"), self._col(self.due)
+        waiting = (status == self.waiting) & (due.is_(None) | (due <= now))
+        if self.working is None:  # held by the lease alone: an expired one is simply due
+            return waiting
+        return or_(waiting, (status == self.working) & (due <= now))
+
+    def _held(self, now: datetime) -> Any:
+        """Rows some worker holds right now."""
+        status = self._col("status")
+        if self.working is not None:
+            return status == self.working
+        return (status == self.waiting) & (self._col(self.due) > now) & self._col(
+            "claimed_by").is_not(None)
+
+    def due_ids(self, engine: Engine, limit: int, *where: Any, order_by: str = "id") -> list[int]:
+        """Ids of rows free now (and matching `where`), in `order_by` order."""
+        with session_scope(engine) as session:
+            rows = session.exec(
+                select(self.model.id)
+                .where(self.free(utcnow()), *where)
+                .order_by(self._col(order_by))
+                .limit(limit)
+            ).all()
+        return [r for r in rows if r is not None]
+
+    def claim(self, engine: Engine, row_id: int, me: str | None = None) -> bool:
+        """Take one row for a lease; False when it is not free (another worker has it)."""
+        now = utcnow()
+        ident = self._col("id") == row_id
+        values: dict[str, Any] = {
+            "claimed_by": me or workers.worker_id(),
+            self.due: now + self.lease,
+            "attempts": self.model.attempts + 1,
+        }
+        if self.working is not None:
+            values["status"] = self.working
+        with session_scope(engine) as session:
+            free = session.exec(
+                select(self.model.id).where(ident, self.free(now)).with_for_update(
+                    skip_locked=True)
+            ).first()
+            if free is None:
+                return False
+            return _changed(session.execute(
+                update(self.model).where(ident, self.free(now)).values(**values)))
+
+    def _freed(self, now: datetime) -> dict[str, Any]:
+        """The values that make a held row free again, due now."""
+        values: dict[str, Any] = {self.due: now, "claimed_by": None}
+        if self.working is not None:
+            values["status"] = self.waiting
+        return values
+
+    def release(self, engine: Engine, row_id: int, me: str | None = None) -> None:
+        """Give back a row this worker holds (a job cut short): due again now, for anyone."""
+        now = utcnow()
+        with session_scope(engine) as session:
+            session.execute(
+                update(self.model)
+                .where(self._col("id") == row_id,
+                       self._col("status") == (self.working or self.waiting),
+                       self._col("claimed_by") == (me or workers.worker_id()))
+                .values(**self._freed(now))
+            )
+
+    def release_dead_claims(self, engine: Engine, at_start: bool = False) -> int:
+        """Rows claimed by a process of this host that no longer runs are free again at once
+        (without waiting for their lease); the number freed. Peers on other hosts are covered
+        by the lease."""
+        now = utcnow()
+        released = 0
+        with session_scope(engine) as session:
+            for row in session.exec(select(self.model).where(self._held(now))).all():
+                if workers.claim_is_dead(row.claimed_by, at_start):
+                    for name, value in self._freed(now).items():
+                        setattr(row, name, value)
+                    session.add(row)
+                    released += 1
+        return released
+
+    def retry_later(self, row: Any, error: str | None) -> datetime:
+        """A failed attempt on a loaded row (in the caller's session): waiting again, due after
+        the backoff of its attempts so far. When it is due."""
+        at = utcnow() + timedelta(seconds=backoff_seconds(row.attempts))
+        row.status = self.waiting
+        setattr(row, self.due, at)
+        setattr(row, self.error, error)
+        return at
+
+    def requeue(self, engine: Engine, row_id: int, was: str, event: Event | None = None) -> bool:
+        """Back in line as new (attempts from zero), only if it is still in status `was`;
+        `event` is recorded with it. False when the row is not (or no longer) in `was`."""
+        values: dict[str, Any] = {"status": self.waiting, "attempts": 0, self.due: utcnow(),
+                                  **dict.fromkeys(self.cleared)}
+        with session_scope(engine) as session:
+            if not _changed(session.execute(
+                update(self.model)
+                .where(self._col("id") == row_id, self._col("status") == was)
+                .values(**values)
+            )):
+                return False
+            if event is not None:
+                session.add(event)
+            return True
+
+
+def _changed(result: Any) -> bool:
+    """Whether an UPDATE changed a row (its CursorResult's rowcount)."""
+    return bool(cast(CursorResult[Any], result).rowcount)
+
+
+MESSAGES = Queue(Message, waiting=MessageStatus.RECEIVED, working=MessageStatus.PROCESSING,
+                 due="lease_until", error="error", cleared=("reason",))
+OUTBOX = Queue(Outbox, waiting=OutboxStatus.PENDING, working=None, due="next_attempt_at",
+               error="last_error")

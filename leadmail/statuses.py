@@ -1,0 +1,41 @@
+"""Every status a row can be in, as StrEnums: the values are the strings the database stores.
+
+A StrEnum member is a str (`MessageStatus.LEAD == "lead"`), so queries, JSON and the database
+see exactly the values they always saw.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum, nonmember
+
+
+class MessageStatus(StrEnum):
+    """Where a stored message is in its life; every message ends in one of FINAL."""
+
+    RECEIVED = "received"
+    PROCESSING = "processing"
+    LEAD = "lead"
+    DUPLICATE = "duplicate"
+    NON_LEAD = "non_lead"
+    QUARANTINED = "quarantined"
+    FINAL = nonmember(("lead", "duplicate", "non_lead", "quarantined"))
+
+
+class LeadStatus(StrEnum):
+    """Where a lead stands with the agents (routing writes it, actions move it)."""
+
+    NEW = "new"
+    REVIEW = "review"  # held for a person (`leadmail review`) before routing
+    ASSIGNED = "assigned"
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    MANAGER = "manager"
+    UNASSIGNED = "unassigned"
+
+
+class OutboxStatus(StrEnum):
+    """An alert or email waiting to go, gone, or given up on."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
