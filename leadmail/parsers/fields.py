@@ -114,6 +114,7 @@ EXTRA_LABELS: dict[str, set[str]] = {
               "price range", "budget range", "asking", "sale price", "listing price",
               "presupuesto", "orçamento", "budget max", "max budget", "target price",
               "desired rent", "rent range", "prix de vente", "precio de venta",
+              "prix demandé", "prix de location", "loyer demandé", "precio solicitado",
               "estimated value", "price guide", "guide price", "offers over", "offers in excess of",
               "offers in the region of", "asking price", "vraagprijs",
               "prezzo richiesto", "preço de venda", "valor de venda", "valor do aluguel",

@@ -298,6 +298,12 @@ def read_person(mail: Mail, ctx: ParseContext, relay_domains: tuple[str, ...] = 
         display = re.sub(r"(?i)\s+(via|from|through)\s+\S.*$", "", mail.from_name).strip()
     person = bool(display) and _person_like(display, ctx)
     ex = extract_free_text(mail.text, ctx, mail, name_known=person)
+    if not ex.property_address:
+        # "Subject: 2207 Willow Bend Dr" / "Is this house still for sale?": the subject names it
+        subject_street = engine.street_of(re.sub(r"(?i)^\s*((re|fwd?|aw|wg|tr)\s*:\s*)+", "",
+                                                 mail.subject))
+        if subject_street:
+            ex.property_address, ex.confidence["property_address"] = subject_street, 0.6
     addr = rt_addr or sender
     if addr:
         ex.email, ex.confidence["email"] = addr, 0.95
