@@ -270,10 +270,35 @@ _COUPLE = re.compile(r"(?i)^(\S+(?: \S+)?)\s+(?:&|and|y|et|und|e)\s+\S+(?=\s|$)"
 _PLAIN_WORD = re.compile(r"^[^\W\d_]{2,}(?:['’-][^\W\d_]+)?$")
 
 
+# Common Spanish surnames: "Ana Moreno Salgado" is Ana with two surnames (her father's and her
+# mother's), where "Ana Maria Lopez" has a middle name that goes with neither.
+_SPANISH_SURNAMES = frozenset("""
+garcía garcia rodríguez rodriguez martínez martinez hernández hernandez lópez lopez gonzález
+gonzalez pérez perez sánchez sanchez ramírez ramirez torres flores rivera gómez gomez díaz diaz
+cruz morales reyes gutiérrez gutierrez ortiz chávez chavez ruiz moreno jiménez jimenez álvarez
+alvarez romero vargas castillo mendoza ramos herrera medina aguilar vásquez vasquez castro ortega
+salazar delgado soto contreras guerrero luna ríos rios ibarra castañeda castaneda salgado
+villalobos quintero navarro molina silva rojas cabrera campos vega fuentes carrillo espinoza
+sandoval lara robles salinas cortez cortés cortes beltrán beltran domínguez dominguez vázquez
+vazquez márquez marquez fernández fernandez suárez suarez blanco muñoz munoz iglesias santos
+rubio marín marin sanz núñez nunez calvo gallego prieto cano durán duran peña pena león leon
+nieto vidal pascual caballero herrero mora montero hidalgo lozano cuevas serrano villa ochoa
+valdez valencia acosta padilla ávila avila estrada rosales mejía mejia cárdenas cardenas
+velázquez velazquez zamora orozco solís solis tapia villanueva trujillo bravo barrera
+""".split())
+
+
+def _two_surnames(words: list[str]) -> bool:
+    """A given name and two surnames: the second of three words is a common Spanish surname."""
+    return len(words) == 3 and words[1].lower() in _SPANISH_SURNAMES and not words[2].endswith(".")
+
+
 def _parse_full_name(full: str) -> tuple[str | None, str | None]:
     """Split a cleaned full name into (given names, surname) with nameparser; a plain "Given
     Family" pair (most names) without it."""
     words = full.split()
+    if _two_surnames(words) and all(_PLAIN_WORD.match(w) for w in words):
+        return case_name(words[0], given=True), case_name(" ".join(words[1:]))
     if (len(words) == 2 and all(_PLAIN_WORD.match(w) for w in words)
             and words[0].lower().strip(".") not in _TITLE_WORDS
             and words[1].lower() not in _GENERATIONAL | _PARTICLES):
@@ -315,6 +340,9 @@ def split_name(
         return first_name, case_name(full_clean.strip())  # "Nom: Fournier-Lacroix", "Prénom: ..."
     if full_clean:
         # Explicit fields win; the full name only fills in whichever one is missing.
+        words = full_clean.split()
+        if len(words) == 2 and re.fullmatch(r"[^\W\d_]\.?", words[1]):
+            return first_name or case_name(words[0], given=True), last_name  # "Fatima A."
         parsed_first, parsed_last = _parse_full_name(full_clean)
         first_name = first_name or parsed_first
         last_name = last_name or parsed_last

@@ -693,7 +693,8 @@ def brand_kind(brand: str | None) -> str | None:
 
 _GENERIC_NAME = re.compile(
     r"(?i)\s*\b(lead notifications?|lead alerts?|notifications?|leads?|alerts?|no-?reply|"
-    r"partner program|broker network|team|support|mailer|forms?|inquiries|enquiries|pro)\b\s*")
+    r"partner program|broker network|team|support|mailer|forms?|inquiries|enquiries|pro|"
+    r"(agent |dealer )?partners(hips?)?|referrals?|for agents|for dealers)\b\s*")
 _SITE_WORDS = re.compile(
     r"(?i)\b(realty|real estate|realtors?|homes|properties|property group|group|brokerage|"
     r"sotheby'?s|coldwell|compass|elliman|keller williams|kw|century 21|re/?max|berkshire|"

@@ -31,7 +31,8 @@ _ACCOUNT_SUBJECT = re.compile(
     r"payment (received|failed|declined)|subscription (renewal|renewed)|terms of (use|service) "
     r"update|account (update|notice|settings)|"
     # the agent's own listings, reviews and paperwork
-    r"your listing (is|has|got|was)\b|listing (is )?(now )?(live|published|syndicated|approved|"
+    r"your listing (is|has|got|was)\b|your listing\b.{0,80}\b(is (now )?live|went live|was "
+    r"published)|listing (is )?(now )?(live|published|syndicated|approved|"
     r"expired|expiring)|listing (views|performance|report)|(weekly|monthly) (listing|performance|"
     r"market) (report|summary)|new review\b|you('ve| have) (a new|received a) review|"
     r"envelope (has been )?(completed|sent|voided)|completed: |document (has been )?signed)")
@@ -118,8 +119,15 @@ def _auto_reply(mail: Mail) -> str | None:
     return None
 
 
+# Services that send the agent paperwork and account notices, never a lead.
+_SYSTEM_DOMAINS = re.compile(r"@(?:[\w-]+\.)*(docusign\.(?:net|com)|dotloop\.com|echosign\.com|"
+                             r"adobesign\.com|hellosign\.com|dropboxsign\.com|skyslope\.com|"
+                             r"authentisign\.com|zipforms\.com|transactiondesk\.com)$", re.I)
+
+
 def _account(mail: Mail) -> str | None:
-    if not _ROBOT_LOCAL.match(mail.from_addr) or _has_lead_data(mail):
+    robot = _ROBOT_LOCAL.match(mail.from_addr) or _SYSTEM_DOMAINS.search(mail.from_addr)
+    if not robot or _has_lead_data(mail):
         return None
     m = _ACCOUNT_SUBJECT.search(mail.subject)
     return f"account mail (subject: {mail.subject[:60]})" if m else None

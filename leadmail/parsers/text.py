@@ -133,6 +133,13 @@ _LEADER_LINE = re.compile(r"^\s*([^\W\d_][\w /&'â€™()#?,-]{0,60}?)\s*(?:\.{3,}|â
 _QUESTION_LINE = re.compile(r"^\s*([^\W\d_][^?\n]{2,100}\?)[ \t]+(\S[^?.!\n]{0,59})$")
 
 
+# "NameChioma Adebayo-Lewis", "Emailchioma.al@example.org": a label run into its value, as a
+# careless HTML-to-text conversion leaves a bold label span and the text after it.
+_GLUED = re.compile(
+    r"^\s*(Full Name|Name|E-?mail|Email Address|Phone|Phone Number|Mobile|Telephone|Lead type|"
+    r"Address|Message|Comments|Price|Budget|Search|Timeframe)(?=[A-Z(+\d]|[a-z0-9._-]+@)(\S.{0,300})$")
+
+
 def form_pairs(text: str) -> list[tuple[str, str]]:
     """Like label_values, with labels in label_key spelling and question-style labels kept;
     dot-leader rows and a question with its answer on the same line read as pairs too."""
@@ -143,7 +150,7 @@ def form_pairs(text: str) -> list[tuple[str, str]]:
         line = lines[i][:400]
         m = _FORM_LINE.match(line)
         if not m:
-            other = _LEADER_LINE.match(line) or _QUESTION_LINE.match(line)
+            other = _LEADER_LINE.match(line) or _QUESTION_LINE.match(line) or _GLUED.match(line)
             if other:
                 pairs.append((label_key(other.group(1)), other.group(2).strip()))
             i += 1
