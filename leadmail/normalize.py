@@ -289,8 +289,10 @@ velázquez velazquez zamora orozco solís solis tapia villanueva trujillo bravo 
 
 
 def _two_surnames(words: list[str]) -> bool:
-    """A given name and two surnames: the second of three words is a common Spanish surname."""
-    return len(words) == 3 and words[1].lower() in _SPANISH_SURNAMES and not words[2].endswith(".")
+    """Given names and two surnames: the second of the last two words' pair is preceded by a
+    common Spanish surname ("Ana Moreno Salgado", "Lucía Beatriz Moreno Salgado")."""
+    return (len(words) in (3, 4) and words[-2].lower() in _SPANISH_SURNAMES
+            and not words[-1].endswith("."))
 
 
 def _parse_full_name(full: str) -> tuple[str | None, str | None]:
@@ -298,7 +300,7 @@ def _parse_full_name(full: str) -> tuple[str | None, str | None]:
     Family" pair (most names) without it."""
     words = full.split()
     if _two_surnames(words) and all(_PLAIN_WORD.match(w) for w in words):
-        return case_name(words[0], given=True), case_name(" ".join(words[1:]))
+        return case_name(words[0], given=True), case_name(" ".join(words[-2:]))
     if (len(words) == 2 and all(_PLAIN_WORD.match(w) for w in words)
             and words[0].lower().strip(".") not in _TITLE_WORDS
             and words[1].lower() not in _GENERATIONAL | _PARTICLES):

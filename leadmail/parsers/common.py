@@ -716,6 +716,9 @@ _NAME_WORDS = r"[A-ZÀ-Þ][\w'’.-]*(?: (?:de |da |van |von |del |di )?[A-ZÀ-�
 # from Homesnap: Wendell Obi", "Message from Jalen Whitaker".
 _NAME_PHRASE = re.compile(
     rf"^\s*(?P<a>{_NAME_WORDS}) (?:sent you a message|sent a message|is interested in|"
+    rf"te envió un mensaje|le envió un mensaje|vous a envoyé un message|vous a écrit|"
+    rf"ti ha inviato un messaggio|enviou uma mensagem|hat (?:Ihnen|dir) (?:eine Nachricht|"
+    rf"geschrieben)|heeft je een bericht gestuurd|est intéressée? par|está interesad[oa] en|"
     rf"wants to (?:see|tour|know|buy|rent|sell)|requested (?:a|an|more|to)|has requested|"
     rf"would like to|asked about|asked a question|has a question|has contacted you|"
     rf"contacted you|wrote|enquired|inquired|is looking for|requested info\w*)\b|"

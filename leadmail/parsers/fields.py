@@ -75,7 +75,8 @@ EXTRA_LABELS: dict[str, set[str]] = {
                   "nome e cognome", "nom et prénom", "prénom et nom", "nom prénom",
                   "naam", "volledige naam", "navn", "namn",
                   # the person's role in the notification: "Seller: Curtis Lam"
-                  "seller", "tenant", "homeowner", "enquirer", "inquirer",
+                  "seller", "tenant", "homeowner", "enquirer", "inquirer", "consumer",
+                  "shopper name", "consumer name", "lead contact name",
                   "requester", "requested by", "lead contact", "interesado", "interessado",
                   "cliente", "locataire", "acheteur", "acquirente", "comprador", "mieter",
                   "käufer", "kaufinteressent"},
@@ -237,7 +238,7 @@ def next_line_pairs(text: str, field_of) -> list[tuple[str, str, int]]:
             continue
         if target in ("message", "notes") or raw.endswith("?"):
             value, end = paragraph(lines, j)
-            if target == "message" and street_of(value):
+            if target == "message" and any(street_of(ln) for ln in value.split("\n")[:6]):
                 i += 1  # "Wendell Obi sent you a message" / "about 1415 Saddle Horn Trl ..."
                 continue
         else:

@@ -121,6 +121,7 @@ def label_key(label: str) -> str:
     key = re.sub(r"[_\-*?]+", " ", label.lower())
     if ")" in key:  # "Estimated value (RealEstimate℠)", "Credit score (self-reported)"
         key = re.sub(r"\s*\([^()]{1,40}\)", " ", key)
+    key = re.sub(r"['’]s\b", "", key) if "s" in key else key  # "Buyer's message"
     key = re.sub(r"\s+", " ", key).strip(" .:")
     return key[5:] if key.startswith("your ") else key
 
@@ -140,6 +141,11 @@ _GLUED = re.compile(
     r"Address|Message|Comments|Price|Budget|Search|Timeframe)(?=[A-Z(+\d]|[a-z0-9._-]+@)(\S.{0,300})$")
 
 
+# Labels whose value is a person's words, set a blank line below them.
+_WORDS_LABEL = re.compile(r"(?i)message|comment|question|note|mensaje|nachricht|messaggio|"
+                          r"mensagem|bericht|commentaire")
+
+
 def form_pairs(text: str) -> list[tuple[str, str]]:
     """Like label_values, with labels in label_key spelling and question-style labels kept;
     dot-leader rows and a question with its answer on the same line read as pairs too."""
@@ -157,10 +163,14 @@ def form_pairs(text: str) -> list[tuple[str, str]]:
             continue
         if m and not re.match(r"^\s*(https?|mailto|tel)\s*:", lines[i], re.I):
             value = m.group(2).strip()
-            if not value and i + 1 < len(lines) and lines[i + 1].strip():
-                if not _FORM_LINE.match(lines[i + 1]):
-                    value = lines[i + 1].strip()
-                    i += 1
+            j = i + 1
+            while (not value and j < len(lines) and not lines[j].strip() and j - i <= 2
+                   and _WORDS_LABEL.search(m.group(1))):
+                j += 1  # "Message:" / "" / "Can we see it Thursday?"
+            if not value and j < len(lines) and lines[j].strip():
+                if not _FORM_LINE.match(lines[j]):
+                    value = lines[j].strip()
+                    i = j
             pairs.append((label_key(m.group(1)), value))
         i += 1
     return pairs
