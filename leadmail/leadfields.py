@@ -2,10 +2,10 @@
 
 Every place that lists the lead's fields derives its list from `FIELDS` below: the parsers'
 `Extracted`, the normalized `Draft`, the rules' `[extract]`, `[set]` and `[[when]]` keys, the
-script API (and `leadmail review fix`, which goes through it), `leadmail extract --json`, and
-the Lead API's `LeadIn` and `LeadOut`. The `Lead` and `Contact` tables are declared by hand (a
-column is a migration); tests/test_leadfields.py fails when they, or any place above, drift
-from this definition.
+script API (and `leadmail review fix`, which goes through it), `leadmail extract --json`, the
+alert view, and the Lead API's `LeadIn` and `LeadOut`. The `Lead` and `Contact` tables are
+declared by hand (a column is a migration); tests/test_leadfields.py fails when they, or any
+place above, drift from this definition.
 
 The bookkeeping of each step (`parser`, `is_lead`, `rule`, `confidence`, `trace`, a lead's
 `status`, ...) is not a lead field: each class declares its own.
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
 # The types a field may have, by their annotation (FIELDS writes them as annotations).
 TYPES: dict[str, Any] = {
     "str | None": str | None,
@@ -51,11 +52,13 @@ class LeadField:
     script: bool = False  # an admin script may set it (`lead.NAME = ...`), and review fix
     api_in: bool = False  # POST /api/v1/leads takes it (LeadIn)
     api_out: bool = False  # the API shows it (LeadOut)
-    shown: bool = False  # in `leadmail extract --json`
+    shown: bool = False  # in `leadmail extract --json` and the alert view (notify.alert)
     max_length: int | None = None  # of the posted value (LeadIn)
     multiline: bool = False  # the posted value may hold tabs and line breaks
     description: str | None = None  # in the API's schema
-    normalize: str = "plain"  # how a script's value is normalized (scripts.api)
+    # How a script's value is normalized (scripts.api): name, email, phone, address, price,
+    # message, or plain (kept as a string).
+    normalize: str = "plain"
 
     @property
     def draft_attr(self) -> str:

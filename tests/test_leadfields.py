@@ -7,6 +7,7 @@ place that did not follow.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -193,3 +194,17 @@ def test_dataclass_of_refuses_a_field_that_drifts() -> None:
     order = [f.name for f in dataclasses.fields(Right)]
     assert order[0] == "x" and order[-1] == "email" and order.count("email") == 1
     assert set(order) == {"x"} | {f.draft_attr for f in having("stored")}
+
+
+def test_the_docs_name_the_fields() -> None:
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    rules_doc = (docs / "rules.md").read_text()
+    extract = rules_doc.split("The fields are", 1)[1].split("\n\n", 1)[0]
+    assert {n for n in names("extract") if f"`{n}`" in extract} == set(names("extract"))
+    sets = rules_doc.split("`[set]` can set these keys:", 1)[1].split("The other keys", 1)[0]
+    assert {n for n in names("rule_set") if f"`{n}`" in sets} == set(names("rule_set"))
+    setters = rules_doc.split("has a setter for each field:", 1)[1].split("Values are", 1)[0]
+    assert {n for n in names("script") if f"`{n}`" in setters} == set(names("script"))
+    posted = next(line for line in (docs / "followup.md").read_text().splitlines()
+                  if line.startswith("| `POST /api/v1/leads` |"))
+    assert {n for n in names("api_in") if f"`{n}`" in posted} == set(names("api_in"))
