@@ -18,11 +18,9 @@ EXTRACT_KEYS = ("is_lead", *leadfields.names("shown", first=("source",)))
 class Draft:
     """A normalized, classified lead that is not stored yet.
 
-    Besides the fields below, it has every field of the lead that is stored, normalized
-    (leadmail.leadfields, view "stored"): first_name, last_name, email, phone, address,
-    property_address, price (int), message, source, stage, segment, tags, custom_fields,
-    origin, pond, location, team, and requested_agent (the agent the provider, a rule or a
-    script named)."""
+    Besides its own fields below, it has the lead's fields that are stored, normalized: those
+    of leadmail.leadfields.FIELDS with `stored` set (the agent a provider, rule or script
+    named as `requested_agent`)."""
 
     is_lead: bool = True
     not_lead_reason: str | None = None

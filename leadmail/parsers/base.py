@@ -69,11 +69,9 @@ class Mail:
 class Extracted:
     """What a parser read from a mail, before normalization. Unknown values stay None.
 
-    Besides the fields below, it has every field of the lead a parser may read, as read
-    (leadmail.leadfields, view "read"): first_name, last_name, full_name, email, phone,
-    address (the lead's own), property_address (the listing / property / vehicle of interest),
-    price (str | int), message, stage, segment (a hint; classify has the last word), tags,
-    custom_fields, and agent_email (the agent the provider addressed, if any)."""
+    Besides its own fields below, it has the lead's fields a parser may read, as read: those
+    of leadmail.leadfields.FIELDS with `read` set (price as str or int; the agent the provider
+    addressed as `agent_email`)."""
 
     parser: str
     source: str | None = None
