@@ -6,7 +6,7 @@ from typing import Any
 
 import structlog
 
-from leadmail import normalize
+from leadmail import leadfields, normalize
 from leadmail.config import ORIGINS, STAGES, CustomFieldConfig, Settings
 from leadmail.draft import Draft
 from leadmail.errors import Quarantine
@@ -27,9 +27,7 @@ def lead_value(draft: Draft, name: str) -> Any:
                 if value:
                     return value
         return None
-    if name == "agent":
-        return draft.requested_agent
-    return getattr(draft, name, None)
+    return getattr(draft, leadfields.attr(name), None)
 
 
 def apply_sets(draft: Draft, sets: dict[str, Any]) -> None:
@@ -39,10 +37,8 @@ def apply_sets(draft: Draft, sets: dict[str, Any]) -> None:
             draft.tags = list(dict.fromkeys([*draft.tags, *value]))
         elif key == "custom_fields":
             draft.custom_fields = {**draft.custom_fields, **value}
-        elif key == "agent":
-            draft.requested_agent = value
         else:
-            setattr(draft, key, value)
+            setattr(draft, leadfields.attr(key), value)
 
 
 def classify(draft: Draft, rule: Rule | None, settings: Settings) -> Draft:

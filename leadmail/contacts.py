@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlmodel import Session, select
 
+from leadmail import leadfields
 from leadmail.clock import utcnow
 from leadmail.draft import Draft
 from leadmail.models import Contact
@@ -54,11 +55,7 @@ def merge(session: Session, draft: Draft, lead_id: int) -> tuple[Contact, bool]:
     contact = find_contact(session, draft.email, draft.phone, lock=True)
     if contact is None:
         contact = Contact(
-            first_name=draft.first_name,
-            last_name=draft.last_name,
-            email=draft.email,
-            phone=draft.phone,
-            address=draft.address,
+            **{name: getattr(draft, name) for name in leadfields.names("contact")},
             stage=draft.stage or "Lead",
             segment=draft.segment or "Customers",
             origin=draft.origin or "company",
@@ -73,7 +70,7 @@ def merge(session: Session, draft: Draft, lead_id: int) -> tuple[Contact, bool]:
         session.flush()
         return contact, False
     # Keep what we knew; fill gaps; never move a contact back down the pipeline by a new inquiry.
-    for name in ("first_name", "last_name", "email", "phone", "address"):
+    for name in leadfields.names("contact"):
         if not getattr(contact, name) and getattr(draft, name):
             setattr(contact, name, getattr(draft, name))
     if draft.stage and _STAGE_ORDER.get(draft.stage, 0) > _STAGE_ORDER.get(contact.stage, 0):

@@ -2,61 +2,36 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, field
+from typing import TYPE_CHECKING, Any
 
-from leadmail import normalize
+from leadmail import leadfields, normalize
+from leadmail.leadfields import dataclass_of
 from leadmail.parsers.base import Extracted
 from leadmail.parsers.fields import price_value
 
 # The keys of `leadmail extract --json`, in this order (a contract admins' tooling relies on).
-EXTRACT_KEYS = (
-    "is_lead",
-    "source",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "address",
-    "property_address",
-    "price",
-    "message",
-    "stage",
-    "segment",
-    "tags",
-    "custom_fields",
-    "origin",
-)
+EXTRACT_KEYS = ("is_lead", *leadfields.names("shown", first=("source",)))
 
 
-@dataclass
+@dataclass_of("stored", after="rule")
 class Draft:
-    """A normalized, classified lead that is not stored yet."""
+    """A normalized, classified lead that is not stored yet.
+
+    Besides its own fields below, it has the lead's fields that are stored, normalized: those
+    of leadmail.leadfields.FIELDS with `stored` set (the agent a provider, rule or script
+    named as `requested_agent`)."""
 
     is_lead: bool = True
     not_lead_reason: str | None = None
-    source: str | None = None
     parser: str | None = None
     rule: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    address: str | None = None
-    property_address: str | None = None
-    price: int | None = None
-    message: str | None = None
-    stage: str | None = None
-    segment: str | None = None
-    origin: str | None = None
-    pond: str | None = None
-    location: str | None = None
-    team: str | None = None
-    requested_agent: str | None = None  # the agent the provider, a rule or a script named
-    tags: list[str] = field(default_factory=list)
-    custom_fields: dict[str, Any] = field(default_factory=dict)
     confidence: dict[str, float] = field(default_factory=dict)
     trace: list[dict[str, Any]] = field(default_factory=list)
+
+    if TYPE_CHECKING:  # the lead's fields are added by dataclass_of
+        def __init__(self, **values: Any) -> None: ...
+        def __getattr__(self, name: str) -> Any: ...
 
     def note(self, step: str, **data: Any) -> None:
         """Record what a pipeline step decided (kept on the lead: "why did this happen?")."""

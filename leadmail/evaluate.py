@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from leadmail import pipeline
+from leadmail import leadfields, pipeline
 from leadmail.errors import Quarantine
 from leadmail.parsers.fields import strip_signoff
 
 SEGMENT_DEFAULT = "Customers"
-IDENTITY = ("first_name", "last_name", "email", "phone")
+# The fields that say who the person is, as `leadmail extract --json` shows them.
+IDENTITY = tuple(f.name for f in leadfields.having("identity") if f.shown)
 
 
 def _squash(value: Any) -> Any:

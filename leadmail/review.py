@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from leadmail import leadfields
 from leadmail.config import Settings
 from leadmail.db import session_scope
 from leadmail.draft import Draft
@@ -14,7 +15,7 @@ from leadmail.models import Contact, Event, Lead
 from leadmail.pipeline import assign
 from leadmail.scripts.api import LeadApi
 
-FIXABLE = LeadApi.FIELDS
+FIXABLE = LeadApi.FIELDS  # what `leadmail review fix` may correct: what a script may set
 
 
 def pending(engine: Engine) -> list[Lead]:
@@ -28,16 +29,14 @@ def fix(engine: Engine, settings: Settings, lead_id: int, values: dict[str, str]
     """Correct fields of a lead in review (normalized like parser output)."""
     with session_scope(engine) as session:
         lead = _in_review(session, lead_id)
-        draft = Draft(**{k: getattr(lead, k) for k in (
-            "first_name", "last_name", "email", "phone", "address", "property_address", "price",
-            "message", "stage", "segment", "pond", "location", "team", "source",
-            "requested_agent")})
+        fixable = leadfields.having("script")
+        draft = Draft(**{f.draft_attr: getattr(lead, f.draft_attr) for f in fixable})
         api = LeadApi(draft, settings.pipeline.default_region)
         for name, value in values.items():
             api.set(name, value)
         changed: dict[str, Any] = {}
         for name in values:
-            attr = "requested_agent" if name == "agent" else name
+            attr = leadfields.attr(name)
             setattr(lead, attr, getattr(draft, attr))
             changed[attr] = getattr(draft, attr)
         lead.trace = [*lead.trace, {"step": "review_fix", "set": changed}]

@@ -9,23 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from leadmail import leadfields
 from leadmail.config import ORIGINS, STAGES
 from leadmail.errors import ConfigError, ConfigErrors
 from leadmail.parsers.base import Mail
 
 _MATCH_KEYS = {"from", "to", "subject", "body", "headers"}
-_SET_KEYS = {
-    "stage",
-    "segment",
-    "origin",
-    "tags",
-    "custom_fields",
-    "pond",
-    "source",
-    "location",
-    "team",
-    "agent",
-}
+_SET_KEYS = set(leadfields.names("rule_set"))
 _TOP_KEYS = {
     "name",
     "description",
@@ -40,20 +30,9 @@ _TOP_KEYS = {
     "when",
 }
 # Fields a rule's [extract] table may take from the mail, overriding the parser.
-EXTRACT_FIELDS = {
-    "first_name",
-    "last_name",
-    "full_name",
-    "email",
-    "phone",
-    "address",
-    "property_address",
-    "price",
-    "message",
-}
-CONDITION_FIELDS = EXTRACT_FIELDS - {"full_name"} | {
-    "source", "stage", "segment", "origin", "tags", "pond", "location", "team", "agent", "city",
-    "state", "zip", "parser"}
+EXTRACT_FIELDS = set(leadfields.names("extract"))
+# Fields a [[when]] may test: the lead's, and what routing reads from them (city, state, zip).
+CONDITION_FIELDS = set(leadfields.names("condition")) | {"city", "state", "zip", "parser"}
 OPERATORS = {
     "eq",
     "ne",

@@ -16,10 +16,11 @@ import uuid
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints, create_model
 
+from leadmail import leadfields
 from leadmail.config import ApiKeyConfig
 
 HEADER = "X-Leadmail-Integration"
@@ -37,6 +38,7 @@ LINE = r"^[^\x00-\x1f\x7f]*$"
 TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # tabs and line breaks allowed
 CustomKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CUSTOM_KEY,
                                              pattern=LINE)]
+Tag = Annotated[str, StringConstraints(max_length=MAX_TAG, pattern=LINE)]
 CustomScalar = Annotated[str, StringConstraints(max_length=MAX_CUSTOM_TEXT, pattern=TEXT)] | \
     Annotated[int, Field(ge=-10**15, le=10**15)] | \
     Annotated[float, Field(ge=-1e15, le=1e15, allow_inf_nan=False)] | bool | None
@@ -45,28 +47,30 @@ CustomValue = CustomLeaf | Annotated[dict[CustomKey, CustomLeaf],
                                      Field(max_length=MAX_CUSTOM_ITEMS)]
 
 
-class LeadIn(BaseModel):
+def _posted(f: leadfields.LeadField) -> tuple[Any, Any]:
+    """The type and bounds of one field of a posted lead."""
+    if f.type == "list[str]":  # tags
+        return list[Tag], Field(default_factory=list, max_length=MAX_TAGS)
+    if f.type == "dict[str, Any]":  # custom_fields
+        return dict[CustomKey, CustomValue], Field(default_factory=dict,
+                                                   max_length=MAX_CUSTOM_FIELDS)
+    if f.type == "int | None":  # price
+        return int | None, Field(default=None, ge=0, le=10**12)
+    if f.type != "str | None":
+        raise TypeError(f"no posted form for {f.name}: {f.type}")
+    return str | None, Field(default=None, max_length=f.max_length,
+                             pattern=TEXT if f.multiline else LINE, description=f.description)
+
+
+# The fields an integration may post (leadmail.leadfields), in their order.
+_LeadInFields: Any = create_model(
+    "_LeadInFields", **{f.name: _posted(f) for f in leadfields.having("api_in")})
+
+
+class LeadIn(_LeadInFields):
     """A lead as an integration posts it; every field optional but an email or a phone."""
 
     model_config = ConfigDict(extra="forbid")
-
-    first_name: str | None = Field(default=None, max_length=200, pattern=LINE)
-    last_name: str | None = Field(default=None, max_length=200, pattern=LINE)
-    full_name: str | None = Field(default=None, max_length=400, pattern=LINE)
-    email: str | None = Field(default=None, max_length=320, pattern=LINE)
-    phone: str | None = Field(default=None, max_length=50, pattern=LINE)
-    address: str | None = Field(default=None, max_length=500, pattern=TEXT)
-    property_address: str | None = Field(default=None, max_length=500, pattern=TEXT)
-    price: int | None = Field(default=None, ge=0, le=10**12)
-    message: str | None = Field(default=None, max_length=20000, pattern=TEXT)
-    source: str | None = Field(default=None, max_length=200, pattern=LINE,
-                               description="used when the API key names no source")
-    stage: str | None = Field(default=None, max_length=200, pattern=LINE)
-    segment: str | None = Field(default=None, max_length=200, pattern=LINE)
-    tags: list[Annotated[str, StringConstraints(max_length=MAX_TAG, pattern=LINE)]] = Field(
-        default_factory=list, max_length=MAX_TAGS)
-    custom_fields: dict[CustomKey, CustomValue] = Field(default_factory=dict,
-                                                        max_length=MAX_CUSTOM_FIELDS)
 
 
 def synthesize(key: ApiKeyConfig, lead: LeadIn, at: datetime, idempotency: str | None) -> bytes:

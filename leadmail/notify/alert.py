@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from leadmail import leadfields
 from leadmail.clock import aware, utcnow
 from leadmail.config import AgentConfig, HiddenOfferConfig, Settings
 from leadmail.models import Lead, Offer
@@ -20,6 +21,11 @@ from leadmail.notify import links
 SHOWN_WHEN_HIDDEN = (
     "id", "source", "rule", "property_address", "price", "stage", "segment", "origin"
 )
+
+
+# The lead's fields the view shows (leadmail.leadfields), in the order it has always had them
+# (webhooks send it as JSON): id, source, rule, then these (source keeps its place), then name.
+_VIEW_FIELDS = leadfields.names("shown", last=("origin", "tags", "custom_fields"))
 
 
 def display_name(lead: Lead) -> str:
@@ -33,25 +39,10 @@ def lead_view(
 ) -> dict[str, Any]:
     """The lead as templates and webhooks see it. `hidden` keeps only SHOWN_WHEN_HIDDEN (the
     rest None), and of custom_fields and tags only what `allow` names."""
-    view: dict[str, Any] = {
-        "id": lead.id,
-        "source": lead.source,
-        "rule": lead.rule,
-        "first_name": lead.first_name,
-        "last_name": lead.last_name,
-        "email": lead.email,
-        "phone": lead.phone,
-        "address": lead.address,
-        "property_address": lead.property_address,
-        "price": lead.price,
-        "message": lead.message,
-        "stage": lead.stage,
-        "segment": lead.segment,
-        "origin": lead.origin,
-        "tags": list(lead.tags),
-        "custom_fields": dict(lead.custom_fields),
-        "name": display_name(lead),
-    }
+    view: dict[str, Any] = {"id": lead.id, "source": lead.source, "rule": lead.rule}
+    view.update({name: getattr(lead, leadfields.attr(name)) for name in _VIEW_FIELDS})
+    view.update(tags=list(lead.tags), custom_fields=dict(lead.custom_fields),
+                name=display_name(lead))
     if hidden:
         allow = allow or HiddenOfferConfig()
         fields = set(allow.custom_fields)

@@ -27,7 +27,9 @@ A field a parser did not fill has no entry (except in the last case).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from leadmail.leadfields import dataclass_of
 
 
 @dataclass(frozen=True)
@@ -63,31 +65,25 @@ class Mail:
         return self.headers.get(name.lower(), default)
 
 
-@dataclass
+@dataclass_of("read", after="not_lead_reason")
 class Extracted:
-    """What a parser read from a mail, before normalization. Unknown values stay None."""
+    """What a parser read from a mail, before normalization. Unknown values stay None.
+
+    Besides its own fields below, it has the lead's fields a parser may read, as read: those
+    of leadmail.leadfields.FIELDS with `read` set (price as str or int; the agent the provider
+    addressed as `agent_email`)."""
 
     parser: str
     source: str | None = None
     is_lead: bool = True
     not_lead_reason: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    full_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    address: str | None = None  # the lead's own address
-    property_address: str | None = None  # the listing / property / vehicle of interest
-    price: str | int | None = None
-    message: str | None = None
-    segment: str | None = None  # a hint; classify has the last word
-    stage: str | None = None
-    tags: list[str] = field(default_factory=list)
-    custom_fields: dict[str, Any] = field(default_factory=dict)
-    agent_email: str | None = None  # the agent the provider addressed, if any
     confidence: dict[str, float] = field(default_factory=dict)
     # Which candidate won each field and why, and any structured document read: for the trace.
     trace: dict[str, Any] = field(default_factory=dict)
+
+    if TYPE_CHECKING:  # the lead's fields are added by dataclass_of
+        def __init__(self, parser: str, **values: Any) -> None: ...
+        def __getattr__(self, name: str) -> Any: ...
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,8 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from leadmail import normalize
+from leadmail import leadfields, normalize
 from leadmail.hours import hours as parse_hours
-
-_LEAD_ATTR = {"agent": "requested_agent"}
 
 
 class Facts:
@@ -51,7 +49,7 @@ class Facts:
         elif key.startswith("custom_fields."):
             value = (self.lead.custom_fields or {}).get(key.split(".", 1)[1])
         else:
-            value = getattr(self.lead, _LEAD_ATTR.get(key, key), None)
+            value = getattr(self.lead, leadfields.attr(key), None)
         if value is None or value == "":
             return []
         items = value if isinstance(value, list) else [value]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from leadmail import normalize
+from leadmail import leadfields, normalize
 from leadmail.draft import Draft
 from leadmail.parsers.base import Mail
 from leadmail.parsers.common import all_pairs
@@ -55,42 +55,29 @@ class MailView:
         return next((v for k, v in self.tables if k == key), None)
 
 
-_NORMALIZERS: dict[str, Any] = {
+_NORMALIZERS: dict[str, Any] = {  # by LeadField.normalize; "name" and "phone" below
     "email": normalize.email,
     "address": normalize.address,
-    "property_address": normalize.address,
     "price": normalize.price,
     "message": normalize.message,
-    "requested_agent": normalize.email,
 }
-_PLAIN = ("stage", "segment", "pond", "location", "team", "source")
 
 
 class LeadApi:
     """The lead, as a script may change it. Unknown attribute names are errors, not no-ops."""
 
-    FIELDS = (
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "address",
-        "property_address",
-        "price",
-        "message",
-        *_PLAIN,
-        "agent",
-    )
+    # The fields a script may set (leadmail.leadfields), in the order its errors name them.
+    FIELDS = leadfields.names("script", last=("source", "agent"))
+    # set() takes a field by its name or by its attribute on the Draft (agent, requested_agent).
+    _SETTABLE = {key: f for f in leadfields.having("script") for key in (f.name, f.draft_attr)}
 
     def __init__(self, draft: Draft, region: str) -> None:
         object.__setattr__(self, "_draft", draft)
         object.__setattr__(self, "_region", region)
 
     def __getattr__(self, name: str) -> Any:
-        if name == "agent":
-            return self._draft.requested_agent
         if name in self.FIELDS:
-            return getattr(self._draft, name)
+            return getattr(self._draft, leadfields.attr(name))
         raise AttributeError(f"lead has no field {name!r}; fields: {', '.join(self.FIELDS)}")
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -98,22 +85,23 @@ class LeadApi:
 
     def set(self, name: str, value: Any) -> None:
         """Set a field; the value is normalized like a parser's."""
-        draft = self._draft
-        if name == "agent":
-            name = "requested_agent"
-        if name in ("first_name", "last_name"):
-            setattr(draft, name, normalize.case_name(str(value)) if value else None)
-        elif name == "phone":
-            draft.phone = normalize.phone(str(value), self._region) if value else None
-        elif name in _NORMALIZERS:
-            setattr(draft, name, _NORMALIZERS[name](value) if value else None)
-        elif name in _PLAIN:
-            setattr(draft, name, str(value) if value is not None else None)
-        elif name in ("tags", "custom_fields"):
+        if name in ("tags", "custom_fields"):
             raise AttributeError(f"change lead.{name} in place (add_tag, custom_fields[...])")
-        else:
+        if name not in self._SETTABLE:
             raise AttributeError(f"lead has no field {name!r}; fields: {', '.join(self.FIELDS)}")
-        draft.confidence[name] = 1.0
+        how, name = self._SETTABLE[name].normalize, self._SETTABLE[name].draft_attr
+        if not value and how != "plain":
+            normalized = None
+        elif how == "name":
+            normalized = normalize.case_name(str(value))
+        elif how == "phone":
+            normalized = normalize.phone(str(value), self._region)
+        elif how == "plain":
+            normalized = str(value) if value is not None else None
+        else:
+            normalized = _NORMALIZERS[how](value)
+        setattr(self._draft, name, normalized)
+        self._draft.confidence[name] = 1.0
 
     def set_name(self, full: str) -> None:
         """Split and case a full name into first and last name."""

@@ -37,12 +37,12 @@ from fastapi import (
 )
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
-from leadmail import pipeline
+from leadmail import leadfields, pipeline
 from leadmail.analytics import reports
 from leadmail.clock import aware, now
 from leadmail.config import STAGES, Settings
@@ -66,28 +66,21 @@ AUTH: dict[int | str, dict[str, Any]] = {401: {"description": "No valid API key"
 # Shapes
 
 
-class LeadOut(BaseModel):
-    """A lead as the API shows it."""
-
+class _LeadKeys(BaseModel):
     id: int
     received_at: datetime
-    source: str | None
-    origin: str
-    stage: str
-    segment: str
+
+
+# The lead's fields the API shows (leadmail.leadfields), typed as the Lead table stores them.
+_LeadOutFields: Any = create_model("_LeadOutFields", __base__=_LeadKeys, **{
+    f.name: (f.stored_type, ...) for f in leadfields.having("api_out")})
+
+
+class LeadOut(_LeadOutFields):
+    """A lead as the API shows it."""
+
     status: str
     agent: str | None
-    team: str | None
-    first_name: str | None
-    last_name: str | None
-    email: str | None
-    phone: str | None
-    address: str | None
-    property_address: str | None
-    price: int | None
-    message: str | None
-    tags: list[str]
-    custom_fields: dict[str, Any]
     last_contact_at: datetime | None = None
 
 
@@ -255,14 +248,11 @@ class ReportOut(BaseModel):
 def lead_out(lead: Lead, last_contact: datetime | None = None) -> LeadOut:
     """LeadOut of a row."""
     assert lead.id is not None
+    shown = {f.name: getattr(lead, f.draft_attr) for f in leadfields.having("api_out")}
     return LeadOut(
-        id=lead.id, received_at=aware(lead.created_at), source=lead.source,  # type: ignore[arg-type]
-        origin=lead.origin, stage=lead.stage, segment=lead.segment, status=lead.status,
-        agent=lead.agent, team=lead.team, first_name=lead.first_name, last_name=lead.last_name,
-        email=lead.email, phone=lead.phone, address=lead.address,
-        property_address=lead.property_address, price=lead.price, message=lead.message,
-        tags=list(lead.tags), custom_fields=dict(lead.custom_fields), last_contact_at=last_contact,
-    )
+        id=lead.id, received_at=aware(lead.created_at), status=lead.status, agent=lead.agent,
+        last_contact_at=last_contact, **{**shown, "tags": list(lead.tags),
+                                         "custom_fields": dict(lead.custom_fields)})
 
 
 def step_out(step: Step) -> StepOut:
