@@ -6,7 +6,7 @@ import email.utils
 import re
 from dataclasses import dataclass, field
 
-from leadmail import normalize
+from leadmail import leadfields, normalize
 from leadmail.parsers import fields as engine
 from leadmail.parsers.base import Extracted, Mail, ParseContext
 from leadmail.parsers.text import form_pairs, html_table_pairs, label_key, strip_footer
@@ -88,7 +88,7 @@ CUSTOM_LABELS: dict[str, frozenset[str]] = {
 AGENT_LABELS = frozenset({"agent", "agent name", "agent email", "assigned agent", "to agent",
                           "your agent", "sent to", "recipient", "lead delivered to",
                           "delivered to", "assigned to"})
-IDENTITY_FIELDS = ("full_name", "first_name", "last_name", "email", "phone")
+IDENTITY_FIELDS = leadfields.names("identity")
 _CUSTOM_KNOWN = frozenset().union(*CUSTOM_LABELS.values())
 _KNOWN = frozenset().union(*FIELD_LABELS.values(), *CUSTOM_LABELS.values(), _ADDRESS_PARTS,
                            AGENT_LABELS)

@@ -13,6 +13,7 @@ from leadmail import normalize
 from leadmail.parsers import fields as engine
 from leadmail.parsers.base import Extracted, Mail, ParseContext
 from leadmail.parsers.common import (
+    IDENTITY_FIELDS,
     emails_in,
     is_provider_addr,
     not_lead_email,
@@ -268,7 +269,7 @@ REVIEW_CAP = 0.2  # what hold_for_review leaves of every identity field's confid
 def hold_for_review(ex: Extracted, reason: str) -> None:
     """Keep the lead, but below the review threshold (pipeline.review_reason holds it): every
     identity field's confidence capped, the reason in the trace and a "needs-review" tag."""
-    for key in ("full_name", "first_name", "last_name", "email", "phone"):
+    for key in IDENTITY_FIELDS:
         if getattr(ex, key):
             ex.confidence[key] = min(ex.confidence.get(key, 1.0), REVIEW_CAP)
     ex.trace["review"] = reason

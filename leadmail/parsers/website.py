@@ -9,6 +9,7 @@ from leadmail.parsers import fields as engine
 from leadmail.parsers.base import Extracted, Mail, ParseContext
 from leadmail.parsers.common import (
     FIELD_LABELS,
+    IDENTITY_FIELDS,
     Layout,
     all_pairs,
     domain_of,
@@ -22,7 +23,7 @@ _BUILDERS = re.compile(
     r"formidable|wix\.com|squarespace|new (form )?submission|form submission|"
     r"jotform|typeform|hubspot form|elementor")
 _NOTICE = re.compile(r"(?i)\b(lead|leads|inquiry|enquiry|on behalf of|via)\b")
-_IDENTITY = ("full_name", "first_name", "last_name", "email", "phone")
+_IDENTITY = IDENTITY_FIELDS
 # The site's own domain marks its robot sender; a free-mail domain marks nothing.
 _FREEMAIL = frozenset({"gmail.com", "googlemail.com", "yahoo.com", "outlook.com", "hotmail.com",
                        "icloud.com", "aol.com", "live.com", "msn.com", "proton.me",

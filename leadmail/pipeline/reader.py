@@ -16,7 +16,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 from leadmail import classify as classify_step
-from leadmail import normalize, parsers, scripts
+from leadmail import leadfields, normalize, parsers, scripts
 from leadmail.draft import Draft, build
 from leadmail.errors import NotALead, Quarantine, ReadFailed, Transient
 from leadmail.intake import api as api_intake
@@ -117,22 +117,11 @@ def read_api(raw: bytes, rt: Runtime) -> Draft:
     except ValueError as exc:
         raise Quarantine(f"the posted JSON is not a lead: {exc}") from None
     given = data.model_dump(exclude_none=True)
+    posted = {f.extracted_attr: getattr(data, f.name) for f in leadfields.having("api_in")}
     ext = Extracted(
+        **{**posted, "tags": list(data.tags), "custom_fields": dict(data.custom_fields)},
         parser="api",
         source=key.source or data.source or key.name,
-        first_name=data.first_name,
-        last_name=data.last_name,
-        full_name=data.full_name,
-        email=data.email,
-        phone=data.phone,
-        address=data.address,
-        property_address=data.property_address,
-        price=data.price,
-        message=data.message,
-        stage=data.stage,
-        segment=data.segment,
-        tags=list(data.tags),
-        custom_fields=dict(data.custom_fields),
         agent_email=key.agent,
         confidence={k: 1.0 for k in given if k not in ("tags", "custom_fields", "source")},
     )

@@ -7,11 +7,12 @@ review (`Lead.status = review`; `leadmail review` routes it later) instead of ro
 
 from __future__ import annotations
 
+from leadmail import leadfields
 from leadmail.config import Settings
 from leadmail.draft import Draft
 from leadmail.pipeline.context import Context
 
-CONTACT_FIELDS = ("first_name", "last_name", "full_name", "email", "phone")
+CONTACT_FIELDS = leadfields.names("identity")
 
 
 def run(ctx: Context) -> Context:
