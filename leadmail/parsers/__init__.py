@@ -166,6 +166,9 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         words = result.full_name.split()
         if len(words) == 3:  # "Lucía Salinas Beltrán": a given name and two surnames
             result.first_name, result.last_name = words[0], " ".join(words[1:])
+    if engine.brand_kind(result.source) == "services" and not result.address:
+        # A home-services job (Thumbtack, Angi, Yelp) is at the customer's own home.
+        result.address, result.property_address = result.property_address, None
     if (result.segment is None and isinstance(parser, (WebsiteParser, IdxParser))
             and (result.property_address or result.price)
             and engine.brand_kind(result.source) not in ("insurance", "mortgage", "services")):

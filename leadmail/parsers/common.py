@@ -620,6 +620,13 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
             trace["message"] = {"won": win.why()}
     if ex.message:
         ex.message = None if engine.is_placeholder(ex.message) else engine.tidy_message(ex.message)
+    if ex.message and not ex.price:
+        # "pre-approved up to $485,000", "homes under $800k": a budget in the person's words
+        words = ex.message.split("\n")[:60]
+        win = engine.best(engine.price_candidates(words, len(words), free_text=True))
+        if win and win.kind == "free_text":
+            _set(ex, "price", win.value, min(0.6, win.score))
+            trace["price"] = {"won": win.why(), "in": "message"}
     if trace:
         ex.trace.update(trace)
 

@@ -498,6 +498,7 @@ _NOTICE_WORDS = re.compile(
     r"(please )?do not reply|view (all )?(responses|entries|submissions)|sent (from|via) \w+|"
     r"has been (added|sent|forwarded) to|rispondi|responda|rispondere|antworten sie|"
     r"beantwoord|svara|vous recevez|se désabonner|désinscri|darse de baja|abmelden|"
+    r"vous pouvez répondre|pour répondre|puede responder|pode responder|reply directly|"
     r"recibes este|ricevi questa|u ontvangt)")
 # A provider's own line: "SmartFinancial Insurance Agency | Agent Services (855) 555-0171",
 # "Immobiliare.it · Via Lorenteggio 240, 20147 Milano".
@@ -646,19 +647,39 @@ _TRAILER = re.compile(
 _BARE_LINK = re.compile(r"(?i)^<?(https?://|www\.)\S+>?$")  # "View all responses:" / a link
 
 
+_LISTING_LINE = re.compile(r"(?i)^\s*[:$€£]?\s*[\d$€£][\d,. ]*(?:\s*[$€£])?\s*[·|]|"
+                           r"^\s*\d+\s*(?:beds?|bd|bedrooms?)\b.{0,40}\b(?:baths?|ba)\b")
+_IN_LINE_NOTICE = re.compile(r"(?i)^_?\w+: |https?://|^(?:vous pouvez|you can|puede|pode|sie "
+                             r"können)\b")
+
+
+def _cut_lines(para: str) -> str:
+    """A paragraph without the notice lines run on under the person's words, with no blank
+    line between ("...Pflugerville." / "_subject: Website contact")."""
+    lines = para.split("\n")
+    for i, line in enumerate(lines[1:], 1):
+        s = line.strip()[:LINE_MAX]
+        if (_IN_LINE_NOTICE.search(s) or _NOTICE_WORDS.search(s) or _COMPANY_LINE.search(s)
+                or _TRAILER.match(s)):
+            return "\n".join(lines[:i]).strip()
+    return para
+
+
 def _cut_trailer(text: str) -> str:
     """The message without what a notification prints after it: from the first later
     paragraph that is a reply instruction, a footer or the provider's sign-off line."""
     paras = _PARAGRAPH_BREAK.split(text)
-    if len(paras) < 2:
-        return text
-    kept = [paras[0]]
+    kept = [_cut_lines(paras[0])]
+    if len(paras) < 2 or kept[0] != paras[0]:
+        return kept[0]
     for para in paras[1:]:
         head = para.strip().split("\n", 2)
         first = head[0].strip()[:LINE_MAX]
         link = next((x.strip() for x in head[1:2]), first)
         if (_TRAILER.match(first) or _BARE_LINK.match(link) or _BOILER.match(first)
                 or _NOTICE_WORDS.search(first) or _COMPANY_LINE.search(first)
+                or re.match(r"^[^\W\d_][\w /&'’-]{0,40}:\s*$", first) or first.startswith(": ")
+                or any(street_of(ln) or _LISTING_LINE.search(ln) for ln in para.split("\n")[:8])
                 or strip_footer(first) != first
                 or (_PROVIDER_WORDS.search(first) and re.search(r"\d", first))):
             break

@@ -73,6 +73,9 @@ STREET_WINDOW = 80  # characters between a house number and its street suffix, a
 LONG_LINE = 300  # a longer line is read in windows around each street suffix
 
 
+_POST_DIRECTION = re.compile(r"\s+(?:N|S|E|W|NE|NW|SE|SW)\b(?!\.\w)(?![ \t]+[a-z])")
+
+
 def street_spans(line: str, limit: int = 20) -> list[tuple[int, int]]:
     """(start, end) of each "NUMBER words SUFFIX" in the line, at most `limit`."""
     spans: list[tuple[int, int]] = []
@@ -82,7 +85,8 @@ def street_spans(line: str, limit: int = 20) -> list[tuple[int, int]]:
         cut = max((x.end() for x in _NOT_STREET_CHAR.finditer(window)), default=0)
         number = _HOUSE_NUMBER.search(window, cut)
         if number is not None and (not spans or lo + number.start() >= spans[-1][1]):
-            spans.append((lo + number.start(), m.end()))
+            after = _POST_DIRECTION.match(line, m.end())  # "301 1st St S", "600 12th Ave NW"
+            spans.append((lo + number.start(), after.end() if after else m.end()))
             if len(spans) >= limit:
                 break
     return spans
