@@ -324,6 +324,8 @@ def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[
         found = [m for m in amounts(line) if m.marked and m.value >= 100]
         if not found:
             continue
+        if _NOT_PRICE.search(line[:found[0].start]):
+            continue  # "Monthly income: $6,200", "HOA: $250/mo": an amount, not the price
         if _LISTING_CONTEXT.search(line) or len(line.strip()) <= len(line[found[0].start:
                                                                           found[0].end]) + 8:
             value = price_value(line)
