@@ -335,6 +335,13 @@ _CANONICAL = {"full_name": "name", "first_name": "first name", "last_name": "las
               "address": "address", "property_address": "property"}
 
 
+_MAKES = (r"Toyota|Honda|Ford|Chevrolet|Chevy|Nissan|Hyundai|Kia|Subaru|Mazda|Volkswagen|VW|BMW|"
+          r"Mercedes-Benz|Mercedes|Audi|Lexus|Jeep|Ram|GMC|Dodge|Chrysler|Buick|Cadillac|Lincoln|"
+          r"Tesla|Volvo|Acura|Infiniti|Porsche|Mitsubishi|Mini|MINI|Land Rover|Jaguar|Genesis|"
+          r"Alfa Romeo|Fiat|Rivian|Lucid|Polestar|Maserati|Ferrari|Bentley|Scion|Pontiac|Suzuki|"
+          r"Isuzu|Harley-Davidson|Yamaha")
+_VEHICLE_LINE = re.compile(
+    rf"^\s*((?:19|20)\d\d (?:{_MAKES}) [A-Z0-9][\w-]*(?: [A-Z0-9][\w-]*){{0,3}})\s*$")
 _VEHICLE = re.compile(r"^\s*(?:19|20)\d\d\s+[A-Z][\w-]+\s+\S")  # "2022 Honda CR-V EX-L"
 _PRICE_TAIL = re.compile(r"\s*(?:[-–—|·]|\(|,)\s*((?:US\$|C\$|A\$|[$€£])\s?\d[\d,. ]{0,14}\d"
                          r"(?:\s?[kKmM])?)(?:\s*(?:/\s?mo(?:nth)?|pcm|per month))?\b.*$")
@@ -592,6 +599,16 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
         if win:
             _set(ex, "property_address", win.value, min(1.0, win.score))
             trace["property_address"] = {"won": win.why(), "candidates": len(ranked)}
+    if not ex.property_address:
+        # A vehicle on a line of its own, or after the subject's colon: "2020 Subaru Outback
+        # Premium" under "VEHICLE", "New Trade-In Inquiry: 2018 Honda CR-V EX-L".
+        tail = re.split(r"[:\-–] ", mail.subject[:200])[-1]
+        for line in [tail, *lines[:min(footer_at, 80)]]:
+            m = _VEHICLE_LINE.match(line)
+            if m:
+                _set(ex, "property_address", m.group(1).strip(), 0.6)
+                trace["property_address"] = {"won": {"kind": "vehicle_line", "value": m.group(1)}}
+                break
     if ex.property_address:
         # "Listing: 1607 Juniper Ct, Boise, ID 83702 - $489,900": the price is no part of
         # the address; it is the listing's price.

@@ -91,6 +91,9 @@ EXTRA_LABELS: dict[str, set[str]] = {
               "telefone", "whatsapp", "cellulare", "phone number", "mobile phone number",
               "numero de telefono", "número de teléfono", "número de telefone"},
     "message": {"son message", "votre message", "message du contact", "nachricht",
+                "customer note", "customer notes", "client note", "buyer note", "lead note",
+                "consumer note", "shopper note", "renter note", "seller note", "note to agent",
+                "note to dealer", "note for the agent",
                 "what they said", "what she said", "what he said", "their message",
                 "bericht", "opmerking", "opmerkingen", "vraag", "meddelande", "besked",
                 "mensagem do interessado", "messaggio dell'utente", "kommentar",
@@ -105,7 +108,10 @@ EXTRA_LABELS: dict[str, set[str]] = {
                          "inmueble", "dirección del inmueble", "imóvel", "endereço do imóvel",
                          "immobile", "propiedad", "property interested in", "listing address",
                          "home address of interest", "vehicle",
-                         "vehicle of interest", "property of interest", "listing"},
+                         "vehicle of interest", "property of interest", "listing",
+                         "requested vehicle", "vehicle interested in", "car of interest",
+                         "interested vehicle", "year make model", "vehicle info",
+                         "vehicle requested", "vehicle details", "selected vehicle"},
     "address": {"adresse", "dirección", "direccion", "endereço", "endereco", "indirizzo",
                 "straße nr", "straße/nr", "strasse nr", "strasse", "straße", "street address",
                 "current address", "home address"},
@@ -141,7 +147,8 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                          r"\bteléfono\b|\bmobile\b|\bcell\b")),
     ("price", re.compile(r"(?i)\bbudget\b|\bprice range\b|\bpresupuesto\b|\bhow much\b.{0,30}"
                          r"\b(spend|afford)\b|\b(offer|sale|list|listing|asking|purchase|vehicle|"
-                         r"home|property|cash offer) (amount|price|value)\b")),
+                         r"home|property|cash offer) (amount|price|value)\b|"
+                         r"^(\w+ )?(cash )?offer$")),
     ("message", re.compile(r"(?i)\banything else\b|\bmessage\b|\bcomments?\b|\bnotes? from\b|"
                            r"\basked a question\b|\bwrote\b|"
                            r"\bnachricht von\b|\bmensaje de\b|\bquestions?\b"
