@@ -386,7 +386,7 @@ def _uncap(text: str) -> str:
     capitals."""
     def word(m: re.Match[str]) -> str:
         w = m.group(0)
-        state = re.match(r"\s+\d{5}\b|\s*$", text[m.end():])  # "TX 78701", "Portland, OR"
+        state = len(w) == 2 and re.match(r"\s+\d{5}\b|\s*$", text[m.end():])  # "TX 78701"
         if w in _DIRECTIONS or state or text[:m.start()].endswith("#"):
             return w
         return w.capitalize()

@@ -155,6 +155,8 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                            r".{0,20}\b(have|for us)\b|\btell us\b|\bnachricht\b|\bmensaje\b")),
     ("full_name", re.compile(r"(?i)\bfull name\b|\byour name\b|\bwhat'?s your name\b|"
                              r"\bwho are you\b")),
+    ("property_address", re.compile(r"(?i)\baddress of the (property|home|house|listing|unit)\b|"
+                                    r"\b(property|listing|rental) address\b")),
     ("address", re.compile(r"(?i)\b(street )?address\b|\bdirección\b|\badresse\b|"
                            r"\bendereço\b|\bindirizzo\b")),
     # "The following lead is interested in" / "The Cove at Tiburon: 1 Bed 1 Bath"
@@ -380,7 +382,10 @@ _POSTAL_END = re.compile(
     r"(?:\b\d{5}(?:-\d{3,4})?|\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\b[A-Z]\d[A-Z] ?\d[A-Z]\d|"
     r"\b\d{4,5} [^\W\d_][^\W\d_ -]+(?: [^\W\d_]+)?)\s*$")
 SEGMENT = re.compile(r"\s+[·|•]\s+")
-_LEAD_IN = re.compile(r"(?i)^.{0,100}?\b(?:for|about|on|regarding|re|in|en|em|à|a|zu|per)\s+"
+# A company's office address: "475 Brannan St, Suite 410", "Level 5, 100 Harris St".
+_OFFICE = re.compile(r"(?i)\b(suite|ste\.?|floor|fl\.?|level)\s+\d+\b")
+_LEAD_IN = re.compile(r"(?i)^.{0,120}?\b(?:for|about|on|regarding|re|in|en|em|à|a|zu|per|at|"
+                      r"by|of)\s+"
                       r"(?=\d{1,6}[a-z]? [^\W\d_]|(?:calle|rua|via|avenida|avenue|rue|paseo|"
                       r"carrer|viale|piazza|corso|travessa)\b)")
 
@@ -459,7 +464,7 @@ def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list
     """Street addresses in the layout: a street line, with the "City, ST ZIP" line under it."""
     out = []
     for i, line in enumerate(lines[:footer_at]):
-        if i in skip or _PROVIDER_WORDS.search(line[:LINE_MAX]) or len(line) > 200:
+        if i in skip or _PROVIDER_WORDS.search(line[:LINE_MAX]) or _OFFICE.search(line[:LINE_MAX]):
             continue
         # "Label: value" loses its label; "... 06:52 PM CT" is no label (a time's colon).
         body = re.sub(r"^\s*[^:\d]{1,40}:\s*", "", line) if ":" in line[:40] else line

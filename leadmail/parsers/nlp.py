@@ -73,6 +73,8 @@ STREET_WINDOW = 80  # characters between a house number and its street suffix, a
 LONG_LINE = 300  # a longer line is read in windows around each street suffix
 
 
+_NEXT_SUFFIX = re.compile(r"[ \t](?:st|ave|rd|dr|ln|blvd|ct|cir|way|pl|pkwy|ter|trl|cv|cove|loop)\b"
+                          r"(?![ \t]+(?:st|ave|rd|dr|ln|blvd|ct)\b)", re.I)
 _POST_DIRECTION = re.compile(r"\s+(?:N|S|E|W|NE|NW|SE|SW)\b(?!\.\w)(?![ \t]+[a-z])")
 
 
@@ -85,13 +87,19 @@ def street_spans(line: str, limit: int = 20) -> list[tuple[int, int]]:
         cut = max((x.end() for x in _NOT_STREET_CHAR.finditer(window)), default=0)
         number = _HOUSE_NUMBER.search(window, cut)
         if number is not None and (not spans or lo + number.start() >= spans[-1][1]):
-            after = _POST_DIRECTION.match(line, m.end())  # "301 1st St S", "600 12th Ave NW"
-            spans.append((lo + number.start(), after.end() if after else m.end()))
+            end = m.end()
+            again = _NEXT_SUFFIX.match(line, end)  # "77 Quail Run Cv": the name ends in a suffix
+            if again:
+                end = again.end()
+            after = _POST_DIRECTION.match(line, end)  # "301 1st St S", "600 12th Ave NW"
+            spans.append((lo + number.start(), after.end() if after else end))
             if len(spans) >= limit:
                 break
     return spans
-_OWN_HOME = re.compile(r"(?i)\b(i live|my address|my (home|house|condo|place|property)|i own|"
-                       r"we live|our (home|house)|sell)\b")
+# The writer's own address ("I live at ..."), as against a listing they ask about. A home they
+# sell is the property (a seller's address only where they say they live there).
+_OWN_HOME = re.compile(r"(?i)\b(i live|my address|my current address|we live|our address|"
+                       r"mailing address|i'm at|we're at|currently (?:live|living|rent\w*) at)\b")
 
 
 def load_model(name: str = DEFAULT_MODEL) -> Language:
@@ -162,6 +170,7 @@ def find_address(text: str) -> tuple[str | None, bool]:
         spans = street_spans(line, limit=3)
         if not spans:
             continue
+        context = line[max(0, spans[0][0] - 80):spans[0][0]]  # "we currently live at ..."
         if len(line) > LONG_LINE:  # usaddress reads the address, not the whole line
             start, end = spans[0]
             line = line[start:end + 120]
@@ -178,7 +187,11 @@ def find_address(text: str) -> tuple[str | None, bool]:
             elif out:
                 break
         if len(out) >= 2:
-            return " ".join(out).strip(" ,.;"), bool(_OWN_HOME.search(line))
+            full = engine.street_of(line[spans[0][0]:])  # with its city, state and ZIP
+            joined = " ".join(out).strip(" ,.;")
+            street = full if full and full.startswith(out[0]) and len(full) >= len(joined) \
+                else joined
+            return street, bool(_OWN_HOME.search(context + line))
     return None, False
 
 
@@ -220,8 +233,6 @@ def extract_free_text(
         if not getattr(ex, target):
             setattr(ex, target, address)
             ex.confidence[target] = 0.5
-        if ex.segment == "Seller" and not own:
-            ex.address, ex.confidence["address"] = address, 0.4
     lines = [line[:engine.LINE_MAX] for line in body[:20000].split("\n")]
     win = engine.best(engine.price_candidates(lines, len(lines), free_text=True))
     if win:  # "listed at $479,000", "pre-approved up to $800k"
