@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from leadmail import leadfields, normalize
 from leadmail.parsers import fields as engine
@@ -353,6 +355,12 @@ def all_pairs(mail: Mail) -> list[tuple[str, str]]:
     """Label/value pairs from the text and from HTML tables, first occurrence per label: the
     "Label: value" lines, table rows, and labels alone on a line with the value under them. A
     question-style label ("What's the best email to reach you?") is read as its field."""
+    return list(_pairs_of(mail.text, mail.html))
+
+
+@lru_cache(maxsize=4)  # a reader's claims() and parse() read the same mail's pairs
+def _pairs_of(text: str, html: str) -> tuple[tuple[str, str], ...]:
+    mail = _TextOnly(text, html)
     seen: set[str] = set()
     out: list[tuple[str, str]] = []
     text = strip_footer(mail.text)
@@ -367,7 +375,13 @@ def all_pairs(mail: Mail) -> list[tuple[str, str]]:
         if key not in seen and value.strip():
             seen.add(key)
             out.append((key, value.strip()))
-    return out
+    return tuple(out)
+
+
+@dataclasses.dataclass(frozen=True)
+class _TextOnly:
+    text: str
+    html: str
 
 
 def _set(ex: Extracted, name: str, value: str | None, conf: float) -> None:
