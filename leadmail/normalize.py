@@ -208,6 +208,8 @@ def _case_segment(segment: str) -> str:
     """Case one hyphen-free piece of a name; mixed-case input is trusted as deliberate."""
     if not (segment.islower() or segment.isupper()):
         return segment  # "McKenzie", "DeShawn", "LaToya", or no letters at all
+    if re.fullmatch(r"(?:[^\W\d_]\.){2,}", segment):
+        return segment.upper()  # initials: "T.J."
     lower = segment.lower()
     if lower in _MAC_NAMES:
         return _MAC_NAMES[lower]

@@ -299,8 +299,8 @@ def address_label(key: str) -> str:
     of the listing's address ("property city"), "mailing city" a part of the person's."""
     if "/" in key:
         split = _SPLIT_LABEL.sub(" ", key)  # only for an address's parts: not "question/comments"
-        if split in _ADDRESS_PARTS or _OWNER.match(split) or _OWN.match(split):
-            key = split
+        if split in _ADDRESS_PARTS or _OWNER.match(split) or _OWN.match(split) or split in _KNOWN:
+            key = split  # "City/State/Zip", "Year/Make/Model"
         elif key not in _KNOWN:  # "Question/Comments", "Phone/Mobile": the first part known
             key = next((p for p in _SPLIT_LABEL.split(key) if p in _KNOWN), key)
     m = _OWNER.match(key)
@@ -591,6 +591,10 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
             elif field_of(label_key(m.group(1))) == "agent":
                 skip.add(i)
     cands = engine.address_candidates(lines, footer_at, skip)
+    brand = (ex.source or layout.source or "").lower()
+    if brand and brand not in ("website", "direct", "idx"):
+        # "idealista - Plaza de las Cortes 2, Madrid": the provider's own office, not a listing
+        cands = [c for c in cands if brand not in lines[c.line].lower()]
     have = ex.property_address
     if have and not engine.street_of(have) and not _VEHICLE.match(have) and engine.best(cands):
         # A label's value that is no street ("2 bed terraced house to rent"): the body's street

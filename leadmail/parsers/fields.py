@@ -122,6 +122,8 @@ EXTRA_LABELS: dict[str, set[str]] = {
               "presupuesto", "orçamento", "budget max", "max budget", "target price",
               "desired rent", "rent range", "prix de vente", "precio de venta",
               "prix demandé", "prix de location", "loyer demandé", "precio solicitado",
+              "zestimate", "redfin estimate", "realestimate", "estimated price",
+              "estimated sale price", "home estimate",
               "estimated value", "price guide", "guide price", "offers over", "offers in excess of",
               "offers in the region of", "asking price", "vraagprijs",
               "prezzo richiesto", "preço de venda", "valor de venda", "valor do aluguel",
@@ -423,6 +425,13 @@ _US_END = re.compile(r"\b[A-Z]{2},? \d{5}(?:-\d{4})?\s*$")
 _DOMAIN_WORD = re.compile(r"(?i)\w\.(?:com|net|org|co|io|de|fr|es|it|ca|uk|au|nz|nl|br|pt)\b")
 
 
+def _after_title(line: str) -> str:
+    """A listing line without the title before its street: "Trilocale in affitto, Via Tortona
+    27" is "Via Tortona 27"."""
+    cut = line.find(", ", 0, 80)
+    return line[cut + 2:] if cut > 0 else line
+
+
 def street_of(line: str) -> str | None:
     """The street address that begins a line ("4410 Oak Hollow Dr, Austin, TX 78745 · ..."),
     through its city/state/zip when they are on the same line."""
@@ -445,8 +454,9 @@ def street_of(line: str) -> str | None:
             if m:
                 return f"{street}, {m.group(0).strip().rstrip(',')}"
         return street
-    m = _EU_STREET.match(line)
+    m = _EU_STREET.match(line) or _EU_STREET.match(_after_title(line))
     if m:
+        line = line if _EU_STREET.match(line) else _after_title(line)
         street = m.group(1).strip().rstrip(",")
         rest = line[m.end():]
         tail = re.match(r"^\s*,\s*([^,·|]{2,40})", rest)
@@ -611,7 +621,8 @@ def quoted_message(lines: list[str], footer_at: int) -> Candidate | None:
 
 
 _PLACEHOLDER = re.compile(
-    r"(?i)^[(\[]?\s*(?:none|n/?a|no message|no comments?|not provided|nothing|empty|-+|"
+    r"(?i)^[(\[]?\s*(?:none|n/?a|no message|no comments?|not provided|nothing|empty|-+|message|"
+    r"schedule a tour|request a tour|view listing|reply now|call now|contact (?:buyer|lead)|"
     r"\(?blank\)?|(?:the )?(?:consumer|customer|user|lead|buyer|renter) (?:did not|didn't) "
     r"(?:include|leave|write|provide) (?:a |any )?(?:message|comments?))\s*[.)\]]?\s*$")
 

@@ -35,7 +35,9 @@ _ACCOUNT_SUBJECT = re.compile(
     r"published)|listing (is )?(now )?(live|published|syndicated|approved|"
     r"expired|expiring)|listing (views|performance|report)|(weekly|monthly) (listing|performance|"
     r"market) (report|summary)|new review\b|you('ve| have) (a new|received a) review|"
-    r"envelope (has been )?(completed|sent|voided)|completed: |document (has been )?signed)")
+    r"envelope (has been )?(completed|sent|voided)|completed: |document (has been )?signed|"
+    r"saved search|new (homes|listings|properties) (for|matching|in)|listing alert|"
+    r"price (drop|reduced|change) (alert|on)|homes? you (might|may) like)")
 _CALENDAR_SUBJECT = re.compile(r"(?i)^(accepted|declined|tentative(ly accepted)?|canceled event|"
                                r"cancelled event|proposed new time)\s*:")
 _ICS_METHOD = re.compile(r"(?im)^METHOD:\s*(REPLY|CANCEL|COUNTER|DECLINECOUNTER)\b")
