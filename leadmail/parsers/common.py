@@ -757,15 +757,16 @@ _NAME_WORDS = r"[A-ZÀ-Þ][\w'’.-]*(?: (?:de |da |van |von |del |di )?[A-ZÀ-�
 # A notification's sentence about the person: "Wendell Obi sent you a message", "New lead
 # from Homesnap: Wendell Obi", "Message from Jalen Whitaker".
 _NAME_PHRASE = re.compile(
-    rf"^\s*(?P<a>{_NAME_WORDS}) (?:sent you a message|sent a message|is interested in|"
+    rf"^\s*(?P<a>{_NAME_WORDS}) (?i:sent you a message|sent a message|is interested in|"
     rf"te envió un mensaje|le envió un mensaje|vous a envoyé un message|vous a écrit|"
     rf"ti ha inviato un messaggio|enviou uma mensagem|hat (?:Ihnen|dir) (?:eine Nachricht|"
     rf"geschrieben)|heeft je een bericht gestuurd|est intéressée? par|está interesad[oa] en|"
     rf"wants to (?:see|tour|know|buy|rent|sell)|requested (?:a|an|more|to)|has requested|"
     rf"would like to|asked about|asked a question|has a question|has contacted you|"
     rf"contacted you|wrote|enquired|inquired|is looking for|requested info\w*)\b|"
-    rf"\b(?:lead|inquiry|enquiry|message|request|contact) from (?:[\w.&'-]+(?: [\w.&'-]+)?: )?"
-    rf"(?P<b>{_NAME_WORDS})\s*$")
+    rf"\b(?i:lead|inquiry|enquiry|message|request|contact) (?i:from) "
+    rf"(?:[\w.&'-]+(?: [\w.&'-]+)?: )?(?P<b>{_NAME_WORDS})"
+    rf"(?: (?i:for|about|re|on) [^,]{{2,60}})?\s*$")
 # A contact block with no labels: the name on its own line above a phone or email line.
 _CONTACT_LINE = re.compile(r"(?i)^\s*(?:phone|tel|telephone|mobile|cell|e-?mail)\b|"
                            r"^\s*[+(]?\d[\d ().-]{8,}\d\s*$|^\s*\S+@\S+\.\w+\s*$")
