@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from leadmail import leadfields
 from leadmail.clock import utcnow
@@ -18,12 +18,12 @@ def find_contact(
 ) -> Contact | None:
     """The known contact with this normalized email, else this phone (oldest first)."""
     if email:
-        query = select(Contact).where(Contact.email == email).order_by(Contact.id).limit(1)  # type: ignore[arg-type]
+        query = select(Contact).where(Contact.email == email).order_by(col(Contact.id)).limit(1)
         found = session.exec(query.with_for_update() if lock else query).first()
         if found:
             return found
     if phone:
-        query = select(Contact).where(Contact.phone == phone).order_by(Contact.id).limit(1)  # type: ignore[arg-type]
+        query = select(Contact).where(Contact.phone == phone).order_by(col(Contact.id)).limit(1)
         return session.exec(query.with_for_update() if lock else query).first()
     return None
 

@@ -145,9 +145,14 @@ class Daemon:
                 inflight.add(msg_id)
                 task = asyncio.create_task(self._process_one(msg_id), name=f"msg-{msg_id}")
                 tasks.add(task)
-                task.add_done_callback(
-                    lambda t, m=msg_id: (inflight.discard(m), tasks.discard(t), slots.release(),
-                                         self.work.set()))
+
+                def done(t: asyncio.Task[None], m: int = msg_id) -> None:
+                    inflight.discard(m)
+                    tasks.discard(t)
+                    slots.release()
+                    self.work.set()
+
+                task.add_done_callback(done)
                 started += 1
             if not started:
                 await self._wait(self.work)

@@ -9,6 +9,7 @@ import time
 from email import message_from_bytes, policy
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from leadmail import config, db, logs, pipeline
@@ -31,8 +32,8 @@ def _send_samples(listen: str, files: list[Path]) -> None:
             smtp.sendmail("demo@sender.example", ["leads@brokerage.example"], wire)
 
 
-def _summary(engine: object, count: int) -> None:
-    with Session(engine) as session:  # type: ignore[arg-type]
+def _summary(engine: Engine, count: int) -> None:
+    with Session(engine) as session:
         msgs = session.exec(select(Message).order_by(col(Message.id).desc()).limit(count)).all()
         print(f"\n{'MSG':>4}  {'OUTCOME':11}  {'SOURCE':12}  {'LEAD':26}  {'AGENT'}")
         for m in reversed(msgs):

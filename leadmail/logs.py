@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import structlog
+from structlog.typing import EventDict, Processor
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 _PHONE = re.compile(r"(?<![\w])(\+?\d[\d ().-]{6,}\d)(?![\w])")
@@ -29,7 +30,7 @@ def redact_text(value: str) -> str:
     return _PHONE.sub(_mask_phone, _EMAIL.sub(r"\1…@\2", value))
 
 
-def redact_exception(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def redact_exception(_logger: Any, _name: str, event: EventDict) -> EventDict:
     """structlog processor, after the traceback is formatted: a value in an exception's
     message (an address, a phone) is shortened like every other field."""
     for key in ("exception", "exc_text"):
@@ -38,7 +39,7 @@ def redact_exception(_logger: Any, _name: str, event: dict[str, Any]) -> dict[st
     return event
 
 
-def redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def redact(_logger: Any, _name: str, event: EventDict) -> EventDict:
     """structlog processor: personal data out of the log unless the level is debug."""
     for key, value in event.items():
         if key not in _KEEP and isinstance(value, str):
@@ -152,7 +153,7 @@ class RepeatLimiter:
         getattr(structlog.get_logger("leadmail.logs"), method)(SUMMARY, **summary)
 
     # structlog processor, for leadmail's own lines
-    def __call__(self, _logger: Any, method_name: str, event: dict[str, Any]) -> dict[str, Any]:
+    def __call__(self, _logger: Any, method_name: str, event: EventDict) -> EventDict:
         if event.pop("_repeat_summary", False):
             return event
         parts = [repr((k, v)) for k, v in sorted(event.items()) if k != "timestamp"]
@@ -209,17 +210,17 @@ def setup(
         _limiter.flush()
     limiter = _limiter = RepeatLimiter(repeat_limit, repeat_interval)
     as_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
-    renderer: structlog.types.Processor = (
+    renderer: Processor = (
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
     )
-    shared: list[structlog.types.Processor] = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     if level != "debug":
         shared.append(redact)
-    after = [] if level == "debug" else [redact_exception]
+    after: list[Processor] = [] if level == "debug" else [redact_exception]
     structlog.configure(
         processors=[*shared, limiter, structlog.processors.format_exc_info, *after, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),

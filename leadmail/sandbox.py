@@ -183,16 +183,17 @@ class ReadPool:
 
     def read(self, raw: bytes, intake: str) -> Any:
         """The draft of one message; Quarantine (with the reader's reason) or ReadFailed."""
-        reader = self._take()
+        taken = self._take()
+        reader: _Reader | None = taken  # None once stopped: nothing to give back
         try:
-            reader.conn.send((raw, intake))
-            if not reader.conn.poll(self.time_limit):
+            taken.conn.send((raw, intake))
+            if not taken.conn.poll(self.time_limit):
                 self.killed += 1
-                self._stop(reader, kill=True)
+                self._stop(taken, kill=True)
                 reader = None
                 raise ReadFailed(f"reading the message took longer than {self.time_limit:g} s "
                                  "(the [pipeline] read_time_limit); its reader was killed")
-            answer = reader.conn.recv()
+            answer = taken.conn.recv()
         except (EOFError, OSError, BrokenPipeError):
             code = reader.process.exitcode if reader is not None else None
             if reader is not None:

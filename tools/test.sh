@@ -62,5 +62,6 @@ fi
 
 say "lint"
 ruff check leadmail tests
+mypy leadmail
 say "tests"
 exec python -m pytest -p no:cacheprovider "$@"

@@ -50,16 +50,16 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
             )
         return 0
     if args.q_cmd == "show":
-        m = store.message(engine, args.id)
-        if m is None:
+        msg = store.message(engine, args.id)
+        if msg is None:
             print(f"no message #{args.id}", file=sys.stderr)
             return 1
         if args.raw:  # the exact bytes, e.g. to try a rule fix with `leadmail extract`
-            sys.stdout.buffer.write(m.raw)
+            sys.stdout.buffer.write(msg.raw)
             return 0
-        print(as_json(m.model_dump(exclude={"raw"})))
-        if m.error:
-            print(m.error)
+        print(as_json(msg.model_dump(exclude={"raw"})))
+        if msg.error:
+            print(msg.error)
         return 0
     ids = [args.id] if args.id else []
     if args.all:

@@ -54,12 +54,12 @@ def cmd_route(args: argparse.Namespace) -> int:
         print(as_json(result) if args.json else explain.format_simulation(result, args.all))
         return 0
     if args.route_cmd == "assign":
-        result = actions.assign(engine, settings, args.id, args.agent, by=args.by)
+        done = actions.assign(engine, settings, args.id, args.agent, by=args.by)
     elif args.route_cmd == "decline":
-        result = actions.decline(engine, settings, args.id, args.agent, reason=args.reason)
+        done = actions.decline(engine, settings, args.id, args.agent, reason=args.reason)
     else:
-        result = actions.act(engine, settings, args.id, args.agent, args.route_cmd)
-    line = {"lead": args.id, "status": result.status, "holder": result.holder,
-            "message": result.message}
-    print(as_json(line) if args.json else f"lead #{args.id}: {result.status}: {result.message}")
-    return 0 if result.ok else 1
+        done = actions.act(engine, settings, args.id, args.agent, args.route_cmd)
+    line = {"lead": args.id, "status": done.status, "holder": done.holder,
+            "message": done.message}
+    print(as_json(line) if args.json else f"lead #{args.id}: {done.status}: {done.message}")
+    return 0 if done.ok else 1

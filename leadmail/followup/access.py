@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, false, or_, true
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from leadmail import tokens
 from leadmail.config import ApiKeyConfig, Settings, TeamConfig
@@ -132,11 +133,11 @@ def can_see(p: Principal, lead: Lead) -> bool:
     return False
 
 
-def leads(p: Principal):  # type: ignore[no-untyped-def]
+def leads(p: Principal) -> SelectOfScalar[Lead]:
     """select(Lead) limited to what `p` may see."""
     return select(Lead).where(lead_filter(p))
 
 
-def visible_ids(p: Principal):  # type: ignore[no-untyped-def]
+def visible_ids(p: Principal) -> SelectOfScalar[int | None]:
     """A subquery of the lead ids `p` may see (for steps, activity, deals, events)."""
-    return select(Lead.id).where(lead_filter(p))
+    return select(col(Lead.id)).where(lead_filter(p))

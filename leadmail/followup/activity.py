@@ -79,7 +79,7 @@ def contact_times(session: Session, lead_ids: list[int]) -> dict[int, tuple[date
         .where(col(Activity.lead_id).in_(lead_ids), col(Activity.contact).is_(True))
         .group_by(col(Activity.lead_id))
     ).all()
-    return {lead: (aware(first), aware(last)) for lead, first, last in rows}  # type: ignore[misc]
+    return {lead: (aware(first), aware(last)) for lead, first, last in rows}
 
 
 def timeline(session: Session, lead_id: int) -> list[dict[str, Any]]:

@@ -136,7 +136,7 @@ def move_deal(engine: Engine, settings: Settings, deal_id: int, stage: str, by: 
         if deal.stage == stage:
             session.add(deal)
             return Changed("unchanged", lead, deal)
-        session.add(StageChange(at=at, lead_id=lead.id, contact_id=lead.contact_id,  # type: ignore[arg-type]
+        session.add(StageChange(at=at, lead_id=deal.lead_id, contact_id=lead.contact_id,
                                 deal_id=deal.id, kind="deal", from_stage=deal.stage,
                                 to_stage=stage, by=by))
         activity.record(session, lead, "deal", by, text=f"deal {deal.stage} → {stage}", at=at,

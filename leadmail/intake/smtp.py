@@ -201,7 +201,8 @@ class StoreHandler:
         closed = 0
         for proto in list(self.sessions):
             transport = proto.transport
-            if transport is not None and not transport.is_closing():
+            # a stream's transport (plain or TLS) writes; aiosmtpd types it as BaseTransport
+            if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
                 transport.write(SHUTTING_DOWN.encode() + b"\r\n")
                 transport.close()
                 closed += 1

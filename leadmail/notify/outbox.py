@@ -316,8 +316,9 @@ def _send(settings: Settings, kind: str, payload: dict[str, Any], recipient: str
         return
     cfg = settings.notify.email
     tag = None
-    if settings.reply_secret():  # the tag that lets the agent's answer act (routing.replies)
-        tag = tokens.reply_tag(settings.reply_secret(), payload.get("lead_id"), recipient, key)
+    secret = settings.reply_secret()
+    if secret:  # the tag that lets the agent's answer act (routing.replies)
+        tag = tokens.reply_tag(secret, payload.get("lead_id"), recipient, key)
     msg = email_channel.build_message(cfg, recipient, payload, key, tag)
     email_channel.send(cfg, msg, recipient)
 

@@ -10,6 +10,7 @@ it is someone else ("already_claimed", "bob@…"); `result.message` is a sentenc
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import NamedTuple
 
 from sqlalchemy.engine import Engine
@@ -63,9 +64,9 @@ class Result(NamedTuple):
         return _MESSAGES[self.status].format(holder=self.holder or "nobody")
 
 
-def _event(session: Session, lead: Lead, kind: str, now: object, **data: object) -> None:
-    session.add(Event(kind=kind, lead_id=lead.id, at=now, data=data))  # type: ignore[arg-type]
-    lead.trace = [*lead.trace, {"step": kind, "at": now.isoformat(), **data}]  # type: ignore[attr-defined]
+def _event(session: Session, lead: Lead, kind: str, now: datetime, **data: object) -> None:
+    session.add(Event(kind=kind, lead_id=lead.id, at=now, data=data))
+    lead.trace = [*lead.trace, {"step": kind, "at": now.isoformat(), **data}]
     session.add(lead)
 
 

@@ -156,10 +156,10 @@ def handle(settings: Settings, engine: Engine, msg_id: int, raw: bytes) -> str |
         return None  # looks like ours but is not in our outbox: another install's; read it
     secret = settings.reply_secret()
     if secret is None:
-        row = rows[0]
-        _record(engine, "reply_ignored", msg_id, row.lead_id, alert=row.idempotency_key,
+        first = rows[0]
+        _record(engine, "reply_ignored", msg_id, first.lead_id, alert=first.idempotency_key,
                 sender=reply.sender, why="reply actions are off")
-        return f"reply to alert {row.idempotency_key}: reply actions are off, nothing done"
+        return f"reply to alert {first.idempotency_key}: reply actions are off, nothing done"
     # Only a reference whose tag verifies for that alert's agent counts: sequential keys
     # (offer-6, assignment-3) are easy to guess, the tag is not.
     row = next((r for r in rows if reply.tags.get(r.idempotency_key) and reply_tag_ok(

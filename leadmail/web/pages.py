@@ -53,7 +53,7 @@ PALETTE = ["#0969da", "#1a7f37", "#8250df", "#bf3989", "#d4a72c", "#cf222e", "#1
 
 
 def _when(at: datetime | None) -> str:
-    return aware(at).strftime("%Y-%m-%d %H:%M") if at else "—"  # type: ignore[union-attr]
+    return aware(at).strftime("%Y-%m-%d %H:%M") if at else "—"
 
 
 def _duration(seconds: float | None) -> str:
@@ -309,7 +309,7 @@ def router(engine: Engine, settings: Settings) -> APIRouter:
             with Session(engine) as session:
                 found = steps.open_steps(session, who)[:300]
             rows = [{"cells": [f"#{x.id}", s.name, _name(x), s.agent, _when(s.due_at),
-                               "overdue" if aware(s.due_at) < at else ""],  # type: ignore[operator]
+                               "overdue" if aware(s.due_at) < at else ""],
                      "href": f"/app/leads/{x.id}"} for s, x in found]
             return render("table", request, who, title="Open next steps",
                           cards=[("open", len(rows)),
