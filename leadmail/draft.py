@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from leadmail import leadfields, normalize
 from leadmail.leadfields import dataclass_of
@@ -32,6 +32,8 @@ class Draft:
     if TYPE_CHECKING:  # the lead's fields are added by dataclass_of
         def __init__(self, **values: Any) -> None: ...
         def __getattr__(self, name: str) -> Any: ...
+        def __setattr__(self, name: str, value: Any) -> None: ...
+        __dataclass_fields__: ClassVar[dict[str, Any]]
 
     def note(self, step: str, **data: Any) -> None:
         """Record what a pipeline step decided (kept on the lead: "why did this happen?")."""

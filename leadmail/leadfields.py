@@ -81,10 +81,11 @@ class LeadField:
         return {"list": list, "dict": dict}.get(self.type.split("[")[0])
 
 
-_PERSON = dict(read=True, stored=True, identity=True, contact=True, extract=True,
+_PERSON: dict[str, Any] = dict(read=True, stored=True, identity=True, contact=True, extract=True,
                condition=True, script=True, api_in=True, api_out=True, shown=True)
-_TEXT = dict(extract=True, condition=True, script=True, api_in=True, api_out=True, shown=True)
-_CLASS = dict(rule_set=True, condition=True, script=True)
+_TEXT: dict[str, Any] = dict(extract=True, condition=True, script=True, api_in=True,
+                             api_out=True, shown=True)
+_CLASS: dict[str, Any] = dict(rule_set=True, condition=True, script=True)
 
 # In this order wherever the order is not a contract of its own.
 FIELDS: tuple[LeadField, ...] = (

@@ -63,8 +63,8 @@ def _posted(f: leadfields.LeadField) -> tuple[Any, Any]:
 
 
 # The fields an integration may post (leadmail.leadfields), in their order.
-_LeadInFields: Any = create_model(
-    "_LeadInFields", **{f.name: _posted(f) for f in leadfields.having("api_in")})
+_IN_FIELDS: dict[str, Any] = {f.name: _posted(f) for f in leadfields.having("api_in")}
+_LeadInFields: Any = create_model("_LeadInFields", **_IN_FIELDS)
 
 
 class LeadIn(_LeadInFields):

@@ -142,8 +142,8 @@ def _from_tree(root: ET.Element) -> dict:
     for key in ("vendor", "provider"):
         candidates = (_find(prospect, key, "vendorname"), _find(prospect, key, "name"),
                       _find(prospect, key, "contact", "name"))
-        name = next((c for c in candidates if c is not None and c.text), None)
-        out[key] = _clean(name.text) if name is not None else None
+        given = next((c for c in candidates if c is not None and c.text), None)
+        out[key] = _clean(given.text) if given is not None else None
     date = _find(prospect, "requestdate")
     out["request_date"] = _clean(date.text) if date is not None else None
     return out

@@ -27,7 +27,7 @@ A field a parser did not fill has no entry (except in the last case).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from leadmail.leadfields import dataclass_of
 
@@ -84,6 +84,8 @@ class Extracted:
     if TYPE_CHECKING:  # the lead's fields are added by dataclass_of
         def __init__(self, parser: str, **values: Any) -> None: ...
         def __getattr__(self, name: str) -> Any: ...
+        def __setattr__(self, name: str, value: Any) -> None: ...
+        __dataclass_fields__: ClassVar[dict[str, Any]]
 
 
 @dataclass(frozen=True)

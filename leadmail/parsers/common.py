@@ -285,7 +285,7 @@ _HEADING = re.compile(r"^[A-Z][\w&/-]*(?: [A-Z&][\w&/-]*){0,4}$")
 
 def _is_label_line(line: str) -> bool:
     m = re.match(r"^\s*([^:]{1,60}?)\s*:\s*(.*)$", line)
-    return bool(m) and label_key(m.group(1)) in _KNOWN
+    return m is not None and label_key(m.group(1)) in _KNOWN
 
 
 _SPLIT_LABEL = re.compile(r"\s*/\s*")
@@ -596,10 +596,10 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
         # "idealista - Plaza de las Cortes 2, Madrid": the provider's own office, not a listing
         cands = [c for c in cands if brand not in lines[c.line].lower()]
     have = ex.property_address
-    if have and not engine.street_of(have) and not _VEHICLE.match(have) and engine.best(cands):
+    if have and not engine.street_of(have) and not _VEHICLE.match(have) and (
+            win := engine.best(cands)):
         # A label's value that is no street ("2 bed terraced house to rent"): the body's street
         # address is the property.
-        win = engine.best(cands)
         ex.property_address = win.value
         trace["property_address"] = {"won": win.why(), "replaced": have}
     elif have:

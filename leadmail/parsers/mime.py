@@ -61,9 +61,9 @@ def _structured_parts(message: object) -> list[Attachment]:
         if ctype in _REPORT_TYPES:
             # The email package reads these as header blocks: kept as "Name: value" lines.
             blocks = part.get_payload() if isinstance(part.get_payload(), list) else []
-            data = "\n".join(f"{k}: {v}" for sub in blocks[:5] for k, v in sub.items()[:50])
-            if data:
-                out.append(Attachment("", ctype, data.encode("utf-8", errors="replace")))
+            text = "\n".join(f"{k}: {v}" for sub in blocks[:5] for k, v in sub.items()[:50])
+            if text:
+                out.append(Attachment("", ctype, text.encode("utf-8", errors="replace")))
             continue
         if part.is_multipart() or part.get_filename() or not (
             ctype in STRUCTURED_TYPES or ctype.endswith(("+json", "+xml"))

@@ -137,7 +137,7 @@ def unwrap(mail: Mail) -> tuple[str, Mail, list[tuple[str, str]]]:
                 probe = nxt.text.strip()[:40]
                 cut = inner.text.find(probe) if probe else -1
                 note = inner.text[:cut] if cut > 0 else inner.text
-        else:
+        elif at is not None:  # always, here: there is a marker when there is no attachment
             if depth == 0:
                 note = inner.text[: at[0]]
             headers, body = _split_headers(inner.text[at[1]:])

@@ -343,9 +343,10 @@ def documents(mail: Mail) -> list[Document]:
 
 
 def _target(key: str) -> str | None:
-    key = _ALIASES.get(key, key) if key in _ALIASES else key
-    if key is None:
+    alias = _ALIASES.get(key, key) if key in _ALIASES else key
+    if alias is None:
         return None
+    key = alias
     squashed = key.replace(" ", "")
     found = field_of(key) or field_of(squashed)
     if found is None and key.endswith((" name", " email", " phone")):

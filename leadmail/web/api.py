@@ -72,8 +72,8 @@ class _LeadKeys(BaseModel):
 
 
 # The lead's fields the API shows (leadmail.leadfields), typed as the Lead table stores them.
-_LeadOutFields: Any = create_model("_LeadOutFields", __base__=_LeadKeys, **{
-    f.name: (f.stored_type, ...) for f in leadfields.having("api_out")})
+_OUT_FIELDS: dict[str, Any] = {f.name: (f.stored_type, ...) for f in leadfields.having("api_out")}
+_LeadOutFields: Any = create_model("_LeadOutFields", __base__=_LeadKeys, **_OUT_FIELDS)
 
 
 class LeadOut(_LeadOutFields):
@@ -259,7 +259,7 @@ def step_out(step: Step) -> StepOut:
     """StepOut of a row."""
     assert step.id is not None
     return StepOut(id=step.id, lead_id=step.lead_id, agent=step.agent, plan=step.plan,
-                   name=step.name, due_at=aware(step.due_at),  # type: ignore[arg-type]
+                   name=step.name, due_at=aware(step.due_at),
                    status=step.status, contact=step.contact, done_at=aware(step.done_at),
                    done_by=step.done_by)
 
@@ -269,7 +269,7 @@ def deal_out(deal: Deal) -> DealOut:
     assert deal.id is not None
     return DealOut(id=deal.id, lead_id=deal.lead_id, team=deal.team, stage=deal.stage,
                    outcome=deal.outcome, value=deal.value, expected_close=deal.expected_close,
-                   created_at=aware(deal.created_at),  # type: ignore[arg-type]
+                   created_at=aware(deal.created_at),
                    closed_at=aware(deal.closed_at))
 
 
@@ -284,9 +284,9 @@ def matches(lead: Lead, f: LeadFilter) -> bool:
             and one_of(f.source, lead.source) and one_of(f.agent, lead.agent)
             and one_of(list(f.origin), lead.origin) and one_of(f.status, lead.status)):
         return False
-    if f.received_after and created < aware(f.received_after):  # type: ignore[operator]
+    if f.received_after and created < aware(f.received_after):
         return False
-    if f.received_before and created >= aware(f.received_before):  # type: ignore[operator]
+    if f.received_before and created >= aware(f.received_before):
         return False
     tags = {t.lower() for t in lead.tags}
     if any(t.lower() not in tags for t in f.tag):
@@ -465,7 +465,7 @@ def router(engine: Engine, settings: Settings, rt_factory: Any = None) -> APIRou
         with session_scope(engine) as session:
             lead = visible(session, p, lead_id)
             row = activity.record(session, lead, body.kind, p.user or p.name, text=body.text)
-            return ActivityOut(at=aware(row.at), kind=row.kind, by=row.by,  # type: ignore[arg-type]
+            return ActivityOut(at=aware(row.at), kind=row.kind, by=row.by,
                                text=row.text, contact=row.contact)
 
     @r.get("/steps", responses=AUTH)
