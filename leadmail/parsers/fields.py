@@ -111,7 +111,10 @@ EXTRA_LABELS: dict[str, set[str]] = {
                          "vehicle of interest", "property of interest", "listing",
                          "requested vehicle", "vehicle interested in", "car of interest",
                          "interested vehicle", "year make model", "vehicle info",
-                         "vehicle requested", "vehicle details", "selected vehicle"},
+                         "vehicle requested", "vehicle details", "selected vehicle",
+                         "unit interested in", "unit of interest", "apartment of interest",
+                         "home to sell", "property to sell", "home to value",
+                         "property to value", "home being sold", "address of home to sell"},
     "address": {"adresse", "dirección", "direccion", "endereço", "endereco", "indirizzo",
                 "straße nr", "straße/nr", "strasse nr", "strasse", "straße", "street address",
                 "current address", "home address"},
@@ -122,6 +125,7 @@ EXTRA_LABELS: dict[str, set[str]] = {
               "presupuesto", "orçamento", "budget max", "max budget", "target price",
               "desired rent", "rent range", "prix de vente", "precio de venta",
               "prix demandé", "prix de location", "loyer demandé", "precio solicitado",
+              "market rent", "rent amount", "asking rent", "list rent",
               "zestimate", "redfin estimate", "realestimate", "estimated price",
               "estimated sale price", "home estimate",
               "estimated value", "price guide", "guide price", "offers over", "offers in excess of",
@@ -135,6 +139,7 @@ EXTRA_LABELS: dict[str, set[str]] = {
 EXTRA_PARTS = {"plz ort", "plz/ort", "plz", "ort", "stadt", "ville", "code postal", "ciudad",
                "cp", "código postal", "codigo postal", "cep", "province", "provincia",
                "bundesland", "city state zip", "city, state zip", "postcode", "post code",
+               "city st zip", "city state", "state zip", "city state postal code",
                "cidade", "estado", "localidad", "città", "cap"}
 
 # Question-style labels ("What's the best email to reach you?"): a keyword decides, in order.

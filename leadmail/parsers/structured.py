@@ -379,6 +379,10 @@ def read(doc: Document, mail: Mail, ctx: ParseContext) -> Extracted:
         if key in _COUNTRY_KEYS:
             parts["property" if prop else "person"].setdefault("country", value)
             continue
+        if key.startswith("property ") and field_of(key[9:]) == "address_part":
+            prop, target, key = True, "address_part", key[9:]  # "property_city": the listing's
+        elif key.startswith("property ") and key[9:] in ("street", "street address", "address"):
+            prop, target = True, "property_address"
         if target == "address_part":
             slot = "zip" if _ZIP_KEYS.search(key) else "state" if _STATE_KEYS.search(key) \
                 else "city"
