@@ -117,7 +117,8 @@ def read_api(raw: bytes, rt: Runtime) -> Draft:
     except ValueError as exc:
         raise Quarantine(f"the posted JSON is not a lead: {exc}") from None
     given = data.model_dump(exclude_none=True)
-    posted = {f.extracted_attr: getattr(data, f.name) for f in leadfields.having("api_in")}
+    posted = {f.extracted_attr: getattr(data, f.name) for f in leadfields.having("api_in")
+              if f.name != "source"}  # the API key's source wins over the posted one
     ext = Extracted(
         **{**posted, "tags": list(data.tags), "custom_fields": dict(data.custom_fields)},
         parser="api",
