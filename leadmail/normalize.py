@@ -444,7 +444,7 @@ def address(raw: str | None, listing: bool = False) -> str | None:
     # One spelling of a unit: "78 Pine St # 3", "88 Greenwich St, Apt 1504", "St Unit 9C" are
     # all "... St #3" / "#1504" / "#9C", on the street.
     if listing:
-        joined = re.sub(r"(?i)(?:,\s*|\s+)(?:apt\.?|apartment|unit|app\.?|#)\s*#?\s*"
+        joined = re.sub(r"(?i)(?:,\s*|\s+)(?:(?:apt\.?|apartment|unit|app\.?)(?![a-z])|#)\s*#?\s*"
                         r"([0-9][\w-]{0,5}|[a-z](?=,|$))(?=,|$)", r" #\1", joined)
     # European "ZIP City" last: "24 rue Duquesne, 69006 Lyon" -> "24 rue Duquesne, Lyon 69006".
     joined = re.sub(r"(?<=, )(\d{4,5}) (?![A-Z]{2}\b)([^\W\d_][^,\d]{1,40})$", r"\2 \1", joined)

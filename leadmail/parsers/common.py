@@ -342,6 +342,7 @@ _MAKES = (r"Toyota|Honda|Ford|Chevrolet|Chevy|Nissan|Hyundai|Kia|Subaru|Mazda|Vo
           r"Tesla|Volvo|Acura|Infiniti|Porsche|Mitsubishi|Mini|MINI|Land Rover|Jaguar|Genesis|"
           r"Alfa Romeo|Fiat|Rivian|Lucid|Polestar|Maserati|Ferrari|Bentley|Scion|Pontiac|Suzuki|"
           r"Isuzu|Harley-Davidson|Yamaha")
+_AFTER_ID = re.compile(r"^[^–—-]{1,40}\s[–—-]\s(.+)$")
 _VEHICLE_LINE = re.compile(
     rf"^\s*((?:19|20)\d\d (?:{_MAKES}) [A-Z0-9][\w-]*(?: [A-Z0-9][\w-]*){{0,3}})\s*$")
 _VEHICLE = re.compile(r"^\s*(?:19|20)\d\d\s+[A-Z][\w-]+\s+\S")  # "2022 Honda CR-V EX-L"
@@ -627,6 +628,14 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
                 _set(ex, "property_address", m.group(1).strip(), 0.6)
                 trace["property_address"] = {"won": {"kind": "vehicle_line", "value": m.group(1)}}
                 break
+    if ex.property_address:
+        value = ex.property_address
+        head = engine.SEGMENT.split(value)[0]
+        if head != value and engine.street_of(head):
+            ex.property_address = head  # "12/45 Bondi Rd, Bondi NSW 2026 · 2 bed apartment"
+        elif not engine.street_of(value) and (after := _AFTER_ID.match(value)) and \
+                engine.street_of(after.group(1)):
+            ex.property_address = after.group(1)  # "MLS# A11567890 – 2600 Bayshore Dr #1802"
     if ex.property_address:
         # "Listing: 1607 Juniper Ct, Boise, ID 83702 - $489,900": the price is no part of
         # the address; it is the listing's price.
