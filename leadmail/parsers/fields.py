@@ -638,6 +638,9 @@ def is_placeholder(value: str) -> bool:
     return len(first) <= 80 and bool(_PLACEHOLDER.match(first))
 
 
+_HEADING_LINE = re.compile(r"^[^\Wa-z\d_][^a-z.!?:]{2,40}$")  # capitals only, no sentence
+
+
 def tidy_message(value: str) -> str:
     """A message without its wrapping quotes and without layout lines that trail it (a rule
     line, a label of the next section)."""
@@ -650,6 +653,8 @@ def tidy_message(value: str) -> str:
                 break
             quoted.append(line.lstrip()[1:].removeprefix(" "))
         lines = quoted
+    if len(lines) > 1 and _HEADING_LINE.match(lines[0].strip()):
+        lines = lines[1:]  # "WHAT BRIAN SAID" / "We're relocating ...": the heading is no message
     while lines and (not lines[-1].strip() or _RULE_LINE.match(lines[-1].strip())
                      or lines[-1].strip().startswith(":")):
         lines.pop()
