@@ -157,7 +157,9 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                          r"home|property|cash offer) (amount|price|value)\b|"
                          r"^(\w+ )?(cash )?offer$")),
     ("message", re.compile(r"(?i)\banything else\b|\bmessage\b|\bcomments?\b|\bnotes? from\b|"
-                           r"\basked a question\b|\bwrote\b|"
+                           r"\basked a question\b|\bwrote\b|\b(?:message|question|note|comments?|"
+                           r"mensaje|nachricht|messaggio|mensagem|bericht|pregunta)s? "
+                           r"(?:from|de|von|da|di|van)\b|"
                            r"\bnachricht von\b|\bmensaje de\b|\bquestions?\b"
                            r".{0,20}\b(have|for us)\b|\btell us\b|\bnachricht\b|\bmensaje\b")),
     ("full_name", re.compile(r"(?i)\bfull name\b|\byour name\b|\bwhat'?s your name\b|"
