@@ -20,7 +20,7 @@ from leadmail.clock import aware, now
 from leadmail.config import PlanConfig, Settings, StepConfig
 from leadmail.db import session_scope
 from leadmail.followup import activity
-from leadmail.followup.access import ADMIN, Principal, can_see, lead_filter
+from leadmail.followup.access import ADMIN, Principal, lead_filter, locked_row
 from leadmail.models import Assignment, Lead, Step
 from leadmail.statuses import LeadStatus
 
@@ -145,10 +145,10 @@ def complete(engine: Engine, settings: Settings, step_id: int, by: str, *, via: 
     """Mark a step done (by its agent, or an admin) and set the next one."""
     at = now()
     with session_scope(engine) as session:
-        step = session.exec(select(Step).where(Step.id == step_id).with_for_update()).first()
-        lead = session.get(Lead, step.lead_id) if step else None
-        if step is None or lead is None or not can_see(who, lead):
+        found = locked_row(session, Step, step_id, who)
+        if found is None:
             return Done("not_found")
+        step, lead = found
         if who.role not in ("admin", "agent"):
             return Done("not_allowed", step)
         if step.status != OPEN:
