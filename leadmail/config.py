@@ -10,11 +10,12 @@ import ssl
 import tomllib
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import phonenumbers
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -46,6 +47,23 @@ BUILTIN_SEGMENTS = (
     "Sphere of influence",
 )
 STAGES = ("Lead", "Potential", "Active", "Inactive", "Lost")
+
+
+def _known_stage(v: str) -> str:
+    if v not in STAGES:
+        raise ValueError(f"{v!r} is not one of {', '.join(STAGES)}")
+    return v
+
+
+Stage = Annotated[str, AfterValidator(_known_stage)]  # one of STAGES
+
+
+def _once(seen: set[Any], value: Any, where: str, shown: str) -> None:
+    """Note `value` as seen; a ValueError "WHERE: SHOWN is listed twice" if it was already."""
+    if value in seen:
+        raise ValueError(f"{where}: {shown} is listed twice")
+    seen.add(value)
+
 ORIGINS = ("company", "agent")
 StrategyName = Literal[
     "round_robin", "direct", "manager", "first_to_claim", "claim_and_assign", "best_relationship"
@@ -598,15 +616,8 @@ class PipelineConfig(_Section):
 
 class ClassifyConfig(_Section):
     segments: list[str] = Field(default_factory=list, description="custom segments")
-    default_stage: str = "Lead"
+    default_stage: Stage = "Lead"
     default_origin: Literal["company", "agent"] = "company"
-
-    @field_validator("default_stage")
-    @classmethod
-    def _stage(cls, v: str) -> str:
-        if v not in STAGES:
-            raise ValueError(f"{v!r} is not one of {', '.join(STAGES)}")
-        return v
 
     def all_segments(self) -> tuple[str, ...]:
         """Built-in segments followed by the custom ones."""
@@ -720,16 +731,9 @@ class StepConfig(_Section):
 class PlanConfig(_Section):
     """The checklist for leads of a Stage × Segment ("*": any segment)."""
 
-    stage: str = "Lead"
+    stage: Stage = "Lead"
     segment: str = "*"
     steps: list[StepConfig] = Field(min_length=1)
-
-    @field_validator("stage")
-    @classmethod
-    def _stage(cls, v: str) -> str:
-        if v not in STAGES:
-            raise ValueError(f"{v!r} is not one of {', '.join(STAGES)}")
-        return v
 
 
 class FollowupConfig(_Section):
@@ -767,9 +771,8 @@ class FollowupConfig(_Section):
     def _unique_plans(self) -> FollowupConfig:
         seen: set[tuple[str, str]] = set()
         for i, plan in enumerate(self.plans):
-            if (plan.stage, plan.segment) in seen:
-                raise ValueError(f"plans[{i}]: {plan.stage} × {plan.segment} is listed twice")
-            seen.add((plan.stage, plan.segment))
+            _once(seen, (plan.stage, plan.segment), f"plans[{i}]",
+                  f"{plan.stage} × {plan.segment}")
         if self.templates is not None and not Path(self.templates).is_dir():
             raise ValueError(f"templates: {self.templates!r} is not a directory")
         return self
@@ -975,18 +978,14 @@ class Settings(_Section):
                                  "segment (add it to classify.segments)")
         names: set[str] = set()
         for i, team in enumerate(self.teams):
-            if team.name in names:
-                raise ValueError(f"teams[{i}].name: team {team.name!r} is listed twice")
-            names.add(team.name)
+            _once(names, team.name, f"teams[{i}].name", f"team {team.name!r}")
             for email in team.agents:
                 if self.agents and not self.find_agent(email):
                     raise ValueError(f"teams[{i}].agents: {email} is not a configured agent")
         managers = {m for t in self.teams for m in t.managers}
         keys: set[str] = set()
         for i, key in enumerate(self.api_keys):
-            if key.name in keys:
-                raise ValueError(f"api_keys[{i}].name: {key.name!r} is listed twice")
-            keys.add(key.name)
+            _once(keys, key.name, f"api_keys[{i}].name", repr(key.name))
             if key.role == "agent" and not self.find_agent(key.user or ""):
                 raise ValueError(f"api_keys[{i}].user: {key.user} is not a configured agent")
             if key.role == "manager" and key.user not in managers:
@@ -1003,9 +1002,7 @@ class Settings(_Section):
                              "signed by [http] secret; set http.secret_file (16+ chars)")
         seen: set[str] = set()
         for i, agent in enumerate(self.agents):
-            if agent.email in seen:
-                raise ValueError(f"agents[{i}].email: {agent.email} is listed twice")
-            seen.add(agent.email)
+            _once(seen, agent.email, f"agents[{i}].email", agent.email)
         ponds = {p for a in self.agents for p in a.ponds}
         for i, route in enumerate(self.routes):
             if self.agents and route.pond not in ponds:
@@ -1034,9 +1031,7 @@ class Settings(_Section):
                 seen[alias] = agent.email
         names: set[str] = set()
         for i, pond in enumerate(self.ponds):
-            if pond.name in names:
-                raise ValueError(f"ponds[{i}].name: pond {pond.name!r} is listed twice")
-            names.add(pond.name)
+            _once(names, pond.name, f"ponds[{i}].name", f"pond {pond.name!r}")
             if pond.manager and not self.find_agent(pond.manager):
                 raise ValueError(f"ponds[{i}].manager: {pond.manager} is not a configured agent")
         if self.routing.manager and not self.find_agent(self.routing.manager):

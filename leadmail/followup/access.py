@@ -15,15 +15,18 @@ for a single row and is checked against the SQL form in the tests.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy import and_, false, or_, true
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from leadmail import tokens
 from leadmail.config import ApiKeyConfig, Settings, TeamConfig
-from leadmail.models import Lead
+from leadmail.models import Deal, Lead, Step
+
+_Row = TypeVar("_Row", Deal, Step)
 
 ROLES = ("integration", "agent", "manager", "admin")
 
@@ -131,6 +134,18 @@ def can_see(p: Principal, lead: Lead) -> bool:
         return lead.origin == "company" and (
             (lead.agent is not None and lead.agent in p.team_agents) or lead.team in p.teams)
     return False
+
+
+def locked_row(
+    session: Session, model: type[_Row], row_id: int, who: Principal
+) -> tuple[_Row, Lead] | None:
+    """A deal's or a step's row, locked until the transaction ends, with its lead; None when
+    either is missing or `who` may not see the lead."""
+    row = session.exec(select(model).where(model.id == row_id).with_for_update()).first()
+    lead = session.get(Lead, row.lead_id) if row else None
+    if row is None or lead is None or not can_see(who, lead):
+        return None
+    return row, lead
 
 
 def leads(p: Principal) -> SelectOfScalar[Lead]:

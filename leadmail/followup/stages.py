@@ -19,7 +19,7 @@ from leadmail.clock import must, now
 from leadmail.config import STAGES, PipelineStageConfig, Settings, TeamConfig
 from leadmail.db import session_scope
 from leadmail.followup import activity, steps
-from leadmail.followup.access import ADMIN, Principal, can_see, team_of
+from leadmail.followup.access import ADMIN, Principal, can_see, locked_row, team_of
 from leadmail.models import Contact, Deal, Lead, StageChange
 
 DEFAULT_TEAM = TeamConfig(name="(no team)")
@@ -118,10 +118,10 @@ def move_deal(engine: Engine, settings: Settings, deal_id: int, stage: str, by: 
     """Move a deal along its team's pipeline; a won or lost stage closes it."""
     at = now()
     with session_scope(engine) as session:
-        deal = session.exec(select(Deal).where(Deal.id == deal_id).with_for_update()).first()
-        lead = session.get(Lead, deal.lead_id) if deal else None
-        if deal is None or lead is None or not can_see(who, lead):
+        found = locked_row(session, Deal, deal_id, who)
+        if found is None:
             return Changed("not_found")
+        deal, lead = found
         if not who.can_read:
             return Changed("not_allowed", lead, deal)
         stages = {s.name: s for s in pipeline_of(settings, deal.team)}

@@ -20,7 +20,7 @@ from leadmail.clock import aware, now
 from leadmail.config import PlanConfig, Settings, StepConfig
 from leadmail.db import session_scope
 from leadmail.followup import activity
-from leadmail.followup.access import ADMIN, Principal, can_see, lead_filter
+from leadmail.followup.access import ADMIN, Principal, lead_filter, locked_row
 from leadmail.models import Assignment, Lead, Step
 from leadmail.statuses import LeadStatus
 
@@ -145,10 +145,10 @@ def complete(engine: Engine, settings: Settings, step_id: int, by: str, *, via: 
     """Mark a step done (by its agent, or an admin) and set the next one."""
     at = now()
     with session_scope(engine) as session:
-        step = session.exec(select(Step).where(Step.id == step_id).with_for_update()).first()
-        lead = session.get(Lead, step.lead_id) if step else None
-        if step is None or lead is None or not can_see(who, lead):
+        found = locked_row(session, Step, step_id, who)
+        if found is None:
             return Done("not_found")
+        step, lead = found
         if who.role not in ("admin", "agent"):
             return Done("not_allowed", step)
         if step.status != OPEN:
@@ -157,10 +157,10 @@ def complete(engine: Engine, settings: Settings, step_id: int, by: str, *, via: 
         session.add(step)
         activity.record(session, lead, "step", by, text=step.name, at=at, contact=step.contact,
                         step=step.id, note=note)
-        found = plan_for(settings, lead.stage, lead.segment)
+        planned = plan_for(settings, lead.stage, lead.segment)
         following = None
-        if found is not None and found[0] == step.plan and lead.agent:
-            key, plan = found
+        if planned is not None and planned[0] == step.plan and lead.agent:
+            key, plan = planned
             done = {s.position for s in session.exec(
                 select(Step).where(Step.lead_id == lead.id, Step.plan == key,
                                    Step.status == DONE)).all()} | {step.position}

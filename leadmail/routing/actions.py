@@ -10,6 +10,8 @@ it is someone else ("already_claimed", "bob@…"); `result.message` is a sentenc
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import NamedTuple
 
@@ -23,7 +25,13 @@ from leadmail.models import Event, Lead, LeadRoute, Offer
 from leadmail.routing import dispatch
 from leadmail.routing.base import Decision
 from leadmail.routing.dispatch import rule_of
-from leadmail.routing.escalation import close_claims, escalate, lock_lead, offers
+from leadmail.routing.escalation import (
+    close_claims,
+    escalate,
+    give_to_claimant,
+    lock_lead,
+    offers,
+)
 from leadmail.statuses import LeadStatus
 
 ACTIONS = ("claim", "accept", "decline")
@@ -75,6 +83,27 @@ def _who(settings: Settings, agent: str) -> tuple[str, AgentConfig | None]:
     return (found.email if found else agent.strip().lower()), found
 
 
+class _Call(NamedTuple):
+    now: datetime
+    email: str
+    config: AgentConfig | None
+    session: Session
+    lead: Lead | None
+    lr: LeadRoute | None
+
+
+@contextmanager
+def _locked(
+    engine: Engine, settings: Settings, lead_id: int, agent: str, clock: clocks.Clock | None
+) -> Iterator[_Call]:
+    """One call's transaction: the time, who acts, and the lead's row (locked) and route."""
+    now = (clock or clocks.current()).now()
+    email, config = _who(settings, agent)
+    with session_scope(engine) as session:
+        lead = lock_lead(session, lead_id)
+        yield _Call(now, email, config, session, lead, session.get(LeadRoute, lead_id))
+
+
 def claim(
     engine: Engine,
     settings: Settings,
@@ -85,11 +114,8 @@ def claim(
 ) -> Result:
     """Claim a jump-ball lead: ("claimed", None) for the first, ("already_claimed", winner)
     after; under claim_and_assign ("registered", None) until the manager picks."""
-    now = (clock or clocks.current()).now()
-    email, config = _who(settings, agent)
-    with session_scope(engine) as session:
-        lead = lock_lead(session, lead_id)
-        lr = session.get(LeadRoute, lead_id)
+    with _locked(engine, settings, lead_id, agent, clock) as call:
+        now, email, config, session, lead, lr = call
         if lead is None or lr is None:
             return Result("not_found", None)
         if lead.status != LeadStatus.OFFERED:
@@ -118,16 +144,8 @@ def claim(
             if other.id != offer.id and other.status == "open":
                 other.status = "lost"
                 session.add(other)
-        decision = Decision(
-            agent=config,
-            pond=lr.pond,
-            strategy=lr.strategy,
-            rule=lr.rule,
-            reason=f"first to claim, within the {rule_of(lr).claim_window} min window",
-            action="assign",
-            route=rule_of(lr),
-        )
-        dispatch(session, settings, lead, decision, now=now, event="claimed", accept=False)
+        why = f"first to claim, within the {rule_of(lr).claim_window} min window"
+        give_to_claimant(session, settings, lead, lr, config, now, why, "claimed")
         lead.status = LeadStatus.ACCEPTED  # claiming is taking it: no separate accept step
         return Result("claimed", None)
 
@@ -141,11 +159,8 @@ def accept(
     clock: clocks.Clock | None = None,
 ) -> Result:
     """Accept a lead assigned to you, within its accept window."""
-    now = (clock or clocks.current()).now()
-    email, _ = _who(settings, agent)
-    with session_scope(engine) as session:
-        lead = lock_lead(session, lead_id)
-        lr = session.get(LeadRoute, lead_id)
+    with _locked(engine, settings, lead_id, agent, clock) as call:
+        now, email, _, session, lead, lr = call
         if lead is None:
             return Result("not_found", None)
         if lead.agent != email:
@@ -179,11 +194,8 @@ def decline(
     clock: clocks.Clock | None = None,
 ) -> Result:
     """Decline an offer or an assignment; an assignment moves on to the next agent at once."""
-    now = (clock or clocks.current()).now()
-    email, _ = _who(settings, agent)
-    with session_scope(engine) as session:
-        lead = lock_lead(session, lead_id)
-        lr = session.get(LeadRoute, lead_id)
+    with _locked(engine, settings, lead_id, agent, clock) as call:
+        now, email, _, session, lead, lr = call
         if lead is None or lr is None:
             return Result("not_found", None)
         if lead.status == LeadStatus.OFFERED:
@@ -224,17 +236,14 @@ def assign(
     clock: clocks.Clock | None = None,
 ) -> Result:
     """A manager (or, with by=None, an administrator) gives the lead to an agent."""
-    now = (clock or clocks.current()).now()
-    email, target = _who(settings, agent)
-    with session_scope(engine) as session:
-        lead = lock_lead(session, lead_id)
+    with _locked(engine, settings, lead_id, agent, clock) as call:
+        now, email, target, session, lead, lr = call
         if lead is None:
             return Result("not_found", None)
         if target is None:
             return Result("unknown_agent", email)
         if lead.status == LeadStatus.REVIEW:
             return Result("in_review", None)
-        lr = session.get(LeadRoute, lead_id)
         pond = lr.pond if lr else "default"
         if by is not None:
             manager = settings.manager_of(pond)

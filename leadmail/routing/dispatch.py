@@ -73,6 +73,45 @@ def _alert(
     )
 
 
+def _offer(
+    session: Session,
+    lead: Lead,
+    lr: LeadRoute,
+    decision: Decision,
+    kind: str,
+    agent: AgentConfig,
+    now: datetime,
+    **fields: Any,
+) -> Offer:
+    """A new offer of the lead's current round, flushed so that it has its id."""
+    assert lead.id is not None  # a stored lead
+    offer = Offer(
+        lead_id=lead.id,
+        round=lr.round,
+        kind=kind,
+        agent=agent.email,
+        strategy=decision.strategy,
+        created_at=now,
+        **fields,
+    )
+    session.add(offer)
+    session.flush()
+    return offer
+
+
+def _happened(
+    session: Session,
+    lead: Lead,
+    notes: list[dict[str, Any]],
+    kind: str,
+    now: datetime,
+    data: dict[str, Any],
+) -> None:
+    """The event, and the same step in the trace."""
+    session.add(Event(kind=kind, lead_id=lead.id, at=now, data=data))
+    notes.append({"step": kind, "at": now.isoformat(), **data})
+
+
 def apply(
     session: Session,
     settings: Settings,
@@ -134,17 +173,7 @@ def apply(
         due = accept_due(settings, rule_of(lr), now) if accept else None
         data: dict[str, Any] = {"agent": agent.email, **base}
         if due is not None:
-            offer = Offer(
-                lead_id=lead.id,
-                round=lr.round,
-                kind="accept",
-                agent=agent.email,
-                strategy=decision.strategy,
-                created_at=now,
-                expires_at=due,
-            )
-            session.add(offer)
-            session.flush()
+            offer = _offer(session, lead, lr, decision, "accept", agent, now, expires_at=due)
             session.add(
                 Timer(
                     lead_id=lead.id,
@@ -158,24 +187,13 @@ def apply(
             data["accept_by"] = due.isoformat()
         if event != "claimed":  # the claimer knows already: the claim page told them
             _alert(session, settings, lead, agent, decision, f"assignment-{assignment.id}", notes)
-        session.add(Event(kind=event, lead_id=lead.id, at=now, data=data))
-        notes.append({"step": event, "at": now.isoformat(), **data})
+        _happened(session, lead, notes, event, now, data)
 
     elif decision.action in ("offer", "collect"):
         lead.agent, lead.status = None, LeadStatus.OFFERED
         due = now + timedelta(minutes=rule_of(lr).claim_window)
         for agent in decision.offered:
-            offer = Offer(
-                lead_id=lead.id,
-                round=lr.round,
-                kind="claim",
-                agent=agent.email,
-                strategy=decision.strategy,
-                created_at=now,
-                expires_at=due,
-            )
-            session.add(offer)
-            session.flush()
+            offer = _offer(session, lead, lr, decision, "claim", agent, now, expires_at=due)
             _alert(session, settings, lead, agent, decision, f"offer-{offer.id}", notes, offer)
             session.add(
                 Event(
@@ -202,23 +220,21 @@ def apply(
         manager = decision.offered[0]
         lead.agent, lead.status = None, LeadStatus.MANAGER
         claimants = [a.email for a in decision.offered[1:]]
-        offer = Offer(
-            lead_id=lead.id,
-            round=lr.round,
-            kind="pick",
-            agent=manager.email,
-            strategy=decision.strategy,
-            created_at=now,
+        offer = _offer(
+            session,
+            lead,
+            lr,
+            decision,
+            "pick",
+            manager,
+            now,
             data={"claimants": claimants} if claimants else {},
         )
-        session.add(offer)
-        session.flush()
         _alert(session, settings, lead, manager, decision, f"offer-{offer.id}", notes, offer)
         data = {"manager": manager.email, **base}
         if claimants:
             data["claimants"] = claimants
-        session.add(Event(kind="to_manager", lead_id=lead.id, at=now, data=data))
-        notes.append({"step": "to_manager", "at": now.isoformat(), **data})
+        _happened(session, lead, notes, "to_manager", now, data)
 
     else:
         lead.agent, lead.status = None, LeadStatus.UNASSIGNED

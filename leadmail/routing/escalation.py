@@ -92,27 +92,45 @@ def to_manager(
 ) -> Decision:
     """A decision giving the lead to the pond's manager (or leaving it unassigned without one)."""
     manager = settings.manager_of(lr.pond)
-    rule = rule_of(lr)
     if manager is None:
-        return Decision(
-            agent=None,
-            pond=lr.pond,
-            strategy="manager",
-            rule=lr.rule,
-            reason=f"{why}; pond {lr.pond!r} has no manager: unassigned",
-            action="none",
-            route=rule,
-        )
+        reason, action, offered = f"{why}; pond {lr.pond!r} has no manager: unassigned", "none", []
+    else:
+        reason, action = f"{why}; to {manager.email}, the manager", "manager"
+        offered = [manager, *(claimants or [])]
     return Decision(
         agent=None,
         pond=lr.pond,
         strategy="manager",
         rule=lr.rule,
-        reason=f"{why}; to {manager.email}, the manager",
-        action="manager",
-        offered=[manager, *(claimants or [])],
-        route=rule,
+        reason=reason,
+        action=action,
+        offered=offered,
+        route=rule_of(lr),
     )
+
+
+def give_to_claimant(
+    session: Session,
+    settings: Settings,
+    lead: Lead,
+    lr: LeadRoute,
+    agent: AgentConfig,
+    now: datetime,
+    reason: str,
+    event: str,
+) -> Decision:
+    """The jump ball goes to one who claimed it, with no accept step: claiming was the yes."""
+    decision = Decision(
+        agent=agent,
+        pond=lr.pond,
+        strategy=lr.strategy,
+        rule=lr.rule,
+        reason=reason,
+        action="assign",
+        route=rule_of(lr),
+    )
+    dispatch(session, settings, lead, decision, now=now, event=event, accept=False)
+    return decision
 
 
 def close_claims(
@@ -138,17 +156,8 @@ def close_claims(
             return decision
         if agents:
             first = agents[0]
-            decision = Decision(
-                agent=first,
-                pond=lr.pond,
-                strategy=lr.strategy,
-                rule=lr.rule,
-                reason=f"no manager, so the first claimant {first.email} gets it",
-                action="assign",
-                route=rule,
-            )
-            dispatch(session, settings, lead, decision, now=now, event="assigned", accept=False)
-            return decision
+            why = f"no manager, so the first claimant {first.email} gets it"
+            return give_to_claimant(session, settings, lead, lr, first, now, why, "assigned")
     plan = [(s.pond or rule.pond, s.strategy) for s in rule.fallback]
     decision = decide(
         session,

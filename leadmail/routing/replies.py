@@ -137,8 +137,13 @@ def _refused(engine: Engine, msg_id: int, lead_id: int | None, reply: Reply, ale
     word = (reply.word or "").upper() or None
     log.warning(event, alert=alert, lead=lead_id, sender=reply.sender, word=word, **fields)
     AGENT_ACTIONS.labels("reply", reply.word or "none", outcome).inc()
-    _record(engine, "reply_ignored", msg_id, lead_id, alert=alert, sender=reply.sender,
-            word=word, why=why)
+    _ignored(engine, msg_id, lead_id, alert, reply.sender, why, word=word)
+
+
+def _ignored(engine: Engine, msg_id: int, lead_id: int | None, alert: str, sender: str,
+             why: str, **more: object) -> None:
+    """A reply_ignored event: which alert was answered, by whom, and why nothing was done."""
+    _record(engine, "reply_ignored", msg_id, lead_id, alert=alert, sender=sender, **more, why=why)
 
 
 def _record(engine: Engine, kind: str, msg_id: int, lead_id: int | None, **data: object) -> None:
@@ -157,8 +162,8 @@ def handle(settings: Settings, engine: Engine, msg_id: int, raw: bytes) -> str |
     secret = settings.reply_secret()
     if secret is None:
         first = rows[0]
-        _record(engine, "reply_ignored", msg_id, first.lead_id, alert=first.idempotency_key,
-                sender=reply.sender, why="reply actions are off")
+        _ignored(engine, msg_id, first.lead_id, first.idempotency_key, reply.sender,
+                 "reply actions are off")
         return f"reply to alert {first.idempotency_key}: reply actions are off, nothing done"
     # Only a reference whose tag verifies for that alert's agent counts: sequential keys
     # (offer-6, assignment-3) are easy to guess, the tag is not.
@@ -192,26 +197,11 @@ def handle(settings: Settings, engine: Engine, msg_id: int, raw: bytes) -> str |
                      "reply to an alert not vouched for: ignored")
             return f"reply to alert {key}: {refused}; ignored"
     if reply.automatic:
-        _record(
-            engine,
-            "reply_ignored",
-            msg_id,
-            lead_id,
-            alert=key,
-            sender=reply.sender,
-            why="automatic reply",
-        )
+        _ignored(engine, msg_id, lead_id, key, reply.sender, "automatic reply")
         return f"automatic reply to alert {key}: ignored"
     if reply.word is None or lead_id is None:
-        _record(
-            engine,
-            "reply_ignored",
-            msg_id,
-            lead_id,
-            alert=key,
-            sender=reply.sender,
-            why="no CLAIM, ACCEPT, DECLINE or ASSIGN as first word",
-        )
+        _ignored(engine, msg_id, lead_id, key, reply.sender,
+                 "no CLAIM, ACCEPT, DECLINE or ASSIGN as first word")
         log.info("reply to an alert without an action word", alert=key, lead=lead_id)
         return f"reply to alert {key} without CLAIM, ACCEPT, DECLINE or ASSIGN: nothing done"
 

@@ -12,6 +12,7 @@ so a manager never sees an agent-origin lead here either.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -78,10 +79,36 @@ def _bar(labels: list[str], datasets: list[dict[str, Any]], stacked: bool = Fals
                         "plugins": {"legend": {"position": "bottom"}}}}
 
 
+def _stacked(labels: list[str], series: Iterable[tuple[str, list[Any]]], y_title: str,
+             colors: Callable[[int, str], str] = lambda i, _: PALETTE[i % 8],
+             horizontal: bool = False) -> dict[str, Any]:
+    """A stacked bar chart of (name, values) series, coloured by colors(index, name)."""
+    return _bar(labels, [{"label": name, "data": data, "backgroundColor": colors(i, name)}
+                         for i, (name, data) in enumerate(series)], stacked=True,
+                horizontal=horizontal, y_title=y_title)
+
+
+def _by_state(grid: dict[str, dict[str, int]], y_title: str,
+              horizontal: bool = False) -> dict[str, Any]:
+    """Open leads of each row of the grid, stacked by engagement state."""
+    series = [(s, [grid[k][s] for k in grid]) for s in reports.STATES]
+    return _stacked(list(grid), series, y_title, lambda _, s: STATE_COLORS[s], horizontal)
+
+
+def _percent_of_leads(totals: dict[str, dict[str, int]], key: str) -> list[float]:
+    """totals[x][key] as a percentage of totals[x]["leads"] (0 without leads)."""
+    return [round(100 * t[key] / t["leads"], 1) if t["leads"] else 0 for t in totals.values()]
+
+
 def router(engine: Engine, settings: Settings) -> APIRouter:
     """The page routes."""
     r = APIRouter(include_in_schema=False)
     secret = settings.http.secret
+
+    def report(make: Callable[..., Any], who: Principal, at: datetime | None = None) -> Any:
+        """One of the analytics reports, as `who` may see it, at `at` (default: now)."""
+        with Session(engine) as session:
+            return make(session, settings, who, at or now())
 
     def render(template: str, request: Request, who: Principal | None, status: int = 200,
                **context: Any) -> HTMLResponse:
@@ -156,18 +183,11 @@ def router(engine: Engine, settings: Settings) -> APIRouter:
     def engagement(request: Request) -> Response:
         def build(who: Principal) -> Response:
             at = now()
-            with Session(engine) as session:
-                rep = reports.engagement(session, settings, who, at)
+            rep = report(reports.engagement, who, at)
             by_source, by_age = rep.charts["by_source"], rep.charts["by_age"]
             charts = {
-                "by_source": _bar(list(by_source), [
-                    {"label": s, "data": [by_source[k][s] for k in by_source],
-                     "backgroundColor": STATE_COLORS[s]} for s in reports.STATES], stacked=True,
-                    horizontal=True, y_title="open leads"),
-                "by_age": _bar(list(by_age), [
-                    {"label": s, "data": [by_age[k][s] for k in by_age],
-                     "backgroundColor": STATE_COLORS[s]} for s in reports.STATES], stacked=True,
-                    y_title="open leads"),
+                "by_source": _by_state(by_source, "open leads", horizontal=True),
+                "by_age": _by_state(by_age, "open leads"),
             }
             rows = [{**row, "last_contact_text": _when(_parse(row["last_contact"])),
                      "next_due_text": _when(_parse(row["next_due"]))} for row in rep.table[:100]]
@@ -179,8 +199,7 @@ def router(engine: Engine, settings: Settings) -> APIRouter:
     @r.get("/app/speed")
     def speed(request: Request) -> Response:
         def build(who: Principal) -> Response:
-            with Session(engine) as session:
-                rep = reports.speed(session, settings, who, now())
+            rep = report(reports.speed, who)
             charts: dict[str, Any] = {}
             for by in ("agent", "source", "strategy"):
                 rows = [row for row in rep.table if row["by"] == by]
@@ -211,20 +230,16 @@ def router(engine: Engine, settings: Settings) -> APIRouter:
     @r.get("/app/sources")
     def sources(request: Request) -> Response:
         def build(who: Principal) -> Response:
-            with Session(engine) as session:
-                rep = reports.sources(session, settings, who, now())
+            rep = report(reports.sources, who)
             ch = rep.charts
-            charts = {"leads": _bar(ch["months"], [
-                {"label": s, "data": ch["leads"][s], "backgroundColor": PALETTE[i % 8]}
-                for i, s in enumerate(ch["sources"])], stacked=True, y_title="leads")}
+            charts = {"leads": _stacked(
+                ch["months"], [(s, ch["leads"][s]) for s in ch["sources"]], "leads")}
             totals = rep.summary["by_source"]
             charts["rates"] = _bar(list(totals), [
                 {"label": "qualified %", "backgroundColor": "#8250df",
-                 "data": [round(100 * t["qualified"] / t["leads"], 1) if t["leads"] else 0
-                          for t in totals.values()]},
+                 "data": _percent_of_leads(totals, "qualified")},
                 {"label": "won %", "backgroundColor": "#1a7f37",
-                 "data": [round(100 * t["won"] / t["leads"], 1) if t["leads"] else 0
-                          for t in totals.values()]}], y_title="% of leads")
+                 "data": _percent_of_leads(totals, "won")}], y_title="% of leads")
             rows = [{"cells": [r["source"], r["month"], r["leads"], r["qualified"], r["won"]],
                      "href": None} for r in rep.table]
             s = rep.summary
@@ -240,13 +255,10 @@ def router(engine: Engine, settings: Settings) -> APIRouter:
     @r.get("/app/forecast")
     def forecast(request: Request) -> Response:
         def build(who: Principal) -> Response:
-            with Session(engine) as session:
-                rep = reports.forecast(session, settings, who, now())
+            rep = report(reports.forecast, who)
             ch = rep.charts
-            charts = {"value": _bar(ch["months"], [
-                {"label": stage, "data": values, "backgroundColor": PALETTE[i % 8]}
-                for i, (stage, values) in enumerate(sorted(ch["by_stage"].items()))],
-                stacked=True, y_title="deal value")}
+            charts = {"value": _stacked(
+                ch["months"], sorted(ch["by_stage"].items()), "deal value")}
             rows = [{"cells": [r["month"], r["deals"], f"{r['value']:,}"], "href": None}
                     for r in rep.table]
             return render("table", request, who, title="Forecast from open deals",
