@@ -9,7 +9,7 @@ from sqlalchemy import JSON, BigInteger, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from leadmail.clock import utcnow
-from leadmail.statuses import MessageStatus
+from leadmail.statuses import MessageStatus, OfferStatus, StepStatus, TimerStatus
 
 
 class Message(SQLModel, table=True):
@@ -157,7 +157,7 @@ class Offer(SQLModel, table=True):
     agent: str = Field(index=True)
     strategy: str
     # open; then won/lost/claimed (claim), accepted/declined (accept), done (pick); or expired
-    status: str = Field(default="open", max_length=20)
+    status: str = Field(default=OfferStatus.OPEN, max_length=20)
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime | None = None
     answered_at: datetime | None = None
@@ -173,7 +173,7 @@ class Timer(SQLModel, table=True):
     round: int = 0
     offer_id: int | None = None
     due_at: datetime = Field(index=True)
-    status: str = Field(default="pending", index=True, max_length=20)  # pending, done, failed
+    status: str = Field(default=TimerStatus.PENDING, index=True, max_length=20)
     attempts: int = 0
     last_error: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
@@ -254,7 +254,7 @@ class Step(SQLModel, table=True):
     due_at: datetime = Field(index=True)
     remind_at: datetime | None = Field(default=None, index=True)
     reminded_at: datetime | None = None
-    status: str = Field(default="open", index=True, max_length=20)  # open, done, cancelled
+    status: str = Field(default=StepStatus.OPEN, index=True, max_length=20)
     created_at: datetime = Field(default_factory=utcnow)
     done_at: datetime | None = None
     done_by: str | None = None

@@ -39,3 +39,33 @@ class OutboxStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+
+
+class OfferStatus(StrEnum):
+    """An offer of a lead to an agent: open until answered, expired or withdrawn."""
+
+    OPEN = "open"
+    CLAIMED = "claimed"  # first to claim: waiting to be confirmed as the winner
+    WON = "won"
+    LOST = "lost"  # another agent's claim won
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    DONE = "done"  # a manager's pick, made
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+
+
+class TimerStatus(StrEnum):
+    """A routing timer (an offer's or an assignment's deadline)."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class StepStatus(StrEnum):
+    """A Next Step of the follow-up."""
+
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"

@@ -25,6 +25,7 @@ from leadmail.config import Settings
 from leadmail.followup import activity
 from leadmail.followup.access import Principal, lead_filter, visible_ids
 from leadmail.models import Assignment, Deal, Event, Lead, Message, Outbox, StageChange, Step
+from leadmail.statuses import StepStatus
 
 OPEN_STAGES = ("Lead", "Potential", "Active")
 QUALIFIED = ("Potential", "Active")
@@ -82,7 +83,7 @@ def engagement(session: Session, settings: Settings, who: Principal, at: datetim
     nexts: dict[int, Step] = {}
     if ids:
         for step in session.exec(select(Step).where(col(Step.lead_id).in_(ids),
-                                                    Step.status == "open")
+                                                    Step.status == StepStatus.OPEN)
                                  .order_by(col(Step.due_at))).all():
             nexts.setdefault(step.lead_id, step)
     stale_before = at - timedelta(minutes=settings.followup.stale_after)

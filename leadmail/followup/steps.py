@@ -22,10 +22,10 @@ from leadmail.db import session_scope
 from leadmail.followup import activity
 from leadmail.followup.access import ADMIN, Principal, lead_filter, locked_row
 from leadmail.models import Assignment, Lead, Step
-from leadmail.statuses import LeadStatus
+from leadmail.statuses import LeadStatus, StepStatus
 
 log = structlog.get_logger("leadmail.steps")
-OPEN, DONE, CANCELLED = "open", "done", "cancelled"
+OPEN, DONE, CANCELLED = StepStatus.OPEN, StepStatus.DONE, StepStatus.CANCELLED
 HOLDING = (LeadStatus.ASSIGNED, LeadStatus.ACCEPTED)  # lead statuses in which an agent has the lead
 
 

@@ -15,6 +15,7 @@ from leadmail.clock import aware, utcnow
 from leadmail.config import AgentConfig, HiddenOfferConfig, Settings
 from leadmail.models import Lead, Offer
 from leadmail.notify import links
+from leadmail.statuses import OfferStatus
 
 # What a hidden offer shows: an allow-list, so a field added to the view later stays hidden
 # until it is put here. custom_fields and tags only as [notify.hidden_offer] allows.
@@ -65,7 +66,7 @@ def _latest_offer(session: Session, lead_id: int, agent: str, kind: str) -> Offe
             Offer.lead_id == lead_id,
             Offer.agent == agent,
             Offer.kind == kind,
-            Offer.status == "open",
+            Offer.status == OfferStatus.OPEN,
         )
         .order_by(col(Offer.id).desc())
     ).first()

@@ -32,7 +32,7 @@ from leadmail.routing.escalation import (
     lock_lead,
     offers,
 )
-from leadmail.statuses import LeadStatus
+from leadmail.statuses import LeadStatus, OfferStatus
 
 ACTIONS = ("claim", "accept", "decline")
 _MESSAGES = {
@@ -130,19 +130,19 @@ def claim(
         if not mine or config is None:
             return Result("not_offered", None)
         offer = mine[0]
-        if offer.status == "claimed":
+        if offer.status == OfferStatus.CLAIMED:
             return Result("registered", None)
-        if offer.status != "open" or (offer.expires_at and now >= offer.expires_at):
+        if offer.status != OfferStatus.OPEN or (offer.expires_at and now >= offer.expires_at):
             return Result("expired", None)
-        offer.status, offer.answered_at = "claimed", now
+        offer.status, offer.answered_at = OfferStatus.CLAIMED, now
         session.add(offer)
         if offer.strategy == "claim_and_assign":
             _event(session, lead, "claimed", now, agent=email, waiting_for="manager")
             return Result("registered", None)
-        offer.status = "won"
+        offer.status = OfferStatus.WON
         for other in offers(session, lead_id, kind="claim", round=lr.round):
-            if other.id != offer.id and other.status == "open":
-                other.status = "lost"
+            if other.id != offer.id and other.status == OfferStatus.OPEN:
+                other.status = OfferStatus.LOST
                 session.add(other)
         why = f"first to claim, within the {rule_of(lr).claim_window} min window"
         give_to_claimant(session, settings, lead, lr, config, now, why, "claimed")
@@ -172,12 +172,12 @@ def accept(
             for o in offers(
                 session, lead_id, kind="accept", agent=email, round=lr.round if lr else 0
             )
-            if o.status == "open"
+            if o.status == OfferStatus.OPEN
         ]
         for offer in pending:
             if offer.expires_at and now >= offer.expires_at:
                 return Result("expired", None)  # the timer hands it on
-            offer.status, offer.answered_at = "accepted", now
+            offer.status, offer.answered_at = OfferStatus.ACCEPTED, now
             session.add(offer)
         lead.status = LeadStatus.ACCEPTED
         _event(session, lead, "accepted", now, agent=email)
@@ -202,14 +202,15 @@ def decline(
             mine = [
                 o
                 for o in offers(session, lead_id, kind="claim", agent=email, round=lr.round)
-                if o.status in ("open", "claimed")
+                if o.status in (OfferStatus.OPEN, OfferStatus.CLAIMED)
             ]
             if not mine:
                 return Result("not_offered", None)
             mine[0].status, mine[0].answered_at = "declined", now
             session.add(mine[0])
             _event(session, lead, "declined", now, agent=email, reason=reason)
-            pending = offers(session, lead_id, kind="claim", round=lr.round, status="open")
+            pending = offers(session, lead_id, kind="claim", round=lr.round,
+                             status=OfferStatus.OPEN)
             if not pending:  # everyone has answered: no point waiting out the window
                 close_claims(session, settings, lead, lr, now)
             return Result("declined", None)
@@ -218,8 +219,8 @@ def decline(
         if lead.status == LeadStatus.ACCEPTED:
             return Result("already_accepted", None)
         for offer in offers(session, lead_id, kind="accept", agent=email, round=lr.round):
-            if offer.status == "open":
-                offer.status, offer.answered_at = "declined", now
+            if offer.status == OfferStatus.OPEN:
+                offer.status, offer.answered_at = OfferStatus.DECLINED, now
                 session.add(offer)
         _event(session, lead, "declined", now, agent=email, reason=reason)
         escalate(session, settings, lead, lr, now, f"declined by {email}")
@@ -255,8 +256,8 @@ def assign(
                 return Result("not_allowed", lead.agent)
         if lead.agent == email and lead.status in (LeadStatus.ASSIGNED, LeadStatus.ACCEPTED):
             return Result("assigned", email)
-        for offer in offers(session, lead_id, status="open"):
-            offer.status = "done" if offer.kind == "pick" else "withdrawn"
+        for offer in offers(session, lead_id, status=OfferStatus.OPEN):
+            offer.status = OfferStatus.DONE if offer.kind == "pick" else OfferStatus.WITHDRAWN
             offer.answered_at = now
             session.add(offer)
         who = by or "an administrator"
@@ -292,4 +293,4 @@ def act(
 def open_offers(engine: Engine, lead_id: int) -> list[Offer]:
     """The lead's offers still waiting for an answer (for links and pages)."""
     with Session(engine) as session:
-        return [o for o in offers(session, lead_id) if o.status == "open"]
+        return [o for o in offers(session, lead_id) if o.status == OfferStatus.OPEN]

@@ -16,6 +16,7 @@ from leadmail.routing import decide, dispatch
 from leadmail.routing.base import Decision
 from leadmail.routing.dispatch import rule_of
 from leadmail.routing.ledger import DbLedger
+from leadmail.statuses import OfferStatus
 
 
 def lock_lead(session: Session, lead_id: int) -> Lead | None:
@@ -143,8 +144,8 @@ def close_claims(
     current = offers(session, lead.id or 0, kind="claim", round=lr.round)
     claimants = [o for o in current if o.status == "claimed"]
     for offer in current:
-        if offer.status == "open":
-            offer.status = "expired"
+        if offer.status == OfferStatus.OPEN:
+            offer.status = OfferStatus.EXPIRED
             session.add(offer)
     if claimants:
         agents = [a for a in (settings.find_agent(o.agent) for o in claimants) if a]

@@ -23,7 +23,7 @@ from leadmail.routing.base import Decision
 from leadmail.routing.dispatch import rule_of
 from leadmail.routing.ledger import SimLedger
 from leadmail.routing.match import Facts
-from leadmail.statuses import LeadStatus
+from leadmail.statuses import LeadStatus, OfferStatus, TimerStatus
 
 
 def _when(at: datetime) -> str:
@@ -48,12 +48,13 @@ def explain(engine: Engine, settings: Settings, lead_id: int) -> dict[str, Any] 
         current = lr.round if lr else -1  # older rounds' timers and offers are stale
         timers = session.exec(
             select(Timer).where(
-                Timer.lead_id == lead_id, Timer.status == "pending", Timer.round == current
+                Timer.lead_id == lead_id, Timer.status == TimerStatus.PENDING,
+                Timer.round == current
             )
         ).all()
         open_offers = session.exec(
             select(Offer).where(
-                Offer.lead_id == lead_id, Offer.status == "open", Offer.round == current
+                Offer.lead_id == lead_id, Offer.status == OfferStatus.OPEN, Offer.round == current
             )
         ).all()
         due = {t.kind.split("_")[0]: _when(t.due_at) for t in timers}

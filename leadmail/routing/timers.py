@@ -21,7 +21,7 @@ from leadmail.config import Settings
 from leadmail.db import session_scope
 from leadmail.models import Event, LeadRoute, Offer, Timer
 from leadmail.routing.escalation import close_claims, escalate, lock_lead
-from leadmail.statuses import LeadStatus
+from leadmail.statuses import LeadStatus, OfferStatus, TimerStatus
 
 log = structlog.get_logger("leadmail.routing.timers")
 MAX_ATTEMPTS = 5
@@ -35,9 +35,9 @@ def _fire(session: Session, settings: Settings, timer: Timer, now: datetime) -> 
         return "stale: the lead moved on"
     if timer.kind == "accept_window":
         offer = session.get(Offer, timer.offer_id) if timer.offer_id else None
-        if offer is None or offer.status != "open" or lead.agent != offer.agent:
+        if offer is None or offer.status != OfferStatus.OPEN or lead.agent != offer.agent:
             return "stale: answered"
-        offer.status, offer.answered_at = "expired", now
+        offer.status, offer.answered_at = OfferStatus.EXPIRED, now
         session.add(offer)
         window = (offer.expires_at - offer.created_at) if offer.expires_at else None
         data = {
@@ -72,7 +72,7 @@ def process_due(
             with session_scope(engine) as session:
                 timer = session.exec(
                     select(Timer)
-                    .where(Timer.status == "pending", col(Timer.due_at) <= now)
+                    .where(Timer.status == TimerStatus.PENDING, col(Timer.due_at) <= now)
                     .order_by(col(Timer.due_at), col(Timer.id))
                     .limit(1)
                     .with_for_update(skip_locked=True)
@@ -81,7 +81,7 @@ def process_due(
                     return fired
                 timer_id = timer.id
                 what = _fire(session, settings, timer, now)
-                timer.status, timer.fired_at = "done", now
+                timer.status, timer.fired_at = TimerStatus.DONE, now
                 session.add(timer)
             log.info("timer", timer=timer_id, lead=timer.lead_id, kind=timer.kind, what=what)
         except Exception:  # a bug or a lost database: keep the timer, retry it later
@@ -102,7 +102,7 @@ def _failed(engine: Engine, timer_id: int, now: datetime) -> None:
         timer.attempts += 1
         timer.last_error = error
         if timer.attempts >= MAX_ATTEMPTS:
-            timer.status = "failed"
+            timer.status = TimerStatus.FAILED
             session.add(
                 Event(
                     kind="timer_failed",
@@ -120,5 +120,6 @@ def next_due(engine: Engine) -> datetime | None:
     """When the next pending timer is due (for the daemon's sleep)."""
     with Session(engine) as session:
         return session.exec(
-            select(Timer.due_at).where(Timer.status == "pending").order_by(col(Timer.due_at))
+            select(Timer.due_at).where(Timer.status == TimerStatus.PENDING)
+            .order_by(col(Timer.due_at))
         ).first()

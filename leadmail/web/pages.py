@@ -30,6 +30,7 @@ from leadmail.config import Settings
 from leadmail.followup import access, activity, links, stages, steps
 from leadmail.followup.access import Principal
 from leadmail.models import Lead, Step
+from leadmail.statuses import StepStatus
 from leadmail.web.api import LeadFilter, filtered
 
 STATIC = Path(__file__).parent / "static"
@@ -358,7 +359,7 @@ def router(engine: Engine, settings: Settings) -> APIRouter:
             return render("message", request, None, 404, title="There is no such step",
                           detail=None, button=None, action="", field=None)
         detail = f"{_name(row)} (lead #{row.id}), due {_when(step.due_at)}."
-        if step.status != "open":
+        if step.status != StepStatus.OPEN:
             return render("message", request, None, title=f"“{step.name}” is {step.status}",
                           detail=detail, button=None, action="", field=None)
         return render("message", request, None, title=f"Mark “{step.name}” done?",
