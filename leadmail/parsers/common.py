@@ -710,8 +710,8 @@ def lives_there(ex: Extracted, pairs: list[tuple[str, str]] | None = None) -> bo
 
 
 def seller_home(ex: Extracted, pairs: list[tuple[str, str]] | None = None) -> None:
-    """A seller asks about their own home: it is both their address and the property, unless
-    they say they live elsewhere."""
+    """A seller asks about their own home: it is the property, and their address only where
+    the mail says they live there; one they say they live elsewhere from is the property."""
     if ex.segment != "Seller":
         return
     if lives_elsewhere(ex):  # the home they sell is the property; where they live is unknown

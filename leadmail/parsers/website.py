@@ -23,7 +23,6 @@ _BUILDERS = re.compile(
     r"formidable|wix\.com|squarespace|new (form )?submission|form submission|"
     r"jotform|typeform|hubspot form|elementor")
 _NOTICE = re.compile(r"(?i)\b(lead|leads|inquiry|enquiry|on behalf of|via)\b")
-_IDENTITY = IDENTITY_FIELDS
 # The site's own domain marks its robot sender; a free-mail domain marks nothing.
 _FREEMAIL = frozenset({"gmail.com", "googlemail.com", "yahoo.com", "outlook.com", "hotmail.com",
                        "icloud.com", "aol.com", "live.com", "msn.com", "proton.me",
@@ -49,7 +48,7 @@ class WebsiteParser:
             # provider's notice, even with the person's details set out without labels.
             return True
         keys = {k for k, _ in all_pairs(mail)}
-        kinds = {f for f in _IDENTITY if keys & FIELD_LABELS[f]}
+        kinds = {f for f in IDENTITY_FIELDS if keys & FIELD_LABELS[f]}
         named = bool(kinds & {"full_name", "first_name", "last_name"})
         if named and is_provider_addr(mail.from_addr, ()):
             return True  # a robot's notice naming a person ("From" / "Eleanor ..." / her email)
