@@ -600,6 +600,10 @@ class PipelineConfig(_Section):
     # The read step (parsers, rules, admin scripts) runs in this many reader processes, never
     # in the daemon itself (leadmail.sandbox). Default: one per CPU.
     workers: int | None = Field(default=None, ge=1, le=64)
+    # Up to this many stored messages go through the pipeline together: claimed in one
+    # transaction, read side by side, and their leads made, routed and queued in ONE
+    # transaction (each lead exactly as if alone). A lone message is a batch of one.
+    batch: int = Field(default=64, ge=1, le=1000)
     # Hard wall-clock limit on reading one message; past it the reader is killed and the
     # message counts one attempt toward quarantine.
     read_time_limit: float = Field(default=20.0, gt=0, le=50)  # under the 60 s claim lease

@@ -115,7 +115,9 @@ class Daemon:
         if released:
             log.info("took back messages a dead process had claimed", count=released)
         checked = time.monotonic()
-        slots = asyncio.Semaphore(self.readers.size)
+        batch = self.settings.pipeline.batch
+        # Two batches in hand: one being read (reader processes) while the other commits.
+        slots = asyncio.Semaphore(2)
         inflight: set[int] = set()
         tasks: set[asyncio.Task[None]] = set()
         while not self.stop.is_set():
@@ -127,50 +129,47 @@ class Daemon:
                 with contextlib.suppress(Exception):  # database trouble is logged below
                     await asyncio.to_thread(pipeline.release_dead_claims, self.engine)
             self.work.clear()
+            await slots.acquire()
+            if self.stop.is_set():
+                slots.release()
+                break
             try:
-                ids = await asyncio.to_thread(pipeline.claimable, self.engine)
+                due = await asyncio.to_thread(pipeline.claimable, self.engine,
+                                              batch + len(inflight))
             except Exception as exc:
                 log.error("database unavailable", error=str(exc))
-                ids = []
-            started = 0
-            for msg_id in ids:
-                if self.stop.is_set():
-                    break
-                if msg_id in inflight:
-                    continue
-                await slots.acquire()  # one message per reader process at a time
-                if self.stop.is_set():
-                    slots.release()
-                    break
-                inflight.add(msg_id)
-                task = asyncio.create_task(self._process_one(msg_id), name=f"msg-{msg_id}")
-                tasks.add(task)
-
-                def done(t: asyncio.Task[None], m: int = msg_id) -> None:
-                    inflight.discard(m)
-                    tasks.discard(t)
-                    slots.release()
-                    self.work.set()
-
-                task.add_done_callback(done)
-                started += 1
-            if not started:
+                due = []
+            ids = [m for m in due if m not in inflight][:batch]
+            if not ids:
+                slots.release()
                 await self._wait(self.work)
+                continue
+            inflight.update(ids)
+            task = asyncio.create_task(self._process_batch(ids), name=f"batch-{ids[0]}")
+            tasks.add(task)
+
+            def done(t: asyncio.Task[None], mine: list[int] = ids) -> None:
+                inflight.difference_update(mine)
+                tasks.discard(t)
+                slots.release()
+                self.work.set()
+
+            task.add_done_callback(done)
         if tasks:  # stopping: finish the messages in hand
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _process_one(self, msg_id: int) -> None:
+    async def _process_batch(self, msg_ids: list[int]) -> None:
         try:
-            outcome = await asyncio.to_thread(
-                pipeline.process, self.rt, self.engine, msg_id, self.me, self.readers.read
-            )
+            outcomes = await asyncio.to_thread(
+                pipeline.process_batch, self.rt, self.engine, msg_ids, self.me,
+                self.readers.read)
         except Exception:
-            log.exception("pipeline failed; message left for retry", msg=msg_id)
+            log.exception("pipeline failed; messages left for retry", msgs=msg_ids)
             return
-        if outcome is not None:
-            self.processed += 1
-            if outcome.lead_id:
-                self.deliveries.set()
+        done = [o for o in outcomes if o is not None]
+        self.processed += len(done)
+        if any(o.lead_id for o in done):
+            self.deliveries.set()
 
     async def _outbox_sender(self) -> None:
         released = await asyncio.to_thread(outbox.release_dead_claims, self.engine, True)

@@ -13,13 +13,14 @@ and are held by the lease alone.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import or_, update
 from sqlalchemy.engine import CursorResult, Engine
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from leadmail import workers
 from leadmail.clock import utcnow
@@ -83,8 +84,19 @@ class Queue:
 
     def claim(self, engine: Engine, row_id: int, me: str | None = None) -> bool:
         """Take one row for a lease; False when it is not free (another worker has it)."""
+        return bool(self.claim_many(engine, [row_id], me))
+
+    def claim_many(self, engine: Engine, row_ids: Sequence[int], me: str | None = None,
+                   session: Session | None = None) -> list[int]:
+        """Take the rows of `row_ids` that are free for a lease, in one transaction (the
+        caller's `session`, else one of its own); the ids taken, in ascending order."""
+        if not row_ids:
+            return []
+        if session is None:
+            with session_scope(engine) as own:
+                return self.claim_many(engine, row_ids, me, own)
         now = utcnow()
-        ident = self._col("id") == row_id
+        ident = self._col("id").in_(list(row_ids))
         values: dict[str, Any] = {
             "claimed_by": me or workers.worker_id(),
             self.due: now + self.lease,
@@ -92,15 +104,15 @@ class Queue:
         }
         if self.working is not None:
             values["status"] = self.working
-        with session_scope(engine) as session:
-            free = session.exec(
-                select(self.model.id).where(ident, self.free(now)).with_for_update(
-                    skip_locked=True)
-            ).first()
-            if free is None:
-                return False
-            return _changed(session.execute(
-                update(self.model).where(ident, self.free(now)).values(**values)))
+        free = [i for i in session.exec(
+            select(self.model.id).where(ident, self.free(now)).with_for_update(skip_locked=True)
+        ).all() if i is not None]
+        if not free:
+            return []
+        # Locked (PostgreSQL) or under the one writer lock (SQLite): still free, so all change.
+        session.execute(update(self.model).where(self._col("id").in_(free), self.free(now))
+                        .values(**values))
+        return sorted(free)
 
     def _freed(self, now: datetime) -> dict[str, Any]:
         """The values that make a held row free again, due now."""

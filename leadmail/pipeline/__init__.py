@@ -23,6 +23,7 @@ from typing import Protocol
 
 import structlog
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from leadmail import workers
 from leadmail.clock import utcnow
@@ -34,7 +35,7 @@ from leadmail.normalize import storable
 from leadmail.pipeline import activity, claim, commit, duplicate, reader, reply, review
 from leadmail.pipeline.claim import _claim, claimable, release_dead_claims, requeue
 from leadmail.pipeline.commit import _lead_fields, assign
-from leadmail.pipeline.context import Context, Outcome, Reader
+from leadmail.pipeline.context import Context, Outcome, Ran, Reader
 from leadmail.pipeline.reader import read, read_any, read_api
 from leadmail.pipeline.review import review_reason
 from leadmail.pipeline.runtime import Runtime
@@ -51,8 +52,8 @@ STEPS: tuple[Step, ...] = (claim, duplicate, reply, activity, reader, review, co
 
 __all__ = [
     "LEASE", "STEPS", "Context", "Outcome", "Reader", "Runtime", "Step", "_claim",
-    "_lead_fields", "assign", "claimable", "process", "read", "read_any", "read_api",
-    "release_dead_claims", "requeue", "review_reason", "run", "worker_id",
+    "_lead_fields", "assign", "claimable", "process", "process_batch", "read", "read_any",
+    "read_api", "release_dead_claims", "requeue", "review_reason", "run", "worker_id",
 ]
 log = structlog.get_logger("leadmail.pipeline")
 worker_id = workers.worker_id
@@ -69,62 +70,89 @@ def process(
     """Run the pipeline on one stored message; None when another worker holds it. `reader`
     runs the read step (the daemon's: sandbox.ReadPool.read, in a child process); by
     default it runs here."""
+    return process_batch(rt, engine, [msg_id], me, reader, steps)[0]
+
+
+def process_batch(
+    rt: Runtime,
+    engine: Engine,
+    msg_ids: Sequence[int],
+    me: str | None = None,
+    reader: Reader | None = None,
+    steps: Sequence[Step] = STEPS,
+) -> list[Outcome | None]:
+    """Run the pipeline on a batch of stored messages, in id order; each one's outcome (None
+    where another worker holds it). Steps with a `run_batch` work on the whole batch at once
+    (the claim, the reads, the commit: one transaction for all the batch's leads); the
+    others message by message. Each lead is made, and routed, as if alone, in id order."""
     started = time.perf_counter()
-    # Every log line of every step for this message carries msg=ID (the correlation id),
-    # including those of parsers, scripts, routing and the outbox enqueue.
-    with structlog.contextvars.bound_contextvars(msg=msg_id):
-        ctx = Context(rt, engine, msg_id, me or worker_id(), reader, log.bind(msg=msg_id))
-        outcome = run(ctx, steps)
-    if outcome is not None:
-        STEP_SECONDS.labels("total").observe(time.perf_counter() - started)
+    me = me or worker_id()
+    ctxs = [Context(rt, engine, m, me, reader, log.bind(msg=m)) for m in sorted(set(msg_ids))]
+    outcomes = run(ctxs, steps)
+    done = [o for o in outcomes.values() if o is not None]
+    for outcome in done:  # the batch's time, shared among its messages
+        STEP_SECONDS.labels("total").observe((time.perf_counter() - started) / len(done))
         PROCESSED.labels(outcome.status, outcome.source or "").inc()
-    return outcome
+    return [outcomes[m] for m in msg_ids]
 
 
-def run(ctx: Context, steps: Sequence[Step] = STEPS) -> Outcome | None:
-    """The loop: each step in turn, until one ends the message or the last makes the lead."""
-    try:
-        for step in steps:
-            ctx = step.run(ctx)
-    except Taken:
-        return None
-    except Ended as end:
-        return _finish(ctx, end)
-    except Transient as exc:
-        return _retry_later(ctx, exc.error)
-    assert ctx.outcome is not None, "the last step did not say how the message ended"
-    return ctx.outcome
+def run(ctxs: Sequence[Context], steps: Sequence[Step] = STEPS) -> dict[int, Outcome | None]:
+    """The loop: each step in turn over the messages still going, until a step ends a
+    message or the last makes its lead. Messages ended on the way are recorded together,
+    in one transaction, once every step has run."""
+    live, ended = list(ctxs), []
+    for step in steps:
+        batch = getattr(step, "run_batch", None)
+        results: list[Ran] = batch(live) if batch else [Ran.of(step.run, c) for c in live]
+        live = [r.ctx for r in results if r.end is None]
+        ended += [r for r in results if r.end is not None]
+    outcomes: dict[int, Outcome | None] = {}
+    for ctx in live:
+        assert ctx.outcome is not None, "the last step did not say how the message ended"
+        outcomes[ctx.msg_id] = ctx.outcome
+    closing = [r for r in ended if not isinstance(r.end, Taken)]
+    outcomes.update({r.ctx.msg_id: None for r in ended if isinstance(r.end, Taken)})
+    if closing:
+        with session_scope(closing[0].ctx.engine) as session:
+            for r in closing:
+                outcomes[r.ctx.msg_id] = _close(session, r.ctx, r.end)
+    return outcomes
 
 
-def _finish(ctx: Context, end: Ended) -> Outcome:
+def _close(session: Session, ctx: Context, end: Exception | None) -> Outcome:
+    if isinstance(end, Transient):
+        return _retry_later(session, ctx, end.error)
+    assert isinstance(end, Ended)
+    return _finish(session, ctx, end)
+
+
+def _finish(session: Session, ctx: Context, end: Ended) -> Outcome:
     """The message's final status, with the reason on its row and its event."""
     reason = storable(end.reason)  # the message row and its event both keep it
-    with session_scope(ctx.engine) as session:
-        msg = session.get(Message, ctx.msg_id)
-        assert msg is not None
-        msg.status, msg.reason, msg.error = end.status, reason, storable(end.traceback)
-        msg.duplicate_of, msg.processed_at, msg.lease_until = end.duplicate_of, utcnow(), None
-        session.add(msg)
-        session.add(
-            Event(
-                kind=end.status,
-                message_pk=ctx.msg_id,
-                data={"reason": reason, "duplicate_of": end.duplicate_of},
-            )
+    msg = session.get(Message, ctx.msg_id)
+    assert msg is not None
+    msg.status, msg.reason, msg.error = end.status, reason, storable(end.traceback)
+    msg.duplicate_of, msg.processed_at, msg.lease_until = end.duplicate_of, utcnow(), None
+    session.add(msg)
+    session.add(
+        Event(
+            kind=end.status,
+            message_pk=ctx.msg_id,
+            data={"reason": reason, "duplicate_of": end.duplicate_of},
         )
+    )
     return Outcome(ctx.msg_id, end.status, reason=end.reason, duplicate_of=end.duplicate_of,
                    source=end.source)
 
 
-def _retry_later(ctx: Context, error: str) -> Outcome:
+def _retry_later(session: Session, ctx: Context, error: str) -> Outcome:
     """Back in line after the backoff; at the last attempt, quarantined with the error."""
     if ctx.attempts >= ctx.max_attempts:
         reason = (f"could not store the lead after {ctx.attempts} attempts: "
                   f"{error.splitlines()[-1]}")
-        return _finish(ctx, Quarantine(reason, error))
-    with session_scope(ctx.engine) as session:
-        msg = session.get(Message, ctx.msg_id)
-        assert msg is not None
-        MESSAGES.retry_later(msg, storable(error))
-        session.add(msg)
+        return _finish(session, ctx, Quarantine(reason, error))
+    msg = session.get(Message, ctx.msg_id)
+    assert msg is not None
+    MESSAGES.retry_later(msg, storable(error))
+    session.add(msg)
     return Outcome(ctx.msg_id, MessageStatus.RECEIVED, reason="will retry")

@@ -11,10 +11,12 @@ this lead first), or Transient (the database failed: tried again later).
 
 from __future__ import annotations
 
+import time
 import traceback
 from dataclasses import fields
 from typing import Any
 
+import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -27,13 +29,20 @@ from leadmail.errors import Duplicate, Transient
 from leadmail.followup import steps
 from leadmail.metrics import ASSIGNMENTS
 from leadmail.models import Contact, Event, Lead, Message, MessageStatus
-from leadmail.pipeline.context import Context, Outcome
+from leadmail.pipeline.context import Context, Outcome, Ran
 from leadmail.statuses import LeadStatus
+
+# Seconds one transaction of a batch may go on adding leads before it commits (and the next
+# begins): the writer's lock is never held much longer, so intake and delivery never wait
+# longer than that for it.
+HOLD = 0.05
 
 
 def run(ctx: Context) -> Context:
     try:
-        ctx.outcome = _commit_lead(ctx, ctx.the_draft())
+        with session_scope(ctx.engine) as session:
+            outcome = _write(session, ctx, ctx.the_draft())
+        ctx.outcome = _logged(ctx, outcome)
     except IntegrityError:
         # Another copy of this message made the lead first (two workers, same dedup key).
         error = traceback.format_exc()
@@ -48,70 +57,127 @@ def run(ctx: Context) -> Context:
     return ctx
 
 
-def _commit_lead(ctx: Context, draft: Draft) -> Outcome:
+def run_batch(ctxs: list[Context]) -> list[Ran]:
+    """The batch's leads in as few transactions as fit in HOLD seconds each (one, for a
+    batch of simple leads), in id order, each lead in a savepoint of its own, so each is
+    merged and routed exactly as if it were alone (the round-robin credits, caps and
+    contacts the one before it wrote are what it reads). A lead whose savepoint fails
+    (another worker made it first), or the leads of a transaction that fails, go through
+    `run` on their own."""
+    if len(ctxs) < 2:
+        return [Ran.of(run, ctx) for ctx in ctxs]
+    ran: dict[int, Ran] = {}
+    rest = list(ctxs)
+    while rest:
+        done, rest = _transaction(rest)
+        ran.update(done)
+    return [ran[ctx.msg_id] for ctx in ctxs]
+
+
+def _transaction(ctxs: list[Context]) -> tuple[dict[int, Ran], list[Context]]:
+    """One transaction over the first leads of `ctxs`, until HOLD seconds have gone (the
+    writer's lock is held that long at most, so intake and delivery wait no longer): what
+    became of them, and the leads left for the next."""
+    written: list[tuple[Context, Outcome]] = []
+    alone: list[Context] = []
+    traces = {ctx.msg_id: list(ctx.the_draft().trace) for ctx in ctxs}
+
+    def on_its_own(ctx: Context) -> Ran:  # as it was before the batch's attempt
+        ctx.the_draft().trace[:] = traces[ctx.msg_id]
+        ctx.route = None
+        return Ran.of(run, ctx)
+
+    taken = 0
+    try:
+        with session_scope(ctxs[0].engine) as session:
+            until = time.monotonic() + HOLD
+            for ctx in ctxs:
+                taken += 1
+                with structlog.contextvars.bound_contextvars(msg=ctx.msg_id):
+                    try:
+                        with session.begin_nested():
+                            written.append((ctx, _write(session, ctx, ctx.the_draft())))
+                    except IntegrityError:
+                        alone.append(ctx)
+                if time.monotonic() > until:
+                    break
+    except Exception:
+        ctxs[0].log.warning("a batch's transaction failed; its leads go one by one",
+                            leads=taken, exc_info=True)
+        return {ctx.msg_id: on_its_own(ctx) for ctx in ctxs[:taken]}, ctxs[taken:]
+    for ctx, outcome in written:
+        ctx.outcome = _logged(ctx, outcome)
+    done = {ctx.msg_id: Ran(ctx) for ctx, _ in written}
+    done.update({ctx.msg_id: on_its_own(ctx) for ctx in alone})
+    return done, ctxs[taken:]
+
+
+def _write(session: Session, ctx: Context, draft: Draft) -> Outcome:
+    """The lead, its contact, its routing and alerts, and the message's `lead` status, in
+    the caller's transaction."""
     settings, msg_id, key = ctx.rt.settings, ctx.msg_id, ctx.key
-    with session_scope(ctx.engine) as session:
-        existing = session.exec(select(Lead).where(Lead.dedup_key == key)).first()
-        if existing is not None:  # this very message made its lead before a crash: done
-            msg = session.get(Message, msg_id)
-            assert msg is not None
-            msg.status, msg.lead_id, msg.processed_at = MessageStatus.LEAD, existing.id, utcnow()
-            session.add(msg)
-            return Outcome(msg_id, MessageStatus.LEAD, existing.id, existing.agent)
-        lead = Lead(message_pk=msg_id, dedup_key=key, **_lead_fields(draft))
-        session.add(lead)
-        session.flush()
-        assert lead.id is not None
-        contact, merged = contacts.merge(session, draft, lead.id)
-        lead.contact_id = contact.id
-        draft.note("merge_contact", contact=contact.id, merged=merged)
-        session.add_all(
-            [
-                Event(
-                    kind="lead_created",
-                    message_pk=msg_id,
-                    lead_id=lead.id,
-                    data={"source": draft.source, "rule": draft.rule, "parser": draft.parser},
-                ),
-                Event(
-                    kind="contact_merged" if merged else "contact_created",
-                    lead_id=lead.id,
-                    data={"contact": contact.id},
-                ),
-            ]
-        )
-        if ctx.review:
-            # Not routed blind: a person checks it (`leadmail review`), then it is routed.
-            lead.status, lead.review_reason = LeadStatus.REVIEW, ctx.review
-            draft.note("review", reason=ctx.review)
-            session.add(Event(kind="review", lead_id=lead.id, data={"reason": ctx.review}))
-            route_name = "review"
-        else:
-            decision = assign(
-                session,
-                settings,
-                lead,
-                contact,
-                draft.trace,
-                owner=contact.owner if merged else None,
-            )
-            route_name = decision.rule
-        lead.trace = list(draft.trace)
-        session.add(lead)
-        session.add(contact)
+    existing = session.exec(select(Lead).where(Lead.dedup_key == key)).first()
+    if existing is not None:  # this very message made its lead before a crash: done
         msg = session.get(Message, msg_id)
         assert msg is not None
-        msg.status, msg.lead_id, msg.processed_at = MessageStatus.LEAD, lead.id, utcnow()
-        msg.lease_until, msg.reason = None, None
+        msg.status, msg.lead_id, msg.processed_at = MessageStatus.LEAD, existing.id, utcnow()
         session.add(msg)
-        outcome = Outcome(msg_id, MessageStatus.LEAD, lead.id, lead.agent, source=draft.source)
-    ctx.log.info(
-        "lead",
-        lead=outcome.lead_id,
-        source=draft.source,
-        agent=outcome.agent,
-        route=route_name,
+        return Outcome(msg_id, MessageStatus.LEAD, existing.id, existing.agent)
+    lead = Lead(message_pk=msg_id, dedup_key=key, **_lead_fields(draft))
+    session.add(lead)
+    session.flush()
+    assert lead.id is not None
+    contact, merged = contacts.merge(session, draft, lead.id)
+    lead.contact_id = contact.id
+    draft.note("merge_contact", contact=contact.id, merged=merged)
+    session.add_all(
+        [
+            Event(
+                kind="lead_created",
+                message_pk=msg_id,
+                lead_id=lead.id,
+                data={"source": draft.source, "rule": draft.rule, "parser": draft.parser},
+            ),
+            Event(
+                kind="contact_merged" if merged else "contact_created",
+                lead_id=lead.id,
+                data={"contact": contact.id},
+            ),
+        ]
     )
+    if ctx.review:
+        # Not routed blind: a person checks it (`leadmail review`), then it is routed.
+        lead.status, lead.review_reason = LeadStatus.REVIEW, ctx.review
+        draft.note("review", reason=ctx.review)
+        session.add(Event(kind="review", lead_id=lead.id, data={"reason": ctx.review}))
+        route_name = "review"
+    else:
+        decision = assign(
+            session,
+            settings,
+            lead,
+            contact,
+            draft.trace,
+            owner=contact.owner if merged else None,
+        )
+        route_name = decision.rule
+    lead.trace = list(draft.trace)
+    session.add(lead)
+    session.add(contact)
+    msg = session.get(Message, msg_id)
+    assert msg is not None
+    msg.status, msg.lead_id, msg.processed_at = MessageStatus.LEAD, lead.id, utcnow()
+    msg.lease_until, msg.reason = None, None
+    session.add(msg)
+    ctx.route = route_name
+    return Outcome(msg_id, MessageStatus.LEAD, lead.id, lead.agent, source=draft.source)
+
+
+def _logged(ctx: Context, outcome: Outcome) -> Outcome:
+    """Once committed: the lead's log line."""
+    if ctx.route:
+        ctx.log.info("lead", lead=outcome.lead_id, source=outcome.source, agent=outcome.agent,
+                     route=ctx.route)
     return outcome
 
 

@@ -7,10 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from sqlalchemy.engine import Engine
 
 from leadmail.draft import Draft
-from leadmail.errors import NotALead, Transient
+from leadmail.errors import Ended, NotALead, Taken, Transient
 from leadmail.pipeline.runtime import Runtime
 
 Reader = Callable[[bytes, str], Draft]  # runs the read step: (raw, intake) -> Draft
@@ -51,6 +52,7 @@ class Context:
     intake: str = ""
     draft: Draft | None = None
     review: str | None = None  # why a person must check the lead before routing
+    route: str | None = None  # the route the commit step took (for its log line)
     outcome: Outcome | None = None
 
     @property
@@ -62,6 +64,30 @@ class Context:
         """The draft, for the steps after the read step."""
         assert self.draft is not None, "the read step runs before this one"
         return self.draft
+
+
+@dataclass
+class Ran:
+    """What a step did with one message of a batch: its context goes on (`end` None), or
+    `end` ended it (Taken, an Ended outcome, or Transient)."""
+
+    ctx: Context
+    end: Exception | None = None
+
+    @classmethod
+    def of(cls, run: Callable[[Context], Context], ctx: Context) -> Ran:
+        """`run(ctx)`, with the outcome it raised, if any. Log lines carry msg=ID."""
+        with structlog.contextvars.bound_contextvars(msg=ctx.msg_id):
+            try:
+                return cls(run(ctx))
+            except (Taken, Ended, Transient) as end:
+                return cls(ctx, end)
+
+    def get(self) -> Context:
+        """The context, or the outcome raised again (a step's `run` on one message)."""
+        if self.end is not None:
+            raise self.end
+        return self.ctx
 
 
 def something_else(ctx: Context, look: Callable[[], str | None], *, source: str,

@@ -11,6 +11,7 @@ bug met it), Transient (the reader ran out of time or died: one attempt used).
 from __future__ import annotations
 
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -23,9 +24,21 @@ from leadmail.intake import api as api_intake
 from leadmail.metrics import STEP_SECONDS
 from leadmail.parsers.base import Extracted
 from leadmail.parsers.mime import parse_mail
-from leadmail.pipeline.context import Context
+from leadmail.pipeline.context import Context, Ran
 from leadmail.pipeline.runtime import Runtime
 from leadmail.rules import apply_extractions, match_rule
+
+# Threads that wait on reader processes (a pipe each, without the GIL); the reader pool
+# bounds how many reads really run at once.
+_READS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="leadmail-read")
+
+
+def run_batch(ctxs: list[Context]) -> list[Ran]:
+    """The batch's messages read side by side, one per reader process (the daemon's
+    `reader`); read here, they go one after another."""
+    if len(ctxs) < 2 or ctxs[0].reader is None:
+        return [Ran.of(run, ctx) for ctx in ctxs]
+    return list(_READS.map(lambda ctx: Ran.of(run, ctx), ctxs))
 
 
 def run(ctx: Context) -> Context:

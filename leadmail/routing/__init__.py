@@ -191,7 +191,7 @@ def route(
 ) -> Decision:
     """Decide who gets a new lead (live: round-robin credits are locked and saved)."""
     now = (clock or clocks.current()).now()
-    return decide(session, settings, lead, now=now, ledger=DbLedger(session), owner=owner)
+    return decide(session, settings, lead, now=now, ledger=DbLedger.of(session), owner=owner)
 
 
 def trace_of(decision: Decision) -> dict[str, Any]:

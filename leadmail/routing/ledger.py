@@ -40,6 +40,19 @@ class DbLedger:
         self.session = session
         self._states: dict[str, RoutingState] = {}
 
+    @classmethod
+    def of(cls, session: Session) -> DbLedger:
+        """The ledger of the session's transaction: a pond's row is locked and read once
+        per transaction, and every lead routed in it (a batch) reads the credits the one
+        before it saved."""
+        transaction = session.get_transaction()
+        held = session.info.get("ledger")
+        if held is not None and held[0] is transaction and held[0] is not None:
+            return held[1]
+        ledger = cls(session)
+        session.info["ledger"] = (transaction, ledger)
+        return ledger
+
     def _state(self, pond: str) -> RoutingState:
         if pond in self._states:
             return self._states[pond]
