@@ -21,7 +21,7 @@ from leadmail.notify.alert import lead_view
 from leadmail.parsers.base import Extracted
 from leadmail.review import FIXABLE
 from leadmail.scripts.api import LeadApi
-from leadmail.web.api import LeadDetail, LeadOut
+from leadmail.web.api.schemas import LeadDetail, LeadOut
 
 # What each class keeps besides the lead's fields: its step's bookkeeping.
 EXTRACTED_OWN = {"parser", "is_lead", "not_lead_reason", "confidence", "trace"}
