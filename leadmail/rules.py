@@ -325,7 +325,7 @@ def match_rule(rules: list[Rule], mail: Mail) -> Rule | None:
 
 def apply_extractions(rule: Rule, mail: Mail, ext: Any) -> list[str]:
     """Override the parser's values with the rule's label/regex extractions; fields set."""
-    from leadmail.scripts.api import MailView
+    from leadmail.scripts.view import MailView
 
     view = MailView(mail)
     done = []

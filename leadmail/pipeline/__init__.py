@@ -24,7 +24,7 @@ from typing import Protocol
 import structlog
 from sqlalchemy.engine import Engine
 
-from leadmail import workers
+from leadmail import liveness as workers
 from leadmail.clock import utcnow
 from leadmail.db import session_scope
 from leadmail.errors import Ended, Quarantine, Taken, Transient

@@ -14,7 +14,7 @@ from leadmail import pipeline
 from leadmail.clock import now
 from leadmail.config import STAGES, Settings
 from leadmail.followup.access import Principal
-from leadmail.intake import api as api_intake
+from leadmail.intake.posted import LeadIn, synthesize
 from leadmail.models import Lead, Message, MessageStatus
 from leadmail.store import store_raw
 from leadmail.web.api.keys import Keys
@@ -38,7 +38,7 @@ def router(engine: Engine, settings: Settings, k: Keys, rt_factory: Any = None) 
         202: {"model": Posted, "description": "Stored; still being processed"},
         422: {"description": "Not a lead this brokerage knows how to take"}})
     async def post_lead(
-        lead: api_intake.LeadIn, response: Response,
+        lead: LeadIn, response: Response,
         p: Annotated[Principal, Depends(k.who)],
         idempotency_key: Annotated[str | None, Header(max_length=200,
                                                       pattern=r"^[A-Za-z0-9_.-]+$")] = None,
@@ -50,7 +50,7 @@ def router(engine: Engine, settings: Settings, k: Keys, rt_factory: Any = None) 
         problems = _check_lead(settings, lead)
         if problems:
             raise invalid(*problems)
-        raw = api_intake.synthesize(p.key, lead, now(), idempotency_key)
+        raw = synthesize(p.key, lead, now(), idempotency_key)
         # Idempotency lives in the API's own namespace: no mail's Message-ID can reach it.
         dedup = f"api:{p.key.name}:{idempotency_key}" if idempotency_key else None
         msg_id = await asyncio.to_thread(store_raw, engine, raw, mail_from=p.key.name,
@@ -65,7 +65,7 @@ def router(engine: Engine, settings: Settings, k: Keys, rt_factory: Any = None) 
     return r
 
 
-def _check_lead(settings: Settings, lead: api_intake.LeadIn) -> tuple[str, str] | None:
+def _check_lead(settings: Settings, lead: LeadIn) -> tuple[str, str] | None:
     if lead.stage is not None and lead.stage not in STAGES:
         return "stage", f"{lead.stage!r} is not one of {', '.join(STAGES)}"
     if lead.segment is not None and lead.segment not in settings.classify.all_segments():
