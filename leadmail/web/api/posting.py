@@ -12,7 +12,7 @@ from sqlmodel import Session, func, select
 
 from leadmail import pipeline
 from leadmail.clock import now
-from leadmail.config import STAGES, Settings
+from leadmail.config import LEAD_STAGES, Settings
 from leadmail.followup.access import Principal
 from leadmail.intake.posted import LeadIn, synthesize
 from leadmail.models import Lead, Message, MessageStatus
@@ -66,8 +66,8 @@ def router(engine: Engine, settings: Settings, k: Keys, rt_factory: Any = None) 
 
 
 def _check_lead(settings: Settings, lead: LeadIn) -> tuple[str, str] | None:
-    if lead.stage is not None and lead.stage not in STAGES:
-        return "stage", f"{lead.stage!r} is not one of {', '.join(STAGES)}"
+    if lead.stage is not None and lead.stage not in LEAD_STAGES:
+        return "stage", f"{lead.stage!r} is not one of {', '.join(LEAD_STAGES)}"
     if lead.segment is not None and lead.segment not in settings.classify.all_segments():
         return "segment", f"{lead.segment!r} is not a known segment"
     if not (lead.email or lead.phone):
