@@ -7,7 +7,7 @@ from typing import Any
 import structlog
 
 from leadmail import leadfields, normalize
-from leadmail.config import ORIGINS, STAGES, CustomFieldConfig, Settings
+from leadmail.config import LEAD_STAGES, ORIGINS, CustomFieldConfig, Settings
 from leadmail.draft import Draft
 from leadmail.errors import Quarantine
 from leadmail.rules import Rule
@@ -58,8 +58,8 @@ def classify(draft: Draft, rule: Rule | None, settings: Settings) -> Draft:
     draft.segment = draft.segment or DEFAULT_SEGMENT
     draft.origin = draft.origin or settings.classify.default_origin
 
-    if draft.stage not in STAGES:
-        raise Quarantine(f"stage {draft.stage!r} is not one of {', '.join(STAGES)}")
+    if draft.stage not in LEAD_STAGES:
+        raise Quarantine(f"stage {draft.stage!r} is not one of {', '.join(LEAD_STAGES)}")
     if draft.segment not in settings.classify.all_segments():
         raise Quarantine(f"segment {draft.segment!r} is not known (add it to classify.segments)")
     if draft.origin not in ORIGINS:

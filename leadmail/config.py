@@ -46,16 +46,16 @@ BUILTIN_SEGMENTS = (
     "Connections",
     "Sphere of influence",
 )
-STAGES = ("Lead", "Potential", "Active", "Inactive", "Lost")
+LEAD_STAGES = ("Lead", "Potential", "Active", "Inactive", "Lost")
 
 
 def _known_stage(v: str) -> str:
-    if v not in STAGES:
-        raise ValueError(f"{v!r} is not one of {', '.join(STAGES)}")
+    if v not in LEAD_STAGES:
+        raise ValueError(f"{v!r} is not one of {', '.join(LEAD_STAGES)}")
     return v
 
 
-Stage = Annotated[str, AfterValidator(_known_stage)]  # one of STAGES
+Stage = Annotated[str, AfterValidator(_known_stage)]  # one of LEAD_STAGES
 
 
 def _once(seen: set[Any], value: Any, where: str, shown: str) -> None:
@@ -782,7 +782,7 @@ class FollowupConfig(_Section):
         return self
 
 
-class PipelineStageConfig(_Section):
+class DealStageConfig(_Section):
     """A stage of a team's deal pipeline; `outcome` won or lost closes the deal."""
 
     name: str = Field(min_length=1)
@@ -795,11 +795,11 @@ class TeamConfig(_Section):
     name: str = Field(min_length=1)
     agents: list[str] = Field(default_factory=list)
     managers: list[str] = Field(default_factory=list)
-    stages: list[PipelineStageConfig] = Field(
+    stages: list[DealStageConfig] = Field(
         default_factory=lambda: [
-            PipelineStageConfig(name=n) for n in ("Qualified", "Showing", "Offer", "Under contract")
-        ] + [PipelineStageConfig(name="Won", outcome="won"),
-             PipelineStageConfig(name="Lost", outcome="lost")])
+            DealStageConfig(name=n) for n in ("Qualified", "Showing", "Offer", "Under contract")
+        ] + [DealStageConfig(name="Won", outcome="won"),
+             DealStageConfig(name="Lost", outcome="lost")])
 
     @field_validator("agents", "managers")
     @classmethod
@@ -815,7 +815,7 @@ class TeamConfig(_Section):
                 else s for s in (v or [])]
 
     @model_validator(mode="after")
-    def _pipeline(self) -> TeamConfig:
+    def _deal_stages(self) -> TeamConfig:
         names = [s.name for s in self.stages]
         for i, name in enumerate(names):
             if name in names[:i]:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from leadmail import pipeline, sandbox, sdnotify
 from leadmail.config import Settings, split_hostport
 from leadmail.errors import ConfigErrors
-from leadmail.followup import worker
+from leadmail.followup import reminders as worker
 from leadmail.intake.imap import ImapIntake
 from leadmail.intake.smtp import StoreHandler, ensure_open_files, make_server
 from leadmail.notify import digest, outbox

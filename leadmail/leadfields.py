@@ -56,7 +56,7 @@ class LeadField:
     max_length: int | None = None  # of the posted value (LeadIn)
     multiline: bool = False  # the posted value may hold tabs and line breaks
     description: str | None = None  # in the API's schema
-    # How a script's value is normalized (scripts.api): name, email, phone, address, price,
+    # How a script's value is normalized (scripts/view.py): name, email, phone, address, price,
     # message, or plain (kept as a string).
     normalize: str = "plain"
 

@@ -22,7 +22,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.engine import CursorResult, Engine
 from sqlmodel import Session, col, select
 
-from leadmail import workers
+from leadmail import liveness as workers
 from leadmail.clock import utcnow
 from leadmail.db import session_scope
 from leadmail.models import Event, Message, Outbox

@@ -13,7 +13,7 @@ from leadmail.db import session_scope
 from leadmail.draft import Draft
 from leadmail.models import Contact, Event, Lead
 from leadmail.pipeline import assign
-from leadmail.scripts.api import LeadApi
+from leadmail.scripts.view import LeadApi
 
 FIXABLE = LeadApi.FIELDS  # what `leadmail review fix` may correct: what a script may set
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from leadmail import leadfields
-from leadmail.config import ORIGINS, STAGES
+from leadmail.config import LEAD_STAGES, ORIGINS
 from leadmail.errors import ConfigError, ConfigErrors
 from leadmail.parsers.base import Mail
 
@@ -169,8 +169,8 @@ def _check_sets(sets: dict[str, Any], where: str, segments: tuple[str, ...]) -> 
     for key in sets:
         if key not in _SET_KEYS:
             raise ConfigError(f"{where}.{key}", f"unknown key (use {sorted(_SET_KEYS)})")
-    if "stage" in sets and sets["stage"] not in STAGES:
-        raise ConfigError(f"{where}.stage", f"{sets['stage']!r} is not one of {STAGES}")
+    if "stage" in sets and sets["stage"] not in LEAD_STAGES:
+        raise ConfigError(f"{where}.stage", f"{sets['stage']!r} is not one of {LEAD_STAGES}")
     if "segment" in sets and sets["segment"] not in segments:
         raise ConfigError(
             f"{where}.segment",
@@ -325,7 +325,7 @@ def match_rule(rules: list[Rule], mail: Mail) -> Rule | None:
 
 def apply_extractions(rule: Rule, mail: Mail, ext: Any) -> list[str]:
     """Override the parser's values with the rule's label/regex extractions; fields set."""
-    from leadmail.scripts.api import MailView
+    from leadmail.scripts.view import MailView
 
     view = MailView(mail)
     done = []

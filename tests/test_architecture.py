@@ -149,6 +149,8 @@ def test_the_graph_sees_every_kind_of_import() -> None:
     assert "tokens" in edges["notify"]  # notify/links.py: from leadmail import tokens
     assert "config" in edges["pipeline"]
     assert not edges["tokens"]  # tokens is a leaf: it imports nothing of leadmail
+    assert not edges["liveness"]  # who holds a claim: a leaf too
+    assert "intake" in edges["web"]  # web/api/posting.py, two levels down: intake.posted
 
 
 def test_cycles_are_found_and_named() -> None:

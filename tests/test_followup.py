@@ -21,8 +21,9 @@ from sqlmodel import Session, col, select
 from leadmail import config, db, pipeline
 from leadmail.clock import ManualClock, use
 from leadmail.errors import ConfigErrors
-from leadmail.followup import activity, links, stages, steps, worker
-from leadmail.intake import api as api_intake
+from leadmail.followup import activity, links, stages, steps
+from leadmail.followup import reminders as worker
+from leadmail.intake import posted as api_intake
 from leadmail.models import Activity, Deal, Lead, Message, Outbox, StageChange, Step
 from leadmail.routing import actions
 from leadmail.store import store_raw

@@ -14,14 +14,14 @@ import pytest
 
 from leadmail import evaluate, leadfields, rules
 from leadmail.draft import EXTRACT_KEYS, Draft, build
-from leadmail.intake.api import LeadIn
+from leadmail.intake.posted import LeadIn
 from leadmail.leadfields import FIELDS, dataclass_of, having, names
 from leadmail.models import Contact, Lead
 from leadmail.notify.alert import lead_view
 from leadmail.parsers.base import Extracted
 from leadmail.review import FIXABLE
-from leadmail.scripts.api import LeadApi
-from leadmail.web.api import LeadDetail, LeadOut
+from leadmail.scripts.view import LeadApi
+from leadmail.web.api.schemas import LeadDetail, LeadOut
 
 # What each class keeps besides the lead's fields: its step's bookkeeping.
 EXTRACTED_OWN = {"parser", "is_lead", "not_lead_reason", "confidence", "trace"}

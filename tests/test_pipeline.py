@@ -253,7 +253,7 @@ def test_claims_of_dead_local_processes() -> None:
     import os
     import subprocess
 
-    from leadmail import workers
+    from leadmail import liveness as workers
 
     me = workers.worker_id()
     host = me.rpartition(":")[0]

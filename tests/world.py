@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 from leadmail import config, db, pipeline
 from leadmail.clock import ManualClock, use
 from leadmail.followup import activity, stages, steps
-from leadmail.intake import api as api_intake
+from leadmail.intake import posted as api_intake
 from leadmail.models import Deal, Lead, Message, Outbox, Step
 from leadmail.routing import actions
 from leadmail.store import store_raw

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from leadmail.cli.common import add_list, as_json, connect
 from leadmail.clock import now
-from leadmail.config import STAGES
+from leadmail.config import LEAD_STAGES
 from leadmail.followup import activity, stages, steps
 from leadmail.followup.access import ADMIN
 
@@ -30,7 +30,7 @@ def add(sub: argparse._SubParsersAction) -> None:
 
     s = sub.add_parser("stage", help="move a lead to a Stage (recorded with who and when)")
     s.add_argument("id", type=int)
-    s.add_argument("stage", choices=list(STAGES))
+    s.add_argument("stage", choices=list(LEAD_STAGES))
     s.add_argument("--by")
     s.add_argument("--value", type=int, help="deal value, if moving to Potential opens a deal")
     s.add_argument("--close", type=date.fromisoformat, help="deal's expected close date")

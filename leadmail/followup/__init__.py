@@ -5,5 +5,5 @@
     stages.py    stage changes with who/when, team pipelines, deals
     activity.py  notes, calls, agent emails to the lead (seen by intake) → last contact
     links.py     signed "mark done" and page links
-    worker.py    reminders and daily agendas through the outbox
+    reminders.py reminders and daily agendas through the outbox
 """

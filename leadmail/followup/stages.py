@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from leadmail.clock import must, now
-from leadmail.config import STAGES, PipelineStageConfig, Settings, TeamConfig
+from leadmail.config import LEAD_STAGES, DealStageConfig, Settings, TeamConfig
 from leadmail.db import session_scope
 from leadmail.followup import activity, steps
 from leadmail.followup.access import ADMIN, Principal, can_see, locked_row, team_of
@@ -40,7 +40,7 @@ class Changed:
         return self.status in ("changed", "unchanged")
 
 
-def pipeline_of(settings: Settings, team: str | None) -> list[PipelineStageConfig]:
+def deal_stages_of(settings: Settings, team: str | None) -> list[DealStageConfig]:
     """The team's pipeline stages, in order (the built-in pipeline for no team)."""
     found = next((t for t in settings.teams if t.name == team), None)
     return list((found or DEFAULT_TEAM).stages)
@@ -50,8 +50,8 @@ def set_stage(engine: Engine, settings: Settings, lead_id: int, stage: str, by: 
               who: Principal = ADMIN, value: int | None = None,
               expected_close: date | None = None) -> Changed:
     """Move a lead (and its contact) to a Stage; Potential may open a Deal."""
-    if stage not in STAGES:
-        return Changed("invalid", detail=f"{stage!r} is not one of {', '.join(STAGES)}")
+    if stage not in LEAD_STAGES:
+        return Changed("invalid", detail=f"{stage!r} is not one of {', '.join(LEAD_STAGES)}")
     at = now()
     with session_scope(engine) as session:
         lead = session.exec(select(Lead).where(Lead.id == lead_id).with_for_update()).first()
@@ -79,7 +79,7 @@ def set_stage(engine: Engine, settings: Settings, lead_id: int, stage: str, by: 
         if stage == "Lost":  # the lead is lost: so are its open deals
             for open_one in session.exec(select(Deal).where(Deal.lead_id == lead_id,
                                                             Deal.outcome == "open")).all():
-                lost = next(s.name for s in pipeline_of(settings, open_one.team)
+                lost = next(s.name for s in deal_stages_of(settings, open_one.team)
                             if s.outcome == "lost")
                 session.add(StageChange(at=at, lead_id=lead_id, contact_id=lead.contact_id,
                                         deal_id=open_one.id, kind="deal",
@@ -97,7 +97,7 @@ def open_deal(session: Session, settings: Settings, lead: Lead, by: str, at: dat
     if existing is not None:
         return existing
     team = team_of(settings, lead)
-    first = pipeline_of(settings, team.name if team else None)[0].name
+    first = deal_stages_of(settings, team.name if team else None)[0].name
     close = expected_close or (at + timedelta(minutes=settings.followup.deal_close_after)).date()
     assert lead.id is not None
     deal = Deal(lead_id=lead.id, contact_id=lead.contact_id, team=team.name if team else None,
@@ -124,7 +124,7 @@ def move_deal(engine: Engine, settings: Settings, deal_id: int, stage: str, by: 
         deal, lead = found
         if not who.can_read:
             return Changed("not_allowed", lead, deal)
-        stages = {s.name: s for s in pipeline_of(settings, deal.team)}
+        stages = {s.name: s for s in deal_stages_of(settings, deal.team)}
         if stage not in stages:
             return Changed("invalid", lead, deal,
                            f"{stage!r} is not a stage of {deal.team or 'the default'} pipeline "

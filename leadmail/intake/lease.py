@@ -15,8 +15,8 @@ from sqlmodel import select
 
 from leadmail.clock import utcnow
 from leadmail.db import session_scope
+from leadmail.liveness import worker_id
 from leadmail.models import ImapLease
-from leadmail.workers import worker_id
 
 
 class Lease:

@@ -25,7 +25,7 @@ import structlog
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from leadmail import workers
+from leadmail import liveness as workers
 from leadmail.clock import utcnow
 from leadmail.db import session_scope
 from leadmail.errors import Ended, Quarantine, Taken, Transient

@@ -20,7 +20,7 @@ from leadmail import classify as classify_step
 from leadmail import leadfields, normalize, parsers, scripts
 from leadmail.draft import Draft, build
 from leadmail.errors import NotALead, Quarantine, ReadFailed, Transient
-from leadmail.intake import api as api_intake
+from leadmail.intake import posted as api_intake
 from leadmail.metrics import STEP_SECONDS
 from leadmail.parsers.base import Extracted
 from leadmail.parsers.mime import parse_mail

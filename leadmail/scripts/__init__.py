@@ -1,7 +1,7 @@
 """Admin scripts: a rule may name a Python file whose `extract(mail, lead)` refines the lead.
 
-The script gets `mail` (leadmail.scripts.api.MailView: read-only) and `lead`
-(leadmail.scripts.api.LeadApi: normalizing setters). `process` is accepted as the function
+The script gets `mail` (leadmail.scripts.view.MailView: read-only) and `lead`
+(leadmail.scripts.view.LeadApi: normalizing setters). `process` is accepted as the function
 name too. It runs with a time limit; an error or a timeout sends the message to quarantine
 with the script's name, the reason and the traceback; other messages are unaffected.
 
@@ -24,7 +24,7 @@ from typing import Any
 from leadmail.draft import Draft
 from leadmail.errors import Quarantine
 from leadmail.parsers.base import Mail
-from leadmail.scripts.api import LeadApi, MailView
+from leadmail.scripts.view import LeadApi, MailView
 
 DEFAULT_TIME_LIMIT = 2.0
 _compiled: dict[tuple[str, float], Any] = {}

@@ -20,8 +20,8 @@ from leadmail.config import HttpConfig, Settings
 from leadmail.metrics import REGISTRY, DatabaseCollector
 from leadmail.models import Message, Outbox
 from leadmail.web import followup
-from leadmail.web.actions import router
 from leadmail.web.guard import BodyLimit, PublicOnly
+from leadmail.web.links import router
 
 
 def counts(engine: Engine) -> dict[str, dict[str, int]]:
@@ -36,7 +36,7 @@ def create_app(
     engine: Engine, intakes: Callable[[], dict[str, bool]], settings: Settings | None = None
 ) -> FastAPI:
     """The app; `intakes` reports each intake's state (name -> connected). With settings that
-    have `[http] secret`, also the claim/accept/decline links (leadmail.web.actions)."""
+    have `[http] secret`, also the claim/accept/decline links (leadmail.web.links)."""
     app = FastAPI(title="leadmail", version=__version__)
     # 413 before reading an oversized body, on every listener and every path.
     app.add_middleware(BodyLimit, max_body=(settings.http if settings else HttpConfig()).max_body)

@@ -31,7 +31,7 @@ from leadmail.followup import access, activity, links, stages, steps
 from leadmail.followup.access import Principal
 from leadmail.models import Lead, Step
 from leadmail.statuses import StepStatus
-from leadmail.web.api import LeadFilter, filtered
+from leadmail.web.api.filters import LeadFilter, filtered
 
 STATIC = Path(__file__).parent / "static"
 COOKIE = "leadmail_view"

@@ -1,8 +1,8 @@
 """API intake: a lead POSTed as JSON takes the same pipeline as a lead that came by email.
 
-The HTTP handler (leadmail.web.api) stores it as a Message with intake "api": a small RFC 5322
-message naming the integration (X-Leadmail-Integration) with the JSON as its body, so it is
-stored first, deduplicated (Idempotency-Key → Message-ID), replayable, and visible in
+The HTTP handler (leadmail.web.api.posting) stores it as a Message with intake "api": a small
+RFC 5322 message naming the integration (X-Leadmail-Integration) with the JSON as its body, so
+it is stored first, deduplicated (Idempotency-Key → Message-ID), replayable, and visible in
 `leadmail quarantine`. The pipeline reads such a message with `pipeline.read_api` instead of
 with the mail parsers (only the API stores intake "api", so no email can pose as one), then
 merges, routes and alerts exactly as for email. The integration's config decides Lead Source
