@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from leadmail import pipeline, sandbox, sdnotify
 from leadmail.config import Settings, split_hostport
 from leadmail.errors import ConfigErrors
-from leadmail.followup import reminders as worker
+from leadmail.followup import reminders
 from leadmail.intake.imap import ImapIntake
 from leadmail.intake.smtp import StoreHandler, ensure_open_files, make_server
 from leadmail.notify import digest, outbox
@@ -210,7 +210,7 @@ class Daemon:
         # Next Steps of leads claimed or reassigned since, due reminders, daily agendas.
         while not self.stop.is_set():
             try:
-                if await asyncio.to_thread(worker.run_pass, self.engine, self.settings):
+                if await asyncio.to_thread(reminders.run_pass, self.engine, self.settings):
                     self.deliveries.set()
             except Exception:
                 log.exception("follow-up pass failed")

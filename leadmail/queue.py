@@ -22,7 +22,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.engine import CursorResult, Engine
 from sqlmodel import Session, col, select
 
-from leadmail import liveness as workers
+from leadmail import liveness
 from leadmail.clock import utcnow
 from leadmail.db import session_scope
 from leadmail.models import Event, Message, Outbox
@@ -98,7 +98,7 @@ class Queue:
         now = utcnow()
         ident = self._col("id").in_(list(row_ids))
         values: dict[str, Any] = {
-            "claimed_by": me or workers.worker_id(),
+            "claimed_by": me or liveness.worker_id(),
             self.due: now + self.lease,
             "attempts": self.model.attempts + 1,
         }
@@ -129,7 +129,7 @@ class Queue:
                 update(self.model)
                 .where(self._col("id") == row_id,
                        self._col("status") == (self.working or self.waiting),
-                       self._col("claimed_by") == (me or workers.worker_id()))
+                       self._col("claimed_by") == (me or liveness.worker_id()))
                 .values(**self._freed(now))
             )
 
@@ -141,7 +141,7 @@ class Queue:
         released = 0
         with session_scope(engine) as session:
             for row in session.exec(select(self.model).where(self._held(now))).all():
-                if workers.claim_is_dead(row.claimed_by, at_start):
+                if liveness.claim_is_dead(row.claimed_by, at_start):
                     for name, value in self._freed(now).items():
                         setattr(row, name, value)
                     session.add(row)

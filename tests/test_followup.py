@@ -21,9 +21,8 @@ from sqlmodel import Session, col, select
 from leadmail import config, db, pipeline
 from leadmail.clock import ManualClock, use
 from leadmail.errors import ConfigErrors
-from leadmail.followup import activity, links, stages, steps
-from leadmail.followup import reminders as worker
-from leadmail.intake import posted as api_intake
+from leadmail.followup import activity, links, reminders, stages, steps
+from leadmail.intake import posted
 from leadmail.models import Activity, Deal, Lead, Message, Outbox, StageChange, Step
 from leadmail.routing import actions
 from leadmail.store import store_raw
@@ -47,7 +46,7 @@ class Office:
         values = {"first_name": "Dana", "last_name": f"Doe{self.n}",
                   "email": f"dana{self.n}@buyers.example", "segment": "Buyer", **fields}
         api_key = next(k for k in self.settings.api_keys if k.name == key)
-        raw = api_intake.synthesize(api_key, api_intake.LeadIn(**values), self.clock.now(), None)
+        raw = posted.synthesize(api_key, posted.LeadIn(**values), self.clock.now(), None)
         with use(self.clock):
             msg = store_raw(self.engine, raw, intake="api")
             outcome = pipeline.process(self.rt, self.engine, msg)
@@ -147,7 +146,7 @@ def test_claimed_leads_get_their_step_from_the_worker(office: Any) -> None:
     with use(o.clock):
         assert actions.claim(o.engine, o.settings, lead.id, "ben@brokerage.example",
                              clock=o.clock).status == "claimed"
-        assert worker.run_pass(o.engine, o.settings) >= 0
+        assert reminders.run_pass(o.engine, o.settings) >= 0
         assert steps.catch_up(o.engine, o.settings) == 0  # once is enough
     (step,) = o.steps(lead.id)
     assert step.agent == "ben@brokerage.example"
@@ -175,10 +174,10 @@ def test_reminders_and_the_daily_agenda_go_through_the_outbox_once(office: Any) 
     o = office()
     lead = o.post()
     with use(o.clock):
-        assert worker.reminders(o.engine, o.settings, o.clock.now()) == 0  # not due yet
+        assert reminders.reminders(o.engine, o.settings, o.clock.now()) == 0  # not due yet
         o.clock.advance(minutes=5)
-        assert worker.reminders(o.engine, o.settings, o.clock.now()) == 1
-        assert worker.reminders(o.engine, o.settings, o.clock.now()) == 0
+        assert reminders.reminders(o.engine, o.settings, o.clock.now()) == 1
+        assert reminders.reminders(o.engine, o.settings, o.clock.now()) == 0
     (reminder,) = o.outbox("step-")
     assert reminder.recipient == lead.agent
     assert reminder.subject.startswith("Due ") and "Call within 5 minutes" in reminder.subject
@@ -186,10 +185,10 @@ def test_reminders_and_the_daily_agenda_go_through_the_outbox_once(office: Any) 
 
     o.clock.set(datetime(2026, 11, 3, 6, 59, tzinfo=UTC))
     with use(o.clock):
-        assert worker.agendas(o.engine, o.settings, o.clock.now()) == 0  # before 07:00
+        assert reminders.agendas(o.engine, o.settings, o.clock.now()) == 0  # before 07:00
         o.clock.set(datetime(2026, 11, 3, 7, 0, tzinfo=UTC))
-        assert worker.agendas(o.engine, o.settings, o.clock.now()) == 1  # only the agent
-        assert worker.agendas(o.engine, o.settings, o.clock.now()) == 0  # with steps, once
+        assert reminders.agendas(o.engine, o.settings, o.clock.now()) == 1  # only the agent
+        assert reminders.agendas(o.engine, o.settings, o.clock.now()) == 0  # with steps, once
     (agenda,) = o.outbox("agenda-")
     assert agenda.idempotency_key == f"agenda-{lead.agent}-2026-11-03"
     assert agenda.subject == "Your agenda for Tuesday 03 November: 1 step (1 overdue)"
@@ -204,7 +203,7 @@ def test_step_template_drafts_the_email_to_the_lead(office: Any) -> None:
         nxt = steps.complete(o.engine, o.settings, first.id, lead.agent, via="cli").next
         assert nxt is not None and nxt.template == "listings"
         o.clock.advance(days=2)
-        worker.reminders(o.engine, o.settings, o.clock.now())
+        reminders.reminders(o.engine, o.settings, o.clock.now())
     reminder = o.outbox(f"step-{nxt.id}-")[0]
     assert "Hi Dana," in reminder.payload["text"]
     assert "around $450,000" in reminder.payload["text"]

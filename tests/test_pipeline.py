@@ -253,14 +253,14 @@ def test_claims_of_dead_local_processes() -> None:
     import os
     import subprocess
 
-    from leadmail import liveness as workers
+    from leadmail import liveness
 
-    me = workers.worker_id()
+    me = liveness.worker_id()
     host = me.rpartition(":")[0]
-    assert not workers.claim_is_dead(me)  # our own claims are in flight while we run
-    assert workers.claim_is_dead(me, at_start=True)  # ... but at start they are leftovers
+    assert not liveness.claim_is_dead(me)  # our own claims are in flight while we run
+    assert liveness.claim_is_dead(me, at_start=True)  # ... but at start they are leftovers
     gone = subprocess.Popen(["true"])
     gone.wait()
-    assert workers.claim_is_dead(f"{host}:{gone.pid}")
-    assert not workers.claim_is_dead(f"{host}:{os.getppid()}")  # alive
-    assert not workers.claim_is_dead(f"other-host:{gone.pid}")  # not ours to judge
+    assert liveness.claim_is_dead(f"{host}:{gone.pid}")
+    assert not liveness.claim_is_dead(f"{host}:{os.getppid()}")  # alive
+    assert not liveness.claim_is_dead(f"other-host:{gone.pid}")  # not ours to judge

@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 from leadmail import config, db, pipeline
 from leadmail.clock import ManualClock, use
 from leadmail.followup import activity, stages, steps
-from leadmail.intake import posted as api_intake
+from leadmail.intake import posted
 from leadmail.models import Deal, Lead, Message, Outbox, Step
 from leadmail.routing import actions
 from leadmail.store import store_raw
@@ -172,14 +172,14 @@ def build(db_url: str, tmp: Path, n: int = 200, seed: int = 7,
         key = next(k for k in settings.api_keys if k.name == key_name)
         price = rng.randrange(200, 900) * 1000
         person = f"person{i}@buyers.example"
-        lead_in = api_intake.LeadIn(
+        lead_in = posted.LeadIn(
             first_name=rng.choice(["Maria", "James", "Wei", "Olga", "Sam", "Priya", "Luca"]),
             last_name=f"Test{i}", email=person, phone=f"+1512555{i:04d}", price=price,
             property_address=f"{100 + i} Elm St, Austin, TX 78701",
             segment=rng.choice(["Buyer", "Buyer", "Buyer", "Seller"]),
             tags=["hot"] if i % 5 == 0 else [], custom_fields={"timeline": rng.choice(
                 ["now", "3 months", "later"])})
-        msg_id = store_raw(engine, api_intake.synthesize(key, lead_in, now, f"w{i}"),
+        msg_id = store_raw(engine, posted.synthesize(key, lead_in, now, f"w{i}"),
                            intake="api")
         outcome = pipeline.process(rt, engine, msg_id)
         assert outcome is not None and outcome.lead_id is not None, outcome

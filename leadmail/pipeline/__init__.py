@@ -25,7 +25,7 @@ import structlog
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from leadmail import liveness as workers
+from leadmail import liveness
 from leadmail.clock import utcnow
 from leadmail.db import session_scope
 from leadmail.errors import Ended, Quarantine, Taken, Transient
@@ -56,7 +56,7 @@ __all__ = [
     "read_api", "release_dead_claims", "requeue", "review_reason", "run", "worker_id",
 ]
 log = structlog.get_logger("leadmail.pipeline")
-worker_id = workers.worker_id
+worker_id = liveness.worker_id
 
 
 def process(

@@ -20,7 +20,7 @@ from leadmail import classify as classify_step
 from leadmail import leadfields, normalize, parsers, scripts
 from leadmail.draft import Draft, build
 from leadmail.errors import NotALead, Quarantine, ReadFailed, Transient
-from leadmail.intake import posted as api_intake
+from leadmail.intake import posted
 from leadmail.metrics import STEP_SECONDS
 from leadmail.parsers.base import Extracted
 from leadmail.parsers.mime import parse_mail
@@ -117,23 +117,23 @@ def read(raw: bytes, rt: Runtime) -> Draft:
 
 
 def read_api(raw: bytes, rt: Runtime) -> Draft:
-    """The read step for a lead posted to the API (intake "api", stored by intake.api as a
+    """The read step for a lead posted to the API (intake "api", stored by intake.posted as a
     small message with the JSON as its body): JSON → normalize → classify. Pure: no database."""
     msg = message_from_bytes(raw, policy=policy.default)
-    name = str(msg.get(api_intake.HEADER, "")).strip()
+    name = str(msg.get(posted.HEADER, "")).strip()
     key = next((k for k in rt.settings.api_keys if k.name == name), None)
     if key is None:
         raise Quarantine(f"API key {name!r} that posted this lead is not configured any more")
     assert isinstance(msg, EmailMessage)
     try:
-        data = api_intake.LeadIn.model_validate_json(msg.get_content())
+        data = posted.LeadIn.model_validate_json(msg.get_content())
     except ValueError as exc:
         raise Quarantine(f"the posted JSON is not a lead: {exc}") from None
     given = data.model_dump(exclude_none=True)
-    posted = {f.extracted_attr: getattr(data, f.name) for f in leadfields.having("api_in")
-              if f.name != "source"}  # the API key's source wins over the posted one
+    given_fields = {f.extracted_attr: getattr(data, f.name) for f in leadfields.having("api_in")
+                    if f.name != "source"}  # the API key's source wins over the posted one
     ext = Extracted(
-        **{**posted, "tags": list(data.tags), "custom_fields": dict(data.custom_fields)},
+        **{**given_fields, "tags": list(data.tags), "custom_fields": dict(data.custom_fields)},
         parser="api",
         source=key.source or data.source or key.name,
         agent_email=key.agent,
