@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import case, false, or_, text
 from sqlmodel import Session, col, select
 
 from leadmail import leadfields
@@ -16,16 +16,15 @@ _STAGE_ORDER = {"Lead": 0, "Potential": 1, "Active": 2, "Inactive": 3, "Lost": 3
 def find_contact(
     session: Session, email: str | None, phone: str | None, lock: bool = False
 ) -> Contact | None:
-    """The known contact with this normalized email, else this phone (oldest first)."""
-    if email:
-        query = select(Contact).where(Contact.email == email).order_by(col(Contact.id)).limit(1)
-        found = session.exec(query.with_for_update() if lock else query).first()
-        if found:
-            return found
-    if phone:
-        query = select(Contact).where(Contact.phone == phone).order_by(col(Contact.id)).limit(1)
-        return session.exec(query.with_for_update() if lock else query).first()
-    return None
+    """The known contact with this normalized email, else this phone (oldest first): one
+    query."""
+    if not email and not phone:
+        return None
+    by_email = col(Contact.email) == email if email else false()
+    query = (select(Contact)
+             .where(or_(by_email, col(Contact.phone) == phone) if phone else by_email)
+             .order_by(case((by_email, 0), else_=1), col(Contact.id)).limit(1))
+    return session.exec(query.with_for_update() if lock else query).first()
 
 
 def lock_identity(session: Session, email: str | None, phone: str | None) -> None:

@@ -17,8 +17,9 @@ from dataclasses import fields
 from typing import Any
 
 import structlog
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from leadmail import contacts, routing
 from leadmail.clock import utcnow
@@ -164,11 +165,9 @@ def _write(session: Session, ctx: Context, draft: Draft) -> Outcome:
     lead.trace = list(draft.trace)
     session.add(lead)
     session.add(contact)
-    msg = session.get(Message, msg_id)
-    assert msg is not None
-    msg.status, msg.lead_id, msg.processed_at = MessageStatus.LEAD, lead.id, utcnow()
-    msg.lease_until, msg.reason = None, None
-    session.add(msg)
+    session.execute(update(Message).where(col(Message.id) == msg_id).values(
+        status=MessageStatus.LEAD, lead_id=lead.id, processed_at=utcnow(), lease_until=None,
+        reason=None))  # one statement: the message's bytes are not loaded again
     ctx.route = route_name
     return Outcome(msg_id, MessageStatus.LEAD, lead.id, lead.agent, source=draft.source)
 

@@ -9,19 +9,30 @@ from __future__ import annotations
 
 import structlog
 from sqlalchemy.engine import Engine
-from sqlmodel import func, select
+from sqlmodel import Session, col, func, select
 
 from leadmail.db import session_scope
 from leadmail.errors import Duplicate
 from leadmail.models import Event, Message
-from leadmail.pipeline.context import Context
+from leadmail.pipeline.context import Context, Ran
 from leadmail.store import content_sha
 
 log = structlog.get_logger("leadmail.pipeline")
 
 
 def run(ctx: Context) -> Context:
-    first = _earliest(ctx.engine, ctx.key)
+    return _judged(ctx, _earliest(ctx.engine, [ctx.key]).get(ctx.key))
+
+
+def run_batch(ctxs: list[Context]) -> list[Ran]:
+    """The earliest copy of every key of the batch, in one read."""
+    if not ctxs:
+        return []
+    firsts = _earliest(ctxs[0].engine, [ctx.key for ctx in ctxs])
+    return [Ran.of(lambda c: _judged(c, firsts.get(c.key)), ctx) for ctx in ctxs]
+
+
+def _judged(ctx: Context, first: int | None) -> Context:
     if first is not None and first < ctx.msg_id and ctx.key.startswith("mid:"):
         # One Message-ID, other content: another message (a forged or careless Message-ID
         # must not erase a lead). It gets a key of its own and is read; the link stays.
@@ -32,9 +43,13 @@ def run(ctx: Context) -> Context:
     return ctx
 
 
-def _earliest(engine: Engine, key: str) -> int | None:
-    with session_scope(engine) as session:
-        return session.exec(select(func.min(Message.id)).where(Message.dedup_key == key)).one()
+def _earliest(engine: Engine, keys: list[str]) -> dict[str, int]:
+    """key -> the id of the earliest message stored with it."""
+    with Session(engine) as session:  # a read: no write lock
+        rows = session.exec(select(Message.dedup_key, func.min(Message.id))
+                            .where(col(Message.dedup_key).in_(set(keys)))
+                            .group_by(Message.dedup_key)).all()
+    return {key: first for key, first in rows if first is not None}
 
 
 def _rekey_if_other_content(
