@@ -2,7 +2,7 @@
 250 to its alert reaching an SMTP sink; beside the bare aiosmtpd accept rate measured in the same
 run, and the daemon's peak RSS. A script, not a test: timings belong in a report.
 
-    python bench/smtp_throughput.py [-n 1000] [-c 4] [--db URL]
+    python bench/smtp_throughput.py [-n 1000] [-c 4] [--db URL|postgresql] [--instances 2]
 
 The daemon runs as a subprocess on a throwaway SQLite file (or --db, e.g. a fresh PostgreSQL
 database); the sink and the clients run here, on one monotonic clock.
@@ -11,6 +11,7 @@ database); the sink and the clients run here, on one monotonic clock.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import signal
@@ -28,6 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import pg_database, tree_cpu_seconds, tree_peak_rss_mib  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RCPT = "leads@brokerage.example"
@@ -83,17 +87,17 @@ class Bare:
 
 
 def send_all(
-    port: int, messages: list[bytes], clients: int, rate: float = 0
+    ports: list[int], messages: list[bytes], clients: int, rate: float = 0
 ) -> tuple[float, dict[int, float]]:
-    """Send every message over `clients` connections, at most `rate` per second (0: as fast
-    as they go); (seconds, n -> time of its 250)."""
+    """Send every message over `clients` connections (spread over the `ports`), at most
+    `rate` per second (0: as fast as they go); (seconds, n -> time of its 250)."""
     acked: dict[int, float] = {}
     errors: list[str] = []
     started = time.monotonic()
 
     def worker(part: int) -> None:
         try:
-            with smtplib.SMTP("127.0.0.1", port, timeout=60) as conn:
+            with smtplib.SMTP("127.0.0.1", ports[part % len(ports)], timeout=60) as conn:
                 conn.ehlo("bench.example")
                 for n in range(part, len(messages), clients):
                     if rate:
@@ -117,12 +121,32 @@ def send_all(
     return time.monotonic() - started, acked
 
 
-def peak_rss_mib(pid: int) -> float:
-    """VmHWM of a running process, in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def start_daemon(directory: Path, db_url: str, relay_port: int) -> tuple[Any, int]:
+    """A `leadmail run` subprocess on the shared database; (process, its SMTP port)."""
+    directory.mkdir(parents=True)
+    port = free_port()
+    agents = "".join(
+        f'[[agents]]\nname = "Agent {a}"\nemail = "agent{a}@brokerage.example"\n' for a in "ABC"
+    )
+    cfg = directory / "leadmail.toml"
+    cfg.write_text(
+        f'[database]\nurl = "{db_url}"\n[smtp]\nlisten = "127.0.0.1:{port}"\naccept = ["{RCPT}"]\n'
+        f'[notify.email]\nrelay = "127.0.0.1:{relay_port}"\n'
+        f'[pipeline]\npoll_interval = 0.2\n[rules]\ndir = "{ROOT / "rules"}"\n'
+        f'[log]\nlevel = "warning"\nformat = "json"\n{agents}'
+    )
+    log = (directory / "daemon.log").open("wb")
+    daemon = subprocess.Popen([sys.executable, "-m", "leadmail", "--config", str(cfg), "run"],
+                              stdout=log, stderr=log, cwd=directory)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return daemon, port
+        except OSError:
+            if daemon.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"daemon did not start; see {directory / 'daemon.log'}") from None
+            time.sleep(0.05)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -135,7 +159,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", "--messages", type=int, default=1000)
     ap.add_argument("-c", "--clients", type=int, default=4, help="concurrent SMTP connections")
-    ap.add_argument("--db", help="database URL (default: a throwaway SQLite file)")
+    ap.add_argument("--db", help="database URL, or 'postgresql' for a fresh database on the "
+                    "local server (default: a throwaway SQLite file)")
+    ap.add_argument("--instances", type=int, default=1,
+                    help="daemons sharing the database, the clients spread over them")
     ap.add_argument(
         "--rate", type=float, default=0, help="send at most this many msg/s (default: flat out)"
     )
@@ -147,55 +174,40 @@ def main() -> int:
     sink_ctl = Controller(sink, hostname="127.0.0.1", port=free_port())
     sink_ctl.start()
     tmp = Path(tempfile.mkdtemp(prefix="leadmail-bench-"))
-    port = free_port()
-    db_url = args.db or f"sqlite:///{tmp / 'leadmail.db'}"
-    agents = "".join(
-        f'[[agents]]\nname = "Agent {a}"\nemail = "agent{a}@brokerage.example"\n' for a in "ABC"
-    )
-    cfg = tmp / "leadmail.toml"
-    cfg.write_text(
-        f'[database]\nurl = "{db_url}"\n[smtp]\nlisten = "127.0.0.1:{port}"\naccept = ["{RCPT}"]\n'
-        f'[notify.email]\nrelay = "127.0.0.1:{sink_ctl.port}"\n'
-        f'[pipeline]\npoll_interval = 0.2\n[rules]\ndir = "{ROOT / "rules"}"\n'
-        f'[log]\nlevel = "warning"\nformat = "json"\n{agents}'
-    )
-    log = (tmp / "daemon.log").open("wb")
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "leadmail", "--config", str(cfg), "run"],
-        stdout=log,
-        stderr=log,
-        cwd=tmp,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if daemon.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"daemon did not start; see {tmp / 'daemon.log'}") from None
+    with contextlib.ExitStack() as stack:
+        if args.db == "postgresql":
+            db_url = stack.enter_context(pg_database())
+        else:
+            db_url = args.db or f"sqlite:///{tmp / 'leadmail.db'}"
+        daemons = [start_daemon(tmp / f"instance{i}", db_url, sink_ctl.port)
+                   for i in range(args.instances)]
+        try:
+            time.sleep(1.0)  # let the workers load their NLP model before the clock starts
+            cpu_before = sum(tree_cpu_seconds(d.pid) for d, _ in daemons)
+            first = time.monotonic()
+            intake_secs, acked = send_all([port for _, port in daemons], messages,
+                                          args.clients, args.rate)
+            deadline = time.monotonic() + args.timeout
+            while len(sink.arrived) < args.messages and time.monotonic() < deadline:
                 time.sleep(0.05)
-        time.sleep(1.0)  # let the worker load its NLP model before the clock starts
-        first = time.monotonic()
-        intake_secs, acked = send_all(port, messages, args.clients, args.rate)
-        deadline = time.monotonic() + args.timeout
-        while len(sink.arrived) < args.messages and time.monotonic() < deadline:
-            time.sleep(0.05)
-        last_alert = max(sink.arrived.values(), default=time.monotonic())
-        rss = peak_rss_mib(daemon.pid)
-        daemon.send_signal(signal.SIGTERM)
-        code = daemon.wait(60)
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
-        sink_ctl.stop()
+            last_alert = max(sink.arrived.values(), default=time.monotonic())
+            cpu = sum(tree_cpu_seconds(d.pid) for d, _ in daemons) - cpu_before
+            rss = sum(tree_peak_rss_mib(d.pid) for d, _ in daemons)
+            for d, _ in daemons:
+                d.send_signal(signal.SIGTERM)
+            codes = [d.wait(60) for d, _ in daemons]
+        finally:
+            for d, _ in daemons:
+                if d.poll() is None:
+                    d.kill()
+            sink_ctl.stop()
+    code = max(codes)
 
     bare = Bare()
     bare_ctl = Controller(bare, hostname="127.0.0.1", port=free_port())
     bare_ctl.start()
     try:
-        bare_secs, _ = send_all(bare_ctl.port, messages, args.clients)
+        bare_secs, _ = send_all([bare_ctl.port], messages, args.clients)
     finally:
         bare_ctl.stop()
 
@@ -204,10 +216,13 @@ def main() -> int:
     pace = f"paced at {args.rate:g} msg/s" if args.rate else "flat out"
     print(
         f"leadmail SMTP throughput: {args.messages} leads over {args.clients} connections, "
-        f"{pace}, database {db_url.split(':', 1)[0]}"
+        f"{pace}, database {db_url.split(':', 1)[0]}, {args.instances} instance(s), "
+        f"{os.cpu_count()} CPUs"
     )
+    e2e = len(sink.arrived) / (last_alert - first)
     print(f"  intake (250s)             {args.messages / intake_secs:8.1f} msg/s")
-    print(f"  end to end (alerts sent)  {len(sink.arrived) / (last_alert - first):8.1f} msg/s")
+    print(f"  end to end (alerts sent)  {e2e:8.1f} msg/s; all alerted "
+          f"{last_alert - first:.1f} s after the first send")
     if latencies:
         print(
             f"  250 -> alert at the sink  p50 {pct(latencies, 0.5):.3f} s   "
@@ -216,7 +231,10 @@ def main() -> int:
         )
     bare_rate = args.messages / bare_secs
     print(f"  bare aiosmtpd accept      {bare_rate:8.1f} msg/s (same clients, flat out)")
-    print(f"  daemon peak RSS           {rss:8.1f} MiB")
+    print(f"  end to end / bare accept  {e2e / bare_rate:8.3f}")
+    print(f"  CPU per lead              {cpu * 1000 / max(1, len(sink.arrived)):8.2f} ms "
+          "(daemons and their reader processes, user + system)")
+    print(f"  peak RSS                  {rss:8.1f} MiB (daemons and their reader processes)")
     print(f"  alerts missing: {missing}; alerts received: {sink.count}; daemon exit code {code}")
     return 0 if missing == 0 and code == 0 else 1
 

@@ -90,7 +90,8 @@ def compose(
         kind = "offer"  # first to claim (or claim and the manager picks)
     else:
         kind = "assignment"
-        offer = _latest_offer(session, lead.id, agent.email, "accept")
+        offer = (context["accept_offer"] if "accept_offer" in context
+                 else _latest_offer(session, lead.id, agent.email, "accept"))
     route = getattr(decision, "route", None)
     hidden = kind == "offer" and bool(route is not None and route.hide_contact)
     now = utcnow()

@@ -194,7 +194,7 @@ def assign(
         ASSIGNMENTS.labels(decision.strategy).inc()
     trace.append(routing.trace_of(decision))
     # Assignment, offers, timers, alerts and events: routing.dispatch writes them all.
-    routing.dispatch(session, settings, lead, decision, trace=trace)
+    routing.dispatch(session, settings, lead, decision, trace=trace, first=True)
     steps.on_assigned(session, settings, lead)  # Next Steps: the agent's first step
     return decision
 

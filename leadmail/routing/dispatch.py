@@ -45,6 +45,9 @@ def accept_due(settings: Settings, rule: RouteConfig, start: datetime) -> dateti
     return start + timedelta(minutes=rule.accept_window)
 
 
+ANY_OPEN = object()  # an assignment alert: the agent's open accept offer, looked up
+
+
 def _display_name(lead: Lead) -> str:
     name = " ".join(p for p in (lead.first_name, lead.last_name) if p)
     return name or lead.email or lead.phone or f"lead #{lead.id}"
@@ -59,6 +62,7 @@ def _alert(
     key: str,
     notes: list[dict[str, Any]],
     offer: Offer | None = None,
+    accept_offer: Offer | None | object = None,
 ) -> None:
     context = {
         "lead": lead,
@@ -67,6 +71,8 @@ def _alert(
         "lead_name": _display_name(lead),
         "offer": offer,
     }
+    if accept_offer is not ANY_OPEN:  # the assignment's own accept offer, known: not looked up
+        context["accept_offer"] = accept_offer
     row = outbox.enqueue_alert(session, settings, lead, agent, context, key=key)
     notes.append(
         {"step": "outbox", "channel": "email", "to": agent.email, "key": row.idempotency_key}
@@ -123,13 +129,15 @@ def apply(
     event: str = "assigned",
     accept: bool = True,
     by: str | None = None,
+    first: bool = False,
 ) -> LeadRoute:
     """Carry out a decision. `trace`: the list to note steps in (default: the lead's own);
     `event`: the kind recorded for an assignment (assigned, reassigned, claimed);
-    `accept`: False when the assignment needs no acceptance (a claim, a manager's pick)."""
+    `accept`: False when the assignment needs no acceptance (a claim, a manager's pick);
+    `first`: the lead was made in this transaction (it has no route yet, nor offers)."""
     now = now or clocks.current().now()
     assert lead.id is not None
-    lr = session.get(LeadRoute, lead.id)
+    lr = None if first else session.get(LeadRoute, lead.id)
     if lr is None:
         rule = decision.route or RouteConfig(pond=decision.pond)
         lr = LeadRoute(
@@ -172,8 +180,10 @@ def apply(
         session.flush()
         due = accept_due(settings, rule_of(lr), now) if accept else None
         data: dict[str, Any] = {"agent": agent.email, **base}
+        accept_offer: Offer | None = None
         if due is not None:
-            offer = _offer(session, lead, lr, decision, "accept", agent, now, expires_at=due)
+            offer = accept_offer = _offer(session, lead, lr, decision, "accept", agent, now,
+                                          expires_at=due)
             session.add(
                 Timer(
                     lead_id=lead.id,
@@ -186,7 +196,8 @@ def apply(
             )
             data["accept_by"] = due.isoformat()
         if event != "claimed":  # the claimer knows already: the claim page told them
-            _alert(session, settings, lead, agent, decision, f"assignment-{assignment.id}", notes)
+            _alert(session, settings, lead, agent, decision, f"assignment-{assignment.id}", notes,
+                   accept_offer=accept_offer if first else ANY_OPEN)
         _happened(session, lead, notes, event, now, data)
 
     elif decision.action in ("offer", "collect"):
