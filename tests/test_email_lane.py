@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlmodel import Session, col, select
 
 from leadmail import config, db
@@ -36,7 +37,8 @@ class Relay:
     `refuse`: recipients answered 550."""
 
     def __init__(self, delay: float = 0.0, drop_after: int | None = None,
-                 with_421: bool = False, refuse: tuple[str, ...] = ()) -> None:
+                 with_421: bool = False, refuse: tuple[str, ...] = (),
+                 login: tuple[str, str] | None = None) -> None:
         self.delay, self.drop_after, self.with_421, self.refuse = (
             delay, drop_after, with_421, refuse)
         self.port = free_port()
@@ -45,7 +47,22 @@ class Relay:
         self.active = self.most = 0  # DATA in progress; the most at once
         self.received: list[Any] = []
         self.per_session: Counter[int] = Counter()
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.logins: list[bool] = []  # each AUTH: whether it succeeded
+        auth: dict[str, Any] = {}
+        if login is not None:
+            auth = {"authenticator": self._authenticate, "auth_required": True,
+                    "auth_require_tls": False}  # plain AUTH on loopback, for the test only
+        self.login = login
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, **auth)
+
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
+                      data: Any) -> AuthResult:
+        assert self.login is not None
+        ok = isinstance(data, LoginPassword) and (
+            data.login.decode(), data.password.decode()) == self.login
+        with self.lock:
+            self.logins.append(ok)
+        return AuthResult(success=ok, handled=False)
 
     async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
                           responses: list[str]) -> list[str]:
@@ -116,12 +133,12 @@ def relays() -> Iterator[Any]:
 class World:
     """Settings with the relay and `connections`, a migrated database, and email rows."""
 
-    def __init__(self, url: str, relay: Relay, connections: int) -> None:
+    def __init__(self, url: str, relay: Relay, connections: int, **email: Any) -> None:
         self.settings = config.validate(
             {
                 "database": {"url": url},
                 "notify": {"email": {"relay": f"127.0.0.1:{relay.port}",
-                                     "connections": connections, "timeout": 10}},
+                                     "connections": connections, "timeout": 10, **email}},
                 "agents": AGENTS,
             },
             env={},
@@ -156,8 +173,8 @@ class World:
 def world(db_url: str) -> Iterator[Any]:
     made: list[World] = []
 
-    def make(relay: Relay, connections: int = 4) -> World:
-        made.append(World(db_url, relay, connections))
+    def make(relay: Relay, connections: int = 4, **email: Any) -> World:
+        made.append(World(db_url, relay, connections, **email))
         return made[-1]
 
     yield make
@@ -286,6 +303,27 @@ def test_a_stop_while_sending_gives_the_rows_in_flight_back(world: Any, relays: 
     assert outbox.deliver_due(w.engine, w.settings) == 4
     wait_for(lambda: set(relay.ids()) == set(ids))  # the cut two may arrive twice, same ID
     assert {r.status for r in w.rows()} == {"sent"}
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_each_session_logs_in_once_and_a_refused_login_fails_the_rows(
+    world: Any, relays: Any
+) -> None:
+    relay = relays(login=("leadmail", "relay-secret"))
+    w = world(relay, connections=2, username="leadmail", password="relay-secret")
+    ids = w.queue(10)
+    assert outbox.deliver_due(w.engine, w.settings) == 10
+    assert relay.ids() == Counter(ids)
+    assert relay.logins == [True] * relay.sessions and relay.sessions <= 2
+    wrong = world(relay, connections=1, username="leadmail", password="not-it")
+    with Session(wrong.engine) as s:  # only the new world's rows are due
+        for row in s.exec(select(Outbox)).all():
+            s.delete(row)
+        s.commit()
+    wrong.queue(2)
+    assert outbox.deliver_due(wrong.engine, wrong.settings) == 0
+    assert [(r.status, "535" in (r.last_error or "")) for r in wrong.rows()] == [
+        ("failed", True)] * 2  # a 5xx to AUTH is permanent, as it was
 
 
 @pytest.mark.parametrize("connections", [0, 33])

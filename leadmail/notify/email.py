@@ -132,14 +132,16 @@ class Relay:
 
     def _open(self) -> smtplib.SMTP:
         host, _, port = self.cfg.relay.rpartition(":")
-        smtp = smtplib.SMTP(host.strip("[]"), int(port), timeout=self.cfg.timeout)
-        try:
+        smtp: smtplib.SMTP | None = None
+        try:  # a 5xx greeting, STARTTLS or AUTH answer is permanent, as ever
+            smtp = smtplib.SMTP(host.strip("[]"), int(port), timeout=self.cfg.timeout)
             if self.cfg.starttls:
                 smtp.starttls(context=ssl.create_default_context())
             if self.cfg.username and self.cfg.password:
                 smtp.login(self.cfg.username, self.cfg.password)
         except Exception as exc:
-            smtp.close()
+            if smtp is not None:
+                smtp.close()
             if (permanent := _permanent(exc)) is not None:
                 raise permanent from exc
             raise
