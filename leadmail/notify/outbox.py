@@ -208,8 +208,7 @@ class EmailLane:
                     self.known.discard(row_id)
         finally:
             self.sessions += relay.opened
-            if not relay.aborted:  # an aborted one was closed by the send it cut
-                await asyncio.to_thread(relay.close)
+            await asyncio.to_thread(relay.close)  # no send uses it any more (see _send)
 
     async def _next(self) -> bool:
         """Whether a row is queued for this task: looked for, then waited for while the lane
