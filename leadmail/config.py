@@ -331,6 +331,10 @@ class EmailNotifyConfig(_Section):
     password: str | None = None
     timeout: float = Field(default=30.0, gt=0)
     retry_for: int = Field(default=24 * 3600, gt=0, description="seconds before giving up")
+    connections: int = Field(
+        default=4, ge=1, le=32,
+        description="relay sessions at once, each kept open and sending alerts one after another",
+    )
     # Where agents' replies (CLAIM / ACCEPT / DECLINE) go; must reach an intake (smtp.accept or
     # an [[imap]] mailbox). Default: the sender.
     reply_to: str | None = None

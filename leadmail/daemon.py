@@ -175,8 +175,8 @@ class Daemon:
         released = await asyncio.to_thread(outbox.release_dead_claims, self.engine, True)
         if released:
             log.info("took back alerts a dead process was sending", count=released)
-        # Emails in order on one lane, each webhook a task of its own: a pass never waits for
-        # a slow receiver, so it delays no other agent's alert.
+        # Emails on a few kept relay sessions, each webhook a task of its own: a pass never
+        # waits for a slow receiver, so it delays no other agent's alert.
         while not self.stop.is_set():
             self.deliveries.clear()
             try:

@@ -9,10 +9,20 @@ A row is claimed by pushing its next_attempt_at past a lease, so concurrent send
 failure schedules a retry with capped exponential backoff until the row's deadline; a
 permanent failure marks it failed.
 
-Emails go one at a time, in order (one relay); each webhook is a request of its own, sent
-concurrently with the others (Sender), so a slow receiver delays nothing but its own alerts. A
-webhook's whole request ends within its `deadline` (at most 45 s), inside the 60 s lease, so
-no other sender takes a row over while it is in flight.
+Emails go out on `[notify.email] connections` relay sessions at once (EmailLane), each kept
+open and sending one due row after another (the next MAIL after a 250, RSET after a refusal),
+reopened when the relay drops it or answers 421, and closed after IDLE_CLOSE seconds with
+nothing to send. Rows are claimed one at a time, just before they are sent, so the per-row
+guarantees are those of a single sender: marked sent only after the relay's 250, a 4xx or a
+lost connection retried after the backoff, a 5xx failed for good; a crash mid-send may send a
+row twice (same Message-ID), never loses one. Rows of one agent may go out of order across
+sessions: alerts are independent messages, and nothing relies on their order of arrival. A
+`file:` relay gets one session, in order.
+
+Each webhook is a request of its own, sent concurrently with the others (Sender), so a slow
+receiver delays nothing but its own alerts. A webhook's whole request ends within its
+`deadline` (at most 45 s), inside the 60 s lease, so no other sender takes a row over while
+it is in flight.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from datetime import timedelta
 from typing import Any
 
@@ -42,6 +53,7 @@ from leadmail.statuses import OutboxStatus
 
 log = structlog.get_logger("leadmail.outbox")
 IN_FLIGHT = 50  # webhook requests at once, per process
+IDLE_CLOSE = 30.0  # seconds a relay session with nothing to send stays open
 STOP_GRACE = 10.0  # seconds a stopping daemon waits for requests in flight; then they are retried
 
 
@@ -139,20 +151,123 @@ def _due(engine: Engine, limit: int, webhooks: bool) -> list[int]:
     return OUTBOX.due_ids(engine, limit, kind, order_by="next_attempt_at")
 
 
+class EmailLane:
+    """Up to `[notify.email] connections` tasks, each keeping a relay session of its own
+    (`email.Relay`) and sending the due email rows of one shared queue, one after another.
+    Each row is claimed just before it is sent. A task with nothing left to send looks for
+    more due rows, then waits up to IDLE_CLOSE seconds for a pass to bring some, then closes
+    its session; once the lane is `closing` (a drain, a stop) it closes as soon as the queue
+    is empty. A `file:` relay gets one task, so files are written in order."""
+
+    def __init__(self, sender: Sender) -> None:
+        self.sender = sender
+        self.queue: deque[int] = deque()
+        self.known: set[int] = set()  # queued, or being sent by a task of this lane
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.busy = 0  # tasks sending a row right now
+        self.more = asyncio.Event()
+        self.closing = False
+        self.sent = 0
+        self.sessions = 0  # relay sessions opened so far
+
+    def width(self) -> int:
+        cfg = self.sender.settings.notify.email
+        return 1 if cfg.relay.startswith("file:") else cfg.connections
+
+    def offer(self, ids: list[int]) -> None:
+        """Queue the rows not queued or in flight here, and start the tasks they need."""
+        self._queue(ids)
+        while len(self.tasks) < self.width() and len(self.queue) > len(self.tasks) - self.busy:
+            task = asyncio.create_task(self._connection(), name="outbox-email")
+            self.tasks.add(task)
+            task.add_done_callback(self._finished)
+
+    def close_when_idle(self) -> None:
+        self.closing = True
+        self.more.set()
+
+    def _queue(self, ids: list[int]) -> None:
+        for row_id in ids:
+            if row_id not in self.known:
+                self.known.add(row_id)
+                self.queue.append(row_id)
+        if self.queue:
+            self.more.set()
+
+    async def _connection(self) -> None:
+        relay = email_channel.Relay(self.sender.settings.notify.email)
+        try:
+            while await self._next():
+                row_id = self.queue.popleft()
+                self.busy += 1
+                try:
+                    sent = await self._send(relay, row_id)  # (not `+= await`: tasks interleave)
+                    self.sent += sent
+                finally:
+                    self.busy -= 1
+                    self.known.discard(row_id)
+        finally:
+            self.sessions += relay.opened
+            await asyncio.to_thread(relay.close)  # no send uses it any more (see _send)
+
+    async def _next(self) -> bool:
+        """Whether a row is queued for this task: looked for, then waited for while the lane
+        is open; False when the session is to be closed."""
+        if not self.queue and not self.closing:
+            self._queue(await asyncio.to_thread(
+                _due, self.sender.engine, self.sender.limit, False))
+        while not self.queue:
+            if self.closing:
+                return False
+            self.more.clear()
+            try:
+                await asyncio.wait_for(self.more.wait(), timeout=IDLE_CLOSE)
+            except TimeoutError:
+                return bool(self.queue)
+        return True
+
+    async def _send(self, relay: email_channel.Relay, row_id: int) -> int:
+        engine, settings = self.sender.engine, self.sender.settings
+        job = asyncio.ensure_future(asyncio.to_thread(_deliver_email, engine, settings, relay,
+                                                      row_id))
+        try:
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:  # a stop: cut the session; the row is released
+            relay.abort()
+            await asyncio.wait([job])
+            log.warning("alert cut short by the stop; due again", outbox=row_id)
+            raise
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("outbox email lane failed", error=f"{type(exc).__name__}: {exc}")
+        if self.queue and not task.cancelled():  # rows left by a task that failed
+            self.offer([])
+
+
 class Sender:
-    """Delivers the outbox from an event loop. Each pass takes what is due: the emails, one at
-    a time and in order, on one lane; each webhook row as a task of its own (at most IN_FLIGHT
-    at once). A pass does not wait for them: the next one skips rows in flight (their claim's
-    lease), and a slow receiver holds up nothing but its own alerts."""
+    """Delivers the outbox from an event loop. Each pass takes what is due: the emails onto
+    the email lane (EmailLane: a few relay sessions, each sending one row after another);
+    each webhook row as a task of its own (at most IN_FLIGHT at once). A pass does not wait
+    for them: the next one skips rows in flight (their claim's lease), and a slow receiver
+    holds up nothing but its own alerts."""
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine, self.settings = engine, settings
         self.webhooks: set[asyncio.Task[int]] = set()
-        self.emails: asyncio.Task[None] | None = None
-        self.sent = 0
+        self.email = EmailLane(self)
+        self.limit = 50
+        self.hooks_sent = 0
+
+    @property
+    def sent(self) -> int:
+        """Rows delivered by this sender so far."""
+        return self.hooks_sent + self.email.sent
 
     async def run_pass(self, limit: int = 50) -> None:
         """Start sending what is due; returns without waiting for it."""
+        self.limit = limit
         room = IN_FLIGHT - len(self.webhooks)
         if room > 0:
             for row_id in await asyncio.to_thread(_due, self.engine, min(limit, room), True):
@@ -160,15 +275,13 @@ class Sender:
                     task = asyncio.create_task(self._webhook(row_id), name=f"outbox-{row_id}")
                     self.webhooks.add(task)
                     task.add_done_callback(self._finished)
-        if self.emails is None or self.emails.done():
-            ids = await asyncio.to_thread(_due, self.engine, limit, False)
-            if ids:
-                self.emails = asyncio.create_task(self._email_lane(ids), name="outbox-email")
-                self.emails.add_done_callback(self._finished)
+        if len(self.email.queue) < limit:
+            self.email.offer(await asyncio.to_thread(_due, self.engine, limit, False))
 
     async def drain(self, grace: float | None = None) -> None:
-        """Wait for what is in flight; after `grace` seconds, cut it (those rows are due
-        again)."""
+        """Wait for what is in flight (the email lane sends what it has queued, then closes
+        its sessions); after `grace` seconds, cut it (those rows are due again)."""
+        self.email.close_when_idle()
         tasks = self._in_flight()
         if not tasks:
             return
@@ -182,6 +295,7 @@ class Sender:
         """At a stop: keep sending what is due, and wait for what is in flight, for up to
         `grace` seconds; then cut what is left (due again, for the next sender)."""
         end = time.monotonic() + grace
+        self.email.close_when_idle()
         while True:
             try:
                 await self.run_pass()
@@ -196,14 +310,7 @@ class Sender:
                 return
 
     def _in_flight(self) -> list[asyncio.Task[Any]]:
-        lane = [self.emails] if self.emails is not None and not self.emails.done() else []
-        return [*self.webhooks, *lane]
-
-    async def _email_lane(self, ids: list[int]) -> None:
-        for row_id in ids:
-            if await asyncio.to_thread(_claim, self.engine, row_id):
-                self.sent += await asyncio.to_thread(_deliver_one, self.engine, self.settings,
-                                                     row_id)
+        return [*self.webhooks, *self.email.tasks]
 
     async def _webhook(self, row_id: int) -> int:
         try:
@@ -234,12 +341,14 @@ class Sender:
             log.error("outbox delivery failed", task=task.get_name(),
                       error=f"{type(exc).__name__}: {exc}")
         elif isinstance(task.result(), int):
-            self.sent += task.result()
+            self.hooks_sent += task.result()
+
 
 
 def deliver_due(engine: Engine, settings: Settings, limit: int = 50) -> int:
-    """Try every due row once (emails in order, webhooks concurrently) and wait for all; the
-    number delivered. For code without an event loop (the CLI, tests); the daemon uses Sender."""
+    """Try every due row once (emails on the lane's sessions, webhooks concurrently) and wait
+    for all; the number delivered. For code without an event loop (the CLI, tests); the daemon
+    uses Sender."""
 
     async def once() -> int:
         sender = Sender(engine, settings)
@@ -263,12 +372,20 @@ def _release(engine: Engine, row_id: int) -> None:
     OUTBOX.release(engine, row_id)
 
 
-def _deliver_one(engine: Engine, settings: Settings, row_id: int) -> int:
+def _deliver_email(engine: Engine, settings: Settings, relay: email_channel.Relay,
+                   row_id: int) -> int:
+    """Claim an email row and send it on `relay`'s session; 1 when it went out. A send cut by
+    `relay.abort` (a stop) gives the row back, due again at once."""
+    if not _claim(engine, row_id):
+        return 0  # another sender has it
     kind, payload, recipient, key = _load(engine, row_id)
     error: str | None = None
     permanent = False
     try:
-        _send(settings, kind, payload, recipient, key)
+        _send(settings, kind, payload, recipient, key, relay)
+    except email_channel.Aborted:
+        _release(engine, row_id)
+        return 0
     except PermanentFailure as exc:
         error, permanent = str(exc), True
     except Exception as exc:  # refused connection, timeout, 4xx: try again later
@@ -306,8 +423,10 @@ def _record(engine: Engine, row_id: int, error: str | None, permanent: bool) -> 
     return 1 if error is None else 0
 
 
-def _send(settings: Settings, kind: str, payload: dict[str, Any], recipient: str, key: str) -> None:
-    """One attempt on the row's channel; PermanentFailure when retrying cannot help."""
+def _send(settings: Settings, kind: str, payload: dict[str, Any], recipient: str, key: str,
+          relay: email_channel.Relay | None = None) -> None:
+    """One attempt on the row's channel (an email on `relay`'s session, else on one of its
+    own); PermanentFailure when retrying cannot help."""
     if kind == "webhook":
         hook = _webhook(settings, payload["channel"])
         if hook is None:
@@ -320,7 +439,10 @@ def _send(settings: Settings, kind: str, payload: dict[str, Any], recipient: str
     if secret:  # the tag that lets the agent's answer act (routing.replies)
         tag = tokens.reply_tag(secret, payload.get("lead_id"), recipient, key)
     msg = email_channel.build_message(cfg, recipient, payload, key, tag)
-    email_channel.send(cfg, msg, recipient)
+    if relay is None:
+        email_channel.send(cfg, msg, recipient)
+    else:
+        relay.send(msg, recipient)
 
 
 def listing(engine: Engine, status: str | None = None) -> list[Outbox]:
