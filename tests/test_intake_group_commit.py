@@ -16,13 +16,14 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import psycopg
 import pytest
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from leadmail import db, pipeline
 from leadmail.models import Message
@@ -95,7 +96,7 @@ def stored_id(reply: tuple[int, bytes]) -> int:
 
 def rows(engine: Engine) -> list[Message]:
     with Session(engine) as s:
-        return list(s.exec(select(Message).order_by(Message.id)).all())  # type: ignore[arg-type]
+        return list(s.exec(select(Message).order_by(col(Message.id))).all())
 
 
 @contextmanager
@@ -198,7 +199,7 @@ def test_lmtp_sessions_in_one_commit_get_a_reply_per_recipient(  # type: ignore[
     rcpts = ("a@team.example", "b@team.example")
     with ThreadPoolExecutor(8) as pool:
         first, replies = queue_behind_a_commit(server, url, pool, [
-            lambda n=n: send(server.port, mail(n), rcpts=rcpts, lmtp=True) for n in range(7)])
+            partial(send, server.port, mail(n), rcpts=rcpts, lmtp=True) for n in range(7)])
     stored_id(first[0])
     for per_rcpt in replies:
         ids = {stored_id(r) for r in per_rcpt}
@@ -215,8 +216,8 @@ def test_same_message_id_in_one_batch_is_one_lead_and_both_get_250(  # type: ign
     server = start()
     with ThreadPoolExecutor(4) as pool:
         _, replies = queue_behind_a_commit(server, url, pool, [
-            lambda: send(server.port, mail(1)), lambda: send(server.port, mail(7)),
-            lambda: send(server.port, mail(7))])
+            partial(send, server.port, mail(1)), partial(send, server.port, mail(7)),
+            partial(send, server.port, mail(7))])
     ids = [stored_id(r) for [r] in replies]
     assert len(commits) == 2  # the two copies shared one commit
     copies = [m for m in rows(engine) if m.id in ids]
@@ -235,8 +236,8 @@ def test_message_that_cannot_be_stored_fails_only_its_own_session(  # type: igno
 ) -> None:
     refuse_poison(other)
     server = start()
-    sends = [lambda n=n: send(server.port, mail(n)) for n in range(6)]
-    sends.insert(3, lambda: send(server.port, mail(99), sender=POISON))
+    sends = [partial(send, server.port, mail(n)) for n in range(6)]
+    sends.insert(3, partial(send, server.port, mail(99), sender=POISON))
     with ThreadPoolExecutor(8) as pool:
         first, replies = queue_behind_a_commit(server, url, pool, sends)
     codes = [r[0][0] for r in replies]
@@ -263,7 +264,7 @@ def test_database_down_answers_451_to_every_session_of_the_batch(  # type: ignor
 
     with ThreadPoolExecutor(8) as pool:
         first, replies = queue_behind_a_commit(
-            server, url, pool, [lambda n=n: send(server.port, mail(n)) for n in range(5)],
+            server, url, pool, [partial(send, server.port, mail(n)) for n in range(5)],
             while_held=database_goes_down)
     stored_id(first[0])  # its batch had the engine that works
     assert [r[0][0] for r in replies] == [451] * 4
