@@ -9,7 +9,8 @@ a lone message is committed at once, and batches form only while a commit is in 
 latency at low load is that of one commit. Storing is `store_raw`'s, message for message (no
 dedup at intake; copies in one batch get ids in arrival order). When the batch's transaction
 fails, its messages are stored one by one, so one message that cannot be stored fails only
-its own session (451); with the database down each session gets its 451, as before.
+its own session (451); with the database down each session gets its 451, as before (after
+one unavailable error, from the database rather than a message, the rest are not tried).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 
 import structlog
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from leadmail.store import Incoming, store_many
 
@@ -129,10 +131,16 @@ class GroupCommit:
             self.commits += 1
             return list(ids)
         results: list[int | Exception] = []
+        down: Exception | None = None
         for item in items:
+            if down is not None:  # the database failed, not the message: no use trying on
+                results.append(down)
+                continue
             try:
                 results.extend(store_many(engine, [item]))
                 self.commits += 1
+            except (OperationalError, InterfaceError) as exc:
+                results.append(down := exc)
             except Exception as exc:
                 results.append(exc)
         return results
