@@ -43,14 +43,14 @@ class Daemon:
         self.deliveries = asyncio.Event()
         self.reload_requested = False
         self.me = pipeline.worker_id()
-        self.handler = StoreHandler(engine, settings.smtp, lambda _id: self.work.set())
+        self.handler = StoreHandler(engine, settings.smtp, lambda _ids: self.work.set())
         self.processed = 0
         self.ready = asyncio.Event()
         self.smtp_server: asyncio.Server | None = None
         self.extra_intakes: dict[str, bool] = {}  # e.g. "imap:leads@x/INBOX" -> connected
         self.imap = ImapIntake(settings.imap, engine, self._stored_elsewhere)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.sender = outbox.Sender(engine, settings)  # emails on one lane, webhooks at once
+        self.sender = outbox.Sender(engine, settings)  # emails on kept relay sessions; webhooks
         pc = settings.pipeline
         self.readers = sandbox.ReadPool(
             rt, pc.workers or sandbox.default_size(), pc.read_time_limit,

@@ -1,9 +1,13 @@
-"""Store raw: the exact bytes, envelope, Message-ID and SHA-256, committed before any reply.
+"""Store raw: the exact bytes, envelope, Message-ID and SHA-256, committed before any reply:
+one message (`store_raw`: IMAP, the API, `leadmail mail`) or several in one transaction
+(`store_many`: SMTP/LMTP intake's group commit, leadmail/intake/group.py).
 And read back what is stored: a message, the quarantined ones, a lead, the latest leads."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
@@ -55,6 +59,20 @@ def content_sha(raw: bytes) -> str:
 _CONTENT_HEADERS = ("from", "to", "subject", "date", "message-id")
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """One message to store: its exact bytes and what intake knows of it (see `store_raw`)."""
+
+    raw: bytes
+    mail_from: str = ""
+    rcpt_to: list[str] = field(default_factory=list)
+    intake: str = "smtp"
+    auth_user: str | None = None
+    imap_account: str | None = None
+    imap_folder: str | None = None
+    dedup: str | None = None
+
+
 def store_raw(
     engine: Engine,
     raw: bytes,
@@ -70,34 +88,49 @@ def store_raw(
     """Commit the raw message (durably: SQLite synchronous=FULL / PostgreSQL commit); its id.
     `dedup` replaces the Message-ID key: the API's `api:KEY:IDEMPOTENCY-KEY`, a namespace no
     mail can reach."""
-    sha = hashlib.sha256(raw).hexdigest()
-    mid = message_id_of(raw)
+    item = Incoming(raw, mail_from, list(rcpt_to or []), intake, auth_user, imap_account,
+                    imap_folder, dedup)
+    return store_many(engine, [item])[0]
+
+
+def store_many(engine: Engine, items: Sequence[Incoming]) -> list[int]:
+    """Commit the messages in ONE transaction, each with its `received` event; their ids, in
+    order (so the first of two copies in one batch has the lower id, as if stored apart).
+    All or nothing: one message that cannot be stored fails the lot (intake.group then
+    stores them one by one). Each message is stored as `store_raw` would: no dedup here, the
+    pipeline's duplicate step decides."""
+    msgs = [_message(item) for item in items]
     with session_scope(engine) as session:
-        msg = Message(
-            intake=intake,
-            auth_user=auth_user,
-            imap_account=imap_account,
-            imap_folder=imap_folder,
-            mail_from=storable(mail_from),
-            rcpt_to=storable(list(rcpt_to or [])),
-            message_id=mid,
-            sha256=sha,
-            dedup_key=dedup or dedup_key(mid, sha),
-            size=len(raw),
-            raw=raw,
-        )
-        session.add(msg)
+        session.add_all(msgs)
         session.flush()
-        session.add(
-            Event(
-                kind="received",
-                message_pk=msg.id,
-                data={"intake": intake, "size": len(raw), "message_id": mid},
-            )
+        session.add_all(
+            Event(kind="received", message_pk=msg.id,
+                  data={"intake": msg.intake, "size": msg.size, "message_id": msg.message_id})
+            for msg in msgs
         )
-        assert msg.id is not None
-    RECEIVED.labels(intake).inc()
-    return msg.id
+    for msg in msgs:
+        RECEIVED.labels(msg.intake).inc()
+    ids = [msg.id for msg in msgs if msg.id is not None]
+    assert len(ids) == len(msgs)
+    return ids
+
+
+def _message(item: Incoming) -> Message:
+    sha = hashlib.sha256(item.raw).hexdigest()
+    mid = message_id_of(item.raw)
+    return Message(
+        intake=item.intake,
+        auth_user=item.auth_user,
+        imap_account=item.imap_account,
+        imap_folder=item.imap_folder,
+        mail_from=storable(item.mail_from),
+        rcpt_to=storable(list(item.rcpt_to)),
+        message_id=mid,
+        sha256=sha,
+        dedup_key=item.dedup or dedup_key(mid, sha),
+        size=len(item.raw),
+        raw=item.raw,
+    )
 
 
 def message(engine: Engine, msg_id: int) -> Message | None:

@@ -40,7 +40,7 @@ class Intake:
     def __init__(self, engine: Any, cfg: config.SmtpConfig) -> None:
         self.port = int(cfg.listen.rpartition(":")[2])
         self.stored: list[int] = []
-        self.handler = intake.StoreHandler(engine, cfg, self.stored.append)
+        self.handler = intake.StoreHandler(engine, cfg, self.stored.extend)
         self.loop = asyncio.new_event_loop()
         started = threading.Event()
 

@@ -2,6 +2,9 @@
 
 Intake does no parsing: it stores and replies. 250 is sent only after the message is
 committed; if the store fails the sender gets 451 and keeps the message (RFC 5321 4.2.5).
+Sessions whose DATA ends while a commit is in flight share the next commit (group commit,
+leadmail/intake/group.py); a lone message is committed at once, and the pipeline is woken
+once per commit.
 After SIGTERM every new command and connection gets 421 (RFC 5321 3.8) while messages
 already being received are stored and answered.
 
@@ -33,7 +36,8 @@ from sqlalchemy.engine import Engine
 from leadmail import tokens
 from leadmail.config import SmtpConfig
 from leadmail.errors import ConfigError, ConfigErrors
-from leadmail.store import store_raw
+from leadmail.intake.group import GroupCommit
+from leadmail.store import Incoming
 
 log = structlog.get_logger("leadmail.smtp")
 
@@ -71,12 +75,14 @@ class StoreHandler:
         self,
         engine: Engine,
         cfg: SmtpConfig,
-        on_stored: Callable[[int], None],
+        on_stored: Callable[[list[int]], None],
         intake: str | None = None,
     ) -> None:
-        self.engine = engine
+        self.engine = engine  # read for each commit
         self.cfg = cfg
-        self.on_stored = on_stored
+        self.on_stored = on_stored  # the ids of one commit, once per commit
+        # Every DATA stores through it: one transaction for the messages that are waiting.
+        self.writer = GroupCommit(lambda: self.engine, on_stored)
         self.intake = intake or ("lmtp" if cfg.lmtp else "smtp")
         self.stopping = False
         self.inflight = 0  # DATA transactions being received or stored right now
@@ -149,25 +155,19 @@ class StoreHandler:
         return OK_RCPT
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        """Commit the exact bytes, then 250; 451 when the store is unavailable."""
+        """Commit the exact bytes (in the writer's next commit), then 250; 451 when the store
+        is unavailable or this message cannot be stored."""
         raw = envelope.original_content or b""
+        item = Incoming(raw, envelope.mail_from or "", list(envelope.rcpt_tos), self.intake,
+                        session.auth_data if session.authenticated else None)
         try:
-            msg_id = await asyncio.to_thread(
-                store_raw,
-                self.engine,
-                raw,
-                mail_from=envelope.mail_from or "",
-                rcpt_to=list(envelope.rcpt_tos),
-                intake=self.intake,
-                auth_user=session.auth_data if session.authenticated else None,
-            )
+            msg_id = await self.writer.store(item)  # returns once committed
         except Exception as exc:
             log.error("store failed; answered 451", error=f"{type(exc).__name__}: {exc}")
             if self.cfg.lmtp:
                 return "\r\n".join(LMTP_STORE_FAILED.format(r) for r in envelope.rcpt_tos)
             return STORE_FAILED
         log.info("stored", msg=msg_id, size=len(raw), intake=self.intake)
-        self.on_stored(msg_id)
         if self.cfg.lmtp:
             return "\r\n".join(LMTP_STORED.format(r, msg_id) for r in envelope.rcpt_tos)
         return STORED.format(msg_id)
