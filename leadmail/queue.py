@@ -121,16 +121,21 @@ class Queue:
             values["status"] = self.waiting
         return values
 
-    def release(self, engine: Engine, row_id: int, me: str | None = None) -> None:
-        """Give back a row this worker holds (a job cut short): due again now, for anyone."""
+    def release(self, engine: Engine, row_id: int, me: str | None = None,
+                untried: bool = False) -> None:
+        """Give back a row this worker holds (a job cut short): due again now, for anyone.
+        `untried`: claimed but never worked on, so its claim's attempt is taken back."""
         now = utcnow()
+        values = self._freed(now)
+        if untried:
+            values["attempts"] = self.model.attempts - 1
         with session_scope(engine) as session:
             session.execute(
                 update(self.model)
                 .where(self._col("id") == row_id,
                        self._col("status") == (self.working or self.waiting),
                        self._col("claimed_by") == (me or liveness.worker_id()))
-                .values(**self._freed(now))
+                .values(**values)
             )
 
     def release_dead_claims(self, engine: Engine, at_start: bool = False) -> int:

@@ -1,6 +1,6 @@
 """Store raw: the exact bytes, envelope, Message-ID and SHA-256, committed before any reply:
 one message (`store_raw`: IMAP, the API, `leadmail mail`) or several in one transaction
-(`store_many`: SMTP/LMTP intake's group commit, leadmail/intake/group.py).
+(`store_many`: SMTP/LMTP intake's group commit, leadmail/groupcommit.py).
 And read back what is stored: a message, the quarantined ones, a lead, the latest leads."""
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def store_raw(
 def store_many(engine: Engine, items: Sequence[Incoming]) -> list[int]:
     """Commit the messages in ONE transaction, each with its `received` event; their ids, in
     order (so the first of two copies in one batch has the lower id, as if stored apart).
-    All or nothing: one message that cannot be stored fails the lot (intake.group then
+    All or nothing: one message that cannot be stored fails the lot (the group commit then
     stores them one by one). Each message is stored as `store_raw` would: no dedup here, the
     pipeline's duplicate step decides."""
     msgs = [_message(item) for item in items]

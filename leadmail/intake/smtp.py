@@ -3,7 +3,7 @@
 Intake does no parsing: it stores and replies. 250 is sent only after the message is
 committed; if the store fails the sender gets 451 and keeps the message (RFC 5321 4.2.5).
 Sessions whose DATA ends while a commit is in flight share the next commit (group commit,
-leadmail/intake/group.py); a lone message is committed at once, and the pipeline is woken
+leadmail/groupcommit.py); a lone message is committed at once, and the pipeline is woken
 once per commit.
 After SIGTERM every new command and connection gets 421 (RFC 5321 3.8) while messages
 already being received are stored and answered.
@@ -36,8 +36,8 @@ from sqlalchemy.engine import Engine
 from leadmail import tokens
 from leadmail.config import SmtpConfig
 from leadmail.errors import ConfigError, ConfigErrors
-from leadmail.intake.group import GroupCommit
-from leadmail.store import Incoming
+from leadmail.groupcommit import GroupCommit
+from leadmail.store import Incoming, store_many
 
 log = structlog.get_logger("leadmail.smtp")
 
@@ -82,7 +82,8 @@ class StoreHandler:
         self.cfg = cfg
         self.on_stored = on_stored  # the ids of one commit, once per commit
         # Every DATA stores through it: one transaction for the messages that are waiting.
-        self.writer = GroupCommit(lambda: self.engine, on_stored)
+        self.writer: GroupCommit[Incoming, int] = GroupCommit(
+            lambda: self.engine, store_many, on_stored, size=lambda item: len(item.raw))
         self.intake = intake or ("lmtp" if cfg.lmtp else "smtp")
         self.stopping = False
         self.inflight = 0  # DATA transactions being received or stored right now
@@ -161,7 +162,7 @@ class StoreHandler:
         item = Incoming(raw, envelope.mail_from or "", list(envelope.rcpt_tos), self.intake,
                         session.auth_data if session.authenticated else None)
         try:
-            msg_id = await self.writer.store(item)  # returns once committed
+            msg_id = await self.writer.submit(item)  # returns once committed
         except Exception as exc:
             log.error("store failed; answered 451", error=f"{type(exc).__name__}: {exc}")
             if self.cfg.lmtp:

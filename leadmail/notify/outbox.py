@@ -12,9 +12,11 @@ permanent failure marks it failed.
 Emails go out on `[notify.email] connections` relay sessions at once (EmailLane), each kept
 open and sending one due row after another (the next MAIL after a 250, RSET after a refusal),
 reopened when the relay drops it or answers 421, and closed after IDLE_CLOSE seconds with
-nothing to send. Rows are claimed one at a time, just before they are sent, so the per-row
-guarantees are those of a single sender: marked sent only after the relay's 250, a 4xx or a
-lost connection retried after the backoff, a 5xx failed for good; a crash mid-send may send a
+nothing to send. A session claims its share of the due rows, up to CHUNK, at once (one
+transaction), just before it sends them, and each outcome is recorded as soon as it is known,
+the sessions' outcomes sharing commits (`groupcommit`). The per-row guarantees are those of a
+single sender: marked sent only after the relay's 250, a 4xx or a lost connection retried
+after the backoff, a 5xx failed for good; a crash mid-send may send a
 row twice (same Message-ID), never loses one. Rows of one agent may go out of order across
 sessions: alerts are independent messages, and nothing relies on their order of arrival. A
 `file:` relay gets one session, in order.
@@ -31,6 +33,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -42,6 +45,7 @@ from leadmail import tokens
 from leadmail.clock import utcnow
 from leadmail.config import AgentConfig, Settings, WebhookConfig
 from leadmail.db import session_scope
+from leadmail.groupcommit import GroupCommit
 from leadmail.metrics import ALERTS
 from leadmail.models import Lead, Outbox
 from leadmail.notify import PermanentFailure, render, webhook
@@ -54,6 +58,7 @@ from leadmail.statuses import OutboxStatus
 log = structlog.get_logger("leadmail.outbox")
 IN_FLIGHT = 50  # webhook requests at once, per process
 IDLE_CLOSE = 30.0  # seconds a relay session with nothing to send stays open
+CHUNK = 8  # due email rows a relay session claims at once (one transaction)
 STOP_GRACE = 10.0  # seconds a stopping daemon waits for requests in flight; then they are retried
 
 
@@ -154,7 +159,9 @@ def _due(engine: Engine, limit: int, webhooks: bool) -> list[int]:
 class EmailLane:
     """Up to `[notify.email] connections` tasks, each keeping a relay session of its own
     (`email.Relay`) and sending the due email rows of one shared queue, one after another.
-    Each row is claimed just before it is sent. A task with nothing left to send looks for
+    A task claims up to CHUNK rows at once, in one transaction, just before it sends them;
+    each outcome is recorded as soon as it is known, through the sender's group commit, so
+    the tasks' outcomes share transactions. A task with nothing left to send looks for
     more due rows, then waits up to IDLE_CLOSE seconds for a pass to bring some, then closes
     its session; once the lane is `closing` (a drain, a stop) it closes as soon as the queue
     is empty. A `file:` relay gets one task, so files are written in order."""
@@ -198,14 +205,14 @@ class EmailLane:
         relay = email_channel.Relay(self.sender.settings.notify.email)
         try:
             while await self._next():
-                row_id = self.queue.popleft()
+                share = min(CHUNK, max(1, len(self.queue) // self.width()))
+                chunk = [self.queue.popleft() for _ in range(share)]
                 self.busy += 1
                 try:
-                    sent = await self._send(relay, row_id)  # (not `+= await`: tasks interleave)
-                    self.sent += sent
+                    await self._send_chunk(relay, chunk)
                 finally:
                     self.busy -= 1
-                    self.known.discard(row_id)
+                    self.known.difference_update(chunk)
         finally:
             self.sessions += relay.opened
             await asyncio.to_thread(relay.close)  # no send uses it any more (see _send)
@@ -226,17 +233,32 @@ class EmailLane:
                 return bool(self.queue)
         return True
 
-    async def _send(self, relay: email_channel.Relay, row_id: int) -> int:
+    async def _send_chunk(self, relay: email_channel.Relay, chunk: list[int]) -> None:
+        """Claim the chunk's rows (one transaction), send each on this session, and record
+        each outcome as soon as it is known (the lane's tasks share those commits)."""
         engine, settings = self.sender.engine, self.sender.settings
-        job = asyncio.ensure_future(asyncio.to_thread(_deliver_email, engine, settings, relay,
-                                                      row_id))
-        try:
-            return await asyncio.shield(job)
-        except asyncio.CancelledError:  # a stop: cut the session; the row is released
-            relay.abort()
-            await asyncio.wait([job])
-            log.warning("alert cut short by the stop; due again", outbox=row_id)
-            raise
+        rows = await asyncio.to_thread(_claim_and_load, engine, chunk)
+        for i, row in enumerate(rows):
+            job = asyncio.ensure_future(asyncio.to_thread(_attempt, settings, relay, row))
+            try:
+                outcome = await asyncio.shield(job)
+            except asyncio.CancelledError:  # a stop: cut the session; the rows are released
+                relay.abort()
+                await asyncio.wait([job])
+                done = job.result()
+                unsent = rows[i:] if done is None else rows[i + 1:]
+                if done is not None:  # its 250 came before the cut: it was sent
+                    await asyncio.shield(self.sender.recorder.submit(done))
+                for n, left in enumerate(unsent):  # all but a cut one were never tried
+                    await asyncio.to_thread(_release, engine, left[0], n > 0 or done is not None)
+                log.warning("alert cut short by the stop; due again",
+                            outbox=[r[0] for r in unsent])
+                raise
+            if outcome is None:  # cut by relay.abort: due again at once
+                await asyncio.to_thread(_release, engine, row[0])
+                continue
+            sent = await self.sender.recorder.submit(outcome)
+            self.sent += sent  # (not `+= await`: the tasks interleave)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
@@ -259,6 +281,9 @@ class Sender:
         self.email = EmailLane(self)
         self.limit = 50
         self.hooks_sent = 0
+        # Delivery outcomes: written as they come, side by side sends sharing a commit.
+        self.recorder: GroupCommit[Attempt, int] = GroupCommit(lambda: self.engine,
+                                                               _record_many)
 
     @property
     def sent(self) -> int:
@@ -331,7 +356,7 @@ class Sender:
             await asyncio.to_thread(_release, self.engine, row_id)
             log.warning("alert cut short by the stop; due again", outbox=row_id)
             raise
-        return await asyncio.to_thread(_record, self.engine, row_id, error, permanent)
+        return await self.recorder.submit((row_id, error, permanent))
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self.webhooks.discard(task)
@@ -366,60 +391,77 @@ def _load(engine: Engine, row_id: int) -> tuple[str, dict[str, Any], str, str]:
         return row.kind, row.payload, row.recipient, row.idempotency_key
 
 
-def _release(engine: Engine, row_id: int) -> None:
+def _release(engine: Engine, row_id: int, untried: bool = False) -> None:
     """A send cut short (the daemon stopping): the row is due again at once, unclaimed. The
-    receiver may have had it; the stable key lets it drop the copy."""
-    OUTBOX.release(engine, row_id)
+    receiver may have had it; the stable key lets it drop the copy. `untried`: it was claimed
+    but never sent, so its claim counts no attempt."""
+    OUTBOX.release(engine, row_id, untried=untried)
 
 
-def _deliver_email(engine: Engine, settings: Settings, relay: email_channel.Relay,
-                   row_id: int) -> int:
-    """Claim an email row and send it on `relay`'s session; 1 when it went out. A send cut by
-    `relay.abort` (a stop) gives the row back, due again at once."""
-    if not _claim(engine, row_id):
-        return 0  # another sender has it
-    kind, payload, recipient, key = _load(engine, row_id)
-    error: str | None = None
-    permanent = False
+Row = tuple[int, str, dict[str, Any], str, str]  # id, kind, payload, recipient, key
+Attempt = tuple[int, str | None, bool]  # id, the error (None: sent), whether it is for good
+
+
+def _claim_and_load(engine: Engine, row_ids: list[int]) -> list[Row]:
+    """Claim the rows of `row_ids` that are free and load them, in ONE transaction; the rows
+    another sender has are left out."""
+    with session_scope(engine) as session:
+        taken = OUTBOX.claim_many(engine, row_ids, session=session)
+        if not taken:
+            return []
+        rows = session.exec(select(Outbox).where(col(Outbox.id).in_(taken))).all()
+        by_id = {r.id: (r.id, r.kind, r.payload, r.recipient, r.idempotency_key) for r in rows
+                 if r.id is not None}
+    return [by_id[i] for i in row_ids if i in by_id]
+
+
+def _attempt(settings: Settings, relay: email_channel.Relay, row: Row) -> Attempt | None:
+    """Send one claimed email row on `relay`'s session; its outcome, or None when the send
+    was cut by `relay.abort` (a stop)."""
+    row_id, kind, payload, recipient, key = row
     try:
         _send(settings, kind, payload, recipient, key, relay)
     except email_channel.Aborted:
-        _release(engine, row_id)
-        return 0
+        return None
     except PermanentFailure as exc:
-        error, permanent = str(exc), True
+        return row_id, str(exc), True
     except Exception as exc:  # refused connection, timeout, 4xx: try again later
-        error = f"{type(exc).__name__}: {exc}"
-    return _record(engine, row_id, error, permanent)
+        return row_id, f"{type(exc).__name__}: {exc}", False
+    return row_id, None, False
 
 
-def _record(engine: Engine, row_id: int, error: str | None, permanent: bool) -> int:
-    """Note one attempt's outcome: sent, failed for good, or a retry after the backoff."""
+def _record_many(engine: Engine, attempts: Sequence[Attempt]) -> list[int]:
+    """Note each attempt's outcome, in one transaction: 1 for each row sent, else 0."""
     with session_scope(engine) as session:
-        row = session.get(Outbox, row_id)
-        assert row is not None
-        now = utcnow()
-        channel = str(row.payload.get("channel") or row.kind)
-        ALERTS.labels(
-            channel, "sent" if error is None else ("failed" if permanent else "retry")
-        ).inc()
-        if error is None:
-            row.status, row.sent_at, row.last_error = OutboxStatus.SENT, now, None
-            log.info("alert sent", outbox=row_id, lead=row.lead_id, attempts=row.attempts)
-        elif permanent or (row.deadline is not None and now >= row.deadline):
-            row.status, row.last_error = OutboxStatus.FAILED, error
-            log.error("alert failed for good", outbox=row_id, lead=row.lead_id, error=error)
-        else:
-            OUTBOX.retry_later(row, error)
-            level = logging.WARNING if row.attempts == 1 else logging.INFO
-            log.log(
-                level,
-                "alert delivery failed, will retry",
-                outbox=row_id,
-                error=error,
-                retry_at=row.next_attempt_at.isoformat(),
-            )
-        session.add(row)
+        return [_record_in(session, *attempt) for attempt in attempts]
+
+
+def _record_in(session: Session, row_id: int, error: str | None, permanent: bool) -> int:
+    """Note one attempt's outcome: sent, failed for good, or a retry after the backoff."""
+    row = session.get(Outbox, row_id)
+    assert row is not None
+    now = utcnow()
+    channel = str(row.payload.get("channel") or row.kind)
+    ALERTS.labels(
+        channel, "sent" if error is None else ("failed" if permanent else "retry")
+    ).inc()
+    if error is None:
+        row.status, row.sent_at, row.last_error = OutboxStatus.SENT, now, None
+        log.info("alert sent", outbox=row_id, lead=row.lead_id, attempts=row.attempts)
+    elif permanent or (row.deadline is not None and now >= row.deadline):
+        row.status, row.last_error = OutboxStatus.FAILED, error
+        log.error("alert failed for good", outbox=row_id, lead=row.lead_id, error=error)
+    else:
+        OUTBOX.retry_later(row, error)
+        level = logging.WARNING if row.attempts == 1 else logging.INFO
+        log.log(
+            level,
+            "alert delivery failed, will retry",
+            outbox=row_id,
+            error=error,
+            retry_at=row.next_attempt_at.isoformat(),
+        )
+    session.add(row)
     return 1 if error is None else 0
 
 
