@@ -163,3 +163,17 @@ def test_a_notice_with_a_person_in_it_stays_a_lead(mail: str) -> None:
 ])
 def test_a_meeting_request_from_its_organizer_is_a_calendars_mail(mail: Path) -> None:
     assert _read(mail) == (False, "calendar invitation (METHOD:REQUEST from its organizer)")
+
+
+@pytest.mark.parametrize(("mail", "segment"), [
+    ("set6/h_immoscout24.eml", "Customers"),  # "Kaltmiete: 1.180 €"
+    ("set4/e_bienici_location.eml", "Customers"),  # "Loyer : 1 250 € CC/mois"
+    ("set6/h_leboncoin.eml", "Customers"),  # "620 €/mois"
+    ("set6/h_inmuebles24.eml", "Customers"),  # "Casa en renta", "$32,000 MXN / mes"
+    ("set6/h_rea_au_rental.eml", "Customers"),  # "$780 per week"
+    ("set3/c_upnest.eml", "Buyer"),  # a buyer's "Location:" is no rental
+    ("set2/b_lendingtree/lendingtree_purchase_mortgage.eml", "Buyer"),
+])
+def test_a_rental_in_any_language_is_no_buyer(rt: pipeline.Runtime, mail: str,
+                                              segment: str) -> None:
+    assert pipeline.read((BLIND / mail).read_bytes(), rt).segment == segment
