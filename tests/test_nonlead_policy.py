@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from leadmail import config, normalize, pipeline
-from leadmail.parsers import extract, nlp
+from leadmail.parsers import extract, nlp, nonlead, read_claimed
 from leadmail.parsers.base import ParseContext
 from leadmail.parsers.mime import parse_mail
 
@@ -104,3 +104,76 @@ def test_persons_mail_without_inquiry_is_a_lead_held_for_review(rt: pipeline.Run
 def test_middle_name_is_not_folded_into_the_first_name(full: str,
                                                         expected: tuple[str, str]) -> None:
     assert normalize.split_name(full) == expected
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+BLIND = FIXTURES / "blind"
+
+
+def _read(path: Path) -> tuple[bool, str | None]:
+    ex = extract(parse_mail(path.read_bytes()), ParseContext())
+    return ex.is_lead, ex.not_lead_reason
+
+
+@pytest.mark.parametrize(("mail", "kind"), [
+    ("set6/h_zillow_monthly_report.eml", "report"),
+    ("set3/c_nonlead_market_report.eml", "report"),
+    ("set3/d_nl_form_usage_report.eml", "report"),
+    ("set6/h_apartments_listing_live.eml", "listing status"),
+    ("set2/b_zillow/listing_live_syndication.eml", "listing status"),
+    ("set6/h_zillow_review_request.eml", "review"),
+    ("set4/e_nonlead_new_review.eml", "review"),
+    ("set5/g_nonlead_saved_search.eml", "saved search"),
+    ("set5/g_nonlead_billing.eml", "billing"),
+])
+def test_a_providers_notice_that_names_no_person_is_account_mail(mail: str, kind: str) -> None:
+    """What a lead notification always has is a person; a portal's report, receipt, listing
+    notice, saved search or review request has none, and says which of these it is."""
+    parsed = parse_mail((BLIND / mail).read_bytes())
+    ex, _ = read_claimed(parsed, ParseContext())
+    assert nonlead.notice_reason(parsed, ex) == (
+        f"account notice ({kind}; no person named; subject: {parsed.subject[:60]})")
+    assert _read(BLIND / mail)[0] is False
+
+
+@pytest.mark.parametrize("mail", [
+    "set6/h_redfin_saved_search.eml",
+    "set6/h_realtor_billing_receipt.eml",  # a robot's receipt: its subject says so
+])
+def test_saved_searches_and_receipts_are_not_leads(mail: str) -> None:
+    is_lead, reason = _read(BLIND / mail)
+    assert is_lead is False
+    assert reason and reason.startswith("account ")
+
+
+@pytest.mark.parametrize("mail", [
+    "set1/idx/11_kvcore_idx_property_inquiry.eml",  # a saved search, and a person asking
+    "set6/h_sierra.eml",
+    "set4/e_direct_newsletter_reply.eml",  # a person answering a market report
+    "set2/a_direct/direct_newsletter_reply_cuernavaca.eml",
+    "set2/a_zillow/zillow_tour_pecan_grove.eml",  # a tour request with a calendar hold
+])
+def test_a_notice_with_a_person_in_it_stays_a_lead(mail: str) -> None:
+    assert _read(BLIND / mail) == (True, None)
+
+
+@pytest.mark.parametrize("mail", [
+    BLIND / "set6/k_nl_calendar_invite.eml",  # Google Calendar, with an .ics attachment
+    FIXTURES / "nonlead/outlook_meeting_request.eml",  # Outlook: an inline text/calendar part
+])
+def test_a_meeting_request_from_its_organizer_is_a_calendars_mail(mail: Path) -> None:
+    assert _read(mail) == (False, "calendar invitation (METHOD:REQUEST from its organizer)")
+
+
+@pytest.mark.parametrize(("mail", "segment"), [
+    ("set6/h_immoscout24.eml", "Customers"),  # "Kaltmiete: 1.180 €"
+    ("set4/e_bienici_location.eml", "Customers"),  # "Loyer : 1 250 € CC/mois"
+    ("set6/h_leboncoin.eml", "Customers"),  # "620 €/mois"
+    ("set6/h_inmuebles24.eml", "Customers"),  # "Casa en renta", "$32,000 MXN / mes"
+    ("set6/h_rea_au_rental.eml", "Customers"),  # "$780 per week"
+    ("set3/c_upnest.eml", "Buyer"),  # a buyer's "Location:" is no rental
+    ("set2/b_lendingtree/lendingtree_purchase_mortgage.eml", "Buyer"),
+])
+def test_a_rental_in_any_language_is_no_buyer(rt: pipeline.Runtime, mail: str,
+                                              segment: str) -> None:
+    assert pipeline.read((BLIND / mail).read_bytes(), rt).segment == segment

@@ -18,7 +18,7 @@ from leadmail.parsers.homes import HomesParser
 from leadmail.parsers.idx import IdxParser
 from leadmail.parsers.lendingtree import LendingTreeParser
 from leadmail.parsers.nlp import DirectParser
-from leadmail.parsers.nonlead import non_lead_reason
+from leadmail.parsers.nonlead import non_lead_reason, notice_reason
 from leadmail.parsers.opcity import OpcityParser
 from leadmail.parsers.realtor import RealtorParser
 from leadmail.parsers.redfin import RedfinParser
@@ -188,4 +188,8 @@ def extract(mail: Mail, ctx: ParseContext, parser_name: str | None = None) -> Ex
     reason = non_lead_reason(mail)
     if reason:
         return Extracted(parser="nonlead", is_lead=False, not_lead_reason=reason)
-    return read_claimed(mail, ctx, parser_name)[0]
+    result = read_claimed(mail, ctx, parser_name)[0]
+    reason = notice_reason(mail, result)  # a provider's notice that names no person
+    if reason:
+        return Extracted(parser="nonlead", is_lead=False, not_lead_reason=reason)
+    return result

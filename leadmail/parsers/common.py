@@ -544,7 +544,8 @@ def parse_layout(mail: Mail, ctx: ParseContext, layout: Layout) -> Extracted:
 _RENTAL = re.compile(
     r"(?i)\b(for rent|to rent|rentals?|renters?|tenants?|leasing|lettings?|to let|per month|pcm|"
     r"move-?in date|move date|lease length|à louer|alquiler|se alquila|aluguel|zu vermieten|"
-    r"mietwohnung|affitto)\b|\d\s?/\s?(?:mo|month)\b")
+    r"mietwohnung|affitto|per week|(kalt|warm)?miete|en renta|loyer)\b|"
+    r"\d(?:\s?[A-Z€$£]{1,3})?\s?/\s?(?:mo|month|mes|mois|monat|week|wk)\b")
 _FEE = re.compile(r"(?i)\b(hoa|fee|fees|dues|parking|utilities)\b")
 
 

@@ -46,6 +46,9 @@ STRUCTURED_TYPES = ("application/json", "text/json", "application/ld+json", "app
                     "text/xml", "application/adf+xml")
 MAX_PART = 1_000_000
 _REPORT_TYPES = ("message/feedback-report", "message/disposition-notification")
+# An inline iCalendar part (a meeting request sent without an .ics attachment) is kept the
+# same way: parsers.nonlead reads its METHOD and ORGANIZER.
+_KEPT_TYPES = (*STRUCTURED_TYPES, "text/calendar")
 
 
 def _structured_parts(message: object) -> list[Attachment]:
@@ -66,7 +69,7 @@ def _structured_parts(message: object) -> list[Attachment]:
                 out.append(Attachment("", ctype, text.encode("utf-8", errors="replace")))
             continue
         if part.is_multipart() or part.get_filename() or not (
-            ctype in STRUCTURED_TYPES or ctype.endswith(("+json", "+xml"))
+            ctype in _KEPT_TYPES or ctype.endswith(("+json", "+xml"))
         ):
             continue
         try:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from leadmail.parsers.base import Attachment, Mail
+from leadmail import leadfields
+from leadmail.parsers.base import Attachment, Extracted, Mail
 
 _BOUNCE_SENDER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon)@", re.I)
 _BOUNCE_SUBJECT = re.compile(
@@ -41,6 +42,9 @@ _ACCOUNT_SUBJECT = re.compile(
 _CALENDAR_SUBJECT = re.compile(r"(?i)^(accepted|declined|tentative(ly accepted)?|canceled event|"
                                r"cancelled event|proposed new time)\s*:")
 _ICS_METHOD = re.compile(r"(?im)^METHOD:\s*(REPLY|CANCEL|COUNTER|DECLINECOUNTER)\b")
+_ICS_REQUEST = re.compile(r"(?im)^METHOD:\s*REQUEST\b")
+# ORGANIZER;CN=Rob Castillo:mailto:rob@example.com (a folded line is unfolded first)
+_ICS_ORGANIZER = re.compile(r"(?im)^ORGANIZER[;:][^\n]{0,300}?mailto:([^\s;:]+)")
 _ROBOT_LOCAL = re.compile(
     r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|notifications?|notify|alerts?|account(s)?|"
     r"security|support|billing|info|service|robot|team|hello|news)\b", re.I)
@@ -56,19 +60,76 @@ def non_lead_reason(mail: Mail) -> str | None:
             or _bulk(mail))
 
 
+# What a provider tells an agent about their own account, by kind: reports and summaries,
+# bills, the state of their listings, saved searches and market updates, reviews.
+_NOTICE_KINDS = {
+    "report": re.compile(
+        r"(?i)\b(performance|activity|usage|market|listing|traffic) (report|summary|snapshot|"
+        r"insights|update)|\b(daily|weekly|monthly|quarterly|annual|year-end) (report|summary|"
+        r"recap|digest)\b|\byour \w+( \w+){0,3} (report|summary|recap)\b|\bsee (the )?full report|"
+        r"\blisting (views|performance|stats|statistics)\b|\bgot \d+ (views|impressions)\b"),
+    "billing": re.compile(
+        r"(?i)\b(payment|purchase|order) (receipt|confirmation)|\breceipt (for|from)\b|"
+        r"\binvoice (#|no\.?|number)|\btotal (charged|paid|due)\b|\bbilling (period|statement)"),
+    "listing status": re.compile(
+        r"(?i)\byour listing\b[^.\n]{0,80}?\b(is (now )?(live|active|visible|published)|went live|"
+        r"(has been|was) (reviewed|approved|published|syndicated|renewed)|expir)"),
+    "saved search": re.compile(
+        r"(?i)\bsaved search|\bnew (homes|listings|properties|rentals) (match|for|in)\b|"
+        r"\bhomes? (matching|for) your (search|criteria)|\bmarket update\b"),
+    "review": re.compile(
+        r"(?i)\b(ask|request|leave|write) (\w+ ){0,3}(for )?an? (\w+ )?review\b|\bnew review\b|"
+        r"\b\d+ reviews\b|\u2605|\bstar rating"),
+}
+
+
+def notice_reason(mail: Mail, read: Extracted) -> str | None:
+    """A notice a portal sends the agent about their own account (a report, a receipt, a
+    listing gone live, a saved search, a review request), told from a lead notification by
+    what a lead always has: a person. When the reading of a provider's mail names nobody (no
+    name, email or phone), carries no lead words, and the mail speaks of one of the kinds
+    above, it is account mail. A person's own mail is never this: its sender is the person."""
+    if read.parser == "nlp" or any(getattr(read, f.name, None)
+                                   for f in leadfields.having("identity")):
+        return None
+    head = f"{mail.subject}\n{mail.text[:3000]}"
+    if _LEAD_MARKERS.search(head):
+        return None
+    kind = _notice_kind(head)
+    return f"account notice ({kind}; no person named; subject: {mail.subject[:60]})" if kind \
+        else None
+
+
+def _notice_kind(text: str) -> str | None:
+    return next((kind for kind, words in _NOTICE_KINDS.items() if words.search(text)), None)
+
+
 def _calendar(mail: Mail) -> str | None:
-    """An answer to a calendar invitation (iCalendar METHOD:REPLY, "Accepted: ..."): a
-    guest's calendar, not a person asking about a property."""
+    """An answer to a calendar invitation (iCalendar METHOD:REPLY, "Accepted: ..."), or an
+    invitation its organizer sent (METHOD:REQUEST) with no lead's data around it: a
+    calendar's mail, not a person asking about a property. A portal's tour hold (PUBLISH,
+    no organizer) under a lead notification is not this."""
     for att in mail.attachments[:10]:
         ctype = att.content_type.lower()
         if "calendar" in ctype or "ics" in ctype or att.filename.lower().endswith(".ics"):
-            m = _ICS_METHOD.search(att.payload[:20000].decode("utf-8", errors="replace"))
+            ics = att.payload[:20000].decode("utf-8", errors="replace")
+            m = _ICS_METHOD.search(ics)
             if m:
                 return f"calendar reply (METHOD:{m.group(1).upper()})"
+            if _is_invitation(ics, mail) and not _has_lead_data(mail):
+                return "calendar invitation (METHOD:REQUEST from its organizer)"
     if _CALENDAR_SUBJECT.match(mail.subject) and (
             "calendar" in mail.text[:6000].lower() or mail.attachments):
         return f"calendar reply (subject: {mail.subject[:60]})"
     return None
+
+
+def _is_invitation(ics: str, mail: Mail) -> bool:
+    """A meeting request whose organizer is the mail's sender."""
+    if not _ICS_REQUEST.search(ics):
+        return False
+    m = _ICS_ORGANIZER.search(re.sub(r"\r?\n[ \t]", "", ics))
+    return m is not None and m.group(1).lower() == mail.from_addr.lower()
 
 
 def _report(mail: Mail) -> str | None:
@@ -131,7 +192,9 @@ def _account(mail: Mail) -> str | None:
     robot = _ROBOT_LOCAL.match(mail.from_addr) or _SYSTEM_DOMAINS.search(mail.from_addr)
     if not robot or _has_lead_data(mail):
         return None
-    m = _ACCOUNT_SUBJECT.search(mail.subject)
+    # A robot's receipt is account mail by its subject alone: its invoice number may read as
+    # a phone, so the reading need not come out empty (see notice_reason).
+    m = _ACCOUNT_SUBJECT.search(mail.subject) or _NOTICE_KINDS["billing"].search(mail.subject)
     return f"account mail (subject: {mail.subject[:60]})" if m else None
 
 
