@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
-from leadmail.parsers.text import label_key, strip_footer
+from leadmail.parsers.text import Folded, label_key, strip_footer
 
 LINE_MAX = 400  # characters of one line any pattern here reads
 _DATA = Path(__file__).with_name("weights.json")
@@ -174,6 +174,7 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
+@lru_cache(maxsize=4096)  # labels repeat from mail to mail
 def keyword_field(key: str) -> str | None:
     """The field a question-style label asks for, by keyword; None for anything else."""
     if len(key) > 100 or _AGENT_WORDS.search(key):
@@ -280,11 +281,11 @@ _LISTING_CONTEXT = re.compile(
     r"(?i)\b(bd|bds|beds?|bedrooms?|ba|baths?|bathrooms?|sq\.? ?ft|sqft|square feet|zimmer|"
     r"pièces|pieces|habitaciones|hab|quartos|dormitorios|chambres|acres?)\b|m²|/\s?mo(?:nth)?\b|"
     r"\bper month\b|\bpcm\b|\bp/m\b|/mois|/mes|/monat|\bmonthly\b")
-_PRICE_WORDS = re.compile(
-    r"(?i)\b(budget|price[ds]?|listed|listing|asking|up to|pre-?approved|approved for|around|"
+_PRICE_WORDS = Folded(
+    r"\b(budget|price[ds]?|listed|listing|asking|up to|pre-?approved|approved for|around|"
     r"max(imum)?|rent|presupuesto|precio|listada|prix|preis|kaufpreis|preço|valor|"
     r"afford|spend|under|below|no more than|less than|at most)\b")
-_NOT_PRICE = re.compile(r"(?i)\b(hoa|fee|fees|deposit|tax|taxes|parking|dues|mileage|miles|"
+_NOT_PRICE = Folded(r"\b(hoa|fee|fees|deposit|tax|taxes|parking|dues|mileage|miles|"
                         r"km|down payment|income|salary|credit)\b")
 
 
@@ -337,6 +338,8 @@ def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[
     out = []
     for i, line in enumerate(lines[:footer_at]):
         line = line[:LINE_MAX]
+        if not _DIGIT.search(line):
+            continue  # no amount without a digit
         if _NOT_PRICE.search(line) and not _LISTING_CONTEXT.search(line):
             continue
         found = [m for m in amounts(line) if m.marked and m.value >= 100]
@@ -375,8 +378,8 @@ _EU_STREET = re.compile(
     r"|(?:[^\W\d_][\w.-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer|"
     r"straat|laan|plein|kade|gracht|singel|dijk|steeg|markt|gade|vej|gatan|vägen)"
     r"\s+\d{1,4}[a-z]?))")
-_PROVIDER_WORDS = re.compile(
-    r"(?i)\b(inc|llc|ltd|gmbh|s\.?a\.?|plc|corp|company|part of|a [\w.]+ company|headquarters|"
+_PROVIDER_WORDS = Folded(
+    r"\b(inc|llc|ltd|gmbh|s\.?a\.?|plc|corp|company|part of|a [\w.]+ company|headquarters|"
     r"floor \d+|all rights reserved|sent by|on behalf of)\b|©|\(c\)")
 
 
@@ -428,6 +431,7 @@ def postal_line(line: str) -> str | None:
     return line
 
 
+_DIGIT = re.compile(r"\d")
 _US_END = re.compile(r"\b[A-Z]{2},? \d{5}(?:-\d{4})?\s*$")
 _DOMAIN_WORD = re.compile(r"(?i)\w\.(?:com|net|org|co|io|de|fr|es|it|ca|uk|au|nz|nl|br|pt)\b")
 
@@ -439,12 +443,15 @@ def _after_title(line: str) -> str:
     return line[cut + 2:] if cut > 0 else line
 
 
+@lru_cache(maxsize=4096)  # the same lines are asked about by several passes
 def street_of(line: str) -> str | None:
     """The street address that begins a line ("4410 Oak Hollow Dr, Austin, TX 78745 · ..."),
     through its city/state/zip when they are on the same line."""
     from leadmail.parsers.nlp import street_spans
 
     line = line[:LINE_MAX]
+    if not _DIGIT.search(line):
+        return None  # every street shape here has a house number
     spans = street_spans(line, limit=2)
     if spans and spans[0][0] <= 12:
         start, end = spans[0]
@@ -481,7 +488,9 @@ def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list
     """Street addresses in the layout: a street line, with the "City, ST ZIP" line under it."""
     out = []
     for i, line in enumerate(lines[:footer_at]):
-        if i in skip or _PROVIDER_WORDS.search(line[:LINE_MAX]) or _OFFICE.search(line[:LINE_MAX]):
+        # A street (street_of) and a postal line (postal_line) both hold a number.
+        if (i in skip or not _DIGIT.search(line) or _PROVIDER_WORDS.search(line[:LINE_MAX])
+                or _OFFICE.search(line[:LINE_MAX])):
             continue
         # "Label: value" loses its label; "... 06:52 PM CT" is no label (a time's colon).
         body = re.sub(r"^\s*[^:\d]{1,40}:\s*", "", line) if ":" in line[:40] else line
@@ -522,8 +531,8 @@ def same_street(short: str, full: str) -> bool:
 
 _FIRST_PERSON = re.compile(r"(?i)\b(i|i'm|i'd|i've|i’m|i’d|we|we're|we'd|we'll|we’re|my|our|"
                            r"me|us)\b")
-_NOTICE_WORDS = re.compile(
-    r"(?i)\b(you have (received|a new)|this (message|email|e-mail|entry) was (sent|submitted)|"
+_NOTICE_WORDS = Folded(
+    r"\b(you have (received|a new)|this (message|email|e-mail|entry) was (sent|submitted)|"
     r"hit reply|reply to (this|respond)|unsubscribe|manage (your )?(leads|notifications)|"
     r"report spam|privacy|terms of|all rights reserved|you('re| are) receiving|"
     r"(please )?do not reply|view (all )?(responses|entries|submissions)|sent (from|via) \w+|"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from leadmail.parsers.base import Attachment, Mail
+from leadmail.parsers.text import Folded
 
 _BOUNCE_SENDER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon)@", re.I)
 _BOUNCE_SUBJECT = re.compile(
@@ -14,8 +15,8 @@ _AUTO_SUBJECT = re.compile(
     r"(?i)^(out of (the )?office|automatic reply|auto(matic)?[- ]?(reply|response)|autoreply|"
     r"away from (my|the) (desk|office)|on vacation)\b")
 # A newsletter header set is harmless when the mail is plainly a lead notification.
-_LEAD_MARKERS = re.compile(
-    r"(?i)(new lead|new contact|lead from|contact request|wants to tour|requested a tour|"
+_LEAD_MARKERS = Folded(
+    r"(new lead|new contact|lead from|contact request|wants to tour|requested a tour|"
     r"requesting information|new (form )?submission|form submission|<adf>|is interested in|"
     r"showing request|new inquiry|new referral|lead ads?)")
 # A lead notification carries the lead: a labelled contact line or an ADF document. Marketing
@@ -129,15 +130,18 @@ _SYSTEM_DOMAINS = re.compile(r"@(?:[\w-]+\.)*(docusign\.(?:net|com)|dotloop\.com
 
 def _account(mail: Mail) -> str | None:
     robot = _ROBOT_LOCAL.match(mail.from_addr) or _SYSTEM_DOMAINS.search(mail.from_addr)
-    if not robot or _has_lead_data(mail):
+    if not robot or not _ACCOUNT_SUBJECT.search(mail.subject) or _has_lead_data(mail):
         return None
-    m = _ACCOUNT_SUBJECT.search(mail.subject)
-    return f"account mail (subject: {mail.subject[:60]})" if m else None
+    return f"account mail (subject: {mail.subject[:60]})"
 
 
 def _bulk(mail: Mail) -> str | None:
-    if _is_lead_like(mail):
-        return None
+    """The newsletter headers' reason, unless the mail is plainly a lead all the same."""
+    reason = _bulk_headers(mail)
+    return None if reason is None or _is_lead_like(mail) else reason
+
+
+def _bulk_headers(mail: Mail) -> str | None:
     precedence = mail.header("precedence").strip().lower()
     if mail.header("list-unsubscribe") and precedence in ("bulk", "list", "junk"):
         return f"newsletter (List-Unsubscribe, Precedence: {precedence})"
