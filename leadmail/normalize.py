@@ -58,7 +58,7 @@ def _e164(number: phonenumbers.PhoneNumber) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-@lru_cache(maxsize=1024)  # a reader and the normalize step both read the same numbers
+@lru_cache(maxsize=32)  # a reader and the normalize step both read the same numbers
 def phone(raw: str | None, region: str = "US") -> str | None:
     """Return a human-written phone number as E.164, or None when it is not a usable number."""
     if not raw:

@@ -238,7 +238,7 @@ def reply_to_identity(
     return None, None
 
 
-@lru_cache(maxsize=256)  # a reader and the registry ask about the same texts
+@lru_cache(maxsize=16)  # a reader and the registry ask about the same texts
 def segment_hint(*texts: str | None) -> str | None:
     """ "Seller" for valuation/sell requests, "Buyer" for tours and listing inquiries."""
     blob = "\n".join(t for t in texts if t)
@@ -563,7 +563,7 @@ def is_rental(mail: Mail, ex: Extracted) -> bool:
                         ex.message or "")
 
 
-@lru_cache(maxsize=16)  # the reader and the registry ask about the same mail
+@lru_cache(maxsize=8)  # the reader and the registry ask about the same mail
 def _rental_text(subject: str, from_name: str, kept: str, message: str) -> bool:
     whole = "\n".join([subject, from_name, kept])
     if "/" not in whole and not _RENTAL.search(whole):
@@ -830,7 +830,7 @@ def _person_name(name: str, ctx: ParseContext) -> bool:
             and not not_lead_name(name, ctx))
 
 
-@lru_cache(maxsize=64)  # every reader's claims() asks about the same header
+@lru_cache(maxsize=8)  # every reader's claims() asks about the same header
 def _address_in(header: str) -> str:
     return email.utils.parseaddr(header)[1].lower()
 
@@ -842,7 +842,5 @@ def has_identity(ex: Extracted) -> bool:
 
 def from_domain_in(mail: Mail, domains: tuple[str, ...]) -> bool:
     """True when the From (or Sender) address belongs to one of `domains`."""
-    senders = [mail.from_addr, _address_in(mail.header("sender"))]
-    return any(
-        domain_of(s) == d or domain_of(s).endswith("." + d) for s in senders if s for d in domains
-    )
+    senders = [domain_of(s) for s in (mail.from_addr, _address_in(mail.header("sender"))) if s]
+    return any(dom == d or dom.endswith("." + d) for dom in senders for d in domains)

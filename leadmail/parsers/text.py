@@ -86,7 +86,7 @@ class _Reader(HTMLParser):
                 self.cell.append(data)
 
 
-@lru_cache(maxsize=8)  # the reader, the table pairs and the brand's tail read the same body
+@lru_cache(maxsize=4)  # the reader, the table pairs and the brand's tail read the same body
 def _read_html(html: str) -> tuple[str, tuple[tuple[str, ...], ...]] | None:
     """(text, table rows) of an HTML body in one parse; None for garbage html.parser gives up
     on."""
@@ -115,10 +115,13 @@ def html_to_text(html: str) -> str:
 
 
 _SPACE_RUN = re.compile(r"[ \t\f\v]+")
+_NEEDS_SPACING = re.compile(r"[\t\f\v\n\r\xa0\u200b]|  ")
 
 
 def normalize_space(text: str) -> str:
     """Collapse spaces (incl. non-breaking) inside lines, trim lines, squeeze blank lines."""
+    if not _NEEDS_SPACING.search(text):
+        return text.strip()  # one line with single spaces (most table cells): nothing to do
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ").replace("\u200b", "")
     lines = [line.strip() for line in _SPACE_RUN.sub(" ", text).split("\n")]
     out: list[str] = []
@@ -258,7 +261,7 @@ _FOOTER = re.compile(
 )
 
 
-@lru_cache(maxsize=64)  # several readers cut the same mail's text
+@lru_cache(maxsize=8)  # several readers cut the same mail's text
 def strip_footer(text: str, signature: bool = True) -> str:
     """The text above the first footer or unsubscribe line (and "-- " signature separator,
     unless `signature` is False: a person's own signature holds their phone)."""
