@@ -3,7 +3,6 @@
 import math
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -58,11 +57,30 @@ def _e164(number: phonenumbers.PhoneNumber) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-@lru_cache(maxsize=32)  # a reader and the normalize step both read the same numbers
+# The numbers phone() read last, and what it made of them: a reader reads "(512) 555-0143"
+# and the normalize step then reads the "+15125550143" it gave; an E.164 number reads back as
+# itself (in any region), so the second reading costs nothing. A few entries: one mail's.
+_RECENT_PHONES: dict[tuple[str, str], str | None] = {}
+_E164 = re.compile(r"\+\d{6,15}")
+
+
 def phone(raw: str | None, region: str = "US") -> str | None:
     """Return a human-written phone number as E.164, or None when it is not a usable number."""
     if not raw:
         return None
+    key = (raw, "" if _E164.fullmatch(raw) else region)  # "+..." means the same everywhere
+    if key in _RECENT_PHONES:
+        return _RECENT_PHONES[key]
+    found = _read_phone(raw, region)
+    if len(_RECENT_PHONES) >= 32:
+        _RECENT_PHONES.clear()
+    _RECENT_PHONES[key] = found
+    if found:
+        _RECENT_PHONES[(found, "")] = found
+    return found
+
+
+def _read_phone(raw: str, region: str) -> str | None:
     text = _TEL_PREFIX_RE.sub("", raw.strip())
     if not text:
         return None
