@@ -67,6 +67,29 @@ def test_a_labelled_street_continues_on_the_city_line_under_it() -> None:
     assert ex.property_address == "245 East 72nd Street, Unit 9C, New York, NY 10021"
 
 
+def test_an_address_set_out_over_rows_is_joined_up_to_its_postcode() -> None:
+    ex = _read("Rightmove <enquiries@rightmove.co.uk>",
+               "Name: Harriet Pemberton\nEmail: hp@example.co.uk\n\nAddress: 22 Gloucester Road\n"
+               "Bristol\nBS7 8AB\n\nPosition: First time buyer\n")
+    assert ex.address == "22 Gloucester Road, Bristol, BS7 8AB"
+    ex = _read("Paperform <no-reply@paperform.co>",
+               "Full name\nNgozi Eze\n\nEmail address\nne@example.com\n\nCurrent address\n"
+               "908 Linden Ave\nOak Park\nIL\n60302\n\nMonthly budget\nUp to $2,600\n")
+    assert ex.address == "908 Linden Ave, Oak Park, IL 60302"
+    # rows that end in no postcode are no part of the address
+    ex = _read("Paperform <no-reply@paperform.co>",
+               "Full name\nNgozi Eze\n\nEmail address\nne@example.com\n\nCurrent address\n"
+               "908 Linden Ave\nOak Park\n\nMonthly budget\nUp to $2,600\n")
+    assert ex.address == "908 Linden Ave"
+
+
+def test_a_quoted_form_title_is_nobody_speaking() -> None:
+    ex = _read("Meta <notification@business.facebook.com>",
+               "Hi Dana,\n\nSomeone submitted your instant form \"What's My Home Worth? - Spring "
+               "2025\".\n\nFull name\nSamir Haddad\n\nEmail\nsamir@example.com\n")
+    assert ex.message is None
+
+
 def test_dot_leader_rows_and_question_answer_lines_are_pairs() -> None:
     from leadmail.parsers.text import form_pairs
 

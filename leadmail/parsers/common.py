@@ -552,7 +552,8 @@ def parse_layout(mail: Mail, ctx: ParseContext, layout: Layout) -> Extracted:
 _RENTAL = Folded(
     r"\b(for rent|to rent|rentals?|renters?|tenants?|leasing|lettings?|to let|per month|pcm|"
     r"move-?in date|move date|lease length|à louer|alquiler|se alquila|aluguel|zu vermieten|"
-    r"mietwohnung|affitto)\b|\d\s?/\s?(?:mo|month)\b")
+    r"mietwohnung|affitto|arrendar|arrendamento|para alugar|te huur|huurwoning)\b|"
+    r"\d\s?/\s?(?:mo|month)\b")
 _FEE = re.compile(r"(?i)\b(hoa|fee|fees|dues|parking|utilities)\b")
 
 
@@ -674,6 +675,8 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
         below = engine.SEGMENT.split(lines[nxt].strip())[0] if nxt < len(lines) else ""
         if below and engine.city_line(below) and below not in value:
             setattr(ex, name, f"{value}, {below}")
+        elif at is not None and (rows := engine.address_rows(lines, at + 1, field_of)):
+            setattr(ex, name, join_address([value, *rows]))  # "Bristol" / "BS7 8AB"
     if not ex.message:
         win = engine.quoted_message(lines, footer_at) or engine.human_paragraph(lines, footer_at)
         if win:

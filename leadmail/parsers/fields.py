@@ -106,7 +106,8 @@ EXTRA_LABELS: dict[str, set[str]] = {
                 "additional notes", "anything else", "remarks", "inquiry message"},
     "property_address": {"objekt", "objektadresse", "bien", "adresse du bien", "annonce",
                          "inmueble", "dirección del inmueble", "imóvel", "endereço do imóvel",
-                         "immobile", "propiedad", "property interested in", "listing address",
+                         "immobile", "propiedad", "woning", "object", "logement",
+                         "property interested in", "listing address",
                          "home address of interest", "vehicle",
                          "vehicle of interest", "property of interest", "listing",
                          "requested vehicle", "vehicle interested in", "car of interest",
@@ -140,7 +141,9 @@ EXTRA_PARTS = {"plz ort", "plz/ort", "plz", "ort", "stadt", "ville", "code posta
                "cp", "código postal", "codigo postal", "cep", "province", "provincia",
                "bundesland", "city state zip", "city, state zip", "postcode", "post code",
                "city st zip", "city state", "state zip", "city state postal code",
-               "cidade", "estado", "localidad", "città", "cap"}
+               "cidade", "estado", "localidad", "città", "cap", "town", "town city",
+               "city town", "suburb", "locality", "woonplaats", "postal town",
+               "localité", "commune", "gemeente"}
 
 # Question-style labels ("What's the best email to reach you?"): a keyword decides, in order.
 _AGENT_WORDS = re.compile(r"(?i)\b(agent|agente|makler|concierge|realtor|lender|loan officer)\b")
@@ -396,8 +399,8 @@ _POSTAL_END = re.compile(
 SEGMENT = re.compile(r"\s+[·|•]\s+")
 # A company's office address: "475 Brannan St, Suite 410", "Level 5, 100 Harris St".
 _OFFICE = re.compile(r"(?i)\b(suite|ste\.?|floor|fl\.?|level)\s+\d+\b")
-_LEAD_IN = re.compile(r"(?i)^.{0,120}?\b(?:for|about|on|regarding|re|in|en|em|à|a|zu|per|at|"
-                      r"by|of)\s+"
+_LEAD_IN = re.compile(r"(?i)^.{0,120}?(?:\b(?:for|about|on|regarding|re|in|en|em|à|a|zu|per|at|"
+                      r"by|of)|\s[-–—])\s+"
                       r"(?=\d{1,6}[a-z]? [^\W\d_]|(?:calle|rua|via|avenida|avenue|rue|paseo|"
                       r"carrer|viale|piazza|corso|travessa)\b)")
 
@@ -411,6 +414,29 @@ def city_line(line: str) -> bool:
     return bool(_CITY_LINE.match(line) or _EU_ZIP_CITY.match(line)
                 or ((_UK_POSTCODE.search(line) or _CA_POSTCODE.search(line))
                     and len(line.split()) <= 5))
+
+
+# One row of an address set out over several ("22 Gloucester Road" / "Bristol" / "BS7 8AB",
+# "908 Linden Ave" / "Oak Park" / "IL" / "60302"): a postcode, a state code or a town.
+_POSTCODE_ROW = re.compile(r"^(?:\d{4,5}(?:-\d{3,4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|"
+                           r"[A-Z]\d[A-Z] ?\d[A-Z]\d|\d{4} ?[A-Z]{2})$")
+_STATE_ROW = re.compile(r"^[A-Z]{2}$")
+_TOWN_ROW = re.compile(r"^[^\W\d_][^\W\d_'’.-]*(?:[ '’.-]{1,2}[^\W\d_]+){0,3}$")
+
+
+def address_rows(lines: list[str], start: int, field_of) -> list[str]:
+    """The rows that continue an address from line `start`: towns, a state code, ending in
+    the postcode (none unless a postcode ends them); a label or a blank line ends the run."""
+    rows: list[str] = []
+    for line in lines[start:start + 4]:
+        row = line.strip()
+        if _POSTCODE_ROW.match(row):
+            return [*rows, row]
+        if not row or len(row) > 40 or field_of(label_key(row)) is not None or not (
+                _STATE_ROW.match(row) or _TOWN_ROW.match(row)):
+            return []
+        rows.append(row)
+    return []
 
 
 def postal_line(line: str) -> str | None:
@@ -546,6 +572,11 @@ _COMPANY_LINE = re.compile(r"^[^.!?]{2,80}\s[|·•]\s.*\d|^\S+\.(?:com|it|fr|de
                            r"\b.{0,80}[|·•]")
 
 
+# A title in quotes ("What's My Home Worth? - Spring 2025", a form's or a listing's name) is
+# nobody speaking: its "my" makes no paragraph a person's.
+_QUOTED_TITLE = re.compile(r"\"[^\"\n]{1,120}\"|“[^”\n]{1,120}”|«[^»\n]{1,120}»")
+
+
 def human_paragraph(lines: list[str], footer_at: int) -> Candidate | None:
     """The first paragraph a person wrote, in a notification that does not label it: a few
     sentences in the first person, no label, no link, no notice wording."""
@@ -561,7 +592,8 @@ def human_paragraph(lines: list[str], footer_at: int) -> Candidate | None:
         text = " ".join(para)
         if (len(text) < 40 or len(text) > 3000 or _LABEL_COLON.match(para[0])
                 or re.search(r"(?i)https?://|www\.|@", text) or _NOTICE_WORDS.search(text)
-                or not re.search(r"[.?!]", text) or not _FIRST_PERSON.search(text)):
+                or not re.search(r"[.?!]", text)
+                or not _FIRST_PERSON.search(_QUOTED_TITLE.sub(" ", text))):
             continue
         return Candidate("message", "\n".join(para), "human_paragraph", ("first_person",), i)
     return None
