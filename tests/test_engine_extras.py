@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
+import pytest
+
 from leadmail import parsers
 from leadmail.parsers import sender_region
 from leadmail.parsers.base import ParseContext
@@ -67,20 +69,23 @@ def test_a_labelled_street_continues_on_the_city_line_under_it() -> None:
     assert ex.property_address == "245 East 72nd Street, Unit 9C, New York, NY 10021"
 
 
-def test_an_address_set_out_over_rows_is_joined_up_to_its_postcode() -> None:
-    ex = _read("Rightmove <enquiries@rightmove.co.uk>",
-               "Name: Harriet Pemberton\nEmail: hp@example.co.uk\n\nAddress: 22 Gloucester Road\n"
-               "Bristol\nBS7 8AB\n\nPosition: First time buyer\n")
-    assert ex.address == "22 Gloucester Road, Bristol, BS7 8AB"
-    ex = _read("Paperform <no-reply@paperform.co>",
-               "Full name\nNgozi Eze\n\nEmail address\nne@example.com\n\nCurrent address\n"
-               "908 Linden Ave\nOak Park\nIL\n60302\n\nMonthly budget\nUp to $2,600\n")
-    assert ex.address == "908 Linden Ave, Oak Park, IL 60302"
+_PAPERFORM = ("Full name\nNgozi Eze\n\nEmail address\nne@example.com\n\nCurrent address\n"
+              "908 Linden Ave\n{rows}\nMonthly budget\nUp to $2,600\n")
+
+
+@pytest.mark.parametrize(("sender", "body", "address"), [
+    ("Rightmove <enquiries@rightmove.co.uk>",
+     "Name: Harriet Pemberton\nEmail: hp@example.co.uk\n\nAddress: 22 Gloucester Road\n"
+     "Bristol\nBS7 8AB\n\nPosition: First time buyer\n", "22 Gloucester Road, Bristol, BS7 8AB"),
+    ("Paperform <no-reply@paperform.co>", _PAPERFORM.format(rows="Oak Park\nIL\n60302\n"),
+     "908 Linden Ave, Oak Park, IL 60302"),
     # rows that end in no postcode are no part of the address
-    ex = _read("Paperform <no-reply@paperform.co>",
-               "Full name\nNgozi Eze\n\nEmail address\nne@example.com\n\nCurrent address\n"
-               "908 Linden Ave\nOak Park\n\nMonthly budget\nUp to $2,600\n")
-    assert ex.address == "908 Linden Ave"
+    ("Paperform <no-reply@paperform.co>", _PAPERFORM.format(rows="Oak Park\n"),
+     "908 Linden Ave"),
+])
+def test_an_address_set_out_over_rows_is_joined_up_to_its_postcode(
+        sender: str, body: str, address: str) -> None:
+    assert _read(sender, body).address == address
 
 
 def test_a_quoted_form_title_is_nobody_speaking() -> None:
