@@ -88,6 +88,15 @@ def test_an_address_set_out_over_rows_is_joined_up_to_its_postcode(
     assert _read(sender, body).address == address
 
 
+def test_a_listing_name_before_its_street_is_no_part_of_the_address() -> None:
+    from leadmail.parsers.fields import named_listing
+
+    assert named_listing("Eastside Flats, 1401 E 6th St, Austin, TX 78702") == \
+        "1401 E 6th St, Austin, TX 78702"
+    assert named_listing("Flat 3, 27 Hartington Road, Manchester, M21 8UZ") is None
+    assert named_listing("Beech House, 41 Otley Road, Harrogate, HG2 0DJ") is None
+
+
 def test_a_quoted_form_title_is_nobody_speaking() -> None:
     ex = _read("Meta <notification@business.facebook.com>",
                "Hi Dana,\n\nSomeone submitted your instant form \"What's My Home Worth? - Spring "

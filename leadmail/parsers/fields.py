@@ -279,6 +279,10 @@ _AMOUNT = re.compile(
     r"(?P<num>\d{1,3}(?:[ ,.\u00a0\u202f]\d{3})+|\d+)(?:[.,](?P<cents>\d{1,2}))?(?!\d)"
     r"(?:\s?(?P<mult>k|m|mm|million|mil)\b(?!\.\w))?"
     r"(?:\s?(?P<post>[$€£]|\b(?:eur|usd|gbp|cad|euros?|dollars?|reais)\b))?")
+# What marks an amount as money in _AMOUNT (a currency sign or word, a multiplier after a
+# digit): a line with none of these has no marked amount.
+_MONEY_MARK = Folded(r"[$€£]|\b(?:usd|eur|gbp|cad|brl|euros?|dollars?|reais)\b|"
+                     r"\d\s?(?:k|m|mm|million|mil)\b")
 _RANGE_SEP = re.compile(r"^\s*(?:-|–|—|to|à|a|bis|até|hasta)\s*$", re.I)
 _LISTING_CONTEXT = re.compile(
     r"(?i)\b(bd|bds|beds?|bedrooms?|ba|baths?|bathrooms?|sq\.? ?ft|sqft|square feet|zimmer|"
@@ -341,8 +345,8 @@ def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[
     out = []
     for i, line in enumerate(lines[:footer_at]):
         line = line[:LINE_MAX]
-        if not _DIGIT.search(line):
-            continue  # no amount without a digit
+        if not _DIGIT.search(line) or not _MONEY_MARK.search(line):
+            continue  # no marked amount without a digit and a currency or a multiplier
         if _NOT_PRICE.search(line) and not _LISTING_CONTEXT.search(line):
             continue
         found = [m for m in amounts(line) if m.marked and m.value >= 100]
@@ -508,6 +512,15 @@ def street_of(line: str) -> str | None:
             return street + places.group(1)
         return street
     return None
+
+
+def named_listing(value: str) -> str | None:
+    """The street address after a listing's name ("Eastside Flats, 1401 E 6th St, Austin, TX
+    78702": a community's name, no number in it, then a US street line to its ZIP); else None."""
+    name, sep, rest = value.partition(", ")
+    if not sep or _DIGIT.search(name) or len(name) > 60 or not _US_END.search(rest):
+        return None
+    return rest.strip() if street_of(rest) else None
 
 
 def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list[Candidate]:
