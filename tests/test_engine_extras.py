@@ -54,6 +54,23 @@ def test_reply_instructions_and_footers_after_a_message_are_cut() -> None:
         "Pour moi c'est bien."
 
 
+@pytest.mark.parametrize("trailer", [
+    "Call this customer as soon as possible - the first pro to call wins more jobs.",
+    "Please reach out within 1 business day and log your first contact in the portal.",
+    "Your Zillow Home Loans loan officer: Kyle Brandt, (208) 555-0114",
+    "Voir dans la boîte de réception",
+    "Afficher les réponses dans Google Forms : https://docs.google.com/forms/d/x/edit",
+])
+def test_what_the_notification_tells_the_agent_after_a_message_is_cut(trailer: str) -> None:
+    assert tidy_message(f"Need 3 bedrooms and a garage.\n\n{trailer}") == \
+        "Need 3 bedrooms and a garage."
+
+
+def test_a_second_paragraph_of_the_persons_own_is_kept() -> None:
+    text = "Need 3 bedrooms.\n\nPlease call me after 5pm, my agent: none yet."
+    assert tidy_message(text) == text
+
+
 def test_city_state_zip_rows_join_the_street_row_above_them() -> None:
     ex = _read("Unbounce <notifications@unbounce.com>",
                "New lead\n\nfirst_name: Terrence\nlast_name: Boyd\nemail: tb@example.net\n"

@@ -732,7 +732,13 @@ _TRAILER = re.compile(
     r"(?i)^(please (reply|respond)|reply (directly|to this)|to (reply|respond)|pour répondre|"
     r"sie können|puedes responder|pode responder|para responder|antworten sie|"
     r"répondez|responda|view in\b|open in\b|property of interest$|listing details$|"
-    r"this (e-?mail|message) was sent|you('re| are) receiving)")
+    r"this (e-?mail|message) was sent|you('re| are) receiving|"
+    # what the notification tells the agent to do next, and its buttons, in a few languages
+    r"call (this|the) (customer|lead|client|homeowner|buyer|seller|renter)\b|"
+    r"(please )?(reach out|respond|follow up) within \d|"
+    r"your\b[^:\n]{0,40}\b(loan officer|agent|advisor|concierge|specialist)\s*:|"
+    r"voir (dans|les|la|le|sur)\b|afficher (les|la|le|dans)\b|ver (en|las|la|el|respuestas)\b|"
+    r"visualizar (no|na|as|a|o)\b|bekijk (in|de|het)\b|ansehen\b)")
 
 
 _BARE_LINK = re.compile(r"(?i)^<?(https?://|www\.)\S+>?$")  # "View all responses:" / a link
