@@ -440,7 +440,7 @@ def place_only(value: str | None) -> dict[str, str]:
 
 # US states and Canadian provinces by name (English and French), for the code a postal
 # address writes before its ZIP or postcode: "Milwaukee, Wisconsin 53211" is "..., WI 53211",
-# "Montréal (Québec) H2J 2L4" is "Montréal, QC H2J 2L4".
+# "Toronto, Ontario M5J 0C3" is "Toronto, ON M5J 0C3".
 _REGION_CODES = {
     "alabama": "AL", "alaska": "AK", "arizona": "AZ", "arkansas": "AR", "california": "CA",
     "colorado": "CO", "connecticut": "CT", "delaware": "DE", "district of columbia": "DC",
@@ -462,12 +462,11 @@ _REGION_CODES = {
     "nunavut": "NU", "yukon": "YT",
 }
 _REGION_NAME = "|".join(sorted((re.escape(n) for n in _REGION_CODES), key=len, reverse=True))
-# "..., Wisconsin 53211", "Toronto, Ontario M5J 0C3", "Montréal (Québec) H2J 2L4": a state or
-# province by name right before the ZIP or postcode that ends the address.
-_REGION_BEFORE_CODE = re.compile(rf"(?i)(?:,\s*|\s+\(|\s+)({_REGION_NAME})\)?,?\s+"
+# "..., Wisconsin 53211", "Toronto, Ontario M5J 0C3": a state or province by name right
+# before the ZIP or postcode that ends the address (Québec's own "Montréal (Québec) H2J 2L4"
+# is left as written).
+_REGION_BEFORE_CODE = re.compile(rf"(?i)(?:,\s*|\s+)({_REGION_NAME}),?\s+"
                                  r"(\d{5}(?:-\d{4})?|[A-Z]\d[A-Z] ?\d[A-Z]\d)$")
-# "4521, rue Saint-Denis": a house number set off by a comma, as Québec writes it.
-_NUMBER_FIRST = re.compile(r"^(\d{1,6}[A-Za-z]?),\s+(?=[^\W\d_])")
 
 
 # A Brazilian address as the portals write it: "Rua Harmonia, 455 - Apto 81 - Vila Madalena,
@@ -522,7 +521,7 @@ def address(raw: str | None, listing: bool = False) -> str | None:
         joined = cut
     if sum(c.isupper() for c in joined) > 6 and not any(c.islower() for c in joined):
         joined = _uncap(joined)  # "4127 ALDER CREEK WAY, ROSEVILLE, CA 95747" from a feed
-    joined = _NUMBER_FIRST.sub(r"\1 ", _region_code(_brazilian(joined)))
+    joined = _region_code(_brazilian(joined))
     # One spelling of a unit: "78 Pine St # 3", "88 Greenwich St, Apt 1504", "St Unit 9C" are
     # all "... St #3" / "#1504" / "#9C", on the street.
     if listing:

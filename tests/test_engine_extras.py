@@ -114,11 +114,11 @@ def test_a_listing_name_before_its_street_is_no_part_of_the_address() -> None:
     assert named_listing("Beech House, 41 Otley Road, Harrogate, HG2 0DJ") is None
 
 
-def test_a_quoted_form_title_is_nobody_speaking() -> None:
-    ex = _read("Meta <notification@business.facebook.com>",
-               "Hi Dana,\n\nSomeone submitted your instant form \"What's My Home Worth? - Spring "
-               "2025\".\n\nFull name\nSamir Haddad\n\nEmail\nsamir@example.com\n")
-    assert ex.message is None
+def test_a_unit_before_the_house_number_goes_after_the_street() -> None:
+    from leadmail.parsers.fields import street_of
+
+    assert street_of("2305 - 88 Harbour St") == "88 Harbour St #2305"
+    assert street_of("88 Harbour St") == "88 Harbour St"
 
 
 def test_dot_leader_rows_and_question_answer_lines_are_pairs() -> None:

@@ -250,7 +250,7 @@ def test_split_name_positional_full_only() -> None:
         ("2715 N Lake Dr, Milwaukee, Wisconsin 53211", "2715 N Lake Dr, Milwaukee, WI 53211"),
         ("88 Harbour St, Toronto, Ontario M5J 0C3", "88 Harbour St, Toronto, ON M5J 0C3"),
         ("4521, rue Saint-Denis, Montréal (Québec) H2J 2L4",
-         "4521 rue Saint-Denis, Montréal, QC H2J 2L4"),
+         "4521, rue Saint-Denis, Montréal (Québec) H2J 2L4"),
         ("1 Main St, New York, NY 10001", "1 Main St, New York, NY 10001"),
         ("12 Washington St, Seattle 98101", "12 Washington St, Seattle 98101"),
         # a Brazilian portal's line: street, number - unit - district, city - state, CEP

@@ -403,8 +403,8 @@ _POSTAL_END = re.compile(
 SEGMENT = re.compile(r"\s+[·|•]\s+")
 # A company's office address: "475 Brannan St, Suite 410", "Level 5, 100 Harris St".
 _OFFICE = re.compile(r"(?i)\b(suite|ste\.?|floor|fl\.?|level)\s+\d+\b")
-_LEAD_IN = re.compile(r"(?i)^.{0,120}?(?:\b(?:for|about|on|regarding|re|in|en|em|à|a|zu|per|at|"
-                      r"by|of)|\s[-–—])\s+"
+_LEAD_IN = re.compile(r"(?i)^.{0,120}?\b(?:for|about|on|regarding|re|in|en|em|à|a|zu|per|at|"
+                      r"by|of)\s+"
                       r"(?=\d{1,6}[a-z]? [^\W\d_]|(?:calle|rua|via|avenida|avenue|rue|paseo|"
                       r"carrer|viale|piazza|corso|travessa)\b)")
 
@@ -462,6 +462,8 @@ def postal_line(line: str) -> str | None:
 
 
 _DIGIT = re.compile(r"\d")
+# A unit written before the house number, as Canada writes it: "2305 - 88 Harbour St".
+_UNIT_FIRST = re.compile(r"^\s*(\d{1,5}[A-Z]?)\s*[-–]\s*$")
 _US_END = re.compile(r"\b[A-Z]{2},? \d{5}(?:-\d{4})?\s*$")
 _DOMAIN_WORD = re.compile(r"(?i)\w\.(?:com|net|org|co|io|de|fr|es|it|ca|uk|au|nz|nl|br|pt)\b")
 
@@ -486,6 +488,7 @@ def street_of(line: str) -> str | None:
     if spans and spans[0][0] <= 12:
         start, end = spans[0]
         rest = line[end:]
+        unit_first = _UNIT_FIRST.match(line[:start])
         unit = re.match(r"^\s*,?\s*((?:#|apt\.?|apartment|unit|suite|ste\.?)\s*[\w-]{1,6})", rest,
                         re.I)
         if unit:
@@ -493,6 +496,8 @@ def street_of(line: str) -> str | None:
             rest = line[end:]
         tail = re.match(r"^\s*,\s*", rest)
         street = line[start:end].strip()
+        if unit_first:  # "2305 - 88 Harbour St": the unit, then the building's number
+            street = f"{street} #{unit_first.group(1)}"
         if tail:
             m = _CITY_PREFIX.match(rest[tail.end():]) or _INTL_TAIL.match(rest[tail.end():])
             if m:
@@ -585,11 +590,6 @@ _COMPANY_LINE = re.compile(r"^[^.!?]{2,80}\s[|·•]\s.*\d|^\S+\.(?:com|it|fr|de
                            r"\b.{0,80}[|·•]")
 
 
-# A title in quotes ("What's My Home Worth? - Spring 2025", a form's or a listing's name) is
-# nobody speaking: its "my" makes no paragraph a person's.
-_QUOTED_TITLE = re.compile(r"\"[^\"\n]{1,120}\"|“[^”\n]{1,120}”|«[^»\n]{1,120}»")
-
-
 def human_paragraph(lines: list[str], footer_at: int) -> Candidate | None:
     """The first paragraph a person wrote, in a notification that does not label it: a few
     sentences in the first person, no label, no link, no notice wording."""
@@ -605,8 +605,7 @@ def human_paragraph(lines: list[str], footer_at: int) -> Candidate | None:
         text = " ".join(para)
         if (len(text) < 40 or len(text) > 3000 or _LABEL_COLON.match(para[0])
                 or re.search(r"(?i)https?://|www\.|@", text) or _NOTICE_WORDS.search(text)
-                or not re.search(r"[.?!]", text)
-                or not _FIRST_PERSON.search(_QUOTED_TITLE.sub(" ", text))):
+                or not re.search(r"[.?!]", text) or not _FIRST_PERSON.search(text)):
             continue
         return Candidate("message", "\n".join(para), "human_paragraph", ("first_person",), i)
     return None
