@@ -806,7 +806,15 @@ def rental_brand(brand: str | None) -> bool:
 def brand_kind(brand: str | None) -> str | None:
     """A known provider's kind (providers.json): "rental", "insurance", "mortgage",
     "services", or None."""
-    return next((p.get("kind") for p in providers() if p["brand"] == brand), None)
+    return _brand_kinds().get(brand or "")
+
+
+@cache
+def _brand_kinds() -> dict[str, str | None]:
+    kinds: dict[str, str | None] = {}
+    for p in providers():  # the first entry of a brand says its kind
+        kinds.setdefault(p["brand"], p.get("kind"))
+    return kinds
 
 
 _GENERIC_NAME = re.compile(
