@@ -834,6 +834,7 @@ def _brand_domains() -> dict[str, dict]:
     return {d: p for p in reversed(providers()) for d in p["domains"]}
 
 
+@lru_cache(maxsize=256)  # senders' domains recur: the same providers write every day
 def provider_of(dom: str) -> dict | None:
     """The known provider whose domain `dom` is, or is under ("mail.zumper.com")."""
     table = _brand_domains()
