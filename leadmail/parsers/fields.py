@@ -475,7 +475,7 @@ def _after_title(line: str) -> str:
     return line[cut + 2:] if cut > 0 else line
 
 
-@lru_cache(maxsize=512)  # one mail's lines, asked about by several passes
+@lru_cache(maxsize=128)  # one mail's lines, asked about by several passes
 def street_of(line: str) -> str | None:
     """The street address that begins a line ("4410 Oak Hollow Dr, Austin, TX 78745 · ..."),
     through its city/state/zip when they are on the same line."""
