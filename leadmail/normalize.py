@@ -57,10 +57,30 @@ def _e164(number: phonenumbers.PhoneNumber) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+# The numbers phone() read last, and what it made of them: a reader reads "(512) 555-0143"
+# and the normalize step then reads the "+15125550143" it gave; an E.164 number reads back as
+# itself (in any region), so the second reading costs nothing. A few entries: one mail's.
+_RECENT_PHONES: dict[tuple[str, str], str | None] = {}
+_E164 = re.compile(r"\+\d{6,15}")
+
+
 def phone(raw: str | None, region: str = "US") -> str | None:
     """Return a human-written phone number as E.164, or None when it is not a usable number."""
     if not raw:
         return None
+    key = (raw, "" if _E164.fullmatch(raw) else region)  # "+..." means the same everywhere
+    if key in _RECENT_PHONES:
+        return _RECENT_PHONES[key]
+    found = _read_phone(raw, region)
+    if len(_RECENT_PHONES) >= 32:
+        _RECENT_PHONES.clear()
+    _RECENT_PHONES[key] = found
+    if found:
+        _RECENT_PHONES[(found, "")] = found
+    return found
+
+
+def _read_phone(raw: str, region: str) -> str | None:
     text = _TEL_PREFIX_RE.sub("", raw.strip())
     if not text:
         return None
@@ -418,6 +438,66 @@ def place_only(value: str | None) -> dict[str, str]:
     return {k: v for k, v in out.items() if v}
 
 
+# US states and Canadian provinces by name (English and French), for the code a postal
+# address writes before its ZIP or postcode: "Milwaukee, Wisconsin 53211" is "..., WI 53211",
+# "Toronto, Ontario M5J 0C3" is "Toronto, ON M5J 0C3".
+_REGION_CODES = {
+    "alabama": "AL", "alaska": "AK", "arizona": "AZ", "arkansas": "AR", "california": "CA",
+    "colorado": "CO", "connecticut": "CT", "delaware": "DE", "district of columbia": "DC",
+    "florida": "FL", "georgia": "GA", "hawaii": "HI", "idaho": "ID", "illinois": "IL",
+    "indiana": "IN", "iowa": "IA", "kansas": "KS", "kentucky": "KY", "louisiana": "LA",
+    "maine": "ME", "maryland": "MD", "massachusetts": "MA", "michigan": "MI",
+    "minnesota": "MN", "mississippi": "MS", "missouri": "MO", "montana": "MT",
+    "nebraska": "NE", "nevada": "NV", "new hampshire": "NH", "new jersey": "NJ",
+    "new mexico": "NM", "new york": "NY", "north carolina": "NC", "north dakota": "ND",
+    "ohio": "OH", "oklahoma": "OK", "oregon": "OR", "pennsylvania": "PA",
+    "rhode island": "RI", "south carolina": "SC", "south dakota": "SD", "tennessee": "TN",
+    "texas": "TX", "utah": "UT", "vermont": "VT", "virginia": "VA", "washington": "WA",
+    "west virginia": "WV", "wisconsin": "WI", "wyoming": "WY",
+    "alberta": "AB", "british columbia": "BC", "colombie-britannique": "BC", "manitoba": "MB",
+    "new brunswick": "NB", "nouveau-brunswick": "NB", "newfoundland and labrador": "NL",
+    "terre-neuve-et-labrador": "NL", "nova scotia": "NS", "nouvelle-écosse": "NS",
+    "ontario": "ON", "prince edward island": "PE", "île-du-prince-édouard": "PE",
+    "quebec": "QC", "québec": "QC", "saskatchewan": "SK", "northwest territories": "NT",
+    "nunavut": "NU", "yukon": "YT",
+}
+_REGION_NAME = "|".join(sorted((re.escape(n) for n in _REGION_CODES), key=len, reverse=True))
+# "..., Wisconsin 53211", "Toronto, Ontario M5J 0C3": a state or province by name right
+# before the ZIP or postcode that ends the address (Québec's own "Montréal (Québec) H2J 2L4"
+# is left as written).
+_REGION_BEFORE_CODE = re.compile(rf"(?i)(?:,\s*|\s+)({_REGION_NAME}),?\s+"
+                                 r"(\d{5}(?:-\d{4})?|[A-Z]\d[A-Z] ?\d[A-Z]\d)$")
+
+
+# A Brazilian address as the portals write it: "Rua Harmonia, 455 - Apto 81 - Vila Madalena,
+# São Paulo - SP, 05435-000" (street, number, unit, district, city - state, CEP). Kept as
+# "Rua Harmonia 455 #81, São Paulo, SP 05435-000": the district is no part of the postal line.
+_BR_ADDRESS = re.compile(r"""^
+    (?P<street>[^\W\d_][^,\d]{1,60}) ,\s* (?P<number>\d{1,6}[A-Za-z]?)
+    (?:\s+-\s+ (?i:apto|apt|ap|apartamento|sala|conj(?:unto)?)\.?\s* (?P<unit>[\w-]{1,6}) )?
+    (?:\s+-\s+ [^\W\d_][^,\d]{1,40} )?   # the district (bairro)
+    ,\s* (?P<city>[^\W\d_][^,\d-]{1,40}?) \s+-\s+ (?P<uf>[A-Z]{2}) ,?\s+ (?P<cep>\d{5}-\d{3})
+    $""", re.X)
+
+
+def _brazilian(joined: str) -> str:
+    m = _BR_ADDRESS.match(joined)
+    if not m:
+        return joined
+    unit = f" #{m.group('unit')}" if m.group("unit") else ""
+    return (f"{m.group('street').strip()} {m.group('number')}{unit}, {m.group('city').strip()}, "
+            f"{m.group('uf')} {m.group('cep')}")
+
+
+def _region_code(joined: str) -> str:
+    """The state or province before the address's postcode as its code ("..., WI 53211")."""
+    m = _REGION_BEFORE_CODE.search(joined[-80:])
+    if not m:
+        return joined
+    start = len(joined) - len(joined[-80:]) + m.start()
+    return f"{joined[:start]}, {_REGION_CODES[m.group(1).lower()]} {m.group(2)}"
+
+
 def address(raw: str | None, listing: bool = False) -> str | None:
     """Return an address as one clean line with comma-separated parts, or None when empty.
     `listing`: a property's address, its unit written the portals' way ("St #3")."""
@@ -441,6 +521,7 @@ def address(raw: str | None, listing: bool = False) -> str | None:
         joined = cut
     if sum(c.isupper() for c in joined) > 6 and not any(c.islower() for c in joined):
         joined = _uncap(joined)  # "4127 ALDER CREEK WAY, ROSEVILLE, CA 95747" from a feed
+    joined = _region_code(_brazilian(joined))
     # One spelling of a unit: "78 Pine St # 3", "88 Greenwich St, Apt 1504", "St Unit 9C" are
     # all "... St #3" / "#1504" / "#9C", on the street.
     if listing:

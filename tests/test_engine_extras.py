@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
+import pytest
+
 from leadmail import parsers
 from leadmail.parsers import sender_region
 from leadmail.parsers.base import ParseContext
@@ -52,6 +54,23 @@ def test_reply_instructions_and_footers_after_a_message_are_cut() -> None:
         "Pour moi c'est bien."
 
 
+@pytest.mark.parametrize("trailer", [
+    "Call this customer as soon as possible - the first pro to call wins more jobs.",
+    "Please reach out within 1 business day and log your first contact in the portal.",
+    "Your Zillow Home Loans loan officer: Kyle Brandt, (208) 555-0114",
+    "Voir dans la boîte de réception",
+    "Afficher les réponses dans Google Forms : https://docs.google.com/forms/d/x/edit",
+])
+def test_what_the_notification_tells_the_agent_after_a_message_is_cut(trailer: str) -> None:
+    assert tidy_message(f"Need 3 bedrooms and a garage.\n\n{trailer}") == \
+        "Need 3 bedrooms and a garage."
+
+
+def test_a_second_paragraph_of_the_persons_own_is_kept() -> None:
+    text = "Need 3 bedrooms.\n\nPlease call me after 5pm, my agent: none yet."
+    assert tidy_message(text) == text
+
+
 def test_city_state_zip_rows_join_the_street_row_above_them() -> None:
     ex = _read("Unbounce <notifications@unbounce.com>",
                "New lead\n\nfirst_name: Terrence\nlast_name: Boyd\nemail: tb@example.net\n"
@@ -65,6 +84,41 @@ def test_a_labelled_street_continues_on_the_city_line_under_it() -> None:
                "Name: Nathaniel Greer\nEmail: ng@example.com\nPhone: (212) 555-0134\n\n"
                "Listing: 245 East 72nd Street, Unit 9C\nNew York, NY 10021\n")
     assert ex.property_address == "245 East 72nd Street, Unit 9C, New York, NY 10021"
+
+
+_PAPERFORM = ("Full name\nNgozi Eze\n\nEmail address\nne@example.com\n\nCurrent address\n"
+              "908 Linden Ave\n{rows}\nMonthly budget\nUp to $2,600\n")
+
+
+@pytest.mark.parametrize(("sender", "body", "address"), [
+    ("Rightmove <enquiries@rightmove.co.uk>",
+     "Name: Harriet Pemberton\nEmail: hp@example.co.uk\n\nAddress: 22 Gloucester Road\n"
+     "Bristol\nBS7 8AB\n\nPosition: First time buyer\n", "22 Gloucester Road, Bristol, BS7 8AB"),
+    ("Paperform <no-reply@paperform.co>", _PAPERFORM.format(rows="Oak Park\nIL\n60302\n"),
+     "908 Linden Ave, Oak Park, IL 60302"),
+    # rows that end in no postcode are no part of the address
+    ("Paperform <no-reply@paperform.co>", _PAPERFORM.format(rows="Oak Park\n"),
+     "908 Linden Ave"),
+])
+def test_an_address_set_out_over_rows_is_joined_up_to_its_postcode(
+        sender: str, body: str, address: str) -> None:
+    assert _read(sender, body).address == address
+
+
+def test_a_listing_name_before_its_street_is_no_part_of_the_address() -> None:
+    from leadmail.parsers.fields import named_listing
+
+    assert named_listing("Eastside Flats, 1401 E 6th St, Austin, TX 78702") == \
+        "1401 E 6th St, Austin, TX 78702"
+    assert named_listing("Flat 3, 27 Hartington Road, Manchester, M21 8UZ") is None
+    assert named_listing("Beech House, 41 Otley Road, Harrogate, HG2 0DJ") is None
+
+
+def test_a_unit_before_the_house_number_goes_after_the_street() -> None:
+    from leadmail.parsers.fields import street_of
+
+    assert street_of("2305 - 88 Harbour St") == "88 Harbour St #2305"
+    assert street_of("88 Harbour St") == "88 Harbour St"
 
 
 def test_dot_leader_rows_and_question_answer_lines_are_pairs() -> None:

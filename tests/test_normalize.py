@@ -222,6 +222,14 @@ def test_split_name(
     assert normalize.split_name(full, first, last) == expected
 
 
+def test_an_e164_number_reads_back_as_itself_in_any_region() -> None:
+    e164 = normalize.phone("(512) 555-0143", "US")
+    assert e164 == "+15125550143"
+    assert normalize.phone(e164, "GB") == normalize.phone(e164, "DE") == e164
+    assert normalize.phone("020 7946 0018", "GB") == "+442079460018"
+    assert normalize.phone("020 7946 0018", "US") is None
+
+
 def test_split_name_positional_full_only() -> None:
     assert normalize.split_name("Ludwig van der Berg") == ("Ludwig", "van der Berg")
 
@@ -238,6 +246,18 @@ def test_split_name_positional_full_only() -> None:
         ("12 W. 3rd St.\n New York, NY", "12 W. 3rd St., New York, NY"),
         ("PO Box 12; Austin | TX", "PO Box 12, Austin, TX"),
         ("- 12 Oak Rd -", "12 Oak Rd"),
+        # a state or province by name before the postcode is written as its code
+        ("2715 N Lake Dr, Milwaukee, Wisconsin 53211", "2715 N Lake Dr, Milwaukee, WI 53211"),
+        ("88 Harbour St, Toronto, Ontario M5J 0C3", "88 Harbour St, Toronto, ON M5J 0C3"),
+        ("4521, rue Saint-Denis, Montréal (Québec) H2J 2L4",
+         "4521, rue Saint-Denis, Montréal (Québec) H2J 2L4"),
+        ("1 Main St, New York, NY 10001", "1 Main St, New York, NY 10001"),
+        ("12 Washington St, Seattle 98101", "12 Washington St, Seattle 98101"),
+        # a Brazilian portal's line: street, number - unit - district, city - state, CEP
+        ("Rua Oscar Freire, 1200 - Apto 81 - Pinheiros, São Paulo - SP, 05409-010",
+         "Rua Oscar Freire 1200 #81, São Paulo, SP 05409-010"),
+        ("Rua Harmonia, 455 - Vila Madalena, São Paulo - SP, 05435-000",
+         "Rua Harmonia 455, São Paulo, SP 05435-000"),
         (" , ", None),
         ("", None),
         (None, None),

@@ -11,7 +11,13 @@ from functools import lru_cache
 from leadmail import leadfields, normalize
 from leadmail.parsers import fields as engine
 from leadmail.parsers.base import Extracted, Mail, ParseContext
-from leadmail.parsers.text import form_pairs, html_table_pairs, label_key, strip_footer
+from leadmail.parsers.text import (
+    Folded,
+    form_pairs,
+    html_table_pairs,
+    label_key,
+    strip_footer,
+)
 
 # Label spellings (in text.label_key form) per Extracted field.
 FIELD_LABELS: dict[str, frozenset[str]] = {
@@ -113,8 +119,8 @@ _ID_NUMBER_INTL = re.compile(
     r"annonce|inserat|objekt|scout|id)\b[^:\n\d]{0,25}:\s*)([A-Z0-9-]{5,})")
 _LONG_DIGITS = re.compile(r"(?<![\d+])(\d{12,}|[02-9]\d{10})(?!\d)")
 
-SELLER = re.compile(
-    r"(?i)\b(what'?s my (home|house|property) worth|home (valuation|value|estimate)|valuation|"
+SELLER = Folded(
+    r"\b(what'?s my (home|house|property) worth|home (valuation|value|estimate)|valuation|"
     r"market analysis|\bcma\b|sell(ing)? my (home|house|condo|property)|list my "
     r"(home|house|condo|property)|(thinking|thought) (of|about) selling|want(ed)? to sell|"
     r"seller (lead|referral|client|inquiry|enquiry|introduction)|new seller|homeowner|"
@@ -123,8 +129,8 @@ SELLER = re.compile(
     r"selling (now|soon|this (year|spring|summer|fall)|our|my)|vender (mi|nuestra|la) (casa|"
     r"propiedad|piso)|vendre (ma|notre|mon)|verkaufen|vender (meu|minha|o meu)|estimation|"
     r"avaliação|tasación|bewertung|home value|what.?s my home worth)")
-BUYER = re.compile(
-    r"(?i)\b(tour|showing|schedule a (visit|viewing|showing)|interested in (the |this |your )?"
+BUYER = Folded(
+    r"\b(tour|showing|schedule a (visit|viewing|showing)|interested in (the |this |your )?"
     r"(home|property|listing|house|condo|apartment|townhome)|buy(ing|er)?|purchase|"
     r"pre-?approved|open house|requesting information about|request(ed)? information|"
     r"see (the|this|it|your) ?(home|house|property|listing)?|viewing|still (for sale|available)|"
@@ -232,6 +238,7 @@ def reply_to_identity(
     return None, None
 
 
+@lru_cache(maxsize=16)  # a reader and the registry ask about the same texts
 def segment_hint(*texts: str | None) -> str | None:
     """ "Seller" for valuation/sell requests, "Buyer" for tours and listing inquiries."""
     blob = "\n".join(t for t in texts if t)
@@ -316,6 +323,7 @@ def address_label(key: str) -> str:
     return key
 
 
+@lru_cache(maxsize=4096)  # labels repeat from line to line and mail to mail
 def field_of(key: str) -> str | None:
     """The field a label (label_key spelling) names: the vocabulary, then question keywords."""
     for name, labels in FIELD_LABELS.items():
@@ -541,21 +549,31 @@ def parse_layout(mail: Mail, ctx: ParseContext, layout: Layout) -> Extracted:
     return ex
 
 
-_RENTAL = re.compile(
-    r"(?i)\b(for rent|to rent|rentals?|renters?|tenants?|leasing|lettings?|to let|per month|pcm|"
+_RENTAL = Folded(
+    r"\b(for rent|to rent|rentals?|renters?|tenants?|leasing|lettings?|to let|per month|pcm|"
     r"move-?in date|move date|lease length|à louer|alquiler|se alquila|aluguel|zu vermieten|"
-    r"mietwohnung|affitto|per week|(kalt|warm)?miete|en renta|loyer)\b|"
-    r"\d(?:\s?[A-Z€$£]{1,3})?\s?/\s?(?:mo|month|mes|mois|monat|week|wk)\b")
+    r"mietwohnung|affitto|arrendar|arrendamento|para alugar|te huur|huurwoning|per week|"
+    r"(kalt|warm)?miete|en renta|loyer)\b|"
+    r"\d(?:\s?[a-z€$£]{1,3})?\s?/\s?(?:mo|month|mes|mois|monat|week|wk)\b")
 _FEE = re.compile(r"(?i)\b(hoa|fee|fees|dues|parking|utilities)\b")
 
 
 def is_rental(mail: Mail, ex: Extracted) -> bool:
     """A rental inquiry (the listing is for rent, not the person's words about renting now):
     a renter is a customer, not a buyer."""
-    probes = [p.strip()[:40] for p in (ex.message or "").split("\n") if len(p.strip()) > 8]
-    lines = [ln for ln in strip_footer(mail.text)[:4000].split("\n")
+    return _rental_text(mail.subject, mail.from_name, strip_footer(mail.text)[:4000],
+                        ex.message or "")
+
+
+@lru_cache(maxsize=8)  # the reader and the registry ask about the same mail
+def _rental_text(subject: str, from_name: str, kept: str, message: str) -> bool:
+    whole = "\n".join([subject, from_name, kept])
+    if "/" not in whole and not _RENTAL.search(whole):
+        return False  # leaving lines out below joins no words into a match ("/mo" aside)
+    probes = [p.strip()[:40] for p in message.split("\n") if len(p.strip()) > 8]
+    lines = [ln for ln in kept.split("\n")
              if ln.strip() and not _FEE.search(ln) and not any(p in ln for p in probes)]
-    head = "\n".join([mail.subject, mail.from_name, *lines])
+    head = "\n".join([subject, from_name, *lines])
     return bool(_RENTAL.search(head))
 
 
@@ -637,6 +655,8 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
         elif not engine.street_of(value) and (after := _AFTER_ID.match(value)) and \
                 engine.street_of(after.group(1)):
             ex.property_address = after.group(1)  # "MLS# A11567890 – 2600 Bayshore Dr #1802"
+        elif (named := engine.named_listing(value)) is not None:
+            ex.property_address = named  # "Eastside Flats, 1401 E 6th St, Austin, TX 78702"
     if ex.property_address:
         # "Listing: 1607 Juniper Ct, Boise, ID 83702 - $489,900": the price is no part of
         # the address; it is the listing's price.
@@ -658,6 +678,8 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
         below = engine.SEGMENT.split(lines[nxt].strip())[0] if nxt < len(lines) else ""
         if below and engine.city_line(below) and below not in value:
             setattr(ex, name, f"{value}, {below}")
+        elif at is not None and (rows := engine.address_rows(lines, at + 1, field_of)):
+            setattr(ex, name, join_address([value, *rows]))  # "Bristol" / "BS7 8AB"
     if not ex.message:
         win = engine.quoted_message(lines, footer_at) or engine.human_paragraph(lines, footer_at)
         if win:
@@ -814,6 +836,11 @@ def _person_name(name: str, ctx: ParseContext) -> bool:
             and not not_lead_name(name, ctx))
 
 
+@lru_cache(maxsize=8)  # every reader's claims() asks about the same header
+def _address_in(header: str) -> str:
+    return email.utils.parseaddr(header)[1].lower()
+
+
 def has_identity(ex: Extracted) -> bool:
     """True when anything says who the lead is."""
     return any(getattr(ex, f) for f in IDENTITY_FIELDS)
@@ -821,7 +848,5 @@ def has_identity(ex: Extracted) -> bool:
 
 def from_domain_in(mail: Mail, domains: tuple[str, ...]) -> bool:
     """True when the From (or Sender) address belongs to one of `domains`."""
-    senders = [mail.from_addr, email.utils.parseaddr(mail.header("sender"))[1].lower()]
-    return any(
-        domain_of(s) == d or domain_of(s).endswith("." + d) for s in senders if s for d in domains
-    )
+    senders = [domain_of(s) for s in (mail.from_addr, _address_in(mail.header("sender"))) if s]
+    return any(dom == d or dom.endswith("." + d) for dom in senders for d in domains)

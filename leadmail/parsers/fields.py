@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
-from leadmail.parsers.text import label_key, strip_footer
+from leadmail.parsers.text import Folded, label_key, strip_footer
 
 LINE_MAX = 400  # characters of one line any pattern here reads
 _DATA = Path(__file__).with_name("weights.json")
@@ -106,7 +106,8 @@ EXTRA_LABELS: dict[str, set[str]] = {
                 "additional notes", "anything else", "remarks", "inquiry message"},
     "property_address": {"objekt", "objektadresse", "bien", "adresse du bien", "annonce",
                          "inmueble", "dirección del inmueble", "imóvel", "endereço do imóvel",
-                         "immobile", "propiedad", "property interested in", "listing address",
+                         "immobile", "propiedad", "woning", "object", "logement",
+                         "property interested in", "listing address",
                          "home address of interest", "vehicle",
                          "vehicle of interest", "property of interest", "listing",
                          "requested vehicle", "vehicle interested in", "car of interest",
@@ -140,7 +141,9 @@ EXTRA_PARTS = {"plz ort", "plz/ort", "plz", "ort", "stadt", "ville", "code posta
                "cp", "código postal", "codigo postal", "cep", "province", "provincia",
                "bundesland", "city state zip", "city, state zip", "postcode", "post code",
                "city st zip", "city state", "state zip", "city state postal code",
-               "cidade", "estado", "localidad", "città", "cap"}
+               "cidade", "estado", "localidad", "città", "cap", "town", "town city",
+               "city town", "suburb", "locality", "woonplaats", "postal town",
+               "localité", "commune", "gemeente"}
 
 # Question-style labels ("What's the best email to reach you?"): a keyword decides, in order.
 _AGENT_WORDS = re.compile(r"(?i)\b(agent|agente|makler|concierge|realtor|lender|loan officer)\b")
@@ -174,6 +177,7 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
+@lru_cache(maxsize=4096)  # labels repeat from mail to mail
 def keyword_field(key: str) -> str | None:
     """The field a question-style label asks for, by keyword; None for anything else."""
     if len(key) > 100 or _AGENT_WORDS.search(key):
@@ -275,16 +279,20 @@ _AMOUNT = re.compile(
     r"(?P<num>\d{1,3}(?:[ ,.\u00a0\u202f]\d{3})+|\d+)(?:[.,](?P<cents>\d{1,2}))?(?!\d)"
     r"(?:\s?(?P<mult>k|m|mm|million|mil)\b(?!\.\w))?"
     r"(?:\s?(?P<post>[$€£]|\b(?:eur|usd|gbp|cad|euros?|dollars?|reais)\b))?")
+# What marks an amount as money in _AMOUNT (a currency sign or word, a multiplier after a
+# digit): a line with none of these has no marked amount.
+_MONEY_MARK = Folded(r"[$€£]|\b(?:usd|eur|gbp|cad|brl|euros?|dollars?|reais)\b|"
+                     r"\d\s?(?:k|m|mm|million|mil)\b")
 _RANGE_SEP = re.compile(r"^\s*(?:-|–|—|to|à|a|bis|até|hasta)\s*$", re.I)
 _LISTING_CONTEXT = re.compile(
     r"(?i)\b(bd|bds|beds?|bedrooms?|ba|baths?|bathrooms?|sq\.? ?ft|sqft|square feet|zimmer|"
     r"pièces|pieces|habitaciones|hab|quartos|dormitorios|chambres|acres?)\b|m²|/\s?mo(?:nth)?\b|"
     r"\bper month\b|\bpcm\b|\bp/m\b|/mois|/mes|/monat|\bmonthly\b")
-_PRICE_WORDS = re.compile(
-    r"(?i)\b(budget|price[ds]?|listed|listing|asking|up to|pre-?approved|approved for|around|"
+_PRICE_WORDS = Folded(
+    r"\b(budget|price[ds]?|listed|listing|asking|up to|pre-?approved|approved for|around|"
     r"max(imum)?|rent|presupuesto|precio|listada|prix|preis|kaufpreis|preço|valor|"
     r"afford|spend|under|below|no more than|less than|at most)\b")
-_NOT_PRICE = re.compile(r"(?i)\b(hoa|fee|fees|deposit|tax|taxes|parking|dues|mileage|miles|"
+_NOT_PRICE = Folded(r"\b(hoa|fee|fees|deposit|tax|taxes|parking|dues|mileage|miles|"
                         r"km|down payment|income|salary|credit)\b")
 
 
@@ -337,6 +345,8 @@ def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[
     out = []
     for i, line in enumerate(lines[:footer_at]):
         line = line[:LINE_MAX]
+        if not _DIGIT.search(line) or not _MONEY_MARK.search(line):
+            continue  # no marked amount without a digit and a currency or a multiplier
         if _NOT_PRICE.search(line) and not _LISTING_CONTEXT.search(line):
             continue
         found = [m for m in amounts(line) if m.marked and m.value >= 100]
@@ -375,8 +385,8 @@ _EU_STREET = re.compile(
     r"|(?:[^\W\d_][\w.-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer|"
     r"straat|laan|plein|kade|gracht|singel|dijk|steeg|markt|gade|vej|gatan|vägen)"
     r"\s+\d{1,4}[a-z]?))")
-_PROVIDER_WORDS = re.compile(
-    r"(?i)\b(inc|llc|ltd|gmbh|s\.?a\.?|plc|corp|company|part of|a [\w.]+ company|headquarters|"
+_PROVIDER_WORDS = Folded(
+    r"\b(inc|llc|ltd|gmbh|s\.?a\.?|plc|corp|company|part of|a [\w.]+ company|headquarters|"
     r"floor \d+|all rights reserved|sent by|on behalf of)\b|©|\(c\)")
 
 
@@ -410,6 +420,29 @@ def city_line(line: str) -> bool:
                     and len(line.split()) <= 5))
 
 
+# One row of an address set out over several ("22 Gloucester Road" / "Bristol" / "BS7 8AB",
+# "908 Linden Ave" / "Oak Park" / "IL" / "60302"): a postcode, a state code or a town.
+_POSTCODE_ROW = re.compile(r"^(?:\d{4,5}(?:-\d{3,4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|"
+                           r"[A-Z]\d[A-Z] ?\d[A-Z]\d|\d{4} ?[A-Z]{2})$")
+_STATE_ROW = re.compile(r"^[A-Z]{2}$")
+_TOWN_ROW = re.compile(r"^[^\W\d_][^\W\d_'’.-]*(?:[ '’.-]{1,2}[^\W\d_]+){0,3}$")
+
+
+def address_rows(lines: list[str], start: int, field_of) -> list[str]:
+    """The rows that continue an address from line `start`: towns, a state code, ending in
+    the postcode (none unless a postcode ends them); a label or a blank line ends the run."""
+    rows: list[str] = []
+    for line in lines[start:start + 4]:
+        row = line.strip()
+        if _POSTCODE_ROW.match(row):
+            return [*rows, row]
+        if not row or len(row) > 40 or field_of(label_key(row)) is not None or not (
+                _STATE_ROW.match(row) or _TOWN_ROW.match(row)):
+            return []
+        rows.append(row)
+    return []
+
+
 def postal_line(line: str) -> str | None:
     """A whole line that is an address and ends in its postcode, with no house number first
     ("Apartment 1408, Deansgate Square, Manchester M15 4ZJ", "Beech House, 41 Otley Road,
@@ -428,6 +461,9 @@ def postal_line(line: str) -> str | None:
     return line
 
 
+_DIGIT = re.compile(r"\d")
+# A unit written before the house number, as Canada writes it: "2305 - 88 Harbour St".
+_UNIT_FIRST = re.compile(r"^\s*(\d{1,5}[A-Z]?)\s*[-–]\s*$")
 _US_END = re.compile(r"\b[A-Z]{2},? \d{5}(?:-\d{4})?\s*$")
 _DOMAIN_WORD = re.compile(r"(?i)\w\.(?:com|net|org|co|io|de|fr|es|it|ca|uk|au|nz|nl|br|pt)\b")
 
@@ -439,16 +475,20 @@ def _after_title(line: str) -> str:
     return line[cut + 2:] if cut > 0 else line
 
 
+@lru_cache(maxsize=128)  # one mail's lines, asked about by several passes
 def street_of(line: str) -> str | None:
     """The street address that begins a line ("4410 Oak Hollow Dr, Austin, TX 78745 · ..."),
     through its city/state/zip when they are on the same line."""
     from leadmail.parsers.nlp import street_spans
 
     line = line[:LINE_MAX]
+    if not _DIGIT.search(line):
+        return None  # every street shape here has a house number
     spans = street_spans(line, limit=2)
     if spans and spans[0][0] <= 12:
         start, end = spans[0]
         rest = line[end:]
+        unit_first = _UNIT_FIRST.match(line[:start])
         unit = re.match(r"^\s*,?\s*((?:#|apt\.?|apartment|unit|suite|ste\.?)\s*[\w-]{1,6})", rest,
                         re.I)
         if unit:
@@ -456,6 +496,8 @@ def street_of(line: str) -> str | None:
             rest = line[end:]
         tail = re.match(r"^\s*,\s*", rest)
         street = line[start:end].strip()
+        if unit_first:  # "2305 - 88 Harbour St": the unit, then the building's number
+            street = f"{street} #{unit_first.group(1)}"
         if tail:
             m = _CITY_PREFIX.match(rest[tail.end():]) or _INTL_TAIL.match(rest[tail.end():])
             if m:
@@ -477,11 +519,22 @@ def street_of(line: str) -> str | None:
     return None
 
 
+def named_listing(value: str) -> str | None:
+    """The street address after a listing's name ("Eastside Flats, 1401 E 6th St, Austin, TX
+    78702": a community's name, no number in it, then a US street line to its ZIP); else None."""
+    name, sep, rest = value.partition(", ")
+    if not sep or _DIGIT.search(name) or len(name) > 60 or not _US_END.search(rest):
+        return None
+    return rest.strip() if street_of(rest) else None
+
+
 def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list[Candidate]:
     """Street addresses in the layout: a street line, with the "City, ST ZIP" line under it."""
     out = []
     for i, line in enumerate(lines[:footer_at]):
-        if i in skip or _PROVIDER_WORDS.search(line[:LINE_MAX]) or _OFFICE.search(line[:LINE_MAX]):
+        # A street (street_of) and a postal line (postal_line) both hold a number.
+        if (i in skip or not _DIGIT.search(line) or _PROVIDER_WORDS.search(line[:LINE_MAX])
+                or _OFFICE.search(line[:LINE_MAX])):
             continue
         # "Label: value" loses its label; "... 06:52 PM CT" is no label (a time's colon).
         body = re.sub(r"^\s*[^:\d]{1,40}:\s*", "", line) if ":" in line[:40] else line
@@ -522,8 +575,8 @@ def same_street(short: str, full: str) -> bool:
 
 _FIRST_PERSON = re.compile(r"(?i)\b(i|i'm|i'd|i've|i’m|i’d|we|we're|we'd|we'll|we’re|my|our|"
                            r"me|us)\b")
-_NOTICE_WORDS = re.compile(
-    r"(?i)\b(you have (received|a new)|this (message|email|e-mail|entry) was (sent|submitted)|"
+_NOTICE_WORDS = Folded(
+    r"\b(you have (received|a new)|this (message|email|e-mail|entry) was (sent|submitted)|"
     r"hit reply|reply to (this|respond)|unsubscribe|manage (your )?(leads|notifications)|"
     r"report spam|privacy|terms of|all rights reserved|you('re| are) receiving|"
     r"(please )?do not reply|view (all )?(responses|entries|submissions)|sent (from|via) \w+|"
@@ -678,7 +731,13 @@ _TRAILER = re.compile(
     r"(?i)^(please (reply|respond)|reply (directly|to this)|to (reply|respond)|pour répondre|"
     r"sie können|puedes responder|pode responder|para responder|antworten sie|"
     r"répondez|responda|view in\b|open in\b|property of interest$|listing details$|"
-    r"this (e-?mail|message) was sent|you('re| are) receiving)")
+    r"this (e-?mail|message) was sent|you('re| are) receiving|"
+    # what the notification tells the agent to do next, and its buttons, in a few languages
+    r"call (this|the) (customer|lead|client|homeowner|buyer|seller|renter)\b|"
+    r"(please )?(reach out|respond|follow up) within \d|"
+    r"your\b[^:\n]{0,40}\b(loan officer|agent|advisor|concierge|specialist)\s*:|"
+    r"voir (dans|les|la|le|sur)\b|afficher (les|la|le|dans)\b|ver (en|las|la|el|respuestas)\b|"
+    r"visualizar (no|na|as|a|o)\b|bekijk (in|de|het)\b|ansehen\b)")
 
 
 _BARE_LINK = re.compile(r"(?i)^<?(https?://|www\.)\S+>?$")  # "View all responses:" / a link
@@ -747,7 +806,15 @@ def rental_brand(brand: str | None) -> bool:
 def brand_kind(brand: str | None) -> str | None:
     """A known provider's kind (providers.json): "rental", "insurance", "mortgage",
     "services", or None."""
-    return next((p.get("kind") for p in providers() if p["brand"] == brand), None)
+    return _brand_kinds().get(brand or "")
+
+
+@cache
+def _brand_kinds() -> dict[str, str | None]:
+    kinds: dict[str, str | None] = {}
+    for p in providers():  # the first entry of a brand says its kind
+        kinds.setdefault(p["brand"], p.get("kind"))
+    return kinds
 
 
 _GENERIC_NAME = re.compile(
@@ -767,6 +834,7 @@ def _brand_domains() -> dict[str, dict]:
     return {d: p for p in reversed(providers()) for d in p["domains"]}
 
 
+@lru_cache(maxsize=256)  # senders' domains recur: the same providers write every day
 def provider_of(dom: str) -> dict | None:
     """The known provider whose domain `dom` is, or is under ("mail.zumper.com")."""
     table = _brand_domains()

@@ -68,9 +68,9 @@ def _structured_parts(message: object) -> list[Attachment]:
             if text:
                 out.append(Attachment("", ctype, text.encode("utf-8", errors="replace")))
             continue
-        if part.is_multipart() or part.get_filename() or not (
+        if part.is_multipart() or not (
             ctype in _KEPT_TYPES or ctype.endswith(("+json", "+xml"))
-        ):
+        ) or part.get_filename():  # the type first: a filename costs a header parse
             continue
         try:
             data = part.get_payload(decode=True) or b""

@@ -6,6 +6,7 @@ import re
 
 from leadmail import leadfields
 from leadmail.parsers.base import Attachment, Extracted, Mail
+from leadmail.parsers.text import Folded
 
 _BOUNCE_SENDER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon)@", re.I)
 _BOUNCE_SUBJECT = re.compile(
@@ -15,8 +16,8 @@ _AUTO_SUBJECT = re.compile(
     r"(?i)^(out of (the )?office|automatic reply|auto(matic)?[- ]?(reply|response)|autoreply|"
     r"away from (my|the) (desk|office)|on vacation)\b")
 # A newsletter header set is harmless when the mail is plainly a lead notification.
-_LEAD_MARKERS = re.compile(
-    r"(?i)(new lead|new contact|lead from|contact request|wants to tour|requested a tour|"
+_LEAD_MARKERS = Folded(
+    r"(new lead|new contact|lead from|contact request|wants to tour|requested a tour|"
     r"requesting information|new (form )?submission|form submission|<adf>|is interested in|"
     r"showing request|new inquiry|new referral|lead ads?)")
 # A lead notification carries the lead: a labelled contact line or an ADF document. Marketing
@@ -190,17 +191,22 @@ _SYSTEM_DOMAINS = re.compile(r"@(?:[\w-]+\.)*(docusign\.(?:net|com)|dotloop\.com
 
 def _account(mail: Mail) -> str | None:
     robot = _ROBOT_LOCAL.match(mail.from_addr) or _SYSTEM_DOMAINS.search(mail.from_addr)
-    if not robot or _has_lead_data(mail):
+    subject = _ACCOUNT_SUBJECT.search(mail.subject) or _NOTICE_KINDS["billing"].search(
+        mail.subject)
+    if not robot or not subject or _has_lead_data(mail):
         return None
     # A robot's receipt is account mail by its subject alone: its invoice number may read as
     # a phone, so the reading need not come out empty (see notice_reason).
-    m = _ACCOUNT_SUBJECT.search(mail.subject) or _NOTICE_KINDS["billing"].search(mail.subject)
-    return f"account mail (subject: {mail.subject[:60]})" if m else None
+    return f"account mail (subject: {mail.subject[:60]})"
 
 
 def _bulk(mail: Mail) -> str | None:
-    if _is_lead_like(mail):
-        return None
+    """The newsletter headers' reason, unless the mail is plainly a lead all the same."""
+    reason = _bulk_headers(mail)
+    return None if reason is None or _is_lead_like(mail) else reason
+
+
+def _bulk_headers(mail: Mail) -> str | None:
     precedence = mail.header("precedence").strip().lower()
     if mail.header("list-unsubscribe") and precedence in ("bulk", "list", "junk"):
         return f"newsletter (List-Unsubscribe, Precedence: {precedence})"

@@ -7,6 +7,26 @@ import re
 from functools import lru_cache
 from html.parser import HTMLParser
 
+
+class Folded:
+    """A case-insensitive pattern written in lower case, searched over lower-cased text.
+
+    Under IGNORECASE the regex engine tries every alternative at every position of the text;
+    over lower-cased text it skips ahead to the alternatives' first letters, several times
+    faster for a long list of words. For a yes/no answer: offsets are the lowered text's."""
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        letters = re.sub(r"\\.", "", pattern)  # escapes such as \S and \W are no letters
+        if letters != letters.lower():
+            raise ValueError(f"a folded pattern is written in lower case: {pattern[:60]!r}")
+        self.pattern = pattern
+        self._regex = re.compile(pattern, flags)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        """The first match in the lower-cased text, or None."""
+        return self._regex.search(text.lower())
+
+
 _BLOCK = {
     "p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "section",
     "article", "header", "footer", "ul", "ol", "dl", "dt", "dd", "blockquote", "hr", "title",
@@ -14,14 +34,17 @@ _BLOCK = {
 _SKIP = {"style", "script", "head"}
 
 
-class _Renderer(HTMLParser):
-    """Renders HTML to plain text: blocks become lines, table cells in a row join with ': '."""
+class _Reader(HTMLParser):
+    """One pass over an HTML body: its text (blocks become lines, table cells in a row join
+    with ': ') and its table rows as lists of cell texts."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.out: list[str] = []
         self.skip = 0
         self.cells_in_row = 0
+        self.rows: list[list[str]] = []
+        self.cell: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP:
@@ -29,12 +52,16 @@ class _Renderer(HTMLParser):
         elif tag == "tr":
             self.cells_in_row = 0
             self.out.append("\n")
+            self.rows.append([])
         elif tag in ("td", "th"):
             if self.cells_in_row:
                 self.out.append(" :: ")
             self.cells_in_row += 1
+            self.cell = []
         elif tag in _BLOCK:
             self.out.append("\n")
+            if tag == "br" and self.cell is not None:
+                self.cell.append("\n")
         elif tag == "a":
             href = dict(attrs).get("href") or ""
             if href.startswith("mailto:"):
@@ -43,33 +70,60 @@ class _Renderer(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIP:
             self.skip = max(0, self.skip - 1)
+        elif tag in ("td", "th"):
+            if self.cell is not None:
+                if not self.rows:
+                    self.rows.append([])
+                self.rows[-1].append(normalize_space("".join(self.cell)))
+                self.cell = None
         elif tag in _BLOCK:
             self.out.append("\n")
 
     def handle_data(self, data: str) -> None:
         if not self.skip:
             self.out.append(data)
+            if self.cell is not None:
+                self.cell.append(data)
+
+
+@lru_cache(maxsize=4)  # the reader, the table pairs and the brand's tail read the same body
+def _read_html(html: str) -> tuple[str, tuple[tuple[str, ...], ...]] | None:
+    """(text, table rows) of an HTML body in one parse; None for garbage html.parser gives up
+    on."""
+    reader = _Reader()
+    try:
+        reader.feed(html)
+        reader.close()
+    except Exception:  # html.parser is lenient; this is a last resort for garbage
+        return None
+    text = "".join(reader.out)
+    # A cell separator " :: " right after a label that already ends in ":" is noise.
+    text = _CELL_AFTER_COLON.sub(": ", text)
+    text = text.replace(" :: ", ": ")
+    return normalize_space(text), tuple(tuple(row) for row in reader.rows)
+
+
+_CELL_AFTER_COLON = re.compile(r":\s*::\s*")
 
 
 def html_to_text(html: str) -> str:
     """Render an HTML body as readable text (one block per line, &nbsp; as a space)."""
-    renderer = _Renderer()
-    try:
-        renderer.feed(html)
-        renderer.close()
-    except Exception:  # html.parser is lenient; this is a last resort for garbage
+    read = _read_html(html)
+    if read is None:
         return normalize_space(re.sub(r"<[^<>]*>", " ", html_lib.unescape(html)))
-    text = "".join(renderer.out)
-    # A cell separator " :: " right after a label that already ends in ":" is noise.
-    text = re.sub(r":\s*::\s*", ": ", text)
-    text = text.replace(" :: ", ": ")
-    return normalize_space(text)
+    return read[0]
+
+
+_SPACE_RUN = re.compile(r"[ \t\f\v]+")
+_NEEDS_SPACING = re.compile(r"[\t\f\v\n\r\xa0\u200b]|  ")
 
 
 def normalize_space(text: str) -> str:
     """Collapse spaces (incl. non-breaking) inside lines, trim lines, squeeze blank lines."""
+    if not _NEEDS_SPACING.search(text):
+        return text.strip()  # one line with single spaces (most table cells): nothing to do
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ").replace("\u200b", "")
-    lines = [re.sub(r"[ \t\f\v]+", " ", line).strip() for line in text.split("\n")]
+    lines = [line.strip() for line in _SPACE_RUN.sub(" ", text).split("\n")]
     out: list[str] = []
     for line in lines:
         if line or (out and out[-1]):
@@ -176,49 +230,13 @@ def form_pairs(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
-class _Cells(HTMLParser):
-    """Collects table rows as lists of cell texts."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.rows: list[list[str]] = []
-        self.cell: list[str] | None = None
-        self.skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP:
-            self.skip += 1
-        elif tag == "tr":
-            self.rows.append([])
-        elif tag in ("td", "th"):
-            self.cell = []
-        elif tag == "br" and self.cell is not None:
-            self.cell.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP:
-            self.skip = max(0, self.skip - 1)
-        elif tag in ("td", "th") and self.cell is not None:
-            if not self.rows:
-                self.rows.append([])
-            self.rows[-1].append(normalize_space("".join(self.cell)))
-            self.cell = None
-
-    def handle_data(self, data: str) -> None:
-        if self.cell is not None and not self.skip:
-            self.cell.append(data)
-
-
 def html_table_pairs(html: str) -> list[tuple[str, str]]:
     """(label_key, value) from HTML tables: "label | value" rows, and the Gravity Forms layout
     where a row holding only the label is followed by a row holding only the value."""
-    parser = _Cells()
-    try:
-        parser.feed(html)
-        parser.close()
-    except Exception:  # html.parser is lenient; a garbage table simply yields nothing
+    read = _read_html(html)
+    if read is None:  # a garbage table simply yields nothing
         return []
-    rows = [[c for c in row if c] for row in parser.rows]
+    rows = [[c for c in row if c] for row in read[1]]
     pairs: list[tuple[str, str]] = []
     i = 0
     while i < len(rows):
@@ -243,6 +261,7 @@ _FOOTER = re.compile(
 )
 
 
+@lru_cache(maxsize=8)  # several readers cut the same mail's text
 def strip_footer(text: str, signature: bool = True) -> str:
     """The text above the first footer or unsubscribe line (and "-- " signature separator,
     unless `signature` is False: a person's own signature holds their phone)."""

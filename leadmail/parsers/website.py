@@ -16,10 +16,10 @@ from leadmail.parsers.common import (
     is_provider_addr,
     parse_layout,
 )
-from leadmail.parsers.text import html_to_text
+from leadmail.parsers.text import Folded, html_to_text
 
-_BUILDERS = re.compile(
-    r"(?i)contact form 7|sent from a contact form|gravity ?forms|wpforms|ninja forms|"
+_BUILDERS = Folded(
+    r"contact form 7|sent from a contact form|gravity ?forms|wpforms|ninja forms|"
     r"formidable|wix\.com|squarespace|new (form )?submission|form submission|"
     r"jotform|typeform|hubspot form|elementor")
 _NOTICE = re.compile(r"(?i)\b(lead|leads|inquiry|enquiry|on behalf of|via)\b")
