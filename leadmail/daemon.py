@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import structlog
@@ -29,6 +30,7 @@ from leadmail.web.app import make_server as make_http_server
 
 log = structlog.get_logger("leadmail.daemon")
 DEAD_PEER_CHECK = 5.0  # seconds between looks for claims of dead processes on this host
+EXECUTOR_THREADS = 64  # the daemon loop's thread pool: blocking calls, most of them waiting
 
 
 class Daemon:
@@ -238,6 +240,12 @@ class Daemon:
         """Serve until SIGTERM/SIGINT; 0 on a clean stop."""
         loop = asyncio.get_running_loop()
         self._loop = loop
+        # Every blocking call runs in this pool (asyncio.to_thread): two pipeline batches, a
+        # relay session per [notify.email] connection, webhooks' records, intake's commits,
+        # timers. Python's default (CPU count + 4) lets the long ones take every thread and
+        # leaves an SMTP session waiting for its commit; these threads mostly wait.
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=EXECUTOR_THREADS,
+                                                     thread_name_prefix="leadmail"))
         loop.add_signal_handler(signal.SIGTERM, self.request_stop)
         loop.add_signal_handler(signal.SIGINT, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
