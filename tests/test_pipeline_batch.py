@@ -4,10 +4,12 @@ contacts, routing decisions, offers and alerts, message for message (SQLite and 
 from __future__ import annotations
 
 import random
+import threading
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlmodel import Session, col, select
 
 from leadmail import config, db, pipeline
@@ -151,4 +153,43 @@ def test_a_batch_makes_each_lead_once(db_url: str, tmp_path: Path) -> None:
         made = s.exec(select(Message).where(Message.status == "lead")).all()
     assert {m.id for m in made} == {o.message for o in outcomes if o and o.status == "lead"}
     assert len(leads) == len({m.dedup_key for m in made})  # one lead per message's key
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_two_workers_share_a_backlog_in_batches_without_doubles(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Two workers (each its own engine, as two instances) take batches of one backlog at
+    once on PostgreSQL: claims skip each other's locked rows, every message ends once, and
+    each person gets one lead and one alert."""
+    rt, engine = world(pg_url, tmp_path)
+    raws = mails(300, seed=5)
+    ids = [store_raw(engine, raw) for raw in raws]
+    start = threading.Barrier(2)
+    ended: list[list[pipeline.Outcome]] = [[], []]
+
+    def work(i: int) -> None:
+        own = db.make_engine(pg_url)
+        start.wait()
+        while due := pipeline.claimable(own, 32):
+            got = pipeline.process_batch(rt, own, due, f"host:{i}")
+            ended[i] += [o for o in got if o is not None]
+        own.dispose()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    finished = [o.message for o in ended[0] + ended[1]]
+    assert sorted(finished) == sorted(ids)  # each message ended once, by one worker
+    assert ended[0] and ended[1]  # both took part
+    with Session(engine) as s:
+        leads = s.exec(select(Lead)).all()
+        keys = {m.dedup_key for m in s.exec(select(Message).where(Message.status == "lead"))}
+        assert len(leads) == len(keys) == len({lead.dedup_key for lead in leads})
+        alerts = s.exec(select(Outbox)).all()
+        assert len({o.idempotency_key for o in alerts}) == len(alerts)
+        assert {o.lead_id for o in alerts} <= {lead.id for lead in leads}
     engine.dispose()
