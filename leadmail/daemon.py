@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import signal
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -187,36 +188,34 @@ class Daemon:
                 log.exception("outbox pass failed")
             await self._wait(self.deliveries)
 
-    async def _timer_worker(self) -> None:
-        # Claim and accept windows closing: timers live in the database, so any daemon fires
-        # them (each exactly once) and a restart loses none.
+    async def _passes(
+        self, what: str, run_pass: Callable[[Engine, Settings], int], every: Callable[[], float]
+    ) -> None:
+        """Run `run_pass` (in a thread) until stopped, `every()` seconds apart: a pass that
+        queued something wakes the outbox sender; a failed pass is logged and tried again."""
         while not self.stop.is_set():
             try:
-                if await asyncio.to_thread(timers.process_due, self.engine, self.settings):
-                    self.deliveries.set()  # escalations queue alerts
+                if await asyncio.to_thread(run_pass, self.engine, self.settings):
+                    self.deliveries.set()
             except Exception:
-                log.exception("timer pass failed")
-            await self._sleep(self.settings.pipeline.poll_interval)
+                log.exception(f"{what} pass failed")
+            await self._sleep(every())
+
+    async def _timer_worker(self) -> None:
+        # Claim and accept windows closing: timers live in the database, so any daemon fires
+        # them (each exactly once) and a restart loses none; escalations queue alerts.
+        await self._passes("timer", timers.process_due,
+                           lambda: self.settings.pipeline.poll_interval)
 
     async def _digest_worker(self) -> None:
         # Managers' digests of escalations: queued once per period (notify.digest).
-        while not self.stop.is_set():
-            try:
-                if await asyncio.to_thread(digest.enqueue_due, self.engine, self.settings):
-                    self.deliveries.set()
-            except Exception:
-                log.exception("digest pass failed")
-            await self._sleep(min(60.0, self.settings.notify.digest_every / 4))
+        await self._passes("digest", digest.enqueue_due,
+                           lambda: min(60.0, self.settings.notify.digest_every / 4))
 
     async def _followup_worker(self) -> None:
         # Next Steps of leads claimed or reassigned since, due reminders, daily agendas.
-        while not self.stop.is_set():
-            try:
-                if await asyncio.to_thread(reminders.run_pass, self.engine, self.settings):
-                    self.deliveries.set()
-            except Exception:
-                log.exception("follow-up pass failed")
-            await self._sleep(self.settings.followup.interval)
+        await self._passes("follow-up", reminders.run_pass,
+                           lambda: self.settings.followup.interval)
 
     async def _watchdog(self, interval: float) -> None:
         # Pinged from the loop itself: a blocked loop stops the pings and systemd restarts us.

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from leadmail import config, db, logs, pipeline
 from leadmail.config import split_hostport
 from leadmail.daemon import Daemon
-from leadmail.models import Lead, Message, MessageStatus
+from leadmail.models import Lead, Message, MessageStatus, full_name
 from leadmail.statuses import LeadStatus
 
 DEMO_CONFIG = Path(__file__).parent / "defaults" / "demo.toml"
@@ -38,7 +38,7 @@ def _summary(engine: Engine, count: int) -> None:
         print(f"\n{'MSG':>4}  {'OUTCOME':11}  {'SOURCE':12}  {'LEAD':26}  {'AGENT'}")
         for m in reversed(msgs):
             lead = session.get(Lead, m.lead_id) if m.lead_id else None
-            name = " ".join(p for p in (lead.first_name, lead.last_name) if p) if lead else ""
+            name = full_name(lead) if lead else ""
             if lead is None:
                 detail = m.reason or ""
             elif lead.status == LeadStatus.REVIEW:

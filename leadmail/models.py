@@ -109,6 +109,16 @@ class Lead(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, index=True)
 
 
+def full_name(lead: Lead) -> str:
+    """The lead's first and last name as one string ("" when it has neither)."""
+    return " ".join(p for p in (lead.first_name, lead.last_name) if p)
+
+
+def display_name(lead: Lead) -> str:
+    """The lead's name, else its email or phone, else 'lead #N'."""
+    return full_name(lead) or lead.email or lead.phone or f"lead #{lead.id}"
+
+
 class Assignment(SQLModel, table=True):
     """A lead given to an agent, and by which route and strategy."""
 

@@ -24,7 +24,17 @@ from leadmail.clock import aware, must
 from leadmail.config import Settings
 from leadmail.followup import activity
 from leadmail.followup.access import Principal, lead_filter, visible_ids
-from leadmail.models import Assignment, Deal, Event, Lead, Message, Outbox, StageChange, Step
+from leadmail.models import (
+    Assignment,
+    Deal,
+    Event,
+    Lead,
+    Message,
+    Outbox,
+    StageChange,
+    Step,
+    display_name,
+)
 from leadmail.statuses import StepStatus
 
 OPEN_STAGES = ("Lead", "Potential", "Active")
@@ -61,11 +71,6 @@ def percentile(values: list[float], p: float) -> float | None:
     return ordered[rank - 1]
 
 
-def _name(lead: Lead) -> str:
-    return " ".join(p for p in (lead.first_name, lead.last_name) if p) or lead.email or \
-        lead.phone or f"lead #{lead.id}"
-
-
 def _age_bucket(days: float) -> str:
     for label, limit in AGES:
         if limit is None or days < limit:
@@ -100,7 +105,7 @@ def engagement(session: Session, settings: Settings, who: Principal, at: datetim
         by_source[lead.source or "Unknown"][state] += 1
         by_age[_age_bucket(age)][state] += 1
         rows.append({
-            "lead": lead.id, "name": _name(lead), "source": lead.source, "agent": lead.agent,
+            "lead": lead.id, "name": display_name(lead), "source": lead.source, "agent": lead.agent,
             "stage": lead.stage, "received": must(lead.created_at).isoformat(),
             "age_days": round(age, 1), "last_contact": last.isoformat() if last else None,
             "state": state, "next_step": next_step.name if next_step else None,

@@ -13,6 +13,7 @@ from leadmail.clock import now
 from leadmail.config import LEAD_STAGES
 from leadmail.followup import activity, stages, steps
 from leadmail.followup.access import ADMIN
+from leadmail.models import full_name
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -79,7 +80,7 @@ def cmd_steps(args: argparse.Namespace) -> int:
     with Session(engine) as session:  # one read-only session for the steps and their leads
         found = steps.open_steps(session, ADMIN, agent=args.agent, due_before=until)
     for step, lead in found:
-        name = " ".join(p for p in (lead.first_name, lead.last_name) if p) or lead.email
+        name = full_name(lead) or lead.email
         row = {"id": step.id, "lead": lead.id, "name": name, "step": step.name,
                "agent": step.agent, "due_at": step.due_at}
         print(as_json(row) if args.json else

@@ -8,6 +8,7 @@ import sys
 
 from leadmail import review, store
 from leadmail.cli.common import add_list, as_json, connect
+from leadmail.models import full_name
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -47,7 +48,7 @@ def cmd_leads(args: argparse.Namespace) -> int:
         return 0
     print(f"{'ID':>5}  {'RECEIVED':16}  {'SOURCE':12}  {'NAME':24}  {'PHONE':13}  {'AGENT':24}")
     for lead in leads:
-        name = " ".join(p for p in (lead.first_name, lead.last_name) if p) or (lead.email or "")
+        name = full_name(lead) or (lead.email or "")
         print(
             f"{lead.id:>5}  {lead.created_at:%Y-%m-%d %H:%M}  {(lead.source or '')[:12]:12}  "
             f"{name[:24]:24}  {lead.phone or '':13}  {lead.agent or '(unassigned)':24}"
@@ -60,7 +61,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     settings, engine = connect(args)
     if args.r_cmd == "list":
         for lead in review.pending(engine):
-            name = " ".join(p for p in (lead.first_name, lead.last_name) if p)
+            name = full_name(lead)
             row = {"id": lead.id, "source": lead.source, "name": name, "email": lead.email,
                    "phone": lead.phone, "reason": lead.review_reason}
             print(as_json(row) if args.json else

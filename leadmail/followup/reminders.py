@@ -25,9 +25,9 @@ from leadmail.db import session_scope
 from leadmail.followup import links, steps
 from leadmail.followup.access import ADMIN
 from leadmail.hours import zone
-from leadmail.models import Lead, Outbox, Step
+from leadmail.models import Lead, Outbox, Step, display_name
 from leadmail.notify import render
-from leadmail.notify.alert import display_name, lead_view
+from leadmail.notify.alert import lead_view
 from leadmail.notify.outbox import enqueue_email
 
 log = structlog.get_logger("leadmail.followup")

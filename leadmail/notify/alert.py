@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from leadmail import leadfields
 from leadmail.clock import aware, utcnow
 from leadmail.config import AgentConfig, HiddenOfferConfig, Settings
-from leadmail.models import Lead, Offer
+from leadmail.models import Lead, Offer, display_name
 from leadmail.notify import links
 from leadmail.statuses import OfferStatus
 
@@ -27,12 +27,6 @@ SHOWN_WHEN_HIDDEN = (
 # The lead's fields the view shows (leadmail.leadfields), in the order it has always had them
 # (webhooks send it as JSON): id, source, rule, then these (source keeps its place), then name.
 _VIEW_FIELDS = leadfields.names("shown", last=("origin", "tags", "custom_fields"))
-
-
-def display_name(lead: Lead) -> str:
-    """The lead's name, else its email or phone, else 'lead #N'."""
-    name = " ".join(p for p in (lead.first_name, lead.last_name) if p)
-    return name or lead.email or lead.phone or f"lead #{lead.id}"
 
 
 def lead_view(

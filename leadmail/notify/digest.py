@@ -19,9 +19,8 @@ from sqlmodel import Session, col, select
 from leadmail.clock import aware, utcnow
 from leadmail.config import AgentConfig, Settings
 from leadmail.db import session_scope
-from leadmail.models import Event, Lead, LeadRoute, Outbox
+from leadmail.models import Event, Lead, LeadRoute, Outbox, display_name
 from leadmail.notify import render
-from leadmail.notify.alert import display_name
 from leadmail.notify.outbox import enqueue_email
 
 log = structlog.get_logger("leadmail.digest")

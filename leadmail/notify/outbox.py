@@ -80,22 +80,8 @@ def enqueue_alert(
     rows = []
     for channel in agent.channels:
         if channel == "email":
-            cfg = settings.notify.email
-            card = vcard(view["lead"]) if cfg.attach_vcard else None
-            row = Outbox(
-                kind="email",
-                idempotency_key=key,
-                lead_id=lead.id,
-                recipient=agent.email,
-                subject=rendered["subject"],
-                payload={
-                    **rendered,
-                    "lead_id": lead.id,
-                    "recipient_name": agent.name,
-                    "vcard": card,
-                },
-                deadline=utcnow() + timedelta(seconds=cfg.retry_for),
-            )
+            card = vcard(view["lead"]) if settings.notify.email.attach_vcard else None
+            row = _email_row(settings, agent, rendered, key, lead.id, vcard=card)
         else:
             hook = _webhook(settings, channel)
             assert hook is not None  # config validation checked every agent's channels
@@ -122,17 +108,30 @@ def enqueue_email(
     lead_id: int | None = None,
 ) -> Outbox:
     """Queue one email that is not an alert (a digest, an answer to a reply)."""
-    row = Outbox(
+    row = _email_row(settings, recipient, rendered, key, lead_id)
+    session.add(row)
+    return row
+
+
+def _email_row(
+    settings: Settings,
+    recipient: AgentConfig,
+    rendered: dict[str, str],
+    key: str,
+    lead_id: int | None,
+    **extra: Any,
+) -> Outbox:
+    """An email outbox row (not yet added): the rendered message for the recipient, retried
+    until `[notify.email] retry_for` from now; `extra` goes into its payload."""
+    return Outbox(
         kind="email",
         idempotency_key=key,
         lead_id=lead_id,
         recipient=recipient.email,
         subject=rendered["subject"],
-        payload={**rendered, "lead_id": lead_id, "recipient_name": recipient.name},
+        payload={**rendered, "lead_id": lead_id, "recipient_name": recipient.name, **extra},
         deadline=utcnow() + timedelta(seconds=settings.notify.email.retry_for),
     )
-    session.add(row)
-    return row
 
 
 def _webhook(settings: Settings, name: str) -> WebhookConfig | None:

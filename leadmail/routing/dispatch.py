@@ -16,7 +16,16 @@ from sqlmodel import Session
 from leadmail import clock as clocks
 from leadmail.config import AgentConfig, RouteConfig, Settings
 from leadmail.hours import hours
-from leadmail.models import Assignment, Contact, Event, Lead, LeadRoute, Offer, Timer
+from leadmail.models import (
+    Assignment,
+    Contact,
+    Event,
+    Lead,
+    LeadRoute,
+    Offer,
+    Timer,
+    display_name,
+)
 from leadmail.notify import outbox
 from leadmail.routing.base import Decision
 from leadmail.statuses import LeadStatus
@@ -48,11 +57,6 @@ def accept_due(settings: Settings, rule: RouteConfig, start: datetime) -> dateti
 ANY_OPEN = object()  # an assignment alert: the agent's open accept offer, looked up
 
 
-def _display_name(lead: Lead) -> str:
-    name = " ".join(p for p in (lead.first_name, lead.last_name) if p)
-    return name or lead.email or lead.phone or f"lead #{lead.id}"
-
-
 def _alert(
     session: Session,
     settings: Settings,
@@ -68,7 +72,7 @@ def _alert(
         "lead": lead,
         "agent": agent,
         "decision": decision,
-        "lead_name": _display_name(lead),
+        "lead_name": display_name(lead),
         "offer": offer,
     }
     if accept_offer is not ANY_OPEN:  # the assignment's own accept offer, known: not looked up

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from leadmail.clock import aware
 from leadmail.config import Settings
-from leadmail.models import Assignment, Event, Lead, LeadRoute, Offer, Timer
+from leadmail.models import Assignment, Event, Lead, LeadRoute, Offer, Timer, display_name
 from leadmail.routing import decide
 from leadmail.routing.base import Decision
 from leadmail.routing.dispatch import rule_of
@@ -28,11 +28,6 @@ from leadmail.statuses import LeadStatus, OfferStatus, TimerStatus
 
 def _when(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _name(lead: Lead) -> str:
-    name = " ".join(p for p in (lead.first_name, lead.last_name) if p)
-    return name or lead.email or lead.phone or f"lead #{lead.id}"
 
 
 def explain(engine: Engine, settings: Settings, lead_id: int) -> dict[str, Any] | None:
@@ -63,7 +58,7 @@ def explain(engine: Engine, settings: Settings, lead_id: int) -> dict[str, Any] 
         rule = rule_of(lr) if lr else None
         return {
             "lead": lead_id,
-            "name": _name(lead),
+            "name": display_name(lead),
             "email": lead.email,
             "phone": lead.phone,
             "facts": {

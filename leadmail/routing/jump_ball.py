@@ -7,7 +7,16 @@ Either way, when the window closes with no taker, the rule's fallback runs (rout
 
 from __future__ import annotations
 
-from leadmail.routing.base import Choice, Context
+from leadmail.routing.base import Action, Choice, Context
+
+
+def offer_to_everyone_eligible(ctx: Context, action: Action, terms: str) -> Choice | None:
+    """A jump ball: every eligible agent of the pond at once (None when nobody is); `terms`
+    says how the lead is then decided among them."""
+    agents = ctx.eligible()
+    if not agents:
+        return None
+    return Choice(action, agents, f"offered to {len(agents)} agents of {ctx.pond!r}; {terms}")
 
 
 class FirstToClaim:
@@ -17,14 +26,8 @@ class FirstToClaim:
 
     def choose(self, ctx: Context) -> Choice | None:
         """Everyone eligible in the pond."""
-        agents = ctx.eligible()
-        if not agents:
-            return None
-        return Choice(
-            "offer",
-            agents,
-            f"offered to {len(agents)} agents of {ctx.pond!r}; "
-            f"first claim within {ctx.rule.claim_window} min wins",
+        return offer_to_everyone_eligible(
+            ctx, "offer", f"first claim within {ctx.rule.claim_window} min wins"
         )
 
 
@@ -35,12 +38,6 @@ class ClaimAndAssign:
 
     def choose(self, ctx: Context) -> Choice | None:
         """Everyone eligible in the pond."""
-        agents = ctx.eligible()
-        if not agents:
-            return None
-        return Choice(
-            "collect",
-            agents,
-            f"offered to {len(agents)} agents of {ctx.pond!r}; "
-            f"claims for {ctx.rule.claim_window} min, then the manager picks",
+        return offer_to_everyone_eligible(
+            ctx, "collect", f"claims for {ctx.rule.claim_window} min, then the manager picks"
         )

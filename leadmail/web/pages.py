@@ -29,7 +29,7 @@ from leadmail.clock import aware, now
 from leadmail.config import Settings
 from leadmail.followup import access, activity, links, stages, steps
 from leadmail.followup.access import Principal
-from leadmail.models import Lead, Step
+from leadmail.models import Lead, Step, display_name
 from leadmail.statuses import StepStatus
 from leadmail.web.api.filters import LeadFilter, filtered
 
@@ -281,7 +281,7 @@ def router(engine: Engine, settings: Settings) -> APIRouter:
             with Session(engine) as session:
                 found = filtered(session, who, f)[:200]
                 contacts = activity.contact_times(session, [x.id for x in found if x.id])
-            rows = [{"cells": [f"#{x.id}", _name(x), x.source, x.stage, x.segment,
+            rows = [{"cells": [f"#{x.id}", display_name(x), x.source, x.stage, x.segment,
                                x.agent or "—", _when(x.created_at),
                                _when(contacts.get(x.id or 0, (None, None))[1])],
                      "href": f"/app/leads/{x.id}"} for x in found]
@@ -309,7 +309,7 @@ def router(engine: Engine, settings: Settings) -> APIRouter:
                 timeline = [{**a, "at": _when(a["at"])}
                             for a in activity.timeline(session, lead_id)]
                 return render("lead", request, who, title=f"Lead #{lead_id}", lead=row,
-                              name=_name(row), last_contact=_when(last) if last else None,
+                              name=display_name(row), last_contact=_when(last) if last else None,
                               steps=[{"name": s.name, "due": _when(s.due_at),
                                       "status": s.status, "done_by": s.done_by} for s in mine],
                               periods=periods, timeline=timeline)
@@ -321,7 +321,7 @@ def router(engine: Engine, settings: Settings) -> APIRouter:
             at = now()
             with Session(engine) as session:
                 found = steps.open_steps(session, who)[:300]
-            rows = [{"cells": [f"#{x.id}", s.name, _name(x), s.agent, _when(s.due_at),
+            rows = [{"cells": [f"#{x.id}", s.name, display_name(x), s.agent, _when(s.due_at),
                                "overdue" if aware(s.due_at) < at else ""],
                      "href": f"/app/leads/{x.id}"} for s, x in found]
             return render("table", request, who, title="Open next steps",
@@ -358,7 +358,7 @@ def router(engine: Engine, settings: Settings) -> APIRouter:
         if step is None or row is None:
             return render("message", request, None, 404, title="There is no such step",
                           detail=None, button=None, action="", field=None)
-        detail = f"{_name(row)} (lead #{row.id}), due {_when(step.due_at)}."
+        detail = f"{display_name(row)} (lead #{row.id}), due {_when(step.due_at)}."
         if step.status != StepStatus.OPEN:
             return render("message", request, None, title=f"“{step.name}” is {step.status}",
                           detail=detail, button=None, action="", field=None)
@@ -390,11 +390,6 @@ def router(engine: Engine, settings: Settings) -> APIRouter:
                       button=None, action="", field=None)
 
     return r
-
-
-def _name(lead: Lead) -> str:
-    return " ".join(p for p in (lead.first_name, lead.last_name) if p) or lead.email or \
-        lead.phone or f"lead #{lead.id}"
 
 
 def _parse(text: str | None) -> datetime | None:
