@@ -34,6 +34,7 @@ __all__ = [
     "Daemon",
     "DaemonProc",
     "free_port",
+    "instance_config",
     "lead_message",
     "pct",
     "pg_database",
@@ -207,6 +208,31 @@ class Daemon:
         """SIGTERM and wait; the exit code."""
         self.vmhwm_mib()
         return self.proc.stop(signal.SIGTERM, timeout=90)
+
+
+LISTEN = re.compile(r'^(\s*(?:admin_)?listen\s*=\s*")([^"]*):(\d+)(")', re.M)
+SECTION = re.compile(r"^\s*\[([^\]]+)\]", re.M)
+
+
+def instance_config(config: Path, directory: Path) -> tuple[Path, int]:
+    """A copy of config for one more instance on the same database: every listen address
+    (SMTP, HTTP, HTTP admin) on a fresh port; (its path in directory, its SMTP port)."""
+    text = config.read_text()
+    smtp_port = 0
+    out, last = [], 0
+    for match in LISTEN.finditer(text):
+        port = free_port()
+        sections = SECTION.findall(text, 0, match.start())
+        if sections and sections[-1].strip() == "smtp":
+            smtp_port = port
+        out += [text[last : match.start()], f"{match[1]}{match[2]}:{port}{match[4]}"]
+        last = match.end()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / config.name
+    path.write_text("".join(out) + text[last:])
+    if not smtp_port:
+        raise ValueError(f"{config}: no [smtp] listen address")
+    return path, smtp_port
 
 
 def process_tree(pid: int) -> list[int]:
