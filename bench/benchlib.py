@@ -40,6 +40,8 @@ __all__ = [
     "pg_database",
     "send_one",
     "open_loop",
+    "process_tree",
+    "stat_fields",
     "wire",
     "write_config",
 ]
@@ -235,16 +237,23 @@ def instance_config(config: Path, directory: Path) -> tuple[Path, int]:
     return path, smtp_port
 
 
+def stat_fields(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after the command name (state, ppid, …: man 5 proc's fields 3 on, so
+    utime is [11]); None once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def process_tree(pid: int) -> list[int]:
     """The process and every descendant of it running now (the daemon's fork server and
     reader processes)."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        fields = stat_fields(int(stat.parent.name))
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
     tree, todo = [], [pid]
     while todo:
         p = todo.pop()
@@ -256,13 +265,10 @@ def process_tree(pid: int) -> list[int]:
 def tree_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of the process and its live descendants, plus what its
     waited-for children used."""
-    total = 0.0
+    total = 0
     for p in process_tree(pid):
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(f) for f in fields[11:15])
+        fields = stat_fields(p)
+        total += sum(int(f) for f in fields[11:15]) if fields else 0
     return total / os.sysconf("SC_CLK_TCK")
 
 
