@@ -34,11 +34,14 @@ __all__ = [
     "Daemon",
     "DaemonProc",
     "free_port",
+    "instance_config",
     "lead_message",
     "pct",
     "pg_database",
     "send_one",
     "open_loop",
+    "process_tree",
+    "stat_fields",
     "wire",
     "write_config",
 ]
@@ -209,16 +212,48 @@ class Daemon:
         return self.proc.stop(signal.SIGTERM, timeout=90)
 
 
+LISTEN = re.compile(r'^(\s*(?:admin_)?listen\s*=\s*")([^"]*):(\d+)(")', re.M)
+SECTION = re.compile(r"^\s*\[([^\]]+)\]", re.M)
+
+
+def instance_config(config: Path, directory: Path) -> tuple[Path, int]:
+    """A copy of config for one more instance on the same database: every listen address
+    (SMTP, HTTP, HTTP admin) on a fresh port; (its path in directory, its SMTP port)."""
+    text = config.read_text()
+    smtp_port = 0
+    out, last = [], 0
+    for match in LISTEN.finditer(text):
+        port = free_port()
+        sections = SECTION.findall(text, 0, match.start())
+        if sections and sections[-1].strip() == "smtp":
+            smtp_port = port
+        out += [text[last : match.start()], f"{match[1]}{match[2]}:{port}{match[4]}"]
+        last = match.end()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / config.name
+    path.write_text("".join(out) + text[last:])
+    if not smtp_port:
+        raise ValueError(f"{config}: no [smtp] listen address")
+    return path, smtp_port
+
+
+def stat_fields(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after the command name (state, ppid, …: man 5 proc's fields 3 on, so
+    utime is [11]); None once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def process_tree(pid: int) -> list[int]:
     """The process and every descendant of it running now (the daemon's fork server and
     reader processes)."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        fields = stat_fields(int(stat.parent.name))
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
     tree, todo = [], [pid]
     while todo:
         p = todo.pop()
@@ -230,13 +265,10 @@ def process_tree(pid: int) -> list[int]:
 def tree_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of the process and its live descendants, plus what its
     waited-for children used."""
-    total = 0.0
+    total = 0
     for p in process_tree(pid):
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(f) for f in fields[11:15])
+        fields = stat_fields(p)
+        total += sum(int(f) for f in fields[11:15]) if fields else 0
     return total / os.sysconf("SC_CLK_TCK")
 
 

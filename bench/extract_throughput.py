@@ -1,8 +1,10 @@
 """Extraction throughput over samples/ with the spaCy model loaded, beside mail-parser's bare
 parse rate measured in the same run; the share of messages that ran NER; per-parser rates; peak
-memory. A script, not a test: timings belong in a report, not in a pass/fail.
+memory; then the daemon's reader pool (`sandbox.ReadPool`, reader processes) with 1 and with
+--workers readers, rates and the readers' CPU read from /proc. A script, not a test: timings
+belong in a report, not in a pass/fail.
 
-    python bench/extract_throughput.py [--messages 2000] [--samples samples]
+    python bench/extract_throughput.py [--messages 2000] [--samples samples] [--workers N]
 """
 
 from __future__ import annotations
@@ -10,20 +12,26 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import resource
 import statistics
 import sys
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import mailparser
+from benchlib import process_tree, stat_fields
 
-from leadmail import config, pipeline
+from leadmail import config, pipeline, sandbox
 from leadmail.errors import Quarantine
 from leadmail.parsers import nlp
 
 ROOT = Path(__file__).resolve().parent.parent
+# "rfc822-headers not handled" x N; at import, so the reader processes (forked from a server
+# that imported this script) are quiet too
+logging.getLogger("mailparser").setLevel(logging.ERROR)
 
 
 def main() -> int:
@@ -33,8 +41,10 @@ def main() -> int:
     ap.add_argument("--samples", type=Path, default=ROOT / "samples")
     ap.add_argument("--config", type=Path, default=ROOT / "leadmail" / "defaults" / "demo.toml")
     ap.add_argument("--rules", type=Path, default=ROOT / "leadmail" / "defaults" / "rules")
+    ap.add_argument("--workers", type=int, default=sandbox.default_size(),
+                    help="reader processes measured beside 1 (default: the CPU count, as the "
+                    "daemon's [pipeline] workers)")
     args = ap.parse_args()
-    logging.getLogger("mailparser").setLevel(logging.ERROR)  # "rfc822-headers not handled" x N
 
     files = sorted(args.samples.rglob("*.eml"))
     if not files:
@@ -105,12 +115,79 @@ def main() -> int:
         rate = len(times) / sum(times)
         med = statistics.median(times) * 1000
         print(f"{parser:12} {len(times):>8} {rate:>8.0f} {med:>10.2f} {ner_by_parser[parser]:>9}")
+    print()
+    print(f"reader pool (sandbox.ReadPool as the daemon builds it, {sandbox.default_size()} CPUs; "
+          "CPU = the reader processes' user + system from /proc)")
+    single = None
+    for size in sorted({1, args.workers}):
+        wall, cpu, here, box = _pool_pass(rt, size, raws, batch)
+        single = single or n / wall
+        print(f"ReadPool {size} reader{'s' if size > 1 else ' '}    {n / wall:8.0f} msg/s  "
+              f"({cpu / n * 1000:.2f} CPU-ms/msg in the readers, {cpu / wall:.2f} cores busy; "
+              f"{here / n * 1000:.2f} CPU-ms/msg in this process; x{n / wall / single:.2f} "
+              f"the 1-reader rate; other work on the box {max(0.0, box - cpu - here) / wall:.2f} "
+              "cores)")
     structured = {p for p in per_parser if p not in ("nlp", "referral", "craigslist", "nonlead")}
     leaked = {p: ner_by_parser[p] for p in structured if ner_by_parser[p]}
     if leaked:
         print(f"\nstructured parsers that ran NER: {leaked}", file=sys.stderr)
         return 1
     return 0
+
+
+def _pool_pass(
+    rt: pipeline.Runtime, size: int, raws: list[bytes], batch: list[bytes]
+) -> tuple[float, float, float, float]:
+    """The batch read through a ReadPool of `size` readers, `size` threads handing messages
+    over as the daemon's workers do; (wall seconds, the readers' CPU seconds, this process's
+    CPU seconds, the whole machine's busy CPU seconds meanwhile). Every reader reads the
+    samples once first (spaCy loaded, caches warm)."""
+    pc = rt.settings.pipeline
+    pool = sandbox.ReadPool(rt, size, pc.read_time_limit,
+                            pc.read_memory_limit * 1024 * 1024 or None)
+
+    def run(messages: list[bytes], threads: int) -> None:
+        def part(i: int) -> None:
+            for raw in messages[i::threads]:
+                try:
+                    pool.read(raw, "smtp")
+                except Quarantine:
+                    pass
+
+        workers = [threading.Thread(target=part, args=(i,)) for i in range(threads)]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+
+    try:
+        pool.warm()
+        run(raws * size, size)
+        b0, c0, t0, h0 = _box_busy(), _readers_cpu(), time.perf_counter(), time.process_time()
+        run(batch, size)
+        wall, here = time.perf_counter() - t0, time.process_time() - h0
+        return wall, _readers_cpu() - c0, here, _box_busy() - b0
+    finally:
+        pool.close()
+
+
+def _readers_cpu() -> float:
+    """User + system CPU seconds of this process's reader processes (the fork server's
+    children, so this process's grandchildren), from /proc."""
+    me = os.getpid()
+    ticks = 0
+    for pid in process_tree(me):
+        fields = stat_fields(pid)
+        if fields and pid != me and int(fields[1]) != me:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _box_busy() -> float:
+    """CPU seconds the whole machine has been busy (not idle, not waiting for I/O), all cores,
+    from /proc/stat."""
+    ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def _read(raw: bytes, rt: pipeline.Runtime) -> str:

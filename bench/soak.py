@@ -3,6 +3,7 @@ SIGKILLed and restarted, the alert relay goes away and comes back, and the IMAP 
 then wait for quiescence and count: messages in, leads out, lost, doubled, alerts.
 
     python bench/soak.py [--minutes 30] [--db sqlite|postgresql] [--rate 2] [--seed 1]
+                         [--instances 1]
 
 Traffic (open loop, --rate messages/s on average): generated leads (one unique person each) and
 copies of samples/ (lead and non-lead mail from every provider, each copy with a fresh
@@ -14,6 +15,11 @@ reply) and tries again later: a message counts as *in* once it got its 250 or it
 
 Chaos, each on its own randomised clock: SIGKILL the daemon and start it again; stop the alert
 relay (an aiosmtpd sink) for a while; stop Dovecot (mail kept) and resume it.
+
+With --instances N, N daemons run on the same database (PostgreSQL is what this is for; SQLite
+shares its one file), each with its own SMTP port (and HTTP ports, if the config sets them). SMTP
+traffic goes round-robin over them, all of them watch the IMAP folder (its lease gives it to one
+at a time), and each SIGKILL hits one instance at random, which is started again after.
 
 Verdict, read from the database and the sink after quiescence:
 - lost: a Message-ID that was in but has no stored message, is not finished (every message must
@@ -29,6 +35,7 @@ Exit status 1 when lost or doubled is not 0, or an alert never arrived.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import shutil
@@ -51,6 +58,7 @@ from benchlib import (
     Daemon,
     SinkServer,
     free_port,
+    instance_config,
     lead_message,
     pct,
     pg_database,
@@ -117,7 +125,7 @@ class Soak:
         self.sink = AlertSink()
         self.relay = SinkServer(self.sink)
         self.relay.start()
-        self.port = free_port()
+        port = free_port()
         imap = f"""
 [[imap]]
 name = "soak"
@@ -133,12 +141,21 @@ timeout = 10
         config = write_config(
             tmp,
             db_url=db_url,
-            smtp_port=self.port,
+            smtp_port=port,
             relay=f"127.0.0.1:{self.relay.port}",
             extra=imap,
         )
-        self.daemon = Daemon.make(tmp, config, self.port)
-        self.daemon.start()
+        self.daemons = [Daemon.make(tmp, config, port)]
+        for n in range(1, args.instances):
+            directory = tmp / f"instance{n}"
+            self.daemons.append(Daemon.make(directory, *instance_config(config, directory)))
+        self.turn = itertools.count()  # SMTP traffic: round-robin over the instances
+        for daemon in self.daemons:
+            daemon.start()
+
+    def name(self, daemon: Daemon) -> str:
+        """How notes call an instance: "daemon", or "daemon 2" of several."""
+        return "daemon" if len(self.daemons) == 1 else f"daemon {self.daemons.index(daemon)}"
 
     def note(self, what: str) -> None:
         stamp = time.monotonic() - self.t0
@@ -164,7 +181,8 @@ timeout = 10
         item.attempts += 1
         try:
             if path == "smtp":
-                code, text = send_one(self.port, item.raw, timeout=30)
+                daemon = self.daemons[next(self.turn) % len(self.daemons)]
+                code, text = send_one(daemon.proc.port, item.raw, timeout=30)
                 ok = code == 250
                 if not ok:
                     self.stats[f"smtp_refused_{code}"] += 1
@@ -234,15 +252,17 @@ timeout = 10
         while not self.stop.is_set() and time.monotonic() < until:
             now = time.monotonic()
             if now >= clocks["kill"]:
-                self.daemon.kill()
+                many = len(self.daemons) > 1  # one instance: the random sequence as before
+                victim = self.rng.choice(self.daemons) if many else self.daemons[0]
+                victim.kill()
                 self.stats["daemon_sigkill"] += 1
                 down = self.rng.uniform(0, a.kill_down)
-                self.note(f"SIGKILL daemon; restart in {down:.1f}s")
+                self.note(f"SIGKILL {self.name(victim)}; restart in {down:.1f}s")
                 time.sleep(down)
                 t = time.monotonic()
-                self.daemon.start()
+                victim.start()
                 self.stats["daemon_starts"] += 1
-                self.note(f"daemon back (listening after {time.monotonic() - t:.1f}s)")
+                self.note(f"{self.name(victim)} back (listening after {time.monotonic() - t:.1f}s)")
                 clocks["kill"] = time.monotonic() + self.rng.uniform(0.5, 1.5) * a.kill_every
             if relay_back is None and now >= clocks["relay"]:
                 self.relay.stop()
@@ -266,12 +286,14 @@ timeout = 10
                 imap_back = None
                 self.note("Dovecot resumed")
                 clocks["imap"] = time.monotonic() + self.rng.uniform(0.5, 1.5) * a.imap_every
-            if self.daemon.alive():
-                self.daemon.vmhwm_mib()
-            elif not self.stop.is_set():  # it died on its own: that is a finding
-                self.stats["daemon_died_unasked"] += 1
-                self.note(f"daemon exited on its own ({self.daemon.proc.proc.returncode})")  # type: ignore[union-attr]
-                self.daemon.start()
+            for daemon in self.daemons:
+                if daemon.alive():
+                    daemon.vmhwm_mib()
+                elif not self.stop.is_set():  # it died on its own: that is a finding
+                    self.stats["daemon_died_unasked"] += 1
+                    code = daemon.proc.proc.returncode  # type: ignore[union-attr]
+                    self.note(f"{self.name(daemon)} exited on its own ({code})")
+                    daemon.start()
             time.sleep(0.2)
         if relay_back is not None:
             self.relay.start()
@@ -413,6 +435,12 @@ def main() -> int:
     ap.add_argument("--imap-down", type=float, default=5, help="mean IMAP downtime, seconds")
     ap.add_argument("--quiesce", type=float, default=600, help="most seconds to wait at the end")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="daemons on the same database, SMTP spread over them, SIGKILLs at a random one",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
 
@@ -423,9 +451,10 @@ def main() -> int:
     def body(db_url: str) -> dict[str, Any]:
         soak = Soak(args, db_url, tmp)
         try:
+            logs = ", ".join(str(d.proc.log) for d in soak.daemons)
             print(
                 f"soak: {args.minutes:g} min on {args.db}, ~{args.rate:g} msg/s, "
-                f"daemon log {tmp / 'daemon.log'}",
+                f"{args.instances} instance(s), daemon log {logs}",
                 flush=True,
             )
             until = time.monotonic() + args.minutes * 60
@@ -433,8 +462,9 @@ def main() -> int:
             chaos.start()
             soak.traffic(until)
             chaos.join()
-            if not soak.daemon.alive():
-                soak.daemon.start()
+            for daemon in soak.daemons:
+                if not daemon.alive():
+                    daemon.start()
             soak.note("traffic over; handing over what is still queued")
             soak.flush_pending(120)
             soak.note("waiting for quiescence")
@@ -456,20 +486,23 @@ def main() -> int:
             quiesce_s = time.monotonic() - t
             soak.note(f"quiescent after {quiesce_s:.0f}s: {state}")
             verdict = soak.verdict()
-            code = soak.daemon.stop()
+            codes = [d.stop() for d in soak.daemons]
             verdict.update(
                 {
                     "quiesce_seconds": quiesce_s,
-                    "daemon_exit_code_at_end": code,
-                    "daemon_peak_rss_mib": soak.daemon.peak_rss_mib,
+                    "daemon_exit_code_at_end": next((c for c in codes if c), 0),
+                    "daemon_exit_codes_at_end": codes,
+                    # the highest VmHWM of any instance, over all its incarnations
+                    "daemon_peak_rss_mib": max(d.peak_rss_mib for d in soak.daemons),
                     "counters": dict(soak.stats),
                     "events": soak.events,
                 }
             )
             return verdict
         finally:
-            if soak.daemon.alive():
-                soak.daemon.proc.proc.kill()  # type: ignore[union-attr]
+            for daemon in soak.daemons:
+                if daemon.alive():
+                    daemon.proc.proc.kill()  # type: ignore[union-attr]
             soak.relay.stop()
             soak.dovecot.stop()
 
@@ -482,6 +515,7 @@ def main() -> int:
         {
             "minutes": args.minutes,
             "database": args.db,
+            "instances": args.instances,
             "rate": args.rate,
             "seed": args.seed,
             "wall_seconds": time.monotonic() - started,
@@ -493,8 +527,8 @@ def main() -> int:
     c = verdict["counters"]
     failures = {k: v for k, v in c.items() if "error" in k or "refused" in k}
     print(f"""
-leadmail soak: {args.minutes:g} min on {args.db}, seed {args.seed}, \
-wall {verdict["wall_seconds"]:.0f} s
+leadmail soak: {args.minutes:g} min on {args.db}, {args.instances} instance(s), \
+seed {args.seed}, wall {verdict["wall_seconds"]:.0f} s
   chaos: {c.get("daemon_sigkill", 0)} SIGKILLs, {c.get("relay_outages", 0)} relay outages, \
 {c.get("imap_restarts", 0)} Dovecot restarts, {c.get("daemon_died_unasked", 0)} unasked deaths
   messages in (distinct Message-IDs)  {verdict["messages_in_distinct"]} \
@@ -512,13 +546,14 @@ wall {verdict["wall_seconds"]:.0f} s
   leads with no alert (by status)    {verdict["leads_without_alert_by_status"]}
   sender-side failures (retried)     {failures}
   quiescent after                    {verdict["quiesce_seconds"]:.0f} s
-  daemon peak RSS (max VmHWM)        {verdict["daemon_peak_rss_mib"]:.0f} MiB
+  daemon peak RSS (max VmHWM)        {verdict["daemon_peak_rss_mib"]:.0f} MiB \
+(exit codes at the end {verdict["daemon_exit_codes_at_end"]})
 wrote {out}""")
     for line in verdict["lost_examples"] + verdict["doubled_examples"]:
         print("  !", line)
     bad = verdict["lost"] or verdict["doubled"] or verdict["alerts_missing"]
     if bad:
-        print(f"kept {tmp} (daemon log, SQLite database)")
+        print(f"kept {tmp} (daemon logs, SQLite database)")
     else:
         shutil.rmtree(tmp, ignore_errors=True)
     return 1 if bad else 0
