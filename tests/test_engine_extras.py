@@ -240,3 +240,15 @@ def test_a_signature_that_extends_the_display_name_gives_the_full_name() -> None
                        "\n\nSaludos,\nMaría José Gutiérrez Salinas\n")
     assert ex.full_name == "María José Gutiérrez Salinas"
     assert ex.segment is None  # the person asks about a place for rent
+
+
+def test_a_craigslist_reply_reads_the_posting_it_answers() -> None:
+    ex = _read_subject("Rosa Delgado <4f9d2e7a1b8c3f5d9a2e6c@hous.craigslist.org>",
+                       "2br house with yard (1620 Elm St)",
+                       "Is it still available? My number is 775-555-0124.\n\nThanks,\nRosa\n\n"
+                       + "-" * 72 + "\noriginal craigslist post:\n"
+                       "https://reno.craigslist.org/apa/d/reno-2br-house/7791023312.html\n"
+                       "$1850 / 2br - 1100ft2 - 2br house with yard (1620 Elm St, Reno, NV "
+                       "89503)\n")
+    assert ex.property_address == "1620 Elm St, Reno, NV 89503"
+    assert int(str(ex.price).replace("$", "").replace(",", "")) == 1850

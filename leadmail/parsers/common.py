@@ -138,7 +138,9 @@ SELLER = Folded(
     r"(aimerions|aimerais|voudrions|voudrais|souhaitons|souhaiterions|souhaite|voulons|veux|"
     r"désirons|allons) vendre|(queremos|quisiéramos|quisiera|quiero|gustaría|deseamos|"
     r"necesitamos|vamos a) vender|(vorrei|vorremmo|vogliamo) vendere|(quero|queremos|gostaria "
-    r"de|gostaríamos de) vender|(wollen|möchten|möchte) (\w+ ){0,3}verkaufen)")
+    r"de|gostaríamos de) vender|(wollen|möchten|möchte) (\w+ ){0,3}verkaufen|"
+    r"(vehicle|car|truck) to sell|trade-?in (inquiry|enquiry|request|"
+    r"offer|appraisal))")
 BUYER = Folded(
     r"\b(tour|showing|schedule a (visit|viewing|showing)|interested in (the |this |your )?"
     r"(home|property|listing|house|condo|apartment|townhome)|buy(ing|er)?|purchase|"
@@ -604,6 +606,9 @@ def parse_layout(mail: Mail, ctx: ParseContext, layout: Layout) -> Extracted:
     return ex
 
 
+# A word stem each of SELLER's phrases holds: text with none of them needs no search.
+_SELLER_STEMS = ("worth", "valu", "estimat", "analysis", "cma", "sell", "list", "homeowner",
+                 "offer", "vend", "verkauf", "avalia", "tasaci", "bewert", "trade")
 _LABEL_AT_START = re.compile(r"(?m)^[ \t]*([^\W\d_][^:\n]{2,80}?)[ \t]*:")
 
 
@@ -617,23 +622,23 @@ def form_intent(mail: Mail, pairs: list[tuple[str, str]]) -> tuple[str, str] | N
                 if pattern.search(value[:80]):
                     return segment, f"{key}: {value[:40]}"
     # A label about the home to sell ("Address of the property you'd like to sell"), as the
-    # form spells it (a pair's key is already the field it asks for).
-    labels = [*(k for k, _ in pairs), *(m.group(1) for m in _LABEL_AT_START.finditer(
-        strip_footer(mail.text)[:6000]))]
-    for key in labels:
-        if len(key) <= 80 and SELLER.search(key):
-            return "Seller", f"label {key!r}"
-    title = "\n".join([mail.subject, *(v[:80] for k, v in pairs if k in ("form", "lead form"))])
-    if _SERVICE_FORM.search(title):
-        return "Customers", f"a service form's title {title[:60]!r}"
+    # form spells it (a pair's key is already the field it asks for), or a seller heading
+    # above the labels ("New seller referral"): one search over both.
+    kept = strip_footer(mail.text[:6000])
     head: list[str] = []
-    for line in strip_footer(mail.text)[:1500].split("\n"):
+    for line in kept[:1500].split("\n"):
         if ":" in line or len(head) >= 8:
             break  # the labels begin: the heading is above them
         if line.strip() and len(line) <= 100:
             head.append(line)
-    if SELLER.search("\n".join(head)):
-        return "Seller", "the notification's heading"
+    labels = [*(k[:80] for k, _ in pairs), *(m.group(1) for m in _LABEL_AT_START.finditer(kept))]
+    blob = "\n".join([*labels, *head]).lower()
+    seller = any(w in blob for w in _SELLER_STEMS) and SELLER.search(blob)
+    if seller:
+        return "Seller", f"a label or heading saying {seller.group(0)!r}"
+    title = "\n".join([mail.subject, *(v[:80] for k, v in pairs if k in ("form", "lead form"))])
+    if _SERVICE_FORM.search(title):
+        return "Customers", f"a service form's title {title[:60]!r}"
     return None
 
 

@@ -552,6 +552,9 @@ def named_listing(value: str) -> str | None:
     return rest.strip() if street_of(rest) else None
 
 
+_PAREN_END = re.compile(r"\(([^()]{6,100})\)\s*$")
+
+
 def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list[Candidate]:
     """Street addresses in the layout: a street line, with the "City, ST ZIP" line under it."""
     out = []
@@ -570,6 +573,8 @@ def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list
             street = street_of(segment) or postal_line(segment)
             if street:
                 break
+        if not street and (paren := _PAREN_END.search(body[:LINE_MAX])):
+            street = street_of(paren.group(1))  # "2br house with yard (1620 Elm St, Reno, NV)"
         if not street:
             continue
         feats: list[str] = []
