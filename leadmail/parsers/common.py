@@ -955,3 +955,38 @@ def from_domain_in(mail: Mail, domains: tuple[str, ...]) -> bool:
     """True when the From (or Sender) address belongs to one of `domains`."""
     senders = [domain_of(s) for s in (mail.from_addr, _address_in(mail.header("sender"))) if s]
     return any(dom == d or dom.endswith("." + d) for dom in senders for d in domains)
+
+
+class LayoutReader:
+    """A provider read through its Layout: it claims mail from its own domains, or whose
+    subject names it (`marker`), and reads it with parse_layout. A provider module sets the
+    four attributes and adds only its real quirks to parse()."""
+
+    name: str
+    domains: tuple[str, ...]
+    marker: re.Pattern[str]
+    layout: Layout
+    # A referral's own word for its client, in its lead-type field or its subject: `seller`
+    # makes a seller (with `seller_home`, their home is the property, and their address where
+    # they live there), `buyer` a buyer; neither leaves the segment as read.
+    seller: re.Pattern[str] | None = None
+    buyer: re.Pattern[str] | None = None
+    seller_home: bool = True
+
+    def claims(self, mail: Mail) -> bool:
+        """From one of the provider's domains, or a subject naming it."""
+        return from_domain_in(mail, self.domains) or bool(self.marker.search(mail.subject))
+
+    def parse(self, mail: Mail, ctx: ParseContext) -> Extracted:
+        """The layout's labelled fields, and the segment the referral names."""
+        ex = parse_layout(mail, ctx, self.layout)
+        if self.seller is None:
+            return ex
+        kind = str(ex.custom_fields.get("inquiry_type", "")) + " " + mail.subject
+        if self.seller.search(kind):
+            ex.segment = "Seller"
+            if self.seller_home:
+                seller_home(ex)
+        elif self.buyer and self.buyer.search(kind):
+            ex.segment = "Buyer"
+        return ex
