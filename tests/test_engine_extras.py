@@ -233,13 +233,23 @@ def test_consent_lines_and_a_heading_are_no_message() -> None:
                         "appointment.") == "Good to go."
 
 
-def test_a_signature_that_extends_the_display_name_gives_the_full_name() -> None:
-    ex = _read_subject("María José Gutiérrez <mj@example.com>", "Departamento",
-                       "Me interesa el departamento en renta en 2100 Guadalupe St #310, "
-                       "Austin, TX 78705. ¿Sigue disponible?\n\nMi teléfono es (512) 555-0188."
-                       "\n\nSaludos,\nMaría José Gutiérrez Salinas\n")
-    assert ex.full_name == "María José Gutiérrez Salinas"
-    assert ex.segment is None  # the person asks about a place for rent
+@pytest.mark.parametrize(("sender", "body", "expected"), [
+    # a signature that extends the display name gives the full name; a place for rent
+    ("María José Gutiérrez <mj@example.com>",
+     "Me interesa el departamento en renta en 2100 Guadalupe St #310, Austin, TX 78705. "
+     "¿Sigue disponible?\n\nMi teléfono es (512) 555-0188.\n\nSaludos,\n"
+     "María José Gutiérrez Salinas\n",
+     {"full_name": "María José Gutiérrez Salinas", "segment": None}),
+    # a French seller's own mail names the home they live in
+    ("Étienne Lavoie <etienne.lavoie@example.org>",
+     "Bonjour,\n\nNous habitons au 4520 Rue Saint-Denis, Montréal, QC H2J 2L3 depuis douze "
+     "ans et nous aimerions vendre la maison.\n\nVous pouvez me joindre au +1 514 555 0124.\n",
+     {"segment": "Seller", "address": "4520 Rue Saint-Denis, Montréal, QC H2J 2L3",
+      "property_address": "4520 Rue Saint-Denis, Montréal, QC H2J 2L3"}),
+])
+def test_a_persons_own_mail(sender, body, expected) -> None:
+    ex = _read_subject(sender, "Consulta", body)
+    assert {k: getattr(ex, k) for k in expected} == expected
 
 
 def test_a_craigslist_reply_reads_the_posting_it_answers() -> None:
@@ -252,3 +262,14 @@ def test_a_craigslist_reply_reads_the_posting_it_answers() -> None:
                        "89503)\n")
     assert ex.property_address == "1620 Elm St, Reno, NV 89503"
     assert int(str(ex.price).replace("$", "").replace(",", "")) == 1850
+
+
+@pytest.mark.parametrize(("line", "street"), [
+    ("4520 Rue Saint-Denis, Montréal, QC H2J 2L3", "4520 Rue Saint-Denis, Montréal, QC H2J 2L3"),
+    ("Calle de Ponzano 42, Madrid, 28003", "Calle de Ponzano 42, Madrid, 28003"),
+    ("Rua de Santa Catarina 310, Porto, 4000-442", "Rua de Santa Catarina 310, Porto, 4000-442"),
+])
+def test_a_european_or_canadian_street_keeps_its_town_and_postcode(line, street) -> None:
+    from leadmail.parsers.fields import street_of
+    assert street_of(line) == street
+

@@ -417,7 +417,8 @@ _PROVIDER_WORDS = Folded(
 # "Surry Hills, NSW 2010", "Mairangi Bay, Auckland 0630", "Toronto, ON M5J 0C3", "Leeds,
 # LS6 1BJ", "Porto, 4000-442": a town and a postcode after a street, outside the US.
 _INTL_TAIL = re.compile(
-    r"^[^\W\d_][^,\d·|]{1,30}(?:,\s*[^\W\d_][^,\d·|]{1,30})?,?\s+(?:(?:[A-Z]{2,3}\s+)?\d{4}\b|"
+    r"^[^\W\d_][^,\d·|]{1,30}(?:,\s*[^\W\d_][^,\d·|]{1,30})?,?\s+(?:(?:[A-Z]{2,3}\s+)?"
+    r"\d{4}(?:-\d{3})?\b|"
     r"[A-Z]\d[A-Z] ?\d[A-Z]\d\b|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b|\d{4}-\d{3}\b)")
 _CA_POSTCODE = re.compile(r"\b[A-Z]\d[A-Z] ?\d[A-Z]\d\s*$")
 # A postcode that ends an address line: US ZIP, UK, Canadian, "05409-010", "10627 Berlin".
@@ -427,7 +428,7 @@ _POSTAL_END = re.compile(
 SEGMENT = re.compile(r"\s+[·|•]\s+")
 # A company's office address: "475 Brannan St, Suite 410", "Level 5, 100 Harris St".
 _OFFICE = re.compile(r"(?i)\b(suite|ste\.?|floor|fl\.?|level)\s+\d+\b")
-_LEAD_IN = re.compile(r"(?i)^.{0,120}?\b(?:for|about|on|regarding|re|in|en|em|à|a|zu|per|at|"
+_LEAD_IN = re.compile(r"(?i)^.{0,120}?\b(?:for|about|on|regarding|re|in|en|em|à|a|au|zu|per|at|"
                       r"by|of)\s+"
                       r"(?=\d{1,6}[a-z]? [^\W\d_]|(?:calle|rua|via|avenida|avenue|rue|paseo|"
                       r"carrer|viale|piazza|corso|travessa)\b)")
@@ -532,15 +533,29 @@ def street_of(line: str) -> str | None:
         line = line if _EU_STREET.match(line) else _after_title(line)
         street = m.group(1).strip().rstrip(",")
         rest = line[m.end():]
+        town = re.match(r"^\s*,\s*", rest)
+        intl = _INTL_TAIL.match(rest[town.end():]) if town else None
+        if intl:  # "4520 Rue Saint-Denis, Montréal, QC H2J 2L3", "..., Porto, 4000-442"
+            return f"{street}, {intl.group(0).strip()}"
         tail = re.match(r"^\s*,\s*([^,·|]{2,40})", rest)
         if tail and (re.search(r"\d{4,5}", tail.group(1)) or _UK_POSTCODE.search(tail.group(1))):
             return f"{street}, {tail.group(1).strip()}"
         # "Rua de Cedofeita 212, Cedofeita, Porto": the district and town after it.
-        places = re.match(r"^((?:\s*,\s*[^\W\d_][^,·|!?:;\d]{1,30}){1,3})\s*$", rest)
+        places = re.match(r"^((?:\s*,\s*[^\W\d_][^,·|!?:;\d]{1,30}){1,3}"
+                          r"(?:\s*,\s*\d{4,5}(?:-\d{3})?)?)\s*$", rest)
         if places:
             return street + places.group(1)
         return street
     return None
+
+
+def street_in(line: str) -> str | None:
+    """The street a sentence names after a lead-in word, in the forms usaddress does not
+    read ("Nous habitons au 4520 Rue Saint-Denis, Montréal, QC H2J 2L3 depuis ...")."""
+    line = line[:LINE_MAX]
+    body = _LEAD_IN.sub("", line, count=1)
+    street = street_of(body) if body != line else None
+    return street if street and "," in street else None  # with its town: no "12,000 sq"
 
 
 def named_listing(value: str) -> str | None:

@@ -192,7 +192,14 @@ def find_address(text: str) -> tuple[str | None, bool]:
             street = full if full and full.startswith(out[0]) and len(full) >= len(joined) \
                 else joined
             return street, bool(_OWN_HOME.search(context + line))
+    for line in text[:20000].split("\n"):
+        found = engine.street_in(line) if _ANY_DIGIT.search(line) else None
+        if found:  # a French, Spanish or Portuguese street usaddress does not read
+            return found, bool(_OWN_HOME.search(line))
     return None, False
+
+
+_ANY_DIGIT = re.compile(r"\d")
 
 
 def extract_free_text(
