@@ -606,9 +606,10 @@ def parse_layout(mail: Mail, ctx: ParseContext, layout: Layout) -> Extracted:
     return ex
 
 
-# A word stem each of SELLER's phrases holds: text with none of them needs no search.
-_SELLER_STEMS = ("worth", "valu", "estimat", "analysis", "cma", "sell", "list", "homeowner",
-                 "offer", "vend", "verkauf", "avalia", "tasaci", "bewert", "trade")
+# A word stem each of SELLER's phrases holds: a line with none of them needs no search (a
+# plain alternation of words is several times faster than SELLER's phrases).
+_SELLER_STEM = re.compile(r"worth|valu|estimat|analysis|cma|sell|list|homeowner|offer|vend|"
+                          r"verkauf|avalia|tasaci|bewert|trade")
 _LABEL_AT_START = re.compile(r"(?m)^[ \t]*([^\W\d_][^:\n]{2,80}?)[ \t]*:")
 
 
@@ -632,8 +633,8 @@ def form_intent(mail: Mail, pairs: list[tuple[str, str]]) -> tuple[str, str] | N
         if line.strip() and len(line) <= 100:
             head.append(line)
     labels = [*(k[:80] for k, _ in pairs), *(m.group(1) for m in _LABEL_AT_START.finditer(kept))]
-    blob = "\n".join([*labels, *head]).lower()
-    seller = any(w in blob for w in _SELLER_STEMS) and SELLER.search(blob)
+    hits = [x for x in "\n".join([*labels, *head]).lower().split("\n") if _SELLER_STEM.search(x)]
+    seller = SELLER.search("\n".join(hits)) if hits else None
     if seller:
         return "Seller", f"a label or heading saying {seller.group(0)!r}"
     title = "\n".join([mail.subject, *(v[:80] for k, v in pairs if k in ("form", "lead form"))])
