@@ -158,3 +158,118 @@ def test_a_price_after_the_listing_address_is_the_price() -> None:
                "Listing: 1607 Juniper Ct, Boise, ID 83702 - $489,900\n")
     assert ex.property_address == "1607 Juniper Ct, Boise, ID 83702"
     assert str(ex.price) == "$489,900"
+
+
+def _read_subject(sender: str, subject: str, body: str):
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, "leads@brokerage.example", subject
+    msg.set_content(body)
+    return parsers.extract(parse_mail(msg.as_bytes()), ParseContext())
+
+
+@pytest.mark.parametrize(("answer", "segment"), [
+    ("Interest: Selling", "Seller"), ("What are you looking for?: Buying", "Buyer"),
+    ("Loan type: Refinance (cash-out)", None), ("Intérêt : Vendre", "Seller"),
+    ("How can we help?: Property management", None),
+    ("Address of the property you'd like to sell: 2906 Pinewood Ter, Austin, TX", "Seller"),
+])
+def test_a_form_answer_about_what_the_person_wants_decides_the_segment(answer, segment) -> None:
+    ex = _read("Site Forms <no-reply@forms.example>",
+               "Name: Hannah Lindqvist\nEmail: hannah@example.com\nPhone: 612 555 0125\n"
+               f"{answer}\nMove-in date: ASAP\n"
+               "Property address: 4620 Xerxes Ave S, Minneapolis, MN 55410\n")
+    assert ex.segment == segment
+
+
+def test_an_insurance_form_is_a_customer_at_their_own_home() -> None:
+    ex = _read_subject("Forms <noreply@forms.example>", "Home Insurance Quote Request",
+                       "Name: Olivia Brennan\nEmail: olivia@example.org\nPhone: 919 555 0154\n"
+                       "Property Address: 6021 Falls of Neuse Rd, Raleigh, NC 27609\n"
+                       "Message: We just closed and need a policy bound by the 28th.\n")
+    assert ex.segment is None
+    assert ex.address == ex.property_address == "6021 Falls of Neuse Rd, Raleigh, NC 27609"
+
+
+def test_a_seller_heading_above_the_labels_makes_a_seller() -> None:
+    ex = _read("Partner Desk <partners@portal.example>",
+               "New seller referral\n\nSeller: Ramon Ibarra\nPhone: (602) 555-0138\n"
+               "Email: ramon@example.net\nProperty: 2207 Willow Bend Dr, Phoenix, AZ 85016\n")
+    assert ex.segment == "Seller"
+
+
+@pytest.mark.parametrize("line", [
+    "Listed at $374,500", "Property Inquiry: 10455 Scenic Ridge Ave, Las Vegas, NV 89135 "
+    "($374,500)", "Viewed: 3821 E Palo Verde St, Gilbert, AZ 85296 · $374,500",
+])
+def test_a_listing_price_in_a_notification_line_is_the_price(line) -> None:
+    ex = _read("Portal Leads <leads@portal.example>",
+               f"Name: Brianna Castillo\nEmail: bc@example.com\nPhone: 480 555 0111\n{line}\n")
+    assert int(str(ex.price).replace("$", "").replace(",", "")) == 374500
+
+
+def test_rent_per_week_and_rand_are_prices() -> None:
+    from leadmail.parsers.fields import price_candidates, price_value
+    assert price_value("R 6 950 000") == 6950000
+    found = price_candidates(["12 Walpole Street, Kew VIC 3101 - $780 per week"], 1, False)
+    assert found and found[0].value in ("780", "$780")
+
+
+def test_an_invoice_number_is_no_phone() -> None:
+    assert "2026" not in mask_ids("Invoice #: INV-2026-118204")
+    assert "5125550143" not in mask_ids("Account number: 5125550143")
+    assert mask_ids("Call 512-555-0143") == "Call 512-555-0143"
+
+
+def test_consent_lines_and_a_heading_are_no_message() -> None:
+    assert tidy_message("Can we close fast?\nI agree to receive other communications from "
+                        "Harbor Point Realty.: Checked") == "Can we close fast?"
+    assert tidy_message("Can we see it?\nSign me up for new listing alerts: Unchecked") == \
+        "Can we see it?"
+    assert tidy_message("Homeowner comments\nRoof was replaced in 2022.") == \
+        "Roof was replaced in 2022."
+    assert tidy_message("MESSAGE\n----------\nCould we see it Thursday?") == \
+        "Could we see it Thursday?"
+    assert tidy_message("Good to go.\n\nPlease contact the customer to arrange an "
+                        "appointment.") == "Good to go."
+
+
+@pytest.mark.parametrize(("sender", "body", "expected"), [
+    # a signature that extends the display name gives the full name; a place for rent
+    ("María José Gutiérrez <mj@example.com>",
+     "Me interesa el departamento en renta en 2100 Guadalupe St #310, Austin, TX 78705. "
+     "¿Sigue disponible?\n\nMi teléfono es (512) 555-0188.\n\nSaludos,\n"
+     "María José Gutiérrez Salinas\n",
+     {"full_name": "María José Gutiérrez Salinas", "segment": None}),
+    # a French seller's own mail names the home they live in
+    ("Étienne Lavoie <etienne.lavoie@example.org>",
+     "Bonjour,\n\nNous habitons au 4520 Rue Saint-Denis, Montréal, QC H2J 2L3 depuis douze "
+     "ans et nous aimerions vendre la maison.\n\nVous pouvez me joindre au +1 514 555 0124.\n",
+     {"segment": "Seller", "address": "4520 Rue Saint-Denis, Montréal, QC H2J 2L3",
+      "property_address": "4520 Rue Saint-Denis, Montréal, QC H2J 2L3"}),
+])
+def test_a_persons_own_mail(sender, body, expected) -> None:
+    ex = _read_subject(sender, "Consulta", body)
+    assert {k: getattr(ex, k) for k in expected} == expected
+
+
+def test_a_craigslist_reply_reads_the_posting_it_answers() -> None:
+    ex = _read_subject("Rosa Delgado <4f9d2e7a1b8c3f5d9a2e6c@hous.craigslist.org>",
+                       "2br house with yard (1620 Elm St)",
+                       "Is it still available? My number is 775-555-0124.\n\nThanks,\nRosa\n\n"
+                       + "-" * 72 + "\noriginal craigslist post:\n"
+                       "https://reno.craigslist.org/apa/d/reno-2br-house/7791023312.html\n"
+                       "$1850 / 2br - 1100ft2 - 2br house with yard (1620 Elm St, Reno, NV "
+                       "89503)\n")
+    assert ex.property_address == "1620 Elm St, Reno, NV 89503"
+    assert int(str(ex.price).replace("$", "").replace(",", "")) == 1850
+
+
+@pytest.mark.parametrize(("line", "street"), [
+    ("4520 Rue Saint-Denis, Montréal, QC H2J 2L3", "4520 Rue Saint-Denis, Montréal, QC H2J 2L3"),
+    ("Calle de Ponzano 42, Madrid, 28003", "Calle de Ponzano 42, Madrid, 28003"),
+    ("Rua de Santa Catarina 310, Porto, 4000-442", "Rua de Santa Catarina 310, Porto, 4000-442"),
+])
+def test_a_european_or_canadian_street_keeps_its_town_and_postcode(line, street) -> None:
+    from leadmail.parsers.fields import street_of
+    assert street_of(line) == street
+

@@ -48,8 +48,8 @@ def test_extract_json_contract() -> None:
 
 # The blind sets (tests/fixtures/blind/README.md) at or above what they last reached: a
 # change may raise these floors, never lower them.
-BLIND_FLOORS = {"set1": (0.985, 0, 64), "set2": (0.966, 0, 64), "set3": (0.979, 0, 105),
-                "set4": (0.952, 0, 103), "set5": (0.957, 0, 75), "set6": (0.938, 0, 105)}
+BLIND_FLOORS = {"set1": (0.985, 0, 64), "set2": (0.968, 0, 64), "set3": (0.985, 0, 105),
+                "set4": (0.961, 0, 103), "set5": (0.962, 0, 75), "set6": (0.967, 0, 105)}
 
 
 @pytest.mark.parametrize("name", sorted(BLIND_FLOORS))

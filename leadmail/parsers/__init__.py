@@ -8,7 +8,7 @@ from leadmail.parsers import fields as engine
 from leadmail.parsers import structured
 from leadmail.parsers.adf import AdfParser
 from leadmail.parsers.base import Extracted, Mail, ParseContext, Parser
-from leadmail.parsers.common import is_rental, segment_hint
+from leadmail.parsers.common import is_rental, segment_hint, seller_home
 from leadmail.parsers.craigslist import CraigslistParser
 from leadmail.parsers.everquote import EverQuoteParser
 from leadmail.parsers.facebook import FacebookParser
@@ -169,16 +169,24 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
     if engine.brand_kind(result.source) == "services" and not result.address:
         # A home-services job (Thumbtack, Angi, Yelp) is at the customer's own home.
         result.address, result.property_address = result.property_address, None
-    if (result.segment is None and isinstance(parser, (WebsiteParser, IdxParser))
+    decided = "segment" in result.trace  # the form said what the person wants
+    if (result.segment is None and not decided and isinstance(parser, (WebsiteParser, IdxParser))
             and (result.property_address or result.price)
             and engine.brand_kind(result.source) not in ("insurance", "mortgage", "services")):
         # A notification about a listing or a vehicle, with no word on what the person wants:
         # they ask about something for sale (a renter is caught just below).
         result.segment = "Buyer"
-    if result.segment == "Buyer" and (engine.rental_brand(result.source)
-                                      or is_rental(mail, result)):
+    if (result.segment == "Buyer" and engine.brand_kind(result.source) in ("insurance", "services")
+            and segment_hint(mail.subject) != "Buyer"):
+        # A service's customer ("3 bedrooms" to paint, to clean, to move), unless the
+        # notification itself is about buying ("Buyer consultation").
+        result.segment = None
+    if result.segment == "Buyer" and not decided and (engine.rental_brand(result.source)
+                                                      or is_rental(mail, result)):
         # A renter is a customer, not a buyer, however a reader or a document labelled them.
         result.segment = "Seller" if segment_hint(result.message) == "Seller" else None
+    if isinstance(parser, DirectParser):
+        seller_home(result)  # a seller's own mail about the home they live in
     return result, parser
 
 

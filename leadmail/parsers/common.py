@@ -111,7 +111,11 @@ _TOLL_FREE = re.compile(r"^\+18(00|33|44|55|66|77|88)\d{7}$")
 # Numbers that look like phones but are ids: "Lead ID: 5125550143999", "MLS# 2234567890".
 _ID_NUMBER = re.compile(
     r"(?i)\b((?:lead|listing|mls|order|ref(?:erence)?|inquiry|request|contact|ticket|"
-    r"confirmation|record|property)\s*(?:id|#|no\.?|number)?\s*[:#]?\s*)([A-Z0-9-]{5,})")
+    r"confirmation|record|property|invoice|inv|receipt|transaction|txn|account|acct|claim|"
+    r"booking|reservation|policy|application|tracking|payment|stock|vin)"
+    r"\s*(?:id|#|no\.?|number)?\s*[:#]?\s*)([A-Z0-9-]{5,})")
+# An id that spells its kind in capitals before its digits: "INV-2026-118204", "TK-5125550143".
+_PREFIXED_ID = re.compile(r"\b((?!(?:TEL|PH|FAX|CELL|MOB|TOLL)-)[A-Z]{2,5}-)(\d[\d-]{5,})")
 # The same in other languages: "Código do anúncio: 2718336451", "Réf. annonce : LY-2291",
 # "Scout-ID: 152837465", "Referencia del anuncio: 1093384572".
 _ID_NUMBER_INTL = re.compile(
@@ -128,7 +132,15 @@ SELLER = Folded(
     r"whether (to sell|selling)|(should|could) (we|i) sell|"
     r"selling (now|soon|this (year|spring|summer|fall)|our|my)|vender (mi|nuestra|la) (casa|"
     r"propiedad|piso)|vendre (ma|notre|mon)|verkaufen|vender (meu|minha|o meu)|estimation|"
-    r"avaliação|tasación|bewertung|home value|what.?s my home worth)")
+    r"avaliação|tasación|bewertung|home value|what.?s my home worth|"
+    r"(like|wish|plan(ning)?|hoping|ready|need) to sell|(want|like|plan(ning)?|ready|hoping) "
+    r"to list|list (our|it)\b|seller consultation|new (\w+ )?seller\b|évaluation|"
+    r"(aimerions|aimerais|voudrions|voudrais|souhaitons|souhaiterions|souhaite|voulons|veux|"
+    r"désirons|allons) vendre|(queremos|quisiéramos|quisiera|quiero|gustaría|deseamos|"
+    r"necesitamos|vamos a) vender|(vorrei|vorremmo|vogliamo) vendere|(quero|queremos|gostaria "
+    r"de|gostaríamos de) vender|(wollen|möchten|möchte) (\w+ ){0,3}verkaufen|"
+    r"(vehicle|car|truck) to sell|trade-?in (inquiry|enquiry|request|"
+    r"offer|appraisal))")
 BUYER = Folded(
     r"\b(tour|showing|schedule a (visit|viewing|showing)|interested in (the |this |your )?"
     r"(home|property|listing|house|condo|apartment|townhome)|buy(ing|er)?|purchase|"
@@ -139,7 +151,42 @@ BUYER = Folded(
     r"tenho interesse|interessiere|agendar|ver (el|la) (piso|casa)|viewing|view(ing)? the|"
     r"for sale|à venda|en venta|à vendre|zu verkaufen|in vendita|buscando casa|the sellers?|"
     r"los vendedores|relocat\w+|\d(?:-\d)? ?(?:bed(?:room)?s?|br)\b|"
-    r"looking for an? (?:[\w-]+ ){0,4}(?:home|house|condo|townhome)|new listings?)\b")
+    r"looking for an? (?:[\w-]+ ){0,4}(?:home|house|condo|townhome)|new listings?|showings|"
+    r"pre-?qualified|pre-?aprobad[oa]s?|preaprobaci\w+|(?:nos|le|les) interesa\w*|"
+    r"listing details)\b")
+# What the person wants, in a form's own words: "Interest: Selling", "What are you looking
+# for? Buying", "Loan type: Refinance", "How can we help? Property management". The answer
+# decides the segment before any word of the message; "Customers" is a renter or a client of
+# a service (insurance, a loan on a home they keep, property management).
+INTENT_LABELS = frozenset({
+    "interest", "interested in", "i am interested in", "i'm interested in", "im interested in",
+    "what are you interested in", "what are you looking for", "what are you looking to do",
+    "i am looking to", "i'm looking to", "looking to", "i want to", "i would like to",
+    "i'd like to", "how can we help", "how can we help you", "what can we help you with",
+    "how can i help", "reason for inquiry", "reason for contact", "inquiry reason",
+    "type of inquiry", "loan type", "loan purpose", "purpose of loan", "service",
+    "service needed", "service requested", "service type", "type of service",
+    "insurance type", "type of insurance", "coverage type", "intent", "intention",
+    "intérêt", "votre projet", "projet", "je souhaite", "interés", "tipo de consulta",
+    "motivo", "motivo de contacto", "quiero", "anliegen", "ich möchte", "interesse",
+    "objetivo", "o que procura", "buying or selling", "are you buying or selling",
+})
+_INTENT_VALUES: tuple[tuple[str, Folded], ...] = (
+    ("Seller", Folded(r"\b(sell|selling|seller|sale of (my|our)|list(ing)? (my|our)|vend(er|re|"
+                      r"ere|o|a)|verkauf\w*|valuation|home value|appraisal|trade-?in)\b")),
+    ("Customers", Folded(r"\b(rent|renting|rental|lease|leasing|tenant|letting|alquil\w+|louer|"
+                         r"location|mieten|affitt\w+|alugar|arrendar|insurance|seguro|"
+                         r"assurance|versicherung|refinanc\w*|refi|cash-?out|heloc|"
+                         r"home equity|property management|gestion locative)\b")),
+    ("Buyer", Folded(r"\b(buy|buying|buyer|purchas\w*|comprar|compra|acheter|achat|kaufen|"
+                     r"kauf|acquist\w+|first home)\b")),
+)
+# A form for a service on a home the person keeps: its title, not a listing, says so.
+_SERVICE_FORM = Folded(r"\b(insurance|seguro|assurance|versicherung|refinanc\w*|refi|"
+                       r"cash-?out|heloc|home equity|property management)\b")
+# Of those, the ones about the home the person lives in (not one they let to others).
+_KEPT_HOME = Folded(r"\b(home ?owners?|home insurance|insurance|seguro|assurance|versicherung|"
+                    r"refinanc\w*|refi|cash-?out|heloc|home equity)\b")
 
 
 @dataclass(frozen=True)
@@ -205,6 +252,7 @@ def mask_ids(text: str) -> str:
     text = _URL.sub(lambda m: re.sub(r"\d", "X", m.group(0)), text)  # ".../item/5625550139/"
     text = _ID_NUMBER.sub(lambda m: m.group(1) + re.sub(r"\d", "X", m.group(2)), text)
     text = _ID_NUMBER_INTL.sub(lambda m: m.group(1) + re.sub(r"\d", "X", m.group(2)), text)
+    text = _PREFIXED_ID.sub(lambda m: m.group(1) + re.sub(r"\d", "X", m.group(2)), text)
     return _LONG_DIGITS.sub(lambda m: "X" * len(m.group(1)), text)
 
 
@@ -538,15 +586,61 @@ def parse_layout(mail: Mail, ctx: ParseContext, layout: Layout) -> Extracted:
     complete(ex, mail, ctx, layout)
     fill_identity(ex, mail, ctx, layout.domains, layout.skip_labels)
     kind = ex.custom_fields.get("inquiry_type")
-    ex.segment = (segment_hint(str(kind) if kind else None)
-                  or segment_hint(mail.subject, ex.message,
-                                  *(str(v) for k, v in ex.custom_fields.items()
-                                    if k in ("lead_form", "form", "campaign", "ad_group")))
-                  or layout.default_segment)
-    if ex.segment == "Buyer" and is_rental(mail, ex):
+    intent = form_intent(mail, pairs)
+    if intent:
+        ex.segment = None if intent[0] == "Customers" else intent[0]
+        ex.trace["segment"] = {"won": intent[0], "why": intent[1]}
+    else:
+        ex.segment = (segment_hint(str(kind) if kind else None)
+                      or segment_hint(mail.subject, ex.message,
+                                      *(str(v) for k, v in ex.custom_fields.items()
+                                        if k in ("lead_form", "form", "campaign", "ad_group")))
+                      or layout.default_segment)
+    if ex.segment == "Buyer" and not intent and is_rental(mail, ex):
         ex.segment = segment_hint(ex.message) if segment_hint(ex.message) == "Seller" else None
+    if (intent and intent[0] == "Customers" and _KEPT_HOME.search(intent[1])
+            and ex.property_address and not ex.address and not lives_elsewhere(ex)):
+        # Insurance or a loan on a home the person keeps: the home is theirs too.
+        _set(ex, "address", ex.property_address, 0.7)
     seller_home(ex, pairs)
     return ex
+
+
+# A word stem each of SELLER's phrases holds: a line with none of them needs no search (a
+# plain alternation of words is several times faster than SELLER's phrases).
+_SELLER_STEM = re.compile(r"worth|valu|estimat|analysis|cma|sell|list|homeowner|offer|vend|"
+                          r"verkauf|avalia|tasaci|bewert|trade")
+_LABEL_AT_START = re.compile(r"(?m)^[ \t]*([^\W\d_][^:\n]{2,80}?)[ \t]*:")
+
+
+def form_intent(mail: Mail, pairs: list[tuple[str, str]]) -> tuple[str, str] | None:
+    """(segment, why) when the form itself says what the person wants: the answer to an
+    intent question, a label about the home to sell, a service form's title, or a seller
+    heading at the top of the notification. None leaves it to the person's words."""
+    for key, value in pairs:
+        if key in INTENT_LABELS:
+            for segment, pattern in _INTENT_VALUES:
+                if pattern.search(value[:80]):
+                    return segment, f"{key}: {value[:40]}"
+    # A label about the home to sell ("Address of the property you'd like to sell"), as the
+    # form spells it (a pair's key is already the field it asks for), or a seller heading
+    # above the labels ("New seller referral"): one search over both.
+    kept = strip_footer(mail.text[:6000])
+    head: list[str] = []
+    for line in kept[:1500].split("\n"):
+        if ":" in line or len(head) >= 8:
+            break  # the labels begin: the heading is above them
+        if line.strip() and len(line) <= 100:
+            head.append(line)
+    labels = [*(k[:80] for k, _ in pairs), *(m.group(1) for m in _LABEL_AT_START.finditer(kept))]
+    hits = [x for x in "\n".join([*labels, *head]).lower().split("\n") if _SELLER_STEM.search(x)]
+    seller = SELLER.search("\n".join(hits)) if hits else None
+    if seller:
+        return "Seller", f"a label or heading saying {seller.group(0)!r}"
+    title = "\n".join([mail.subject, *(v[:80] for k, v in pairs if k in ("form", "lead form"))])
+    if _SERVICE_FORM.search(title):
+        return "Customers", f"a service form's title {title[:60]!r}"
+    return None
 
 
 _RENTAL = Folded(
@@ -555,6 +649,9 @@ _RENTAL = Folded(
     r"mietwohnung|affitto|arrendar|arrendamento|para alugar|te huur|huurwoning|per week|"
     r"(kalt|warm)?miete|en renta|loyer)\b|"
     r"\d(?:\s?[a-z€$£]{1,3})?\s?/\s?(?:mo|month|mes|mois|monat|week|wk)\b")
+# A listing for rent named in the person's own words (not "we are renting now").
+_FOR_RENT = Folded(r"\b(for rent|for lease|to let|en renta|en alquiler|se alquila|se renta|"
+                   r"para rentar|à louer|a louer|zu vermieten|in affitto|para alugar|te huur)\b")
 _FEE = re.compile(r"(?i)\b(hoa|fee|fees|dues|parking|utilities)\b")
 
 
@@ -567,6 +664,8 @@ def is_rental(mail: Mail, ex: Extracted) -> bool:
 
 @lru_cache(maxsize=8)  # the reader and the registry ask about the same mail
 def _rental_text(subject: str, from_name: str, kept: str, message: str) -> bool:
+    if _FOR_RENT.search(message[:4000]):
+        return True  # "Me interesa el departamento en renta": the person asks about a rental
     whole = "\n".join([subject, from_name, kept])
     if "/" not in whole and not _RENTAL.search(whole):
         return False  # leaving lines out below joins no words into a match ("/mo" aside)
@@ -727,9 +826,16 @@ def lives_there(ex: Extracted, pairs: list[tuple[str, str]] | None = None) -> bo
         if _LIVES_THERE.search(key.replace("_", " ")) and re.match(r"(?i)\s*(yes|y|true)\b",
                                                                    str(value)[:20]):
             return True
-    return bool(re.search(r"(?i)\b(we|i) (currently )?live (in|at) (the|this|our|my) (home|house|"
-                          r"condo|place)|our (current )?home\b|my (current )?home\b",
-                          (ex.message or "")[:4000]))
+    return bool(_LIVES_HERE.search((ex.message or "")[:4000]))
+
+
+# The person's own words that they live in the home they write about, in a few languages.
+_LIVES_HERE = re.compile(
+    r"(?i)\b(we|i) (currently |still )?live (in|at) (the|this|our|my) (home|house|condo|place)|"
+    r"\b(we|i) (still |currently )?live (there|here|in it)\b|"
+    r"\b(our|my) (current )?home\b|"
+    r"\b(nous habitons|j'habite|j’habite|vivimos en|vivo en|wir wohnen|ich wohne|moramos|"
+    r"moro|abitiamo|abito)\b")
 
 
 def seller_home(ex: Extracted, pairs: list[tuple[str, str]] | None = None) -> None:
@@ -850,3 +956,38 @@ def from_domain_in(mail: Mail, domains: tuple[str, ...]) -> bool:
     """True when the From (or Sender) address belongs to one of `domains`."""
     senders = [domain_of(s) for s in (mail.from_addr, _address_in(mail.header("sender"))) if s]
     return any(dom == d or dom.endswith("." + d) for dom in senders for d in domains)
+
+
+class LayoutReader:
+    """A provider read through its Layout: it claims mail from its own domains, or whose
+    subject names it (`marker`), and reads it with parse_layout. A provider module sets the
+    four attributes and adds only its real quirks to parse()."""
+
+    name: str
+    domains: tuple[str, ...]
+    marker: re.Pattern[str]
+    layout: Layout
+    # A referral's own word for its client, in its lead-type field or its subject: `seller`
+    # makes a seller (with `seller_home`, their home is the property, and their address where
+    # they live there), `buyer` a buyer; neither leaves the segment as read.
+    seller: re.Pattern[str] | None = None
+    buyer: re.Pattern[str] | None = None
+    seller_home: bool = True
+
+    def claims(self, mail: Mail) -> bool:
+        """From one of the provider's domains, or a subject naming it."""
+        return from_domain_in(mail, self.domains) or bool(self.marker.search(mail.subject))
+
+    def parse(self, mail: Mail, ctx: ParseContext) -> Extracted:
+        """The layout's labelled fields, and the segment the referral names."""
+        ex = parse_layout(mail, ctx, self.layout)
+        if self.seller is None:
+            return ex
+        kind = str(ex.custom_fields.get("inquiry_type", "")) + " " + mail.subject
+        if self.seller.search(kind):
+            ex.segment = "Seller"
+            if self.seller_home:
+                seller_home(ex)
+        elif self.buyer and self.buyer.search(kind):
+            ex.segment = "Buyer"
+        return ex

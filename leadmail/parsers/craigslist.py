@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from leadmail.parsers import fields as engine
 from leadmail.parsers.base import Extracted, Mail, ParseContext
 from leadmail.parsers.common import domain_of, segment_hint
 from leadmail.parsers.nlp import read_person
@@ -58,4 +59,24 @@ class CraigslistParser:
             ex.custom_fields["posting_category"] = "rental"
         # A renter answering an apartment ad is a customer, not a buyer.
         ex.segment = None if rental else segment_hint(mail.subject, own_text)
+        posting = _posting_lines(mail.text, footer.end() if footer else None)
+        if posting and not ex.property_address:
+            win = engine.best(engine.address_candidates(posting, len(posting), set()))
+            if win:  # "$1850 / 2br - house with yard (1620 Elm St, Reno, NV 89503)"
+                ex.property_address, ex.confidence["property_address"] = win.value, 0.8
+                ex.trace["property_address"] = {"won": win.why(), "in": "posting"}
+        if posting and not ex.price:
+            win = engine.best(engine.price_candidates(posting, len(posting), free_text=False))
+            if win:
+                ex.price, ex.confidence["price"] = win.value, 0.8
+                ex.trace["price"] = {"won": win.why(), "in": "posting"}
         return ex
+
+
+def _posting_lines(text: str, below: int | None) -> list[str]:
+    """The posting the person answers: the original quoted under their reply ("> ...") and
+    craigslist's copy under the relay footer."""
+    quoted = [ln.lstrip()[1:].strip() for ln in text[:20000].split("\n")
+              if ln.lstrip().startswith(">")]
+    copy = text[below:below + 4000].split("\n") if below is not None else []
+    return [ln[:engine.LINE_MAX] for ln in [*quoted, *copy][:200]]

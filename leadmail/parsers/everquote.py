@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from leadmail.parsers.base import Extracted, Mail, ParseContext
-from leadmail.parsers.common import Layout, from_domain_in, parse_layout
+from leadmail.parsers.common import Layout, LayoutReader, parse_layout
 
 _DOMAINS = ("everquote.com", "everquotemail.com")
 _LAYOUT = Layout(
@@ -19,15 +19,13 @@ _LAYOUT = Layout(
 _VEHICLE = re.compile(r"^vehicle(_\d+)?$")
 
 
-class EverQuoteParser:
+class EverQuoteParser(LayoutReader):
     """An insurance lead: the shopper, their address, and the home or vehicle to insure."""
 
     name = "EverQuote"
-
-    def claims(self, mail: Mail) -> bool:
-        """From EverQuote, or a subject naming an EverQuote lead."""
-        return from_domain_in(mail, _DOMAINS) or bool(
-            re.search(r"(?i)\bever ?quote\b", mail.subject))
+    domains = _DOMAINS
+    marker = re.compile(r"(?i)\bever ?quote\b")
+    layout = _LAYOUT
 
     def parse(self, mail: Mail, ctx: ParseContext) -> Extracted:
         """Labelled fields; the first vehicle (auto) or the home (home) is the property."""

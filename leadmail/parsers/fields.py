@@ -275,19 +275,29 @@ def next_line_pairs(text: str, field_of) -> list[tuple[str, str, int]]:
 # --------------------------------------------------------------------------- prices
 
 _AMOUNT = re.compile(
-    r"(?i)(?P<pre>R\$|US\$|C\$|CA\$|A\$|[$€£]|\b(?:usd|eur|gbp|cad|brl)\b)?\s?"
+    r"(?i)(?P<pre>R\$|US\$|C\$|CA\$|A\$|[$€£]|\b(?:usd|eur|gbp|cad|brl|zar)\b|"
+    r"(?-i:\bR)(?=\s?\d{1,3}(?:[ ,]\d{3})+))?\s?"
     r"(?P<num>\d{1,3}(?:[ ,.\u00a0\u202f]\d{3})+|\d+)(?:[.,](?P<cents>\d{1,2}))?(?!\d)"
     r"(?:\s?(?P<mult>k|m|mm|million|mil)\b(?!\.\w))?"
-    r"(?:\s?(?P<post>[$€£]|\b(?:eur|usd|gbp|cad|euros?|dollars?|reais)\b))?")
+    r"(?:\s?(?P<post>[$€£]|\b(?:eur|usd|gbp|cad|mxn|zar|euros?|dollars?|reais)\b))?")
 # What marks an amount as money in _AMOUNT (a currency sign or word, a multiplier after a
 # digit): a line with none of these has no marked amount.
-_MONEY_MARK = Folded(r"[$€£]|\b(?:usd|eur|gbp|cad|brl|euros?|dollars?|reais)\b|"
-                     r"\d\s?(?:k|m|mm|million|mil)\b")
+_MONEY_MARK = Folded(r"[$€£]|\b(?:usd|eur|gbp|cad|brl|mxn|zar|euros?|dollars?|reais)\b|"
+                     r"\d\s?(?:k|m|mm|million|mil)\b|\br ?\d{1,3}(?:[ ,]\d{3})+")
 _RANGE_SEP = re.compile(r"^\s*(?:-|–|—|to|à|a|bis|até|hasta)\s*$", re.I)
 _LISTING_CONTEXT = re.compile(
     r"(?i)\b(bd|bds|beds?|bedrooms?|ba|baths?|bathrooms?|sq\.? ?ft|sqft|square feet|zimmer|"
-    r"pièces|pieces|habitaciones|hab|quartos|dormitorios|chambres|acres?)\b|m²|/\s?mo(?:nth)?\b|"
-    r"\bper month\b|\bpcm\b|\bp/m\b|/mois|/mes|/monat|\bmonthly\b")
+    r"pièces|pieces|habitaciones|hab|quartos|dormitorios|chambres|acres?)\b|m²|"
+    r"/\s?(?:mo(?:nth)?|mois|mese?|mês|monat|week|wk|semana|semaine|woche)\b|\d\s?br\b|"
+    r"\bper (?:month|week)\b|\bpcm\b|\bpw\b|\bp/[mw]\b|\bmonthly\b|\bweekly\b")
+# A word right before an amount that makes it the listing's price in a notification's own
+# lines ("Listed at $374,500", "Asking price $1,150,000", "Vraagprijs € 595.000").
+_PRICE_BEFORE = Folded(r"\b(listed at|listed for|list price|listing price|asking( price)?|"
+                       r"offered at|priced at|price|vraagprijs|prix|precio|preço|prezzo|"
+                       r"kaufpreis|pre-?approved( for)?( up to)?|approved amount)\W{0,3}$")
+# A separator right before an amount that follows the listing's street on its line
+# ("10455 Scenic Ridge Ave, Las Vegas, NV 89135 ($649,000)", "... FL 32814 · $735,000").
+_SEP_BEFORE = re.compile(r"(?:[·|•(—–]|\s-)\s*$")
 _PRICE_WORDS = Folded(
     r"\b(budget|price[ds]?|listed|listing|asking|up to|pre-?approved|approved for|around|"
     r"max(imum)?|rent|presupuesto|precio|listada|prix|preis|kaufpreis|preço|valor|"
@@ -358,6 +368,12 @@ def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[
                                                                           found[0].end]) + 8:
             value = price_value(line)
             out.append(Candidate("price", str(value), "listing_line", ("money_marked",), i))
+        elif _PRICE_BEFORE.search(line[max(0, found[0].start - 30):found[0].start]):
+            out.append(Candidate("price", str(found[0].value), "listing_line",
+                                 ("money_marked", "context_word"), i))
+        elif not free_text and _after_street(line[:found[0].start]):
+            amount = line[found[0].start:found[0].end].strip()  # as written: "$489,900"
+            out.append(Candidate("price", amount, "listing_line", ("money_marked",), i))
         elif free_text and _PRICE_WORDS.search(line):
             for m in found:
                 window = line[max(0, m.start - 40):m.start]
@@ -366,6 +382,14 @@ def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[
                                          ("money_marked", "context_word"), i))
                     break
     return out
+
+
+def _after_street(prefix: str) -> bool:
+    """True when the text before an amount is a street address ending in a separator."""
+    if not _SEP_BEFORE.search(prefix) or not _DIGIT.search(prefix):
+        return False
+    head = _SEP_BEFORE.sub("", prefix).split(": ", 1)[-1].strip()
+    return bool(head and (street_of(head) or postal_line(head)))
 
 
 # --------------------------------------------------------------------------- addresses
@@ -393,7 +417,8 @@ _PROVIDER_WORDS = Folded(
 # "Surry Hills, NSW 2010", "Mairangi Bay, Auckland 0630", "Toronto, ON M5J 0C3", "Leeds,
 # LS6 1BJ", "Porto, 4000-442": a town and a postcode after a street, outside the US.
 _INTL_TAIL = re.compile(
-    r"^[^\W\d_][^,\d·|]{1,30}(?:,\s*[^\W\d_][^,\d·|]{1,30})?,?\s+(?:(?:[A-Z]{2,3}\s+)?\d{4}\b|"
+    r"^[^\W\d_][^,\d·|]{1,30}(?:,\s*[^\W\d_][^,\d·|]{1,30})?,?\s+(?:(?:[A-Z]{2,3}\s+)?"
+    r"\d{4}(?:-\d{3})?\b|"
     r"[A-Z]\d[A-Z] ?\d[A-Z]\d\b|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b|\d{4}-\d{3}\b)")
 _CA_POSTCODE = re.compile(r"\b[A-Z]\d[A-Z] ?\d[A-Z]\d\s*$")
 # A postcode that ends an address line: US ZIP, UK, Canadian, "05409-010", "10627 Berlin".
@@ -403,7 +428,7 @@ _POSTAL_END = re.compile(
 SEGMENT = re.compile(r"\s+[·|•]\s+")
 # A company's office address: "475 Brannan St, Suite 410", "Level 5, 100 Harris St".
 _OFFICE = re.compile(r"(?i)\b(suite|ste\.?|floor|fl\.?|level)\s+\d+\b")
-_LEAD_IN = re.compile(r"(?i)^.{0,120}?\b(?:for|about|on|regarding|re|in|en|em|à|a|zu|per|at|"
+_LEAD_IN = re.compile(r"(?i)^.{0,120}?\b(?:for|about|on|regarding|re|in|en|em|à|a|au|zu|per|at|"
                       r"by|of)\s+"
                       r"(?=\d{1,6}[a-z]? [^\W\d_]|(?:calle|rua|via|avenida|avenue|rue|paseo|"
                       r"carrer|viale|piazza|corso|travessa)\b)")
@@ -508,15 +533,29 @@ def street_of(line: str) -> str | None:
         line = line if _EU_STREET.match(line) else _after_title(line)
         street = m.group(1).strip().rstrip(",")
         rest = line[m.end():]
+        town = re.match(r"^\s*,\s*", rest)
+        intl = _INTL_TAIL.match(rest[town.end():]) if town else None
+        if intl:  # "4520 Rue Saint-Denis, Montréal, QC H2J 2L3", "..., Porto, 4000-442"
+            return f"{street}, {intl.group(0).strip()}"
         tail = re.match(r"^\s*,\s*([^,·|]{2,40})", rest)
         if tail and (re.search(r"\d{4,5}", tail.group(1)) or _UK_POSTCODE.search(tail.group(1))):
             return f"{street}, {tail.group(1).strip()}"
         # "Rua de Cedofeita 212, Cedofeita, Porto": the district and town after it.
-        places = re.match(r"^((?:\s*,\s*[^\W\d_][^,·|!?:;\d]{1,30}){1,3})\s*$", rest)
+        places = re.match(r"^((?:\s*,\s*[^\W\d_][^,·|!?:;\d]{1,30}){1,3}"
+                          r"(?:\s*,\s*\d{4,5}(?:-\d{3})?)?)\s*$", rest)
         if places:
             return street + places.group(1)
         return street
     return None
+
+
+def street_in(line: str) -> str | None:
+    """The street a sentence names after a lead-in word, in the forms usaddress does not
+    read ("Nous habitons au 4520 Rue Saint-Denis, Montréal, QC H2J 2L3 depuis ...")."""
+    line = line[:LINE_MAX]
+    body = _LEAD_IN.sub("", line, count=1)
+    street = street_of(body) if body != line else None
+    return street if street and "," in street else None  # with its town: no "12,000 sq"
 
 
 def named_listing(value: str) -> str | None:
@@ -526,6 +565,9 @@ def named_listing(value: str) -> str | None:
     if not sep or _DIGIT.search(name) or len(name) > 60 or not _US_END.search(rest):
         return None
     return rest.strip() if street_of(rest) else None
+
+
+_PAREN_END = re.compile(r"\(([^()]{6,100})\)\s*$")
 
 
 def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list[Candidate]:
@@ -546,6 +588,8 @@ def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list
             street = street_of(segment) or postal_line(segment)
             if street:
                 break
+        if not street and (paren := _PAREN_END.search(body[:LINE_MAX])):
+            street = street_of(paren.group(1))  # "2br house with yard (1620 Elm St, Reno, NV)"
         if not street:
             continue
         feats: list[str] = []
@@ -694,6 +738,11 @@ def is_placeholder(value: str) -> bool:
 
 
 _HEADING_LINE = re.compile(r"^[^\Wa-z\d_][^a-z.!?:]{2,40}$")  # capitals only, no sentence
+# A message label set on its own line above the words, without a colon ("Homeowner comments",
+# "Message from the buyer", "Nachricht des Interessenten").
+_MESSAGE_HEADING = re.compile(
+    r"(?i)^[^\W\d_][\w' ]{0,30}\b(comments?|message|questions?|notes?|mensaje|nachricht|"
+    r"messaggio|mensagem|commentaires?|bericht)\b[\w' ]{0,30}$")
 
 
 def tidy_message(value: str) -> str:
@@ -708,8 +757,12 @@ def tidy_message(value: str) -> str:
                 break
             quoted.append(line.lstrip()[1:].removeprefix(" "))
         lines = quoted
-    if len(lines) > 1 and _HEADING_LINE.match(lines[0].strip()):
-        lines = lines[1:]  # "WHAT BRIAN SAID" / "We're relocating ...": the heading is no message
+    while len(lines) > 1 and (not lines[0].strip() or _RULE_LINE.match(lines[0].strip())
+                              or _HEADING_LINE.match(lines[0].strip())
+                              or _MESSAGE_HEADING.match(lines[0].strip())):
+        # "WHAT BRIAN SAID" / "We're relocating ...", "MESSAGE" / "-----" / "Could we ...":
+        # the heading and its rule are no message
+        lines = lines[1:]
     while lines and (not lines[-1].strip() or _RULE_LINE.match(lines[-1].strip())
                      or lines[-1].strip().startswith(":")):
         lines.pop()
@@ -733,7 +786,14 @@ _TRAILER = re.compile(
     r"répondez|responda|view in\b|open in\b|property of interest$|listing details$|"
     r"this (e-?mail|message) was sent|you('re| are) receiving|"
     # what the notification tells the agent to do next, and its buttons, in a few languages
-    r"call (this|the) (customer|lead|client|homeowner|buyer|seller|renter)\b|"
+    r"(please )?(call|contact|phone|email|reach) (this|the) (customer|lead|client|homeowner|"
+    r"buyer|seller|renter|consumer|applicant|tenant)\b|"
+    r"you can (edit|view|manage|reply|respond|see)\b|"
+    r"[\w.-]+ is a (division|subsidiary|part|member|brand) of\b|"
+    # a form's consent and subscription lines, and its submitter block
+    r"i (agree|consent|accept|acknowledge|authori[sz]e)\b|by (submitting|checking|clicking|"
+    r"providing)\b|sign me up\b|opt-?in\b|sign-?up source|subscribe\b|user information$|"
+    r"j'accepte\b|acepto\b|autorizo\b|ich (stimme|willige)\b|concordo\b|"
     r"(please )?(reach out|respond|follow up) within \d|"
     r"your\b[^:\n]{0,40}\b(loan officer|agent|advisor|concierge|specialist)\s*:|"
     r"voir (dans|les|la|le|sur)\b|afficher (les|la|le|dans)\b|ver (en|las|la|el|respuestas)\b|"
@@ -746,7 +806,8 @@ _BARE_LINK = re.compile(r"(?i)^<?(https?://|www\.)\S+>?$")  # "View all response
 _LISTING_LINE = re.compile(r"(?i)^\s*[:$€£]?\s*[\d$€£][\d,. ]*(?:\s*[$€£])?\s*[·|]|"
                            r"^\s*\d+\s*(?:beds?|bd|bedrooms?)\b.{0,40}\b(?:baths?|ba)\b")
 _IN_LINE_NOTICE = re.compile(r"(?i)^_?\w+: |https?://|^(?:vous pouvez|you can|puede|pode|sie "
-                             r"können)\b")
+                             r"können)\b|:\s*(?:checked|unchecked|yes|no|true|false|oui|non|"
+                             r"sí|si|ja|nein|sim|não)\s*$")
 
 
 def _cut_lines(para: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from leadmail.parsers.base import Extracted, Mail, ParseContext
-from leadmail.parsers.common import Layout, from_domain_in, parse_layout
+from leadmail.parsers.common import Layout, LayoutReader, parse_layout
 
 _DOMAINS = ("lendingtree.com", "lendingtreemail.com", "tree.com")
 _LAYOUT = Layout(
@@ -19,15 +19,13 @@ _PROPERTY_PARTS = ("property_address", "property_city", "property_state", "prope
 # (property_address is a known label; the other parts arrive as custom fields.)
 
 
-class LendingTreeParser:
+class LendingTreeParser(LayoutReader):
     """A mortgage lead: the borrower, the loan they ask for and the property it is for."""
 
     name = "LendingTree"
-
-    def claims(self, mail: Mail) -> bool:
-        """From LendingTree, or a subject naming a LendingTree lead."""
-        return from_domain_in(mail, _DOMAINS) or bool(
-            re.search(r"(?i)\blending ?tree\b", mail.subject))
+    domains = _DOMAINS
+    marker = re.compile(r"(?i)\blending ?tree\b")
+    layout = _LAYOUT
 
     def parse(self, mail: Mail, ctx: ParseContext) -> Extracted:
         """Labelled fields; a purchase is a buyer, the subject property assembled from parts."""

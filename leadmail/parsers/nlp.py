@@ -192,7 +192,14 @@ def find_address(text: str) -> tuple[str | None, bool]:
             street = full if full and full.startswith(out[0]) and len(full) >= len(joined) \
                 else joined
             return street, bool(_OWN_HOME.search(context + line))
+    for line in text[:20000].split("\n"):
+        found = engine.street_in(line) if _ANY_DIGIT.search(line) else None
+        if found:  # a French, Spanish or Portuguese street usaddress does not read
+            return found, bool(_OWN_HOME.search(line))
     return None, False
+
+
+_ANY_DIGIT = re.compile(r"\d")
 
 
 def extract_free_text(
@@ -324,10 +331,28 @@ def read_person(mail: Mail, ctx: ParseContext, relay_domains: tuple[str, ...] = 
     if addr:
         ex.email, ex.confidence["email"] = addr, 0.95
     if person and ex.confidence.get("full_name", 0) < 0.85:
-        ex.full_name, ex.confidence["full_name"] = display, 0.85
+        ex.full_name, ex.confidence["full_name"] = signed_in_full(display, mail.text), 0.85
     elif not ex.full_name and display and not not_lead_name(display, ctx):
         ex.full_name, ex.confidence["full_name"] = display, 0.5
     return ex
+
+
+_NAME_WORD = re.compile(r"^[^\W\d_][^\W\d_'’-]*(?:[-'’][^\W\d_]+)*$")
+
+
+def signed_in_full(display: str, text: str) -> str:
+    """The writer's name as the signature spells it when it extends the display name by a
+    word or two (a second surname: "María José Gutiérrez" signs "María José Gutiérrez
+    Salinas"); else the display name."""
+    body = strip_footer(strip_quoted(text), signature=False).rstrip()
+    for line in body[-600:].split("\n")[-8:]:
+        line = line.strip()
+        if not line.startswith(display + " ") or len(line) > len(display) + 40:
+            continue
+        extra = line[len(display):].split()
+        if 1 <= len(extra) <= 2 and all(_NAME_WORD.match(w) and w[:1].isupper() for w in extra):
+            return line
+    return display
 
 
 def report_no_contact(ex: Extracted) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 
-from leadmail.parsers.base import Extracted, Mail, ParseContext
-from leadmail.parsers.common import Layout, from_domain_in, parse_layout
+from leadmail.parsers.common import Layout, LayoutReader
 
 _DOMAINS = ("realtor.com", "move.com", "moveinc.com")
 _LAYOUT = Layout(
@@ -23,19 +22,12 @@ _LAYOUT = Layout(
 )
 
 
-class RealtorParser:
+class RealtorParser(LayoutReader):
     """Realtor.com "New realtor.com lead" mails: First/Last Name, Comments, Property Address."""
 
     name = "Realtor.com"
-
-    def claims(self, mail: Mail) -> bool:
-        """From Realtor.com (Move), or a subject naming realtor.com."""
-        return from_domain_in(mail, _DOMAINS) or "realtor.com" in mail.subject.lower()
-
-    def parse(self, mail: Mail, ctx: ParseContext) -> Extracted:
-        """Labelled fields; a "Seller" inquiry type overrides the buyer default."""
-        ex = parse_layout(mail, ctx, _LAYOUT)
-        kind = str(ex.custom_fields.get("inquiry_type", "")) + " " + mail.subject
-        if re.search(r"(?i)seller|valuation|home value", kind):
-            ex.segment = "Seller"
-        return ex
+    domains = _DOMAINS
+    marker = re.compile(r"(?i)realtor\.com")
+    layout = _LAYOUT
+    seller = re.compile(r"(?i)seller|valuation|home value")  # overrides the buyer default
+    seller_home = False

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 
-from leadmail.parsers.base import Extracted, Mail, ParseContext
-from leadmail.parsers.common import Layout, from_domain_in, parse_layout
+from leadmail.parsers.common import Layout, LayoutReader
 
 _DOMAINS = ("trulia.com", "truliamail.com")
 _LAYOUT = Layout(
@@ -22,15 +21,10 @@ _LAYOUT = Layout(
 )
 
 
-class TruliaParser:
-    """Trulia inquiries: labelled fields plus the subject."""
+class TruliaParser(LayoutReader):
+    """Trulia inquiries: labelled fields plus the subject (the same reading as Zillow's)."""
 
     name = "Trulia"
-
-    def claims(self, mail: Mail) -> bool:
-        """From Trulia, or a subject naming Trulia."""
-        return from_domain_in(mail, _DOMAINS) or bool(re.search(r"(?i)\btrulia\b", mail.subject))
-
-    def parse(self, mail: Mail, ctx: ParseContext) -> Extracted:
-        """Same reading as Zillow's."""
-        return parse_layout(mail, ctx, _LAYOUT)
+    domains = _DOMAINS
+    marker = re.compile(r"(?i)\btrulia\b")
+    layout = _LAYOUT
