@@ -22,8 +22,9 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import structlog
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from leadmail import liveness
 from leadmail.clock import utcnow
@@ -129,11 +130,10 @@ def _close(session: Session, ctx: Context, end: Exception | None) -> Outcome:
 def _finish(session: Session, ctx: Context, end: Ended) -> Outcome:
     """The message's final status, with the reason on its row and its event."""
     reason = storable(end.reason)  # the message row and its event both keep it
-    msg = session.get(Message, ctx.msg_id)
-    assert msg is not None
-    msg.status, msg.reason, msg.error = end.status, reason, storable(end.traceback)
-    msg.duplicate_of, msg.processed_at, msg.lease_until = end.duplicate_of, utcnow(), None
-    session.add(msg)
+    session.execute(update(Message).where(col(Message.id) == ctx.msg_id).values(
+        status=end.status, reason=reason, error=storable(end.traceback),
+        duplicate_of=end.duplicate_of, processed_at=utcnow(), lease_until=None,
+    ))  # one statement: the message's bytes are not loaded again
     session.add(
         Event(
             kind=end.status,

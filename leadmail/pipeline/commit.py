@@ -81,7 +81,7 @@ def _transaction(ctxs: list[Context]) -> tuple[dict[int, Ran], list[Context]]:
     became of them, and the leads left for the next."""
     written: list[tuple[Context, Outcome]] = []
     alone: list[Context] = []
-    traces = {ctx.msg_id: list(ctx.the_draft().trace) for ctx in ctxs}
+    traces: dict[int, list[dict[str, Any]]] = {}  # each lead's trace before its attempt
 
     def on_its_own(ctx: Context) -> Ran:  # as it was before the batch's attempt
         ctx.the_draft().trace[:] = traces[ctx.msg_id]
@@ -94,6 +94,7 @@ def _transaction(ctxs: list[Context]) -> tuple[dict[int, Ran], list[Context]]:
             until = time.monotonic() + HOLD
             for ctx in ctxs:
                 taken += 1
+                traces[ctx.msg_id] = list(ctx.the_draft().trace)
                 with structlog.contextvars.bound_contextvars(msg=ctx.msg_id):
                     try:
                         with session.begin_nested():
