@@ -63,6 +63,14 @@ class NotALead(Ended):
         self.source = source
 
 
+class Review(Ended):
+    """A person must check this lead before it is routed. It is still made, held in review
+    (`Lead.status = review`, the reason beside it) instead of routed; `leadmail review`
+    routes it later. The message's own status is `lead`."""
+
+    status = MessageStatus.LEAD
+
+
 class Duplicate(Ended):
     """The same message as an earlier one, which is the one that counts."""
 

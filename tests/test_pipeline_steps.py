@@ -15,8 +15,8 @@ import pytest
 from sqlmodel import Session, select
 
 from leadmail import db, pipeline
-from leadmail.errors import NotALead
-from leadmail.models import Event, Lead, Message
+from leadmail.errors import NotALead, Review
+from leadmail.models import Event, Lead, Message, Outbox
 from leadmail.pipeline import Context, commit, duplicate, review
 from leadmail.store import store_raw
 from tests.test_pipeline import person, settings_for
@@ -62,10 +62,10 @@ def test_the_architecture_document_lists_the_steps_in_order() -> None:
 
 def test_a_step_inserted_into_the_tuple_runs_in_its_place(world: Any) -> None:
     engine, rt = world
-    seen: list[tuple[str | None, str | None, bool]] = []
+    seen: list[tuple[str | None, bool]] = []
 
     def spy(ctx: Context) -> Context:  # what the steps before it left in the context
-        seen.append((ctx.draft.email if ctx.draft else None, ctx.review, ctx.outcome is None))
+        seen.append((ctx.draft.email if ctx.draft else None, ctx.outcome is None))
         return ctx
 
     steps = list(pipeline.STEPS)
@@ -73,7 +73,53 @@ def test_a_step_inserted_into_the_tuple_runs_in_its_place(world: Any) -> None:
     outcome = pipeline.process(rt, engine, store_raw(engine, person(1)), steps=tuple(steps))
     assert outcome is not None and outcome.status == "lead"
     # it ran once, after the read and review steps and before the commit step
-    assert seen == [("p1@buyers.example", None, True)]
+    assert seen == [("p1@buyers.example", True)]
+
+
+def test_review_is_an_outcome_a_step_raises_and_the_lead_is_held(world: Any) -> None:
+    """A step that raises Review ends the message there: the steps after it never run, and
+    the loop makes the lead held in review (not routed, no alert), its message a `lead`."""
+    engine, rt = world
+    after: list[int] = []
+
+    def ask_a_person(ctx: Context) -> Context:
+        raise Review("checked by a person in the test")
+
+    def spy(ctx: Context) -> Context:
+        after.append(ctx.msg_id)
+        return ctx
+
+    steps = list(pipeline.STEPS)
+    at = steps.index(review)
+    steps[at:at + 1] = [SimpleNamespace(run=ask_a_person), SimpleNamespace(run=spy)]
+    msg_id = store_raw(engine, person(4))
+    outcome = pipeline.process(rt, engine, msg_id, steps=tuple(steps))
+    assert outcome is not None and outcome.status == "lead" and outcome.agent is None
+    assert after == []  # nothing after the step that raised it ran, the commit step included
+    with Session(engine) as s:
+        lead = s.exec(select(Lead)).one()
+        assert (lead.status, lead.review_reason, lead.agent) == (
+            "review", "checked by a person in the test", None)
+        msg = s.get(Message, msg_id)
+        assert msg is not None and (msg.status, msg.lead_id) == ("lead", lead.id)
+        assert s.exec(select(Outbox)).first() is None  # no alert went to anyone
+        kinds = [e.kind for e in s.exec(select(Event).where(Event.lead_id == lead.id))]
+        assert "review" in kinds
+    # processed again (a crash after the commit), the same held lead, not a second one
+    again = pipeline.process(rt, engine, msg_id, steps=tuple(steps))
+    assert again is None or again.lead_id in (None, lead.id)
+    with Session(engine) as s:
+        assert len(s.exec(select(Lead)).all()) == 1
+
+
+def test_the_review_step_raises_review_for_a_lead_nobody_can_reach(world: Any) -> None:
+    engine, rt = world
+    ctx = Context(rt, engine, 0, "me", None, None)
+    ctx.draft = pipeline.read(person(5), rt)
+    assert review.run(ctx) is ctx  # reachable: it goes on to the commit step
+    ctx.draft.email, ctx.draft.phone = None, None
+    with pytest.raises(Review, match="no usable contact"):
+        review.run(ctx)
 
 
 def test_a_step_that_raises_an_outcome_ends_the_message(world: Any) -> None:

@@ -4,8 +4,9 @@
 runs these steps in order on the message's `Context`. Each step is a module with
 `run(ctx) -> ctx`; it either hands the context on or ends the message by raising a typed
 outcome (`leadmail.errors`): NotALead, Quarantine or Duplicate (the message gets that status,
-with the reason), Transient (it waits out a backoff and is tried again; quarantined at the
-last attempt), Taken (another worker has it). The last step makes the lead and the outcome.
+with the reason), Review (no step after it runs but the last, which makes its lead held for a
+person instead of routed), Transient (it waits out a backoff and is tried again; quarantined
+at the last attempt), Taken (another worker has it). The last step makes the lead and the outcome.
 
     claim → duplicate → reply → activity → read → review → commit
 
@@ -29,7 +30,7 @@ from sqlmodel import Session, col
 from leadmail import liveness
 from leadmail.clock import utcnow
 from leadmail.db import session_scope
-from leadmail.errors import Ended, Quarantine, Taken, Transient
+from leadmail.errors import Ended, Quarantine, Review, Taken, Transient
 from leadmail.metrics import PROCESSED, STEP_SECONDS
 from leadmail.models import Event, Message, MessageStatus
 from leadmail.normalize import storable
@@ -99,14 +100,24 @@ def process_batch(
 
 def run(ctxs: Sequence[Context], steps: Sequence[Step] = STEPS) -> dict[int, Outcome | None]:
     """The loop: each step in turn over the messages still going, until a step ends a
-    message or the last makes its lead. Messages ended on the way are recorded together,
-    in one transaction, once every step has run."""
-    live, ended = list(ctxs), []
-    for step in steps:
+    message or the last makes its lead. A message a step ended as Review skips the steps
+    after it but the last, which makes its lead held for a person, in id order with the
+    others. Messages ended on the way are recorded together, in one transaction, once every
+    step has run."""
+    live, ended, held = list(ctxs), list[Ran](), list[Context]()
+    last = len(steps) - 1
+    for at, step in enumerate(steps):
+        if at == last and held:  # the last step makes the leads: the held ones too, in order
+            live = sorted(live + held, key=lambda ctx: ctx.msg_id)
         batch = getattr(step, "run_batch", None)
         results: list[Ran] = batch(live) if batch else [Ran.of(step.run, c) for c in live]
         live = [r.ctx for r in results if r.end is None]
-        ended += [r for r in results if r.end is not None]
+        for r in results:
+            if isinstance(r.end, Review) and at < last:
+                r.ctx.held = r.end
+                held.append(r.ctx)
+            elif r.end is not None:
+                ended.append(r)
     outcomes: dict[int, Outcome | None] = {}
     for ctx in live:
         assert ctx.outcome is not None, "the last step did not say how the message ended"

@@ -7,6 +7,8 @@ ledger. Writes: the `Lead`, the `Contact`, `lead_created`/`contact_*`/`review` e
 assignment or offers, timers, the first Next Step, the alert's `Outbox` rows, and the message
 row (`lead`). Makes the context's outcome. Ends the message: Duplicate (another worker made
 this lead first), or Transient (the database failed: tried again later).
+A message the review step ended (Review, on `ctx.held`) comes here too: its lead is made in
+the same way and place, in id order with the others, but held in review instead of routed.
 """
 
 from __future__ import annotations
@@ -115,9 +117,10 @@ def _transaction(ctxs: list[Context]) -> tuple[dict[int, Ran], list[Context]]:
 
 
 def _write(session: Session, ctx: Context, draft: Draft) -> Outcome:
-    """The lead, its contact, its routing and alerts, and the message's `lead` status, in
-    the caller's transaction."""
+    """The lead, its contact, its routing and alerts (for a lead held for review, no
+    routing), and the message's `lead` status, in the caller's transaction."""
     settings, msg_id, key = ctx.rt.settings, ctx.msg_id, ctx.key
+    review = ctx.held.reason if ctx.held else None
     existing = session.exec(select(Lead).where(Lead.dedup_key == key)).first()
     if existing is not None:  # this very message made its lead before a crash: done
         msg = session.get(Message, msg_id)
@@ -147,11 +150,11 @@ def _write(session: Session, ctx: Context, draft: Draft) -> Outcome:
             ),
         ]
     )
-    if ctx.review:
+    if review:
         # Not routed blind: a person checks it (`leadmail review`), then it is routed.
-        lead.status, lead.review_reason = LeadStatus.REVIEW, ctx.review
-        draft.note("review", reason=ctx.review)
-        session.add(Event(kind="review", lead_id=lead.id, data={"reason": ctx.review}))
+        lead.status, lead.review_reason = LeadStatus.REVIEW, review
+        draft.note("review", reason=review)
+        session.add(Event(kind="review", lead_id=lead.id, data={"reason": review}))
         route_name = "review"
     else:
         decision = assign(

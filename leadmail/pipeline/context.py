@@ -11,7 +11,7 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from leadmail.draft import Draft
-from leadmail.errors import Ended, NotALead, Taken, Transient
+from leadmail.errors import Ended, NotALead, Review, Taken, Transient
 from leadmail.pipeline.runtime import Runtime
 
 Reader = Callable[[bytes, str], Draft]  # runs the read step: (raw, intake) -> Draft
@@ -37,7 +37,7 @@ class Outcome:
 @dataclass
 class Context:
     """One message on its way through the steps. The claim step fills in the stored
-    message; the read step the draft; the review step whether a person checks it first; the
+    message; the read step the draft; the loop `held` when a step ended it as Review; the
     commit step the outcome."""
 
     rt: Runtime
@@ -51,7 +51,7 @@ class Context:
     attempts: int = 0  # this one included
     intake: str = ""
     draft: Draft | None = None
-    review: str | None = None  # why a person must check the lead before routing
+    held: Review | None = None  # a step ended it as Review: the last step holds its lead
     route: str | None = None  # the route the commit step took (for its log line)
     outcome: Outcome | None = None
 

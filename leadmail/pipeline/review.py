@@ -1,8 +1,9 @@
 """Step: must a person check this lead before it is routed? Pure: no database.
 
-Reads: the draft's contact fields, their confidence, and what the readers noted. Writes: the
-context's `review` reason (None: route it now); the commit step then holds the lead in
-review (`Lead.status = review`; `leadmail review` routes it later) instead of routing it.
+Reads: the draft's contact fields, their confidence, and what the readers noted. Ends the
+message with the typed outcome Review(reason) when a person must check the lead first: the
+loop then makes the lead held in review (`Lead.status = review`; `leadmail review` routes it
+later) instead of routing it. Otherwise the context goes on to the commit step.
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ from __future__ import annotations
 from leadmail import leadfields
 from leadmail.config import Settings
 from leadmail.draft import Draft
+from leadmail.errors import Review
 from leadmail.pipeline.context import Context
 
 CONTACT_FIELDS = leadfields.names("identity")
 
 
 def run(ctx: Context) -> Context:
-    ctx.review = review_reason(ctx.the_draft(), ctx.rt.settings)
+    reason = review_reason(ctx.the_draft(), ctx.rt.settings)
+    if reason is not None:
+        raise Review(reason)
     return ctx
 
 
