@@ -99,8 +99,10 @@ class GuardedH11Protocol(H11Protocol):
 
     _head_timer: asyncio.TimerHandle | None = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # asyncio hands a stream server's protocol an asyncio.Transport (uvicorn's annotation
+        # narrows the argument; asyncio's own protocol declares the base class)
+        super().connection_made(cast(asyncio.Transport, transport))
         if self.limit_concurrency is not None and len(self.connections) > self.limit_concurrency:
             transport.close()
             return
