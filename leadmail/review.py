@@ -14,6 +14,7 @@ from leadmail.draft import Draft
 from leadmail.models import Contact, Event, Lead
 from leadmail.pipeline import assign
 from leadmail.scripts.view import LeadApi
+from leadmail.statuses import LeadStatus
 
 FIXABLE = LeadApi.FIELDS  # what `leadmail review fix` may correct: what a script may set
 
@@ -21,7 +22,7 @@ FIXABLE = LeadApi.FIELDS  # what `leadmail review fix` may correct: what a scrip
 def pending(engine: Engine) -> list[Lead]:
     """Leads waiting in review, oldest first."""
     with Session(engine) as session:
-        return list(session.exec(select(Lead).where(Lead.status == "review")
+        return list(session.exec(select(Lead).where(Lead.status == LeadStatus.REVIEW)
                                  .order_by(col(Lead.id))).all())
 
 
@@ -64,6 +65,6 @@ def _in_review(session: Session, lead_id: int) -> Lead:
     lead = session.get(Lead, lead_id)
     if lead is None:
         raise ValueError(f"no lead #{lead_id}")
-    if lead.status != "review":
+    if lead.status != LeadStatus.REVIEW:
         raise ValueError(f"lead #{lead_id} is not in review (status: {lead.status})")
     return lead

@@ -16,6 +16,7 @@ from leadmail.config import LEAD_STAGES, Settings
 from leadmail.followup.access import Principal
 from leadmail.intake.posted import LeadIn, synthesize
 from leadmail.models import Lead, Message, MessageStatus
+from leadmail.statuses import LeadStatus
 from leadmail.store import store_raw
 from leadmail.web.api.keys import Keys
 from leadmail.web.api.schemas import AUTH, Posted, invalid
@@ -56,8 +57,9 @@ def router(engine: Engine, settings: Settings, k: Keys, rt_factory: Any = None) 
         msg_id = await asyncio.to_thread(store_raw, engine, raw, mail_from=p.key.name,
                                          intake="api", dedup=dedup)
         posted = await asyncio.to_thread(_process, engine, rt(), msg_id)
-        response.status_code = {"lead": 201, "review": 201, "duplicate": 200}.get(
-            posted.status, 202)
+        codes: dict[str, int] = {MessageStatus.LEAD: 201, LeadStatus.REVIEW: 201,
+                                 MessageStatus.DUPLICATE: 200}
+        response.status_code = codes.get(posted.status, 202)
         log.info("lead posted", key=p.name, message=msg_id, status=posted.status,
                  lead=posted.lead_id)
         return posted
@@ -88,9 +90,9 @@ def _process(engine: Engine, rt: Any, msg_id: int, wait: float = 10.0) -> Posted
                 lead_id = session.exec(select(func.min(Lead.id)).where(
                     Lead.message_pk == msg.duplicate_of)).one()
             review = lead_id is not None and session.exec(
-                select(Lead.status).where(Lead.id == lead_id)).one() == "review"
+                select(Lead.status).where(Lead.id == lead_id)).one() == LeadStatus.REVIEW
         if status in MessageStatus.FINAL or outcome is not None or time.monotonic() > deadline:
             break
         time.sleep(0.1)
-    return Posted(message=msg_id, status="review" if review else status, lead_id=lead_id,
+    return Posted(message=msg_id, status=LeadStatus.REVIEW if review else status, lead_id=lead_id,
                   reason=reason)
