@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from leadmail import __version__
+from leadmail import __version__, health
 from leadmail.config import HttpConfig, Settings
 from leadmail.metrics import REGISTRY, DatabaseCollector
 from leadmail.models import Message, Outbox
@@ -44,7 +44,8 @@ def create_app(
         app.include_router(router(engine, settings))
     if settings is not None:  # follow-up: the Lead API, report pages, "mark done" links
         followup.mount(app, engine, settings)
-    collector = DatabaseCollector(lambda: {**counts(engine), "intakes": intakes()})
+    collector = DatabaseCollector(lambda: {**counts(engine), "intakes": intakes(),
+                                           "sources": health.states(engine)})
     with contextlib.suppress(ValueError):  # already registered by an earlier app in-process
         REGISTRY.register(collector)
 
@@ -67,7 +68,12 @@ def create_app(
             checks[name] = "ok" if up else "down"
         ready = all(v == "ok" for v in checks.values())
         response.status_code = 200 if ready else 503
-        return {"ready": ready, "checks": checks}
+        # Detail that does not make the daemon unready: lead sources that drift.
+        try:
+            sources: Any = health.drifting(engine)
+        except Exception as exc:
+            sources = f"error: {type(exc).__name__}"
+        return {"ready": ready, "checks": checks, "drifting_sources": sources}
 
     @app.get("/metrics")
     def metrics() -> Response:
