@@ -85,8 +85,12 @@ def _q(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _short(value: str) -> str:
+    return value if len(value) <= 24 else value[:23] + "…"
+
+
 def _comment(text: str) -> str:
-    return re.sub(r"[\r\n]+", " ", text)[:110]
+    return re.sub(r"[\r\n]+", " ", text)[:160]
 
 
 def _original_label(mail: Mail, key: str) -> str:
@@ -103,7 +107,7 @@ def _common_prefix(subjects: list[str]) -> str:
     split = [s.split() for s in subjects]
     out: list[str] = []
     for words in zip(*split, strict=False):
-        if len(set(words)) != 1 or any(c.isdigit() for c in words[0]) or words[0][0] in "#\"'":
+        if len(set(words)) != 1 or any(c.isdigit() for c in words[0]) or words[0][0] in "#\"'([":
             break
         out.append(words[0])
     return " ".join(out)[:80]
@@ -146,8 +150,8 @@ def learn(raws: list[bytes], name: str | None = None) -> Learned:
 
     prefix = _common_prefix([m.subject for m in mails])
     if prefix and len(prefix) >= 4:
-        subject_line = (f"subject = {_q('^' + re.escape(prefix))}   # every subject starts with "
-                        f"{_q(prefix)}")
+        pattern = "^" + re.escape(prefix).replace("\\ ", " ")
+        subject_line = f"subject = {_q(pattern)}   # every subject starts with {_q(prefix)}"
     else:
         subject_line = "# the subjects share no leading words: no subject test"
 
@@ -184,13 +188,14 @@ def learn(raws: list[bytes], name: str | None = None) -> Learned:
             target = "property_address" if "property_address" not in chosen else "address"
         if target is None or target in chosen or target not in EXTRACT_FIELDS:
             continue
-        seen = ", ".join(_q(v[:40]) for v in values)
-        chosen[target] = (key, f"{n}/{n} samples: {seen} looks like {kind_name(kind)}")
+        seen = ", ".join(_q(_short(v)) for v in values)
+        chosen[target] = (key, f"{kind_name(kind)} in {n}/{n} samples: {seen}")
     if "full_name" not in chosen and len(words) >= 2:
         for target, key in zip(("first_name", "last_name"), words, strict=False):
-            seen = ", ".join(_q(t[key][0][:40]) for t in tables)
-            chosen[target] = (key, f"{n}/{n} samples: {seen}: one capitalized word, "
-                              f"{'the first' if target == 'first_name' else 'the second'} of two")
+            seen = ", ".join(_q(_short(t[key][0])) for t in tables)
+            which = "first" if target == "first_name" else "second"
+            chosen[target] = (key, f"one capitalized word, the {which} of two, in {n}/{n} "
+                              f"samples: {seen}")
 
     labels = {f: _original_label(mails[0], key) for f, (key, _) in chosen.items()}
     lines.append(f"# Draft rule learned from {n} sample mail(s) by `leadmail sources learn`.")

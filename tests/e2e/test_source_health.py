@@ -5,6 +5,7 @@ the gauge, and five good leads later the source recovers by itself."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -28,6 +29,7 @@ source = "Acme Listings"
 [match]
 from = ["*@listings.acme-realty.example"]
 """
+SURNAMES = ["Avery", "Brooks", "Carter", "Dalton", "Ellis", "Foster", "Garcia", "Hughes"]
 GAUGE = 'leadmail_source_drifting{source="Acme Listings"}'
 
 
@@ -41,7 +43,7 @@ def acme_mail(n: int, phone: bool = True) -> bytes:
         f"Message-ID: <acme-{n}@listings.acme-realty.example>\n"
         f"Date: Tue, 01 Dec 2026 10:00:00 +0000\n"
         f"Content-Type: text/plain; charset=utf-8\n\n"
-        f"Name: Pat Buyer{n}\nEmail: pat{n}@example.org\n{phone_row}"
+        f"Name: Pat {SURNAMES[n % len(SURNAMES)]}\nEmail: pat{n}@example.org\n{phone_row}"
         f"Property: 12 Elm St, Austin, TX 78701\n"
         f"Message: I would like to see this home on Saturday.\n"
     ).encode()
@@ -97,14 +99,17 @@ def test_drift_alarm_once_and_recovery(tmp_path: Path, sink: Sink, daemon_factor
     mails = wait_for(lambda: _drift_mails(sink), timeout=15)
     ready = httpx.get(base + "/readyz").json()
     assert [s["source"] for s in ready["drifting_sources"]] == ["Acme Listings"]
-    status = run_cli("status", config=cfg, cwd=tmp_path, check=False)
+    with ThreadPoolExecutor(2) as pool:  # two CLI starts at once: each takes seconds
+        status_run = pool.submit(run_cli, "status", config=cfg, cwd=tmp_path, check=False)
+        sources_run = pool.submit(run_cli, "sources", "--json", config=cfg, cwd=tmp_path)
+        status, listing = status_run.result(), json.loads(sources_run.result().stdout)
     assert "source Acme Listings is drifting: phone missing in 3 of its last 5 leads" in \
         status.stdout
-    listing = json.loads(run_cli("sources", "--json", config=cfg, cwd=tmp_path).stdout)
     acme = next(s for s in listing if s["source"] == "Acme Listings")
     assert acme["state"] == "drifting"
     assert acme["first_bad_message"] == "<acme-21@listings.acme-realty.example>"
     assert acme["last_good_message"] == "<acme-20@listings.acme-realty.example>"
+    assert acme["fill"]["name"] == acme["fill"]["email"] == 1.0 and acme["fill"]["phone"] == 0.8
 
     # The provider fixes its template: five good leads later the source is well again.
     for n in range(26, 31):

@@ -1,0 +1,126 @@
+"""`leadmail sources learn`: a draft rule from two mails of a layout no built-in parser knows,
+with labels no vocabulary knows, reads a third, unseen mail of that layout right on every
+labelled field; its golden samples are checked by `leadmail check-config`."""
+
+from __future__ import annotations
+
+import json
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from leadmail.cli import main
+from leadmail.learn import learn, looks_like
+from tests.conftest import FIXTURES
+
+SAMPLES = FIXTURES / "learn"
+# The unseen third mail, as a person reads it.
+THIRD = {
+    "source": "Hearthstone Matches",
+    "first_name": "Ingrid",
+    "last_name": "Halvorsen",
+    "email": "ingrid.h@example.org",
+    "phone": "+19705550123",
+    "property_address": "1290 Aspen Ridge Dr, Fort Collins, CO 80525",
+    "price": 489500,
+    "message": "First home for us, hoping for a fenced yard for the dog and a garage for the bikes.",
+}
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The real `leadmail` command, in this process (a process start costs seconds)."""
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _extract(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
+    code, out, _ = cli(capsys, "extract", "--json", *args, str(SAMPLES / "hearthstone-3.eml"))
+    assert code == 0
+    return dict(json.loads(out))
+
+
+def test_learned_rule_reads_an_unseen_mail(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no leadmail.toml, no rules/ here: the built-in readers
+    monkeypatch.delenv("LEADMAIL_CONFIG", raising=False)
+    without = _extract(capsys)
+    code, out, _ = cli(capsys, "sources", "learn", str(SAMPLES / "hearthstone-1.eml"),
+                       str(SAMPLES / "hearthstone-2.eml"), "--out", str(tmp_path / "rules"))
+    assert code == 0, out
+    # No built-in parser knows this layout: the fallback takes the sender for the lead.
+    assert without["source"] == "Direct"
+    assert without["email"] != THIRD["email"] and without["price"] is None
+
+    rule_file = tmp_path / "rules" / "hearthstone-matches.toml"
+    rule = tomllib.loads(rule_file.read_text())
+    assert rule["match"]["from"] == ["*@hearthstone-matches.example"]
+    assert rule["match"]["subject"] == "^Hearthstone match: a homeowner wants to talk"
+    assert rule["set"]["source"] == "Hearthstone Matches"
+    assert rule["extract"] == {
+        "full_name": {"label": "Prospect known as"},
+        "email": {"label": "Inbox"},
+        "phone": {"label": "Ring me at"},
+        "property_address": {"label": "Dwelling of interest"},
+        "price": {"label": "Ceiling they named"},
+        "message": {"label": "In their words"},
+    }
+    text = rule_file.read_text()
+    assert '# a phone in 2/2 samples: "(303) 555-0142", "720.555.0199"' in text
+    # The provider's own desk phone, the same in both samples, is not taken for the lead's.
+    assert "'Your Hearthstone desk' is the same in every sample" in text
+
+    got = _extract(capsys, "--rules", str(tmp_path / "rules"))
+    assert {k: got[k] for k in THIRD} == THIRD
+
+    # The samples are copied beside the rule with what the draft reads from them.
+    folder = tmp_path / "rules" / "hearthstone-matches"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "sample-1.eml", "sample-1.expected.json", "sample-2.eml", "sample-2.expected.json"]
+    first = json.loads((folder / "sample-1.expected.json").read_text())
+    assert first["phone"] == "+13035550142" and first["price"] == 715000
+    assert first["first_name"] == "Marisol" and first["last_name"] == "Quintana"
+
+
+def test_check_config_evaluates_golden_samples(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    raws = [(SAMPLES / f"hearthstone-{i}.eml").read_bytes() for i in (1, 2)]
+    learned = learn(raws, "Hearthstone")
+    (rules / f"{learned.name}.toml").write_text(learned.text)
+    folder = rules / learned.name
+    folder.mkdir()
+    (folder / "a.eml").write_bytes(raws[0])
+    good = {"is_lead": True, "source": "Hearthstone", "phone": "+13035550142", "price": 715000,
+            "segment": "Seller"}
+    (folder / "a.expected.json").write_text(json.dumps(good))
+    cfg = tmp_path / "leadmail.toml"
+    cfg.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "l.db"}"\n'
+                   f'[rules]\ndir = "{rules}"\n')
+    code, out, _ = cli(capsys, "--config", str(cfg), "check-config")
+    assert code == 0 and "1 source rules, 1 golden samples" in out
+    (folder / "a.expected.json").write_text(json.dumps({**good, "phone": "+13035550143"}))
+    code, _, err = cli(capsys, "--config", str(cfg), "check-config")
+    assert code == 2
+    assert ("config error: hearthstone.toml: golden sample a.eml: phone is '+13035550142', "
+            "expected '+13035550143'") in err
+
+
+def test_value_shapes() -> None:
+    assert looks_like("ana@example.org") == "email"
+    assert looks_like("(512) 555-0142") == "phone"
+    assert looks_like("$1,250,000") == "price"
+    assert looks_like("12 Elm St, Austin, TX 78701") == "address"
+    assert looks_like("Grace Hopper") == "name"
+    assert looks_like("2026-11-28 09:14") == "timestamp"
+    assert looks_like("We would love to see the place this weekend please.") == "message"
+    assert looks_like("88121") is None
+    assert looks_like("9" * 5000) is None  # long hostile values end quickly
+    started = time.perf_counter()
+    assert looks_like("1 " + "a " * 3000 + "st") == "message"  # no street: the long words
+    assert looks_like("1 " + "Elm " * 5000) == "message"
+    assert time.perf_counter() - started < 0.5
