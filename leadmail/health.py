@@ -87,8 +87,13 @@ def _ident(s: SourceSample) -> str:
     return s.message_id or (f"#{s.message_pk}" if s.message_pk else f"sample {s.id}")
 
 
+def _order(s: SourceSample) -> tuple[int, int]:
+    """Samples go in the order their messages arrived (not the order batches committed)."""
+    return (s.message_pk or 0, s.id or 0)
+
+
 def judge(window: list[SourceSample]) -> Drift | None:
-    """The drift a source's leads show (newest first), or None."""
+    """The drift a source's leads show (newest first, by arrival), or None."""
     recent, before = window[:RECENT], window[RECENT:RECENT + BASELINE]
     if len(recent) < RECENT or len(before) < MIN_BASELINE:
         return None
@@ -99,8 +104,7 @@ def judge(window: list[SourceSample]) -> Drift | None:
         usual = sum(not bad(s) for s in before) / len(before)
         if usual >= USUAL and len(missing) >= MISSING:
             first_bad = missing[-1]  # the oldest of the recent bad ones
-            good = next((s for s in window if not bad(s) and (s.id or 0) < (first_bad.id or 0)),
-                        None)
+            good = next((s for s in window if not bad(s) and _order(s) < _order(first_bad)), None)
             if name == "fallback":
                 reason = (f"{len(missing)} of its last {RECENT} mails went to the Direct "
                           f"fallback instead of its parser ({1 - usual:.0%} of the "
@@ -191,7 +195,8 @@ def _window(session: Session, source: str) -> list[SourceSample]:
     return list(session.exec(
         select(SourceSample).where(SourceSample.source == source,
                                    col(SourceSample.kind).in_(LEAD_KINDS))
-        .order_by(col(SourceSample.id).desc()).limit(RECENT + BASELINE)).all())
+        .order_by(col(SourceSample.message_pk).desc(), col(SourceSample.id).desc())
+        .limit(RECENT + BASELINE)).all())
 
 
 def _prune(session: Session, source: str) -> None:
@@ -289,7 +294,7 @@ def silence(window: list[SourceSample], now: datetime) -> Drift | None:
     if quiet <= max(2 * usual, SILENT_FLOOR):
         return None
     hours = quiet.total_seconds() / 3600
-    newest = max(window, key=lambda s: s.id or 0)
+    newest = max(window, key=_order)
     return Drift("silent", f"silent for {hours:.1f} h (it usually sends every "
                  f"{usual.total_seconds() / 3600:.1f} h or sooner)", _ident(newest), None)
 

@@ -25,7 +25,8 @@ THIRD = {
     "phone": "+19705550123",
     "property_address": "1290 Aspen Ridge Dr, Fort Collins, CO 80525",
     "price": 489500,
-    "message": "First home for us, hoping for a fenced yard for the dog and a garage for the bikes.",
+    "message": "First home for us, hoping for a fenced yard for the dog and a garage for the "
+               "bikes.",
 }
 
 
