@@ -19,7 +19,7 @@ from leadmail import __version__, health
 from leadmail.config import HttpConfig, Settings
 from leadmail.metrics import REGISTRY, DatabaseCollector
 from leadmail.models import Message, Outbox
-from leadmail.web import followup
+from leadmail.web import followup, sources
 from leadmail.web.guard import BodyLimit, PublicOnly
 from leadmail.web.links import router
 
@@ -44,6 +44,7 @@ def create_app(
         app.include_router(router(engine, settings))
     if settings is not None:  # follow-up: the Lead API, report pages, "mark done" links
         followup.mount(app, engine, settings)
+        app.include_router(sources.router(engine, settings))  # /app/sources: source health
     collector = DatabaseCollector(lambda: {**counts(engine), "intakes": intakes(),
                                            "sources": health.states(engine)})
     with contextlib.suppress(ValueError):  # already registered by an earlier app in-process

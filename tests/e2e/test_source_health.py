@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from leadmail.web.sources import FILLED, MISSING
 from tests.conftest import (
     AGENTS,
     Sink,
@@ -30,6 +31,7 @@ source = "Acme Listings"
 from = ["*@listings.acme-realty.example"]
 """
 SURNAMES = ["Avery", "Brooks", "Carter", "Dalton", "Ellis", "Foster", "Garcia", "Hughes"]
+ADMIN_KEY = "ops-key-0123456789abcdef0123456789"
 GAUGE = 'leadmail_source_drifting{source="Acme Listings"}'
 
 
@@ -76,7 +78,8 @@ def test_drift_alarm_once_and_recovery(tmp_path: Path, sink: Sink, daemon_factor
     admin = AGENTS[2][1]
     cfg = write_config(tmp_path, db_url=f"sqlite:///{tmp_path / 'l.db'}", smtp_port=port,
                        relay=f"127.0.0.1:{sink.port}", rules_dir=rules,
-                       extra=f'[http]\nadmin_listen = "127.0.0.1:{http}"\n',
+                       extra=f'[http]\nadmin_listen = "127.0.0.1:{http}"\n'
+                             f'[[api_keys]]\nname = "ops"\nkey = "{ADMIN_KEY}"\nrole = "admin"\n',
                        agents=agents_toml(**{admin: 'role = "admin"'}))
     d = daemon_factory(cfg, port).start()
     base = f"http://127.0.0.1:{http}"
@@ -99,6 +102,14 @@ def test_drift_alarm_once_and_recovery(tmp_path: Path, sink: Sink, daemon_factor
     mails = wait_for(lambda: _drift_mails(sink), timeout=15)
     ready = httpx.get(base + "/readyz").json()
     assert [s["source"] for s in ready["drifting_sources"]] == ["Acme Listings"]
+    page = httpx.get(base + "/app/sources", headers={"X-API-Key": ADMIN_KEY})
+    assert page.status_code == 200
+    assert "drifting</strong>" in page.text
+    assert "phone missing in 3 of its last 5 leads" in page.text
+    assert page.text.count('<svg class="spark"') == 6  # a sparkline per field
+    # One bar per lead and field: the 5 phones missing, and no price in any of the 25.
+    assert page.text.count(f'fill="{MISSING}"') == 5 + 25
+    assert page.text.count(f'fill="{FILLED}"') == 6 * 25 - 30
     with ThreadPoolExecutor(2) as pool:  # two CLI starts at once: each takes seconds
         status_run = pool.submit(run_cli, "status", config=cfg, cwd=tmp_path, check=False)
         sources_run = pool.submit(run_cli, "sources", "--json", config=cfg, cwd=tmp_path)
