@@ -50,6 +50,9 @@ NAV = [("/app/engagement", "Engagement"), ("/app/speed", "Speed to lead"),
 STATE_COLORS = {"untouched": "#cf222e", "stale": "#d4a72c", "engaged": "#2da44e"}
 METRIC_COLORS = {"alert": "#0969da", "claim": "#8250df", "contact": "#1a7f37"}
 METRICS = [("alert", "Alert"), ("claim", "Claim/accept"), ("contact", "First contact")]
+# From the provider's own time of the inquiry (Lead.provider_at).
+PROVIDER_METRICS = [("provider_intake", "Mail reached us"), ("provider_alert", "Alert"),
+                    ("provider_contact", "First contact")]
 PALETTE = ["#0969da", "#1a7f37", "#8250df", "#bf3989", "#d4a72c", "#cf222e", "#1b7c83",
            "#6e7781"]
 
@@ -238,7 +241,9 @@ def router(engine: Engine, settings: Settings) -> APIRouter:
                 y_title="leads")
             charts["histogram"]["options"]["plugins"]["legend"] = {"display": False}
             return render("speed", request, who, title="Speed to lead", s=rep.summary,
-                          rows=rep.table, metrics=METRICS, fmt=_duration, charts=charts)
+                          rows=rep.table, metrics=METRICS, fmt=_duration, charts=charts,
+                          provider=PROVIDER_METRICS,
+                          late=list(rep.summary.get("late_sources", {}).values()))
         return page(request, build)
 
     @r.get("/app/forecast")
