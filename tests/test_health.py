@@ -158,3 +158,36 @@ def test_two_writers_queue_one_email(pg_url: str, tmp_path: Path) -> None:
 def test_alert_to_is_checked(tmp_path: Path, bad: Any) -> None:
     with pytest.raises(Exception, match="sources.alert_to"):
         _settings(tmp_path, alert_to=bad)
+
+
+def test_silence_pass_turns_once_and_clears(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    engine = _engine(url)
+    settings = _settings(tmp_path)
+    _bulk(engine, settings, range(1, 13), parser="website", source="Acme")
+    start = utcnow() - timedelta(days=6)
+    with db.session_scope(engine) as session:  # the twelve leads came every 8 hours
+        for i, sample in enumerate(session.exec(select(SourceSample)
+                                                .order_by(col(SourceSample.id))).all()):
+            sample.at = start + timedelta(hours=8 * i)
+            session.add(sample)
+    last = start + timedelta(hours=8 * 11)
+    assert health.check_silence(engine, settings, at=last + timedelta(hours=15)) == 0
+    assert health.check_silence(engine, settings, at=last + timedelta(hours=17)) == 1
+    assert health.check_silence(engine, settings, at=last + timedelta(hours=30)) == 0
+    (row,) = _outbox(engine)
+    assert "silent for 17.0 h" in row.subject
+    assert health.drifting(engine)[0]["source"] == "Acme"
+    _observe(engine, settings, 13, FULL)  # it sends again: well at once
+    assert health.states(engine) == {"Acme": "ok"}
+
+    from leadmail.cli import main
+
+    cfg = tmp_path / "leadmail.toml"
+    cfg.write_text(f'[database]\nurl = "{url}"\n[rules]\ndir = "{tmp_path}"\n')
+    capsys.readouterr()
+    assert main(["--config", str(cfg), "sources"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:3] == ["SOURCE", "STATE", "MAIL/D"]
+    assert out[1].split()[:2] == ["Acme", "ok"] and "100%" in out[1]
