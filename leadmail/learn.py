@@ -214,8 +214,14 @@ def learn(raws: list[bytes], name: str | None = None) -> Learned:
         if target in chosen:
             lines.append(f"{target} = {{ label = {_q(labels[target])} }}   "
                          f"# {_comment(chosen[target][1])}")
+    regexes = {f: layout_regex(mails, f) for f in _TOKENS if f not in chosen}
+    for target, found in regexes.items():
+        if found is not None:
+            pattern, seen = found
+            lines.append(f"{target} = {{ regex = {_q(pattern)} }}   # {_comment(seen)}")
     missing = [f for f in ("full_name", "email", "phone", "property_address", "price", "message")
-               if f not in chosen and not (f == "full_name" and "first_name" in chosen)]
+               if f not in chosen and regexes.get(f) is None
+               and not (f == "full_name" and "first_name" in chosen)]
     if missing:
         lines.append(f"# not found under one label in every sample: {', '.join(missing)}")
     for note in notes:
@@ -224,6 +230,44 @@ def learn(raws: list[bytes], name: str | None = None) -> Learned:
     lines.append("[set]")
     lines.append(f"source = {_q(name)}   # named by --name, else the sender's display name")
     return Learned(slug(name), name, "\n".join(lines) + "\n", labels, notes)
+
+
+# Values found inside a line (not under a label), by field: what a layout regex captures.
+_TOKENS = {
+    "email": r"[^\s@<>()\[\],;:\"']{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}",
+    "phone": r"\+?\(?\d{1,4}\)?(?:[ .-]?\(?\d{2,4}\)?){2,4}",
+    "price": r"[$€£] ?\d{1,3}(?:[,.]\d{3}){0,4}",
+}
+_PREFIX_WORDS = 6  # a layout regex anchors on at most this many words before the value
+
+
+def layout_regex(mails: list[Mail], target: str) -> tuple[str, str] | None:
+    """A regex for `target` where every sample has its value after the same words on a line
+    ("Call back on 303 555 0142 any time"): (the regex, what it saw), or None."""
+    token = re.compile(_TOKENS[target])
+    per_mail: list[dict[str, str]] = []  # words before a value -> the value
+    for mail in mails:
+        found: dict[str, str] = {}
+        for line in mail.text.splitlines()[:2000]:
+            line = line[:500]
+            for m in token.finditer(line):
+                value = m.group(0).strip()
+                if looks_like(value) != ("address" if target == "property_address" else target):
+                    continue
+                words = line[:m.start()].split()[-_PREFIX_WORDS:]
+                if words and not any(c.isdigit() for c in " ".join(words)):
+                    found.setdefault(" ".join(words), value)
+        per_mail.append(found)
+    common = [p for p in per_mail[0] if all(p in other for other in per_mail[1:])]
+    if len(mails) > 1:  # a value the same in every sample is the provider's, not the lead's
+        common = [p for p in common if len({m[p] for m in per_mail}) > 1]
+    if not common:
+        return None
+    prefix = max(common, key=len)
+    pattern = r"\s+".join(re.escape(w) for w in prefix.split()) + r"\s*(" + _TOKENS[target] + ")"
+    seen = ", ".join(_q(_short(m[prefix])) for m in per_mail)
+    return pattern, (f"{kind_name(target)} after {_q(prefix)} in {len(mails)}/{len(mails)} "
+                     f"samples: {seen}")
 
 
 def kind_name(kind: str) -> str:

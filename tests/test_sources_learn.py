@@ -125,3 +125,34 @@ def test_value_shapes() -> None:
     assert looks_like("1 " + "a " * 3000 + "st") == "message"  # no street: the long words
     assert looks_like("1 " + "Elm " * 5000) == "message"
     assert time.perf_counter() - started < 0.5
+
+
+def _free_text(n: int, name: str, phone: str, mail: str, price: str) -> bytes:
+    return (f"From: Nook Rentals <ping@nook-rentals.example>\nTo: leads@brokerage.example\n"
+            f"Subject: Someone is curious about a listing ({n})\nMessage-ID: <n{n}@nook>\n"
+            f"Content-Type: text/plain; charset=utf-8\n\n"
+            f"Heads up! {name} pinged us about the loft.\n"
+            f"They said to call back on {phone} any time after five.\n"
+            f"Or drop a note to {mail} if easier.\n"
+            f"They mentioned a budget around {price} for the purchase.\n").encode()
+
+
+def test_layout_regexes_where_no_label_is(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    raws = [_free_text(1, "Jo Park", "(303) 555-0142", "jo.park@example.net", "$540,000"),
+            _free_text(2, "Lee Moss", "720.555.0199", "lee@example.com", "$1,200,000")]
+    learned = learn(raws, "Nook")
+    rule = tomllib.loads(learned.text)
+    assert set(rule["extract"]) == {"email", "phone", "price"}
+    assert rule["extract"]["phone"]["regex"].startswith(r"They\s+said\s+to\s+call\s+back\s+on\s*(")
+    assert "a phone after \"They said to call back on\" in 2/2 samples" in learned.text
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "nook.toml").write_text(learned.text)
+    third = tmp_path / "third.eml"
+    third.write_bytes(_free_text(3, "Ana Ruiz", "512 555 0177", "ana.r@example.org", "$415,000"))
+    capsys.readouterr()
+    assert main(["extract", "--json", "--rules", str(rules), str(third)]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert (got["source"], got["phone"], got["email"], got["price"]) == (
+        "Nook", "+15125550177", "ana.r@example.org", 415000)
