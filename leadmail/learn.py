@@ -201,6 +201,9 @@ def learn(raws: list[bytes], name: str | None = None) -> Learned:
     lines.append(f"# Draft rule learned from {n} sample mail(s) by `leadmail sources learn`.")
     lines.append("# Check every line, then the golden samples beside it, and reload (SIGHUP).")
     lines.append(f"name = {_q(slug(name))}")
+    if from_line.startswith("#") and subject_line.startswith("#"):
+        # A rule without a condition matches every mail: off until [match] says something.
+        lines.append("enabled = false   # nothing to match on was found: fill in [match] first")
     lines.append(f"source = {_q(name)}   # the Lead Source of every lead this rule matches")
     lines.append("")
     lines.append("[match]")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from leadmail.cli import main
+from leadmail.errors import ConfigErrors
 from leadmail.learn import learn, looks_like
 from tests.conftest import FIXTURES
 
@@ -156,3 +157,13 @@ def test_layout_regexes_where_no_label_is(tmp_path: Path,
     got = json.loads(capsys.readouterr().out)
     assert (got["source"], got["phone"], got["email"], got["price"]) == (
         "Nook", "+15125550177", "ana.r@example.org", 415000)
+
+
+def test_bad_samples_get_a_clear_answer() -> None:
+    with pytest.raises(ConfigErrors, match="give 1 to 3 sample mails"):
+        learn([])
+    with pytest.raises(ConfigErrors, match="larger than"):
+        learn([b"x" * (3 * 1024 * 1024)])
+    # Nothing to match on: the draft is written switched off, never a catch-all.
+    draft = tomllib.loads(learn([b"garbage \x00\xff without headers"]).text)
+    assert draft["enabled"] is False and draft["match"] == {}

@@ -59,7 +59,8 @@ def cmd_learn(args: argparse.Namespace) -> int:
     raws = []
     for name in args.files:
         try:
-            raws.append(Path(name).read_bytes()[:learn.MAX_BYTES + 1])
+            with Path(name).open("rb") as fh:  # a sample over the bound is refused by learn
+                raws.append(fh.read(learn.MAX_BYTES + 1))
         except OSError as exc:
             raise ConfigErrors([ConfigError(name, str(exc))]) from None
     learned = learn.learn(raws, args.name)
