@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from leadmail import config, db, health
 from leadmail.clock import utcnow
 from leadmail.models import Outbox, SourceHealth, SourceSample
+from tests.conftest import run_cli
 
 FULL = {"first_name": "Pat", "email": "p@example.org", "phone": "+15125550100",
         "property_address": "12 Elm St", "message": "hi"}
@@ -160,8 +161,7 @@ def test_alert_to_is_checked(tmp_path: Path, bad: Any) -> None:
         _settings(tmp_path, alert_to=bad)
 
 
-def test_silence_pass_turns_once_and_clears(tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_silence_pass_turns_once_and_clears(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'h.db'}"
     engine = _engine(url)
     settings = _settings(tmp_path)
@@ -181,13 +181,8 @@ def test_silence_pass_turns_once_and_clears(tmp_path: Path,
     assert health.drifting(engine)[0]["source"] == "Acme"
     _observe(engine, settings, 13, FULL)  # it sends again: well at once
     assert health.states(engine) == {"Acme": "ok"}
-
-    from leadmail.cli import main
-
     cfg = tmp_path / "leadmail.toml"
     cfg.write_text(f'[database]\nurl = "{url}"\n[rules]\ndir = "{tmp_path}"\n')
-    capsys.readouterr()
-    assert main(["--config", str(cfg), "sources"]) == 0
-    out = capsys.readouterr().out.splitlines()
+    out = run_cli("sources", config=cfg).stdout.splitlines()
     assert out[0].split()[:3] == ["SOURCE", "STATE", "MAIL/D"]
     assert out[1].split()[:2] == ["Acme", "ok"] and "100%" in out[1]

@@ -5,16 +5,17 @@ labelled field; its golden samples are checked by `leadmail check-config`."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from leadmail.cli import main
 from leadmail.errors import ConfigErrors
 from leadmail.learn import learn, looks_like
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, run_cli
 
 SAMPLES = FIXTURES / "learn"
 # The unseen third mail, as a person reads it.
@@ -31,28 +32,27 @@ THIRD = {
 }
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """The real `leadmail` command, in this process (a process start costs seconds)."""
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+def side_by_side(*commands: tuple[str, ...], cwd: Path) -> list[subprocess.CompletedProcess[str]]:
+    """The real `leadmail` commands, each its own process, at once (a start costs seconds)."""
+    env = {"LEADMAIL_CONFIG": ""}
+    with ThreadPoolExecutor(len(commands)) as pool:
+        runs = [pool.submit(run_cli, *c, cwd=cwd, check=False, env=env) for c in commands]
+        return [r.result() for r in runs]
 
 
-def _extract(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
-    code, out, _ = cli(capsys, "extract", "--json", *args, str(SAMPLES / "hearthstone-3.eml"))
-    assert code == 0
-    return dict(json.loads(out))
+def _json(run: subprocess.CompletedProcess[str]) -> dict[str, object]:
+    assert run.returncode == 0, run.stderr
+    return dict(json.loads(run.stdout))
 
 
-def test_learned_rule_reads_an_unseen_mail(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)  # no leadmail.toml, no rules/ here: the built-in readers
-    monkeypatch.delenv("LEADMAIL_CONFIG", raising=False)
-    without = _extract(capsys)
-    code, out, _ = cli(capsys, "sources", "learn", str(SAMPLES / "hearthstone-1.eml"),
-                       str(SAMPLES / "hearthstone-2.eml"), "--out", str(tmp_path / "rules"))
-    assert code == 0, out
+def test_learned_rule_reads_an_unseen_mail(tmp_path: Path) -> None:
+    # In an empty folder (no leadmail.toml, no rules/): the built-in readers alone.
+    bare, learned = side_by_side(
+        ("extract", "--json", str(SAMPLES / "hearthstone-3.eml")),
+        ("sources", "learn", str(SAMPLES / "hearthstone-1.eml"),
+         str(SAMPLES / "hearthstone-2.eml"), "--out", "rules"), cwd=tmp_path)
+    assert learned.returncode == 0, learned.stderr
+    without = _json(bare)
     # No built-in parser knows this layout: the fallback takes the sender for the lead.
     assert without["source"] == "Direct"
     assert without["email"] != THIRD["email"] and without["price"] is None
@@ -75,7 +75,9 @@ def test_learned_rule_reads_an_unseen_mail(tmp_path: Path, capsys: pytest.Captur
     # The provider's own desk phone, the same in both samples, is not taken for the lead's.
     assert "'Your Hearthstone desk' is the same in every sample" in text
 
-    got = _extract(capsys, "--rules", str(tmp_path / "rules"))
+    (run,) = side_by_side(("extract", "--json", "--rules", "rules",
+                           str(SAMPLES / "hearthstone-3.eml")), cwd=tmp_path)
+    got = _json(run)
     assert {k: got[k] for k in THIRD} == THIRD
 
     # The samples are copied beside the rule with what the draft reads from them.
@@ -87,29 +89,27 @@ def test_learned_rule_reads_an_unseen_mail(tmp_path: Path, capsys: pytest.Captur
     assert first["first_name"] == "Marisol" and first["last_name"] == "Quintana"
 
 
-def test_check_config_evaluates_golden_samples(tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
-    rules = tmp_path / "rules"
-    rules.mkdir()
+def test_check_config_evaluates_golden_samples(tmp_path: Path) -> None:
     raws = [(SAMPLES / f"hearthstone-{i}.eml").read_bytes() for i in (1, 2)]
     learned = learn(raws, "Hearthstone")
-    (rules / f"{learned.name}.toml").write_text(learned.text)
-    folder = rules / learned.name
-    folder.mkdir()
-    (folder / "a.eml").write_bytes(raws[0])
     good = {"is_lead": True, "source": "Hearthstone", "phone": "+13035550142", "price": 715000,
             "segment": "Seller"}
-    (folder / "a.expected.json").write_text(json.dumps(good))
-    cfg = tmp_path / "leadmail.toml"
-    cfg.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "l.db"}"\n'
-                   f'[rules]\ndir = "{rules}"\n')
-    code, out, _ = cli(capsys, "--config", str(cfg), "check-config")
-    assert code == 0 and "1 source rules, 1 golden samples" in out
-    (folder / "a.expected.json").write_text(json.dumps({**good, "phone": "+13035550143"}))
-    code, _, err = cli(capsys, "--config", str(cfg), "check-config")
-    assert code == 2
+    configs = []
+    for name, want in (("good", good), ("bad", {**good, "phone": "+13035550143"})):
+        rules = tmp_path / name / "rules"
+        (rules / learned.name).mkdir(parents=True)
+        (rules / f"{learned.name}.toml").write_text(learned.text)
+        (rules / learned.name / "a.eml").write_bytes(raws[0])
+        (rules / learned.name / "a.expected.json").write_text(json.dumps(want))
+        cfg = tmp_path / name / "leadmail.toml"
+        cfg.write_text(f'[database]\nurl = "sqlite:///{tmp_path / name / "l.db"}"\n'
+                       f'[rules]\ndir = "{rules}"\n')
+        configs.append(("--config", str(cfg), "check-config"))
+    ok, bad = side_by_side(*configs, cwd=tmp_path)
+    assert ok.returncode == 0 and "1 source rules, 1 golden samples" in ok.stdout
+    assert bad.returncode == 2
     assert ("config error: hearthstone.toml: golden sample a.eml: phone is '+13035550142', "
-            "expected '+13035550143'") in err
+            "expected '+13035550143'") in bad.stderr
 
 
 def test_value_shapes() -> None:
@@ -138,8 +138,7 @@ def _free_text(n: int, name: str, phone: str, mail: str, price: str) -> bytes:
             f"They mentioned a budget around {price} for the purchase.\n").encode()
 
 
-def test_layout_regexes_where_no_label_is(tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_layout_regexes_where_no_label_is(tmp_path: Path) -> None:
     raws = [_free_text(1, "Jo Park", "(303) 555-0142", "jo.park@example.net", "$540,000"),
             _free_text(2, "Lee Moss", "720.555.0199", "lee@example.com", "$1,200,000")]
     learned = learn(raws, "Nook")
@@ -152,9 +151,8 @@ def test_layout_regexes_where_no_label_is(tmp_path: Path,
     (rules / "nook.toml").write_text(learned.text)
     third = tmp_path / "third.eml"
     third.write_bytes(_free_text(3, "Ana Ruiz", "512 555 0177", "ana.r@example.org", "$415,000"))
-    capsys.readouterr()
-    assert main(["extract", "--json", "--rules", str(rules), str(third)]) == 0
-    got = json.loads(capsys.readouterr().out)
+    (run,) = side_by_side(("extract", "--json", "--rules", str(rules), str(third)), cwd=tmp_path)
+    got = _json(run)
     assert (got["source"], got["phone"], got["email"], got["price"]) == (
         "Nook", "+15125550177", "ana.r@example.org", 415000)
 

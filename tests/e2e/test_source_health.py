@@ -5,18 +5,19 @@ the gauge, and five good leads later the source recovers by itself."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
-from leadmail.cli import main
 from leadmail.web.sources import FILLED, MISSING
 from tests.conftest import (
     AGENTS,
     Sink,
     agents_toml,
     free_port,
+    run_cli,
     send,
     wait_for,
     write_config,
@@ -69,14 +70,7 @@ def _drift_mails(sink: Sink) -> list[object]:
         return [m for _, m, _ in sink.messages if str(m["Subject"]).startswith("Lead source")]
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> int:
-    """`leadmail ARGS` in this process; its output stays in capsys."""
-    capsys.readouterr()
-    return main(list(args))
-
-
-def test_drift_alarm_once_and_recovery(tmp_path: Path, sink: Sink, daemon_factory,  # type: ignore[no-untyped-def]
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_drift_alarm_once_and_recovery(tmp_path: Path, sink: Sink, daemon_factory) -> None:  # type: ignore[no-untyped-def]
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "acme.toml").write_text(RULE)
@@ -116,13 +110,14 @@ def test_drift_alarm_once_and_recovery(tmp_path: Path, sink: Sink, daemon_factor
     # One bar per lead and field: the 5 phones missing, and no price in any of the 25.
     assert page.text.count(f'fill="{MISSING}"') == 5 + 25
     assert page.text.count(f'fill="{FILLED}"') == 6 * 25 - 30
-    # The CLI, in this process (a process start costs seconds on a busy machine).
-    assert cli(capsys, "--config", str(cfg), "status") == 1  # a problem: exit 1
-    status = capsys.readouterr().out
-    assert "source Acme Listings is drifting: phone missing in 3 of its last 5 leads" in status
-    assert "sources    Acme Listings DRIFTING" in status
-    assert cli(capsys, "--config", str(cfg), "sources", "--json") == 0
-    listing = json.loads(capsys.readouterr().out)
+    with ThreadPoolExecutor(2) as pool:  # two CLI processes at once: each start takes seconds
+        status_run = pool.submit(run_cli, "status", config=cfg, cwd=tmp_path, check=False)
+        sources_run = pool.submit(run_cli, "sources", "--json", config=cfg, cwd=tmp_path)
+        status, listing = status_run.result(), json.loads(sources_run.result().stdout)
+    assert status.returncode == 1  # a problem: exit 1
+    assert "source Acme Listings is drifting: phone missing in 3 of its last 5 leads" in \
+        status.stdout
+    assert "sources    Acme Listings DRIFTING" in status.stdout
     acme = next(s for s in listing if s["source"] == "Acme Listings")
     assert acme["state"] == "drifting"
     assert acme["first_bad_message"] == "<acme-21@listings.acme-realty.example>"
