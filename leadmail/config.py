@@ -443,6 +443,8 @@ class AgentConfig(_Section):
     open_cap: int | None = Field(default=None, ge=1)  # most open (assigned/accepted) leads
     aliases: list[str] = Field(default_factory=list)  # other addresses providers use for them
     channels: list[str] = Field(default_factory=lambda: ["email"], min_length=1)  # email, webhooks
+    # "admin": also gets the source-health alarms (leadmail.health).
+    role: Literal["agent", "manager", "admin"] = "agent"
 
     _timezone = field_validator("timezone")(classmethod(lambda cls, v: _timezone(v)))
     _hours = field_validator("hours")(classmethod(lambda cls, v: _hour_specs(v)))
@@ -947,6 +949,25 @@ class RulesConfig(_Section):
         return self
 
 
+class SourcesConfig(_Section):
+    """Source health (leadmail.health): who hears of a source that drifts."""
+
+    # Emails of whoever gets the drift alarm, besides the [[agents]] with role = "admin".
+    alert_to: list[str] = Field(default_factory=list, max_length=50)
+
+    @field_validator("alert_to", mode="before")
+    @classmethod
+    def _alert_to(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = [v]
+        if not isinstance(v, list):
+            return v
+        for addr in v:
+            if not isinstance(addr, str) or not _EMAIL.match(addr.strip()):
+                raise ValueError(f"{addr!r} is not an email address")
+        return [a.strip().lower() for a in v]
+
+
 class LogConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -976,6 +997,7 @@ class Settings(_Section):
     followup: FollowupConfig = Field(default_factory=FollowupConfig)
     teams: list[TeamConfig] = Field(default_factory=list)
     api_keys: list[ApiKeyConfig] = Field(default_factory=list)
+    sources: SourcesConfig = Field(default_factory=SourcesConfig)
 
     @model_validator(mode="after")
     def _followup_checks(self) -> Settings:

@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 from sqlalchemy.engine import Engine
 
-from leadmail import pipeline, sandbox, sdnotify
+from leadmail import golden, health, pipeline, sandbox, sdnotify
 from leadmail.config import Settings, split_hostport
 from leadmail.errors import ConfigErrors
 from leadmail.followup import reminders
@@ -31,6 +31,7 @@ from leadmail.web.app import make_server as make_http_server
 
 log = structlog.get_logger("leadmail.daemon")
 DEAD_PEER_CHECK = 5.0  # seconds between looks for claims of dead processes on this host
+SILENCE_CHECK = 300.0  # seconds between looks for lead sources gone silent
 EXECUTOR_THREADS = 64  # the daemon loop's thread pool: blocking calls, most of them waiting
 
 
@@ -99,12 +100,15 @@ class Daemon:
     def _reload(self) -> None:
         self.reload_requested = False
         try:
-            self.rt = pipeline.Runtime.load(self.settings)
-            self.readers.reload(self.rt)
-            email_channel._env.cache_clear()
-            log.info("reloaded rules and templates", rules=len(self.rt.rules))
+            rt = pipeline.Runtime.load(self.settings)
+            samples = golden.check(rt)  # a rule that breaks its own golden samples: refused
         except ConfigErrors as exc:
             log.error("reload failed; keeping the previous rules", error=str(exc))
+            return
+        self.rt = rt
+        self.readers.reload(self.rt)
+        email_channel._env.cache_clear()
+        log.info("reloaded rules and templates", rules=len(self.rt.rules), golden=samples)
 
     async def _pipeline_worker(self) -> None:
         released = await asyncio.to_thread(pipeline.release_dead_claims, self.engine, True)
@@ -217,6 +221,10 @@ class Daemon:
         await self._passes("follow-up", reminders.run_pass,
                            lambda: self.settings.followup.interval)
 
+    async def _silence_worker(self) -> None:
+        # Daily sources gone quiet for twice their usual gap turn drifting (leadmail.health).
+        await self._passes("source silence", health.check_silence, lambda: SILENCE_CHECK)
+
     async def _watchdog(self, interval: float) -> None:
         # Pinged from the loop itself: a blocked loop stops the pings and systemd restarts us.
         while not self.stop.is_set():
@@ -261,6 +269,7 @@ class Daemon:
             asyncio.create_task(self._outbox_sender(), name="outbox"),
             asyncio.create_task(self._timer_worker(), name="timers"),
             asyncio.create_task(self._followup_worker(), name="followup"),
+            asyncio.create_task(self._silence_worker(), name="source-silence"),
         ]
         if self.settings.notify.digest_every:
             tasks.append(asyncio.create_task(self._digest_worker(), name="digest"))

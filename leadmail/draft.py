@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from leadmail import leadfields, normalize
@@ -28,6 +29,9 @@ class Draft:
     rule: str | None = None
     confidence: dict[str, float] = field(default_factory=dict)
     trace: list[dict[str, Any]] = field(default_factory=list)
+    # The provider's own time of the inquiry, and which clock said it (body, date, received).
+    provider_at: datetime | None = None
+    provider_clock: str | None = None
 
     if TYPE_CHECKING:  # the lead's fields are added by dataclass_of
         def __init__(self, **values: Any) -> None: ...

@@ -51,3 +51,9 @@ class DatabaseCollector(Collector):
         for name, up in data.get("intakes", {}).items():
             intake.add_metric([name], 1.0 if up else 0.0)
         yield intake
+        drifting = GaugeMetricFamily("leadmail_source_drifting",
+                                     "Lead source drifting (1) or healthy (0): leadmail sources",
+                                     labels=["source"])
+        for source, state in data.get("sources", {}).items():
+            drifting.add_metric([source], 1.0 if state == "drifting" else 0.0)
+        yield drifting

@@ -107,6 +107,10 @@ class Lead(SQLModel, table=True):
     agent: str | None = Field(default=None, index=True)  # assigned agent email
     status: str = Field(default="new", max_length=20)  # new, assigned, unassigned, review
     created_at: datetime = Field(default_factory=utcnow, index=True)
+    # When the provider says the inquiry happened (leadmail.provider_clock), beside the intake
+    # time (the message's received_at), and which clock said so: body, date or received.
+    provider_at: datetime | None = None
+    provider_clock: str | None = Field(default=None, max_length=20)
 
 
 def full_name(lead: Lead) -> str:
@@ -325,3 +329,47 @@ class Audience(SQLModel, table=True):
     name: str = Field(max_length=200)
     filters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# ---------------------------------------------------------------------------------------------
+# Source health (leadmail.health): rolling figures per lead source, shared by every instance.
+
+
+class SourceHealth(SQLModel, table=True):
+    """One lead source's state: ok or drifting (and why), and its drift episodes so far."""
+
+    source: str = Field(primary_key=True, max_length=200)
+    state: str = Field(default="ok", max_length=20)  # ok, drifting
+    reason: str | None = None  # what changed, in words
+    kind: str | None = Field(default=None, max_length=20)  # field:NAME, fallback, silent
+    episode: int = 0  # drift episodes so far: the admin email's idempotency key has it
+    since: datetime | None = None
+    last_good_message: str | None = Field(default=None, max_length=998)
+    first_bad_message: str | None = Field(default=None, max_length=998)
+    last_seen: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SourceSample(SQLModel, table=True):
+    """One mail of a source in its rolling window (the last health.WINDOW are kept)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=200, index=True)
+    at: datetime = Field(default_factory=utcnow)
+    message_pk: int | None = None
+    message_id: str | None = Field(default=None, max_length=998)
+    kind: str = Field(max_length=20)  # lead, review, quarantine, nonlead
+    fallback: bool = False  # read by the Direct fallback instead of the source's parser
+    filled: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class SourceDay(SQLModel, table=True):
+    """A source's counts for one UTC day."""
+
+    source: str = Field(primary_key=True, max_length=200)
+    day: date = Field(primary_key=True)
+    mails: int = 0
+    leads: int = 0
+    review: int = 0
+    fallback: int = 0
+    quarantined: int = 0

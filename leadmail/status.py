@@ -10,6 +10,7 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from leadmail import health
 from leadmail.clock import utcnow
 from leadmail.config import Settings
 from leadmail.models import Lead, Message
@@ -36,6 +37,9 @@ def gather(settings: Settings, engine: Engine) -> dict[str, Any]:
                         "leadmail outbox list --status failed")
     if review:
         problems.append(f"{review} lead(s) wait in review: leadmail review list")
+    drifting = health.drifting(engine)
+    for d in drifting:
+        problems.append(f"source {d['source']} is drifting: {d['reason']} (leadmail sources)")
     daemon: Any = "no [http] listen configured; cannot ask the daemon"
     listen = settings.http.status_listen  # admin_listen, else listen if it serves /readyz
     if settings.http.listen and not listen:
@@ -53,4 +57,5 @@ def gather(settings: Settings, engine: Engine) -> dict[str, Any]:
     url = engine.url.render_as_string(hide_password=True)
     return {"ok": not problems, "database": url, "messages": data["messages"],
             "outbox": data["outbox"], "last_received": last.isoformat() if last else None,
-            "leads_24h": leads_24h, "review": review, "daemon": daemon, "problems": problems}
+            "leads_24h": leads_24h, "review": review, "drifting_sources": drifting,
+            "daemon": daemon, "problems": problems}

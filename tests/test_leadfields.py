@@ -25,9 +25,11 @@ from leadmail.web.api.schemas import LeadDetail, LeadOut
 
 # What each class keeps besides the lead's fields: its step's bookkeeping.
 EXTRACTED_OWN = {"parser", "is_lead", "not_lead_reason", "confidence", "trace"}
-DRAFT_OWN = {"is_lead", "not_lead_reason", "parser", "rule", "confidence", "trace"}
+DRAFT_OWN = {"is_lead", "not_lead_reason", "parser", "rule", "confidence", "trace",
+             "provider_at", "provider_clock"}
 LEAD_OWN = {"id", "message_pk", "dedup_key", "contact_id", "parser", "rule", "confidence",
-            "trace", "review_reason", "agent", "status", "created_at"}
+            "trace", "review_reason", "agent", "status", "created_at", "provider_at",
+            "provider_clock"}
 
 
 def test_the_definition_holds_together() -> None:

@@ -65,6 +65,8 @@ def as_text(report: Report, columns: list[str] | None = None) -> str:
     lines.append("  ".join(head).rstrip())
     for row in cells:
         lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    for sentence in (report.summary.get("late_sources") or {}).values():
+        lines.append(f"LATE  {sentence}")
     return "\n".join(lines)
 
 
@@ -72,5 +74,6 @@ TEXT_COLUMNS = {
     "engagement": ["lead", "name", "source", "agent", "age_days", "last_contact", "state",
                    "next_step", "next_due"],
     "speed": ["by", "group", "leads", "alert_p50", "alert_p90", "claim_p50", "claim_p90",
-              "contact_p50", "contact_p90"],
+              "contact_p50", "contact_p90", "provider_alert_p50", "provider_alert_p90",
+              "provider_contact_p50", "provider_contact_p90"],
 }

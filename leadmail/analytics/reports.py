@@ -4,7 +4,10 @@ Definitions (docs/followup.md has them with examples):
 - engagement: open leads (Stage Lead, Potential or Active). Untouched: never contacted.
   Stale: last contact older than `[followup] stale_after`. Engaged: contacted since.
 - speed: per lead, seconds from receipt (the stored message) to the first alert sent, to the
-  first claim or accept, and to the first contact; p50 and p90 by nearest rank.
+  first claim or accept, and to the first contact; p50 and p90 by nearest rank. And from the
+  provider's own time of the inquiry (Lead.provider_at) to receipt, to the first alert and to
+  the first contact; a source whose mail reaches us a median LATE or more after the inquiry
+  is named.
 - sources: per source and month (UTC) of receipt: leads, qualified (reached Potential or
   Active), won (a won deal).
 - forecast: open deals by expected close month: count and value.
@@ -42,6 +45,10 @@ QUALIFIED = ("Potential", "Active")
 STATES = ("untouched", "stale", "engaged")
 AGES = (("<1d", 1), ("1-7d", 7), ("7-30d", 30), ("30d+", None))
 METRICS = ("alert", "claim", "contact")
+# From the provider's clock: to receipt (intake), to the first alert, to the first contact.
+PROVIDER_METRICS = ("provider_intake", "provider_alert", "provider_contact")
+LATE = 300.0  # seconds: a source whose mail comes this late (median) is named
+LATE_MIN_LEADS = 3  # leads with a provider time a source needs before it is named
 REPORTS = ("engagement", "speed", "sources", "forecast")
 
 
@@ -158,7 +165,7 @@ def speed(session: Session, settings: Settings, who: Principal, at: datetime) ->
             strategies[lead_id] = strategy  # descending: the first assignment wins
     detail = []
     groups: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(
-        lambda: {m: [] for m in METRICS})
+        lambda: {m: [] for m in (*METRICS, *PROVIDER_METRICS)})
     for lead, received in rows:
         assert lead.id is not None
         start = must(received)
@@ -175,8 +182,19 @@ def speed(session: Session, settings: Settings, who: Principal, at: datetime) ->
             if seconds is not None:
                 for key in keys:
                     groups[key][metric].append(seconds)
+        said = aware(lead.provider_at)
+        item["provider_at"] = said.isoformat() if said else None
+        ends = {"provider_intake": start, "provider_alert": firsts["alert"].get(lead.id),
+                "provider_contact": firsts["contact"].get(lead.id)}
+        for metric, end in ends.items():
+            seconds = None if said is None or end is None else max(
+                0.0, (end - said).total_seconds())
+            item[f"{metric}_seconds"] = seconds
+            if seconds is not None:
+                for key in keys:
+                    groups[key][metric].append(seconds)
         for key in keys:
-            groups.setdefault(key, {m: [] for m in METRICS})
+            groups.setdefault(key, {m: [] for m in (*METRICS, *PROVIDER_METRICS)})
         detail.append(item)
     counts: dict[tuple[str, str], int] = defaultdict(int)
     for item in detail:
@@ -187,7 +205,7 @@ def speed(session: Session, settings: Settings, who: Principal, at: datetime) ->
     table = []
     for (by, name), values in sorted(groups.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
         row: dict[str, Any] = {"by": by, "group": name, "leads": counts[(by, name)]}
-        for metric in METRICS:
+        for metric in (*METRICS, *PROVIDER_METRICS):
             row[f"{metric}_n"] = len(values[metric])
             row[f"{metric}_p50"] = percentile(values[metric], 50)
             row[f"{metric}_p90"] = percentile(values[metric], 90)
@@ -195,7 +213,22 @@ def speed(session: Session, settings: Settings, who: Principal, at: datetime) ->
     overall = next((r for r in table if r["by"] == "all"), None)
     summary = {"leads": len(detail), **({k: v for k, v in overall.items()
                                          if k not in ("by", "group", "leads")} if overall else {})}
+    summary["late_sources"] = late_sources(table)
     return Report("speed", at, summary, table, {}, detail)
+
+
+def late_sources(table: list[dict[str, Any]]) -> dict[str, str]:
+    """source -> "Realtor.com mails reach you a median 14 min after the inquiry", for each
+    source whose mail comes LATE or more after the provider's own time (median)."""
+    out = {}
+    for row in table:
+        median = row.get("provider_intake_p50")
+        if (row["by"] == "source" and median is not None and median >= LATE
+                and row["provider_intake_n"] >= LATE_MIN_LEADS):
+            minutes = round(median / 60)
+            when = f"{minutes} min" if minutes < 120 else f"{median / 3600:.1f} h"
+            out[row["group"]] = f"{row['group']} mails reach you a median {when} after the inquiry"
+    return out
 
 
 def sources(session: Session, settings: Settings, who: Principal, at: datetime) -> Report:

@@ -26,14 +26,15 @@ from leadmail.cli import (
     report,
     route,
     run,
+    sources,
     status,
 )
 from leadmail.errors import ConfigErrors
 
 DESCRIPTION = "Command line: thin commands over the pipeline, the store and the daemon."
 # In the order `leadmail --help` lists their commands.
-GROUPS = (run, mail, leads, messages, outbox, status, install, route, report, followup, apikey,
-          demo)
+GROUPS = (run, mail, leads, messages, outbox, status, sources, install, route, report, followup,
+          apikey, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

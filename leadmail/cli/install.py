@@ -8,7 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from leadmail import config, db, perms, pipeline
+from leadmail import config, db, golden, perms, pipeline
 from leadmail.cli.common import load_settings
 from leadmail.notify import render
 
@@ -33,6 +33,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate the config, the rules and their scripts, and the alert templates."""
     settings = load_settings(args)
     rt = pipeline.Runtime.load(settings)
+    samples = golden.check(rt)  # each rule's golden samples still read as expected
     path = config.find_config(args.config)
     problems = render.check(settings.notify.templates)
     for problem in problems:
@@ -42,7 +43,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(
         f"config OK: {settings._source or path or '(embedded defaults)'}; "
         f"{len(settings.agents)} agents, {len(settings.routes)} routes, "
-        f"{len(rt.rules)} source rules"
+        f"{len(rt.rules)} source rules" + (f", {samples} golden samples" if samples else "")
     )
     # The absolute paths used: relative ones are read from the config file's folder.
     paths = settings.used_paths()

@@ -7,7 +7,7 @@ import asyncio
 
 import structlog
 
-from leadmail import config, perms, pipeline
+from leadmail import config, golden, perms, pipeline
 from leadmail.cli.common import connect
 from leadmail.daemon import Daemon
 
@@ -21,6 +21,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings, engine = connect(args)
     _warn_exposed(settings)
     rt = pipeline.Runtime.load(settings)
+    for problem in golden.problems(rt):  # at start a warning: mail keeps flowing
+        structlog.get_logger("leadmail.rules").warning(
+            "golden sample broken; leadmail check-config says more", problem=str(problem))
     return asyncio.run(Daemon(settings, engine, rt).run())
 
 

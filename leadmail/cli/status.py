@@ -25,6 +25,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print("messages   " + ", ".join(f"{k} {v}" for k, v in sorted(report["messages"].items()))
           + f" (last received {report['last_received'] or 'never'})")
     print("leads      " + f"{report['leads_24h']} in the last 24 h, {report['review']} in review")
+    print("sources    " + (", ".join(f"{d['source']} DRIFTING" for d in report[
+        "drifting_sources"]) or "none drifting"))
     print("outbox     " + ", ".join(f"{k} {v}" for k, v in sorted(report["outbox"].items())))
     daemon = report["daemon"]
     if isinstance(daemon, dict):

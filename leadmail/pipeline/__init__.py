@@ -27,10 +27,10 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
-from leadmail import liveness
+from leadmail import health, liveness
 from leadmail.clock import utcnow
 from leadmail.db import session_scope
-from leadmail.errors import Ended, Quarantine, Review, Taken, Transient
+from leadmail.errors import Ended, NotALead, Quarantine, Review, Taken, Transient
 from leadmail.metrics import PROCESSED, STEP_SECONDS
 from leadmail.models import Event, Message, MessageStatus
 from leadmail.normalize import storable
@@ -145,6 +145,10 @@ def _finish(session: Session, ctx: Context, end: Ended) -> Outcome:
         status=end.status, reason=reason, error=storable(end.traceback),
         duplicate_of=end.duplicate_of, processed_at=utcnow(), lease_until=None,
     ))  # one statement: the message's bytes are not loaded again
+    if isinstance(end, NotALead | Quarantine) and end.source:  # the source's figures count it
+        health.observe(session, ctx.rt.settings, source=end.source,
+                       kind="quarantine" if isinstance(end, Quarantine) else "nonlead",
+                       message_pk=ctx.msg_id, message_id=None)
     session.add(
         Event(
             kind=end.status,

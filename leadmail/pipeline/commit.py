@@ -23,7 +23,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from leadmail import contacts, routing
+from leadmail import contacts, health, routing
 from leadmail.clock import utcnow
 from leadmail.config import Settings
 from leadmail.db import session_scope
@@ -166,6 +166,10 @@ def _write(session: Session, ctx: Context, draft: Draft) -> Outcome:
             owner=contact.owner if merged else None,
         )
         route_name = decision.rule
+    # The source's health figures, in this transaction: counted once, with the lead.
+    health.observe(session, settings, source=lead.source, kind="review" if ctx.review else "lead",
+                   message_pk=msg_id, message_id=_message_id(draft), values=_lead_fields(draft),
+                   parser=draft.parser)
     lead.trace = list(draft.trace)
     session.add(lead)
     session.add(contact)
@@ -174,6 +178,12 @@ def _write(session: Session, ctx: Context, draft: Draft) -> Outcome:
         reason=None))  # one statement: the message's bytes are not loaded again
     ctx.route = route_name
     return Outcome(msg_id, MessageStatus.LEAD, lead.id, lead.agent, source=draft.source)
+
+
+def _message_id(draft: Draft) -> str | None:
+    """The mail's Message-ID, as the read step's trace has it."""
+    return next((str(t["message_id"]) for t in draft.trace
+                 if t.get("step") == "parse" and t.get("message_id")), None)
 
 
 def _logged(ctx: Context, outcome: Outcome) -> Outcome:

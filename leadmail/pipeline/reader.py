@@ -24,6 +24,7 @@ from leadmail.intake import posted
 from leadmail.metrics import STEP_SECONDS
 from leadmail.parsers.base import Extracted
 from leadmail.parsers.mime import parse_mail
+from leadmail.parsers.provider_time import provider_time
 from leadmail.pipeline.context import Context, Ran
 from leadmail.pipeline.runtime import Runtime
 from leadmail.rules import apply_extractions, match_rule
@@ -85,6 +86,9 @@ def read(raw: bytes, rt: Runtime) -> Draft:
     taken = apply_extractions(rule, mail, ext) if rule and ext.is_lead else []
     region = rt.settings.pipeline.default_region
     draft = build(ext, region)
+    clock = provider_time(mail)
+    if clock is not None:
+        draft.provider_at, draft.provider_clock = clock
     draft.trace[:0] = [
         {
             "step": "parse",
@@ -92,6 +96,8 @@ def read(raw: bytes, rt: Runtime) -> Draft:
             "subject": mail.subject,
             "from": mail.from_addr,
             "defects": mail.defects,
+            "provider_time": clock[0].isoformat() if clock else None,
+            "provider_clock": clock[1] if clock else None,
         },
         {
             "step": "match_rule",

@@ -15,11 +15,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from leadmail import __version__
+from leadmail import __version__, health
 from leadmail.config import HttpConfig, Settings
 from leadmail.metrics import REGISTRY, DatabaseCollector
 from leadmail.models import Message, Outbox
-from leadmail.web import followup
+from leadmail.web import followup, sources
 from leadmail.web.guard import BodyLimit, PublicOnly
 from leadmail.web.links import router
 
@@ -44,7 +44,9 @@ def create_app(
         app.include_router(router(engine, settings))
     if settings is not None:  # follow-up: the Lead API, report pages, "mark done" links
         followup.mount(app, engine, settings)
-    collector = DatabaseCollector(lambda: {**counts(engine), "intakes": intakes()})
+        app.include_router(sources.router(engine, settings))  # /app/sources: source health
+    collector = DatabaseCollector(lambda: {**counts(engine), "intakes": intakes(),
+                                           "sources": health.states(engine)})
     with contextlib.suppress(ValueError):  # already registered by an earlier app in-process
         REGISTRY.register(collector)
 
@@ -67,7 +69,12 @@ def create_app(
             checks[name] = "ok" if up else "down"
         ready = all(v == "ok" for v in checks.values())
         response.status_code = 200 if ready else 503
-        return {"ready": ready, "checks": checks}
+        # Detail that does not make the daemon unready: lead sources that drift.
+        try:
+            sources: Any = health.drifting(engine)
+        except Exception as exc:
+            sources = f"error: {type(exc).__name__}"
+        return {"ready": ready, "checks": checks, "drifting_sources": sources}
 
     @app.get("/metrics")
     def metrics() -> Response:

@@ -50,6 +50,9 @@ NAV = [("/app/engagement", "Engagement"), ("/app/speed", "Speed to lead"),
 STATE_COLORS = {"untouched": "#cf222e", "stale": "#d4a72c", "engaged": "#2da44e"}
 METRIC_COLORS = {"alert": "#0969da", "claim": "#8250df", "contact": "#1a7f37"}
 METRICS = [("alert", "Alert"), ("claim", "Claim/accept"), ("contact", "First contact")]
+# From the provider's own time of the inquiry (Lead.provider_at).
+PROVIDER_METRICS = [("provider_intake", "Mail reached us"), ("provider_alert", "Alert"),
+                    ("provider_contact", "First contact")]
 PALETTE = ["#0969da", "#1a7f37", "#8250df", "#bf3989", "#d4a72c", "#cf222e", "#1b7c83",
            "#6e7781"]
 
@@ -101,25 +104,29 @@ def _percent_of_leads(totals: dict[str, dict[str, int]], key: str) -> list[float
     return [round(100 * t[key] / t["leads"], 1) if t["leads"] else 0 for t in totals.values()]
 
 
-def router(engine: Engine, settings: Settings) -> APIRouter:
-    """The page routes."""
-    r = APIRouter(include_in_schema=False)
-    secret = settings.http.secret
+class Gate:
+    """Who views a page (API key header, `?t=` view token or the sign-in cookie) and the page
+    as they may see it: shared by every /app page (leadmail.web.sources too)."""
 
-    def report(make: Callable[..., Any], who: Principal, at: datetime | None = None) -> Any:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine, self.settings, self.secret = engine, settings, settings.http.secret
+
+    def report(self, make: Callable[..., Any], who: Principal,
+               at: datetime | None = None) -> Any:
         """One of the analytics reports, as `who` may see it, at `at` (default: now)."""
-        with Session(engine) as session:
-            return make(session, settings, who, at or now())
+        with Session(self.engine) as session:
+            return make(session, self.settings, who, at or now())
 
-    def render(template: str, request: Request, who: Principal | None, status: int = 200,
+    def render(self, template: str, request: Request, who: Principal | None, status: int = 200,
                **context: Any) -> HTMLResponse:
         html = _env.get_template(f"followup/{template}.html.j2").render(
             nav=NAV if who else [], here=request.url.path, who=who,
             charts=context.pop("charts", None), **context)
         return HTMLResponse(html, status_code=status, headers=HEADERS)
 
-    def viewer(request: Request) -> tuple[Principal | None, str | None]:
+    def viewer(self, request: Request) -> tuple[Principal | None, str | None]:
         """(principal, a fresh view token to set as cookie)."""
+        settings, secret = self.settings, self.secret
         header = request.headers.get("x-api-key") or request.headers.get("authorization", "")
         if header:
             return access.authenticate(settings, header.removeprefix("Bearer ").strip()), None
@@ -139,15 +146,24 @@ def router(engine: Engine, settings: Settings) -> APIRouter:
                 return found, fresh
         return None, None
 
-    def page(request: Request, build: Any) -> Response:
-        who, fresh = viewer(request)
+    def page(self, request: Request, build: Any) -> Response:
+        """`build(who)` for a signed-in viewer; else to the sign-in page."""
+        who, fresh = self.viewer(request)
         if who is None or not who.can_read:
             return RedirectResponse("/app/login", status_code=303)
-        response = build(who)
+        response: Response = build(who)
         if fresh:
             response.set_cookie(COOKIE, fresh, httponly=True, samesite="strict",
                                 secure=request.url.scheme == "https", max_age=12 * 3600)
         return response
+
+
+def router(engine: Engine, settings: Settings) -> APIRouter:
+    """The page routes (/app/sources: leadmail.web.sources)."""
+    r = APIRouter(include_in_schema=False)
+    secret = settings.http.secret
+    gate = Gate(engine, settings)
+    report, render, page = gate.report, gate.render, gate.page
 
     @r.get("/app/login")
     def login_form(request: Request) -> Response:
@@ -225,32 +241,9 @@ def router(engine: Engine, settings: Settings) -> APIRouter:
                 y_title="leads")
             charts["histogram"]["options"]["plugins"]["legend"] = {"display": False}
             return render("speed", request, who, title="Speed to lead", s=rep.summary,
-                          rows=rep.table, metrics=METRICS, fmt=_duration, charts=charts)
-        return page(request, build)
-
-    @r.get("/app/sources")
-    def sources(request: Request) -> Response:
-        def build(who: Principal) -> Response:
-            rep = report(reports.sources, who)
-            ch = rep.charts
-            charts = {"leads": _stacked(
-                ch["months"], [(s, ch["leads"][s]) for s in ch["sources"]], "leads")}
-            totals = rep.summary["by_source"]
-            charts["rates"] = _bar(list(totals), [
-                {"label": "qualified %", "backgroundColor": "#8250df",
-                 "data": _percent_of_leads(totals, "qualified")},
-                {"label": "won %", "backgroundColor": "#1a7f37",
-                 "data": _percent_of_leads(totals, "won")}], y_title="% of leads")
-            rows = [{"cells": [r["source"], r["month"], r["leads"], r["qualified"], r["won"]],
-                     "href": None} for r in rep.table]
-            s = rep.summary
-            return render("table", request, who, title="Source performance",
-                          cards=[("leads", s["leads"]), ("qualified", s["qualified"]),
-                                 ("won", s["won"])],
-                          chart_titles=[("leads", "Leads per month"),
-                                        ("rates", "Qualified and won, by source")],
-                          columns=["Source", "Month", "Leads", "Qualified", "Won"], rows=rows,
-                          charts=charts)
+                          rows=rep.table, metrics=METRICS, fmt=_duration, charts=charts,
+                          provider=PROVIDER_METRICS,
+                          late=list(rep.summary.get("late_sources", {}).values()))
         return page(request, build)
 
     @r.get("/app/forecast")
