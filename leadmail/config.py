@@ -443,7 +443,7 @@ class AgentConfig(_Section):
     open_cap: int | None = Field(default=None, ge=1)  # most open (assigned/accepted) leads
     aliases: list[str] = Field(default_factory=list)  # other addresses providers use for them
     channels: list[str] = Field(default_factory=lambda: ["email"], min_length=1)  # email, webhooks
-    # "admin": also gets the source-health alarms (leadmail.health).
+    # "admin": also gets the source-health alarms (leadmail.sources.health).
     role: Literal["agent", "manager", "admin"] = "agent"
 
     _timezone = field_validator("timezone")(classmethod(lambda cls, v: _timezone(v)))
@@ -950,7 +950,7 @@ class RulesConfig(_Section):
 
 
 class SourcesConfig(_Section):
-    """Source health (leadmail.health): who hears of a source that drifts."""
+    """Source health (leadmail.sources.health): who hears of a source that drifts."""
 
     # Emails of whoever gets the drift alarm, besides the [[agents]] with role = "admin".
     alert_to: list[str] = Field(default_factory=list, max_length=50)

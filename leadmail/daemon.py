@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 from sqlalchemy.engine import Engine
 
-from leadmail import golden, health, pipeline, sandbox, sdnotify
+from leadmail import golden, pipeline, sandbox, sdnotify
 from leadmail.config import Settings, split_hostport
 from leadmail.errors import ConfigErrors
 from leadmail.followup import reminders
@@ -26,6 +26,7 @@ from leadmail.intake.smtp import StoreHandler, ensure_open_files, make_server
 from leadmail.notify import digest, outbox
 from leadmail.notify import email as email_channel
 from leadmail.routing import timers
+from leadmail.sources import health
 from leadmail.web.app import create_app, public_app
 from leadmail.web.app import make_server as make_http_server
 
@@ -222,7 +223,7 @@ class Daemon:
                            lambda: self.settings.followup.interval)
 
     async def _silence_worker(self) -> None:
-        # Daily sources gone quiet for twice their usual gap turn drifting (leadmail.health).
+        # Daily sources quiet for twice their usual gap turn drifting (leadmail.sources.health).
         await self._passes("source silence", health.check_silence, lambda: SILENCE_CHECK)
 
     async def _watchdog(self, interval: float) -> None:

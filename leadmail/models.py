@@ -332,7 +332,7 @@ class Audience(SQLModel, table=True):
 
 
 # ---------------------------------------------------------------------------------------------
-# Source health (leadmail.health): rolling figures per lead source, shared by every instance.
+# Source health (leadmail.sources.health): rolling figures per lead source, for every instance.
 
 
 class SourceHealth(SQLModel, table=True):

@@ -10,10 +10,10 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from leadmail import health
 from leadmail.clock import utcnow
 from leadmail.config import Settings
 from leadmail.models import Lead, Message
+from leadmail.sources import health
 from leadmail.statuses import LeadStatus, MessageStatus, OutboxStatus
 from leadmail.web.app import counts
 

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from sqlmodel import Session, col, select
 
-from leadmail import config, db, health
+from leadmail import config, db
 from leadmail.clock import utcnow
 from leadmail.models import Outbox, SourceHealth, SourceSample
+from leadmail.sources import health
 from tests.conftest import run_cli
 
 FULL = {"first_name": "Pat", "email": "p@example.org", "phone": "+15125550100",

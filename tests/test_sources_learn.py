@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from leadmail.errors import ConfigErrors
-from leadmail.learn import learn, looks_like
+from leadmail.sources.learn import learn, looks_like
 from tests.conftest import FIXTURES, run_cli
 
 SAMPLES = FIXTURES / "learn"
@@ -32,11 +32,16 @@ THIRD = {
 }
 
 
-def side_by_side(*commands: tuple[str, ...], cwd: Path) -> list[subprocess.CompletedProcess[str]]:
-    """The real `leadmail` commands, each its own process, at once (a start costs seconds)."""
+def side_by_side(*commands: tuple[str, ...], cwd: Path | list[Path]
+                 ) -> list[subprocess.CompletedProcess[str]]:
+    """The real `leadmail` commands, each its own process, at once (a start costs seconds),
+    in `cwd` (or each in its own folder of a list: one that writes rules/ must not be seen
+    by one that reads without them)."""
     env = {"LEADMAIL_CONFIG": ""}
+    where = cwd if isinstance(cwd, list) else [cwd] * len(commands)
     with ThreadPoolExecutor(len(commands)) as pool:
-        runs = [pool.submit(run_cli, *c, cwd=cwd, check=False, env=env) for c in commands]
+        runs = [pool.submit(run_cli, *c, cwd=w, check=False, env=env)
+                for c, w in zip(commands, where, strict=True)]
         return [r.result() for r in runs]
 
 
@@ -47,10 +52,12 @@ def _json(run: subprocess.CompletedProcess[str]) -> dict[str, object]:
 
 def test_learned_rule_reads_an_unseen_mail(tmp_path: Path) -> None:
     # In an empty folder (no leadmail.toml, no rules/): the built-in readers alone.
+    empty = tmp_path / "empty"
+    empty.mkdir()
     bare, learned = side_by_side(
         ("extract", "--json", str(SAMPLES / "hearthstone-3.eml")),
         ("sources", "learn", str(SAMPLES / "hearthstone-1.eml"),
-         str(SAMPLES / "hearthstone-2.eml"), "--out", "rules"), cwd=tmp_path)
+         str(SAMPLES / "hearthstone-2.eml"), "--out", "rules"), cwd=[empty, tmp_path])
     assert learned.returncode == 0, learned.stderr
     without = _json(bare)
     # No built-in parser knows this layout: the fallback takes the sender for the lead.

@@ -8,10 +8,11 @@ import shutil
 import sys
 from pathlib import Path
 
-from leadmail import health, learn, pipeline
+from leadmail import pipeline
 from leadmail.cli.common import as_json, connect, load_settings
 from leadmail.errors import ConfigError, ConfigErrors, Quarantine
 from leadmail.rules import load_rules
+from leadmail.sources import health, learn
 
 
 def add(sub: argparse._SubParsersAction) -> None:

@@ -27,7 +27,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
-from leadmail import health, liveness
+from leadmail import liveness
 from leadmail.clock import utcnow
 from leadmail.db import session_scope
 from leadmail.errors import Ended, NotALead, Quarantine, Review, Taken, Transient
@@ -42,6 +42,7 @@ from leadmail.pipeline.reader import read, read_any, read_api
 from leadmail.pipeline.review import review_reason
 from leadmail.pipeline.runtime import Runtime
 from leadmail.queue import LEASE, MESSAGES
+from leadmail.sources import health
 
 
 class Step(Protocol):

@@ -23,7 +23,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from leadmail import contacts, health, routing
+from leadmail import contacts, routing
 from leadmail.clock import utcnow
 from leadmail.config import Settings
 from leadmail.db import session_scope
@@ -33,6 +33,7 @@ from leadmail.followup import steps
 from leadmail.metrics import ASSIGNMENTS
 from leadmail.models import Contact, Event, Lead, Message, MessageStatus
 from leadmail.pipeline.context import Context, Outcome, Ran
+from leadmail.sources import health
 from leadmail.statuses import LeadStatus
 
 # Seconds one transaction of a batch may go on adding leads before it commits (and the next
@@ -167,7 +168,7 @@ def _write(session: Session, ctx: Context, draft: Draft) -> Outcome:
         )
         route_name = decision.rule
     # The source's health figures, in this transaction: counted once, with the lead.
-    health.observe(session, settings, source=lead.source, kind="review" if ctx.review else "lead",
+    health.observe(session, settings, source=lead.source, kind="review" if review else "lead",
                    message_pk=msg_id, message_id=_message_id(draft), values=_lead_fields(draft),
                    parser=draft.parser)
     lead.trace = list(draft.trace)

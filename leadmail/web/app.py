@@ -15,10 +15,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from leadmail import __version__, health
+from leadmail import __version__
 from leadmail.config import HttpConfig, Settings
 from leadmail.metrics import REGISTRY, DatabaseCollector
 from leadmail.models import Message, Outbox
+from leadmail.sources import health
 from leadmail.web import followup, sources
 from leadmail.web.guard import BodyLimit, PublicOnly
 from leadmail.web.links import router

@@ -1,6 +1,6 @@
 """/app/sources: each lead source's health (admins), and its leads, qualified and won.
 
-A thin render: the health figures are `leadmail.health.figures`, the same that
+A thin render: the health figures are `leadmail.sources.health.figures`, the same that
 `leadmail sources --json` prints; each field's recent fill is an inline SVG sparkline drawn
 here (no script). The viewer is known as on every /app page (pages.Gate).
 """
@@ -14,10 +14,10 @@ from fastapi.responses import Response
 from markupsafe import Markup
 from sqlalchemy.engine import Engine
 
-from leadmail import health
 from leadmail.analytics import reports
 from leadmail.config import Settings
 from leadmail.followup.access import Principal
+from leadmail.sources import health
 from leadmail.web.pages import Gate, _bar, _percent_of_leads, _stacked
 
 FILLED, MISSING = "#2da44e", "#cf222e"

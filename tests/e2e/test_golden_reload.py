@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from leadmail.learn import learn
+from leadmail.sources.learn import learn
 from tests.conftest import FIXTURES, Sink, free_port, send, wait_for, write_config
 
 pytestmark = pytest.mark.e2e

@@ -42,7 +42,7 @@ from leadmail.models import Outbox, SourceDay, SourceHealth, SourceSample
 from leadmail.notify import render
 from leadmail.notify.outbox import enqueue_email
 
-log = structlog.get_logger("leadmail.health")
+log = structlog.get_logger("leadmail.sources.health")
 
 # What the fill rates are of, and where each is read from a lead.
 FIELDS = ("name", "email", "phone", "property", "price", "message")
