@@ -104,14 +104,30 @@ def use_link(engine: Engine, settings: Settings, token: str,
         email = session.exec(select(LoginLink.email).where(LoginLink.digest == digest)).one()
         if for_email(settings, email) is None:
             return None
-        cookie = tokens.new_secret()
-        row = WebSession(digest=tokens.secret_digest(cookie), email=email, created_at=at,
-                         expires_at=at + timedelta(days=SESSION_DAYS), last_seen_at=at,
-                         user_agent=(user_agent or "")[:200] or None)
-        session.add(row)
-        session.flush()
-        session.refresh(row)
-    log.info("signed in", email=email, session=row.id)
+        opened = _open(session, email, at, user_agent)
+    log.info("signed in", email=email, session=opened.session.id)
+    return opened
+
+
+def open_session(engine: Engine, settings: Settings, email: str,
+                 user_agent: str | None = None) -> Opened:
+    """A session for a configured person without a link (tools/screenshots.py); ValueError
+    for any other address."""
+    who = for_email(settings, email)
+    if who is None or who.user is None:
+        raise ValueError(f"{email} is not a configured agent, manager or admin")
+    with session_scope(engine) as session:
+        return _open(session, who.user, now(), user_agent)
+
+
+def _open(session: Session, email: str, at: datetime, user_agent: str | None) -> Opened:
+    cookie = tokens.new_secret()
+    row = WebSession(digest=tokens.secret_digest(cookie), email=email, created_at=at,
+                     expires_at=at + timedelta(days=SESSION_DAYS), last_seen_at=at,
+                     user_agent=(user_agent or "")[:200] or None)
+    session.add(row)
+    session.flush()
+    session.refresh(row)
     return Opened(cookie, row)
 
 
