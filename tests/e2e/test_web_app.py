@@ -9,11 +9,13 @@ One daemon for the module, one browser for the test session.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +26,14 @@ from axe_playwright_python.sync_playwright import Axe
 from sqlmodel import Session, select
 
 from leadmail.db import make_engine
-from leadmail.models import Activity, Lead, LoginLink, Step, WebSession
+from leadmail.models import Activity, Lead, LoginLink, Message, Step, WebSession
 from tests.conftest import (
     DaemonProc,
     Sink,
     agents_toml,
     free_port,
     run_cli,
+    send,
     wait_for,
     write_config,
 )
@@ -40,6 +43,8 @@ SECRET = "e2e-web-app-secret-0123456789"
 KEY = "e2e-web-app-form-key-0123456789"
 ANA, BEN, CARA, MAX = ("ana@brokerage.example", "ben@brokerage.example",
                        "cara@brokerage.example", "max@brokerage.example")
+BOSS = "boss@brokerage.example"  # an administrator: the user of a role = "admin" key
+ROOT = Path(__file__).resolve().parents[2]
 PHONE = {"width": 360, "height": 740}
 
 
@@ -48,6 +53,7 @@ class App:
     """The running daemon, its sink and database."""
 
     base: str
+    smtp: int
     config: Path
     sink: Sink
     db_url: str
@@ -106,6 +112,11 @@ managers = ["{MAX}"]
 name = "web"
 key = "{KEY}"
 source = "Website"
+[[api_keys]]
+name = "boss"
+key_sha256 = "{"0" * 64}"
+role = "admin"
+user = "{BOSS}"
 """
     people = agents_toml() + '\n[[agents]]\nname = "Max Manager"\nemail = "max@brokerage.example"' \
         '\nponds = ["managers"]\n'
@@ -134,7 +145,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
                                  "phone": f"+1512555{i:04d}", "message": f"Call me, {first}"})
             assert r.status_code == 201, r.text
             ids.append(r.json()["lead_id"])
-        built = App(base, config, sink, f"sqlite:///{tmp / 'l.db'}", {})
+        built = App(base, smtp, config, sink, f"sqlite:///{tmp / 'l.db'}", {})
         wait_for(lambda: all(built.lead(i).agent for i in ids), timeout=15)
         for i in ids:
             built.leads.setdefault(built.lead(i).agent or "", []).append(i)
@@ -378,8 +389,75 @@ def test_a_form_without_its_csrf_token_is_refused(app: App, ana: Any) -> None:
     assert len(app.rows(Activity)) == notes
 
 
+@pytest.fixture(scope="module")
+def admin(app: App, browser: Any) -> Iterator[Any]:
+    page = sign_in(app, browser, BOSS)
+    yield page
+    page.context.close()
+
+
+def test_review_queue_fix_and_approve(app: App, admin: Any) -> None:
+    # a person wrote through a form that kept neither their email nor their phone
+    msg = EmailMessage()
+    msg["From"], msg["To"] = "Mailer <no-reply@forms.example>", "leads@brokerage.example"
+    msg["Subject"], msg["Message-ID"] = "New lead", "<review-1@forms.example>"
+    msg.set_content("Hello, I saw your sign on Elm Street. Is it still for sale?")
+    assert send(app.smtp, msg.as_bytes())[0] == 250
+    engine = make_engine(app.db_url)
+    try:
+        def waiting() -> list[int]:
+            with Session(engine) as session:
+                return [x.id for x in session.exec(select(Lead).where(
+                    Lead.status == "review")).all() if x.id]
+        lead_id = wait_for(waiting, timeout=20)[0]
+    finally:
+        engine.dispose()
+    admin.goto(f"{app.base}/app/review")
+    box = admin.locator("section.box", has=admin.locator(f"#r-{lead_id}"))
+    assert "no usable contact" in box.inner_text()
+    box.get_by_label("phone").fill("(512) 555-0199")
+    box.get_by_role("button", name="Save fields").click()
+    admin.get_by_role("status").filter(has_text=f"#{lead_id} fixed").wait_for()
+    assert app.lead(lead_id).phone == "+15125550199"
+    box = admin.locator("section.box", has=admin.locator(f"#r-{lead_id}"))
+    box.get_by_role("button", name="Approve and route").click()
+    admin.get_by_role("status").filter(has_text=f"#{lead_id} approved").wait_for()
+    routed = app.lead(lead_id)
+    assert routed.status != "review" and routed.agent
+    assert admin.locator(f"#r-{lead_id}").count() == 0
+
+
+def test_quarantine_shows_the_reason_and_retries(app: App, admin: Any) -> None:
+    raw = (ROOT / "samples/direct/latin1_encoded_subject.eml").read_bytes()
+    engine = make_engine(app.db_url)
+    with Session(engine) as session:  # as the worker leaves a message it could not read
+        msg = Message(raw=raw, sha256=hashlib.sha256(raw).hexdigest(), size=len(raw),
+                      dedup_key=f"test:{time.time_ns()}", status="quarantined",
+                      reason="parser crashed: KeyError 'x'", rcpt_to=[])
+        session.add(msg)
+        session.commit()
+        msg_id = msg.id
+    admin.goto(f"{app.base}/app/quarantine")
+    item = admin.locator("li.item", has_text=f"#{msg_id}")
+    assert "parser crashed: KeyError 'x'" in item.inner_text()
+    item.get_by_role("button", name=f"Retry message {msg_id}").click()
+    admin.get_by_role("status").filter(has_text="back in line").wait_for()
+
+    def status() -> str:
+        with Session(engine) as session:
+            found = session.get(Message, msg_id)
+            assert found is not None
+            return found.status
+    wait_for(lambda: status() not in ("quarantined", "received", "processing"), timeout=20)
+    assert status() == "lead"
+    engine.dispose()
+    admin.goto(f"{app.base}/app/quarantine")
+    assert admin.locator("li.item", has_text=f"#{msg_id}").count() == 0
+
+
 PAGES = ["/app/pipeline", "/app/agenda", "/app/leads/{lead}", "/app/login"]
 MANAGER_PAGES = ["/app/team", "/app/review", "/app/pipeline", "/app/leads/{lead}"]
+ADMIN_PAGES = ["/app/quarantine", "/app/review", "/app/team"]
 
 
 def _scan(page: Any, url: str) -> None:
@@ -396,9 +474,13 @@ def _scan(page: Any, url: str) -> None:
     assert not serious, (url, serious)
 
 
-def test_every_page_is_fast_and_passes_axe(app: App, ana: Any, manager: Any) -> None:
+def test_every_page_is_fast_and_passes_axe(app: App, ana: Any, manager: Any,
+                                           admin: Any) -> None:
     lead = app.leads[ANA][0]
     for path in PAGES:
         _scan(ana, app.base + path.format(lead=lead))
     for path in MANAGER_PAGES:
         _scan(manager, app.base + path.format(lead=lead))
+    for path in ADMIN_PAGES:
+        _scan(admin, app.base + path)
+    assert ana.goto(f"{app.base}/app/quarantine").status == 404  # not an agent's page
