@@ -134,7 +134,6 @@ def router() -> APIRouter:
         team = team_of_viewer(settings, who)
         with Session(st.engine) as session:
             found = filtered(session, who, f)
-            everything = session.exec(access.leads(who)).all()
             ids = [x.id for x in found if x.id is not None]
             contacts = activity.contact_times(session, ids)
             stale_before = at - timedelta(minutes=settings.followup.stale_after)
@@ -168,6 +167,10 @@ def router() -> APIRouter:
                     cards.append({"lead": by_lead[d.lead_id], "column": d.stage,
                                   "since": since[d.id], "move": f"/app/deals/{d.id}/stage",
                                   "deal": d})
+            options = {name: sorted(v for v in session.exec(
+                select(column).where(access.lead_filter(who)).distinct()).all() if v)
+                for name, column in (("source", col(Lead.source)), ("segment", col(Lead.segment)),
+                                     ("agent", col(Lead.agent)))}
         shown = []
         for c in cards:
             x, step = c["lead"], nexts.get(c["lead"].id)
@@ -177,11 +180,6 @@ def router() -> APIRouter:
                           "due": _when(step.due_at) if step else None,
                           "overdue": bool(step and aware(step.due_at) < at)})
         grouped = {name: [c for c in shown if c["column"] == name] for name in columns}
-        options = {
-            "source": sorted({x.source for x in everything if x.source}),
-            "segment": sorted({x.segment for x in everything if x.segment}),
-            "agent": sorted({x.agent for x in everything if x.agent}),
-        }
         return page(request, me, "pipeline", title="Pipeline", columns=columns,
                     grouped=grouped, options=options, picked=picked, stale=stale_only,
                     team=team.name if team else None, limit=MAX_CARDS,

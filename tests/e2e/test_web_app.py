@@ -26,7 +26,7 @@ from axe_playwright_python.sync_playwright import Axe
 from sqlmodel import Session, select
 
 from leadmail.db import make_engine
-from leadmail.models import Activity, Lead, LoginLink, Message, Step, WebSession
+from leadmail.models import Activity, Deal, Lead, LoginLink, Message, Step, WebSession
 from tests.conftest import (
     DaemonProc,
     Sink,
@@ -89,6 +89,7 @@ manager = "{MAX}"
 [followup]
 interval = 0.5
 agenda_hour = 23
+deal_on_potential = true
 untouched_after = 1
 [[followup.plans]]
 stage = "Lead"
@@ -104,6 +105,10 @@ stage = "Potential"
 [[followup.plans.steps]]
 name = "Book a showing"
 due = "2d"
+[[teams]]
+name = "Deals"
+agents = ["{CARA}"]
+stages = ["Qualified", "Showing", "Won", "Lost"]
 [[teams]]
 name = "All"
 agents = ["{ANA}", "{BEN}", "{CARA}"]
@@ -387,6 +392,31 @@ def test_a_form_without_its_csrf_token_is_refused(app: App, ana: Any) -> None:
                          max_redirects=0)
     assert r.status == 403 and app.lead(lead_id).stage != "Lost"
     assert len(app.rows(Activity)) == notes
+
+
+def test_a_team_pipeline_board_moves_deals_and_won_closes_them(app: App,
+                                                                browser: Any) -> None:
+    lead_id = app.leads[CARA][0]
+    page = sign_in(app, browser, CARA)  # cara's team "Deals" has its own pipeline
+    names = page.locator("section.col h2").all_inner_texts()
+    assert [n.split()[0] for n in names] == ["Qualified", "Showing", "Won", "Lost"]
+    assert _card(page, lead_id).count() == 0  # no deal yet
+    page.goto(f"{app.base}/app/leads/{lead_id}")
+    page.get_by_label("Stage", exact=True).select_option("Potential")
+    page.get_by_role("button", name="Change stage").click()
+    page.get_by_role("status").filter(has_text="Moved to Potential").wait_for()
+    page.goto(f"{app.base}/app/pipeline")
+    card = page.locator(f'ul.cards[data-stage="Qualified"] li.card[data-lead="{lead_id}"]')
+    assert card.count() == 1
+    card.locator("select").select_option("Won")
+    card.get_by_role("button", name="Move").click()
+    page.get_by_role("status").filter(has_text="Moved to Won").wait_for()
+    assert page.locator(f'ul.cards[data-stage="Won"] li.card[data-lead="{lead_id}"]'
+                        ).count() == 1
+    deal = next(d for d in app.rows(Deal) if d.lead_id == lead_id)
+    assert (deal.team, deal.stage, deal.outcome) == ("Deals", "Won", "won")
+    assert deal.closed_at is not None  # closed, exactly as `leadmail deals move` closes it
+    page.context.close()
 
 
 @pytest.fixture(scope="module")
