@@ -159,9 +159,11 @@ def pre_checked(request: Request, form: dict[str, str]) -> bool:
 
 def set_cookie(request: Request, response: Response, name: str, value: str,
                max_age: timedelta) -> None:
-    """A cookie as the web app sets them: HttpOnly, SameSite=Lax, Secure on https."""
+    """A cookie as the web app sets them: HttpOnly, SameSite=Lax, Secure on https (the
+    request's, or an https `[http] base_url`: a TLS proxy in front)."""
+    base = state(request).settings.http.base_url or ""
     response.set_cookie(name, value, httponly=True, samesite="lax", path="/",
-                        secure=request.url.scheme == "https",
+                        secure=request.url.scheme == "https" or base.startswith("https://"),
                         max_age=int(max_age.total_seconds()))
 
 

@@ -325,6 +325,17 @@ def test_add_a_note_and_log_a_call(app: App, ana: Any) -> None:
     ana.get_by_role("status").filter(has_text="Call logged").wait_for()
     kinds = [a.kind for a in app.rows(Activity) if a.lead_id == lead_id]
     assert kinds.count("note") == 1 and kinds.count("call") == 1
+    # a kind of activity the page has never heard of (a campaign's step, say) shows as it is
+    engine = make_engine(app.db_url)
+    with Session(engine) as session:
+        session.add(Activity(lead_id=lead_id, kind="campaign_step", by="campaigns",
+                             text="Spring listings, email 2", data={"campaign": "Spring"}))
+        session.commit()
+    engine.dispose()
+    ana.reload()
+    latest = ana.locator("ol.timeline li").first.inner_text()
+    assert "campaign step" in latest and "Spring listings, email 2" in latest
+    assert "campaign: Spring" in latest
 
 
 def test_agenda_completes_in_one_tap(app: App, ana: Any) -> None:
@@ -416,6 +427,10 @@ def test_a_team_pipeline_board_moves_deals_and_won_closes_them(app: App,
     deal = next(d for d in app.rows(Deal) if d.lead_id == lead_id)
     assert (deal.team, deal.stage, deal.outcome) == ("Deals", "Won", "won")
     assert deal.closed_at is not None  # closed, exactly as `leadmail deals move` closes it
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{app.base}/app/login")
+    page.goto(f"{app.base}/app/pipeline")
+    assert page.url == f"{app.base}/app/login"
     page.context.close()
 
 
