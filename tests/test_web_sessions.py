@@ -171,3 +171,40 @@ def test_untouched_after_is_checked(tmp_path: Path) -> None:
         config.validate({"followup": {"untouched_after": "soon"}})
     assert "followup.untouched_after" in str(err.value.errors)
     assert config.validate({"followup": {"untouched_after": "2h"}}).followup.untouched_after == 120
+
+
+def test_the_link_never_takes_the_host_header(tmp_path: Path) -> None:
+    """A forged Host header must not put another server into the mailed link."""
+    import httpx
+
+    from leadmail.web.app import create_app, make_server
+    from tests.conftest import free_port, wait_for
+
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    port = free_port()
+    data = _settings(url).model_dump(exclude_none=True)
+    data["http"]["listen"] = f"127.0.0.1:{port}"
+    settings = config.validate(data)
+    server = make_server(create_app(engine, dict, settings), "127.0.0.1", port)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, timeout=10)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as web:
+            form = web.get("/app/login")
+            csrf = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+            r = web.post("/app/login", data={"email": ANA, "csrf": csrf},
+                         headers={"Host": "evil.example"})
+            assert r.status_code == 200 and "on its way" in r.text
+            assert web.post("/app/login", data={"email": ANA}).status_code == 403  # no CSRF
+        with Session(engine) as session:
+            rows = session.exec(select(Outbox)).all()
+        assert len(rows) == 1
+        assert f"http://127.0.0.1:{port}/app/login/" in rows[0].payload["text"]
+        assert "evil.example" not in rows[0].payload["text"]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        engine.dispose()

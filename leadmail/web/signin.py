@@ -110,7 +110,9 @@ def router() -> APIRouter:
         st = session.state(request)
         if "key" in form:
             return _key_sign_in(request, form["key"])
-        base = st.settings.http.base_url or str(request.base_url)
+        # Never the request's Host header: a forged one would mail a victim a link to
+        # someone else's server, and the token with it.
+        base = st.settings.http.base_url or f"http://{st.settings.http.listen or '127.0.0.1'}"
         sessions.request_link(st.engine, st.settings, form.get("email", "")[:320], base)
         return render("message", title="Check your email", detail=SENT, form=None,
                       links=[("/app/login", "Use another address")])
