@@ -261,8 +261,9 @@ def router() -> APIRouter:
             periods = [{**p, "since": _when(p["since"]), "until": _when(p["until"]) if p["until"]
                         else None, "for": ago(p["seconds"])}
                        for p in stages.time_in_stage(session, row)]
-            timeline = [{**a, "at": _when(a["at"])}
-                        for a in reversed(activity.timeline(session, lead_id))]
+            timeline = [{**a, "at": _when(a["at"]), "data": {
+                k: v for k, v in a["data"].items() if v not in (None, "", [], {})}}
+                for a in reversed(activity.timeline(session, lead_id))]
             deals = stages.deals_of(session, lead_id)
         open_deal = next((d for d in deals if d.outcome == "open"), None)
         next_step = next((s for s in mine if s.status == StepStatus.OPEN), None)
