@@ -41,6 +41,7 @@ from tests.conftest import (
 pytestmark = pytest.mark.e2e
 SECRET = "e2e-web-app-secret-0123456789"
 KEY = "e2e-web-app-form-key-0123456789"
+JUMP_KEY = "e2e-web-app-jump-key-0123456789"
 ANA, BEN, CARA, MAX = ("ana@brokerage.example", "ben@brokerage.example",
                        "cara@brokerage.example", "max@brokerage.example")
 BOSS = "boss@brokerage.example"  # an administrator: the user of a role = "admin" key
@@ -117,6 +118,18 @@ managers = ["{MAX}"]
 name = "web"
 key = "{KEY}"
 source = "Website"
+[[api_keys]]
+name = "jump"
+key = "{JUMP_KEY}"
+source = "Jump"
+[[routes]]
+name = "jump balls"
+match = {{source = "Jump"}}
+strategy = "first_to_claim"
+claim_window = 30
+hide_contact = true
+[[routes]]
+name = "everything else"
 [[api_keys]]
 name = "boss"
 key_sha256 = "{"0" * 64}"
@@ -432,6 +445,29 @@ def test_a_team_pipeline_board_moves_deals_and_won_closes_them(app: App,
     page.goto(f"{app.base}/app/pipeline")
     assert page.url == f"{app.base}/app/login"
     page.context.close()
+
+
+def test_claim_a_jump_ball_from_its_page(app: App, browser: Any) -> None:
+    r = httpx.post(f"{app.base}/api/v1/leads", headers={"X-API-Key": JUMP_KEY}, timeout=30,
+                   json={"first_name": "Quinn", "last_name": "Quill", "phone": "+15125550142",
+                         "message": "Looking in Zilker"})
+    assert r.status_code == 201, r.text
+    lead_id = r.json()["lead_id"]
+    wait_for(lambda: app.lead(lead_id).status == "offered", timeout=15)
+    page = sign_in(app, browser, BEN)
+    page.goto(f"{app.base}/app/leads/{lead_id}")
+    assert page.locator("h1").inner_text() == "(shown once you claim it)"
+    assert "Quinn" not in page.content() and "+15125550142" not in page.content()
+    page.get_by_role("button", name="Claim").click()
+    page.get_by_role("status").filter(has_text="You have claimed this lead").wait_for()
+    assert page.locator("h1").inner_text() == "Quinn Quill"
+    assert page.locator('a[href="tel:+15125550142"]').count() == 1
+    assert app.lead(lead_id).agent == BEN
+    page.context.close()
+    other = sign_in(app, browser, ANA)  # the ball is gone: not hers to see
+    response = other.goto(f"{app.base}/app/leads/{lead_id}")
+    assert response is not None and response.status == 404
+    other.context.close()
 
 
 @pytest.fixture(scope="module")
