@@ -199,8 +199,10 @@ def test_the_link_never_takes_the_host_header(tmp_path: Path) -> None:
                          headers={"Host": "evil.example"})
             assert r.status_code == 200 and "on its way" in r.text
             assert web.post("/app/login", data={"email": ANA}).status_code == 403  # no CSRF
-        with Session(engine) as session:
-            rows = session.exec(select(Outbox)).all()
+        def queued() -> list[Outbox]:
+            with Session(engine) as session:
+                return list(session.exec(select(Outbox)).all())
+        rows = wait_for(queued, timeout=10)
         assert len(rows) == 1
         assert f"http://127.0.0.1:{port}/app/login/" in rows[0].payload["text"]
         assert "evil.example" not in rows[0].payload["text"]

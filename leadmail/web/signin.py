@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -99,7 +99,7 @@ def router() -> APIRouter:
                          links_=[("/app/login?key=1", "Sign in with an API key")])
 
     @r.post("/app/login")
-    async def login(request: Request) -> Response:
+    async def login(request: Request, tasks: BackgroundTasks) -> Response:
         if (refused := unsigned(request)) is not None:
             return refused
         form = await session.form_of(request)
@@ -113,7 +113,9 @@ def router() -> APIRouter:
         # Never the request's Host header: a forged one would mail a victim a link to
         # someone else's server, and the token with it.
         base = st.settings.http.base_url or f"http://{st.settings.http.listen or '127.0.0.1'}"
-        sessions.request_link(st.engine, st.settings, form.get("email", "")[:320], base)
+        # After the answer is sent, so its timing says nothing about the address either.
+        tasks.add_task(sessions.request_link, st.engine, st.settings,
+                       form.get("email", "")[:320], base)
         return render("message", title="Check your email", detail=SENT, form=None,
                       links=[("/app/login", "Use another address")])
 
