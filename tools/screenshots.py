@@ -26,6 +26,7 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -50,7 +51,7 @@ APP_PAGES = {"board": "/app/pipeline", "lead": "/app/leads/{lead}", "agenda": "/
 WIDTHS = {"phone": (360, 740), "desktop": (1280, 900)}
 
 
-def app_pages(browser: str, w: object, base: str, out: Path) -> None:
+def app_pages(browser: str, w: Any, base: str, out: Path) -> None:
     """The web app's pages as Ana sees them, at phone and desktop width."""
     from playwright.sync_api import sync_playwright
     from sqlmodel import Session, col, select
@@ -59,7 +60,7 @@ def app_pages(browser: str, w: object, base: str, out: Path) -> None:
     from leadmail.models import Activity, Lead
     from tests.world import email
 
-    engine, settings = w.engine, w.settings  # type: ignore[attr-defined]
+    engine, settings = w.engine, w.settings
     ana = email("ana")
     opened = sessions.open_session(engine, settings, ana, "tools/screenshots.py")
     with Session(engine) as session:  # her lead with the longest timeline
