@@ -752,6 +752,9 @@ class FollowupConfig(_Section):
     plans: list[PlanConfig] = Field(default_factory=list)
     agenda_hour: int | None = Field(default=7, ge=0, le=23)  # agent's local hour; None: none
     stale_after: int = 7 * 1440  # minutes without contact before an engaged lead goes stale
+    # The web app's team board highlights a lead nobody has contacted this many minutes after
+    # it came in (`?minutes=` on /app/team overrides it for one look).
+    untouched_after: int = Field(default=30, ge=1)
     deal_on_potential: bool = False  # moving a contact to Potential opens a Deal
     deal_close_after: int = 30 * 1440  # default expected close: this long after the Deal opens
     templates: str | None = None  # directory of step email templates (NAME.txt.j2)
@@ -763,7 +766,8 @@ class FollowupConfig(_Section):
     trusted_authserv_ids: list[str] = Field(default_factory=list)
     interval: float = Field(default=30.0, gt=0, le=3600)  # seconds between reminder passes
 
-    _durations = field_validator("stale_after", "deal_close_after", mode="before")(
+    _durations = field_validator("stale_after", "deal_close_after", "untouched_after",
+                                 mode="before")(
         classmethod(lambda cls, v: _minutes(v)))
     _paths = field_validator("templates", mode="before")(classmethod(
         lambda cls, v, info: _resolve(v, info)))

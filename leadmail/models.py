@@ -373,3 +373,35 @@ class SourceDay(SQLModel, table=True):
     review: int = 0
     fallback: int = 0
     quarantined: int = 0
+
+
+# The web app's sign-in (leadmail.sessions): one-time email links and the sessions they open.
+# Only SHA-256 digests of the link and cookie tokens are stored.
+
+
+class LoginLink(SQLModel, table=True):
+    """A sign-in link emailed to a person; used at most once, within its 15 minutes."""
+
+    __tablename__ = "login_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(max_length=64, unique=True)
+    email: str = Field(max_length=320, index=True)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser: the cookie's digest, whose it is, until when; revocable."""
+
+    __tablename__ = "web_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(max_length=64, unique=True)
+    email: str = Field(max_length=320, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    last_seen_at: datetime | None = None
+    revoked_at: datetime | None = None
+    user_agent: str | None = Field(default=None, max_length=200)

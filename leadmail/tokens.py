@@ -7,6 +7,11 @@ another. The purposes (each its own prefix, kept here so no two can collide):
     STEP   followup.links: "mark this step done"                    `/s/TOKEN`
     VIEW   followup.links: the pages as an API key sees them         `?t=TOKEN`
     REPLY  the tag in an alert's Message-ID (`reply_tag`)
+    CSRF   web.session: the token every form of the web app carries (`csrf_token`)
+
+The web app's sign-in link (`/app/login/TOKEN`) and session cookie are random tokens, not
+sealed ones (`new_secret`): the database keeps only their digest (`secret_digest`), so a
+link is one-time (its row is consumed on use) and a session can be revoked.
 
 A sealed token (`seal`, `unseal`) is `PAYLOAD.SIGNATURE`, both base64url without padding:
 PAYLOAD is compact JSON with sorted keys and `e` (expiry, Unix seconds); SIGNATURE is the MAC
@@ -34,6 +39,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +47,8 @@ LINK = b"leadmail.link.v1:"
 STEP = b"leadmail.step.v1:"
 VIEW = b"leadmail.view.v1:"
 _REPLY = b"leadmail.reply.v1:"
+CSRF = b"leadmail.csrf.v1:"
+_STORED = b"leadmail.stored.v1:"  # a hash, not a MAC: how sign-in links and cookies are kept
 _VIEW_KEY = b"leadmail.view.key:"  # a hash, not a MAC: what a view token carries of its key
 TAG_LENGTH = 20  # base32 characters: 100 bits of the MAC (short, so the Message-ID fits a line)
 
@@ -111,6 +119,28 @@ def expiry(body: dict[str, Any]) -> datetime:
 def key_digest(key: str) -> str:
     """How an API key is kept (key_sha256) and compared: SHA-256, hex."""
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    """A fresh random token (256 bits, base64url): a sign-in link's or a session cookie's."""
+    return b64(secrets.token_bytes(32))
+
+
+def secret_digest(token: str) -> str:
+    """How a sign-in link or session cookie is stored and looked up: SHA-256, hex. Tokens of
+    any other length than `new_secret`'s never match a stored one."""
+    return hashlib.sha256(_STORED + token.encode(errors="replace")[:100]).hexdigest()
+
+
+def csrf_token(secret: str, bound_to: str) -> str:
+    """The CSRF token of forms shown to the holder of `bound_to` (a session's digest, or
+    the pre-sign-in cookie's value): a MAC, so only this server can make it."""
+    return b64(mac(secret, CSRF, bound_to.encode()))
+
+
+def csrf_ok(secret: str, bound_to: str, given: str | None) -> bool:
+    """Whether `given` is the CSRF token for `bound_to` (constant time)."""
+    return bool(given) and bool(bound_to) and same(str(given), csrf_token(secret, bound_to))
 
 
 def key_binding(digest: str) -> str:

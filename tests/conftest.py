@@ -287,3 +287,25 @@ def dovecot() -> Iterator[Any]:
     server = Dovecot.start(DOVECOT_USERS)
     yield server
     server.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# A real browser: Debian's Chromium (tools/test.sh installs it), driven by Playwright, headless.
+# One per test session; each test opens its own contexts (cookie jars) in it.
+
+CHROMIUM = os.environ.get("LEADMAIL_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium; never skipped: a missing browser fails the tests that need it."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise AssertionError(f"{CHROMIUM} is missing: apt-get install chromium "
+                             "(tools/test.sh does it)")
+    with sync_playwright() as p:
+        found = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                  args=["--no-sandbox"])
+        yield found
+        found.close()

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+import re
 import threading
 import uuid
 from collections import defaultdict
@@ -378,7 +379,12 @@ def test_pages_draw_charts_with_chart_js(world: World, serve: Any) -> None:
     token = web.get("/api/v1/me", headers={"X-API-Key": key_of("max")})
     assert token.json()["role"] == "manager"
     assert web.get("/app/engagement", follow_redirects=False).status_code == 303  # sign in first
-    r = web.post("/app/login", data={"key": key_of("max")}, follow_redirects=False)
+    form = web.get("/app/login?key=1")  # the form's CSRF token is bound to a cookie it sets
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert csrf and web.post("/app/login", data={"key": key_of("max")},
+                             follow_redirects=False).status_code == 403
+    r = web.post("/app/login", data={"key": key_of("max"), "csrf": csrf.group(1)},
+                 follow_redirects=False)
     assert r.status_code == 303 and "leadmail_view" in r.headers["set-cookie"]
     web.cookies.set("leadmail_view", r.cookies["leadmail_view"])
     for page in ("engagement", "speed", "sources", "forecast"):

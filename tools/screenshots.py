@@ -8,6 +8,11 @@ weeks) in a temporary SQLite database, serves the daemon's HTTP app on a free lo
 with the world's clock, and has Chromium render /app/engagement and /app/speed (and the
 other report pages) to PNG. The pages are opened with a signed view link, as `leadmail apikey
 link` makes them.
+
+Then the web app's own pages, the pipeline board, a lead's page and the agenda, as the agent
+Ana sees them (a session opened for her, as the emailed link would), at phone width (360 px)
+and desktop width (1280 px): docs/img/app-{board,lead,agenda}-{phone,desktop}.png, taken with
+Playwright driving the same Chromium.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -39,6 +45,46 @@ def chromium() -> str:
     if not found:
         raise SystemExit("chromium is not installed and could not be installed")
     return found
+
+
+APP_PAGES = {"board": "/app/pipeline", "lead": "/app/leads/{lead}", "agenda": "/app/agenda"}
+WIDTHS = {"phone": (360, 740), "desktop": (1280, 900)}
+
+
+def app_pages(browser: str, w: Any, base: str, out: Path) -> None:
+    """The web app's pages as Ana sees them, at phone and desktop width."""
+    from playwright.sync_api import sync_playwright
+    from sqlmodel import Session, col, select
+
+    from leadmail import sessions
+    from leadmail.models import Activity, Lead
+    from tests.world import email
+
+    engine, settings = w.engine, w.settings
+    ana = email("ana")
+    opened = sessions.open_session(engine, settings, ana, "tools/screenshots.py")
+    with Session(engine) as session:  # her lead with the longest timeline
+        busiest = session.exec(
+            select(Activity.lead_id).join(Lead, col(Lead.id) == col(Activity.lead_id))
+            .where(Lead.agent == ana).group_by(col(Activity.lead_id))
+            .order_by(col(Activity.lead_id).desc())).first()
+    host = base.split("//", 1)[1].split(":")[0]
+    with sync_playwright() as p:
+        chrome = p.chromium.launch(executable_path=browser, headless=True, args=["--no-sandbox"])
+        for label, (width, height) in WIDTHS.items():
+            ctx = chrome.new_context(viewport={"width": width, "height": height},
+                                     device_scale_factor=1)
+            ctx.add_cookies([{"name": "leadmail_session", "value": opened.token,
+                              "domain": host, "path": "/", "httpOnly": True,
+                              "sameSite": "Lax"}])
+            page = ctx.new_page()
+            for name, path in APP_PAGES.items():
+                page.goto(base + path.format(lead=busiest))
+                target = out / f"app-{name}-{label}.png"
+                page.screenshot(path=str(target))
+                print(f"wrote {target.relative_to(ROOT)}")
+            ctx.close()
+        chrome.close()
 
 
 def free_port() -> int:
@@ -81,6 +127,7 @@ def main() -> int:
                     f"http://127.0.0.1:{port}/app/{page}?t={token}",
                 ], check=True, capture_output=True, timeout=120)
                 print(f"wrote {target.relative_to(ROOT)}")
+            app_pages(browser, w, f"http://127.0.0.1:{port}", out)
             server.should_exit = True
             thread.join(timeout=10)
         w.engine.dispose()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up and run leadmail's whole test suite on a fresh clone:
 #   a virtualenv with the package and its test extras, a reachable PostgreSQL (started if it is
-#   installed but down), Debian's Dovecot for the IMAP tests (installed if missing).
+#   installed but down), Debian's Dovecot for the IMAP tests and Debian's Chromium for the web
+#   app's browser tests (installed if missing).
 # A required server that cannot be had makes this fail; tests never skip for want of one.
 # Extra arguments go to pytest, e.g. tools/test.sh -k smtp -x
 set -euo pipefail
@@ -58,6 +59,17 @@ if ! command -v swaks >/dev/null; then
     as_root apt-get update -qq || true
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq swaks >/dev/null \
         || die "cannot install swaks"
+fi
+
+# Chromium for the web app's browser tests (Playwright drives Debian's build: no download of
+# Playwright's own browsers). LEADMAIL_CHROMIUM may point at another binary.
+CHROMIUM=${LEADMAIL_CHROMIUM:-/usr/bin/chromium}
+if [ ! -x "$CHROMIUM" ]; then
+    say "installing Chromium for the browser tests"
+    as_root apt-get update -qq || true
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+        || die "cannot install chromium"
+    [ -x "$CHROMIUM" ] || die "chromium is not at $CHROMIUM after installing it"
 fi
 
 say "lint"

@@ -85,6 +85,13 @@ def _age_bucket(days: float) -> str:
     return AGES[-1][0]
 
 
+def state_of(last_contact: datetime | None, stale_before: datetime) -> str:
+    """A lead's engagement state: untouched (never contacted), stale, or engaged."""
+    if last_contact is None:
+        return "untouched"
+    return "stale" if last_contact < stale_before else "engaged"
+
+
 def engagement(session: Session, settings: Settings, who: Principal, at: datetime) -> Report:
     """Untouched, stale and engaged open leads; by source and age; next step of each."""
     leads = session.exec(
@@ -105,7 +112,7 @@ def engagement(session: Session, settings: Settings, who: Principal, at: datetim
     for lead in leads:
         assert lead.id is not None
         last = contacts.get(lead.id, (None, None))[1]
-        state = "untouched" if last is None else ("stale" if last < stale_before else "engaged")
+        state = state_of(last, stale_before)
         age = (at - must(lead.created_at)).total_seconds() / 86400
         next_step = nexts.get(lead.id)
         due = aware(next_step.due_at) if next_step else None

@@ -26,6 +26,7 @@ from leadmail.cli import (
     report,
     route,
     run,
+    sessions,
     sources,
     status,
 )
@@ -34,7 +35,7 @@ from leadmail.errors import ConfigErrors
 DESCRIPTION = "Command line: thin commands over the pipeline, the store and the daemon."
 # In the order `leadmail --help` lists their commands.
 GROUPS = (run, mail, leads, messages, outbox, status, sources, install, route, report, followup,
-          apikey, demo)
+          apikey, sessions, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

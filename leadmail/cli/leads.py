@@ -8,6 +8,7 @@ import sys
 
 from leadmail import review, store
 from leadmail.cli.common import add_list, as_json, connect
+from leadmail.followup import stages
 from leadmail.models import full_name
 
 
@@ -39,7 +40,8 @@ def cmd_leads(args: argparse.Namespace) -> int:
         if lead is None:
             print(f"no lead #{args.id}", file=sys.stderr)
             return 1
-        print(json.dumps(lead.model_dump(), indent=2, ensure_ascii=False, default=str))
+        shown = {**lead.model_dump(), "time_in_stage": stages.periods(engine, lead)}
+        print(json.dumps(shown, indent=2, ensure_ascii=False, default=str))
         return 0
     leads = store.latest_leads(engine, args.limit)
     if args.json:

@@ -92,6 +92,25 @@ def as_user(settings: Settings, who: str | None) -> Principal:
     raise ValueError(f"{who} is neither a configured agent nor a team manager")
 
 
+def for_email(settings: Settings, email: str | None) -> Principal | None:
+    """The person signed in by email (the web app): an administrator (an `[[agents]]` entry
+    with role = "admin", or the `user` of a role = "admin" API key), else a team's manager,
+    else a configured agent; None for any other address. The role is worked out from the
+    config at each request, so a change of config takes effect on the next page."""
+    address = (email or "").strip().lower()
+    if not address or len(address) > 320:
+        return None
+    agent = settings.find_agent(address)
+    if (agent is not None and agent.role == "admin") or any(
+            k.role == "admin" and k.user == address for k in settings.api_keys):
+        return Principal(f"web:{address}", "admin", address)
+    try:
+        found = as_user(settings, address)
+    except ValueError:
+        return None
+    return Principal(f"web:{address}", found.role, found.user, found.teams, found.team_agents)
+
+
 def authenticate(settings: Settings, presented: str | None) -> Principal | None:
     """The principal of a presented API key (compared as SHA-256, in constant time)."""
     if not presented:

@@ -87,7 +87,7 @@ def timeline(session: Session, lead_id: int) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for a in session.exec(select(Activity).where(Activity.lead_id == lead_id)).all():
         items.append({"at": aware(a.at), "kind": a.kind, "by": a.by, "text": a.text,
-                      "contact": a.contact})
+                      "contact": a.contact, "data": dict(a.data or {})})
     routing_kinds = ("offered", "assigned", "claimed", "accepted", "declined", "reassigned",
                      "expired", "to_manager", "unassigned")
     for e in session.exec(
@@ -95,13 +95,13 @@ def timeline(session: Session, lead_id: int) -> list[dict[str, Any]]:
     ).all():
         who = (e.data or {}).get("agent") or (e.data or {}).get("manager")
         items.append({"at": aware(e.at), "kind": e.kind, "by": who, "text": None,
-                      "contact": False})
+                      "contact": False, "data": {}})
     for o in session.exec(
         select(Outbox).where(Outbox.lead_id == lead_id, col(Outbox.sent_at).is_not(None))
     ).all():
         if o.idempotency_key.startswith(("assignment-", "offer-")):  # alerts, not reminders
             items.append({"at": aware(o.sent_at), "kind": "alert_sent", "by": o.recipient,
-                          "text": o.subject, "contact": False})
+                          "text": o.subject, "contact": False, "data": {}})
     return sorted(items, key=lambda i: (i["at"], i["kind"]))
 
 

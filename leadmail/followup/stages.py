@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -166,6 +167,41 @@ def time_in_stage(session: Session, lead: Lead, until: datetime | None = None
         out.append({"stage": stage, "since": since, "by": by, "until": stop,
                     "seconds": max(0.0, seconds)})
     return out
+
+
+def periods(engine: Engine, lead: Lead) -> list[dict[str, Any]]:
+    """time_in_stage in a session of its own (`leadmail leads show`)."""
+    with Session(engine) as session:
+        return time_in_stage(session, lead)
+
+
+def stage_since(session: Session, leads: list[Lead]) -> dict[int, datetime]:
+    """lead id -> when the lead came to its current Stage (its latest stage change, else when
+    it was made): what the board's "time in stage" counts from."""
+    ids = [lead.id for lead in leads if lead.id is not None]
+    latest: dict[int, datetime] = {}
+    if ids:
+        for lead_id, at in session.exec(
+                select(StageChange.lead_id, func.max(StageChange.at))
+                .where(col(StageChange.lead_id).in_(ids), StageChange.kind == "stage")
+                .group_by(col(StageChange.lead_id))).all():
+            latest[lead_id] = must(at)
+    return {lead.id: latest.get(lead.id) or must(lead.created_at)
+            for lead in leads if lead.id is not None}
+
+
+def deal_since(session: Session, deals: list[Deal]) -> dict[int, datetime]:
+    """deal id -> when the deal came to its current pipeline stage."""
+    ids = [d.id for d in deals if d.id is not None]
+    latest: dict[int, datetime] = {}
+    if ids:
+        for deal_id, at in session.exec(
+                select(StageChange.deal_id, func.max(StageChange.at))
+                .where(col(StageChange.deal_id).in_(ids), StageChange.kind == "deal")
+                .group_by(col(StageChange.deal_id))).all():
+            if deal_id is not None:
+                latest[deal_id] = must(at)
+    return {d.id: latest.get(d.id) or must(d.created_at) for d in deals if d.id}
 
 
 def deals_of(session: Session, lead_id: int) -> list[Deal]:

@@ -1,40 +1,40 @@
 """HTML pages with charts (Chart.js, vendored in web/static), as the viewer's key sees them.
 
     /app/engagement  /app/speed  /app/sources  /app/forecast   the reports, with charts
-    /app/leads, /app/leads/{id}, /app/steps                     leads, one lead, open steps
-    /app/login                                                  an API key → a signed cookie
+    /app/leads, /app/steps                                      leads, open steps
     /s/{token}                                                  "mark done" from an email
 
-A page knows its viewer by an API key header, a `?t=` view token (leadmail apikey link), or
-the cookie /app/login and `?t=` set. Every page reads through the same lead filter as the API,
-so a manager never sees an agent-origin lead here either.
+A page knows its viewer as every page of the web app does (web.session: the sign-in session,
+an API key header, a `?t=` view token of `leadmail apikey link`, or the cookie it set).
+Every page reads through the same lead filter as the API, so a manager never sees an
+agent-origin lead here either. The web app's own pages (sign-in, pipeline, a lead, agenda)
+are leadmail.web.signin and leadmail.web.workspace.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from leadmail.analytics import reports
 from leadmail.clock import aware, now
 from leadmail.config import Settings
-from leadmail.followup import access, activity, links, stages, steps
+from leadmail.followup import activity, links, steps
 from leadmail.followup.access import Principal
 from leadmail.models import Lead, Step, display_name
 from leadmail.statuses import StepStatus
+from leadmail.web import session
 from leadmail.web.api.filters import LeadFilter, filtered
 
 STATIC = Path(__file__).parent / "static"
-COOKIE = "leadmail_view"
 _env = Environment(loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
                    undefined=StrictUndefined, autoescape=select_autoescape(["html.j2"]))
 HEADERS = {
@@ -44,7 +44,8 @@ HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self' "
                                "'unsafe-inline'; img-src 'self' data:; form-action 'self'",
 }
-NAV = [("/app/engagement", "Engagement"), ("/app/speed", "Speed to lead"),
+NAV = [("/app/pipeline", "Pipeline"), ("/app/agenda", "Agenda"),
+       ("/app/engagement", "Engagement"), ("/app/speed", "Speed to lead"),
        ("/app/sources", "Sources"), ("/app/forecast", "Forecast"), ("/app/leads", "Leads"),
        ("/app/steps", "Next steps")]
 STATE_COLORS = {"untouched": "#cf222e", "stale": "#d4a72c", "engaged": "#2da44e"}
@@ -126,25 +127,8 @@ class Gate:
 
     def viewer(self, request: Request) -> tuple[Principal | None, str | None]:
         """(principal, a fresh view token to set as cookie)."""
-        settings, secret = self.settings, self.secret
-        header = request.headers.get("x-api-key") or request.headers.get("authorization", "")
-        if header:
-            return access.authenticate(settings, header.removeprefix("Bearer ").strip()), None
-        if not secret:
-            return None, None
-        token = request.query_params.get("t")
-        digests = {k.name: k.digest for k in settings.api_keys}
-        for candidate, fresh in ((token, token), (request.cookies.get(COOKIE), None)):
-            if not candidate:
-                continue
-            try:  # bound to the key as it is now: a rotated key's links open nothing
-                name = links.verify_view(secret, candidate, digests, now())
-            except links.BadToken:
-                continue
-            found = access.by_name(settings, name)
-            if found is not None and found.can_read:
-                return found, fresh
-        return None, None
+        found = session.viewer_of(request)
+        return (found.who, found.fresh_view) if found else (None, None)
 
     def page(self, request: Request, build: Any) -> Response:
         """`build(who)` for a signed-in viewer; else to the sign-in page."""
@@ -153,48 +137,21 @@ class Gate:
             return RedirectResponse("/app/login", status_code=303)
         response: Response = build(who)
         if fresh:
-            response.set_cookie(COOKIE, fresh, httponly=True, samesite="strict",
+            response.set_cookie(session.VIEW_COOKIE, fresh, httponly=True, samesite="strict",
                                 secure=request.url.scheme == "https", max_age=12 * 3600)
         return response
 
 
 def router(engine: Engine, settings: Settings) -> APIRouter:
-    """The page routes (/app/sources: leadmail.web.sources)."""
+    """The page routes (/app/sources: leadmail.web.sources; sign-in: leadmail.web.signin)."""
     r = APIRouter(include_in_schema=False)
     secret = settings.http.secret
     gate = Gate(engine, settings)
     report, render, page = gate.report, gate.render, gate.page
 
-    @r.get("/app/login")
-    def login_form(request: Request) -> Response:
-        if not secret:
-            return render("message", request, None, 503, title="Pages need [http] secret",
-                          detail="Set [http] secret_file so sign-ins can be signed.",
-                          button=None, action="", field=None)
-        return render("message", request, None, title="Sign in to leadmail",
-                      detail="Your API key (from your administrator).", button="Sign in",
-                      action="/app/login", field="key")
-
-    @r.post("/app/login")
-    async def login(request: Request) -> Response:
-        form = parse_qs((await request.body()).decode(errors="replace"))
-        who = access.authenticate(settings, (form.get("key") or [""])[0])
-        if who is None or not who.can_read or not secret:
-            return render("message", request, None, 401, title="That key does not sign in",
-                          detail="Check the key, or ask your administrator.",
-                          button="Try again", action="/app/login", field="key")
-        response = RedirectResponse("/app/engagement", status_code=303)
-        assert who.key is not None
-        at = now()
-        token = links.view_token(secret, who.name, at + timedelta(hours=12),
-                                 key_digest=who.key.digest, at=at)
-        response.set_cookie(COOKIE, token, httponly=True, samesite="strict",
-                            secure=request.url.scheme == "https", max_age=12 * 3600)
-        return response
-
     @r.get("/app")
     def home() -> Response:
-        return RedirectResponse("/app/engagement", status_code=303)
+        return RedirectResponse("/app/pipeline", status_code=303)
 
     @r.get("/app/engagement")
     def engagement(request: Request) -> Response:
@@ -282,30 +239,6 @@ def router(engine: Engine, settings: Settings) -> APIRouter:
                           chart_titles=[], columns=["Lead", "Name", "Source", "Stage",
                                                     "Segment", "Agent", "Received",
                                                     "Last contact"], rows=rows)
-        return page(request, build)
-
-    @r.get("/app/leads/{lead_id}")
-    def lead(request: Request, lead_id: int) -> Response:
-        def build(who: Principal) -> Response:
-            with Session(engine) as session:
-                row = session.get(Lead, lead_id)
-                if row is None or not access.can_see(who, row):
-                    return render("message", request, who, 404, title="No such lead",
-                                  detail=None, button=None, action="", field=None)
-                mine = session.exec(select(Step).where(Step.lead_id == lead_id)
-                                    .order_by(col(Step.id))).all()
-                last = activity.contact_times(session, [lead_id]).get(lead_id, (None, None))[1]
-                periods = [{**p, "since": _when(p["since"]),
-                            "until": _when(p["until"]) if p["until"] else None,
-                            "days": f"{p['seconds'] / 86400:.1f}"}
-                           for p in stages.time_in_stage(session, row)]
-                timeline = [{**a, "at": _when(a["at"])}
-                            for a in activity.timeline(session, lead_id)]
-                return render("lead", request, who, title=f"Lead #{lead_id}", lead=row,
-                              name=display_name(row), last_contact=_when(last) if last else None,
-                              steps=[{"name": s.name, "due": _when(s.due_at),
-                                      "status": s.status, "done_by": s.done_by} for s in mine],
-                              periods=periods, timeline=timeline)
         return page(request, build)
 
     @r.get("/app/steps")
