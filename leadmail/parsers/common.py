@@ -12,6 +12,8 @@ from leadmail import leadfields, normalize
 from leadmail.parsers import fields as engine
 from leadmail.parsers.base import Extracted, Mail, ParseContext
 from leadmail.parsers.text import (
+    LISTING_HEADING,
+    PERSON_HEADING,
     Folded,
     form_pairs,
     html_table_pairs,
@@ -421,11 +423,13 @@ def _pairs_of(text: str, html: str) -> tuple[tuple[str, str], ...]:
     seen: set[str] = set()
     out: list[tuple[str, str]] = []
     text = strip_footer(mail.text)
-    table = html_table_pairs(mail.html) if mail.html else []
+    table = html_table_pairs(mail.html, _is_known) if mail.html else []
     stacked = [(k, v) for k, v, _ in engine.next_line_pairs(text, field_of)]
-    for key, value in form_pairs(text) + table + stacked:
+    for key, value in _scoped(form_pairs(text)) + _scoped(table) + stacked:
         if key in _HEADER_KEYS and value.strip().lower() in _HEADER_VALUES:
             continue  # a table's header row ("Question: Answer"), no field
+        if key not in _KNOWN and (owned := address_label(key)) in _KNOWN:
+            key = owned  # "Property Street Address" is the listing's, not a bare "address"
         if key not in _KNOWN:
             target = engine.keyword_field(key)
             key = _CANONICAL.get(target or "", key)
@@ -433,6 +437,48 @@ def _pairs_of(text: str, html: str) -> tuple[tuple[str, str], ...]:
             seen.add(key)
             out.append((key, value.strip()))
     return tuple(out)
+
+
+def _is_known(key: str) -> bool:
+    return field_of(key) is not None
+
+
+# Rows only a listing notification has (a seller's form describes their home with beds,
+# baths and square feet too): an address row next to one of these is the listing's.
+_LISTING_KEYS = frozenset({
+    "price", "list price", "listing price", "asking price", "rent", "monthly rent", "mls",
+    "mls #", "mls number", "mls id", "mls no", "property name", "property phone",
+    "property id", "listing id", "listing number", "listing #", "floor plan", "community"})
+_OWN_ADDRESS = frozenset({"mailing address", "home address", "current address"})
+
+
+def _scoped(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Pairs with their section headings applied and dropped: under a listing heading, or
+    next to a row only a listing has ("Price", "MLS #", "Property Name"), a bare address row
+    is the listing's ("property address"; its city/state/ZIP rows follow it); a person's
+    heading ("Contact Information") ends the listing's section."""
+    out: list[tuple[str, str]] = []
+    listing = False
+    for key, value in pairs:
+        if key in (LISTING_HEADING, PERSON_HEADING):
+            listing = key == LISTING_HEADING
+            continue
+        if listing and key in _ADDRESS_PARTS:
+            key = f"property {key}"
+        elif listing and field_of(key) == "address" and key not in _OWN_ADDRESS:
+            key = "property address"
+        out.append((key, value))
+    for i, (key, value) in enumerate(out):
+        if field_of(key) != "address" or key in _OWN_ADDRESS or _OWN.match(key):
+            continue
+        j = i + 1
+        while j < len(out) and out[j][0] in _ADDRESS_PARTS:
+            j += 1
+        before = out[i - 1][0] if i else ""
+        after = out[j][0] if j < len(out) else ""
+        if before in _LISTING_KEYS or after in _LISTING_KEYS:
+            out[i] = ("property address", value)
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -684,6 +730,23 @@ def _text_line_of(lines: list[str], value: str) -> int | None:
     return next((i for i, line in enumerate(lines) if probe in line), None)
 
 
+def _squashed(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text.lower())
+
+
+def _sender_line(line: str, mail: Mail) -> bool:
+    """True when a line's first part (before "|" or "·") is the sender's name: its display
+    name or its first word ("Clever Real Estate", "BoomTown"), or its domain's name."""
+    head = _squashed(engine.SEGMENT.split(line.strip(), maxsplit=1)[0])
+    if len(head) < 3 or head[0].isdigit() or len(head) > 40 or head == line.strip():
+        return False
+    name = mail.from_name or ""
+    stems = {_squashed(name), _squashed(name.split(" ")[0]),
+             domain_of(mail.from_addr).split(".")[-2] if "." in domain_of(mail.from_addr) else ""}
+    return any(len(s) >= 3 and (head == s or (len(head) >= 4 and s.startswith(head)))
+               for s in stems)
+
+
 def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> None:
     """The generic engine's pass over what the labels left: a price from the listing line, the
     property's full street address from the body (beating a shortened subject or label), the
@@ -714,6 +777,9 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
     if brand and brand not in ("website", "direct", "idx"):
         # "idealista - Plaza de las Cortes 2, Madrid": the provider's own office, not a listing
         cands = [c for c in cands if brand not in lines[c.line].lower()]
+    # "BoomTown | 1040 Morrison Dr, ...", "Rent. · 950 East Paces Ferry Rd NE": a line that
+    # opens with the sender's own name is its office, whatever reader took the mail.
+    cands = [c for c in cands if not _sender_line(lines[c.line], mail)]
     have = ex.property_address
     if have and not engine.street_of(have) and not _VEHICLE.match(have) and (
             win := engine.best(cands)):

@@ -357,12 +357,17 @@ def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[
         line = line[:LINE_MAX]
         if not _DIGIT.search(line) or not _MONEY_MARK.search(line):
             continue  # no marked amount without a digit and a currency or a multiplier
-        if _NOT_PRICE.search(line) and not _LISTING_CONTEXT.search(line):
+        if not free_text and _NOT_PRICE.search(line) and not _LISTING_CONTEXT.search(line):
             continue
         found = [m for m in amounts(line) if m.marked and m.value >= 100]
         if not found:
             continue
-        if _NOT_PRICE.search(line[:found[0].start]):
+        near = line[max(0, found[0].start - 40):found[0].end + 14]
+        if free_text and _NOT_PRICE.search(near) and not _LISTING_CONTEXT.search(near):
+            # a person's long line: only words near the amounts say what it is ("a down
+            # payment program ... hoping to buy something under 350k" is the budget)
+            continue
+        if not free_text and _NOT_PRICE.search(line[:found[0].start]):
             continue  # "Monthly income: $6,200", "HOA: $250/mo": an amount, not the price
         if _LISTING_CONTEXT.search(line) or len(line.strip()) <= len(line[found[0].start:
                                                                           found[0].end]) + 8:

@@ -59,8 +59,8 @@ class WebsiteParser:
         own = {domain_of(a) for _, a in mail.to + mail.cc} - _FREEMAIL
         own |= {"wordpress.com", "wix.com", "squarespace.com", "squarespace.info", "wixforms.com"}
         found, why = brand(mail)
-        if found and brand != "Website":
-            own |= {domain_of(mail.from_addr)}
+        if found and found != "Website" and domain_of(mail.from_addr) not in _FREEMAIL:
+            own |= {domain_of(mail.from_addr)}  # the provider's robot, never a free-mail box
         layout = Layout(source=found or "Website", parser="website", domains=tuple(sorted(own)))
         ex = parse_layout(mail, ctx, layout)
         ex.trace["source"] = {"won": found or "Website", "why": why}
