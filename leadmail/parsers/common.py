@@ -210,6 +210,14 @@ def snake(label: str) -> str:
     return re.sub(r"[\W_]+", "_", label.lower()).strip("_")[:60]
 
 
+# The site's own domain marks its robot sender; a free-mail domain marks nothing.
+FREEMAIL = frozenset({"gmail.com", "googlemail.com", "yahoo.com", "outlook.com", "hotmail.com",
+                      "icloud.com", "aol.com", "live.com", "msn.com", "proton.me",
+                      "protonmail.com", "me.com", "comcast.net",
+                      # the documentation domains (RFC 2606): everyone's, like free mail
+                      "example.com", "example.net", "example.org"})
+
+
 def domain_of(addr: str) -> str:
     """The domain part of an address, lower-case."""
     return addr.rpartition("@")[2].lower()
@@ -425,9 +433,14 @@ def _pairs_of(text: str, html: str) -> tuple[tuple[str, str], ...]:
     text = strip_footer(mail.text)
     table = html_table_pairs(mail.html, _is_known) if mail.html else []
     stacked = [(k, v) for k, v, _ in engine.next_line_pairs(text, field_of)]
+    listing_values: set[str] = set()  # rows a heading made the listing's, in one rendering
     for key, value in _scoped(form_pairs(text)) + _scoped(table) + stacked:
         if key in _HEADER_KEYS and value.strip().lower() in _HEADER_VALUES:
             continue  # a table's header row ("Question: Answer"), no field
+        if key.startswith("property "):
+            listing_values.add(value.strip())
+        elif value.strip() in listing_values and field_of(key) in ("address", "address_part"):
+            continue  # the same row in the HTML, where the heading sits outside the table
         if key not in _KNOWN and (owned := address_label(key)) in _KNOWN:
             key = owned  # "Property Street Address" is the listing's, not a bare "address"
         if key not in _KNOWN:
@@ -437,6 +450,14 @@ def _pairs_of(text: str, html: str) -> tuple[tuple[str, str], ...]:
             seen.add(key)
             out.append((key, value.strip()))
     return tuple(out)
+
+
+_TRIM_KEYS = frozenset({"trim", "trim level", "vehicle trim"})
+
+
+def _is_choice(value: str) -> bool:
+    """A form's picked option ("Property management", "Buying"): a few words, no sentence."""
+    return len(value) <= 40 and not re.search(r"[.?!]", value)
 
 
 def _is_known(key: str) -> bool:
@@ -467,6 +488,8 @@ def _scoped(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
             key = f"property {key}"
         elif listing and field_of(key) == "address" and key not in _OWN_ADDRESS:
             key = "property address"
+        elif listing and field_of(key) == "message":
+            key = "listing details"  # "Home" / "Details: 1 bd · 1 ba": the listing's, not words
         out.append((key, value))
     for i, (key, value) in enumerate(out):
         if field_of(key) != "address" or key in _OWN_ADDRESS or _OWN.match(key):
@@ -509,6 +532,10 @@ def apply_pairs(
         if key in layout.skip_labels:
             continue
         key = address_label(key)
+        if key in _TRIM_KEYS and ex.property_address and _VEHICLE.match(ex.property_address):
+            if value.lower() not in ex.property_address.lower() and len(value) <= 30:
+                ex.property_address = f"{ex.property_address} {value}"  # "Trim: Premium"
+            continue
         if key.startswith("property ") and key[9:] in _ADDRESS_PARTS:
             listing_parts.append((key, value))  # "property_city=Seattle": the listing's
             continue
@@ -547,6 +574,8 @@ def apply_pairs(
             elif not re.search(r"\d{3}", value) and index >= first_identity - 1:
                 withheld.add("phone")  # "Phone: --", "not provided": none to look for
         elif target == "message":
+            if ex.message and _is_choice(ex.message) and not _is_choice(value):
+                ex.message = None  # "How can we help?: Property management", then "Message:"
             _set(ex, "message", message_block(mail.text, key) or value, 1.0)
         elif target == "price":
             _set(ex, "price", value, 1.0)  # as written: draft.build reads ranges and "465 000 €"
@@ -747,6 +776,22 @@ def _sender_line(line: str, mail: Mail) -> bool:
                for s in stems)
 
 
+def _staff_above(lines: list[str], at: int, mail: Mail) -> bool:
+    """True when the line above a street is a staff contact line at the sender's own domain
+    ("Brian Keogh | Cartus | (203) 555-0161 | brian.keogh@cartus.com"): its office."""
+    dom = domain_of(mail.from_addr)
+    if not dom or at == 0 or dom in FREEMAIL:
+        return False
+    above = lines[at - 1][:engine.LINE_MAX].lower()
+    return f"@{dom}" in above or any(f"@{d}" in above for d in _parent_domains(dom))
+
+
+def _parent_domains(dom: str) -> list[str]:
+    """"mail.zumper.com" -> ["zumper.com"]: the sender's organisation's own domain."""
+    parts = dom.split(".")
+    return [".".join(parts[i:]) for i in range(1, len(parts) - 1)]
+
+
 def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> None:
     """The generic engine's pass over what the labels left: a price from the listing line, the
     property's full street address from the body (beating a shortened subject or label), the
@@ -779,7 +824,8 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
         cands = [c for c in cands if brand not in lines[c.line].lower()]
     # "BoomTown | 1040 Morrison Dr, ...", "Rent. · 950 East Paces Ferry Rd NE": a line that
     # opens with the sender's own name is its office, whatever reader took the mail.
-    cands = [c for c in cands if not _sender_line(lines[c.line], mail)]
+    cands = [c for c in cands if not _sender_line(lines[c.line], mail)
+             and not _staff_above(lines, c.line, mail)]
     have = ex.property_address
     if have and not engine.street_of(have) and not _VEHICLE.match(have) and (
             win := engine.best(cands)):
@@ -850,6 +896,14 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
         if win:
             _set(ex, "message", win.value, 0.8 if win.kind == "quoted" else 0.6)
             trace["message"] = {"won": win.why()}
+    if ex.message and "\n" in ex.message:
+        # "Casa en renta · 3 rec" / "$2,100/mes" / "5120 Cameron Rd" / "\"Hola, ...\"": the
+        # listing's lines run into the message, then the person's words in quotation marks
+        words = ex.message.split("\n")[:60]
+        quoted = engine.quoted_message(words, len(words))
+        if quoted and quoted.line and any(
+                engine.street_of(w.strip()) or engine.amounts(w) for w in words[:quoted.line]):
+            ex.message = quoted.value
     if ex.message:
         ex.message = None if engine.is_placeholder(ex.message) else engine.tidy_message(ex.message)
     if ex.message and not ex.price:

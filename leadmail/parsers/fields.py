@@ -124,6 +124,8 @@ EXTRA_LABELS: dict[str, set[str]] = {
               "listprice", "rent", "monthly rent", "desired price range", "max rent",
               "price range", "budget range", "asking", "sale price", "listing price",
               "presupuesto", "orçamento", "budget max", "max budget", "target price",
+              "purchase budget", "buying budget", "home budget", "total budget",
+              "approximate budget", "estimated budget", "rental budget", "monthly budget",
               "desired rent", "rent range", "prix de vente", "precio de venta",
               "prix demandé", "prix de location", "loyer demandé", "precio solicitado",
               "market rent", "rent amount", "asking rent", "list rent",
@@ -163,7 +165,8 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                            r"\basked a question\b|\bwrote\b|\b(?:message|question|note|comments?|"
                            r"mensaje|nachricht|messaggio|mensagem|bericht|pregunta)s? "
                            r"(?:from|de|von|da|di|van)\b|"
-                           r"\bnachricht von\b|\bmensaje de\b|\bquestions?\b"
+                           r"\bnachricht von\b|\bmensaje de\b|\blike to discuss\b|"
+                           r"\bwant to discuss\b|\bquestions?\b"
                            r".{0,20}\b(have|for us)\b|\btell us\b|\bnachricht\b|\bmensaje\b")),
     ("full_name", re.compile(r"(?i)\bfull name\b|\byour name\b|\bwhat'?s your name\b|"
                              r"\bwho are you\b")),
@@ -255,8 +258,9 @@ def next_line_pairs(text: str, field_of) -> list[tuple[str, str, int]]:
             i += 1
             continue
         nxt = lines[j].strip()
-        if field_of(label_key(nxt)) is not None and target not in ("message", "notes"):
-            i += 1  # two labels in a row: this one has no value
+        if (field_of(label_key(nxt)) is not None or _LABEL_COLON.match(nxt)) and target not in (
+                "message", "notes"):
+            i += 1  # two labels in a row: this one has no value ("Imóvel" / "Tipo: Casa")
             continue
         if target in ("message", "notes") or raw.endswith("?"):
             value, end = paragraph(lines, j)
@@ -369,8 +373,11 @@ def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[
             continue
         if not free_text and _NOT_PRICE.search(line[:found[0].start]):
             continue  # "Monthly income: $6,200", "HOA: $250/mo": an amount, not the price
-        if _LISTING_CONTEXT.search(line) or len(line.strip()) <= len(line[found[0].start:
-                                                                          found[0].end]) + 8:
+        alone = len(line.strip()) <= len(line[found[0].start:found[0].end]) + 8 or (
+            len(found) == 2 and not line[:found[0].start].strip()
+            and not line[found[1].end:].strip()
+            and _RANGE_SEP.match(line[found[0].end:found[1].start]))  # "$1.2m - $1.3m" alone
+        if _LISTING_CONTEXT.search(line) or alone:
             value = price_value(line)
             out.append(Candidate("price", str(value), "listing_line", ("money_marked",), i))
         elif _PRICE_BEFORE.search(line[max(0, found[0].start - 30):found[0].start]):
@@ -572,6 +579,7 @@ def named_listing(value: str) -> str | None:
     return rest.strip() if street_of(rest) else None
 
 
+_TITLE_DASH = re.compile(r"\s[-–—]\s")  # a listing's title, then its street
 _PAREN_END = re.compile(r"\(([^()]{6,100})\)\s*$")
 
 
@@ -593,6 +601,9 @@ def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list
             street = street_of(segment) or postal_line(segment)
             if street:
                 break
+        if not street and (dash := _TITLE_DASH.search(body[:80])):
+            after = street_of(body[dash.end():])  # "T2 para arrendar - Rua de Santa ..."
+            street = after if after and "," in after else None
         if not street and (paren := _PAREN_END.search(body[:LINE_MAX])):
             street = street_of(paren.group(1))  # "2br house with yard (1620 Elm St, Reno, NV)"
         if not street:
@@ -632,7 +643,11 @@ _NOTICE_WORDS = Folded(
     r"has been (added|sent|forwarded) to|rispondi|responda|rispondere|antworten sie|"
     r"beantwoord|svara|vous recevez|se désabonner|désinscri|darse de baja|abmelden|"
     r"vous pouvez répondre|pour répondre|puede responder|pode responder|reply directly|"
-    r"recibes este|ricevi questa|u ontvangt)")
+    r"recibes este|ricevi questa|u ontvangt)|"
+    # the provider speaking of the person: "We matched this renter with your property",
+    # "Meet your new Clever seller. We've told them to expect your call"
+    r"\b(?:this|your new(?: [\w.]+)?) (?:renter|buyer|seller|lead|consumer|customer|prospect|"
+    r"shopper|tenant)\b|\bwe(?:'ve| have) told them\b")
 # A provider's own line: "SmartFinancial Insurance Agency | Agent Services (855) 555-0171",
 # "Immobiliare.it · Via Lorenteggio 240, 20147 Milano".
 _COMPANY_LINE = re.compile(r"^[^.!?]{2,80}\s[|·•]\s.*\d|^\S+\.(?:com|it|fr|de|es|nl|co\.uk|ca|au)"
@@ -891,7 +906,10 @@ _SITE_WORDS = re.compile(
     r"(?i)\b(realty|real estate|realtors?|homes|properties|property group|group|brokerage|"
     r"sotheby'?s|coldwell|compass|elliman|keller williams|kw|century 21|re/?max|berkshire|"
     r"exp realty|corcoran|howard hanna|weichert|engel|christie'?s|long & foster|raveis|"
-    r"windermere|command|immobilier|inmobiliaria|imobiliária|immobilien)\b")
+    r"windermere|command|immobilier|inmobiliaria|imobiliária|immobilien|bhhs|"
+    # a company's own lead router or a landlord's own site: "BHHS Lead Router",
+    # "Capital City Leasing", "Bluebonnet Home", "Sunset Ridge Apartments"
+    r"(?:lead )?router|leasing|property management|home|apartments)\b")
 
 
 @cache
