@@ -437,9 +437,10 @@ def _pairs_of(text: str, html: str) -> tuple[tuple[str, str], ...]:
     for key, value in _scoped(form_pairs(text)) + _scoped(table) + stacked:
         if key in _HEADER_KEYS and value.strip().lower() in _HEADER_VALUES:
             continue  # a table's header row ("Question: Answer"), no field
+        first_line = value.strip().split("\n")[0].strip()
         if key.startswith("property "):
-            listing_values.add(value.strip())
-        elif value.strip() in listing_values and field_of(key) in ("address", "address_part"):
+            listing_values.add(first_line)
+        elif first_line in listing_values and field_of(key) in ("address", "address_part"):
             continue  # the same row in the HTML, where the heading sits outside the table
         if key not in _KNOWN and (owned := address_label(key)) in _KNOWN:
             key = owned  # "Property Street Address" is the listing's, not a bare "address"
@@ -453,6 +454,7 @@ def _pairs_of(text: str, html: str) -> tuple[tuple[str, str], ...]:
 
 
 _TRIM_KEYS = frozenset({"trim", "trim level", "vehicle trim"})
+_VEHICLE_PART = re.compile(r"^(?:vehicle |car |auto )?(year|make|model|trim)(?: level)?$")
 
 
 def _is_choice(value: str) -> bool:
@@ -524,6 +526,7 @@ def apply_pairs(
     prop_parts: list[str] = []  # City/State/ZIP rows right under a property's street row
     listing_parts: list[tuple[str, str]] = []  # "Property City", "property_zip"
     withheld: set[str] = set()  # identity fields labelled but left empty by the provider
+    vehicle: dict[str, str] = {}  # a vehicle's year, make, model and trim rows
     last_street: str | None = None
     first_identity = next((i for i, (k, _) in enumerate(pairs)
                            if field_of(k) in ("full_name", "first_name", "email", "phone")),
@@ -532,6 +535,9 @@ def apply_pairs(
         if key in layout.skip_labels:
             continue
         key = address_label(key)
+        part = _VEHICLE_PART.match(key)
+        if part and value.strip() and len(value) <= 30:
+            vehicle.setdefault(part.group(1), value.strip())  # "Vehicle Year: 2019", "Make"
         if key in _TRIM_KEYS and ex.property_address and _VEHICLE.match(ex.property_address):
             if value.lower() not in ex.property_address.lower() and len(value) <= 30:
                 ex.property_address = f"{ex.property_address} {value}"  # "Trim: Premium"
@@ -589,7 +595,9 @@ def apply_pairs(
         elif key in _ADDRESS_PARTS:
             # The parts belong to the street row above them: "property_address: 2914 Maple
             # Grove Rd" then "city: Durham", "state: NC", "zip: 27707".
-            (prop_parts if last_street == "property_address" else parts).append(value)
+            vehicle_row = bool(ex.property_address and _VEHICLE.match(ex.property_address))
+            (prop_parts if last_street == "property_address" and not vehicle_row
+             else parts).append(value)  # a vehicle has no ZIP: "ZIP: 78745" is the shopper's
         elif (target is None and len(value) >= 15 and value[:1] in "\"“«„" and not ex.message
               and key not in _CUSTOM_KNOWN):
             # "Ana Lucía: "Hi, is this still available? ..."": a chat line, the person's words
@@ -605,6 +613,10 @@ def apply_pairs(
                 r"(?i)^(https?://|www\.)", value
             ):
                 ex.custom_fields.setdefault(snake(key), value)
+    if not ex.property_address and {"year", "make", "model"} <= set(vehicle):
+        # a vehicle given in parts: "Vehicle Year 2019" / "Make Honda" / "Model CR-V" / "Trim EX"
+        _set(ex, "property_address", " ".join(
+            vehicle[k] for k in ("year", "make", "model", "trim") if k in vehicle), 1.0)
     if listing_parts and ex.property_address and not _has_postcode(ex.property_address):
         ex.property_address = join_address([ex.property_address, *(v for _, v in listing_parts)])
     elif listing_parts and layout.keep_unknown:  # a town to buy in, no listing: kept as is
@@ -896,6 +908,13 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
         if win:
             _set(ex, "message", win.value, 0.8 if win.kind == "quoted" else 0.6)
             trace["message"] = {"won": win.why()}
+    if ex.message and "\n" in ex.message:
+        # "... What utilities are included?" / "" / "Rent. | Redfin Rentals · 950 East ...":
+        # the sender's own line ends the person's words
+        kept = ex.message.split("\n")[:200]
+        end = next((k for k, ln in enumerate(kept) if k and _sender_line(ln, mail)), None)
+        if end is not None:
+            ex.message = "\n".join(kept[:end]).strip() or ex.message
     if ex.message and "\n" in ex.message:
         # "Casa en renta · 3 rec" / "$2,100/mes" / "5120 Cameron Rd" / "\"Hola, ...\"": the
         # listing's lines run into the message, then the person's words in quotation marks

@@ -170,7 +170,8 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                            r".{0,20}\b(have|for us)\b|\btell us\b|\bnachricht\b|\bmensaje\b")),
     ("full_name", re.compile(r"(?i)\bfull name\b|\byour name\b|\bwhat'?s your name\b|"
                              r"\bwho are you\b")),
-    ("property_address", re.compile(r"(?i)\baddress of the (property|home|house|listing|unit)\b|"
+    ("property_address", re.compile(r"(?i)\bwhich (vehicle|car|truck)\b|"
+                                    r"\baddress of the (property|home|house|listing|unit)\b|"
                                     r"\b(property|listing|rental) address\b")),
     ("address", re.compile(r"(?i)\b(street )?address\b|\bdirección\b|\badresse\b|"
                            r"\bendereço\b|\bindirizzo\b")),
@@ -579,6 +580,9 @@ def named_listing(value: str) -> str | None:
     return rest.strip() if street_of(rest) else None
 
 
+# A flat or unit written before the house number, as the UK writes it: "Flat 12, 45 Tib St".
+_FLAT_FIRST = re.compile(r"(?i)^\s*((?:flat|apartment|apt\.?|unit|maisonette)\s+\w{1,5}),?\s+"
+                         r"(?=\d)")
 _TITLE_DASH = re.compile(r"\s[-–—]\s")  # a listing's title, then its street
 _PAREN_END = re.compile(r"\(([^()]{6,100})\)\s*$")
 
@@ -601,6 +605,9 @@ def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list
             street = street_of(segment) or postal_line(segment)
             if street:
                 break
+        if street and (flat := _FLAT_FIRST.match(body)) and not street.lower().startswith(
+                flat.group(1).lower()) and body[flat.end():].startswith(street[:8]):
+            street = f"{flat.group(1)}, {street}"  # "Flat 12, 45 Tib Street": the flat stays
         if not street and (dash := _TITLE_DASH.search(body[:80])):
             after = street_of(body[dash.end():])  # "T2 para arrendar - Rua de Santa ..."
             street = after if after and "," in after else None
@@ -647,7 +654,8 @@ _NOTICE_WORDS = Folded(
     # the provider speaking of the person: "We matched this renter with your property",
     # "Meet your new Clever seller. We've told them to expect your call"
     r"\b(?:this|your new(?: [\w.]+)?) (?:renter|buyer|seller|lead|consumer|customer|prospect|"
-    r"shopper|tenant)\b|\bwe(?:'ve| have) told them\b")
+    r"shopper|tenant)\b|\bwe(?:'ve| have) told them\b|\bsomeone (?:submitted|filled out|"
+    r"completed|sent)\b")
 # A provider's own line: "SmartFinancial Insurance Agency | Agent Services (855) 555-0171",
 # "Immobiliare.it · Via Lorenteggio 240, 20147 Milano".
 _COMPANY_LINE = re.compile(r"^[^.!?]{2,80}\s[|·•]\s.*\d|^\S+\.(?:com|it|fr|de|es|nl|co\.uk|ca|au)"
@@ -900,8 +908,8 @@ def _brand_kinds() -> dict[str, str | None]:
 
 _GENERIC_NAME = re.compile(
     r"(?i)\s*\b(lead notifications?|lead alerts?|notifications?|leads?|alerts?|no-?reply|"
-    r"partner program|broker network|team|support|mailer|forms?|inquiries|enquiries|pro|"
-    r"(agent |dealer )?partners(hips?)?|referrals?|for agents|for dealers)\b\s*")
+    r"for business|partner program|broker network|team|support|mailer|forms?|inquiries|"
+    r"enquiries|pro|(agent |dealer )?partners(hips?)?|referrals?|for agents|for dealers)\b\s*")
 _SITE_WORDS = re.compile(
     r"(?i)\b(realty|real estate|realtors?|homes|properties|property group|group|brokerage|"
     r"sotheby'?s|coldwell|compass|elliman|keller williams|kw|century 21|re/?max|berkshire|"
