@@ -27,6 +27,8 @@ FIELD_LABELS: dict[str, frozenset[str]] = {
         "name", "full name", "fullname", "contact name", "lead name", "client name",
         "customer name", "buyer name", "seller name", "contact", "from", "sender",
         "submitted by", "renter", "prospect", "prospect name", "lead", "names", "client",
+        "renter name", "tenant name", "shopper name", "guest name", "requester name",
+        "inquirer name", "consumer name", "visitor name", "resident name", "member name",
         "borrower", "borrower name", "applicant", "applicant name", "insured", "insured name",
         "customer",
     }),
@@ -54,11 +56,14 @@ FIELD_LABELS: dict[str, frozenset[str]] = {
         "property", "property address", "listing", "listing address", "address of interest",
         "interested in", "regarding", "in regards to property", "property of interest",
         "subject property", "property interested in", "listing of interest", "inquiry about",
-        "home of interest", "viewed property", "last viewed property",
+        "home of interest", "viewed property", "last viewed property", "rental property",
+        "viewed listing", "listing viewed", "property viewed", "last viewed listing",
+        "rental address", "rental property address",
     }),
     "address": frozenset({
         "address", "street address", "mailing address", "home address", "current address",
-        "street", "street address line 1",
+        "street", "street address line 1", "owner address", "owner mailing address",
+        "billing address", "residential address", "postal address", "permanent address",
     }),
     "price": frozenset({
         "price", "list price", "listing price", "asking price", "budget", "price range",
@@ -472,7 +477,9 @@ _LISTING_KEYS = frozenset({
     "price", "list price", "listing price", "asking price", "rent", "monthly rent", "mls",
     "mls #", "mls number", "mls id", "mls no", "property name", "property phone",
     "property id", "listing id", "listing number", "listing #", "floor plan", "community"})
-_OWN_ADDRESS = frozenset({"mailing address", "home address", "current address"})
+_OWN_ADDRESS = frozenset({"mailing address", "home address", "current address", "owner address",
+                          "owner mailing address", "billing address", "residential address",
+                          "postal address", "permanent address"})
 
 
 def _scoped(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -588,7 +595,8 @@ def apply_pairs(
         elif target in ("property_address", "address"):
             have = getattr(ex, target)
             if have and not engine.street_of(have) and (engine.street_of(value)
-                                                        or engine.postal_line(value)):
+                                                        or engine.postal_line(value)
+                                                        or engine.named_listing(value)):
                 setattr(ex, target, None)  # "Property: 2 bed flat" then "Address: 41 Otley Rd"
             _set(ex, target, value, 1.0)
             last_street = target
@@ -778,6 +786,7 @@ def _squashed(text: str) -> str:
 def _sender_line(line: str, mail: Mail) -> bool:
     """True when a line's first part (before "|" or "·") is the sender's name: its display
     name or its first word ("Clever Real Estate", "BoomTown"), or its domain's name."""
+    line = line[:engine.LINE_MAX]
     head = _squashed(engine.SEGMENT.split(line.strip(), maxsplit=1)[0])
     if len(head) < 3 or head[0].isdigit() or len(head) > 40 or head == line.strip():
         return False
@@ -1038,7 +1047,8 @@ _NAME_PHRASE = re.compile(
     rf"te envió un mensaje|le envió un mensaje|vous a envoyé un message|vous a écrit|"
     rf"ti ha inviato un messaggio|enviou uma mensagem|hat (?:Ihnen|dir) (?:eine Nachricht|"
     rf"geschrieben)|heeft je een bericht gestuurd|est intéressée? par|está interesad[oa] en|"
-    rf"wants to (?:see|tour|know|buy|rent|sell)|requested (?:a|an|more|to)|has requested|"
+    rf"wants to (?:see|tour|know|buy|rent|sell|connect)|requested (?:a|an|more|to)|has requested|"
+    rf"sent you a (?:request|quote request|message request|project)|"
     rf"would like to|asked about|asked a question|has a question|has contacted you|"
     rf"contacted you|wrote|enquired|inquired|is looking for|requested info\w*)\b|"
     rf"\b(?i:lead|inquiry|enquiry|message|request|contact) (?i:from) "

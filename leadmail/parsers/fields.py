@@ -171,6 +171,10 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("full_name", re.compile(r"(?i)\bfull name\b|\byour name\b|\bwhat'?s your name\b|"
                              r"\bwho are you\b")),
     ("property_address", re.compile(r"(?i)\bwhich (vehicle|car|truck)\b|"
+                                    r"\b(adresse|dirección|direccion|endereço|endereco|"
+                                    r"indirizzo|anschrift)\b.{0,12}\b(propriété|propriete|bien|"
+                                    r"logement|inmueble|propiedad|imóvel|imovel|immobile|"
+                                    r"immobilie|objekts?|woning)\b|"
                                     r"\baddress of the (property|home|house|listing|unit)\b|"
                                     r"\b(property|listing|rental) address\b")),
     ("address", re.compile(r"(?i)\b(street )?address\b|\bdirección\b|\badresse\b|"
@@ -755,6 +759,7 @@ def quoted_message(lines: list[str], footer_at: int) -> Candidate | None:
 _PLACEHOLDER = re.compile(
     r"(?i)^[(\[]?\s*(?:none|n/?a|no message|no comments?|not provided|nothing|empty|-+|message|"
     r"schedule a tour|request a tour|view listing|reply now|call now|contact (?:buyer|lead)|"
+    r"(?:request|schedule|book) a (?:showing|viewing)|"
     r"\(?blank\)?|(?:the )?(?:consumer|customer|user|lead|buyer|renter) (?:did not|didn't) "
     r"(?:include|leave|write|provide) (?:a |any )?(?:message|comments?))\s*[.)\]]?\s*$")
 
