@@ -68,7 +68,9 @@ def run_demo(data: Path, samples: Path, keep_running: bool, listen: str) -> int:
     db.upgrade(settings.database.url)
     engine = db.make_engine(settings.database.url)
     rt = pipeline.Runtime.load(settings)
-    files = sorted(samples.rglob("*.eml")) if samples.exists() else []
+    # One folder per source (samples/zillow/...); the measured sets under samples/sets/ are
+    # for `leadmail eval`, too many to watch go by.
+    files = sorted(samples.glob("*/*.eml")) if samples.exists() else []
     print(
         f"leadmail demo: SMTP on {listen}, database {settings.database.url}, "
         f"alerts in {data / 'alerts'}; sending {len(files)} samples from {samples}/"

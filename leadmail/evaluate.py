@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from leadmail import leadfields, pipeline
+from leadmail import leadfields, normalize, pipeline
 from leadmail.errors import Quarantine
 from leadmail.parsers.fields import strip_signoff
 
@@ -31,11 +31,17 @@ _UNIT = re.compile(r"(?i)(?:\b(?:apt|apartment|unit|suite|ste)\.?\s*#?\s*|#\s*)(
 
 def _address_key(value: Any) -> Any:
     """An address as the multiset of its words: the same address in another layout ("10969
-    Berlin" / "Berlin 10969", "Bristol, BS8 2LY" / "Bristol BS8 2LY", "Apt 1204" / "#1204")
-    compares equal; another street, number or town does not."""
+    Berlin" / "Berlin 10969", "Bristol, BS8 2LY" / "Bristol BS8 2LY", "Apt 1204" / "#1204",
+    "Montréal (Québec)" / "Montréal, QC") compares equal; another street, number or town
+    does not."""
     if not isinstance(value, str):
         return value
-    return sorted(re.findall(r"[^\W_]+(?:['’.-][^\W_]+)*", _UNIT.sub("#", value)))
+    words = re.findall(r"[^\W_]+(?:['’.-][^\W_]+)*", _UNIT.sub("#", value))
+    return sorted(_REGION_WORD.get(w.lower(), w) for w in words)
+
+
+# A province or state written by name is its code: "(Québec)" is "QC", "Ontario" "ON".
+_REGION_WORD = {name: code for name, code in normalize.REGION_CODES.items() if " " not in name}
 
 
 def field_matches(key: str, expected: Any, got: dict[str, Any]) -> bool:

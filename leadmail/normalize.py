@@ -441,7 +441,7 @@ def place_only(value: str | None) -> dict[str, str]:
 # US states and Canadian provinces by name (English and French), for the code a postal
 # address writes before its ZIP or postcode: "Milwaukee, Wisconsin 53211" is "..., WI 53211",
 # "Toronto, Ontario M5J 0C3" is "Toronto, ON M5J 0C3".
-_REGION_CODES = {
+REGION_CODES = {
     "alabama": "AL", "alaska": "AK", "arizona": "AZ", "arkansas": "AR", "california": "CA",
     "colorado": "CO", "connecticut": "CT", "delaware": "DE", "district of columbia": "DC",
     "florida": "FL", "georgia": "GA", "hawaii": "HI", "idaho": "ID", "illinois": "IL",
@@ -461,12 +461,16 @@ _REGION_CODES = {
     "quebec": "QC", "québec": "QC", "saskatchewan": "SK", "northwest territories": "NT",
     "nunavut": "NU", "yukon": "YT",
 }
-_REGION_NAME = "|".join(sorted((re.escape(n) for n in _REGION_CODES), key=len, reverse=True))
-# "..., Wisconsin 53211", "Toronto, Ontario M5J 0C3": a state or province by name right
-# before the ZIP or postcode that ends the address (Québec's own "Montréal (Québec) H2J 2L4"
-# is left as written).
-_REGION_BEFORE_CODE = re.compile(rf"(?i)(?:,\s*|\s+)({_REGION_NAME}),?\s+"
+_REGION_NAME = "|".join(sorted((re.escape(n) for n in REGION_CODES), key=len, reverse=True))
+# "..., Wisconsin 53211", "Toronto, Ontario M5J 0C3", Québec's "Montréal (Québec) H2J 2L4":
+# a state or province by name right before the ZIP or postcode that ends the address.
+_REGION_BEFORE_CODE = re.compile(rf"(?i)(?:,\s*|\s+)\(?({_REGION_NAME})\)?,?\s+"
                                  r"(\d{5}(?:-\d{4})?|[A-Z]\d[A-Z] ?\d[A-Z]\d)$")
+# A French street's civic number is set off by a comma ("4521, rue Saint-Denis"); Canada
+# Post's own form, like every other street here, has none: "4521 rue Saint-Denis".
+_CIVIC_COMMA = re.compile(r"(?i)^(\d{1,6}[a-z]?), (?=(?:rue|avenue|av\.?|boulevard|boul\.?|"
+                          r"bd|chemin|ch\.|place|rang|route|montée|côte|cours|allée|impasse|"
+                          r"quai|promenade|terrasse|croissant|carré)\s)")
 
 
 # A Brazilian address as the portals write it: "Rua Harmonia, 455 - Apto 81 - Vila Madalena,
@@ -495,7 +499,7 @@ def _region_code(joined: str) -> str:
     if not m:
         return joined
     start = len(joined) - len(joined[-80:]) + m.start()
-    return f"{joined[:start]}, {_REGION_CODES[m.group(1).lower()]} {m.group(2)}"
+    return f"{joined[:start]}, {REGION_CODES[m.group(1).lower()]} {m.group(2)}"
 
 
 def address(raw: str | None, listing: bool = False) -> str | None:
@@ -521,7 +525,7 @@ def address(raw: str | None, listing: bool = False) -> str | None:
         joined = cut
     if sum(c.isupper() for c in joined) > 6 and not any(c.islower() for c in joined):
         joined = _uncap(joined)  # "4127 ALDER CREEK WAY, ROSEVILLE, CA 95747" from a feed
-    joined = _region_code(_brazilian(joined))
+    joined = _region_code(_brazilian(_CIVIC_COMMA.sub(r"\1 ", joined)))
     # One spelling of a unit: "78 Pine St # 3", "88 Greenwich St, Apt 1504", "St Unit 9C" are
     # all "... St #3" / "#1504" / "#9C", on the street.
     if listing:

@@ -108,6 +108,12 @@ def test_middle_name_is_not_folded_into_the_first_name(full: str,
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BLIND = FIXTURES / "blind"
+# set1 and set3 were moved to samples/sets/ once they read at 100%.
+MOVED = Path(__file__).parent.parent / "samples" / "sets"
+
+
+def _path(name: str) -> Path:
+    return (MOVED if name.split("/")[0] in ("set1", "set3") else BLIND) / name
 
 
 def _read(path: Path) -> tuple[bool, str | None]:
@@ -129,11 +135,11 @@ def _read(path: Path) -> tuple[bool, str | None]:
 def test_a_providers_notice_that_names_no_person_is_account_mail(mail: str, kind: str) -> None:
     """What a lead notification always has is a person; a portal's report, receipt, listing
     notice, saved search or review request has none, and says which of these it is."""
-    parsed = parse_mail((BLIND / mail).read_bytes())
+    parsed = parse_mail((_path(mail)).read_bytes())
     ex, _ = read_claimed(parsed, ParseContext())
     assert nonlead.notice_reason(parsed, ex) == (
         f"account notice ({kind}; no person named; subject: {parsed.subject[:60]})")
-    assert _read(BLIND / mail)[0] is False
+    assert _read(_path(mail))[0] is False
 
 
 @pytest.mark.parametrize("mail", [
@@ -141,7 +147,7 @@ def test_a_providers_notice_that_names_no_person_is_account_mail(mail: str, kind
     "set6/h_realtor_billing_receipt.eml",  # a robot's receipt: its subject says so
 ])
 def test_saved_searches_and_receipts_are_not_leads(mail: str) -> None:
-    is_lead, reason = _read(BLIND / mail)
+    is_lead, reason = _read(_path(mail))
     assert is_lead is False
     assert reason and reason.startswith("account ")
 
@@ -154,11 +160,11 @@ def test_saved_searches_and_receipts_are_not_leads(mail: str) -> None:
     "set2/a_zillow/zillow_tour_pecan_grove.eml",  # a tour request with a calendar hold
 ])
 def test_a_notice_with_a_person_in_it_stays_a_lead(mail: str) -> None:
-    assert _read(BLIND / mail) == (True, None)
+    assert _read(_path(mail)) == (True, None)
 
 
 @pytest.mark.parametrize("mail", [
-    BLIND / "set6/k_nl_calendar_invite.eml",  # Google Calendar, with an .ics attachment
+    _path("set6/k_nl_calendar_invite.eml"),  # Google Calendar, with an .ics attachment
     FIXTURES / "nonlead/outlook_meeting_request.eml",  # Outlook: an inline text/calendar part
 ])
 def test_a_meeting_request_from_its_organizer_is_a_calendars_mail(mail: Path) -> None:
@@ -176,4 +182,4 @@ def test_a_meeting_request_from_its_organizer_is_a_calendars_mail(mail: Path) ->
 ])
 def test_a_rental_in_any_language_is_no_buyer(rt: pipeline.Runtime, mail: str,
                                               segment: str) -> None:
-    assert pipeline.read((BLIND / mail).read_bytes(), rt).segment == segment
+    assert pipeline.read((_path(mail)).read_bytes(), rt).segment == segment

@@ -249,8 +249,12 @@ def test_split_name_positional_full_only() -> None:
         # a state or province by name before the postcode is written as its code
         ("2715 N Lake Dr, Milwaukee, Wisconsin 53211", "2715 N Lake Dr, Milwaukee, WI 53211"),
         ("88 Harbour St, Toronto, Ontario M5J 0C3", "88 Harbour St, Toronto, ON M5J 0C3"),
+        # Québec's own layout in Canada Post's form: no comma after the civic number
         ("4521, rue Saint-Denis, Montréal (Québec) H2J 2L4",
-         "4521, rue Saint-Denis, Montréal (Québec) H2J 2L4"),
+         "4521 rue Saint-Denis, Montréal, QC H2J 2L4"),
+        ("1840, chemin du Lac, Sainte-Adèle (Québec) J8B 1A1",
+         "1840 chemin du Lac, Sainte-Adèle, QC J8B 1A1"),
+        ("12, Main St, Springfield", "12, Main St, Springfield"),
         ("1 Main St, New York, NY 10001", "1 Main St, New York, NY 10001"),
         ("12 Washington St, Seattle 98101", "12 Washington St, Seattle 98101"),
         # a Brazilian portal's line: street, number - unit - district, city - state, CEP

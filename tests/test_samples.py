@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -20,6 +21,41 @@ def test_eval_samples_is_perfect_on_every_field() -> None:
     assert report["mismatches"] == []
     assert report["accuracy"] == 1.0
     assert res.returncode == 0
+
+
+def test_samples_are_many_mails_from_many_senders_in_several_languages() -> None:
+    """samples/ is no handful of mails tuned to: at least 150, from at least 40 senders, 20
+    of them sources no built-in parser is written for, 10 of them not in English."""
+    res = run_cli("eval", str(SAMPLES), "--rules", str(ROOT / "rules"), "--json",
+                  config=DEMO, check=False)
+    report = json.loads(res.stdout)
+    assert report["files"] >= 150
+    sources = {s for s in report["sources"] if s != "(non-lead)"}
+    built_in = {"ADF", "Craigslist", "Direct", "EverQuote", "Facebook", "Google Ads",
+                "HomeLight", "Homes.com", "IDX", "LendingTree", "Opcity", "Realtor.com",
+                "Redfin", "Trulia", "Website", "Zillow"}
+    assert len(sources) >= 40, sorted(sources)
+    assert len(sources - built_in) >= 20
+    foreign = {p.name for p in SAMPLES.rglob("*.eml") if _not_english(p.read_bytes())}
+    assert len(foreign) >= 10, sorted(foreign)
+
+
+_ENGLISH = {"the", "and", "you", "is", "to", "for", "your", "of", "in", "we", "i", "this",
+            "with", "are", "have", "would", "like", "can"}
+_OTHER = {"de", "la", "el", "le", "les", "des", "und", "der", "die", "das", "ist", "mit", "ich",
+          "wir", "sie", "para", "por", "que", "une", "est", "je", "nous", "vous", "um", "uma",
+          "com", "não", "você", "con", "su", "il", "di", "per", "het", "een", "van", "ik",
+          "bonjour", "hola", "olá", "gracias", "obrigado", "obrigada", "merci", "danke", "ciao",
+          "buongiorno", "los", "las", "del", "sur", "pour", "au", "ein", "eine", "na", "em"}
+
+
+def _not_english(raw: bytes) -> bool:
+    """Mail written in another language: more of its common words are another language's."""
+    from leadmail.parsers.mime import parse_mail
+
+    words = re.findall(r"[^\W\d_]+", parse_mail(raw).text.lower())[:400]
+    other = sum(w in _OTHER for w in words)
+    return other >= 5 and other > 2 * sum(w in _ENGLISH for w in words)
 
 
 def test_eval_exits_nonzero_under_min(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -47,9 +83,10 @@ def test_extract_json_contract() -> None:
 
 
 # The blind sets (tests/fixtures/blind/README.md) at or above what they last reached: a
-# change may raise these floors, never lower them.
-BLIND_FLOORS = {"set1": (0.985, 0, 64), "set2": (0.968, 0, 64), "set3": (0.985, 0, 105),
-                "set4": (0.961, 0, 103), "set5": (0.962, 0, 75), "set6": (0.967, 0, 105)}
+# change may raise these floors, never lower them. set1 and set3 reached 100% and moved to
+# samples/sets/, where test_eval_samples_is_perfect_on_every_field holds them.
+BLIND_FLOORS = {"set2": (0.976, 0, 64), "set4": (0.972, 0, 103), "set5": (0.975, 0, 75),
+                "set6": (0.986, 0, 105)}
 
 
 @pytest.mark.parametrize("name", sorted(BLIND_FLOORS))

@@ -25,6 +25,7 @@ from leadmail.parsers.redfin import RedfinParser
 from leadmail.parsers.referral import ReferralParser
 from leadmail.parsers.trulia import TruliaParser
 from leadmail.parsers.website import WebsiteParser
+from leadmail.parsers.website import brand as website_brand
 from leadmail.parsers.zillow import ZillowParser
 
 __all__ = ["PARSERS", "extract", "get", "module_name", "non_lead_reason", "read_claimed"]
@@ -153,6 +154,12 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
             structured.merge(result, doc, mail)
     result.parser = result.parser or module_name(parser)
     result.source = result.source or parser.name
+    if isinstance(parser, IdxParser) and result.source == IdxParser.name:
+        # An IDX-style notice that names no IDX vendor ("Showing request" from remax.com or
+        # from a brokerage's own form): the site's own lead, or the brand its sender names.
+        found, why = website_brand(mail)
+        result.source = found or "Website"
+        result.trace["source"] = {"won": result.source, "why": why, "reader": IdxParser.name}
     if not isinstance(parser, (AdfParser, ReferralParser)):
         # A sender that is a known provider names the source, whichever reader claimed the
         # mail: a kvCORE registration read by the IDX reader is kvCORE's, a HotPads inquiry

@@ -12,6 +12,8 @@ from leadmail import leadfields, normalize
 from leadmail.parsers import fields as engine
 from leadmail.parsers.base import Extracted, Mail, ParseContext
 from leadmail.parsers.text import (
+    LISTING_HEADING,
+    PERSON_HEADING,
     Folded,
     form_pairs,
     html_table_pairs,
@@ -25,6 +27,8 @@ FIELD_LABELS: dict[str, frozenset[str]] = {
         "name", "full name", "fullname", "contact name", "lead name", "client name",
         "customer name", "buyer name", "seller name", "contact", "from", "sender",
         "submitted by", "renter", "prospect", "prospect name", "lead", "names", "client",
+        "renter name", "tenant name", "shopper name", "guest name", "requester name",
+        "inquirer name", "consumer name", "visitor name", "resident name", "member name",
         "borrower", "borrower name", "applicant", "applicant name", "insured", "insured name",
         "customer",
     }),
@@ -52,11 +56,14 @@ FIELD_LABELS: dict[str, frozenset[str]] = {
         "property", "property address", "listing", "listing address", "address of interest",
         "interested in", "regarding", "in regards to property", "property of interest",
         "subject property", "property interested in", "listing of interest", "inquiry about",
-        "home of interest", "viewed property", "last viewed property",
+        "home of interest", "viewed property", "last viewed property", "rental property",
+        "viewed listing", "listing viewed", "property viewed", "last viewed listing",
+        "rental address", "rental property address",
     }),
     "address": frozenset({
         "address", "street address", "mailing address", "home address", "current address",
-        "street", "street address line 1",
+        "street", "street address line 1", "owner address", "owner mailing address",
+        "billing address", "residential address", "postal address", "permanent address",
     }),
     "price": frozenset({
         "price", "list price", "listing price", "asking price", "budget", "price range",
@@ -206,6 +213,14 @@ class Layout:
 def snake(label: str) -> str:
     """A label as a custom_fields key: "Pre-approved?" -> "pre_approved"."""
     return re.sub(r"[\W_]+", "_", label.lower()).strip("_")[:60]
+
+
+# The site's own domain marks its robot sender; a free-mail domain marks nothing.
+FREEMAIL = frozenset({"gmail.com", "googlemail.com", "yahoo.com", "outlook.com", "hotmail.com",
+                      "icloud.com", "aol.com", "live.com", "msn.com", "proton.me",
+                      "protonmail.com", "me.com", "comcast.net",
+                      # the documentation domains (RFC 2606): everyone's, like free mail
+                      "example.com", "example.net", "example.org"})
 
 
 def domain_of(addr: str) -> str:
@@ -421,11 +436,19 @@ def _pairs_of(text: str, html: str) -> tuple[tuple[str, str], ...]:
     seen: set[str] = set()
     out: list[tuple[str, str]] = []
     text = strip_footer(mail.text)
-    table = html_table_pairs(mail.html) if mail.html else []
+    table = html_table_pairs(mail.html, _is_known) if mail.html else []
     stacked = [(k, v) for k, v, _ in engine.next_line_pairs(text, field_of)]
-    for key, value in form_pairs(text) + table + stacked:
+    listing_values: set[str] = set()  # rows a heading made the listing's, in one rendering
+    for key, value in _scoped(form_pairs(text)) + _scoped(table) + stacked:
         if key in _HEADER_KEYS and value.strip().lower() in _HEADER_VALUES:
             continue  # a table's header row ("Question: Answer"), no field
+        first_line = value.strip().split("\n")[0].strip()
+        if key.startswith("property "):
+            listing_values.add(first_line)
+        elif first_line in listing_values and field_of(key) in ("address", "address_part"):
+            continue  # the same row in the HTML, where the heading sits outside the table
+        if key not in _KNOWN and (owned := address_label(key)) in _KNOWN:
+            key = owned  # "Property Street Address" is the listing's, not a bare "address"
         if key not in _KNOWN:
             target = engine.keyword_field(key)
             key = _CANONICAL.get(target or "", key)
@@ -433,6 +456,61 @@ def _pairs_of(text: str, html: str) -> tuple[tuple[str, str], ...]:
             seen.add(key)
             out.append((key, value.strip()))
     return tuple(out)
+
+
+_TRIM_KEYS = frozenset({"trim", "trim level", "vehicle trim"})
+_VEHICLE_PART = re.compile(r"^(?:vehicle |car |auto )?(year|make|model|trim)(?: level)?$")
+
+
+def _is_choice(value: str) -> bool:
+    """A form's picked option ("Property management", "Buying"): a few words, no sentence."""
+    return len(value) <= 40 and not re.search(r"[.?!]", value)
+
+
+def _is_known(key: str) -> bool:
+    return field_of(key) is not None
+
+
+# Rows only a listing notification has (a seller's form describes their home with beds,
+# baths and square feet too): an address row next to one of these is the listing's.
+_LISTING_KEYS = frozenset({
+    "price", "list price", "listing price", "asking price", "rent", "monthly rent", "mls",
+    "mls #", "mls number", "mls id", "mls no", "property name", "property phone",
+    "property id", "listing id", "listing number", "listing #", "floor plan", "community"})
+_OWN_ADDRESS = frozenset({"mailing address", "home address", "current address", "owner address",
+                          "owner mailing address", "billing address", "residential address",
+                          "postal address", "permanent address"})
+
+
+def _scoped(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Pairs with their section headings applied and dropped: under a listing heading, or
+    next to a row only a listing has ("Price", "MLS #", "Property Name"), a bare address row
+    is the listing's ("property address"; its city/state/ZIP rows follow it); a person's
+    heading ("Contact Information") ends the listing's section."""
+    out: list[tuple[str, str]] = []
+    listing = False
+    for key, value in pairs:
+        if key in (LISTING_HEADING, PERSON_HEADING):
+            listing = key == LISTING_HEADING
+            continue
+        if listing and key in _ADDRESS_PARTS:
+            key = f"property {key}"
+        elif listing and field_of(key) == "address" and key not in _OWN_ADDRESS:
+            key = "property address"
+        elif listing and field_of(key) == "message":
+            key = "listing details"  # "Home" / "Details: 1 bd · 1 ba": the listing's, not words
+        out.append((key, value))
+    for i, (key, value) in enumerate(out):
+        if field_of(key) != "address" or key in _OWN_ADDRESS or _OWN.match(key):
+            continue
+        j = i + 1
+        while j < len(out) and out[j][0] in _ADDRESS_PARTS:
+            j += 1
+        before = out[i - 1][0] if i else ""
+        after = out[j][0] if j < len(out) else ""
+        if before in _LISTING_KEYS or after in _LISTING_KEYS:
+            out[i] = ("property address", value)
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -455,6 +533,7 @@ def apply_pairs(
     prop_parts: list[str] = []  # City/State/ZIP rows right under a property's street row
     listing_parts: list[tuple[str, str]] = []  # "Property City", "property_zip"
     withheld: set[str] = set()  # identity fields labelled but left empty by the provider
+    vehicle: dict[str, str] = {}  # a vehicle's year, make, model and trim rows
     last_street: str | None = None
     first_identity = next((i for i, (k, _) in enumerate(pairs)
                            if field_of(k) in ("full_name", "first_name", "email", "phone")),
@@ -463,6 +542,13 @@ def apply_pairs(
         if key in layout.skip_labels:
             continue
         key = address_label(key)
+        part = _VEHICLE_PART.match(key)
+        if part and value.strip() and len(value) <= 30:
+            vehicle.setdefault(part.group(1), value.strip())  # "Vehicle Year: 2019", "Make"
+        if key in _TRIM_KEYS and ex.property_address and _VEHICLE.match(ex.property_address):
+            if value.lower() not in ex.property_address.lower() and len(value) <= 30:
+                ex.property_address = f"{ex.property_address} {value}"  # "Trim: Premium"
+            continue
         if key.startswith("property ") and key[9:] in _ADDRESS_PARTS:
             listing_parts.append((key, value))  # "property_city=Seattle": the listing's
             continue
@@ -501,20 +587,25 @@ def apply_pairs(
             elif not re.search(r"\d{3}", value) and index >= first_identity - 1:
                 withheld.add("phone")  # "Phone: --", "not provided": none to look for
         elif target == "message":
+            if ex.message and _is_choice(ex.message) and not _is_choice(value):
+                ex.message = None  # "How can we help?: Property management", then "Message:"
             _set(ex, "message", message_block(mail.text, key) or value, 1.0)
         elif target == "price":
             _set(ex, "price", value, 1.0)  # as written: draft.build reads ranges and "465 000 €"
         elif target in ("property_address", "address"):
             have = getattr(ex, target)
             if have and not engine.street_of(have) and (engine.street_of(value)
-                                                        or engine.postal_line(value)):
+                                                        or engine.postal_line(value)
+                                                        or engine.named_listing(value)):
                 setattr(ex, target, None)  # "Property: 2 bed flat" then "Address: 41 Otley Rd"
             _set(ex, target, value, 1.0)
             last_street = target
         elif key in _ADDRESS_PARTS:
             # The parts belong to the street row above them: "property_address: 2914 Maple
             # Grove Rd" then "city: Durham", "state: NC", "zip: 27707".
-            (prop_parts if last_street == "property_address" else parts).append(value)
+            vehicle_row = bool(ex.property_address and _VEHICLE.match(ex.property_address))
+            (prop_parts if last_street == "property_address" and not vehicle_row
+             else parts).append(value)  # a vehicle has no ZIP: "ZIP: 78745" is the shopper's
         elif (target is None and len(value) >= 15 and value[:1] in "\"“«„" and not ex.message
               and key not in _CUSTOM_KNOWN):
             # "Ana Lucía: "Hi, is this still available? ..."": a chat line, the person's words
@@ -530,6 +621,10 @@ def apply_pairs(
                 r"(?i)^(https?://|www\.)", value
             ):
                 ex.custom_fields.setdefault(snake(key), value)
+    if not ex.property_address and {"year", "make", "model"} <= set(vehicle):
+        # a vehicle given in parts: "Vehicle Year 2019" / "Make Honda" / "Model CR-V" / "Trim EX"
+        _set(ex, "property_address", " ".join(
+            vehicle[k] for k in ("year", "make", "model", "trim") if k in vehicle), 1.0)
     if listing_parts and ex.property_address and not _has_postcode(ex.property_address):
         ex.property_address = join_address([ex.property_address, *(v for _, v in listing_parts)])
     elif listing_parts and layout.keep_unknown:  # a town to buy in, no listing: kept as is
@@ -684,6 +779,40 @@ def _text_line_of(lines: list[str], value: str) -> int | None:
     return next((i for i, line in enumerate(lines) if probe in line), None)
 
 
+def _squashed(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text.lower())
+
+
+def _sender_line(line: str, mail: Mail) -> bool:
+    """True when a line's first part (before "|" or "·") is the sender's name: its display
+    name or its first word ("Clever Real Estate", "BoomTown"), or its domain's name."""
+    line = line[:engine.LINE_MAX]
+    head = _squashed(engine.SEGMENT.split(line.strip(), maxsplit=1)[0])
+    if len(head) < 3 or head[0].isdigit() or len(head) > 40 or head == line.strip():
+        return False
+    name = mail.from_name or ""
+    stems = {_squashed(name), _squashed(name.split(" ")[0]),
+             domain_of(mail.from_addr).split(".")[-2] if "." in domain_of(mail.from_addr) else ""}
+    return any(len(s) >= 3 and (head == s or (len(head) >= 4 and s.startswith(head)))
+               for s in stems)
+
+
+def _staff_above(lines: list[str], at: int, mail: Mail) -> bool:
+    """True when the line above a street is a staff contact line at the sender's own domain
+    ("Brian Keogh | Cartus | (203) 555-0161 | brian.keogh@cartus.com"): its office."""
+    dom = domain_of(mail.from_addr)
+    if not dom or at == 0 or dom in FREEMAIL:
+        return False
+    above = lines[at - 1][:engine.LINE_MAX].lower()
+    return f"@{dom}" in above or any(f"@{d}" in above for d in _parent_domains(dom))
+
+
+def _parent_domains(dom: str) -> list[str]:
+    """"mail.zumper.com" -> ["zumper.com"]: the sender's organisation's own domain."""
+    parts = dom.split(".")
+    return [".".join(parts[i:]) for i in range(1, len(parts) - 1)]
+
+
 def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> None:
     """The generic engine's pass over what the labels left: a price from the listing line, the
     property's full street address from the body (beating a shortened subject or label), the
@@ -714,6 +843,10 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
     if brand and brand not in ("website", "direct", "idx"):
         # "idealista - Plaza de las Cortes 2, Madrid": the provider's own office, not a listing
         cands = [c for c in cands if brand not in lines[c.line].lower()]
+    # "BoomTown | 1040 Morrison Dr, ...", "Rent. · 950 East Paces Ferry Rd NE": a line that
+    # opens with the sender's own name is its office, whatever reader took the mail.
+    cands = [c for c in cands if not _sender_line(lines[c.line], mail)
+             and not _staff_above(lines, c.line, mail)]
     have = ex.property_address
     if have and not engine.street_of(have) and not _VEHICLE.match(have) and (
             win := engine.best(cands)):
@@ -784,6 +917,21 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
         if win:
             _set(ex, "message", win.value, 0.8 if win.kind == "quoted" else 0.6)
             trace["message"] = {"won": win.why()}
+    if ex.message and "\n" in ex.message:
+        # "... What utilities are included?" / "" / "Rent. | Redfin Rentals · 950 East ...":
+        # the sender's own line ends the person's words
+        kept = ex.message.split("\n")[:200]
+        end = next((k for k, ln in enumerate(kept) if k and _sender_line(ln, mail)), None)
+        if end is not None:
+            ex.message = "\n".join(kept[:end]).strip() or ex.message
+    if ex.message and "\n" in ex.message:
+        # "Casa en renta · 3 rec" / "$2,100/mes" / "5120 Cameron Rd" / "\"Hola, ...\"": the
+        # listing's lines run into the message, then the person's words in quotation marks
+        words = ex.message.split("\n")[:60]
+        quoted = engine.quoted_message(words, len(words))
+        if quoted and quoted.line and any(
+                engine.street_of(w.strip()) or engine.amounts(w) for w in words[:quoted.line]):
+            ex.message = quoted.value
     if ex.message:
         ex.message = None if engine.is_placeholder(ex.message) else engine.tidy_message(ex.message)
     if ex.message and not ex.price:
@@ -899,7 +1047,8 @@ _NAME_PHRASE = re.compile(
     rf"te envió un mensaje|le envió un mensaje|vous a envoyé un message|vous a écrit|"
     rf"ti ha inviato un messaggio|enviou uma mensagem|hat (?:Ihnen|dir) (?:eine Nachricht|"
     rf"geschrieben)|heeft je een bericht gestuurd|est intéressée? par|está interesad[oa] en|"
-    rf"wants to (?:see|tour|know|buy|rent|sell)|requested (?:a|an|more|to)|has requested|"
+    rf"wants to (?:see|tour|know|buy|rent|sell|connect)|requested (?:a|an|more|to)|has requested|"
+    rf"sent you a (?:request|quote request|message request|project)|"
     rf"would like to|asked about|asked a question|has a question|has contacted you|"
     rf"contacted you|wrote|enquired|inquired|is looking for|requested info\w*)\b|"
     rf"\b(?i:lead|inquiry|enquiry|message|request|contact) (?i:from) "

@@ -124,6 +124,8 @@ EXTRA_LABELS: dict[str, set[str]] = {
               "listprice", "rent", "monthly rent", "desired price range", "max rent",
               "price range", "budget range", "asking", "sale price", "listing price",
               "presupuesto", "orçamento", "budget max", "max budget", "target price",
+              "purchase budget", "buying budget", "home budget", "total budget",
+              "approximate budget", "estimated budget", "rental budget", "monthly budget",
               "desired rent", "rent range", "prix de vente", "precio de venta",
               "prix demandé", "prix de location", "loyer demandé", "precio solicitado",
               "market rent", "rent amount", "asking rent", "list rent",
@@ -163,11 +165,17 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                            r"\basked a question\b|\bwrote\b|\b(?:message|question|note|comments?|"
                            r"mensaje|nachricht|messaggio|mensagem|bericht|pregunta)s? "
                            r"(?:from|de|von|da|di|van)\b|"
-                           r"\bnachricht von\b|\bmensaje de\b|\bquestions?\b"
+                           r"\bnachricht von\b|\bmensaje de\b|\blike to discuss\b|"
+                           r"\bwant to discuss\b|\bquestions?\b"
                            r".{0,20}\b(have|for us)\b|\btell us\b|\bnachricht\b|\bmensaje\b")),
     ("full_name", re.compile(r"(?i)\bfull name\b|\byour name\b|\bwhat'?s your name\b|"
                              r"\bwho are you\b")),
-    ("property_address", re.compile(r"(?i)\baddress of the (property|home|house|listing|unit)\b|"
+    ("property_address", re.compile(r"(?i)\bwhich (vehicle|car|truck)\b|"
+                                    r"\b(adresse|dirección|direccion|endereço|endereco|"
+                                    r"indirizzo|anschrift)\b.{0,12}\b(propriété|propriete|bien|"
+                                    r"logement|inmueble|propiedad|imóvel|imovel|immobile|"
+                                    r"immobilie|objekts?|woning)\b|"
+                                    r"\baddress of the (property|home|house|listing|unit)\b|"
                                     r"\b(property|listing|rental) address\b")),
     ("address", re.compile(r"(?i)\b(street )?address\b|\bdirección\b|\badresse\b|"
                            r"\bendereço\b|\bindirizzo\b")),
@@ -255,8 +263,9 @@ def next_line_pairs(text: str, field_of) -> list[tuple[str, str, int]]:
             i += 1
             continue
         nxt = lines[j].strip()
-        if field_of(label_key(nxt)) is not None and target not in ("message", "notes"):
-            i += 1  # two labels in a row: this one has no value
+        if (field_of(label_key(nxt)) is not None or _LABEL_COLON.match(nxt)) and target not in (
+                "message", "notes"):
+            i += 1  # two labels in a row: this one has no value ("Imóvel" / "Tipo: Casa")
             continue
         if target in ("message", "notes") or raw.endswith("?"):
             value, end = paragraph(lines, j)
@@ -357,15 +366,23 @@ def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[
         line = line[:LINE_MAX]
         if not _DIGIT.search(line) or not _MONEY_MARK.search(line):
             continue  # no marked amount without a digit and a currency or a multiplier
-        if _NOT_PRICE.search(line) and not _LISTING_CONTEXT.search(line):
+        if not free_text and _NOT_PRICE.search(line) and not _LISTING_CONTEXT.search(line):
             continue
         found = [m for m in amounts(line) if m.marked and m.value >= 100]
         if not found:
             continue
-        if _NOT_PRICE.search(line[:found[0].start]):
+        near = line[max(0, found[0].start - 40):found[0].end + 14]
+        if free_text and _NOT_PRICE.search(near) and not _LISTING_CONTEXT.search(near):
+            # a person's long line: only words near the amounts say what it is ("a down
+            # payment program ... hoping to buy something under 350k" is the budget)
+            continue
+        if not free_text and _NOT_PRICE.search(line[:found[0].start]):
             continue  # "Monthly income: $6,200", "HOA: $250/mo": an amount, not the price
-        if _LISTING_CONTEXT.search(line) or len(line.strip()) <= len(line[found[0].start:
-                                                                          found[0].end]) + 8:
+        alone = len(line.strip()) <= len(line[found[0].start:found[0].end]) + 8 or (
+            len(found) == 2 and not line[:found[0].start].strip()
+            and not line[found[1].end:].strip()
+            and _RANGE_SEP.match(line[found[0].end:found[1].start]))  # "$1.2m - $1.3m" alone
+        if _LISTING_CONTEXT.search(line) or alone:
             value = price_value(line)
             out.append(Candidate("price", str(value), "listing_line", ("money_marked",), i))
         elif _PRICE_BEFORE.search(line[max(0, found[0].start - 30):found[0].start]):
@@ -567,6 +584,10 @@ def named_listing(value: str) -> str | None:
     return rest.strip() if street_of(rest) else None
 
 
+# A flat or unit written before the house number, as the UK writes it: "Flat 12, 45 Tib St".
+_FLAT_FIRST = re.compile(r"(?i)^\s*((?:flat|apartment|apt\.?|unit|maisonette)\s+\w{1,5}),?\s+"
+                         r"(?=\d)")
+_TITLE_DASH = re.compile(r"\s[-–—]\s")  # a listing's title, then its street
 _PAREN_END = re.compile(r"\(([^()]{6,100})\)\s*$")
 
 
@@ -588,6 +609,12 @@ def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list
             street = street_of(segment) or postal_line(segment)
             if street:
                 break
+        if street and (flat := _FLAT_FIRST.match(body)) and not street.lower().startswith(
+                flat.group(1).lower()) and body[flat.end():].startswith(street[:8]):
+            street = f"{flat.group(1)}, {street}"  # "Flat 12, 45 Tib Street": the flat stays
+        if not street and (dash := _TITLE_DASH.search(body[:80])):
+            after = street_of(body[dash.end():])  # "T2 para arrendar - Rua de Santa ..."
+            street = after if after and "," in after else None
         if not street and (paren := _PAREN_END.search(body[:LINE_MAX])):
             street = street_of(paren.group(1))  # "2br house with yard (1620 Elm St, Reno, NV)"
         if not street:
@@ -627,7 +654,12 @@ _NOTICE_WORDS = Folded(
     r"has been (added|sent|forwarded) to|rispondi|responda|rispondere|antworten sie|"
     r"beantwoord|svara|vous recevez|se désabonner|désinscri|darse de baja|abmelden|"
     r"vous pouvez répondre|pour répondre|puede responder|pode responder|reply directly|"
-    r"recibes este|ricevi questa|u ontvangt)")
+    r"recibes este|ricevi questa|u ontvangt)|"
+    # the provider speaking of the person: "We matched this renter with your property",
+    # "Meet your new Clever seller. We've told them to expect your call"
+    r"\b(?:this|your new(?: [\w.]+)?) (?:renter|buyer|seller|lead|consumer|customer|prospect|"
+    r"shopper|tenant)\b|\bwe(?:'ve| have) told them\b|\bsomeone (?:submitted|filled out|"
+    r"completed|sent)\b")
 # A provider's own line: "SmartFinancial Insurance Agency | Agent Services (855) 555-0171",
 # "Immobiliare.it · Via Lorenteggio 240, 20147 Milano".
 _COMPANY_LINE = re.compile(r"^[^.!?]{2,80}\s[|·•]\s.*\d|^\S+\.(?:com|it|fr|de|es|nl|co\.uk|ca|au)"
@@ -727,6 +759,7 @@ def quoted_message(lines: list[str], footer_at: int) -> Candidate | None:
 _PLACEHOLDER = re.compile(
     r"(?i)^[(\[]?\s*(?:none|n/?a|no message|no comments?|not provided|nothing|empty|-+|message|"
     r"schedule a tour|request a tour|view listing|reply now|call now|contact (?:buyer|lead)|"
+    r"(?:request|schedule|book) a (?:showing|viewing)|"
     r"\(?blank\)?|(?:the )?(?:consumer|customer|user|lead|buyer|renter) (?:did not|didn't) "
     r"(?:include|leave|write|provide) (?:a |any )?(?:message|comments?))\s*[.)\]]?\s*$")
 
@@ -880,13 +913,16 @@ def _brand_kinds() -> dict[str, str | None]:
 
 _GENERIC_NAME = re.compile(
     r"(?i)\s*\b(lead notifications?|lead alerts?|notifications?|leads?|alerts?|no-?reply|"
-    r"partner program|broker network|team|support|mailer|forms?|inquiries|enquiries|pro|"
-    r"(agent |dealer )?partners(hips?)?|referrals?|for agents|for dealers)\b\s*")
+    r"for business|partner program|broker network|team|support|mailer|forms?|inquiries|"
+    r"enquiries|pro|(agent |dealer )?partners(hips?)?|referrals?|for agents|for dealers)\b\s*")
 _SITE_WORDS = re.compile(
     r"(?i)\b(realty|real estate|realtors?|homes|properties|property group|group|brokerage|"
     r"sotheby'?s|coldwell|compass|elliman|keller williams|kw|century 21|re/?max|berkshire|"
     r"exp realty|corcoran|howard hanna|weichert|engel|christie'?s|long & foster|raveis|"
-    r"windermere|command|immobilier|inmobiliaria|imobiliária|immobilien)\b")
+    r"windermere|command|immobilier|inmobiliaria|imobiliária|immobilien|bhhs|"
+    # a company's own lead router or a landlord's own site: "BHHS Lead Router",
+    # "Capital City Leasing", "Bluebonnet Home", "Sunset Ridge Apartments"
+    r"(?:lead )?router|leasing|property management|home|apartments)\b")
 
 
 @cache

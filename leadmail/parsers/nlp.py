@@ -166,7 +166,8 @@ def ner_names(text: str, ctx: ParseContext, model: str = DEFAULT_MODEL) -> list[
 def find_address(text: str) -> tuple[str | None, bool]:
     """The first street address in the text (via usaddress), and whether the writer says it
     is their own home (rather than a listing they ask about)."""
-    for line in text.split("\n"):
+    lines = text.split("\n")
+    for at, line in enumerate(lines):
         spans = street_spans(line, limit=3)
         if not spans:
             continue
@@ -191,6 +192,9 @@ def find_address(text: str) -> tuple[str | None, bool]:
             joined = " ".join(out).strip(" ,.;")
             street = full if full and full.startswith(out[0]) and len(full) >= len(joined) \
                 else joined
+            below = next((x.strip() for x in lines[at + 1:at + 3] if x.strip()), "")
+            if "," not in street and below and engine.city_line(below):
+                street = f"{street}, {below}"  # a signature's "1840 N Sedgwick St" / "Chicago, IL"
             return street, bool(_OWN_HOME.search(context + line))
     for line in text[:20000].split("\n"):
         found = engine.street_in(line) if _ANY_DIGIT.search(line) else None
@@ -200,6 +204,17 @@ def find_address(text: str) -> tuple[str | None, bool]:
 
 
 _ANY_DIGIT = re.compile(r"\d")
+
+
+def _signed_address(address: str, body: str) -> bool:
+    """True when the street is in the body only in its closing signature (after the sign-off,
+    under the writer's name), not in the words above it."""
+    words = re.findall(r"\w+", address)[:2]
+    if len(words) < 2:
+        return False
+    probe = re.compile(rf"\b{re.escape(words[0])}\W+{re.escape(words[1])}\b")
+    head = body[:4000]
+    return bool(probe.search(head)) and not probe.search(engine.strip_signoff(head))
 
 
 def extract_free_text(
@@ -231,6 +246,8 @@ def extract_free_text(
     if emails:
         ex.email, ex.confidence["email"] = emails[0], 0.8
     address, own = find_address(body)
+    if address and not own and _signed_address(address, body):
+        own = True  # under the writer's name, with their phone: their own postal address
     interested = _INTERESTED.search(body)
     if interested:
         ex.property_address, ex.confidence["property_address"] = interested.group(1).strip(), 0.6

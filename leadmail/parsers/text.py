@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from html.parser import HTMLParser
 
@@ -200,14 +201,55 @@ _WORDS_LABEL = re.compile(r"(?i)message|comment|question|note|mensaje|nachricht|
                           r"mensagem|bericht|commentaire")
 
 
+# A section heading over a form's rows: the listing's ("Property", "Listing Details",
+# "Imóvel") or the person's ("Contact Information", "Prospect"). Under a listing heading a
+# bare "Address" is the listing's. form_pairs and html_table_pairs give a heading as a pair
+# with one of these keys (and no value), for the reader to scope the rows under it.
+LISTING_HEADING = "\x00listing"
+PERSON_HEADING = "\x00person"
+_LISTING_WORDS = (r"property|listing|home|house|rental|unit|apartment|community|building|"
+                  r"imóvel|imovel|inmueble|propiedad|immobile|immobilie|objekt|bien|logement|"
+                  r"annonce|woning|vivienda|inmóvel")
+_HEADING_LINE = re.compile(
+    rf"(?i)^(?:the |this |la |le |el |o |a )?(?P<listing>{_LISTING_WORDS})"
+    r"(?: (?:information|info|details?|of interest|summary|inquired about|interest|"
+    r"detalles|datos|dados|détails|informations|informationen|angaben|dettagli))?$|"
+    r"^(?P<person>(?:lead|prospect|contact|renter|tenant|buyer|seller|customer|client|consumer|"
+    r"applicant|personal|sender|guest|transferee|requester|inquirer|your|user|visitor)"
+    r"(?: (?:information|info|details?|contact|contact information|contact info))?|"
+    r"datos de contacto|dados de contato|dados do contato|coordonnées|kontaktdaten|contatto|"
+    r"datos del interesado|interessent|interesado)$")
+
+
+def heading_of(line: str) -> str | None:
+    """LISTING_HEADING or PERSON_HEADING for a section heading line ("Property Information",
+    "PROSPECT"), else None."""
+    raw = line.strip().strip(":").strip()
+    if not raw or len(raw) > 40:
+        return None
+    m = _HEADING_LINE.match(raw.lower())
+    if not m:
+        return None
+    return LISTING_HEADING if m.group("listing") else PERSON_HEADING
+
+
 def form_pairs(text: str) -> list[tuple[str, str]]:
     """Like label_values, with labels in label_key spelling and question-style labels kept;
-    dot-leader rows and a question with its answer on the same line read as pairs too."""
+    dot-leader rows and a question with its answer on the same line read as pairs too; a
+    section heading right above a "Label: value" row is a heading pair (heading_of)."""
     pairs: list[tuple[str, str]] = []
     lines = text.split("\n")
     i = 0
     while i < len(lines):
         line = lines[i][:400]
+        if ":" not in line and len(line) <= 60 and (head := heading_of(line)):
+            j = i + 1
+            while j < len(lines) and not lines[j].strip() and j - i <= 2:
+                j += 1
+            if j < len(lines) and _FORM_LINE.match(lines[j][:400]):
+                pairs.append((head, ""))
+                i += 1
+                continue
         m = _FORM_LINE.match(line)
         if not m:
             other = _LEADER_LINE.match(line) or _QUESTION_LINE.match(line) or _GLUED.match(line)
@@ -225,12 +267,15 @@ def form_pairs(text: str) -> list[tuple[str, str]]:
                 if not _FORM_LINE.match(lines[j]):
                     value = lines[j].strip()
                     i = j
+            if not value and (head := heading_of(m.group(1))):
+                pairs.append((head, ""))  # "PROPERTY:" over the listing's rows
             pairs.append((label_key(m.group(1)), value))
         i += 1
     return pairs
 
 
-def html_table_pairs(html: str) -> list[tuple[str, str]]:
+def html_table_pairs(html: str, is_label: Callable[[str], bool] | None = None
+                     ) -> list[tuple[str, str]]:
     """(label_key, value) from HTML tables: "label | value" rows, and the Gravity Forms layout
     where a row holding only the label is followed by a row holding only the value."""
     read = _read_html(html)
@@ -241,7 +286,11 @@ def html_table_pairs(html: str) -> list[tuple[str, str]]:
     i = 0
     while i < len(rows):
         row = rows[i]
-        if len(row) == 2 and len(row[0]) <= 60 and "\n" not in row[0]:
+        if len(row) == 1 and (head := heading_of(row[0])) and i + 1 < len(rows) and (
+                len(rows[i + 1]) == 2 or (is_label is not None and len(rows[i + 1]) == 1
+                                          and is_label(label_key(rows[i + 1][0])))):
+            pairs.append((head, ""))  # "Property" over "Address | 901 E 5th St"
+        elif len(row) == 2 and len(row[0]) <= 60 and "\n" not in row[0]:
             pairs.append((label_key(row[0]), row[1]))
         elif len(row) == 1 and len(row[0]) <= 60 and "\n" not in row[0] and i + 1 < len(rows):
             nxt = rows[i + 1]

@@ -9,6 +9,7 @@ from leadmail.parsers import fields as engine
 from leadmail.parsers.base import Extracted, Mail, ParseContext
 from leadmail.parsers.common import (
     FIELD_LABELS,
+    FREEMAIL,
     IDENTITY_FIELDS,
     Layout,
     all_pairs,
@@ -23,14 +24,6 @@ _BUILDERS = Folded(
     r"formidable|wix\.com|squarespace|new (form )?submission|form submission|"
     r"jotform|typeform|hubspot form|elementor")
 _NOTICE = re.compile(r"(?i)\b(lead|leads|inquiry|enquiry|on behalf of|via)\b")
-# The site's own domain marks its robot sender; a free-mail domain marks nothing.
-_FREEMAIL = frozenset({"gmail.com", "googlemail.com", "yahoo.com", "outlook.com", "hotmail.com",
-                       "icloud.com", "aol.com", "live.com", "msn.com", "proton.me",
-                       "protonmail.com", "me.com", "comcast.net",
-                       # the documentation domains (RFC 2606): everyone's, like free mail
-                       "example.com", "example.net", "example.org"})
-
-
 class WebsiteParser:
     """A form's labelled fields; the site's own sender and recipients are never the lead."""
 
@@ -56,11 +49,11 @@ class WebsiteParser:
 
     def parse(self, mail: Mail, ctx: ParseContext) -> Extracted:
         """Labelled fields; the From is the site's robot when it shares the recipients' domain."""
-        own = {domain_of(a) for _, a in mail.to + mail.cc} - _FREEMAIL
+        own = {domain_of(a) for _, a in mail.to + mail.cc} - FREEMAIL
         own |= {"wordpress.com", "wix.com", "squarespace.com", "squarespace.info", "wixforms.com"}
         found, why = brand(mail)
-        if found and brand != "Website":
-            own |= {domain_of(mail.from_addr)}
+        if found and found != "Website" and domain_of(mail.from_addr) not in FREEMAIL:
+            own |= {domain_of(mail.from_addr)}  # the provider's robot, never a free-mail box
         layout = Layout(source=found or "Website", parser="website", domains=tuple(sorted(own)))
         ex = parse_layout(mail, ctx, layout)
         ex.trace["source"] = {"won": found or "Website", "why": why}
@@ -85,7 +78,7 @@ def brand(mail: Mail) -> tuple[str | None, str]:
             return found, why
     recipients = {domain_of(a) for _, a in mail.to + mail.cc}
     dom = domain_of(mail.from_addr)
-    if dom in recipients or dom in _FREEMAIL:
+    if dom in recipients or dom in FREEMAIL:
         return None, "the site's own sender"
     name = engine.fallback_brand(mail.from_name)
     return (name, "sender display name") if name else (None, "brokerage sender")
