@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from leadmail import pipeline, sandbox, sdnotify
 from leadmail.config import Settings, split_hostport
 from leadmail.errors import ConfigErrors
-from leadmail.followup import reminders
+from leadmail.followup import campaigns, reminders
 from leadmail.intake.imap import ImapIntake
 from leadmail.intake.smtp import StoreHandler, ensure_open_files, make_server
 from leadmail.notify import digest, outbox
@@ -217,6 +217,11 @@ class Daemon:
         await self._passes("follow-up", reminders.run_pass,
                            lambda: self.settings.followup.interval)
 
+    async def _campaign_worker(self) -> None:
+        # Campaign steps that are due: each queued in the outbox in its own transaction.
+        await self._passes("campaign", campaigns.run_pass,
+                           lambda: self.settings.followup.campaign_interval)
+
     async def _watchdog(self, interval: float) -> None:
         # Pinged from the loop itself: a blocked loop stops the pings and systemd restarts us.
         while not self.stop.is_set():
@@ -261,6 +266,7 @@ class Daemon:
             asyncio.create_task(self._outbox_sender(), name="outbox"),
             asyncio.create_task(self._timer_worker(), name="timers"),
             asyncio.create_task(self._followup_worker(), name="followup"),
+            asyncio.create_task(self._campaign_worker(), name="campaigns"),
         ]
         if self.settings.notify.digest_every:
             tasks.append(asyncio.create_task(self._digest_worker(), name="digest"))

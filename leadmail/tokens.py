@@ -7,6 +7,7 @@ another. The purposes (each its own prefix, kept here so no two can collide):
     STEP   followup.links: "mark this step done"                    `/s/TOKEN`
     VIEW   followup.links: the pages as an API key sees them         `?t=TOKEN`
     REPLY  the tag in an alert's Message-ID (`reply_tag`)
+    UNSUB  followup.campaigns: a lead's one-click unsubscribe link     `/u/TOKEN`
 
 A sealed token (`seal`, `unseal`) is `PAYLOAD.SIGNATURE`, both base64url without padding:
 PAYLOAD is compact JSON with sorted keys and `e` (expiry, Unix seconds); SIGNATURE is the MAC
@@ -21,8 +22,10 @@ outsider who knows, or guesses, an alert's key cannot forge one.
 
 `webhook_signature` is the X-Leadmail-Signature of a webhook POST: HMAC-SHA256 of
 "<timestamp>.<body>" under the webhook's own secret, without a prefix (the receivers check
-that exact format). API keys are kept as SHA-256 (`key_digest`) and compared in constant time
-(`same`).
+that exact format). `twilio_signature_ok` checks the X-Twilio-Signature of a text message
+Twilio forwards to the inbound endpoint of a webhook (base64 HMAC-SHA1 of the URL and the
+sorted form fields, under the account's auth token: Twilio's format). API keys are kept as
+SHA-256 (`key_digest`) and compared in constant time (`same`).
 
 Every format here is on the wire (links in sent mail, receivers' checks): change none of them.
 """
@@ -40,6 +43,7 @@ from typing import Any
 LINK = b"leadmail.link.v1:"
 STEP = b"leadmail.step.v1:"
 VIEW = b"leadmail.view.v1:"
+UNSUB = b"leadmail.unsubscribe.v1:"
 _REPLY = b"leadmail.reply.v1:"
 _VIEW_KEY = b"leadmail.view.key:"  # a hash, not a MAC: what a view token carries of its key
 TAG_LENGTH = 20  # base32 characters: 100 bits of the MAC (short, so the Message-ID fits a line)
@@ -140,3 +144,10 @@ def reply_tag(secret: str, lead_id: int | None, recipient: str, key: str) -> str
 def reply_tag_ok(secret: str, tag: str, lead_id: int | None, recipient: str, key: str) -> bool:
     """Whether `tag` is the tag of that alert (constant-time comparison)."""
     return same(tag.lower(), reply_tag(secret, lead_id, recipient, key))
+
+
+def twilio_signature_ok(auth_token: str, url: str, fields: dict[str, str], header: str) -> bool:
+    """Whether `header` is Twilio's X-Twilio-Signature of a form POST to `url` (constant time)."""
+    data = url + "".join(f"{k}{fields[k]}" for k in sorted(fields))
+    digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
+    return same(header.strip(), base64.b64encode(digest).decode())

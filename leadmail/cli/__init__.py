@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from leadmail import __version__
 from leadmail.cli import (
     apikey,
+    campaigns,
     demo,
     followup,
     install,
@@ -32,8 +33,8 @@ from leadmail.errors import ConfigErrors
 
 DESCRIPTION = "Command line: thin commands over the pipeline, the store and the daemon."
 # In the order `leadmail --help` lists their commands.
-GROUPS = (run, mail, leads, messages, outbox, status, install, route, report, followup, apikey,
-          demo)
+GROUPS = (run, mail, leads, messages, outbox, status, install, route, report, followup,
+          campaigns, apikey, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

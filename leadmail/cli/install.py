@@ -10,6 +10,7 @@ from pathlib import Path
 
 from leadmail import config, db, perms, pipeline
 from leadmail.cli.common import load_settings
+from leadmail.followup import campaigns
 from leadmail.notify import render
 
 DEFAULTS = Path(__file__).parent.parent / "defaults"
@@ -34,7 +35,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     rt = pipeline.Runtime.load(settings)
     path = config.find_config(args.config)
-    problems = render.check(settings.notify.templates)
+    problems = render.check(settings.notify.templates) + campaigns.check_templates(settings)
     for problem in problems:
         print(f"template error: {problem}", file=sys.stderr)
     if problems:
