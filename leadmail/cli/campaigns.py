@@ -29,6 +29,14 @@ def add(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=cmd_campaigns)
 
 
+def _after(seconds: int) -> str:
+    """120 -> "2m", 86400 -> "1d": a step's `after` as it is written."""
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def _spec(c: CampaignConfig, runs: dict[str, int]) -> dict[str, Any]:
     return {"name": c.name, "sources": c.sources, "segments": c.segments, "tags": c.tags,
             "origin": c.origin, "start": c.start, "stop_on": c.stop_on,
@@ -66,8 +74,8 @@ def cmd_campaigns(args: argparse.Namespace) -> int:
         print(f"{spec.name}: sources {', '.join(spec.sources)}; starts {spec.start}; "
               f"stops on {', '.join(spec.stop_on)}")
         for st in item["steps"]:
-            print(f"  step {st['step']}  after {st['after_seconds']}s  {st['channel']:5}  "
-                  f"{st['template']}")
+            print(f"  step {st['step']}  after {_after(st['after_seconds']):4}  "
+                  f"{st['channel']:5}  {st['template']}")
         for r in item["leads"]:
             why = f" ({r['stop_reason']})" if r["stop_reason"] else ""
             print(f"  lead #{r['lead']}  {r['status']}{why}")
@@ -84,10 +92,10 @@ def cmd_campaigns(args: argparse.Namespace) -> int:
                 print(as_json(item))
                 continue
             print(f"--- {item['campaign']} step {item['step']} ({item['channel']}, after "
-                  f"{item['after']}s) to {item['to']} from {item['from']}")
+                  f"{_after(item['after'])}) to {item['to']} from {item['from']}")
             if item["subject"]:
                 print(f"Subject: {item['subject']}")
-            print(item["text"])
+            print(item["text"].rstrip())
         return 0
     run = (campaigns.pause if args.c_cmd == "pause" else campaigns.resume)(engine, args.lead)
     if run is None:
