@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 from leadmail.analytics import reports
 from leadmail.clock import aware, now
 from leadmail.config import Settings
-from leadmail.followup import access, activity, links, stages, steps
+from leadmail.followup import access, activity, campaigns, links, stages, steps
 from leadmail.followup.access import Principal
 from leadmail.models import Lead, Step, display_name
 from leadmail.statuses import StepStatus
@@ -99,6 +99,19 @@ def _by_state(grid: dict[str, dict[str, int]], y_title: str,
 def _percent_of_leads(totals: dict[str, dict[str, int]], key: str) -> list[float]:
     """totals[x][key] as a percentage of totals[x]["leads"] (0 without leads)."""
     return [round(100 * t[key] / t["leads"], 1) if t["leads"] else 0 for t in totals.values()]
+
+
+def _campaign_tables(rep: reports.Report) -> list[dict[str, Any]]:
+    """The campaigns report as a table of the sources page (none without campaigns)."""
+    if not rep.table:
+        return []
+    columns = ["Campaign", "Step", "Channel", "Sent", "Delivered", "Replied", "Unsubscribed",
+               "Bounced", "Reply rate", "Median time to reply"]
+    rows = [[r["campaign"], r["step"], r["channel"], r["sent"], r["delivered"], r["replied"],
+             r["unsubscribed"], r["bounced"], f"{r['reply_rate'] * 100:.0f}%",
+             _duration(r["median_reply_seconds"]) if r["median_reply_seconds"] is not None
+             else "-"] for r in rep.table]
+    return [{"title": "Campaigns", "columns": columns, "rows": rows}]
 
 
 def router(engine: Engine, settings: Settings) -> APIRouter:
@@ -250,7 +263,8 @@ def router(engine: Engine, settings: Settings) -> APIRouter:
                           chart_titles=[("leads", "Leads per month"),
                                         ("rates", "Qualified and won, by source")],
                           columns=["Source", "Month", "Leads", "Qualified", "Won"], rows=rows,
-                          charts=charts)
+                          charts=charts, extra_tables=_campaign_tables(report(
+                              reports.campaigns, who)))
         return page(request, build)
 
     @r.get("/app/forecast")
@@ -312,7 +326,9 @@ def router(engine: Engine, settings: Settings) -> APIRouter:
                               name=display_name(row), last_contact=_when(last) if last else None,
                               steps=[{"name": s.name, "due": _when(s.due_at),
                                       "status": s.status, "done_by": s.done_by} for s in mine],
-                              periods=periods, timeline=timeline)
+                              periods=periods, timeline=timeline,
+                              campaign_steps=[{**c, "due": _when(c["due_at"])}
+                                              for c in campaigns.steps_of(session, lead_id)])
         return page(request, build)
 
     @r.get("/app/steps")

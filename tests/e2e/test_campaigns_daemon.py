@@ -24,6 +24,7 @@ from tests.conftest import SAMPLES, Sink, free_port, send, wait_for, write_confi
 pytestmark = pytest.mark.e2e
 ZILLOW = (SAMPLES / "zillow" / "contact_request_text.eml").read_bytes()
 SECRET = "e2e-campaign-secret-0123456789"
+ADMIN_KEY = "e2e-campaign-admin-key-0123"
 
 
 def _config(tmp_path: Path, sink: Sink, port: int, http: int, steps: str) -> Path:
@@ -36,6 +37,10 @@ secret = "{SECRET}"
 campaign_interval = 0.2
 send_hours = "00:00-24:00"
 postal_address = "Brokerage Example, 100 Congress Ave, Austin, TX 78701"
+[[api_keys]]
+name = "admin"
+key = "{ADMIN_KEY}"
+role = "admin"
 [[followup.campaigns]]
 name = "zillow-buyers"
 sources = ["Zillow", "Trulia"]
@@ -99,7 +104,7 @@ def test_campaign_reply_unsubscribe_and_suppression(tmp_path: Path, sink: Sink,
     assert send(port, _zillow("Sam Seller", "sam@example.net", 42))[0] == 250
 
     # Step 1 reaches Maria, from her agent's name, with a one-click unsubscribe link.
-    first = wait_for(lambda: sink.to("maria.lopez@example.com"), timeout=15)[0]
+    first = wait_for(lambda: sink.to("maria.lopez@example.com"), timeout=30)[0]
     (maria,) = _rows(url, Lead, col(Lead.email) == "maria.lopez@example.com")
     agent_name = {"ana@brokerage.example": "Ana Agent", "ben@brokerage.example": "Ben Broker",
                   "cara@brokerage.example": "Cara Closer"}[maria.agent]
@@ -122,14 +127,14 @@ def test_campaign_reply_unsubscribe_and_suppression(tmp_path: Path, sink: Sink,
         smtp.send_message(answer, from_addr="maria.lopez@example.com",
                           to_addrs=["leads@brokerage.example"])
     alert = wait_for(lambda: [m for m in sink.to(maria.agent)
-                              if "answered your campaign" in str(m["Subject"])], timeout=15)[0]
+                              if "answered your campaign" in str(m["Subject"])], timeout=30)[0]
     assert str(alert["Subject"]) == ("Maria Lopez answered your campaign: Saturday at 10 "
                                      "works for us!")
     assert f"{base}/app/leads/{maria.id}" in alert.get_body(
         preferencelist=("plain",)).get_content()
 
     # Sam unsubscribes through the link in step 1 (RFC 8058 one-click POST).
-    sams = wait_for(lambda: sink.to("sam@example.net"), timeout=15)
+    sams = wait_for(lambda: sink.to("sam@example.net"), timeout=30)
     link = str(sams[0]["List-Unsubscribe"]).strip("<>")
     assert httpx.get(link).status_code == 200  # the page only asks
     assert not _rows(url, Suppression)
@@ -141,9 +146,9 @@ def test_campaign_reply_unsubscribe_and_suppression(tmp_path: Path, sink: Sink,
     # A later lead with the same address: its campaign starts, and every step is skipped.
     assert send(port, _zillow("Samuel Seller", "sam@example.net", 43))[0] == 250
     third = wait_for(lambda: [lead for lead in _rows(url, Lead, col(Lead.first_name) == "Samuel")
-                              if lead.id], timeout=15)[0]
+                              if lead.id], timeout=30)[0]
     wait_for(lambda: all(s.status != "scheduled" for s in _rows(
-        url, CampaignStep, CampaignStep.lead_id == third.id)), timeout=15)
+        url, CampaignStep, CampaignStep.lead_id == third.id)), timeout=30)
     time.sleep(1.0)  # step 2 of the first leads (after 6 s) is due by now, and more
     wait_for(lambda: all(s.status != "scheduled" for s in _rows(url, CampaignStep)), timeout=10)
     time.sleep(0.5)
@@ -158,9 +163,18 @@ def test_campaign_reply_unsubscribe_and_suppression(tmp_path: Path, sink: Sink,
     assert runs[maria.id] == ("stopped", "reply")
     assert set(runs.values()) >= {("stopped", "unsubscribe")}
     # The lead's API and timeline show the steps and why.
-    lead = httpx.get(f"{base}/api/v1/leads/{maria.id}",
-                     headers={"X-API-Key": "e2e-campaign-admin-key-0123"})
-    assert lead.status_code in (401, 403)  # no such key configured: refused, not a crash
+    got = httpx.get(f"{base}/api/v1/leads/{maria.id}", headers={"X-API-Key": ADMIN_KEY}).json()
+    assert [(c["step"], c["status"], c["reason"]) for c in got["campaign_steps"]] == [
+        (1, "sent", None), (2, "stopped", "campaign stopped: reply")]
+    kinds = [a["kind"] for a in got["activity"]]
+    assert {"campaign_sent", "lead_replied", "campaign_stopped"} <= set(kinds)
+    page = httpx.get(f"{base}/app/leads/{maria.id}", headers={"X-API-Key": ADMIN_KEY})
+    assert page.status_code == 200 and "campaign stopped: reply" in page.text
+    sources = httpx.get(f"{base}/app/sources", headers={"X-API-Key": ADMIN_KEY})
+    assert sources.status_code == 200 and "Median time to reply" in sources.text
+    rep = httpx.get(f"{base}/api/v1/reports/campaigns", headers={"X-API-Key": ADMIN_KEY}).json()
+    first = next(r for r in rep["table"] if r["step"] == 1)
+    assert (first["sent"], first["replied"], first["unsubscribed"]) == (2, 1, 1)
     assert d.stop() == 0
 
 
