@@ -22,6 +22,7 @@ from leadmail.errors import ConfigErrors
 from leadmail.followup import activity, campaigns, stages
 from leadmail.followup.access import ADMIN
 from leadmail.models import Activity, CampaignRun, CampaignStep, Outbox, Suppression
+from leadmail.routing import actions
 from leadmail.store import store_raw
 from tests.test_followup import Office, _offices
 
@@ -104,6 +105,25 @@ def test_started_with_the_assignment_and_sent_once(office: Any, tmp_path: Path) 
     assert rows(o, CampaignRun)[0].status == "done"
     kinds = [i["kind"] for i in activity.timeline(Session(o.engine), lead.id or 0)]
     assert kinds.count("campaign_sent") == 2
+
+
+def test_a_claimed_lead_starts_its_campaign_on_the_next_pass(sqlite_office: Any,
+                                                             tmp_path: Path) -> None:
+    everyone = dict(ZILLOW_CAMPAIGN, name="everyone", sources=["*"])
+    o = make(sqlite_office, tmp_path, campaigns=[everyone])
+    lead = o.post("realtor-zap")  # first to claim: offered, nobody has it yet
+    assert lead.agent is None and not rows(o, CampaignRun)
+    assert run_pass(o) == 0 and not rows(o, CampaignRun)
+    with use(o.clock):
+        offer = next(r for r in o.outbox("offer-"))
+        result = actions.act(o.engine, o.settings, lead.id or 0, offer.recipient, "claim")
+    assert result.status == "claimed", result
+    o.clock.advance(minutes=1)
+    run_pass(o)
+    (run,) = rows(o, CampaignRun)
+    assert (run.lead_id, run.campaign, run.agent) == (lead.id, "everyone", offer.recipient)
+    run_pass(o)
+    assert len(rows(o, CampaignRun)) == 1
 
 
 def test_quiet_hours_in_the_leads_timezone(sqlite_office: Any, tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ import phonenumbers.timezone
 import structlog
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateNotFound
 from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import func
+from sqlalchemy import exists, func
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -54,6 +54,7 @@ from leadmail.hours import hours as parse_hours
 from leadmail.hours import zone
 from leadmail.models import (
     Activity,
+    Assignment,
     CampaignRun,
     CampaignStep,
     Lead,
@@ -74,6 +75,7 @@ STOPPED, DONE = CampaignStatus.STOPPED, CampaignStatus.DONE
 SCHEDULED, SENT = CampaignStepStatus.SCHEDULED, CampaignStepStatus.SENT
 SKIPPED, STEP_STOPPED = CampaignStepStatus.SKIPPED, CampaignStepStatus.STOPPED
 RUNNING = (ACTIVE, PAUSED)
+CATCH_UP = timedelta(days=1)  # how recent an assignment outside the pipeline is caught up
 HOLDING = (LeadStatus.ASSIGNED, LeadStatus.ACCEPTED)
 BUILTIN = Path(__file__).parent / "templates"
 UNSUBSCRIBE_DAYS = 5 * 365  # an unsubscribe link works for years (RFC 8058 asks for long)
@@ -200,6 +202,34 @@ def on_stage(session: Session, settings: Settings, lead: Lead, at: datetime,
         else:
             return None
     return start(session, settings, lead, "stage", at)
+
+
+def catch_up(engine: Engine, settings: Settings, at: datetime, limit: int = 500) -> int:
+    """Leads that got an agent outside the pipeline (a claim, a reassignment, a manager's
+    pick) in the last day and have no campaign yet: the campaign that is theirs starts now.
+    The number started."""
+    if not any(c.start == "assigned" or c.start.startswith("tag:")
+               for c in settings.followup.campaigns):
+        return 0
+    no_run = ~exists().where(col(CampaignRun.lead_id) == col(Lead.id))
+    recent = exists().where(col(Assignment.lead_id) == col(Lead.id),
+                            col(Assignment.created_at) >= at - CATCH_UP)
+    with Session(engine) as session:
+        found = session.exec(select(Lead).where(
+            col(Lead.agent).is_not(None), col(Lead.status).in_(HOLDING), no_run, recent)
+            .order_by(col(Lead.id)).limit(limit)).all()
+        ids = [lead.id for lead in found if _candidates(settings, lead, "assigned")]
+    started = 0
+    for lead_id in ids:
+        try:
+            with session_scope(engine) as session:
+                lead = session.exec(select(Lead).where(Lead.id == lead_id)
+                                    .with_for_update()).first()
+                if lead is not None and start(session, settings, lead, "assigned", at):
+                    started += 1
+        except IntegrityError:  # another daemon started it first
+            continue
+    return started
 
 
 def running(session: Session, lead_id: int) -> CampaignRun | None:
@@ -382,6 +412,7 @@ def run_pass(engine: Engine, settings: Settings, at: datetime | None = None,
     if not settings.followup.campaigns:
         return 0
     at = at or now()
+    catch_up(engine, settings, at)
     bounces(engine, settings, at)
     with Session(engine) as session:
         due = session.exec(

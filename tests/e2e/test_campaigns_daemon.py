@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import smtplib
 import time
+import urllib.parse
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import httpx
 import pytest
 from sqlmodel import Session, col, select
 
-from leadmail import db
+from leadmail import db, tokens
 from leadmail.models import CampaignRun, CampaignStep, Lead, Outbox, Suppression
 from tests.conftest import SAMPLES, Sink, free_port, send, wait_for, write_config
 
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.e2e
 ZILLOW = (SAMPLES / "zillow" / "contact_request_text.eml").read_bytes()
 SECRET = "e2e-campaign-secret-0123456789"
 ADMIN_KEY = "e2e-campaign-admin-key-0123"
+SMS_SECRET = "e2e-sms-inbound-secret-0123"
 
 
 def _config(tmp_path: Path, sink: Sink, port: int, http: int, steps: str) -> Path:
@@ -37,6 +39,12 @@ secret = "{SECRET}"
 campaign_interval = 0.2
 send_hours = "00:00-24:00"
 postal_address = "Brokerage Example, 100 Congress Ave, Austin, TX 78701"
+[[notify.webhooks]]
+name = "sms"
+url = "http://127.0.0.1:9/texts"
+format = "form"
+secret = "{SMS_SECRET}"
+form = {{ To = "{{{{ agent.phone }}}}", Body = "{{{{ short }}}}" }}
 [[api_keys]]
 name = "admin"
 key = "{ADMIN_KEY}"
@@ -175,6 +183,21 @@ def test_campaign_reply_unsubscribe_and_suppression(tmp_path: Path, sink: Sink,
     rep = httpx.get(f"{base}/api/v1/reports/campaigns", headers={"X-API-Key": ADMIN_KEY}).json()
     first = next(r for r in rep["table"] if r["step"] == 1)
     assert (first["sent"], first["replied"], first["unsubscribed"]) == (2, 1, 1)
+
+    # STOP by text at the SMS webhook's inbound endpoint: signed, or refused.
+    body = urllib.parse.urlencode({"From": "+15125550143", "Body": "STOP"}).encode()
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    forged = httpx.post(f"{base}/hooks/sms/inbound", content=body, headers={
+        **form, "X-Leadmail-Timestamp": str(int(time.time())),
+        "X-Leadmail-Signature": "sha256=" + "0" * 64})
+    assert forged.status_code == 403
+    assert ("phone", "+15125550143") not in {(s.kind, s.value) for s in _rows(url, Suppression)}
+    stamp = str(int(time.time()))
+    ok = httpx.post(f"{base}/hooks/sms/inbound", content=body, headers={
+        **form, "X-Leadmail-Timestamp": stamp,
+        "X-Leadmail-Signature": tokens.webhook_signature(SMS_SECRET, stamp, body)})
+    assert ok.status_code == 200 and "<Response>" in ok.text
+    assert ("phone", "+15125550143") in {(s.kind, s.value) for s in _rows(url, Suppression)}
     assert d.stop() == 0
 
 
