@@ -320,3 +320,53 @@ def test_check_config_renders_every_template(tmp_path: Path) -> None:
     assert len(problems) == 2
     assert problems[0].startswith("followup.campaigns[0].steps[1].template: 'missing'")
     assert problems[1].startswith("followup.campaigns[0].steps[2].template: 'broken'")
+
+
+CLI_CONFIG = """
+[database]
+url = "sqlite:///{db}"
+[notify.email]
+relay = "file:mail-out"
+[http]
+base_url = "https://leads.example"
+secret = "cli-secret-0123456789"
+[log]
+level = "warning"
+[followup]
+postal_address = "1 Main St, Austin, TX"
+send_hours = "00:00-24:00"
+[[followup.campaigns]]
+name = "zillow-buyers"
+sources = ["Zillow"]
+[[followup.campaigns.steps]]
+after = "90s"
+template = "{template}"
+[[agents]]
+name = "Ana Agent"
+email = "ana@brokerage.example"
+"""
+
+
+def test_the_cli_with_json_and_check_config(tmp_path: Path) -> None:
+    """The text forms of list, show, preview, pause, resume and the report are run by the
+    docs test (docs/followup.md); here check-config's template check and the JSON forms."""
+    import json
+
+    from tests.conftest import SAMPLES, run_cli
+
+    cfg = tmp_path / "leadmail.toml"
+    cfg.write_text(CLI_CONFIG.format(db=tmp_path / "cli.db", template="nowhere"))
+    bad = run_cli("check-config", config=cfg, check=False)
+    assert bad.returncode == 2
+    assert "template error: followup.campaigns[0].steps[0].template: 'nowhere'" in bad.stderr
+    cfg.write_text(CLI_CONFIG.format(db=tmp_path / "cli.db", template="buyer-intro"))
+    run_cli("ingest", str(SAMPLES / "zillow" / "contact_request_text.eml"), config=cfg)
+    (listed,) = [json.loads(line) for line in run_cli(
+        "campaigns", "list", "--json", config=cfg).stdout.splitlines()]
+    assert listed["name"] == "zillow-buyers" and listed["runs"] == {"active": 1}
+    assert listed["steps"] == [{"step": 1, "after_seconds": 90, "channel": "email",
+                                "template": "buyer-intro"}]
+    (preview,) = [json.loads(line) for line in run_cli(
+        "campaigns", "preview", "1", "--step", "1", "--json", config=cfg).stdout.splitlines()]
+    assert preview["to"] == "maria.lopez@example.com" and preview["from"] == "Ana Agent"
+    assert "https://leads.example/u/" in preview["text"]
