@@ -141,9 +141,10 @@ def test_quiet_hours_in_the_leads_timezone(sqlite_office: Any, tmp_path: Path) -
     o.clock.set(monday)  # step 2 (after 1 day: Saturday night) waited too: both go, once
     assert run_pass(o) == 2 and run_pass(o) == 0
     assert len(o.outbox(f"campaign-{lead.id}-")) == 2
-    # No phone: [routing] timezone (UTC here) decides.
+    # No phone: the state of the lead's address, else [routing] timezone (UTC here).
+    west = o.post("zillow-zap", phone=None, address="1 Pine St, Seattle, WA 98101")
+    assert campaigns.lead_zone(o.settings, west) == "America/Los_Angeles"
     later = o.post("zillow-zap", phone=None)
-    o.clock.advance(minutes=2)
     assert campaigns.lead_zone(o.settings, later) == "UTC"
 
 

@@ -391,8 +391,26 @@ def check_templates(settings: Settings) -> list[str]:
 # The campaign pass: due steps → outbox
 
 
+# A US or Canadian address's state or province (", TX 78745", ", ON M5V 2T6") → its main
+# timezone (a state that spans two takes the zone most of its people live in).
+_STATE_ZONES = {
+    **dict.fromkeys(("CT", "DE", "DC", "FL", "GA", "IN", "KY", "ME", "MD", "MA", "MI", "NH",
+                     "NJ", "NY", "NC", "OH", "PA", "RI", "SC", "VT", "VA", "WV", "ON", "QC"),
+                    "America/New_York"),
+    **dict.fromkeys(("AL", "AR", "IL", "IA", "KS", "LA", "MN", "MS", "MO", "NE", "ND", "OK",
+                     "SD", "TN", "TX", "WI", "MB"), "America/Chicago"),
+    **dict.fromkeys(("CO", "ID", "MT", "NM", "UT", "WY", "AB"), "America/Denver"),
+    "AZ": "America/Phoenix", "SK": "America/Regina",
+    **dict.fromkeys(("CA", "NV", "OR", "WA", "BC"), "America/Los_Angeles"),
+    "AK": "America/Anchorage", "HI": "Pacific/Honolulu", "PR": "America/Puerto_Rico",
+    **dict.fromkeys(("NS", "NB", "PE"), "America/Halifax"), "NL": "America/St_Johns",
+}
+_STATE = re.compile(r",\s*([A-Z]{2})\s+(?:\d{5}(?:-\d{4})?|[A-Z]\d[A-Z]\s?\d[A-Z]\d)\s*$")
+
+
 def lead_zone(settings: Settings, lead: Lead) -> str:
-    """The lead's timezone: from the phone's region, else `[routing] timezone`."""
+    """The lead's timezone: from the phone's region, else the state of its own address (US,
+    Canada), else `[routing] timezone`."""
     if lead.phone:
         try:
             number = phonenumbers.parse(lead.phone[:50], settings.pipeline.default_region)
@@ -403,6 +421,9 @@ def lead_zone(settings: Settings, lead: Lead) -> str:
                 return zones[0]
         except (phonenumbers.NumberParseException, ValueError):
             pass
+    m = _STATE.search((lead.address or "").strip()[-200:])
+    if m and m.group(1) in _STATE_ZONES:
+        return _STATE_ZONES[m.group(1)]
     return settings.routing.timezone
 
 
@@ -413,6 +434,7 @@ def run_pass(engine: Engine, settings: Settings, at: datetime | None = None,
         return 0
     at = at or now()
     catch_up(engine, settings, at)
+    contacted(engine, settings, at)
     bounces(engine, settings, at)
     with Session(engine) as session:
         due = session.exec(
@@ -443,11 +465,11 @@ def _work(engine: Engine, settings: Settings, step_id: int, at: datetime) -> int
         if run is None or lead is None or run.status != ACTIVE:
             return 0
         if _stops_on(settings, run, "contact"):
-            contacted = session.exec(select(Activity).where(
+            first = session.exec(select(Activity).where(
                 Activity.lead_id == lead.id, col(Activity.contact).is_(True),
                 col(Activity.at) >= run.started_at).order_by(col(Activity.at))).first()
-            if contacted is not None:
-                stop(session, run, "contact", f"{contacted.kind} by {contacted.by}", at)
+            if first is not None:
+                stop(session, run, "contact", f"{first.kind} by {first.by}", at)
                 return 0
         queued = _send_or_skip(session, settings, run, step, lead, at)
         if not session.exec(select(CampaignStep.id).where(
@@ -524,6 +546,30 @@ def _row(settings: Settings, lead: Lead, agent: AgentConfig | None, step: Campai
                     key, lead.id, from_name=agent.name if agent else None, reply_to=reply_to,
                     message_id=f"<leadmail-campaign.{key}@{domain}>", headers=headers,
                     campaign=step.campaign)
+
+
+def contacted(engine: Engine, settings: Settings, at: datetime, limit: int = 200) -> int:
+    """Running campaigns whose lead an agent contacted (a call, email, text, meeting or reply
+    logged) since the campaign started: stopped, reason "contact". The number stopped."""
+    since = exists().where(col(Activity.lead_id) == col(CampaignRun.lead_id),
+                           col(Activity.contact).is_(True),
+                           col(Activity.at) >= col(CampaignRun.started_at))
+    with Session(engine) as session:
+        found = session.exec(select(CampaignRun.id).where(
+            col(CampaignRun.status).in_(RUNNING), since).limit(limit)).all()
+    stopped = 0
+    for run_id in found:
+        with session_scope(engine) as session:
+            run = session.exec(select(CampaignRun).where(CampaignRun.id == run_id)
+                               .with_for_update()).first()
+            if run is None or not _stops_on(settings, run, "contact"):
+                continue
+            first = session.exec(select(Activity).where(
+                Activity.lead_id == run.lead_id, col(Activity.contact).is_(True),
+                col(Activity.at) >= run.started_at).order_by(col(Activity.at))).first()
+            if first is not None:
+                stopped += stop(session, run, "contact", f"{first.kind} by {first.by}", at)
+    return stopped
 
 
 def bounces(engine: Engine, settings: Settings, at: datetime) -> int:
