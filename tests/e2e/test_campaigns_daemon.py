@@ -10,12 +10,14 @@ import signal
 import smtplib
 import time
 import urllib.parse
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from leadmail import db, tokens
@@ -81,6 +83,17 @@ def _rows(url: str, model: Any, *where: Any) -> list[Any]:
         engine.dispose()
 
 
+def _due_now(url: str, step: int) -> None:
+    """Time goes by: the step is due now."""
+    engine = db.make_engine(url)
+    try:
+        with db.session_scope(engine) as s:
+            s.execute(update(CampaignStep).where(col(CampaignStep.position) == step - 1)
+                      .values(due_at=datetime.now(UTC)))
+    finally:
+        engine.dispose()
+
+
 def _up(base: str) -> bool:
     try:
         return httpx.get(base + "/healthz", timeout=1).status_code == 200
@@ -103,7 +116,7 @@ template = "buyer-checkin"
 def test_campaign_reply_unsubscribe_and_suppression(tmp_path: Path, sink: Sink,
                                                     daemon_factory: Any) -> None:
     port, http = free_port(), free_port()
-    cfg = _config(tmp_path, sink, port, http, STEPS)
+    cfg = _config(tmp_path, sink, port, http, STEPS.replace('"6s"', '"1h"'))
     url = f"sqlite:///{tmp_path / 'l.db'}"
     d = daemon_factory(cfg, port).start()
     base = f"http://127.0.0.1:{http}"
@@ -155,11 +168,11 @@ def test_campaign_reply_unsubscribe_and_suppression(tmp_path: Path, sink: Sink,
     assert send(port, _zillow("Samuel Seller", "sam@example.net", 43))[0] == 250
     third = wait_for(lambda: [lead for lead in _rows(url, Lead, col(Lead.first_name) == "Samuel")
                               if lead.id], timeout=30)[0]
-    wait_for(lambda: all(s.status != "scheduled" for s in _rows(
-        url, CampaignStep, CampaignStep.lead_id == third.id)), timeout=30)
-    time.sleep(1.0)  # step 2 of the first leads (after 6 s) is due by now, and more
+    wait_for(lambda: [s for s in _rows(url, CampaignStep, CampaignStep.lead_id == third.id)
+                      if s.position == 0 and s.status == "skipped"], timeout=30)
+    _due_now(url, 2)  # an hour goes by: step 2 of every lead is due
     wait_for(lambda: all(s.status != "scheduled" for s in _rows(url, CampaignStep)), timeout=10)
-    time.sleep(0.5)
+    time.sleep(1.0)  # the outbox has had time to send anything queued
 
     assert len(sink.to("maria.lopez@example.com")) == 1
     assert len(sink.to("sam@example.net")) == 1
@@ -203,7 +216,7 @@ def test_campaign_reply_unsubscribe_and_suppression(tmp_path: Path, sink: Sink,
 
 def test_sigkill_between_scheduling_and_sending(tmp_path: Path, sink: Sink,
                                                 daemon_factory: Any) -> None:
-    steps = STEPS.replace('"1s"', '"2s"').replace('"6s"', '"12s"')
+    steps = STEPS.replace('"1s"', '"2s"').replace('"6s"', '"1h"')
     port, http = free_port(), free_port()
     cfg = _config(tmp_path, sink, port, http, steps)
     url = f"sqlite:///{tmp_path / 'l.db'}"
@@ -222,6 +235,7 @@ def test_sigkill_between_scheduling_and_sending(tmp_path: Path, sink: Sink,
                            Outbox.status == "sent"), timeout=20)
     d2.stop(signal.SIGKILL)
     assert [s.status for s in _rows(url, CampaignStep)] == ["sent", "scheduled"]
+    _due_now(url, 2)  # an hour goes by
     # The third sends step 2 when it is due, and step 1 never again.
     daemon_factory(cfg, port).start()
     wait_for(lambda: len(sink.to(mine)) >= 2, timeout=30)
