@@ -746,8 +746,83 @@ class PlanConfig(_Section):
     steps: list[StepConfig] = Field(min_length=1)
 
 
+def _seconds(value: Any) -> int:
+    """A duration in seconds: "30s", "2m", "2h", "1d", "1w" (a plain number is minutes, as for
+    Next Steps)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, int):
+        return value * 60
+    m = re.fullmatch(r"\s*(\d{1,9})\s*([smhdw]?)\s*", str(value))
+    if not m:
+        raise ValueError(f"{value!r}: write a duration like 30s, 5m, 2h, 1d or 1w")
+    return int(m.group(1)) * {"": 60, "s": 1, "m": 60, "h": 3600, "d": 86400,
+                              "w": 604800}[m.group(2)]
+
+
+CampaignStop = Literal["reply", "stage", "contact", "unsubscribe", "bounce"]
+CAMPAIGN_STOPS: tuple[CampaignStop, ...] = get_args(CampaignStop)
+_TEMPLATE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+
+
+class CampaignStepConfig(_Section):
+    """One step of a campaign: a message to the lead, `after` the campaign started."""
+
+    after: int = 0  # seconds after the start ("2m", "1d", "1s")
+    channel: Literal["email", "sms"] = "email"
+    # campaigns/NAME.{subject,txt,html}.j2 under [followup] templates (then the built-in ones)
+    template: str = Field(pattern=_TEMPLATE_NAME)
+
+    _after = field_validator("after", mode="before")(classmethod(lambda cls, v: _seconds(v)))
+
+    @field_validator("template")
+    @classmethod
+    def _no_dots_only(cls, v: str) -> str:
+        if ".." in v:
+            raise ValueError(f"{v!r}: a template name, not a path")
+        return v
+
+
+class CampaignConfig(_Section):
+    """Automatic follow-up to the lead, for leads of some sources (docs/followup.md)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    sources: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    segments: list[str] = Field(default_factory=list)  # empty: any segment
+    tags: list[str] = Field(default_factory=list)  # the lead has one of these; empty: any
+    origin: Literal["company", "agent"] | None = None
+    start: str = "assigned"  # "assigned", "stage:Potential", "tag:nurture"
+    stop_on: list[CampaignStop] = Field(
+        default_factory=lambda: list(CAMPAIGN_STOPS))
+    steps: list[CampaignStepConfig] = Field(min_length=1, max_length=50)
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, v: str) -> str:
+        kind, _, what = v.partition(":")
+        if v == "assigned":
+            return v
+        if kind == "stage" and what in LEAD_STAGES:
+            return v
+        if kind == "tag" and what.strip():
+            return f"tag:{what.strip()}"
+        raise ValueError(f"{v!r}: write \"assigned\", \"stage:STAGE\" (one of "
+                         f"{', '.join(LEAD_STAGES)}) or \"tag:TAG\"")
+
+    def matches(self, source: str | None, segment: str, tags: list[str], origin: str) -> bool:
+        """Whether a lead with these fields is one this campaign is for."""
+        wanted = {s.casefold() for s in self.sources}
+        if "*" not in wanted and (source or "").casefold() not in wanted:
+            return False
+        if self.segments and segment not in self.segments:
+            return False
+        if self.tags and not {t.casefold() for t in tags} & {t.casefold() for t in self.tags}:
+            return False
+        return self.origin is None or self.origin == origin
+
+
 class FollowupConfig(_Section):
-    """Next Steps, agendas, engagement thresholds and deals."""
+    """Next Steps, agendas, engagement thresholds, deals and campaigns."""
 
     plans: list[PlanConfig] = Field(default_factory=list)
     agenda_hour: int | None = Field(default=7, ge=0, le=23)  # agent's local hour; None: none
@@ -765,6 +840,13 @@ class FollowupConfig(_Section):
     # dmarc=pass / dkim=pass for the agent's domain, or auth=pass as the agent.
     trusted_authserv_ids: list[str] = Field(default_factory=list)
     interval: float = Field(default=30.0, gt=0, le=3600)  # seconds between reminder passes
+    campaigns: list[CampaignConfig] = Field(default_factory=list, max_length=200)
+    # When campaign steps may go out, in the lead's own timezone ("mon-sat 08:00-20:00";
+    # "00:00-24:00": any time). A step due outside waits for the next open minute.
+    send_hours: list[str] = Field(default_factory=lambda: ["08:00-20:00"])
+    postal_address: str | None = Field(default=None, max_length=500)  # in every campaign mail
+    sms_webhook: str | None = None  # the [[notify.webhooks]] that sends texts (default "sms")
+    campaign_interval: float = Field(default=5.0, gt=0, le=3600)  # seconds between passes
 
     _durations = field_validator("stale_after", "deal_close_after", "untouched_after",
                                  mode="before")(
@@ -781,6 +863,9 @@ class FollowupConfig(_Section):
                                  "writes it in Authentication-Results)")
         return [item.strip().lower() for item in v]
 
+    _send_hours = field_validator("send_hours", mode="before")(
+        classmethod(lambda cls, v: _hour_specs([v] if isinstance(v, str) else v)))
+
     @model_validator(mode="after")
     def _unique_plans(self) -> FollowupConfig:
         seen: set[tuple[str, str]] = set()
@@ -789,6 +874,9 @@ class FollowupConfig(_Section):
                   f"{plan.stage} × {plan.segment}")
         if self.templates is not None and not Path(self.templates).is_dir():
             raise ValueError(f"templates: {self.templates!r} is not a directory")
+        names: set[str] = set()
+        for i, campaign in enumerate(self.campaigns):
+            _once(names, campaign.name, f"campaigns[{i}].name", repr(campaign.name))
         return self
 
 
@@ -1098,6 +1186,36 @@ class Settings(_Section):
                     raise ValueError(f"agents[{i}].channels: {channel!r} is neither 'email' nor a "
                                      f"[[notify.webhooks]] name ({', '.join(sorted(known))})")
         return self
+
+    @model_validator(mode="after")
+    def _campaign_checks(self) -> Settings:
+        segments = self.classify.all_segments()
+        hooks = {w.name for w in self.notify.webhooks}
+        for i, campaign in enumerate(self.followup.campaigns):
+            for segment in campaign.segments:
+                if segment not in segments:
+                    raise ValueError(f"followup.campaigns[{i}].segments: {segment!r} is not a "
+                                     "known segment (add it to classify.segments)")
+            for j, step in enumerate(campaign.steps):
+                if step.channel == "sms" and self.sms_hook_name() not in hooks:
+                    raise ValueError(
+                        f"followup.campaigns[{i}].steps[{j}].channel: 'sms' needs a "
+                        f"[[notify.webhooks]] named {self.sms_hook_name()!r} (or set "
+                        "followup.sms_webhook)")
+        if self.followup.sms_webhook and self.followup.sms_webhook not in hooks:
+            raise ValueError(f"followup.sms_webhook: {self.followup.sms_webhook!r} is not a "
+                             "[[notify.webhooks]] name")
+        if self.followup.campaigns and not (self.http.base_url and self.http.secret):
+            raise ValueError("followup.campaigns: every campaign message carries a signed "
+                             "unsubscribe link; set http.base_url and http.secret_file")
+        if self.followup.campaigns and not self.followup.postal_address:
+            raise ValueError("followup.postal_address: campaign mail must carry your postal "
+                             "address (CAN-SPAM); set it to the brokerage's address")
+        return self
+
+    def sms_hook_name(self) -> str:
+        """The webhook that sends campaign texts: [followup] sms_webhook, else "sms"."""
+        return self.followup.sms_webhook or "sms"
 
     @model_validator(mode="after")
     def _sent_folder_checks(self) -> Settings:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from leadmail import golden, pipeline, sandbox, sdnotify
 from leadmail.config import Settings, split_hostport
 from leadmail.errors import ConfigErrors
-from leadmail.followup import reminders
+from leadmail.followup import campaigns, reminders
 from leadmail.intake.imap import ImapIntake
 from leadmail.intake.smtp import StoreHandler, ensure_open_files, make_server
 from leadmail.notify import digest, outbox
@@ -226,6 +226,11 @@ class Daemon:
         # Daily sources quiet for twice their usual gap turn drifting (leadmail.sources.health).
         await self._passes("source silence", health.check_silence, lambda: SILENCE_CHECK)
 
+    async def _campaign_worker(self) -> None:
+        # Campaign steps that are due: each queued in the outbox in its own transaction.
+        await self._passes("campaign", campaigns.run_pass,
+                           lambda: self.settings.followup.campaign_interval)
+
     async def _watchdog(self, interval: float) -> None:
         # Pinged from the loop itself: a blocked loop stops the pings and systemd restarts us.
         while not self.stop.is_set():
@@ -271,6 +276,7 @@ class Daemon:
             asyncio.create_task(self._timer_worker(), name="timers"),
             asyncio.create_task(self._followup_worker(), name="followup"),
             asyncio.create_task(self._silence_worker(), name="source-silence"),
+            asyncio.create_task(self._campaign_worker(), name="campaigns"),
         ]
         if self.settings.notify.digest_every:
             tasks.append(asyncio.create_task(self._digest_worker(), name="digest"))

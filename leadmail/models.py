@@ -9,7 +9,14 @@ from sqlalchemy import JSON, BigInteger, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from leadmail.clock import utcnow
-from leadmail.statuses import MessageStatus, OfferStatus, StepStatus, TimerStatus
+from leadmail.statuses import (
+    CampaignStatus,
+    CampaignStepStatus,
+    MessageStatus,
+    OfferStatus,
+    StepStatus,
+    TimerStatus,
+)
 
 
 class Message(SQLModel, table=True):
@@ -405,3 +412,57 @@ class WebSession(SQLModel, table=True):
     last_seen_at: datetime | None = None
     revoked_at: datetime | None = None
     user_agent: str | None = Field(default=None, max_length=200)
+
+
+# Campaigns (leadmail.followup.campaigns): automatic follow-up to the lead itself.
+
+
+class CampaignRun(SQLModel, table=True):
+    """A lead's run of one campaign (at most one run per lead and campaign, one active)."""
+
+    __table_args__ = (UniqueConstraint("lead_id", "campaign", name="uq_campaignrun_lead"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    campaign: str = Field(max_length=100)
+    agent: str | None = None  # the owner agent the mail is from
+    status: str = Field(default=CampaignStatus.ACTIVE, index=True, max_length=20)
+    started_at: datetime = Field(default_factory=utcnow)
+    stopped_at: datetime | None = None
+    stop_reason: str | None = Field(default=None, max_length=50)  # reply, stage, contact, ...
+    stop_detail: str | None = Field(default=None, max_length=500)
+
+
+class CampaignStep(SQLModel, table=True):
+    """One step of a lead's campaign: scheduled with the run, then sent, skipped or stopped."""
+
+    __table_args__ = (
+        UniqueConstraint("lead_id", "campaign", "position", name="uq_campaignstep_lead"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="campaignrun.id", index=True)
+    lead_id: int = Field(index=True)
+    campaign: str = Field(max_length=100)
+    position: int = 0  # index of the step in the campaign (shown as step position + 1)
+    channel: str = Field(default="email", max_length=20)
+    template: str = Field(max_length=100)
+    due_at: datetime = Field(index=True)
+    status: str = Field(default=CampaignStepStatus.SCHEDULED, index=True, max_length=20)
+    reason: str | None = Field(default=None, max_length=500)  # why skipped, stopped, waiting
+    outbox_key: str | None = Field(default=None, max_length=200)
+    sent_at: datetime | None = None  # when it was queued in the outbox
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Suppression(SQLModel, table=True):
+    """An address or phone that gets no campaign mail or text again (unsubscribe, bounce)."""
+
+    __table_args__ = (UniqueConstraint("kind", "value", name="uq_suppression_value"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)  # email, phone
+    value: str = Field(max_length=320)  # lower-cased email, E.164 phone
+    reason: str = Field(max_length=50)  # unsubscribe, stop, bounce
+    lead_id: int | None = None
+    at: datetime = Field(default_factory=utcnow)

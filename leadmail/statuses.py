@@ -69,3 +69,21 @@ class StepStatus(StrEnum):
     OPEN = "open"
     DONE = "done"
     CANCELLED = "cancelled"
+
+
+class CampaignStatus(StrEnum):
+    """A lead's run of a campaign: active until it ends, is stopped or paused."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    STOPPED = "stopped"  # the lead engaged, unsubscribed, bounced (stop_reason says which)
+    DONE = "done"  # every step went out or was skipped
+
+
+class CampaignStepStatus(StrEnum):
+    """One step of a lead's campaign."""
+
+    SCHEDULED = "scheduled"
+    SENT = "sent"  # queued in the outbox in the transaction that marked it (delivery follows)
+    SKIPPED = "skipped"  # not sent, and never will be (no address, unsubscribed, ...)
+    STOPPED = "stopped"  # the campaign stopped before it was due

@@ -8,6 +8,7 @@ another. The purposes (each its own prefix, kept here so no two can collide):
     VIEW   followup.links: the pages as an API key sees them         `?t=TOKEN`
     REPLY  the tag in an alert's Message-ID (`reply_tag`)
     CSRF   web.session: the token every form of the web app carries (`csrf_token`)
+    UNSUB  followup.campaigns: a lead's one-click unsubscribe link     `/u/TOKEN`
 
 The web app's sign-in link (`/app/login/TOKEN`) and session cookie are random tokens, not
 sealed ones (`new_secret`): the database keeps only their digest (`secret_digest`), so a
@@ -26,8 +27,10 @@ outsider who knows, or guesses, an alert's key cannot forge one.
 
 `webhook_signature` is the X-Leadmail-Signature of a webhook POST: HMAC-SHA256 of
 "<timestamp>.<body>" under the webhook's own secret, without a prefix (the receivers check
-that exact format). API keys are kept as SHA-256 (`key_digest`) and compared in constant time
-(`same`).
+that exact format). `twilio_signature_ok` checks the X-Twilio-Signature of a text message
+Twilio forwards to the inbound endpoint of a webhook (base64 HMAC-SHA1 of the URL and the
+sorted form fields, under the account's auth token: Twilio's format). API keys are kept as
+SHA-256 (`key_digest`) and compared in constant time (`same`).
 
 Every format here is on the wire (links in sent mail, receivers' checks): change none of them.
 """
@@ -46,6 +49,7 @@ from typing import Any
 LINK = b"leadmail.link.v1:"
 STEP = b"leadmail.step.v1:"
 VIEW = b"leadmail.view.v1:"
+UNSUB = b"leadmail.unsubscribe.v1:"
 _REPLY = b"leadmail.reply.v1:"
 CSRF = b"leadmail.csrf.v1:"
 _STORED = b"leadmail.stored.v1:"  # a hash, not a MAC: how sign-in links and cookies are kept
@@ -170,3 +174,10 @@ def reply_tag(secret: str, lead_id: int | None, recipient: str, key: str) -> str
 def reply_tag_ok(secret: str, tag: str, lead_id: int | None, recipient: str, key: str) -> bool:
     """Whether `tag` is the tag of that alert (constant-time comparison)."""
     return same(tag.lower(), reply_tag(secret, lead_id, recipient, key))
+
+
+def twilio_signature_ok(auth_token: str, url: str, fields: dict[str, str], header: str) -> bool:
+    """Whether `header` is Twilio's X-Twilio-Signature of a form POST to `url` (constant time)."""
+    data = url + "".join(f"{k}{fields[k]}" for k in sorted(fields))
+    digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
+    return same(header.strip(), base64.b64encode(digest).decode())

@@ -291,12 +291,14 @@ def dovecot() -> Iterator[Any]:
 
 # ---------------------------------------------------------------------------------------------
 # A real browser: Debian's Chromium (tools/test.sh installs it), driven by Playwright, headless.
-# One per test session; each test opens its own contexts (cookie jars) in it.
+# One per test module that asks for it (Playwright's sync API keeps an event loop running in
+# this thread while it is open: the tests after that module must find none, for asyncio.run);
+# each test opens its own contexts (cookie jars) in it.
 
 CHROMIUM = os.environ.get("LEADMAIL_CHROMIUM", "/usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Headless Chromium; never skipped: a missing browser fails the tests that need it."""
     from playwright.sync_api import sync_playwright

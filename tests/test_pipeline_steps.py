@@ -39,7 +39,7 @@ def names(steps: tuple[Any, ...]) -> list[str]:
 
 def test_the_steps_in_order() -> None:
     assert names(pipeline.STEPS) == [
-        "claim", "duplicate", "reply", "activity", "reader", "review", "commit"]
+        "claim", "duplicate", "reply", "answer", "activity", "reader", "review", "commit"]
     # process runs STEPS unless given others: the tuple is what drives it
     assert inspect.signature(pipeline.process).parameters["steps"].default is pipeline.STEPS
 

@@ -22,7 +22,7 @@ def _duration(seconds: float) -> str:
 
 
 def _cell(value: Any, column: str = "") -> str:
-    if value is not None and column.endswith(("_p50", "_p90")):
+    if value is not None and column.endswith(("_p50", "_p90", "_seconds")):
         return _duration(float(value))
     if isinstance(value, str) and column in ("received", "last_contact", "next_due"):
         return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")

@@ -11,6 +11,8 @@ Definitions (docs/followup.md has them with examples):
 - sources: per source and month (UTC) of receipt: leads, qualified (reached Potential or
   Active), won (a won deal).
 - forecast: open deals by expected close month: count and value.
+- campaigns: per campaign and step: sent, delivered, replied, unsubscribed, bounced, reply
+  rate, median time to reply (a reply or unsubscribe counts for the last step sent before it).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sqlmodel import Session, col, func, select
 from leadmail.clock import aware, must
 from leadmail.config import Settings
 from leadmail.followup import activity
+from leadmail.followup import campaigns as campaign_runs
 from leadmail.followup.access import Principal, lead_filter, visible_ids
 from leadmail.models import (
     Assignment,
@@ -49,7 +52,7 @@ METRICS = ("alert", "claim", "contact")
 PROVIDER_METRICS = ("provider_intake", "provider_alert", "provider_contact")
 LATE = 300.0  # seconds: a source whose mail comes this late (median) is named
 LATE_MIN_LEADS = 3  # leads with a provider time a source needs before it is named
-REPORTS = ("engagement", "speed", "sources", "forecast")
+REPORTS = ("engagement", "speed", "sources", "forecast", "campaigns")
 
 
 @dataclass
@@ -289,9 +292,22 @@ def forecast(session: Session, settings: Settings, who: Principal, at: datetime)
     return Report("forecast", at, summary, table, charts)
 
 
+def campaigns(session: Session, settings: Settings, who: Principal, at: datetime) -> Report:
+    """Per campaign and step: sent, delivered, replied, unsubscribed, bounced, reply rate,
+    median time to reply."""
+    table = campaign_runs.report(session, settings, visible_ids(who))
+    sent = sum(r["sent"] for r in table)
+    replied = sum(r["replied"] for r in table)
+    summary = {"campaigns": len(settings.followup.campaigns), "sent": sent, "replied": replied,
+               "unsubscribed": sum(r["unsubscribed"] for r in table),
+               "bounced": sum(r["bounced"] for r in table),
+               "reply_rate": round(replied / sent, 3) if sent else 0.0}
+    return Report("campaigns", at, summary, table)
+
+
 def build(name: str, session: Session, settings: Settings, who: Principal,
           at: datetime) -> Report:
     """One report by name."""
     functions = {"engagement": engagement, "speed": speed, "sources": sources,
-                 "forecast": forecast}
+                 "forecast": forecast, "campaigns": campaigns}
     return functions[name](session, settings, who, at)

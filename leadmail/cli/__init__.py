@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from leadmail import __version__
 from leadmail.cli import (
     apikey,
+    campaigns,
     demo,
     followup,
     install,
@@ -35,7 +36,7 @@ from leadmail.errors import ConfigErrors
 DESCRIPTION = "Command line: thin commands over the pipeline, the store and the daemon."
 # In the order `leadmail --help` lists their commands.
 GROUPS = (run, mail, leads, messages, outbox, status, sources, install, route, report, followup,
-          apikey, sessions, demo)
+          campaigns, apikey, sessions, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from leadmail import config, db, golden, perms, pipeline
 from leadmail.cli.common import load_settings
+from leadmail.followup import campaigns
 from leadmail.notify import render
 
 DEFAULTS = Path(__file__).parent.parent / "defaults"
@@ -35,7 +36,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     rt = pipeline.Runtime.load(settings)
     samples = golden.check(rt)  # each rule's golden samples still read as expected
     path = config.find_config(args.config)
-    problems = render.check(settings.notify.templates)
+    problems = render.check(settings.notify.templates) + campaigns.check_templates(settings)
     for problem in problems:
         print(f"template error: {problem}", file=sys.stderr)
     if problems:

@@ -1,4 +1,5 @@
-"""`leadmail report`: engagement, speed-to-lead, sources and forecast (leadmail.analytics)."""
+"""`leadmail report`: engagement, speed-to-lead, sources, forecast and campaigns
+(leadmail.analytics)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from leadmail.followup.access import as_user
 
 
 def add(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("report", help="engagement, speed-to-lead, sources, forecast")
-    s.add_argument("name", choices=["engagement", "speed", "sources", "forecast"])
+    s = sub.add_parser("report", help="engagement, speed-to-lead, sources, forecast, campaigns")
+    s.add_argument("name", choices=list(reports.REPORTS))
     fmt = s.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="the whole report as JSON")
     fmt.add_argument("--csv", action="store_true", help="the report's table as CSV")

@@ -25,7 +25,7 @@ from leadmail.authres import vouched_by
 from leadmail.clock import aware, now
 from leadmail.config import Settings
 from leadmail.db import session_scope
-from leadmail.models import Activity, Contact, Event, Lead, Message, Outbox
+from leadmail.models import Activity, CampaignStep, Contact, Event, Lead, Message, Outbox
 
 log = structlog.get_logger("leadmail.activity")
 # Kinds a person logs; all but "note" mean the lead was contacted.
@@ -102,6 +102,13 @@ def timeline(session: Session, lead_id: int) -> list[dict[str, Any]]:
         if o.idempotency_key.startswith(("assignment-", "offer-")):  # alerts, not reminders
             items.append({"at": aware(o.sent_at), "kind": "alert_sent", "by": o.recipient,
                           "text": o.subject, "contact": False, "data": {}})
+    for s in session.exec(select(CampaignStep).where(CampaignStep.lead_id == lead_id)).all():
+        # a campaign's steps: sent (queued to the outbox), skipped with why; stops are activity
+        if s.status in ("sent", "skipped"):
+            items.append({"at": aware(s.sent_at or s.due_at), "kind": f"campaign_{s.status}",
+                          "by": "campaign", "contact": False, "data": {},
+                          "text": f"{s.campaign} step {s.position + 1} ({s.channel})"
+                                  + (f": {s.reason}" if s.reason else "")})
     return sorted(items, key=lambda i: (i["at"], i["kind"]))
 
 

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from leadmail.clock import must, now
 from leadmail.config import LEAD_STAGES, DealStageConfig, Settings, TeamConfig
 from leadmail.db import session_scope
-from leadmail.followup import activity, steps
+from leadmail.followup import activity, campaigns, steps
 from leadmail.followup.access import ADMIN, Principal, can_see, locked_row, team_of
 from leadmail.models import Contact, Deal, Lead, StageChange
 
@@ -74,6 +74,7 @@ def set_stage(engine: Engine, settings: Settings, lead_id: int, stage: str, by: 
         activity.record(session, lead, "stage", by, text=f"{previous} → {stage}", at=at,
                         contact=False)
         steps.on_stage(session, settings, lead, at)
+        campaigns.on_stage(session, settings, lead, at, by)
         deal = None
         if stage == "Potential" and settings.followup.deal_on_potential:
             deal = open_deal(session, settings, lead, by, at, value, expected_close)

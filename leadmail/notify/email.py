@@ -30,6 +30,10 @@ __all__ = [
 ]
 
 
+# Headers an outbox row may add (a campaign mail's RFC 2369 / RFC 8058 unsubscribe).
+EXTRA_HEADERS = frozenset({"List-Unsubscribe", "List-Unsubscribe-Post"})
+
+
 def render_alert(context: dict[str, Any], template_dir: str | None = None) -> dict[str, str]:
     """Subject, text, HTML (and the short line) of an alert."""
     return render.render("alert", context, template_dir)
@@ -52,16 +56,22 @@ def build_message(
     """The MIME message for an outbox row; its Message-ID is stable across retries."""
     msg = EmailMessage()
     domain = cfg.sender.rpartition("@")[2]
-    msg["From"] = formataddr(("leadmail", cfg.sender))
+    # A campaign mail to a lead is from its agent (by name, at our sender address).
+    msg["From"] = formataddr((header_value(payload.get("from_name")) or "leadmail", cfg.sender))
     msg["To"] = formataddr((header_value(payload.get("recipient_name")), recipient))
     msg["Subject"] = header_value(payload["subject"])
     msg["Date"] = format_datetime(utcnow())
     # Same key, same Message-ID: a receiver (or our own sink) can drop a retried duplicate.
-    msg["Message-ID"] = message_id(idempotency_key, domain, tag)
+    # (A campaign mail names its own, fixed when it was queued: followup.campaigns.)
+    msg["Message-ID"] = header_value(payload.get("message_id")) or message_id(
+        idempotency_key, domain, tag)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: auto-responders must not answer
     msg["X-Leadmail-Lead"] = str(payload.get("lead_id", ""))
     # Replies (CLAIM / ACCEPT / DECLINE) must reach one of our intakes: see routing.replies.
-    msg["Reply-To"] = cfg.reply_to or cfg.sender
+    msg["Reply-To"] = header_value(payload.get("reply_to")) or cfg.reply_to or cfg.sender
+    for name, value in (payload.get("headers") or {}).items():  # List-Unsubscribe and -Post
+        if name in EXTRA_HEADERS:
+            msg[name] = header_value(value)
     if payload.get("in_reply_to"):  # an answer to an agent's reply: keep the thread
         msg["In-Reply-To"] = msg["References"] = payload["in_reply_to"]
     msg.set_content(payload["text"])

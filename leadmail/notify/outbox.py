@@ -123,15 +123,43 @@ def _email_row(
 ) -> Outbox:
     """An email outbox row (not yet added): the rendered message for the recipient, retried
     until `[notify.email] retry_for` from now; `extra` goes into its payload."""
+    return email_to(settings, recipient.email, recipient.name, rendered, key, lead_id, **extra)
+
+
+def email_to(
+    settings: Settings,
+    email: str,
+    name: str | None,
+    rendered: dict[str, str],
+    key: str,
+    lead_id: int | None,
+    **extra: Any,
+) -> Outbox:
+    """An email outbox row (not yet added) to any address (a campaign mail to a lead):
+    retried until `[notify.email] retry_for` from now; `extra` goes into its payload."""
     return Outbox(
         kind="email",
         idempotency_key=key,
         lead_id=lead_id,
-        recipient=recipient.email,
+        recipient=email,
         subject=rendered["subject"],
-        payload={**rendered, "lead_id": lead_id, "recipient_name": recipient.name, **extra},
+        payload={**rendered, "lead_id": lead_id, "recipient_name": name, **extra},
         deadline=utcnow() + timedelta(seconds=settings.notify.email.retry_for),
     )
+
+
+def webhook_to(settings: Settings, hook: WebhookConfig, recipient: str, payload: dict[str, Any],
+               key: str, lead_id: int | None, subject: str = "") -> Outbox:
+    """A webhook outbox row (not yet added) with a body built by the caller (a campaign's
+    text message), retried until the webhook's retry_for."""
+    return Outbox(kind="webhook", idempotency_key=key, lead_id=lead_id, recipient=recipient,
+                  subject=subject, payload=payload,
+                  deadline=utcnow() + timedelta(seconds=hook.retry_for))
+
+
+def find_webhook(settings: Settings, name: str) -> WebhookConfig | None:
+    """The [[notify.webhooks]] entry with this name."""
+    return _webhook(settings, name)
 
 
 def _webhook(settings: Settings, name: str) -> WebhookConfig | None:

@@ -123,6 +123,28 @@ def build(
     return {"channel": hook.name, "content_type": ctype, "body": body}
 
 
+def build_text(hook: WebhookConfig, to: dict[str, Any], text: str, key: str,
+               context: dict[str, Any]) -> dict[str, Any]:
+    """The outbox payload of a text message to a lead (a campaign step) on this webhook.
+
+    The same webhook that texts agents their alerts texts leads: its `form` templates see the
+    recipient as `agent` (name, email, phone: here the lead's) and the message as `short`,
+    as in an alert; `text` is the message too, `to` the recipient again, and `context` adds
+    `lead` and `owner` (the lead's agent)."""
+    if hook.format == "form":
+        ctx = {**context, "agent": to, "to": to, "short": text, "text": text, "subject": "",
+               "links": {}}
+        fields = {name: render_string(tpl, ctx) for name, tpl in hook.form.items()}
+        body, ctype = urllib.parse.urlencode(fields), "application/x-www-form-urlencoded"
+    elif hook.format == "slack":
+        body, ctype = json.dumps({"text": text}), "application/json"
+    else:
+        data = {"event": "campaign.text", "idempotency_key": key, "to": to, "text": text,
+                **context}
+        body, ctype = json.dumps(data, ensure_ascii=False, default=str), "application/json"
+    return {"channel": hook.name, "content_type": ctype, "body": body}
+
+
 def send(hook: WebhookConfig, payload: dict[str, Any], key: str) -> None:
     """POST once, from code without an event loop (see send_async)."""
     asyncio.run(send_async(hook, payload, key))

@@ -8,7 +8,7 @@ with the reason), Review (no step after it runs but the last, which makes its le
 person instead of routed), Transient (it waits out a backoff and is tried again; quarantined
 at the last attempt), Taken (another worker has it). The last step makes the lead and the outcome.
 
-    claim → duplicate → reply → activity → read → review → commit
+    claim → duplicate → reply → answer → activity → read → review → commit
 
 `read` (the read step's pure part: parse … classify) is all `leadmail extract` does. The
 commit step merges, routes and queues the alert in ONE transaction, so a crash at any point
@@ -34,7 +34,7 @@ from leadmail.errors import Ended, NotALead, Quarantine, Review, Taken, Transien
 from leadmail.metrics import PROCESSED, STEP_SECONDS
 from leadmail.models import Event, Message, MessageStatus
 from leadmail.normalize import storable
-from leadmail.pipeline import activity, claim, commit, duplicate, reader, reply, review
+from leadmail.pipeline import activity, answer, claim, commit, duplicate, reader, reply, review
 from leadmail.pipeline.claim import _claim, claimable, release_dead_claims, requeue
 from leadmail.pipeline.commit import _lead_fields, assign
 from leadmail.pipeline.context import Context, Outcome, Ran, Reader
@@ -51,7 +51,7 @@ class Step(Protocol):
     def run(self, ctx: Context, /) -> Context: ...
 
 
-STEPS: tuple[Step, ...] = (claim, duplicate, reply, activity, reader, review, commit)
+STEPS: tuple[Step, ...] = (claim, duplicate, reply, answer, activity, reader, review, commit)
 
 __all__ = [
     "LEASE", "STEPS", "Context", "Outcome", "Reader", "Runtime", "Step", "_claim",

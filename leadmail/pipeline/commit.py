@@ -29,7 +29,7 @@ from leadmail.config import Settings
 from leadmail.db import session_scope
 from leadmail.draft import Draft
 from leadmail.errors import Duplicate, Transient
-from leadmail.followup import steps
+from leadmail.followup import campaigns, steps
 from leadmail.metrics import ASSIGNMENTS
 from leadmail.models import Contact, Event, Lead, Message, MessageStatus
 from leadmail.pipeline.context import Context, Outcome, Ran
@@ -211,6 +211,7 @@ def assign(
     # Assignment, offers, timers, alerts and events: routing.dispatch writes them all.
     routing.dispatch(session, settings, lead, decision, trace=trace, first=True)
     steps.on_assigned(session, settings, lead)  # Next Steps: the agent's first step
+    campaigns.on_assigned(session, settings, lead, trace)  # the lead's own follow-up, if any
     return decision
 
 

@@ -24,8 +24,9 @@ Send = Any
 # is one of these or lies below one ("/app" covers "/app/leads/3"). Routes added later belong
 # to no group until listed here, so they stay off the public listener.
 GROUPS: dict[str, tuple[str, ...]] = {
-    "links": ("/a", "/s", "/app", "/static"),  # claim/accept and "mark done" links, pages
-    "api": ("/api",),  # the Lead API (/api/v1)
+    # claim/accept and "mark done" links, pages, leads' unsubscribe links
+    "links": ("/a", "/s", "/u", "/app", "/static"),
+    "api": ("/api", "/hooks"),  # the Lead API (/api/v1), texts from the SMS gateway
     "docs": ("/openapi.json", "/docs", "/redoc"),  # the OpenAPI document and its viewers
     "healthz": ("/healthz",),  # liveness: says "ok" and nothing else
     "readyz": ("/readyz",),  # readiness: names the database and every intake (IMAP accounts)

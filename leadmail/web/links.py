@@ -1,7 +1,16 @@
-"""Claim, accept, decline (and a manager's assign) from the signed links in alerts.
+"""Claim, accept, decline (and a manager's assign) from the signed links in alerts; a lead's
+unsubscribe link from campaign mail; texts from leads at the SMS webhook's inbound endpoint.
 
     GET  /a/{token}   shows the lead and one button; changes nothing (mail scanners open links)
     POST /a/{token}   does what the token allows, through leadmail.routing.actions
+    GET  /u/{token}   "Unsubscribe ADDRESS?" and one button; changes nothing
+    POST /u/{token}   unsubscribes for good (the button, or RFC 8058 one-click from the mail
+                      client: `List-Unsubscribe=One-Click`)
+    POST /hooks/{name}/inbound
+                      a text from a lead, forwarded by the gateway (Twilio's form fields From
+                      and Body, or JSON {"from", "text"}), signed with the webhook's secret
+                      (X-Leadmail-Signature) or Twilio's X-Twilio-Signature (its auth token,
+                      the webhook's password): STOP unsubscribes, anything else is an answer
 
 A forged or expired token gets 403 and nothing happens. The result page is small and made for
 a phone: "You have claimed ...", "Already claimed by ...", "This link has expired".
@@ -9,21 +18,26 @@ a phone: "You have claimed ...", "Already claimed by ...", "This link has expire
 
 from __future__ import annotations
 
+import asyncio
+import json
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import structlog
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from leadmail import tokens
 from leadmail.clock import utcnow
-from leadmail.config import Settings
+from leadmail.config import Settings, WebhookConfig
+from leadmail.followup import campaigns
 from leadmail.metrics import AGENT_ACTIONS
 from leadmail.models import Lead, LeadRoute
-from leadmail.notify import links
+from leadmail.notify import links, webhook
 from leadmail.notify.alert import lead_view
 from leadmail.routing import actions
 
@@ -208,4 +222,80 @@ def router(engine: Engine, settings: Settings) -> APIRouter:
             who=_name(settings, link.agent),
         )
 
+    @r.get("/u/{token}", response_class=HTMLResponse)
+    def unsubscribe_page(token: str) -> HTMLResponse:
+        """Whom the link unsubscribes, and one button. Changes nothing."""
+        try:
+            body = campaigns.verify_unsubscribe(secret, token, utcnow())
+        except tokens.BadToken:
+            return page("This link is not valid", status=403, tone="bad",
+                        detail="It may have been cut or changed. Open it from the email again.")
+        who = body.get("m") or body.get("p") or "you"
+        return page(f"Unsubscribe {who}?", tone="ok", button="Unsubscribe", color="#cf222e",
+                    detail="You will get no more of these emails or texts.")
+
+    @r.post("/u/{token}", response_class=HTMLResponse)
+    def unsubscribe(token: str) -> HTMLResponse:
+        """Unsubscribe for good (the button, or a mail client's RFC 8058 one-click POST)."""
+        try:
+            body = campaigns.verify_unsubscribe(secret, token, utcnow())
+        except tokens.BadToken as exc:
+            log.warning("refused an unsubscribe link", reason=exc.reason)
+            return page("This link is not valid", status=403, tone="bad")
+        campaigns.unsubscribe(engine, settings, int(body.get("l") or 0),
+                              str(body.get("m") or "") or None, str(body.get("p") or "") or None,
+                              "unsubscribe link")
+        who = body.get("m") or body.get("p") or "you"
+        return page(f"{who} is unsubscribed", tone="ok",
+                    detail="You will get no more of these emails or texts.")
+
+    @r.post("/hooks/{name}/inbound")
+    async def inbound_text(name: str, request: Request) -> Response:
+        """A text from a lead, forwarded by the SMS gateway: STOP unsubscribes its phone."""
+        hook = next((w for w in settings.notify.webhooks if w.name == name), None)
+        if hook is None or name != settings.sms_hook_name():
+            return JSONResponse({"detail": "no such inbound endpoint"}, status_code=404)
+        raw = (await request.body())[:65536]
+        ctype = request.headers.get("content-type", "")
+        fields: dict[str, str] = {}
+        if "json" in ctype:
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                return JSONResponse({"detail": "not JSON"}, status_code=400)
+            if isinstance(data, dict):
+                fields = {str(k): str(v) for k, v in data.items()
+                          if isinstance(v, str | int | float)}
+        else:
+            pairs = urllib.parse.parse_qsl(raw.decode("utf-8", "replace"), max_num_fields=100)
+            fields = dict(pairs)
+        if not _inbound_signed(settings, hook, request, raw, fields, name):
+            log.warning("refused an inbound text: bad or missing signature", webhook=name)
+            return JSONResponse({"detail": "signature missing or wrong"}, status_code=403)
+        sender = fields.get("From") or fields.get("from") or ""
+        text = (fields.get("Body") or fields.get("text") or "")[:2000]
+        if not sender:
+            return JSONResponse({"detail": "no From"}, status_code=400)
+        result = await asyncio.to_thread(campaigns.text_received, engine, settings, sender, text)
+        log.info("inbound text", webhook=name, result=result)
+        if "json" in ctype:
+            return JSONResponse({"result": result})
+        return Response('<?xml version="1.0" encoding="UTF-8"?><Response></Response>',
+                        media_type="text/xml")
+
     return r
+
+
+def _inbound_signed(settings: Settings, hook: WebhookConfig, request: Request, raw: bytes,
+                    fields: dict[str, str], name: str) -> bool:
+    """Signed with the webhook's secret (X-Leadmail-Signature), or by Twilio with its auth
+    token (the webhook's password) over the public URL of this endpoint."""
+    given = request.headers.get("x-leadmail-signature")
+    if hook.secret and given:
+        return webhook.verify(hook.secret, request.headers.get("x-leadmail-timestamp", ""),
+                              raw, given)
+    twilio = request.headers.get("x-twilio-signature")
+    if hook.password and twilio and settings.http.base_url:
+        url = f"{settings.http.base_url.rstrip('/')}/hooks/{name}/inbound"
+        return tokens.twilio_signature_ok(hook.password, url, fields, twilio)
+    return False

@@ -1,4 +1,5 @@
-"""/app/sources: each lead source's health (admins), and its leads, qualified and won.
+"""/app/sources: each lead source's health (admins), its leads, qualified and won, and the
+campaigns' results per step.
 
 A thin render: the health figures are `leadmail.sources.health.figures`, the same that
 `leadmail sources --json` prints; each field's recent fill is an inline SVG sparkline drawn
@@ -18,7 +19,7 @@ from leadmail.analytics import reports
 from leadmail.config import Settings
 from leadmail.followup.access import Principal
 from leadmail.sources import health
-from leadmail.web.pages import Gate, _bar, _percent_of_leads, _stacked
+from leadmail.web.pages import Gate, _bar, _duration, _percent_of_leads, _stacked
 
 FILLED, MISSING = "#2da44e", "#cf222e"
 
@@ -47,6 +48,19 @@ def health_rows(figures: list[dict[str, Any]]) -> list[dict[str, Any]]:
              "review_text": _pct(f["review_share"]), "fallback_text": _pct(f["fallback_share"]),
              "last_seen_text": (f["last_seen"] or "never")[:16].replace("T", " ")}
             for f in figures]
+
+
+def _campaign_tables(rep: reports.Report) -> list[dict[str, Any]]:
+    """The campaigns report as a table of the sources page (none without campaigns)."""
+    if not rep.table:
+        return []
+    columns = ["Campaign", "Step", "Channel", "Sent", "Delivered", "Replied", "Unsubscribed",
+               "Bounced", "Reply rate", "Median time to reply"]
+    rows = [[r["campaign"], r["step"], r["channel"], r["sent"], r["delivered"], r["replied"],
+             r["unsubscribed"], r["bounced"], f"{r['reply_rate'] * 100:.0f}%",
+             _duration(r["median_reply_seconds"]) if r["median_reply_seconds"] is not None
+             else "-"] for r in rep.table]
+    return [{"title": "Campaigns", "columns": columns, "rows": rows}]
 
 
 def router(engine: Engine, settings: Settings) -> APIRouter:
@@ -79,7 +93,8 @@ def router(engine: Engine, settings: Settings) -> APIRouter:
                                chart_titles=[("leads", "Leads per month"),
                                              ("rates", "Qualified and won, by source")],
                                columns=["Source", "Month", "Leads", "Qualified", "Won"],
-                               rows=rows, charts=charts)
+                               rows=rows, charts=charts,
+                               extra_tables=_campaign_tables(gate.report(reports.campaigns, who)))
         return gate.page(request, build)
 
     return r

@@ -37,7 +37,7 @@ from leadmail import leadfields, pipeline, review, store
 from leadmail.analytics.reports import state_of
 from leadmail.clock import aware, must, now
 from leadmail.config import LEAD_STAGES, Settings, TeamConfig
-from leadmail.followup import access, activity, stages, steps
+from leadmail.followup import access, activity, campaigns, stages, steps
 from leadmail.followup.access import Principal
 from leadmail.hours import zone
 from leadmail.models import Deal, Lead, LeadRoute, Step, display_name
@@ -265,6 +265,9 @@ def router() -> APIRouter:
                 k: v for k, v in a["data"].items() if v not in (None, "", [], {})}}
                 for a in reversed(activity.timeline(session, lead_id))]
             deals = stages.deals_of(session, lead_id)
+            campaign_steps = [{**c, "due": _when(c["due_at"]), "sent": _when(c["sent_at"])
+                               if c["sent_at"] else None}
+                              for c in campaigns.steps_of(session, lead_id)]
         open_deal = next((d for d in deals if d.outcome == "open"), None)
         next_step = next((s for s in mine if s.status == StepStatus.OPEN), None)
         agents = []
@@ -281,7 +284,7 @@ def router() -> APIRouter:
                     open_deal=open_deal, deal_stages=[s.name for s in stages.deal_stages_of(
                         settings, open_deal.team)] if open_deal else [],
                     offers=offers, agents=agents, can_step=who.role in ("agent", "admin"),
-                    sms=(row.phone or "").replace(" ", ""))
+                    sms=(row.phone or "").replace(" ", ""), campaign_steps=campaign_steps)
 
     def visible(request: Request, me: Viewer, lead_id: int) -> Lead:
         with Session(state(request).engine) as session:

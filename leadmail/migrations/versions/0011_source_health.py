@@ -1,7 +1,7 @@
 """source health: lead.provider_at/provider_clock, sourcehealth, sourcesample, sourceday
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-01
 """
 
@@ -10,7 +10,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

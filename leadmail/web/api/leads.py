@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from leadmail.clock import aware
 from leadmail.config import Settings
 from leadmail.db import session_scope
-from leadmail.followup import access, activity, stages
+from leadmail.followup import access, activity, campaigns, stages
 from leadmail.followup.access import Principal
 from leadmail.models import Audience, Lead, Step
 from leadmail.web.api.filters import LeadFilter, filtered, matches
@@ -21,6 +21,7 @@ from leadmail.web.api.schemas import (
     AUTH,
     NOT_FOUND,
     ActivityOut,
+    CampaignStepOut,
     DealStageIn,
     LeadDetail,
     LeadId,
@@ -106,6 +107,8 @@ def router(engine: Engine, settings: Settings, k: Keys) -> APIRouter:
                           for i in activity.timeline(session, lead_id)],
                 stages=[StagePeriod(**s) for s in stages.time_in_stage(session, lead)],
                 deals=[deal_out(d) for d in stages.deals_of(session, lead_id)],
+                campaign_steps=[CampaignStepOut(**s) for s in campaigns.steps_of(session,
+                                                                                 lead_id)],
             )
 
     @r.post("/leads/{lead_id}/stage", responses={**AUTH, 404: NOT_FOUND})

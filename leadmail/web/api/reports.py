@@ -20,7 +20,7 @@ def router(engine: Engine, settings: Settings, k: Keys) -> APIRouter:
     Reader = Annotated[Principal, Depends(k.reader)]
 
     @r.get("/reports/{name}", responses=AUTH)
-    def report(name: Literal["engagement", "speed", "sources", "forecast"], p: Reader
+    def report(name: Literal["engagement", "speed", "sources", "forecast", "campaigns"], p: Reader
                ) -> ReportOut:
         """A report over the leads this key may see."""
         with Session(engine) as session:

@@ -51,6 +51,21 @@ class StepOut(BaseModel):
     done_by: str | None
 
 
+class CampaignStepOut(BaseModel):
+    """One step of the lead's campaign: scheduled, sent, skipped or stopped, and why."""
+
+    campaign: str
+    step: int
+    channel: str
+    template: str
+    status: str
+    due_at: datetime
+    sent_at: datetime | None
+    reason: str | None
+    run_status: str | None
+    stop_reason: str | None
+
+
 class ActivityOut(BaseModel):
     """One entry of a lead's activity."""
 
@@ -92,6 +107,7 @@ class LeadDetail(LeadOut):
     activity: list[ActivityOut]
     stages: list[StagePeriod]
     deals: list[DealOut]
+    campaign_steps: list[CampaignStepOut] = []
 
 
 class LeadPage(BaseModel):
