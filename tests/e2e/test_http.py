@@ -26,7 +26,8 @@ def test_health_ready_metrics(tmp_path: Path, sink: Sink, daemon_factory) -> Non
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "smtp": "ok"}
     assert send(port, lead_mail(1))[0] == 250
-    wait_for(lambda: sink.messages, timeout=5)
+    # (the first lead also waits for the reader processes to start: seconds on a busy box)
+    wait_for(lambda: sink.messages, timeout=30)
     text = httpx.get(base + "/metrics").text
     assert 'leadmail_messages_received_total{intake="smtp"} 1.0' in text
     assert 'leadmail_messages_processed_total{outcome="lead",source="Direct"} 1.0' in text
