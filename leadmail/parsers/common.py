@@ -419,6 +419,50 @@ _VEHICLE_LINE = re.compile(
 _VEHICLE = re.compile(r"^\s*(?:19|20)\d\d\s+[A-Z][\w-]+\s+\S")  # "2022 Honda CR-V EX-L"
 _PRICE_TAIL = re.compile(r"\s*(?:[-–—|·]|\(|,)\s*((?:US\$|C\$|A\$|[$€£])\s?\d[\d,. ]{0,14}\d"
                          r"(?:\s?[kKmM])?)(?:\s*(?:/\s?mo(?:nth)?|pcm|per month))?\b.*$")
+# A vehicle's condition around it ("New 2025 Toyota RAV4", "2024 Hyundai Tucson SEL (New)")
+# and its identifiers after it ("... VIN 2HKRW2H5XKH601234", "... Stock #T1234"): no part of
+# the vehicle's name.
+_VEHICLE_CONDITION = re.compile(r"(?i)^(?:brand[- ]new|new|used|pre-?owned|"
+                                r"certified(?: pre-?owned)?|cpo)\s+(?=(?:19|20)\d\d\s)")
+_VEHICLE_TAIL = re.compile(r"(?i)\s*(?:\((?:new|used|pre-?owned|certified(?: pre-?owned)?|cpo)\)"
+                           r"|[,;(-]?\s*\b(?:vin|stock)\b\s*(?:#|no\.?|number)?\s*:?\s*[A-Z0-9-]{4,17}\)?)"
+                           r"\s*$")
+# A listing's title before its street ("Casa en venta en Av. Coyoacán 1520, ...",
+# "Apartamento à venda, Rua Oscar Freire 1200, ...", "Maison à vendre - 12 rue ...").
+_TITLE_BEFORE = Folded(
+    r"^[^\d,:]{2,40}?\b(?:for sale|for rent|for lease|en venta|en renta|en alquiler|à venda|"
+    r"para alugar|para venda|à vendre|à louer|zu verkaufen|zu vermieten|in vendita|in affitto|"
+    r"te koop|te huur)\b(?:\s+(?:en|in|at|na|no|em|à|a)\b)?\s*[,:–—-]?\s+(?=\S)")
+# After a whole street, what a listing line runs on with: " – 450 000 € – Réf. LYO-2231"
+# (a separator and the listing's other facts), or the town given again (", Leander").
+_AFTER_STREET = re.compile(r"^\s*(?:[–—|·]|\s-)\s|^,\s*([^\W\d_][\w .'-]{1,40})\s*$")
+
+
+def _tidy_listing(value: str, ex: Extracted) -> str:
+    """A listing or vehicle without the words a notification sets around it."""
+    if _VEHICLE.match(_VEHICLE_CONDITION.sub("", value[:engine.LINE_MAX])):
+        value = _VEHICLE_CONDITION.sub("", value[:engine.LINE_MAX])
+        return _VEHICLE_TAIL.sub("", value).strip() or value
+    if (title := _TITLE_BEFORE.search(value[:engine.LINE_MAX])) and title.end() < len(value):
+        value = value[title.end():]
+    head, sep, _ = value[:engine.LINE_MAX].partition(" – ")
+    if not sep:
+        head, sep, _ = value[:engine.LINE_MAX].partition(" — ")
+    street = engine.street_of(head) if sep and _has_postcode(head) else engine.street_of(value)
+    if street and street != head.strip():
+        street = engine.street_of(value)
+    if street and value.startswith(street) and len(street) < len(value) and (
+            after := _AFTER_STREET.match(value[len(street):])):
+        town = after.group(1)
+        if town is None or town.strip().lower() in street.lower():
+            rest = value[len(street):]
+            marked = [m for m in engine.amounts(rest) if m.marked] if town is None else []
+            if not ex.price and marked:
+                _set(ex, "price", str(marked[0].value), 0.7)
+            value = street
+    return value
+
+
 _HEADER_KEYS = frozenset({"question", "questions", "field", "label", "name", "item"})
 _HEADER_VALUES = frozenset({"answer", "answers", "value", "values", "response", "responses"})
 
@@ -659,8 +703,10 @@ def join_address(parts: list[str]) -> str:
     for part in (p.strip() for p in parts):
         if out and re.fullmatch(r"\d{5}(-\d{4})?", part) and re.search(r"\b[A-Z]{2}$", out[-1]):
             out[-1] = f"{out[-1]} {part}"  # the ZIP goes with the state, not after a comma
-        elif part:
-            out.append(part)
+        elif part and not (out and not re.search(r"\d", part) and any(
+                seg.lower() == part.lower() or seg.lower().startswith(part.lower() + " ")
+                for seg in ", ".join(out).split(", ")[1:])):
+            out.append(part)  # (a town given again after the whole address is left out)
     return ", ".join(out)
 
 
@@ -897,6 +943,8 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
             if not ex.price:
                 _set(ex, "price", cut.group(1).strip(), 0.9)
             ex.property_address = ex.property_address[:cut.start()].strip()
+    if ex.property_address:
+        ex.property_address = _tidy_listing(ex.property_address, ex)
     for name in ("address", "property_address"):
         # A labelled street whose "City, ST ZIP" is on the next line ("Listing: 245 East 72nd
         # Street, Unit 9C" / "New York, NY 10021").
@@ -933,7 +981,8 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
                 engine.street_of(w.strip()) or engine.amounts(w) for w in words[:quoted.line]):
             ex.message = quoted.value
     if ex.message:
-        ex.message = None if engine.is_placeholder(ex.message) else engine.tidy_message(ex.message)
+        ex.message = None if engine.is_placeholder(ex.message) else (
+            engine.tidy_message(ex.message) or None)
     if ex.message and not ex.price:
         # "pre-approved up to $485,000", "homes under $800k": a budget in the person's words
         words = ex.message.split("\n")[:60]

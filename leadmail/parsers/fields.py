@@ -103,7 +103,10 @@ EXTRA_LABELS: dict[str, set[str]] = {
                 "shopper message", "renter message", "buyer message", "message from the renter",
                 "borrower comments", "client comments", "applicant comments", "tenant comments",
                 "message from renter", "customer comments", "buyer comments", "lead comments",
-                "additional notes", "anything else", "remarks", "inquiry message"},
+                "additional notes", "anything else", "remarks", "inquiry message",
+                "additional details", "additional info", "tell us more",
+                "anything you'd like us to know", "anything else we should know",
+                "anything we should know", "anything else you'd like us to know"},
     "property_address": {"objekt", "objektadresse", "bien", "adresse du bien", "annonce",
                          "inmueble", "dirección del inmueble", "imóvel", "endereço do imóvel",
                          "immobile", "propiedad", "woning", "object", "logement",
@@ -654,7 +657,7 @@ _NOTICE_WORDS = Folded(
     r"has been (added|sent|forwarded) to|rispondi|responda|rispondere|antworten sie|"
     r"beantwoord|svara|vous recevez|se désabonner|désinscri|darse de baja|abmelden|"
     r"vous pouvez répondre|pour répondre|puede responder|pode responder|reply directly|"
-    r"recibes este|ricevi questa|u ontvangt)|"
+    r"recibes este|ricevi questa|u ontvangt|you(?:'ve| have) got a new)|"
     # the provider speaking of the person: "We matched this renter with your property",
     # "Meet your new Clever seller. We've told them to expect your call"
     r"\b(?:this|your new(?: [\w.]+)?) (?:renter|buyer|seller|lead|consumer|customer|prospect|"
@@ -664,6 +667,9 @@ _NOTICE_WORDS = Folded(
 # "Immobiliare.it · Via Lorenteggio 240, 20147 Milano".
 _COMPANY_LINE = re.compile(r"^[^.!?]{2,80}\s[|·•]\s.*\d|^\S+\.(?:com|it|fr|de|es|nl|co\.uk|ca|au)"
                            r"\b.{0,80}[|·•]")
+
+
+_STACKED_LABEL = re.compile(r"^[^\W\d_][^.!:\n]{1,58}(?:[^\W_]|\?)$")
 
 
 def human_paragraph(lines: list[str], footer_at: int) -> Candidate | None:
@@ -677,7 +683,20 @@ def human_paragraph(lines: list[str], footer_at: int) -> Candidate | None:
             paras.append([])  # a blank line, or a "Move In: 1 Sept" row, ends a paragraph
             if line.strip():
                 paras[-1].append(line.strip())
+    # A form set as stacked rows ("Monthly budget" / "$2,500", "Email" / "a@b.org"): there the
+    # first line of a paragraph is its label ("Anything you'd like us to know?",
+    # "Additional details"), not the person's words.
+    stacked = sum(1 for p in paras if len(p) == 2 and _STACKED_LABEL.match(p[0]))
     for i, para in enumerate(paras):
+        if stacked >= 3 and len(para) > 1 and _STACKED_LABEL.match(para[0]):
+            label, para = para[0], para[1:]
+            text = " ".join(para)
+            if (len(text) >= 10 and len(text) <= 3000 and not _NOTICE_WORDS.search(text)
+                    and not re.search(r"(?i)https?://|www\.|@", text)
+                    and _FIRST_PERSON.search(f"{label} {text}")):
+                return Candidate("message", "\n".join(para), "human_paragraph",
+                                 ("first_person", "under_label"), i)
+            continue
         text = " ".join(para)
         if (len(text) < 40 or len(text) > 3000 or _LABEL_COLON.match(para[0])
                 or re.search(r"(?i)https?://|www\.|@", text) or _NOTICE_WORDS.search(text)
@@ -774,7 +793,7 @@ _HEADING_LINE = re.compile(r"^[^\Wa-z\d_][^a-z.!?:]{2,40}$")  # capitals only, n
 # A message label set on its own line above the words, without a colon ("Homeowner comments",
 # "Message from the buyer", "Nachricht des Interessenten").
 _MESSAGE_HEADING = re.compile(
-    r"(?i)^[^\W\d_][\w' ]{0,30}\b(comments?|message|questions?|notes?|mensaje|nachricht|"
+    r"(?i)^(?:[^\W\d_][\w' ]{0,30}\b)?(comments?|message|questions?|notes?|mensaje|nachricht|"
     r"messaggio|mensagem|commentaires?|bericht)\b[\w' ]{0,30}$")
 
 
@@ -804,6 +823,8 @@ def tidy_message(value: str) -> str:
             lines = lines[:i]
             break
     text = "\n".join(lines).strip()
+    if _PROVIDER_NOTICE.search(text.split("\n", 1)[0][:LINE_MAX]):
+        return ""  # an empty "Comments:" row and the provider's own paragraph under it
     text = _cut_trailer(text)
     if text[:1] in "\"“«„":
         # '"Thinking of downsizing ..." \n\n Call within 5 minutes ...': the quotation only
@@ -812,6 +833,14 @@ def tidy_message(value: str) -> str:
     return text
 
 
+# The provider speaking, where a message was expected: its form's links ("View all responses
+# · Open spreadsheet"), its word for the person ("The customer has been presented with ..."),
+# its own announcement ("You've got a new lead from your landing page").
+_PROVIDER_NOTICE = Folded(
+    r"^(?:view all (?:your )?(?:responses|submissions|entries|leads)|open (?:the )?spreadsheet)\b|"
+    r"\bthe (?:customer|consumer|prospect|shopper|lead|client) (?:has|was|is|will|did)\b|"
+    r"\byou(?:'ve| have) (?:got|received) (?:a )?new (?:lead|submission|inquiry|enquiry|"
+    r"response|message|prospect)\b|\blog ?in to (?:the |your )?[\w .]{0,30}\bportal\b")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 _TRAILER = re.compile(
     r"(?i)^(please (reply|respond)|reply (directly|to this)|to (reply|respond)|pour répondre|"
@@ -828,6 +857,10 @@ _TRAILER = re.compile(
     r"providing)\b|sign me up\b|opt-?in\b|sign-?up source|subscribe\b|user information$|"
     r"j'accepte\b|acepto\b|autorizo\b|ich (stimme|willige)\b|concordo\b|"
     r"(please )?(reach out|respond|follow up) within \d|"
+    # a form's own record of the entry under the answers, and what the agent must do next
+    r"submitted (at|on)\b|utm_\w+\s*:|"
+    r"(view|see) all (your )?(responses|submissions|entries|leads)\b|"
+    r"open (the )?spreadsheet\b|(please )?(call|contact|reach|follow up with) \S+ within \d|"
     r"your\b[^:\n]{0,40}\b(loan officer|agent|advisor|concierge|specialist)\s*:|"
     r"voir (dans|les|la|le|sur)\b|afficher (les|la|le|dans)\b|ver (en|las|la|el|respuestas)\b|"
     r"visualizar (no|na|as|a|o)\b|bekijk (in|de|het)\b|ansehen\b)")
