@@ -487,6 +487,15 @@ def _pairs_of(text: str, html: str) -> tuple[tuple[str, str], ...]:
         if key in _HEADER_KEYS and value.strip().lower() in _HEADER_VALUES:
             continue  # a table's header row ("Question: Answer"), no field
         first_line = value.strip().split("\n")[0].strip()
+        inner = _INNER_LABEL.match(first_line[:engine.LINE_MAX])
+        if inner and (inner_field := field_of(label_key(inner.group(1)))) in _SAME_ROW.get(
+                field_of(key) or "", ()):
+            # "Name: First Name: Olumide", "Current Address: Address: 918 ...": a builder's
+            # sub-field label repeated inside the row's value
+            value = inner.group(2) + value.strip()[len(first_line):]
+            first_line = inner.group(2)
+            if inner_field in ("first_name", "last_name"):
+                key = label_key(inner.group(1))
         if key.startswith("property "):
             listing_values.add(first_line)
         elif first_line in listing_values and field_of(key) in ("address", "address_part"):
@@ -502,6 +511,12 @@ def _pairs_of(text: str, html: str) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+_INNER_LABEL = re.compile(r"^([^\W\d_][\w' -]{0,30}):\s+(\S.*)$")
+# A row's field, and the fields whose label may open its value as a sub-field's.
+_SAME_ROW = {"full_name": ("full_name", "first_name", "last_name"),
+             "first_name": ("first_name",), "last_name": ("last_name",),
+             "address": ("address",), "property_address": ("property_address", "address"),
+             "email": ("email",), "phone": ("phone",)}
 _TRIM_KEYS = frozenset({"trim", "trim level", "vehicle trim"})
 _VEHICLE_PART = re.compile(r"^(?:vehicle |car |auto )?(year|make|model|trim)(?: level)?$")
 
