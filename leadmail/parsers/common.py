@@ -386,12 +386,29 @@ def address_label(key: str) -> str:
     return key
 
 
+# A word that qualifies a price label without changing what it names.
+_PRICE_QUALIFIERS = frozenset({
+    "listed", "listing", "maximum", "max", "minimum", "min", "monthly", "weekly", "desired",
+    "target", "approximate", "approx", "estimated", "asking", "total", "preferred", "ideal",
+    "expected", "current", "advertised", "starting", "requested", "proposed"})
+
+
+def _qualified_price(key: str) -> str | None:
+    """The price label a qualified one names: "listed rent" -> "rent"; else None."""
+    head = key.split(" ", 1)
+    if len(head) == 2 and head[0] in _PRICE_QUALIFIERS and head[1] in FIELD_LABELS["price"]:
+        return head[1]
+    return None
+
+
 @lru_cache(maxsize=4096)  # labels repeat from line to line and mail to mail
 def field_of(key: str) -> str | None:
     """The field a label (label_key spelling) names: the vocabulary, then question keywords."""
     for name, labels in FIELD_LABELS.items():
         if key in labels:
             return name
+    if _qualified_price(key):
+        return "price"  # "Listed rent", "Maximum budget", "Ideal price"
     if key in _ADDRESS_PARTS:
         return "address_part"
     if key in AGENT_LABELS:
@@ -502,6 +519,8 @@ def _pairs_of(text: str, html: str) -> tuple[tuple[str, str], ...]:
             continue  # the same row in the HTML, where the heading sits outside the table
         if key not in _KNOWN and (owned := address_label(key)) in _KNOWN:
             key = owned  # "Property Street Address" is the listing's, not a bare "address"
+        if key not in _KNOWN and (price_key := _qualified_price(key)):
+            key = price_key
         if key not in _KNOWN:
             target = engine.keyword_field(key)
             key = _CANONICAL.get(target or "", key)

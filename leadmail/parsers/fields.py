@@ -291,17 +291,20 @@ _AMOUNT = re.compile(
     r"(?-i:\bR)(?=\s?\d{1,3}(?:[ ,]\d{3})+))?\s?"
     r"(?P<num>\d{1,3}(?:[ ,.\u00a0\u202f]\d{3})+|\d+)(?:[.,](?P<cents>\d{1,2}))?(?!\d)"
     r"(?:\s?(?P<mult>k|m|mm|million|mil)\b(?!\.\w))?"
-    r"(?:\s?(?P<post>[$€£]|\b(?:eur|usd|gbp|cad|mxn|zar|euros?|dollars?|reais)\b))?")
+    r"(?:\s?(?P<post>[$€£]|\b(?:eur|usd|gbp|cad|mxn|zar|euros?|dollars?|dollari|dólares|"
+    r"reais)\b))?")
 # What marks an amount as money in _AMOUNT (a currency sign or word, a multiplier after a
 # digit): a line with none of these has no marked amount.
-_MONEY_MARK = Folded(r"[$€£]|\b(?:usd|eur|gbp|cad|brl|mxn|zar|euros?|dollars?|reais)\b|"
+_MONEY_MARK = Folded(r"[$€£]|\b(?:usd|eur|gbp|cad|brl|mxn|zar|euros?|dollars?|dollari|"
+                     r"dólares|reais)\b|"
                      r"\d\s?(?:k|m|mm|million|mil)\b|\br ?\d{1,3}(?:[ ,]\d{3})+")
 _RANGE_SEP = re.compile(r"^\s*(?:-|–|—|to|à|a|bis|até|hasta)\s*$", re.I)
 _LISTING_CONTEXT = re.compile(
     r"(?i)\b(bd|bds|beds?|bedrooms?|ba|baths?|bathrooms?|sq\.? ?ft|sqft|square feet|zimmer|"
     r"pièces|pieces|habitaciones|hab|quartos|dormitorios|chambres|acres?)\b|m²|"
     r"/\s?(?:mo(?:nth)?|mois|mese?|mês|monat|week|wk|semana|semaine|woche)\b|\d\s?br\b|"
-    r"\bper (?:month|week)\b|\bpcm\b|\bpw\b|\bp/[mw]\b|\bmonthly\b|\bweekly\b")
+    r"\bper (?:month|week)\b|\bpcm\b|\bpw\b|\bp/[mw]\b|\bmonthly\b|\bweekly\b|"
+    r"\bper maand\b|\bpor m[eê]s\b|\bal mese?\b|\bpar mois\b|\bpro monat\b|\bim monat\b")
 # A word right before an amount that makes it the listing's price in a notification's own
 # lines ("Listed at $374,500", "Asking price $1,150,000", "Vraagprijs € 595.000").
 _PRICE_BEFORE = Folded(r"\b(listed at|listed for|list price|listing price|asking( price)?|"
@@ -313,7 +316,10 @@ _SEP_BEFORE = re.compile(r"(?:[·|•(—–]|\s-)\s*$")
 _PRICE_WORDS = Folded(
     r"\b(budget|price[ds]?|listed|listing|asking|up to|pre-?approved|approved for|around|"
     r"max(imum)?|rent|presupuesto|precio|listada|prix|preis|kaufpreis|preço|valor|"
-    r"afford|spend|under|below|no more than|less than|at most)\b")
+    r"afford|spend|under|below|no more than|less than|at most|"
+    # a price or rent and "up to" in the languages of direct mail
+    r"prezzo|huur|huurprijs|koopprijs|loyer|miete|affitto|aluguel|alquiler|renta|"
+    r"até|hasta|jusqu.a|bis zu|fino a|tot)\b")
 _NOT_PRICE = Folded(r"\b(hoa|fee|fees|deposit|tax|taxes|parking|dues|mileage|miles|"
                         r"km|down payment|income|salary|credit)\b")
 
@@ -334,7 +340,9 @@ def amounts(text: str) -> list[Money]:
         if not num:
             continue
         mult = (m.group("mult") or "").lower()
-        factor = 1000 if mult == "k" else 1_000_000 if mult else 1
+        # "US$ 420 mil" (Portuguese, Spanish: thousand) and "$1.2 mil" (million)
+        thousand = mult == "k" or (mult == "mil" and not m.group("cents") and int(num) >= 20)
+        factor = 1000 if thousand else 1_000_000 if mult else 1
         cents = m.group("cents") or ""
         value = round((int(num) + (int(cents) / 10 ** len(cents) if cents else 0)) * factor)
         marked = bool(m.group("pre") or m.group("post") or mult)
