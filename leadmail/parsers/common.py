@@ -560,6 +560,10 @@ _OWN_ADDRESS = frozenset({"mailing address", "home address", "current address", 
                           "postal address", "permanent address"})
 
 
+# A label no listing has: its value is a person's words under any heading.
+_WORDS_KEY = re.compile(r"\b(?:comments?|message|questions?|inquiry|enquiry)\b")
+
+
 def _scoped(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Pairs with their section headings applied and dropped: under a listing heading, or
     next to a row only a listing has ("Price", "MLS #", "Property Name"), a bare address row
@@ -575,8 +579,10 @@ def _scoped(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
             key = f"property {key}"
         elif listing and field_of(key) == "address" and key not in _OWN_ADDRESS:
             key = "property address"
-        elif listing and field_of(key) == "message":
+        elif listing and field_of(key) == "message" and not _WORDS_KEY.search(key):
             key = "listing details"  # "Home" / "Details: 1 bd · 1 ba": the listing's, not words
+        elif field_of(key) == "message":
+            listing = False  # "Comments:" under "Listing Info:": the person's words again
         out.append((key, value))
     for i, (key, value) in enumerate(out):
         if field_of(key) != "address" or key in _OWN_ADDRESS or _OWN.match(key):

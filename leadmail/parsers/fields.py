@@ -106,7 +106,9 @@ EXTRA_LABELS: dict[str, set[str]] = {
                 "additional notes", "anything else", "remarks", "inquiry message",
                 "additional details", "additional info", "tell us more",
                 "anything you'd like us to know", "anything else we should know",
-                "anything we should know", "anything else you'd like us to know"},
+                "anything we should know", "anything else you'd like us to know",
+                "their note", "their notes", "their comments", "their question",
+                "project description", "job description", "describe your project"},
     "property_address": {"objekt", "objektadresse", "bien", "adresse du bien", "annonce",
                          "inmueble", "dirección del inmueble", "imóvel", "endereço do imóvel",
                          "immobile", "propiedad", "woning", "object", "logement",
@@ -721,13 +723,15 @@ _VALEDICTION = re.compile(
     r"mit freundlichen grüßen|viele grüße|beste grüße|atenciosamente|obrigad[oa]|abraços|"
     r"grazie|cordiali saluti|distinti saluti|met vriendelijke groet(?:en)?|groeten)[,.!]*$")
 _SIGNATURE_LINE = re.compile(
-    r"(?i)^(?:[+(]?\d[\d ().-]{8,}\d|\S+@\S+\.\w+|(?:m|c|o|t|cell|mobile|phone|tel)[:.]\s*\S.*|"
+    r"(?i)^(?:[+(]?\d[\d ().-]{8,}\d|\S+@\S+\.\w+|(?:m|c|o|t|cell|mobile|phone|tel|mobil|handy|"
+    r"tél|telefon|telefone|teléfono|telefono|celular|cellulare|portable|whatsapp)\.?\s?[:.]\s*\S.*|"
     r"[^\W\d_][\w'’.-]*(?: [^\W\d_][\w'’.-]*){0,3}|\d{1,6} [\w .'#-]{2,40}|"
     r"[^\W\d_][\w .'-]{1,30},? [A-Z]{2} \d{5}(?:-\d{4})?|[^.!?]{2,60}\|[^.!?]{2,60})$")
 
 
 _CONTACT_ONLY = re.compile(
-    r"(?i)^(?:[+(]?\d[\d ().-]{8,}\d|\S+@\S+\.\w+|(?:m|c|o|t|cell|mobile|phone|tel)[:.]\s*\S.*|"
+    r"(?i)^(?:[+(]?\d[\d ().-]{8,}\d|\S+@\S+\.\w+|(?:m|c|o|t|cell|mobile|phone|tel|mobil|handy|"
+    r"tél|telefon|telefone|teléfono|telefono|celular|cellulare|portable|whatsapp)\.?\s?[:.]\s*\S.*|"
     r"\d{1,6} [\w .'#-]{2,40}|[^\W\d_][\w .'-]{1,30},? [A-Z]{2} \d{5}(?:-\d{4})?|"
     r"[^.!?]{2,60}\|[^.!?]{2,60})$")
 
@@ -784,7 +788,8 @@ def quoted_message(lines: list[str], footer_at: int) -> Candidate | None:
 
 
 _PLACEHOLDER = re.compile(
-    r"(?i)^[(\[]?\s*(?:none|n/?a|no message|no comments?|not provided|nothing|empty|-+|message|"
+    r"(?i)^[(\[]?\s*(?:none|n/?a|no (?:message|comments?|notes?)(?: (?:provided|left|given|"
+    r"entered))?|not provided|nothing|empty|-+|message|"
     r"schedule a tour|request a tour|view listing|reply now|call now|contact (?:buyer|lead)|"
     r"(?:request|schedule|book) a (?:showing|viewing)|"
     r"\(?blank\)?|(?:the )?(?:consumer|customer|user|lead|buyer|renter) (?:did not|didn't) "
