@@ -241,6 +241,22 @@ def paragraph(lines: list[str], start: int) -> tuple[str, int]:
     return " ".join(out) if len(out) > 1 and not _is_quoted_open(out[0]) else "\n".join(out), i
 
 
+def _after_greeting(lines: list[str], value: str, end: int) -> tuple[str, int]:
+    """A greeting and the paragraphs under it, up to a label line (at most 12 paragraphs)."""
+    out = [value]
+    i = end
+    for _ in range(12):
+        while i < len(lines) and not lines[i].strip():
+            i += 1
+        if i >= len(lines) or _LABEL_COLON.match(lines[i]) or _RULE_LINE.match(lines[i].strip()):
+            break
+        start = i
+        while i < len(lines) and lines[i].strip():
+            i += 1
+        out.append("\n".join(ln.strip() for ln in lines[start:i]))
+    return "\n\n".join(out), i
+
+
 def next_line_pairs(text: str, field_of) -> list[tuple[str, str, int]]:
     """(label_key, value, line) for a label alone on its line with the value under it
     ("Name" / "Tamika Bell"; <dt>/<dd> and stacked table cells render so too). A label is
@@ -274,6 +290,11 @@ def next_line_pairs(text: str, field_of) -> list[tuple[str, str, int]]:
             continue
         if target in ("message", "notes") or raw.endswith("?"):
             value, end = paragraph(lines, j)
+            if target == "message" and value.endswith(",") and "\n" not in value:
+                # "Comments" / "Good afternoon," / "" / "We would like ...": a greeting is
+                # no whole message; the paragraphs under it are the person's too (the
+                # notification's own lines after them are cut by tidy_message)
+                value, end = _after_greeting(lines, value, end)
             if target == "message" and any(street_of(ln) for ln in value.split("\n")[:6]):
                 i += 1  # "Wendell Obi sent you a message" / "about 1415 Saddle Horn Trl ..."
                 continue
