@@ -190,7 +190,11 @@ _INTENT_VALUES: tuple[tuple[str, Folded], ...] = (
 )
 # A form for a service on a home the person keeps: its title, not a listing, says so.
 _SERVICE_FORM = Folded(r"\b(insurance|seguro|assurance|versicherung|refinanc\w*|refi|"
-                       r"cash-?out|heloc|home equity|property management)\b")
+                       r"cash-?out|heloc|home equity|property management|"
+                       # a home-service job: a quote for work on the person's home
+                       r"remodel\w*|renovation|roofing|roof (repair|replacement)|plumb\w*|hvac|"
+                       r"house ?cleaning|handyman|landscaping|pest control|water heater|"
+                       r"project request)\b")
 # Of those, the ones about the home the person lives in (not one they let to others).
 _KEPT_HOME = Folded(r"\b(home ?owners?|home insurance|insurance|seguro|assurance|versicherung|"
                     r"refinanc\w*|refi|cash-?out|heloc|home equity)\b")
@@ -828,7 +832,8 @@ _RENTAL = Folded(
     r"\b(for rent|to rent|rentals?|renters?|tenants?|leasing|lettings?|to let|per month|pcm|"
     r"move-?in date|move date|lease length|à louer|alquiler|se alquila|aluguel|zu vermieten|"
     r"mietwohnung|affitto|arrendar|arrendamento|para alugar|te huur|huurwoning|per week|"
-    r"(kalt|warm)?miete|en renta|loyer)\b|"
+    r"(kalt|warm)?miete|en renta|loyer|monthly (budget|rent)|(rent|rental) budget|max rent|"
+    r"desired rent)\b|"
     r"\d(?:\s?[a-z€$£]{1,3})?\s?/\s?(?:mo|month|mes|mois|monat|week|wk)\b")
 # A listing for rent named in the person's own words (not "we are renting now").
 _FOR_RENT = Folded(r"\b(for rent|for lease|to let|en renta|en alquiler|se alquila|se renta|"
