@@ -273,3 +273,90 @@ def test_a_european_or_canadian_street_keeps_its_town_and_postcode(line, street)
     from leadmail.parsers.fields import street_of
     assert street_of(line) == street
 
+
+
+def test_a_stacked_forms_label_is_no_part_of_the_answer_under_it() -> None:
+    ex = _read_subject("Forms <notify@forms.example>", "New entry: Viewing request",
+                       "New entry for Viewing request\n\nYour name\nOrla Byrne\n\nEmail\n"
+                       "orla.b@example.org\n\nPhone\n(303) 555-0121\n\nMove-in month\nMarch\n\n"
+                       "Anything we should know before the viewing?\ntwo bikes, no car\n")
+    assert ex.message == "two bikes, no car"
+
+
+@pytest.mark.parametrize("tail", [
+    "Submitted at Feb 2, 2027, 9:05 AM EST", "utm_source: instagram",
+    "Please contact Tomas within 30 minutes and log the call."])
+def test_form_metadata_and_instructions_after_the_message_are_cut(tail: str) -> None:
+    assert tidy_message(f"Is the garage heated?\n\n{tail}") == "Is the garage heated?"
+
+
+@pytest.mark.parametrize("notice", [
+    "View all responses · Open spreadsheet",
+    "The customer has been presented with a price certificate. Log in to the Dealer Portal.",
+    "You've got a new lead from your landing page \"Spring Valuation\"."])
+def test_a_providers_notice_where_the_message_goes_is_no_message(notice: str) -> None:
+    assert tidy_message(notice) == ""
+
+
+@pytest.mark.parametrize(("row", "vehicle"), [
+    ("Vehicle: Used 2021 Mazda CX-5 Touring", "2021 Mazda CX-5 Touring"),
+    ("Vehicle: 2023 Kia Telluride EX (New)", "2023 Kia Telluride EX"),
+    ("Vehicle: 2020 Ford F-150 XLT VIN 1FTEW1EP5LFA12345", "2020 Ford F-150 XLT"),
+])
+def test_a_vehicle_without_its_condition_and_identifiers(row: str, vehicle: str) -> None:
+    ex = _read("Autos <leads@autos.example>",
+               f"Name: Pita Havili\nEmail: pita@example.com\nPhone: 801 555 0166\n{row}\n")
+    assert ex.property_address == vehicle
+
+
+def test_a_listing_title_and_the_facts_after_its_street_are_no_part_of_it() -> None:
+    ex = _read("Portal <contato@portal.example>",
+               "Nome: Ana Ruiz\nE-mail: ana@example.com.br\nTelefone: 11 95555 0190\n"
+               "Imóvel: Casa à venda, Rua Augusta 900, Consolação, São Paulo - SP, 01304-001\n")
+    assert ex.property_address == "Rua Augusta 900, Consolação, São Paulo - SP, 01304-001"
+    ex = _read("Portail <contact@portail.example>",
+               "Nom : Luc Martin\nEmail : luc@example.fr\nTéléphone : 06 55 50 14 20\n"
+               "Bien : 4 rue Vauban, 67000 Strasbourg – 320 000 € – Réf. STR-118\n")
+    assert ex.property_address == "4 rue Vauban, 67000 Strasbourg"
+    assert str(ex.price).replace(" ", "").rstrip("€") == "320000"
+
+
+def test_a_town_given_again_after_the_whole_address_is_left_out() -> None:
+    ex = _read("Ads <ads@relay.example>",
+               "Full name: Kofi Mensah\nEmail: kofi@example.com\nPhone: 512 555 0177\n"
+               "Property address: 88 Elm Row, Kyle, TX 78640\nCity: Kyle\n")
+    assert ex.property_address == "88 Elm Row, Kyle, TX 78640"
+
+
+def test_a_sub_field_label_inside_a_rows_value_is_no_part_of_it() -> None:
+    ex = _read("Forms <notify@forms.example>",
+               "Name: First Name: Ingrid\n\nLast Name: Solberg\n\nEmail: ingrid@example.no\n\n"
+               "Phone: (206) 555-0188\n")
+    assert (ex.first_name, ex.last_name) == ("Ingrid", "Solberg")
+
+
+@pytest.mark.parametrize(("row", "price"), [
+    ("Listed rent: $2,050 - $2,200", "2200"), ("Maximum budget: 410000", "410000")])
+def test_a_qualified_price_label_is_the_price(row: str, price: str) -> None:
+    ex = _read("Forms <notify@forms.example>",
+               f"Name: Rhea Kapoor\nEmail: rhea@example.com\nPhone: 312 555 0101\n{row}\n")
+    assert price in str(ex.price).replace(",", "") or ex.price == int(price)
+
+
+@pytest.mark.parametrize(("body", "price"), [
+    ("Buongiorno, il prezzo di 389.000 dollari è trattabile? Vorrei vederla.", 389000),
+    ("Hoi, is de huur van $2.750 per maand nog actueel? Wij willen graag kijken.", 2750),
+    ("Olá, procuro um apartamento até US$ 350 mil em Miami. Pode me ligar?", 350000),
+])
+def test_a_price_in_a_persons_words_in_other_languages(body: str, price: int) -> None:
+    from leadmail.parsers.fields import best, price_candidates
+    win = best(price_candidates([body], 1, free_text=True))
+    assert win is not None and int(win.value) == price
+
+
+@pytest.mark.parametrize("subject", [
+    "Reset your Acme CRM password", "Your property is now live: 12 Mill Lane, York"])
+def test_account_mail_is_no_lead(subject: str) -> None:
+    ex = _read_subject("Acme <no-reply@acme.example>", subject,
+                       "Hello,\n\nThis is an automated message about your account.\n")
+    assert ex.is_lead is False

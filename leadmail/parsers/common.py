@@ -190,7 +190,11 @@ _INTENT_VALUES: tuple[tuple[str, Folded], ...] = (
 )
 # A form for a service on a home the person keeps: its title, not a listing, says so.
 _SERVICE_FORM = Folded(r"\b(insurance|seguro|assurance|versicherung|refinanc\w*|refi|"
-                       r"cash-?out|heloc|home equity|property management)\b")
+                       r"cash-?out|heloc|home equity|property management|"
+                       # a home-service job: a quote for work on the person's home
+                       r"remodel\w*|renovation|roofing|roof (repair|replacement)|plumb\w*|hvac|"
+                       r"house ?cleaning|handyman|landscaping|pest control|water heater|"
+                       r"project request)\b")
 # Of those, the ones about the home the person lives in (not one they let to others).
 _KEPT_HOME = Folded(r"\b(home ?owners?|home insurance|insurance|seguro|assurance|versicherung|"
                     r"refinanc\w*|refi|cash-?out|heloc|home equity)\b")
@@ -386,12 +390,29 @@ def address_label(key: str) -> str:
     return key
 
 
+# A word that qualifies a price label without changing what it names.
+_PRICE_QUALIFIERS = frozenset({
+    "listed", "listing", "maximum", "max", "minimum", "min", "monthly", "weekly", "desired",
+    "target", "approximate", "approx", "estimated", "asking", "total", "preferred", "ideal",
+    "expected", "current", "advertised", "starting", "requested", "proposed"})
+
+
+def _qualified_price(key: str) -> str | None:
+    """The price label a qualified one names: "listed rent" -> "rent"; else None."""
+    head = key.split(" ", 1)
+    if len(head) == 2 and head[0] in _PRICE_QUALIFIERS and head[1] in FIELD_LABELS["price"]:
+        return head[1]
+    return None
+
+
 @lru_cache(maxsize=4096)  # labels repeat from line to line and mail to mail
 def field_of(key: str) -> str | None:
     """The field a label (label_key spelling) names: the vocabulary, then question keywords."""
     for name, labels in FIELD_LABELS.items():
         if key in labels:
             return name
+    if _qualified_price(key):
+        return "price"  # "Listed rent", "Maximum budget", "Ideal price"
     if key in _ADDRESS_PARTS:
         return "address_part"
     if key in AGENT_LABELS:
@@ -419,6 +440,50 @@ _VEHICLE_LINE = re.compile(
 _VEHICLE = re.compile(r"^\s*(?:19|20)\d\d\s+[A-Z][\w-]+\s+\S")  # "2022 Honda CR-V EX-L"
 _PRICE_TAIL = re.compile(r"\s*(?:[-–—|·]|\(|,)\s*((?:US\$|C\$|A\$|[$€£])\s?\d[\d,. ]{0,14}\d"
                          r"(?:\s?[kKmM])?)(?:\s*(?:/\s?mo(?:nth)?|pcm|per month))?\b.*$")
+# A vehicle's condition around it ("New 2025 Toyota RAV4", "2024 Hyundai Tucson SEL (New)")
+# and its identifiers after it ("... VIN 2HKRW2H5XKH601234", "... Stock #T1234"): no part of
+# the vehicle's name.
+_VEHICLE_CONDITION = re.compile(r"(?i)^(?:brand[- ]new|new|used|pre-?owned|"
+                                r"certified(?: pre-?owned)?|cpo)\s+(?=(?:19|20)\d\d\s)")
+_VEHICLE_TAIL = re.compile(r"(?i)\s*(?:\((?:new|used|pre-?owned|certified(?: pre-?owned)?|cpo)\)"
+                           r"|[,;(-]?\s*\b(?:vin|stock)\b\s*(?:#|no\.?|number)?\s*:?\s*[A-Z0-9-]{4,17}\)?)"
+                           r"\s*$")
+# A listing's title before its street ("Casa en venta en Av. Coyoacán 1520, ...",
+# "Apartamento à venda, Rua Oscar Freire 1200, ...", "Maison à vendre - 12 rue ...").
+_TITLE_BEFORE = Folded(
+    r"^[^\d,:]{2,40}?\b(?:for sale|for rent|for lease|en venta|en renta|en alquiler|à venda|"
+    r"para alugar|para venda|à vendre|à louer|zu verkaufen|zu vermieten|in vendita|in affitto|"
+    r"te koop|te huur)\b(?:\s+(?:en|in|at|na|no|em|à|a)\b)?\s*[,:–—-]?\s+(?=\S)")
+# After a whole street, what a listing line runs on with: " – 450 000 € – Réf. LYO-2231"
+# (a separator and the listing's other facts), or the town given again (", Leander").
+_AFTER_STREET = re.compile(r"^\s*(?:[–—|·]|\s-)\s|^,\s*([^\W\d_][\w .'-]{1,40})\s*$")
+
+
+def _tidy_listing(value: str, ex: Extracted) -> str:
+    """A listing or vehicle without the words a notification sets around it."""
+    if _VEHICLE.match(_VEHICLE_CONDITION.sub("", value[:engine.LINE_MAX])):
+        value = _VEHICLE_CONDITION.sub("", value[:engine.LINE_MAX])
+        return _VEHICLE_TAIL.sub("", value).strip() or value
+    if (title := _TITLE_BEFORE.search(value[:engine.LINE_MAX])) and title.end() < len(value):
+        value = value[title.end():]
+    head, sep, _ = value[:engine.LINE_MAX].partition(" – ")
+    if not sep:
+        head, sep, _ = value[:engine.LINE_MAX].partition(" — ")
+    street = engine.street_of(head) if sep and _has_postcode(head) else engine.street_of(value)
+    if street and street != head.strip():
+        street = engine.street_of(value)
+    if street and value.startswith(street) and len(street) < len(value) and (
+            after := _AFTER_STREET.match(value[len(street):])):
+        town = after.group(1)
+        if town is None or town.strip().lower() in street.lower():
+            rest = value[len(street):]
+            marked = [m for m in engine.amounts(rest) if m.marked] if town is None else []
+            if not ex.price and marked:
+                _set(ex, "price", str(marked[0].value), 0.7)
+            value = street
+    return value
+
+
 _HEADER_KEYS = frozenset({"question", "questions", "field", "label", "name", "item"})
 _HEADER_VALUES = frozenset({"answer", "answers", "value", "values", "response", "responses"})
 
@@ -443,12 +508,23 @@ def _pairs_of(text: str, html: str) -> tuple[tuple[str, str], ...]:
         if key in _HEADER_KEYS and value.strip().lower() in _HEADER_VALUES:
             continue  # a table's header row ("Question: Answer"), no field
         first_line = value.strip().split("\n")[0].strip()
+        inner = _INNER_LABEL.match(first_line[:engine.LINE_MAX])
+        if inner and (inner_field := field_of(label_key(inner.group(1)))) in _SAME_ROW.get(
+                field_of(key) or "", ()):
+            # "Name: First Name: Olumide", "Current Address: Address: 918 ...": a builder's
+            # sub-field label repeated inside the row's value
+            value = inner.group(2) + value.strip()[len(first_line):]
+            first_line = inner.group(2)
+            if inner_field in ("first_name", "last_name"):
+                key = label_key(inner.group(1))
         if key.startswith("property "):
             listing_values.add(first_line)
         elif first_line in listing_values and field_of(key) in ("address", "address_part"):
             continue  # the same row in the HTML, where the heading sits outside the table
         if key not in _KNOWN and (owned := address_label(key)) in _KNOWN:
             key = owned  # "Property Street Address" is the listing's, not a bare "address"
+        if key not in _KNOWN and (price_key := _qualified_price(key)):
+            key = price_key
         if key not in _KNOWN:
             target = engine.keyword_field(key)
             key = _CANONICAL.get(target or "", key)
@@ -458,6 +534,12 @@ def _pairs_of(text: str, html: str) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+_INNER_LABEL = re.compile(r"^([^\W\d_][\w' -]{0,30}):\s+(\S.*)$")
+# A row's field, and the fields whose label may open its value as a sub-field's.
+_SAME_ROW = {"full_name": ("full_name", "first_name", "last_name"),
+             "first_name": ("first_name",), "last_name": ("last_name",),
+             "address": ("address",), "property_address": ("property_address", "address"),
+             "email": ("email",), "phone": ("phone",)}
 _TRIM_KEYS = frozenset({"trim", "trim level", "vehicle trim"})
 _VEHICLE_PART = re.compile(r"^(?:vehicle |car |auto )?(year|make|model|trim)(?: level)?$")
 
@@ -482,6 +564,10 @@ _OWN_ADDRESS = frozenset({"mailing address", "home address", "current address", 
                           "postal address", "permanent address"})
 
 
+# A label no listing has: its value is a person's words under any heading.
+_WORDS_KEY = re.compile(r"\b(?:comments?|message|questions?|inquiry|enquiry)\b")
+
+
 def _scoped(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Pairs with their section headings applied and dropped: under a listing heading, or
     next to a row only a listing has ("Price", "MLS #", "Property Name"), a bare address row
@@ -497,8 +583,10 @@ def _scoped(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
             key = f"property {key}"
         elif listing and field_of(key) == "address" and key not in _OWN_ADDRESS:
             key = "property address"
-        elif listing and field_of(key) == "message":
+        elif listing and field_of(key) == "message" and not _WORDS_KEY.search(key):
             key = "listing details"  # "Home" / "Details: 1 bd · 1 ba": the listing's, not words
+        elif field_of(key) == "message":
+            listing = False  # "Comments:" under "Listing Info:": the person's words again
         out.append((key, value))
     for i, (key, value) in enumerate(out):
         if field_of(key) != "address" or key in _OWN_ADDRESS or _OWN.match(key):
@@ -659,8 +747,10 @@ def join_address(parts: list[str]) -> str:
     for part in (p.strip() for p in parts):
         if out and re.fullmatch(r"\d{5}(-\d{4})?", part) and re.search(r"\b[A-Z]{2}$", out[-1]):
             out[-1] = f"{out[-1]} {part}"  # the ZIP goes with the state, not after a comma
-        elif part:
-            out.append(part)
+        elif part and not (out and not re.search(r"\d", part) and any(
+                seg.lower() == part.lower() or seg.lower().startswith(part.lower() + " ")
+                for seg in ", ".join(out).split(", ")[1:])):
+            out.append(part)  # (a town given again after the whole address is left out)
     return ", ".join(out)
 
 
@@ -742,7 +832,8 @@ _RENTAL = Folded(
     r"\b(for rent|to rent|rentals?|renters?|tenants?|leasing|lettings?|to let|per month|pcm|"
     r"move-?in date|move date|lease length|à louer|alquiler|se alquila|aluguel|zu vermieten|"
     r"mietwohnung|affitto|arrendar|arrendamento|para alugar|te huur|huurwoning|per week|"
-    r"(kalt|warm)?miete|en renta|loyer)\b|"
+    r"(kalt|warm)?miete|en renta|loyer|monthly (budget|rent)|(rent|rental) budget|max rent|"
+    r"desired rent)\b|"
     r"\d(?:\s?[a-z€$£]{1,3})?\s?/\s?(?:mo|month|mes|mois|monat|week|wk)\b")
 # A listing for rent named in the person's own words (not "we are renting now").
 _FOR_RENT = Folded(r"\b(for rent|for lease|to let|en renta|en alquiler|se alquila|se renta|"
@@ -897,6 +988,8 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
             if not ex.price:
                 _set(ex, "price", cut.group(1).strip(), 0.9)
             ex.property_address = ex.property_address[:cut.start()].strip()
+    if ex.property_address:
+        ex.property_address = _tidy_listing(ex.property_address, ex)
     for name in ("address", "property_address"):
         # A labelled street whose "City, ST ZIP" is on the next line ("Listing: 245 East 72nd
         # Street, Unit 9C" / "New York, NY 10021").
@@ -933,7 +1026,8 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
                 engine.street_of(w.strip()) or engine.amounts(w) for w in words[:quoted.line]):
             ex.message = quoted.value
     if ex.message:
-        ex.message = None if engine.is_placeholder(ex.message) else engine.tidy_message(ex.message)
+        ex.message = None if engine.is_placeholder(ex.message) else (
+            engine.tidy_message(ex.message) or None)
     if ex.message and not ex.price:
         # "pre-approved up to $485,000", "homes under $800k": a budget in the person's words
         words = ex.message.split("\n")[:60]

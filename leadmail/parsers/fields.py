@@ -103,7 +103,12 @@ EXTRA_LABELS: dict[str, set[str]] = {
                 "shopper message", "renter message", "buyer message", "message from the renter",
                 "borrower comments", "client comments", "applicant comments", "tenant comments",
                 "message from renter", "customer comments", "buyer comments", "lead comments",
-                "additional notes", "anything else", "remarks", "inquiry message"},
+                "additional notes", "anything else", "remarks", "inquiry message",
+                "additional details", "additional info", "tell us more",
+                "anything you'd like us to know", "anything else we should know",
+                "anything we should know", "anything else you'd like us to know",
+                "their note", "their notes", "their comments", "their question",
+                "project description", "job description", "describe your project"},
     "property_address": {"objekt", "objektadresse", "bien", "adresse du bien", "annonce",
                          "inmueble", "dirección del inmueble", "imóvel", "endereço do imóvel",
                          "immobile", "propiedad", "woning", "object", "logement",
@@ -236,6 +241,22 @@ def paragraph(lines: list[str], start: int) -> tuple[str, int]:
     return " ".join(out) if len(out) > 1 and not _is_quoted_open(out[0]) else "\n".join(out), i
 
 
+def _after_greeting(lines: list[str], value: str, end: int) -> tuple[str, int]:
+    """A greeting and the paragraphs under it, up to a label line (at most 12 paragraphs)."""
+    out = [value]
+    i = end
+    for _ in range(12):
+        while i < len(lines) and not lines[i].strip():
+            i += 1
+        if i >= len(lines) or _LABEL_COLON.match(lines[i]) or _RULE_LINE.match(lines[i].strip()):
+            break
+        start = i
+        while i < len(lines) and lines[i].strip():
+            i += 1
+        out.append("\n".join(ln.strip() for ln in lines[start:i]))
+    return "\n\n".join(out), i
+
+
 def next_line_pairs(text: str, field_of) -> list[tuple[str, str, int]]:
     """(label_key, value, line) for a label alone on its line with the value under it
     ("Name" / "Tamika Bell"; <dt>/<dd> and stacked table cells render so too). A label is
@@ -269,6 +290,11 @@ def next_line_pairs(text: str, field_of) -> list[tuple[str, str, int]]:
             continue
         if target in ("message", "notes") or raw.endswith("?"):
             value, end = paragraph(lines, j)
+            if target == "message" and value.endswith(",") and "\n" not in value:
+                # "Comments" / "Good afternoon," / "" / "We would like ...": a greeting is
+                # no whole message; the paragraphs under it are the person's too (the
+                # notification's own lines after them are cut by tidy_message)
+                value, end = _after_greeting(lines, value, end)
             if target == "message" and any(street_of(ln) for ln in value.split("\n")[:6]):
                 i += 1  # "Wendell Obi sent you a message" / "about 1415 Saddle Horn Trl ..."
                 continue
@@ -288,17 +314,20 @@ _AMOUNT = re.compile(
     r"(?-i:\bR)(?=\s?\d{1,3}(?:[ ,]\d{3})+))?\s?"
     r"(?P<num>\d{1,3}(?:[ ,.\u00a0\u202f]\d{3})+|\d+)(?:[.,](?P<cents>\d{1,2}))?(?!\d)"
     r"(?:\s?(?P<mult>k|m|mm|million|mil)\b(?!\.\w))?"
-    r"(?:\s?(?P<post>[$€£]|\b(?:eur|usd|gbp|cad|mxn|zar|euros?|dollars?|reais)\b))?")
+    r"(?:\s?(?P<post>[$€£]|\b(?:eur|usd|gbp|cad|mxn|zar|euros?|dollars?|dollari|dólares|"
+    r"reais)\b))?")
 # What marks an amount as money in _AMOUNT (a currency sign or word, a multiplier after a
 # digit): a line with none of these has no marked amount.
-_MONEY_MARK = Folded(r"[$€£]|\b(?:usd|eur|gbp|cad|brl|mxn|zar|euros?|dollars?|reais)\b|"
+_MONEY_MARK = Folded(r"[$€£]|\b(?:usd|eur|gbp|cad|brl|mxn|zar|euros?|dollars?|dollari|"
+                     r"dólares|reais)\b|"
                      r"\d\s?(?:k|m|mm|million|mil)\b|\br ?\d{1,3}(?:[ ,]\d{3})+")
 _RANGE_SEP = re.compile(r"^\s*(?:-|–|—|to|à|a|bis|até|hasta)\s*$", re.I)
 _LISTING_CONTEXT = re.compile(
     r"(?i)\b(bd|bds|beds?|bedrooms?|ba|baths?|bathrooms?|sq\.? ?ft|sqft|square feet|zimmer|"
     r"pièces|pieces|habitaciones|hab|quartos|dormitorios|chambres|acres?)\b|m²|"
     r"/\s?(?:mo(?:nth)?|mois|mese?|mês|monat|week|wk|semana|semaine|woche)\b|\d\s?br\b|"
-    r"\bper (?:month|week)\b|\bpcm\b|\bpw\b|\bp/[mw]\b|\bmonthly\b|\bweekly\b")
+    r"\bper (?:month|week)\b|\bpcm\b|\bpw\b|\bp/[mw]\b|\bmonthly\b|\bweekly\b|"
+    r"\bper maand\b|\bpor m[eê]s\b|\bal mese?\b|\bpar mois\b|\bpro monat\b|\bim monat\b")
 # A word right before an amount that makes it the listing's price in a notification's own
 # lines ("Listed at $374,500", "Asking price $1,150,000", "Vraagprijs € 595.000").
 _PRICE_BEFORE = Folded(r"\b(listed at|listed for|list price|listing price|asking( price)?|"
@@ -310,7 +339,10 @@ _SEP_BEFORE = re.compile(r"(?:[·|•(—–]|\s-)\s*$")
 _PRICE_WORDS = Folded(
     r"\b(budget|price[ds]?|listed|listing|asking|up to|pre-?approved|approved for|around|"
     r"max(imum)?|rent|presupuesto|precio|listada|prix|preis|kaufpreis|preço|valor|"
-    r"afford|spend|under|below|no more than|less than|at most)\b")
+    r"afford|spend|under|below|no more than|less than|at most|"
+    # a price or rent and "up to" in the languages of direct mail
+    r"prezzo|huur|huurprijs|koopprijs|loyer|miete|affitto|aluguel|alquiler|renta|"
+    r"até|hasta|jusqu.a|bis zu|fino a|tot)\b")
 _NOT_PRICE = Folded(r"\b(hoa|fee|fees|deposit|tax|taxes|parking|dues|mileage|miles|"
                         r"km|down payment|income|salary|credit)\b")
 
@@ -331,7 +363,9 @@ def amounts(text: str) -> list[Money]:
         if not num:
             continue
         mult = (m.group("mult") or "").lower()
-        factor = 1000 if mult == "k" else 1_000_000 if mult else 1
+        # "US$ 420 mil" (Portuguese, Spanish: thousand) and "$1.2 mil" (million)
+        thousand = mult == "k" or (mult == "mil" and not m.group("cents") and int(num) >= 20)
+        factor = 1000 if thousand else 1_000_000 if mult else 1
         cents = m.group("cents") or ""
         value = round((int(num) + (int(cents) / 10 ** len(cents) if cents else 0)) * factor)
         marked = bool(m.group("pre") or m.group("post") or mult)
@@ -654,7 +688,7 @@ _NOTICE_WORDS = Folded(
     r"has been (added|sent|forwarded) to|rispondi|responda|rispondere|antworten sie|"
     r"beantwoord|svara|vous recevez|se désabonner|désinscri|darse de baja|abmelden|"
     r"vous pouvez répondre|pour répondre|puede responder|pode responder|reply directly|"
-    r"recibes este|ricevi questa|u ontvangt)|"
+    r"recibes este|ricevi questa|u ontvangt|you(?:'ve| have) got a new)|"
     # the provider speaking of the person: "We matched this renter with your property",
     # "Meet your new Clever seller. We've told them to expect your call"
     r"\b(?:this|your new(?: [\w.]+)?) (?:renter|buyer|seller|lead|consumer|customer|prospect|"
@@ -664,6 +698,9 @@ _NOTICE_WORDS = Folded(
 # "Immobiliare.it · Via Lorenteggio 240, 20147 Milano".
 _COMPANY_LINE = re.compile(r"^[^.!?]{2,80}\s[|·•]\s.*\d|^\S+\.(?:com|it|fr|de|es|nl|co\.uk|ca|au)"
                            r"\b.{0,80}[|·•]")
+
+
+_STACKED_LABEL = re.compile(r"^[^\W\d_][^.!:\n]{1,58}(?:[^\W_]|\?)$")
 
 
 def human_paragraph(lines: list[str], footer_at: int) -> Candidate | None:
@@ -677,7 +714,20 @@ def human_paragraph(lines: list[str], footer_at: int) -> Candidate | None:
             paras.append([])  # a blank line, or a "Move In: 1 Sept" row, ends a paragraph
             if line.strip():
                 paras[-1].append(line.strip())
+    # A form set as stacked rows ("Monthly budget" / "$2,500", "Email" / "a@b.org"): there the
+    # first line of a paragraph is its label ("Anything you'd like us to know?",
+    # "Additional details"), not the person's words.
+    stacked = sum(1 for p in paras if len(p) == 2 and _STACKED_LABEL.match(p[0]))
     for i, para in enumerate(paras):
+        if stacked >= 3 and len(para) > 1 and _STACKED_LABEL.match(para[0]):
+            label, para = para[0], para[1:]
+            text = " ".join(para)
+            if (len(text) >= 10 and len(text) <= 3000 and not _NOTICE_WORDS.search(text)
+                    and not re.search(r"(?i)https?://|www\.|@", text)
+                    and _FIRST_PERSON.search(f"{label} {text}")):
+                return Candidate("message", "\n".join(para), "human_paragraph",
+                                 ("first_person", "under_label"), i)
+            continue
         text = " ".join(para)
         if (len(text) < 40 or len(text) > 3000 or _LABEL_COLON.match(para[0])
                 or re.search(r"(?i)https?://|www\.|@", text) or _NOTICE_WORDS.search(text)
@@ -694,13 +744,15 @@ _VALEDICTION = re.compile(
     r"mit freundlichen grüßen|viele grüße|beste grüße|atenciosamente|obrigad[oa]|abraços|"
     r"grazie|cordiali saluti|distinti saluti|met vriendelijke groet(?:en)?|groeten)[,.!]*$")
 _SIGNATURE_LINE = re.compile(
-    r"(?i)^(?:[+(]?\d[\d ().-]{8,}\d|\S+@\S+\.\w+|(?:m|c|o|t|cell|mobile|phone|tel)[:.]\s*\S.*|"
+    r"(?i)^(?:[+(]?\d[\d ().-]{8,}\d|\S+@\S+\.\w+|(?:m|c|o|t|cell|mobile|phone|tel|mobil|handy|"
+    r"tél|telefon|telefone|teléfono|telefono|celular|cellulare|portable|whatsapp)\.?\s?[:.]\s*\S.*|"
     r"[^\W\d_][\w'’.-]*(?: [^\W\d_][\w'’.-]*){0,3}|\d{1,6} [\w .'#-]{2,40}|"
     r"[^\W\d_][\w .'-]{1,30},? [A-Z]{2} \d{5}(?:-\d{4})?|[^.!?]{2,60}\|[^.!?]{2,60})$")
 
 
 _CONTACT_ONLY = re.compile(
-    r"(?i)^(?:[+(]?\d[\d ().-]{8,}\d|\S+@\S+\.\w+|(?:m|c|o|t|cell|mobile|phone|tel)[:.]\s*\S.*|"
+    r"(?i)^(?:[+(]?\d[\d ().-]{8,}\d|\S+@\S+\.\w+|(?:m|c|o|t|cell|mobile|phone|tel|mobil|handy|"
+    r"tél|telefon|telefone|teléfono|telefono|celular|cellulare|portable|whatsapp)\.?\s?[:.]\s*\S.*|"
     r"\d{1,6} [\w .'#-]{2,40}|[^\W\d_][\w .'-]{1,30},? [A-Z]{2} \d{5}(?:-\d{4})?|"
     r"[^.!?]{2,60}\|[^.!?]{2,60})$")
 
@@ -757,7 +809,8 @@ def quoted_message(lines: list[str], footer_at: int) -> Candidate | None:
 
 
 _PLACEHOLDER = re.compile(
-    r"(?i)^[(\[]?\s*(?:none|n/?a|no message|no comments?|not provided|nothing|empty|-+|message|"
+    r"(?i)^[(\[]?\s*(?:none|n/?a|no (?:message|comments?|notes?)(?: (?:provided|left|given|"
+    r"entered))?|not provided|nothing|empty|-+|message|"
     r"schedule a tour|request a tour|view listing|reply now|call now|contact (?:buyer|lead)|"
     r"(?:request|schedule|book) a (?:showing|viewing)|"
     r"\(?blank\)?|(?:the )?(?:consumer|customer|user|lead|buyer|renter) (?:did not|didn't) "
@@ -774,7 +827,7 @@ _HEADING_LINE = re.compile(r"^[^\Wa-z\d_][^a-z.!?:]{2,40}$")  # capitals only, n
 # A message label set on its own line above the words, without a colon ("Homeowner comments",
 # "Message from the buyer", "Nachricht des Interessenten").
 _MESSAGE_HEADING = re.compile(
-    r"(?i)^[^\W\d_][\w' ]{0,30}\b(comments?|message|questions?|notes?|mensaje|nachricht|"
+    r"(?i)^(?:[^\W\d_][\w' ]{0,30}\b)?(comments?|message|questions?|notes?|mensaje|nachricht|"
     r"messaggio|mensagem|commentaires?|bericht)\b[\w' ]{0,30}$")
 
 
@@ -804,6 +857,8 @@ def tidy_message(value: str) -> str:
             lines = lines[:i]
             break
     text = "\n".join(lines).strip()
+    if _PROVIDER_NOTICE.search(text.split("\n", 1)[0][:LINE_MAX]):
+        return ""  # an empty "Comments:" row and the provider's own paragraph under it
     text = _cut_trailer(text)
     if text[:1] in "\"“«„":
         # '"Thinking of downsizing ..." \n\n Call within 5 minutes ...': the quotation only
@@ -812,6 +867,14 @@ def tidy_message(value: str) -> str:
     return text
 
 
+# The provider speaking, where a message was expected: its form's links ("View all responses
+# · Open spreadsheet"), its word for the person ("The customer has been presented with ..."),
+# its own announcement ("You've got a new lead from your landing page").
+_PROVIDER_NOTICE = Folded(
+    r"^(?:view all (?:your )?(?:responses|submissions|entries|leads)|open (?:the )?spreadsheet)\b|"
+    r"\bthe (?:customer|consumer|prospect|shopper|lead|client) (?:has|was|is|will|did)\b|"
+    r"\byou(?:'ve| have) (?:got|received) (?:a )?new (?:lead|submission|inquiry|enquiry|"
+    r"response|message|prospect)\b|\blog ?in to (?:the |your )?[\w .]{0,30}\bportal\b")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 _TRAILER = re.compile(
     r"(?i)^(please (reply|respond)|reply (directly|to this)|to (reply|respond)|pour répondre|"
@@ -828,6 +891,10 @@ _TRAILER = re.compile(
     r"providing)\b|sign me up\b|opt-?in\b|sign-?up source|subscribe\b|user information$|"
     r"j'accepte\b|acepto\b|autorizo\b|ich (stimme|willige)\b|concordo\b|"
     r"(please )?(reach out|respond|follow up) within \d|"
+    # a form's own record of the entry under the answers, and what the agent must do next
+    r"submitted (at|on)\b|utm_\w+\s*:|"
+    r"(view|see) all (your )?(responses|submissions|entries|leads)\b|"
+    r"open (the )?spreadsheet\b|(please )?(call|contact|reach|follow up with) \S+ within \d|"
     r"your\b[^:\n]{0,40}\b(loan officer|agent|advisor|concierge|specialist)\s*:|"
     r"voir (dans|les|la|le|sur)\b|afficher (les|la|le|dans)\b|ver (en|las|la|el|respuestas)\b|"
     r"visualizar (no|na|as|a|o)\b|bekijk (in|de|het)\b|ansehen\b)")

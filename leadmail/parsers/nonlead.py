@@ -27,15 +27,17 @@ _LEAD_DATA = re.compile(
     r"client( name)?|contact( name)?)\s*[:=]\s*\S|<adf\b|&lt;adf\b|\"user_column_data\"")
 # Account housekeeping a provider's robot sends: never a lead, whatever it says about leads.
 _ACCOUNT_SUBJECT = re.compile(
-    r"(?i)\b(reset your( \S+)? password|password (reset|change[ds]?)|verify your (e-?mail|account)|"
+    r"(?i)\b(reset your( \S+){0,3} password|password (reset|change[ds]?)|"
+    r"verify your (e-?mail|account)|"
     r"confirm your (e-?mail|account)|verification code|security (alert|code)|new sign-?in|"
     r"sign-?in attempt|two-(step|factor)|your (monthly )?(invoice|receipt|statement|bill)\b|"
     r"payment (received|failed|declined)|subscription (renewal|renewed)|terms of (use|service) "
     r"update|account (update|notice|settings)|"
     # the agent's own listings, reviews and paperwork
-    r"your listing (is|has|got|was)\b|your listing\b.{0,80}\b(is (now )?live|went live|was "
-    r"published)|listing (is )?(now )?(live|published|syndicated|approved|"
-    r"expired|expiring)|listing (views|performance|report)|(weekly|monthly) (listing|performance|"
+    r"your listing (is|has|got|was)\b|your (listing|property|advert|ad)\b.{0,80}\b("
+    r"is (now )?live|went live|(was|has been|is now) published)|"
+    r"listing (is )?(now )?(live|published|syndicated|approved|expired|expiring)|"
+    r"listing (views|performance|report)|(weekly|monthly) (listing|performance|"
     r"market) (report|summary)|new review\b|you('ve| have) (a new|received a) review|"
     r"envelope (has been )?(completed|sent|voided)|completed: |document (has been )?signed|"
     r"saved search|new (homes|listings|properties) (for|matching|in)|listing alert|"
@@ -80,7 +82,8 @@ _NOTICE_KINDS = {
         r"\bhomes? (matching|for) your (search|criteria)|\bmarket update\b"),
     "review": re.compile(
         r"(?i)\b(ask|request|leave|write) (\w+ ){0,3}(for )?an? (\w+ )?review\b|\bnew review\b|"
-        r"\b\d+ reviews\b|\u2605|\bstar rating"),
+        r"\b\d+ reviews\b|\u2605|\bstar rating|\byour review (helps|will be|of)\b|"
+        r"\brate your (agent|realtor|broker|experience|advisor)\b|\breview requests?\b"),
 }
 
 
