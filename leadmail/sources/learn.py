@@ -18,6 +18,7 @@ from leadmail import normalize
 from leadmail.errors import ConfigError, ConfigErrors
 from leadmail.parsers.base import Mail
 from leadmail.parsers.mime import parse_mail
+from leadmail.parsers.nlp import street_spans
 from leadmail.parsers.text import label_key
 from leadmail.rules import EXTRACT_FIELDS
 from leadmail.scripts.view import MailView
@@ -26,13 +27,8 @@ MAX_SAMPLES = 3
 MAX_BYTES = 2 * 1024 * 1024  # a sample larger than this is no notification
 MAX_VALUE = 2000  # characters of a value looked at
 
-_EMAIL = re.compile(r"[^@\s<>()\[\],;:\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,24}")
 _PRICE = re.compile(r"(?:[$€£]\s?\d[\d,.\s]{0,14}\d(?:\s?[kKmM])?"
                     r"|\d[\d,.]{2,14}\s?(?:USD|EUR|GBP))")
-_STREET = re.compile(
-    r"^\d{1,6}[A-Za-z]?\s+(?:[A-Za-z0-9.'-]+\s+){0,5}(?:st|street|ave|avenue|rd|road|dr|drive|"
-    r"ln|lane|blvd|boulevard|ct|court|way|pl|place|ter|terrace|cir|circle|pkwy|parkway|hwy|"
-    r"highway|trl|trail|loop|row|sq|square)\b\.?", re.I)
 _NAME_WORD = re.compile(r"^[A-ZÀ-Þ][a-zà-ÿ'’-]{1,30}$|^[A-ZÀ-Þ]\.$")
 _DATE = re.compile(r"\b(?:\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4})\b|\b\d{1,2}:\d{2}\b")
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -43,11 +39,11 @@ def looks_like(value: str) -> str | None:
     value = value.strip()[:MAX_VALUE]
     if not value:
         return None
-    if _EMAIL.fullmatch(value):
+    if normalize.email(value) == value.lower():
         return "email"
     if _PRICE.fullmatch(value):
         return "price"
-    if _STREET.match(value):
+    if any(start == 0 for start, _ in street_spans(value, limit=1)):
         return "address"
     digits = sum(c.isdigit() for c in value)
     if 7 <= digits <= 15 and re.fullmatch(r"[+()\d\s.\-]{7,25}", value) and normalize.phone(value):

@@ -110,7 +110,7 @@ class Gate:
     as they may see it: shared by every /app page (leadmail.web.sources too)."""
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
-        self.engine, self.settings, self.secret = engine, settings, settings.http.secret
+        self.engine, self.settings = engine, settings
 
     def report(self, make: Callable[..., Any], who: Principal,
                at: datetime | None = None) -> Any:
