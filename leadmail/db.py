@@ -11,7 +11,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
@@ -86,6 +86,18 @@ def _writer_lock(engine: Engine) -> AbstractContextManager[Any]:
     if engine.dialect.name != "sqlite":
         return nullcontext()
     return _sqlite_writers.setdefault(str(engine.url), threading.RLock())
+
+
+def serialize_commits(session: Session) -> None:
+    """Make this transaction the only commit-step transaction running, across every
+    instance, until it ends. Its leads lock rows as they go (a pond's routing state, a
+    person's contact, a source's health), in the order its leads come; two instances'
+    batches holding such locks at once could each wait for the other (a deadlock that
+    PostgreSQL breaks by failing one). PostgreSQL: a transaction-level advisory lock taken
+    first. SQLite: writers are already one at a time (BEGIN IMMEDIATE)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                        {"key": "leadmail:commit-step"})
 
 
 @contextmanager

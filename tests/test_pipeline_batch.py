@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from leadmail import config, db, pipeline
@@ -193,3 +195,25 @@ def test_two_workers_share_a_backlog_in_batches_without_doubles(
         assert len({o.idempotency_key for o in alerts}) == len(alerts)
         assert {o.lead_id for o in alerts} <= {lead.id for lead in leads}
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_commit_step_transactions_run_one_at_a_time_across_instances(pg_url: str) -> None:
+    """A batch's leads lock pond, contact and source-health rows in the order they come; two
+    instances' batches taking such locks in crossing orders deadlock (PostgreSQL then fails
+    one batch, seen under load). So a commit-step transaction first waits for any other one
+    to end: while one holds the commit lock, another instance's cannot start."""
+    db.upgrade(pg_url)
+    first, second = db.make_engine(pg_url), db.make_engine(pg_url)
+    with db.session_scope(first) as holder:
+        db.serialize_commits(holder)
+        with Session(second) as other:
+            other.execute(text("SET lock_timeout = '300ms'"))
+            with pytest.raises(OperationalError, match="lock timeout"):
+                db.serialize_commits(other)
+            other.rollback()
+    with db.session_scope(second) as after:  # free again once the first one has ended
+        after.execute(text("SET LOCAL lock_timeout = '300ms'"))
+        db.serialize_commits(after)
+    first.dispose()
+    second.dispose()

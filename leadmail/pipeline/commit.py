@@ -26,7 +26,7 @@ from sqlmodel import Session, col, select
 from leadmail import contacts, routing
 from leadmail.clock import utcnow
 from leadmail.config import Settings
-from leadmail.db import session_scope
+from leadmail.db import serialize_commits, session_scope
 from leadmail.draft import Draft
 from leadmail.errors import Duplicate, Transient
 from leadmail.followup import campaigns, steps
@@ -45,6 +45,7 @@ HOLD = 0.05
 def run(ctx: Context) -> Context:
     try:
         with session_scope(ctx.engine) as session:
+            serialize_commits(session)
             outcome = _write(session, ctx, ctx.the_draft())
         ctx.outcome = _logged(ctx, outcome)
     except IntegrityError:
@@ -94,6 +95,7 @@ def _transaction(ctxs: list[Context]) -> tuple[dict[int, Ran], list[Context]]:
     taken = 0
     try:
         with session_scope(ctxs[0].engine) as session:
+            serialize_commits(session)
             until = time.monotonic() + HOLD
             for ctx in ctxs:
                 taken += 1
