@@ -76,4 +76,6 @@ say "lint"
 ruff check leadmail tests
 mypy leadmail
 say "tests"
-exec python -m pytest -p no:cacheprovider "$@"
+# One worker per core (LEADMAIL_TEST_WORKERS overrides; 0 runs in this process), each taking
+# whole files, so a file's module-scoped fixtures (the browser, a shared daemon) stay in one.
+exec python -m pytest -p no:cacheprovider -n "${LEADMAIL_TEST_WORKERS:-auto}" --dist loadfile "$@"
