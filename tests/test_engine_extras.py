@@ -360,3 +360,119 @@ def test_account_mail_is_no_lead(subject: str) -> None:
     ex = _read_subject("Acme <no-reply@acme.example>", subject,
                        "Hello,\n\nThis is an automated message about your account.\n")
     assert ex.is_lead is False
+
+
+# --- a notifier's own identity, machine keys, labels and names in CJK and Arabic scripts
+
+
+def _read_headers(headers: dict[str, str], body: str):
+    msg = EmailMessage()
+    msg["To"] = "leads@brokerage.example"
+    for key, value in headers.items():
+        msg[key] = value
+    msg.set_content(body)
+    return parsers.extract(parse_mail(msg.as_bytes()), ParseContext())
+
+
+@pytest.mark.parametrize("sender", [
+    "Acme Local Ads <local-ads-noreply@acme.example>",  # no-reply inside the local part
+    "Acme Pros <team@acmepros.example>",  # a service's role mailbox
+    "Acme Pros <leads@acmepros.example>"])
+def test_a_notifiers_own_identity_is_never_the_lead(sender: str) -> None:
+    ex = _read_subject(sender, "You have a new lead",
+                       "You have a new lead on Acme!\n\nWindow cleaning - Leeds\n\n"
+                       "Priyanka Oduya\n07700 900461\npriyanka.o@example.co.uk\n\n"
+                       "Acme Pros Limited, 2nd Floor, 33 Holborn, London EC1N 2HT\n")
+    assert ex.full_name == "Priyanka Oduya"
+    assert ex.email == "priyanka.o@example.co.uk"
+    assert "acme" not in (ex.full_name or "").lower()
+
+
+def test_a_reply_relay_gives_the_name_but_not_the_address() -> None:
+    ex = _read_headers({"From": "Stays <messages@stays.example>",
+                        "Reply-To": "\"Sophie L.\" <321-3120457-9987712@messages.staysmail.example>",
+                        "Subject": "Inquiry for Dec 26 - Jan 2"},
+                       "You have a new inquiry\n\nCheck-in: Sat, Dec 26\n\n"
+                       "\"Is the pool heated in winter? Also is there a crib available?\"\n")
+    assert ex.email is None
+    assert ex.full_name == "Sophie L."
+
+
+def test_a_text_through_a_carriers_gateway_is_from_that_phone() -> None:
+    ex = _read_headers({"From": "5125550143@txt.carrier.example", "Subject": ""},
+                       "Can we see the one on Cloverleaf again tomorrow after 6?\n")
+    assert ex.phone == "+15125550143"
+    assert ex.email is None
+
+
+def test_a_voicemail_relay_is_the_callers_own_words() -> None:
+    ex = _read_subject("PhoneCo <service@phoneco.example>",
+                       "New Voice Message from (210) 555-0139",
+                       "You have a new voice message:\n\nFrom: (210) 555-0139\n\n"
+                       "Voicemail Transcription:\nHi, this is Marisol Quintana, I'm calling about "
+                       "the house for rent on Fredericksburg Road. Is it still available?\n\n"
+                       "PhoneCo, Inc. | 20 Davis Drive, Belmont, CA 94002\n")
+    assert ex.source == "Direct"
+    assert ex.full_name == "Marisol Quintana"
+    assert ex.email is None and ex.phone == "+12105550139"
+    assert ex.property_address is None and ex.address is None
+
+
+def test_a_notification_that_names_nobody_is_held_for_review() -> None:
+    ex = _read_subject("Acme Local Ads <local-ads-noreply@acme.example>",
+                       "You got a new phone lead",
+                       "New phone lead\n\nCaller: (404) 555-0187\nJob type: Drain cleaning\n"
+                       "Location: Atlanta, GA 30307\n")
+    assert ex.is_lead and ex.phone == "+14045550187"
+    assert not ex.full_name and not ex.email
+    assert "needs-review" in ex.tags or "no-contact" in ex.tags or max(
+        ex.confidence.get(k, 0) for k in ("full_name", "email", "phone")) < 0.5
+
+
+def test_one_name_a_relay_gives_is_the_persons() -> None:
+    ex = _read_subject("Acme Profile <profile-noreply@acme.example>", "New message from Kenji",
+                       "Harbor Realty\n\nKenji sent you a message\n\n"
+                       "Do you have any 2 bedroom apartments for rent near Ballard?\n")
+    assert ex.full_name == "Kenji" and ex.email is None
+
+
+def test_machine_keys_read_as_labels() -> None:
+    ex = _read_subject("Flows <noreply@flows.example>", "New chat lead",
+                       "New chat lead\n\ncontact.name: Óscar Beltrán\n\n"
+                       "contact.email: oscar.b@example.net\n\nlead.phoneNumber: +17205550167\n\n"
+                       "listing.address: 12044 W 54th Pl, Arvada, CO 80002\n\n"
+                       "transcript.first_message: hi is this one still available?\n")
+    assert ex.full_name == "Óscar Beltrán" and ex.email == "oscar.b@example.net"
+    assert ex.phone == "+17205550167"
+    assert ex.property_address == "12044 W 54th Pl, Arvada, CO 80002"
+    assert ex.message == "hi is this one still available?"
+
+
+def test_capital_labels_run_into_their_values() -> None:
+    ex = _read_subject("Sites <leads@sites.example>", "New Lead: Property Inquiry",
+                       "New Lead: Property Inquiry\n\nNAMEAlexander Papadakis\n\n"
+                       "EMAILa.papadakis@example.com\n\nPHONE+1 (805) 555-0104\n")
+    assert ex.full_name == "Alexander Papadakis" and ex.email == "a.papadakis@example.com"
+
+
+@pytest.mark.parametrize("body", [
+    "姓名：王丽华\n邮箱：lihua.w@example.com\n电话：(949) 555-0118\n",
+    "氏名：佐藤 健\nメールアドレス：lihua.w@example.com\n電話番号：(949) 555-0118\n",
+    "الاسم: عمر الرشيد\nالبريد الإلكتروني: lihua.w@example.com\nالهاتف: (949) 555-0118\n"])
+def test_cjk_and_arabic_labels_are_labels(body: str) -> None:
+    ex = _read_subject("Forms <forms@forms.example>", "New form submission", body)
+    assert ex.email == "lihua.w@example.com" and ex.phone == "+19495550118"
+    assert ex.full_name in ("王丽华", "佐藤 健", "عمر الرشيد")
+
+
+def test_cjk_names_are_family_name_first() -> None:
+    from leadmail.normalize import split_name
+    assert split_name("佐藤 健") == ("健", "佐藤")
+    assert split_name("王丽华") == ("丽华", "王")
+    assert split_name("欧阳明") == ("明", "欧阳")
+
+
+def test_a_number_written_the_north_american_way_abroad() -> None:
+    from leadmail.normalize import find_phones
+    assert find_phones("请联系我：(949) 555-0118。", "CN") == ["+19495550118"]
+    assert find_phones("Telefon: 0151 55501470", "DE") == ["+4915155501470"]

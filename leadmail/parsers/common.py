@@ -44,6 +44,7 @@ FIELD_LABELS: dict[str, frozenset[str]] = {
         "mobile number", "cell", "cell phone", "contact number", "contact phone", "phone no",
         "lead phone", "buyer phone", "home phone", "work phone", "primary phone", "best phone",
         "client phone", "customer phone", "day phone", "evening phone", "borrower phone",
+        "caller", "caller id", "caller number", "caller phone", "from number", "phone lead",
     }),
     "message": frozenset({
         "message", "comments", "comment", "message body", "question", "questions", "notes",
@@ -112,6 +113,18 @@ _NOREPLY = re.compile(
     r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon|postmaster|bounces?|"
     r"notifications?|notify|alerts?|automated|zapier|leads?[-_.]?noreply|wordpress|www-data|"
     r"webmaster|forms?$|mailer$|system$)", re.I)
+_NOREPLY_IN = re.compile(r"(?:^|[-_.+])(?:no[-_.]?reply|do[-_.]?not[-_.]?reply)(?:$|[-_.+])")
+# A service's role mailboxes (RFC 2142 and the lead services' own): no person's address.
+_ROLE_BOXES = frozenset({
+    "leads", "lead", "newleads", "new-leads", "team", "messages", "message", "messaging",
+    "service", "services", "notification", "notifications", "alert", "alerts", "updates",
+    "support", "mailer", "notify", "inquiries", "enquiries", "robot", "bot", "reply",
+    "replies", "connect", "concierge"})
+_RELAY_HOSTS = frozenset({"messages", "message", "reply", "replies", "relay", "inbound",
+                          "conversations", "reply-to", "msg"})
+_RELAY_PREFIX = re.compile(r"^(?:reply|relay|msg|message|conv|r)[-+_.]")
+_RELAY_TOKEN = re.compile(r"^[0-9a-f][0-9a-f._+-]{7,63}$")
+_PHONE_BOX = re.compile(r"^\+?1?\d{10}$")
 # The provider's own help lines and links, never a fact about the lead.
 _NOT_CUSTOM = re.compile(r"\b(support|help|customer care|customer service|unsubscribe|privacy)\b")
 _TOLL_FREE = re.compile(r"^\+18(00|33|44|55|66|77|88)\d{7}$")
@@ -233,14 +246,52 @@ def domain_of(addr: str) -> str:
 
 
 def is_provider_addr(addr: str, domains: tuple[str, ...]) -> bool:
-    """An address of the provider itself, of any known provider (providers.json), or a no-reply
-    robot anywhere: never the lead's."""
+    """An address of the provider itself, of any known provider (providers.json), a no-reply
+    robot anywhere, a service's role mailbox ("leads@", "team@", "messages@") or a reply relay
+    ("reply-8c21f7a0e3@messages.houzz.com"): never the lead's."""
     dom = domain_of(addr)
     if any(dom == d or dom.endswith("." + d) for d in domains):
         return True
     if engine.domain_brand([addr]):
         return True
-    return bool(_NOREPLY.match(addr.partition("@")[0]))
+    local = addr.partition("@")[0].lower()
+    return bool(_NOREPLY.match(local) or _NOREPLY_IN.search(local)) or local in _ROLE_BOXES \
+        or is_relay_addr(addr)
+
+
+def is_relay_addr(addr: str) -> bool:
+    """A per-conversation reply relay: a token for a local part ("321-3120457-9987712@",
+    "reply-8c21f7a0e3@") or a messaging host ("@messages.homeaway.com"). The person behind it
+    is reached only through the provider: it is no one's own address."""
+    local, _, dom = addr.lower().rpartition("@")
+    if dom.split(".")[0] in _RELAY_HOSTS and dom.count(".") >= 2:
+        return True
+    token = _RELAY_PREFIX.sub("", local[:80])
+    return bool(_RELAY_TOKEN.match(token)) and sum(ch.isdigit() for ch in token) >= 4
+
+
+def gateway_phone(addr: str) -> str | None:
+    """The digits of an SMS or fax gateway's address ("5125550143@vtext.example"): the
+    sender's phone number, never an address of theirs."""
+    local = addr.partition("@")[0]
+    return local if _PHONE_BOX.match(local) else None
+
+
+_TELEPHONY = re.compile(r"(?i)\b(voice ?mail|voice message|missed call|text message|new sms|"
+                        r"sms from|transcription)\b")
+
+
+def telephony_relay(mail: Mail) -> bool:
+    """A phone system's relay of a call or a text (a voicemail transcript, an SMS gateway): the
+    person contacted the business directly; the words are theirs, free text."""
+    return gateway_phone(mail.from_addr) is not None or bool(
+        _TELEPHONY.search(f"{mail.subject}\n{mail.text[:400]}"))
+
+
+def is_notifier(mail: Mail) -> bool:
+    """True when the From is a service's robot, role mailbox or relay, or a gateway, not a
+    person: its display name and address are the notifier's, never the lead's."""
+    return is_provider_addr(mail.from_addr, ()) or gateway_phone(mail.from_addr) is not None
 
 
 def not_lead_email(addr: str, mail: Mail, ctx: ParseContext, domains: tuple[str, ...]) -> bool:
@@ -299,9 +350,14 @@ def reply_to_identity(
 ) -> tuple[str | None, str | None]:
     """(name, email) from Reply-To, unless it points at the provider, a robot or the agent."""
     for name, addr in mail.reply_to:
-        if not not_lead_email(addr, mail, ctx, domains):
+        relay = is_relay_addr(addr)
+        if relay or not not_lead_email(addr, mail, ctx, domains):
             name = re.sub(r"(?i)\s+(via|from|through)\s+\S.*$", "", name or "").strip()
-            return (name if name and not not_lead_name(name, ctx) else None), addr
+            name = name if name and not not_lead_name(name, ctx) and not (
+                relay and _NOT_A_NAME.search(name)) else ""
+            # A relay carries the person's name ("Sophie L." <321-...@messages.homeaway.com>)
+            # but reaches them only through the provider: the name, not the address.
+            return (name or None), (None if relay else addr)
     return None, None
 
 
@@ -1148,6 +1204,14 @@ _NAME_PHRASE = re.compile(
     rf"\b(?i:lead|inquiry|enquiry|message|request|contact) (?i:from) "
     rf"(?:[\w.&'-]+(?: [\w.&'-]+)?: )?(?P<b>{_NAME_WORDS})"
     rf"(?: (?i:for|about|re|on) [^,]{{2,60}})?\s*$")
+# A relay's sentence naming a person by one name: "Kenji sent you a message", "New message
+# from Kenji" (a chat or a map listing shows first names only).
+_ONE_NAME_PHRASE = re.compile(
+    r"^\s*([A-ZÀ-Þ][^\W\d_]{1,30}) (?:sent you a message|sent a message|sent you a request|"
+    r"is interested in|wants to (?:see|tour|know|buy|rent))\b|"
+    r"^\s*(?:new )?(?:message|inquiry|enquiry|chat) from ([A-ZÀ-Þ][^\W\d_]{1,30})\s*$")
+_NOBODY = frozenset({"someone", "somebody", "customer", "user", "visitor", "guest", "a",
+                     "anonymous", "unknown", "google", "facebook", "you"})
 # A contact block with no labels: the name on its own line above a phone or email line.
 _CONTACT_LINE = re.compile(r"(?i)^\s*(?:phone|tel|telephone|mobile|cell|e-?mail)\b|"
                            r"^\s*[+(]?\d[\d ().-]{8,}\d\s*$|^\s*\S+@\S+\.\w+\s*$")
@@ -1159,12 +1223,21 @@ def named_in(subject: str, body: str, ctx: ParseContext) -> str | None:
     body), or as a contact block's first line. None when nothing names a person."""
     lines = body.split("\n")[:80]
     names = []
+    single = []
     for line in [*lines, subject]:
         m = _NAME_PHRASE.search(line[:200])
         if m:
             name = (m.group("a") or m.group("b") or "").strip(" .")
             if _person_name(name, ctx):
                 names.append(name)
+            continue
+        m = _ONE_NAME_PHRASE.search(line[:200])
+        one = (m.group(1) or m.group(2)) if m else ""
+        if one and not _NOT_A_NAME.search(one) and one.lower() not in _NOBODY \
+                and not not_lead_name(one, ctx):
+            single.append(one)  # "Kenji sent you a message": a first name only
+    if not names and single:
+        return single[0]
     if names:  # the fullest spelling: "Ana Lucía Ferreira" in the body, "Ana Lucía" in the subject
         return max(names, key=lambda n: (len(n.split()), -names.index(n)))
     for i, line in enumerate(lines[:-1]):
@@ -1174,7 +1247,8 @@ def named_in(subject: str, body: str, ctx: ParseContext) -> str | None:
     return None
 
 
-_NOT_A_NAME = re.compile(r"(?i)\b(lead|leads|new|team|realty|group|homes?|inc|llc|message|"
+_NOT_A_NAME = re.compile(r"(?i)\b(lead|leads|new|team|realty|group|homes?|inc|llc|messages?|"
+                         r"notifications?|support|services|"
                          r"request|reply|inquiry|enquiry|contact|details|information|agent|"
                          r"property|listing|phone|email|the|you|your)\b")
 

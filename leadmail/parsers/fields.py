@@ -79,17 +79,30 @@ EXTRA_LABELS: dict[str, set[str]] = {
                   "shopper name", "consumer name", "lead contact name",
                   "requester", "requested by", "lead contact", "interesado", "interessado",
                   "cliente", "locataire", "acheteur", "acquirente", "comprador", "mieter",
-                  "käufer", "kaufinteressent"},
-    "first_name": {"prénom", "prenom", "vorname", "primeiro nome", "nome proprio", "first"},
+                  "käufer", "kaufinteressent",
+                  # Japanese, Chinese, Arabic, Korean
+                  "氏名", "お名前", "名前", "ご氏名", "お客様名", "姓名", "名称",
+                  "联系人", "聯絡人", "客户姓名", "客戶姓名",
+                  "الاسم", "الاسم الكامل", "اسم", "성명"},
+    "first_name": {"prénom", "prenom", "vorname", "primeiro nome", "nome proprio", "first",
+                   # Japanese, Chinese, Arabic, Korean: the given name
+                   "名", "めい", "الاسم الأول", "이름"},
     "last_name": {"nachname", "familienname", "nom de famille", "apellido", "apellidos",
-                  "sobrenome", "cognome"},
+                  "sobrenome", "cognome",
+                  "姓", "せい", "姓氏", "اسم العائلة", "الكنية", "성"},
     "email": {"courriel", "adresse e mail", "adresse électronique", "correo", "correo electrónico",
               "correo electronico", "e mail adresse", "email adresse", "endereço de e mail",
-              "e mail do contato", "posta elettronica"},
+              "e mail do contato", "posta elettronica",
+              "メール", "メールアドレス", "eメール", "電子メール", "邮箱", "电子邮箱", "电子邮件",
+              "郵箱", "電子郵件", "电邮", "البريد", "البريد الإلكتروني", "البريد الالكتروني",
+              "الإيميل", "이메일"},
     "phone": {"téléphone", "telephone", "tél", "portable", "numéro de téléphone", "telefon",
               "telefonnummer", "handy", "mobil", "teléfono", "telefono", "móvil", "celular",
               "telefone", "whatsapp", "cellulare", "phone number", "mobile phone number",
-              "numero de telefono", "número de teléfono", "número de telefone"},
+              "numero de telefono", "número de teléfono", "número de telefone",
+              "電話", "電話番号", "携帯電話", "携帯", "ご連絡先", "电话", "電話號碼", "电话号码",
+              "手机", "手机号", "手机号码", "手機", "联系电话", "الهاتف", "رقم الهاتف", "الجوال",
+              "رقم الجوال", "الموبايل", "전화", "전화번호", "휴대폰"},
     "message": {"son message", "votre message", "message du contact", "nachricht",
                 "customer note", "customer notes", "client note", "buyer note", "lead note",
                 "consumer note", "shopper note", "renter note", "seller note", "note to agent",
@@ -108,7 +121,13 @@ EXTRA_LABELS: dict[str, set[str]] = {
                 "anything you'd like us to know", "anything else we should know",
                 "anything we should know", "anything else you'd like us to know",
                 "their note", "their notes", "their comments", "their question",
-                "project description", "job description", "describe your project"},
+                "project description", "job description", "describe your project",
+                # a chat's or an automation's machine keys ("transcript.first_message")
+                "first message", "initial message", "chat message", "last message",
+                "transcript", "chat transcript",
+                "お問い合わせ内容", "お問い合わせ", "ご質問", "メッセージ", "備考",
+                "留言", "咨询内容", "諮詢內容", "备注", "內容", "内容",
+                "الرسالة", "رسالتك", "ملاحظات", "استفسار", "문의 내용", "메시지"},
     "property_address": {"objekt", "objektadresse", "bien", "adresse du bien", "annonce",
                          "inmueble", "dirección del inmueble", "imóvel", "endereço do imóvel",
                          "immobile", "propiedad", "woning", "object", "logement",
@@ -120,8 +139,11 @@ EXTRA_LABELS: dict[str, set[str]] = {
                          "vehicle requested", "vehicle details", "selected vehicle",
                          "unit interested in", "unit of interest", "apartment of interest",
                          "home to sell", "property to sell", "home to value",
-                         "property to value", "home being sold", "address of home to sell"},
-    "address": {"adresse", "dirección", "direccion", "endereço", "endereco", "indirizzo",
+                         "property to value", "home being sold", "address of home to sell",
+                         "物件", "物件名", "物件所在地", "ご希望の物件", "房源", "物业", "物業",
+                         "房产地址", "العقار", "عنوان العقار"},
+    "address": {"住所", "ご住所", "地址", "联系地址", "العنوان", "주소",
+                "adresse", "dirección", "direccion", "endereço", "endereco", "indirizzo",
                 "straße nr", "straße/nr", "strasse nr", "strasse", "straße", "street address",
                 "current address", "home address"},
     "price": {"kaufpreis", "preis", "miete", "kaltmiete", "warmmiete", "prix", "loyer",
@@ -142,7 +164,9 @@ EXTRA_LABELS: dict[str, set[str]] = {
               "loyer mensuel", "miete monatlich", "rent per month", "weekly rent",
               "rent per week", "home value", "estimated home value", "offer amount",
               "cash offer", "instant cash offer", "your offer", "dealer price", "truecar price",
-              "msrp", "internet price", "our price", "selling price"},
+              "msrp", "internet price", "our price", "selling price",
+              "価格", "ご予算", "予算", "価格帯", "价格", "價格", "预算", "預算",
+              "السعر", "الميزانية", "가격", "예산"},
 }
 EXTRA_PARTS = {"plz ort", "plz/ort", "plz", "ort", "stadt", "ville", "code postal", "ciudad",
                "cp", "código postal", "codigo postal", "cep", "province", "provincia",
@@ -461,8 +485,13 @@ _EU_STREET = re.compile(
     r"straat|laan|plein|kade|gracht|singel|dijk|steeg|markt|gade|vej|gatan|vägen)"
     r"\s+\d{1,4}[a-z]?))")
 _PROVIDER_WORDS = Folded(
-    r"\b(inc|llc|ltd|gmbh|s\.?a\.?|plc|corp|company|part of|a [\w.]+ company|headquarters|"
-    r"floor \d+|all rights reserved|sent by|on behalf of)\b|©|\(c\)")
+    r"\b(inc|llc|ltd|limited|gmbh|s\.?a\.?|plc|corp|company|part of|a [\w.]+ company|"
+    r"headquarters|floor \d+|all rights reserved|sent by|on behalf of|powered by)\b|©|\(c\)")
+
+
+def provider_line(line: str) -> bool:
+    """A company's own line ("Google LLC, 1600 Amphitheatre Parkway, ...", "Powered by ...")."""
+    return bool(_PROVIDER_WORDS.search(line))
 
 
 # "Surry Hills, NSW 2010", "Mairangi Bay, Auckland 0630", "Toronto, ON M5J 0C3", "Leeds,

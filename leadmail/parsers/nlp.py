@@ -15,6 +15,7 @@ from leadmail.parsers.base import Extracted, Mail, ParseContext
 from leadmail.parsers.common import (
     IDENTITY_FIELDS,
     emails_in,
+    gateway_phone,
     is_provider_addr,
     not_lead_email,
     not_lead_name,
@@ -331,13 +332,26 @@ _INQUIRY = re.compile(
 def read_person(mail: Mail, ctx: ParseContext, relay_domains: tuple[str, ...] = ()) -> Extracted:
     """A person's own mail: From/Reply-To (unless a relay or robot) and the free text."""
     rt_name, rt_addr = reply_to_identity(mail, ctx, relay_domains)
-    sender = None if not_lead_email(mail.from_addr, mail, ctx, relay_domains) else mail.from_addr
+    gateway = gateway_phone(mail.from_addr)
+    sender = None if gateway or not_lead_email(mail.from_addr, mail, ctx, relay_domains) \
+        else mail.from_addr
     display = rt_name or (mail.from_name.strip() if sender else "")
     if relay_domains and not display:
         # A relay keeps the writer's name on its own address: "Dana Wu via craigslist".
         display = re.sub(r"(?i)\s+(via|from|through)\s+\S.*$", "", mail.from_name).strip()
     person = bool(display) and _person_like(display, ctx)
-    ex = extract_free_text(mail.text, ctx, mail, name_known=person)
+    text = mail.text
+    if sender is None and not relay_domains:
+        # A notifier's mail (a phone system, a robot): its own company lines ("RingCentral,
+        # Inc. | 20 Davis Drive, ...") are no fact about the person.
+        text = "\n".join(line for line in text.split("\n")
+                         if not engine.provider_line(line[:engine.LINE_MAX]))
+    ex = extract_free_text(text, ctx, mail, name_known=person)
+    if gateway and not ex.phone:
+        # "5125550143@vtext.example": a text sent through a carrier's gateway is from that phone
+        ex.phone = normalize.phone(gateway, ctx.default_region)
+        if ex.phone:
+            ex.confidence["phone"] = 0.9
     if not ex.property_address:
         # "Subject: 2207 Willow Bend Dr" / "Is this house still for sale?": the subject names it
         subject_street = engine.street_of(re.sub(r"(?i)^\s*((re|fwd?|aw|wg|tr)\s*:\s*)+", "",
