@@ -363,6 +363,15 @@ def _cjk_name(words: list[str]) -> tuple[str, str] | None:
     return name[cut:], name[:cut]
 
 
+# Vietnamese names are written family name first, with a middle name such as Thi or Van:
+# "Nguyen Thi Mai" is Mai Nguyen.
+_VIETNAMESE_SURNAMES = frozenset("""
+nguyen nguyễn tran trần le lê pham phạm hoang hoàng huynh huỳnh phan vu vũ vo võ dang đặng
+bui bùi do đỗ ho hồ ngo ngô duong dương ly lý truong trương dinh đinh lam lâm
+""".split())
+_VIETNAMESE_MIDDLE = frozenset({"thi", "thị", "van", "văn"})
+
+
 def _parse_full_name(full: str) -> tuple[str | None, str | None]:
     """Split a cleaned full name into (given names, surname) with nameparser; a plain "Given
     Family" pair (most names) without it."""
@@ -370,6 +379,9 @@ def _parse_full_name(full: str) -> tuple[str | None, str | None]:
     cjk = _cjk_name(words)
     if cjk:
         return cjk
+    if (len(words) == 3 and words[0].lower() in _VIETNAMESE_SURNAMES
+            and words[1].lower() in _VIETNAMESE_MIDDLE):
+        return case_name(words[2], given=True), case_name(words[0])
     if _two_surnames(words) and all(_PLAIN_WORD.match(w) for w in words):
         return case_name(words[0], given=True), case_name(" ".join(words[-2:]))
     if (len(words) == 2 and all(_PLAIN_WORD.match(w) for w in words)

@@ -367,8 +367,7 @@ def test_account_mail_is_no_lead(subject: str) -> None:
 
 def _read_headers(headers: dict[str, str], body: str):
     msg = EmailMessage()
-    msg["To"] = "leads@brokerage.example"
-    for key, value in headers.items():
+    for key, value in {"To": "leads@brokerage.example", **headers}.items():
         msg[key] = value
     msg.set_content(body)
     return parsers.extract(parse_mail(msg.as_bytes()), ParseContext())
@@ -390,7 +389,8 @@ def test_a_notifiers_own_identity_is_never_the_lead(sender: str) -> None:
 
 def test_a_reply_relay_gives_the_name_but_not_the_address() -> None:
     ex = _read_headers({"From": "Stays <messages@stays.example>",
-                        "Reply-To": "\"Sophie L.\" <321-3120457-9987712@messages.staysmail.example>",
+                        "Reply-To": "\"Sophie L.\" "
+                                    "<321-3120457-9987712@messages.staysmail.example>",
                         "Subject": "Inquiry for Dec 26 - Jan 2"},
                        "You have a new inquiry\n\nCheck-in: Sat, Dec 26\n\n"
                        "\"Is the pool heated in winter? Also is there a crib available?\"\n")
@@ -476,3 +476,57 @@ def test_a_number_written_the_north_american_way_abroad() -> None:
     from leadmail.normalize import find_phones
     assert find_phones("请联系我：(949) 555-0118。", "CN") == ["+19495550118"]
     assert find_phones("Telefon: 0151 55501470", "DE") == ["+4915155501470"]
+
+
+def test_a_name_the_mail_is_written_to_is_not_the_writers() -> None:
+    msg = EmailMessage()
+    msg["From"], msg["To"] = "Gus & Linda Petrakis <gus.p@example.net>", \
+        "nicole.fontaine@brokerage.example"
+    msg["Subject"] = "Got your postcard"
+    msg.set_content("Hi Nicole,\n\nGot your postcard. We would like to know what our house "
+                    "might be worth. Our number is 630-555-0192.\n\nThanks,\nGus Petrakis\n")
+    ex = parsers.extract(parse_mail(msg.as_bytes()), ParseContext())
+    assert ex.full_name == "Gus Petrakis"
+
+
+def test_a_text_names_its_writer_after_the_greeting() -> None:
+    ex = _read_headers({"From": "5125550143@txt.carrier.example", "Subject": "",
+                        "To": "mike.delgado@brokerage.example"},
+                       "Hey Mike its Rosa from the open house on Sunday. Can we see the one on "
+                       "Cloverleaf again?\n")
+    assert ex.full_name == "Rosa"
+
+
+@pytest.mark.parametrize(("subject", "body", "name"), [
+    ("New Lead: Priya Raghunathan (Seller)", "Lead Type: Seller\nPhone: (503) 555-0177\n",
+     "Priya Raghunathan"),
+    ("New message", "You have a new message\n\nValeria Montoya · +1 786-555-0123\n\n"
+     "Is the studio still for sale?\n", "Valeria Montoya"),
+    ("Sharon from Crestview sent you a message", "Hi there, do you work with seniors?\n",
+     "Sharon"),
+    ("New lead: House Cleaning", "Aisha wants a quote.\n\nBedrooms: 3\n", "Aisha")])
+def test_a_notification_names_its_person_without_a_label(subject: str, body: str,
+                                                          name: str) -> None:
+    ex = _read_subject("Acme <no-reply@acme.example>", subject, body)
+    assert ex.full_name == name
+
+
+def test_a_vietnamese_name_is_family_name_first() -> None:
+    from leadmail.normalize import split_name
+    assert split_name("Nguyen Thi Mai") == ("Mai", "Nguyen")
+    assert split_name("Mai Nguyen") == ("Mai", "Nguyen")
+
+
+@pytest.mark.parametrize(("sender", "brand"), [
+    ("WhatsApp Business", "WhatsApp"), ("Snapchat Ads", "Snapchat"),
+    ("Pabbly Connect", "Pabbly"), ("GoDaddy Websites + Marketing", "GoDaddy")])
+def test_a_product_line_after_a_brand_is_no_part_of_it(sender: str, brand: str) -> None:
+    from leadmail.parsers.fields import fallback_brand
+    assert fallback_brand(sender) == brand
+
+
+def test_glued_labels_in_sentence_case() -> None:
+    ex = _read_subject("Pins <no-reply@business.pins.example>", "New lead: Farmhouse Builds",
+                       "Someone is interested in your business\n\nFull nameIngrid Solberg\n\n"
+                       "Emailingrid.s@example.net\n\nPhone(402) 555-0144\n")
+    assert ex.full_name == "Ingrid Solberg" and ex.email == "ingrid.s@example.net"

@@ -1207,7 +1207,9 @@ _NAME_PHRASE = re.compile(
 # A relay's sentence naming a person by one name: "Kenji sent you a message", "New message
 # from Kenji" (a chat or a map listing shows first names only).
 _ONE_NAME_PHRASE = re.compile(
-    r"^\s*([A-ZÀ-Þ][^\W\d_]{1,30}) (?:sent you a message|sent a message|sent you a request|"
+    r"^\s*([A-ZÀ-Þ][^\W\d_]{1,30})(?: from [A-ZÀ-Þ][\w'’-]*(?: [A-ZÀ-Þ][\w'’-]*){0,2})? "
+    r"(?:sent you a message|sent a message|sent you a request|wants an? (?:quote|estimate)|"
+    r"requested an? (?:quote|estimate|call|callback)|"
     r"is interested in|wants to (?:see|tour|know|buy|rent))\b|"
     r"^\s*(?:new )?(?:message|inquiry|enquiry|chat) from ([A-ZÀ-Þ][^\W\d_]{1,30})\s*$")
 _NOBODY = frozenset({"someone", "somebody", "customer", "user", "visitor", "guest", "a",
@@ -1242,9 +1244,25 @@ def named_in(subject: str, body: str, ctx: ParseContext) -> str | None:
         return max(names, key=lambda n: (len(n.split()), -names.index(n)))
     for i, line in enumerate(lines[:-1]):
         m = _BARE_NAME.match(line)
-        if m and _CONTACT_LINE.match(lines[i + 1]) and _person_name(m.group(1), ctx):
+        below = next((x for x in lines[i + 1:i + 3] if x.strip()), "")
+        if m and _CONTACT_LINE.match(below) and _person_name(m.group(1), ctx):
             return m.group(1).strip()
+        parts = engine.SEGMENT.split(line.strip()[:200], maxsplit=1)
+        if len(parts) == 2 and (m := _BARE_NAME.match(parts[0])) and _CONTACT_LINE.match(
+                parts[1]) and _person_name(m.group(1), ctx):
+            return m.group(1).strip()  # "Valeria Montoya · +1 786-555-0123"
+    for line in [subject, *lines[:20]]:
+        m = _LEAD_HEADING.search(line[:200])
+        if m and _person_name(m.group(1), ctx):
+            return m.group(1).strip()  # "New Lead: Priya Raghunathan (Seller)"
     return None
+
+
+# A notification's heading naming the lead: "New Lead: Priya Raghunathan (Seller)", "New auto
+# insurance lead: Marcus Oyelaran (Austin, TX)".
+_LEAD_HEADING = re.compile(
+    rf"(?i:\b(?:new )?(?:[a-z]+ ){{0,3}}lead)\s*[:–—-]\s*({_NAME_WORDS})"
+    rf"\s*(?:\([^()]{{1,40}}\))?\s*$")
 
 
 _NOT_A_NAME = re.compile(r"(?i)\b(lead|leads|new|team|realty|group|homes?|inc|llc|messages?|"

@@ -1081,7 +1081,16 @@ def fallback_brand(from_name: str) -> str | None:
     if not name or _SITE_WORDS.search(name):
         return None
     name = _GENERIC_NAME.sub(" ", name).strip(" -|:")
+    product = _PRODUCT_TIER.search(name)
+    if product and product.start() >= 2:
+        name = name[:product.start()]  # "WhatsApp Business", "Snapchat Ads": the brand
     return name if 2 <= len(name) <= 40 else None
+
+
+# A product line after a brand in its sender name: "Pinterest Business", "Snapchat Ads",
+# "Pabbly Connect", "GoDaddy Websites + Marketing".
+_PRODUCT_TIER = re.compile(r"(?i)\s+(?:business|ads|connect|websites?(?:\s*[+&]\s*marketing)?|"
+                           r"marketing)\s*$")
 
 
 def footer_start(lines: list[str]) -> int:

@@ -44,6 +44,9 @@ _EXCLUDE = ["tagger", "parser", "attribute_ruler", "lemmatizer", "senter", "morp
 _WORD = r"[^\W\d_][^\W\d_'’.-]*(?:['’-][^\W\d_]+)*\.?"
 _NAME = rf"({_WORD}(?:[ \t]+{_WORD}){{0,3}})"
 _INTRO = re.compile(rf"(?i:\b(?:my name is|my name's|this is|i am|i'm|name here is))\s+{_NAME}")
+# "Hey Mike its Rosa from the open house": a text's greeting, then who writes.
+_ITS = re.compile(rf"(?i:^\W*(?:hey|hi|hello|hiya)\b[^.\n]{{0,30}}?\b(?:it's|its|it’s|it is))"
+                  rf"\s+{_NAME}")
 # Portal relays that wrap a person's message: "New Message from Jessamine Tunnelly".
 _FROM_LINE = re.compile(
     rf"(?im)^(?:new )?(?:message|inquiry|lead|request|question) from\s+{_NAME}\s*$")
@@ -136,7 +139,7 @@ def _clean_name(raw: str, ctx: ParseContext) -> str | None:
 def rule_names(text: str, ctx: ParseContext) -> list[tuple[str, float]]:
     """Names from "my name is X" (0.85) and from the line after a sign-off (0.5)."""
     found: list[tuple[str, float]] = []
-    for pattern, conf in ((_INTRO, 0.85), (_FROM_LINE, 0.8)):
+    for pattern, conf in ((_INTRO, 0.85), (_FROM_LINE, 0.8), (_ITS, 0.7)):
         for m in pattern.finditer(text):
             name = _clean_name(m.group(1), ctx)
             if name:
@@ -236,6 +239,10 @@ def extract_free_text(
         ner = ner_names(body, ctx, model or ctx.nlp_model)
         if ner:
             candidates.append((ner[0], NER_CONFIDENCE))
+    if mail is not None and candidates:
+        # The one the mail is written to ("Hi Nicole," to nicole.fontaine@...) is no writer.
+        to = recipient_words(mail)
+        candidates = [c for c in candidates if c[0].split()[0].lower() not in to]
     if candidates:
         name, conf = max(candidates, key=lambda c: c[1])
         ex.full_name, ex.confidence["full_name"] = name, conf
@@ -266,6 +273,21 @@ def extract_free_text(
     ex.message = engine.strip_signature(body[:4000]) or None
     ex.confidence["message"] = 0.5
     return ex
+
+
+def recipient_words(mail: Mail) -> frozenset[str]:
+    """The words of the recipients' names and mailboxes ("nicole.fontaine@..." -> nicole,
+    fontaine), less the role words a shared mailbox has."""
+    words: set[str] = set()
+    for name, addr in (mail.to + mail.cc)[:20]:
+        words.update(w.lower() for w in re.split(r"[\W_\d]+", name or "") if len(w) > 1)
+        words.update(w for w in re.split(r"[\W_\d]+", addr.partition("@")[0].lower())
+                     if len(w) > 2)
+    return frozenset(words - _ROLE_WORDS)
+
+
+_ROLE_WORDS = frozenset({"leads", "lead", "info", "sales", "office", "hello", "team", "rentals",
+                         "leasing", "contact", "admin", "support", "bookings", "quotes"})
 
 
 def _person_like(name: str, ctx: ParseContext) -> bool:

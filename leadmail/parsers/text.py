@@ -212,7 +212,8 @@ _QUESTION_LINE = re.compile(r"^\s*([^\W\d_][^?\n]{2,100}\?)[ \t]+(\S[^?.!\n]{0,5
 # "NameChioma Adebayo-Lewis", "Emailchioma.al@example.org": a label run into its value, as a
 # careless HTML-to-text conversion leaves a bold label span and the text after it.
 _GLUED = re.compile(
-    r"^\s*(?:(Full Name|Name|E-?mail|Email Address|Phone|Phone Number|Mobile|Telephone|Lead type|"
+    r"^\s*(?:(Full [Nn]ame|Name|E-?mail|Email [Aa]ddress|Phone|Phone [Nn]umber|Mobile|Telephone|"
+    r"Lead type|"
     r"Address|Message|Comments|Price|Budget|Search|Timeframe)(?=[A-Z(+\d]|[a-z0-9._-]+@)|"
     # the same in capitals ("NAMEAlexander Papadakis", "PROPERTY3 Ridgecrest Way")
     r"(FULL NAME|NAME|E-?MAIL|EMAIL ADDRESS|PHONE|PHONE NUMBER|MOBILE|TELEPHONE|ADDRESS|"
