@@ -530,3 +530,69 @@ def test_glued_labels_in_sentence_case() -> None:
                        "Someone is interested in your business\n\nFull nameIngrid Solberg\n\n"
                        "Emailingrid.s@example.net\n\nPhone(402) 555-0144\n")
     assert ex.full_name == "Ingrid Solberg" and ex.email == "ingrid.s@example.net"
+
+
+def test_a_lead_type_row_says_what_the_person_wants() -> None:
+    ex = _read_subject("Crm <notifications@crm.example>", "New Lead",
+                       "Name: Priya Raghunathan\nLead Type: Seller\nPhone: (503) 555-0177\n"
+                       "Email: priya.r@example.com\n")
+    assert ex.segment == "Seller"
+
+
+@pytest.mark.parametrize(("text", "segment"), [
+    ("希望找学区的独立屋，预算 180 万美元以内。", "Buyer"),
+    ("現在も販売中でしょうか。内覧は可能でしょうか。", "Buyer"),
+    ("自宅の売却を考えています。査定をお願いします。", "Seller")])
+def test_buying_and_selling_in_scripts_without_spaces(text: str, segment: str) -> None:
+    from leadmail.parsers.common import segment_hint
+    assert segment_hint(text) == segment
+
+
+def test_a_notifications_sentence_is_no_label() -> None:
+    ex = _read_subject("Sites <no-reply@sites.example>", "New message from your website",
+                       "You have a new message from your website oak.example\n\nContact Us\n\n"
+                       "Name\nKeisha Whitfield\n\nEmail\nkw@example.net\n\nMessage\n"
+                       "Could you do a market analysis of our townhome?\n")
+    assert ex.message == "Could you do a market analysis of our townhome?"
+
+
+def test_a_message_label_over_another_label_is_empty() -> None:
+    ex = _read_subject("Cal <notifications@cal.example>", "New booking request: Walkthrough",
+                       "Invitee\nPriyanka Nair\n\nInvitee Email\npn@example.com\n\n"
+                       "Questions:\nPhone number\n+1 617-555-0115\n\n"
+                       "Anything we should know before the walkthrough?\n"
+                       "My dad uses a cane so please let me know if there are many stairs.\n")
+    assert ex.message == "My dad uses a cane so please let me know if there are many stairs."
+    assert ex.phone == "+16175550115"
+
+
+@pytest.mark.parametrize("trailer", [
+    "Sent automatically by Flows scenario #4471902. Edit scenario",
+    "Submitted from www.lonestarmotors.example · Session source: organic",
+    "This inquiry was sent to you via LandSite, part of the Land Network."])
+def test_an_automations_own_trailer_is_no_part_of_the_message(trailer: str) -> None:
+    assert tidy_message(f"Is this one still available?\n\n{trailer}") == \
+        "Is this one still available?"
+
+
+def test_rows_set_on_one_line_and_the_words_after_a_relays_sent_you_a_message() -> None:
+    ex = _read_subject("Pros <messages@pros.example>", "New message from Yusuf Demir",
+                       "Yusuf Demir sent you a message\n\n"
+                       "Project type: Interior Design · Location: San Mateo, CA 94402 · "
+                       "Budget: $25,000 - $40,000\n\nHello,\nWe just closed on a ranch and want "
+                       "help with the living room.\n\nReply\n\nPros Inc., 285 Hamilton Ave, "
+                       "Palo Alto, CA 94301\n")
+    assert ex.message.startswith("Hello,\nWe just closed on a ranch")
+    assert "Project type" not in ex.message
+    assert str(ex.price).replace(",", "").endswith("40000")
+    assert ex.segment is None  # a job for a service: a customer
+
+
+def test_a_voicemails_message_is_its_transcription() -> None:
+    ex = _read_subject("PhoneCo <service@phoneco.example>", "New Voice Message from (210) 555-0139",
+                       "You have a new voice message:\n\nFrom: (210) 555-0139\nLength: 00:41\n\n"
+                       "Voicemail Transcription:\nHi, this is Marisol Quintana, calling about the "
+                       "house for rent. Is it still available?\n\n"
+                       "Note: Transcription is automatically generated.\n")
+    assert ex.message == ("Hi, this is Marisol Quintana, calling about the house for rent. "
+                          "Is it still available?")

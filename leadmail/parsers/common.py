@@ -190,6 +190,8 @@ INTENT_LABELS = frozenset({
     "intérêt", "votre projet", "projet", "je souhaite", "interés", "tipo de consulta",
     "motivo", "motivo de contacto", "quiero", "anliegen", "ich möchte", "interesse",
     "objetivo", "o que procura", "buying or selling", "are you buying or selling",
+    # a CRM's or a form's own word for the lead: "Lead Type: Seller"
+    "lead type", "client type", "type of lead", "lead category", "contact type",
 })
 _INTENT_VALUES: tuple[tuple[str, Folded], ...] = (
     ("Seller", Folded(r"\b(sell|selling|seller|sale of (my|our)|list(ing)? (my|our)|vend(er|re|"
@@ -369,7 +371,21 @@ def segment_hint(*texts: str | None) -> str | None:
         return "Seller"
     if BUYER.search(blob):
         return "Buyer"
+    if not blob.isascii():  # words of scripts without spaces between them: no \b to match on
+        if _SELLER_NO_SPACES.search(blob):
+            return "Seller"
+        if _BUYER_NO_SPACES.search(blob):
+            return "Buyer"
     return None
+
+
+# Selling and buying in Chinese, Japanese, Korean and Arabic, matched without word bounds.
+_SELLER_NO_SPACES = re.compile(
+    r"卖房|賣房|出售我|售房|估价|估價|売却|査定|売りたい|売る予定|매도|팔고|시세|"
+    r"بيع (?:منزلي|بيتي|شقتي|عقاري)|تقييم")
+_BUYER_NO_SPACES = re.compile(
+    r"买房|買房|购房|購房|购买|購買|看房|找房|独立屋|獨立屋|学区房|學區房|内覧|內覽|販売中|購入|"
+    r"買いたい|매수|구매|집을 사|شراء|للبيع")
 
 
 def message_block(text: str, start_label: str) -> str | None:
@@ -730,6 +746,9 @@ def apply_pairs(
                 _set(ex, "phone", e164, 1.0)
             elif not re.search(r"\d{3}", value) and index >= first_identity - 1:
                 withheld.add("phone")  # "Phone: --", "not provided": none to look for
+        elif target == "message" and len(value) <= 40 and field_of(label_key(value)) not in (
+                None, "message", "custom", "notes"):
+            continue  # "Questions:" / "Phone number" / "+1 617 ...": the next row's label
         elif target == "message":
             if ex.message and _is_choice(ex.message) and not _is_choice(value):
                 ex.message = None  # "How can we help?: Property management", then "Message:"
@@ -854,6 +873,11 @@ _SELLER_STEM = re.compile(r"worth|valu|estimat|analysis|cma|sell|list|homeowner|
 _LABEL_AT_START = re.compile(r"(?m)^[ \t]*([^\W\d_][^:\n]{2,80}?)[ \t]*:")
 
 
+# A service job's own rows: the person hires someone for work, they buy or sell nothing.
+_JOB_LABELS = frozenset({"project type", "job type", "type of project", "type of job",
+                         "service category", "job category", "project category"})
+
+
 def form_intent(mail: Mail, pairs: list[tuple[str, str]]) -> tuple[str, str] | None:
     """(segment, why) when the form itself says what the person wants: the answer to an
     intent question, a label about the home to sell, a service form's title, or a seller
@@ -863,6 +887,9 @@ def form_intent(mail: Mail, pairs: list[tuple[str, str]]) -> tuple[str, str] | N
             for segment, pattern in _INTENT_VALUES:
                 if pattern.search(value[:80]):
                     return segment, f"{key}: {value[:40]}"
+    job = next((k for k, v in pairs if k in _JOB_LABELS and v.strip()), None)
+    if job:
+        return "Customers", f"a job's {job!r}"  # "Project type: Interior Design": a service
     # A label about the home to sell ("Address of the property you'd like to sell"), as the
     # form spells it (a pair's key is already the field it asks for), or a seller heading
     # above the labels ("New seller referral"): one search over both.
@@ -1061,6 +1088,11 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
             setattr(ex, name, f"{value}, {below}")
         elif at is not None and (rows := engine.address_rows(lines, at + 1, field_of)):
             setattr(ex, name, join_address([value, *rows]))  # "Bristol" / "BS7 8AB"
+    if not ex.message and (relayed := _after_sent_message(lines, footer_at)):
+        # "Kenji sent you a message" / "" / "Do you have any ...": the relay's words for it, then
+        # the person's (past any rows of the layout set between them)
+        _set(ex, "message", relayed, 0.7)
+        trace["message"] = {"won": {"kind": "after_sent_message"}}
     if not ex.message:
         win = engine.quoted_message(lines, footer_at) or engine.human_paragraph(lines, footer_at)
         if win:
@@ -1093,6 +1125,30 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
             trace["price"] = {"won": win.why(), "in": "message"}
     if trace:
         ex.trace.update(trace)
+
+
+_SENT_MESSAGE = re.compile(r"(?i)\bsent (?:you )?(?:a )?(?:new )?message\s*[:.!]?\s*$")
+
+
+def _after_sent_message(lines: list[str], footer_at: int) -> str | None:
+    """The paragraphs under a relay's "X sent you a message" line, skipping the layout's rows
+    ("Project type: ... · Location: ..."), up to the notification's own lines."""
+    at = next((i for i, ln in enumerate(lines[:min(footer_at, 60)])
+               if _SENT_MESSAGE.search(ln[:200])), None)
+    if at is None:
+        return None
+    j = at + 1
+    while j < min(footer_at, at + 40):
+        line = lines[j].strip()[:engine.LINE_MAX]
+        if line and not (_LABEL.match(line) or engine.SEGMENT.search(line)
+                         or engine.street_in(line) or engine.street_of(line)):
+            break  # past the layout's rows and the listing's lines
+        j += 1
+    body = "\n".join(lines[j:footer_at][:120]).strip()
+    if not body:
+        return None
+    value = engine.tidy_message(body)
+    return value if len(value) >= 10 else None
 
 
 _NOT_THEIR_HOME = re.compile(

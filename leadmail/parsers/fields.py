@@ -124,7 +124,8 @@ EXTRA_LABELS: dict[str, set[str]] = {
                 "project description", "job description", "describe your project",
                 # a chat's or an automation's machine keys ("transcript.first_message")
                 "first message", "initial message", "chat message", "last message",
-                "transcript", "chat transcript",
+                "transcript", "chat transcript", "transcription", "voicemail transcription",
+                "voicemail transcript", "voice message transcript", "text message",
                 "お問い合わせ内容", "お問い合わせ", "ご質問", "メッセージ", "備考",
                 "留言", "咨询内容", "諮詢內容", "备注", "內容", "内容",
                 "الرسالة", "رسالتك", "ملاحظات", "استفسار", "문의 내용", "메시지"},
@@ -214,10 +215,15 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
+# The notification's own sentence, never a question to the person: "You have a new message
+# from your website", "Yusuf Demir sent you a message".
+_NOTICE_KEY = re.compile(r"^(?:you|you've|you’ve|we|this|there|new|a new)\b|\bsent (?:you|a)\b")
+
+
 @lru_cache(maxsize=4096)  # labels repeat from mail to mail
 def keyword_field(key: str) -> str | None:
     """The field a question-style label asks for, by keyword; None for anything else."""
-    if len(key) > 100 or _AGENT_WORDS.search(key):
+    if len(key) > 100 or _AGENT_WORDS.search(key) or _NOTICE_KEY.search(key):
         return None
     words = key.split()
     if len(words) < 3 and not key.endswith("?"):
@@ -921,7 +927,9 @@ _TRAILER = re.compile(
     r"j'accepte\b|acepto\b|autorizo\b|ich (stimme|willige)\b|concordo\b|"
     r"(please )?(reach out|respond|follow up) within \d|"
     # a form's own record of the entry under the answers, and what the agent must do next
-    r"submitted (at|on)\b|utm_\w+\s*:|"
+    r"submitted (at|on|from|via)\b|utm_\w+\s*:|sent automatically\b|automatically sent\b|"
+    r"this (inquiry|lead|request|message|notification) was (sent|generated|delivered)\b|"
+    r"(open|view) (the )?(contact|lead|inquiry|conversation)$|"
     r"(view|see) all (your )?(responses|submissions|entries|leads)\b|"
     r"open (the )?spreadsheet\b|(please )?(call|contact|reach|follow up with) \S+ within \d|"
     r"your\b[^:\n]{0,40}\b(loan officer|agent|advisor|concierge|specialist)\s*:|"

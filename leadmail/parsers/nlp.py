@@ -15,15 +15,18 @@ from leadmail.parsers.base import Extracted, Mail, ParseContext
 from leadmail.parsers.common import (
     IDENTITY_FIELDS,
     emails_in,
+    field_of,
     gateway_phone,
     is_provider_addr,
+    message_block,
     not_lead_email,
     not_lead_name,
     phones_in,
     reply_to_identity,
     segment_hint,
+    telephony_relay,
 )
-from leadmail.parsers.text import strip_footer, strip_quoted
+from leadmail.parsers.text import label_key, strip_footer, strip_quoted
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -290,6 +293,19 @@ _ROLE_WORDS = frozenset({"leads", "lead", "info", "sales", "office", "hello", "t
                          "leasing", "contact", "admin", "support", "bookings", "quotes"})
 
 
+_LABEL_LINE = re.compile(r"^\s*([^\W\d_][^:\n]{0,40}?)\s*:\s*(.*)$")
+
+
+def relayed_words(text: str) -> str | None:
+    """The block under a relay's message label ("Voicemail Transcription:", "Message:")."""
+    for line in text.split("\n")[:80]:
+        m = _LABEL_LINE.match(line[:engine.LINE_MAX])
+        if m and field_of(label_key(m.group(1))) == "message":
+            block = message_block(text, label_key(m.group(1)))
+            return engine.tidy_message(block) or None if block else None
+    return None
+
+
 def _person_like(name: str, ctx: ParseContext) -> bool:
     words = name.split()
     return 2 <= len(words) <= 4 and all(w[:1].isalpha() for w in words) and not not_lead_name(
@@ -309,6 +325,9 @@ class DirectParser:
         """Free-text reading; the sender's own address and display name are the best evidence."""
         ex = read_person(mail, ctx)
         ex.source = "Direct"
+        if telephony_relay(mail) and (said := relayed_words(mail.text)):
+            # A voicemail's transcription, a relayed text: the caller's words, not the notice
+            ex.message, ex.confidence["message"] = said, 0.8
         if not ex.phone and not _INQUIRY.search(f"{mail.subject}\n{mail.text}"):
             if is_provider_addr(mail.from_addr, ()):
                 # A robot's mail that carries no lead: automated, so no lead.

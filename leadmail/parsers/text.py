@@ -168,6 +168,7 @@ def first_value(pairs: list[tuple[str, str]], *labels: str) -> str | None:
 # Looser than _LABEL_LINE: form builders and Zapier keep "?" and long questions as labels.
 # Labels in any script's letters: "Correo electrónico:", "Téléphone :", "Straße/Nr.:".
 _FORM_LINE = re.compile(r"^\s*[*\-•]?\s*([^\W\d_][\w /&'’().#?,（）-]{0,60}?)\s*[:=：]\s*(.*)$")
+_ROW_SEP = re.compile(r"\s+[·|]\s+")
 # A machine key with dots ("contact.name: Óscar Beltrán", "listing.price = 689000").
 _MACHINE_LINE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9]*(?:[._-][A-Za-z0-9]+){1,6})\s*[:=]\s*(.*)$")
 
@@ -296,6 +297,16 @@ def form_pairs(text: str) -> list[tuple[str, str]]:
                     i = j
             if not value and (head := heading_of(m.group(1))):
                 pairs.append((head, ""))  # "PROPERTY:" over the listing's rows
+            if " · " in value or " | " in value:
+                # "Project type: Interior Design · Location: San Mateo · Budget: $25,000":
+                # several rows set on one line
+                parts = _ROW_SEP.split(value)[:12]
+                more = [_FORM_LINE.match(p) for p in parts[1:]]
+                if all(more):
+                    pairs.append((label_key(m.group(1)), parts[0].strip()))
+                    pairs.extend((label_key(x.group(1)), x.group(2).strip()) for x in more if x)
+                    i += 1
+                    continue
             pairs.append((label_key(m.group(1)), value))
         i += 1
     return pairs
