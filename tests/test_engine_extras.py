@@ -596,3 +596,43 @@ def test_a_voicemails_message_is_its_transcription() -> None:
                        "Note: Transcription is automatically generated.\n")
     assert ex.message == ("Hi, this is Marisol Quintana, calling about the house for rent. "
                           "Is it still available?")
+
+
+@pytest.mark.parametrize(("subject", "body", "vehicle"), [
+    ("New inquiry on your 2019 Boston Whaler 230 Outrage",
+     "New inquiry on your listing\n\n2019 Boston Whaler 230 Outrage\n$129,000\n\n"
+     "From: Lionel Rhodes\nEmail: rhodes@example.org\n\"Interested in this boat.\"\n",
+     "2019 Boston Whaler 230 Outrage"),
+    ("New RV lead", "New lead for 2021 Grand Design Imagine 2500RL\n\nTravel Trailer · $38,900"
+     "\n\nAgnieszka Berg\nberg@example.com\n", "2021 Grand Design Imagine 2500RL")])
+def test_a_vehicle_of_a_make_not_listed(subject: str, body: str, vehicle: str) -> None:
+    ex = _read_subject("Trader <no-reply@trader.example>", subject, body)
+    assert ex.property_address == vehicle
+
+
+def test_a_vehicles_rows_run_into_their_values() -> None:
+    ex = _read_subject("Autos <dealerleads@autos.example>", "Dealer Lead #5582913",
+                       "Dealer Lead\n\nNameThandiwe Mokoena\n\nPhone336.555.0193\n\n"
+                       "Emailthandi@example.com\n\nVehicle of Interest\nYear2026\n\nMakeToyota\n\n"
+                       "ModelRAV4 Hybrid\n\nTrimXLE Premium\n")
+    assert ex.property_address == "2026 Toyota RAV4 Hybrid XLE Premium"
+
+
+@pytest.mark.parametrize(("sentence", "street"), [
+    ("We've been in our house at 935 Birchwood Ln, Naperville, IL 60540 for 31 years.",
+     "935 Birchwood Ln, Naperville, IL 60540"),
+    ("貴社のウェブサイトで拝見した「1551 Ala Wai Blvd #2104, Honolulu, HI 96815」の物件について",
+     "1551 Ala Wai Blvd #2104, Honolulu, HI 96815")])
+def test_a_street_in_a_sentence_is_cut_from_it(sentence: str, street: str) -> None:
+    from leadmail.parsers.nlp import find_address
+    found, _ = find_address(sentence)
+    assert found is not None and found.replace("# ", "#") == street
+
+
+def test_a_seller_says_they_live_in_the_home_they_ask_the_worth_of() -> None:
+    from leadmail.parsers.common import segment_hint
+    from leadmail.parsers.nlp import find_address
+    text = ("We've been in our house at 935 Birchwood Ln, Naperville, IL 60540 for 31 years. "
+            "We would like to know what it might be worth.")
+    assert find_address(text)[1] is True
+    assert segment_hint(text) == "Seller"

@@ -16,6 +16,7 @@ from leadmail.parsers.text import (
     PERSON_HEADING,
     Folded,
     form_pairs,
+    glued_label,
     html_table_pairs,
     label_key,
     strip_footer,
@@ -65,6 +66,7 @@ FIELD_LABELS: dict[str, frozenset[str]] = {
         "address", "street address", "mailing address", "home address", "current address",
         "street", "street address line 1", "owner address", "owner mailing address",
         "billing address", "residential address", "postal address", "permanent address",
+        "garaging address",
     }),
     "price": frozenset({
         "price", "list price", "listing price", "asking price", "budget", "price range",
@@ -145,6 +147,8 @@ _LONG_DIGITS = re.compile(r"(?<![\d+])(\d{12,}|[02-9]\d{10})(?!\d)")
 
 SELLER = Folded(
     r"\b(what'?s my (home|house|property) worth|home (valuation|value|estimate)|valuation|"
+    r"what (it|our (home|house|place|condo)|my (home|house|place|condo)) (might|could|would) "
+    r"be worth|what (our|my) (home|house|place|condo) is worth|"
     r"market analysis|\bcma\b|sell(ing)? my (home|house|condo|property)|list my "
     r"(home|house|condo|property)|(thinking|thought) (of|about) selling|want(ed)? to sell|"
     r"seller (lead|referral|client|inquiry|enquiry|introduction)|new seller|homeowner|"
@@ -510,6 +514,16 @@ _AFTER_ID = re.compile(r"^[^–—-]{1,40}\s[–—-]\s(.+)$")
 _VEHICLE_LINE = re.compile(
     rf"^\s*((?:19|20)\d\d (?:{_MAKES}) [A-Z0-9][\w-]*(?: [A-Z0-9][\w-]*){{0,3}})\s*$")
 _VEHICLE = re.compile(r"^\s*(?:19|20)\d\d\s+[A-Z][\w-]+\s+\S")  # "2022 Honda CR-V EX-L"
+# A year and a make and model of capitalised or numbered words, alone on a line or ending one
+# after "for", "on your", "about" or a dash.
+_ANY_VEHICLE = re.compile(
+    r"(?:^\s*|\b(?:for|on your|on|about|regarding)\s+|\s[-–—:]\s)"
+    r"((?:19|20)\d\d(?: (?:[A-Z][\w-]*|\d+[A-Za-z]*)){2,6})\s*$")
+# A notice about a vehicle, a boat, an RV or a powersports machine.
+_VEHICLE_WORDS = re.compile(
+    r"(?i)\b(boats?|yachts?|rvs?|trailers?|motorhomes?|campers?|fifth wheel|vin|stock ?#|"
+    r"mileage|odometer|trade-?in|test drive|dealers?|dealership|powersports|motorcycles?|"
+    r"atvs?|utvs?|outboards?|vehicles?)\b")
 _PRICE_TAIL = re.compile(r"\s*(?:[-–—|·]|\(|,)\s*((?:US\$|C\$|A\$|[$€£])\s?\d[\d,. ]{0,14}\d"
                          r"(?:\s?[kKmM])?)(?:\s*(?:/\s?mo(?:nth)?|pcm|per month))?\b.*$")
 # A vehicle's condition around it ("New 2025 Toyota RAV4", "2024 Hyundai Tucson SEL (New)")
@@ -574,7 +588,8 @@ def _pairs_of(text: str, html: str) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     text = strip_footer(mail.text)
     table = html_table_pairs(mail.html, _is_known) if mail.html else []
-    stacked = [(k, v) for k, v, _ in engine.next_line_pairs(text, field_of)]
+    stacked = [(k, v) for k, v, _ in engine.next_line_pairs(text, field_of)
+               if not glued_label(v)]  # "Vehicle of Interest" / "Year2026": a heading
     listing_values: set[str] = set()  # rows a heading made the listing's, in one rendering
     for key, value in _scoped(form_pairs(text)) + _scoped(table) + stacked:
         if key in _HEADER_KEYS and value.strip().lower() in _HEADER_VALUES:
@@ -1051,6 +1066,17 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
             m = _VEHICLE_LINE.match(line)
             if m:
                 _set(ex, "property_address", m.group(1).strip(), 0.6)
+                trace["property_address"] = {"won": {"kind": "vehicle_line", "value": m.group(1)}}
+                break
+    if not ex.property_address and _VEHICLE_WORDS.search(
+            f"{mail.subject}\n{mail.from_name}\n" + "\n".join(lines[:min(footer_at, 80)])):
+        # A make the list does not know, in a vehicle's, boat's or RV's notice: "2019 Boston
+        # Whaler 230 Outrage" on a line of its own or ending the subject ("New inquiry on your
+        # 2019 Boston Whaler 230 Outrage", "New lead for 2021 Grand Design Imagine 2500RL").
+        for line in [mail.subject[:200], *lines[:min(footer_at, 80)]]:
+            m = _ANY_VEHICLE.search(line[:engine.LINE_MAX])
+            if m:
+                _set(ex, "property_address", m.group(1).strip(), 0.5)
                 trace["property_address"] = {"won": {"kind": "vehicle_line", "value": m.group(1)}}
                 break
     if ex.property_address:

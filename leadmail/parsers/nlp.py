@@ -106,7 +106,9 @@ def street_spans(line: str, limit: int = 20) -> list[tuple[int, int]]:
 # The writer's own address ("I live at ..."), as against a listing they ask about. A home they
 # sell is the property (a seller's address only where they say they live there).
 _OWN_HOME = re.compile(r"(?i)\b(i live|my address|my current address|we live|our address|"
-                       r"mailing address|i'm at|we're at|currently (?:live|living|rent\w*) at)\b")
+                       r"mailing address|i'm at|we're at|currently (?:live|living|rent\w*) at|"
+                       r"(?:we've|we have|i've|i have) (?:been|lived) in (?:our|my|the) "
+                       r"(?:house|home|condo|place)|(?:our|my) (?:house|home) (?:is )?at)\b")
 
 
 def load_model(name: str = DEFAULT_MODEL) -> Language:
@@ -202,12 +204,30 @@ def find_address(text: str) -> tuple[str | None, bool]:
             below = next((x.strip() for x in lines[at + 1:at + 3] if x.strip()), "")
             if "," not in street and below and engine.city_line(below):
                 street = f"{street}, {below}"  # a signature's "1840 N Sedgwick St" / "Chicago, IL"
-            return street, bool(_OWN_HOME.search(context + line))
+            return _trim_street(street), bool(_OWN_HOME.search(context + line))
     for line in text[:20000].split("\n"):
         found = engine.street_in(line) if _ANY_DIGIT.search(line) else None
         if found:  # a French, Spanish or Portuguese street usaddress does not read
-            return found, bool(_OWN_HOME.search(line))
+            return _trim_street(found), bool(_OWN_HOME.search(line))
     return None, False
+
+
+_AFTER_ZIP = re.compile(r"\b[A-Z]{2},?\s\d{5}(?:-\d{4})?(?!\d)")
+_QUOTES = "「」『』“”\"'«»（）() "
+
+
+def _trim_street(street: str) -> str:
+    """A street read from a sentence without the sentence around it: nothing after its ZIP
+    ("..., IL 60540 for 31 years"), and no words of another script before its number
+    ("…拝見した「1551 Ala Wai Blvd ...」の物件")."""
+    street = street[:engine.LINE_MAX]
+    zip_end = _AFTER_ZIP.search(street)
+    if zip_end:
+        street = street[:zip_end.end()]
+    number = _ANY_DIGIT.search(street)
+    if number and number.start() and not street[:number.start()].isascii():
+        street = street[number.start():]
+    return street.strip(_QUOTES + ",;.") or street
 
 
 _ANY_DIGIT = re.compile(r"\d")

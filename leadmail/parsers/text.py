@@ -215,11 +215,19 @@ _QUESTION_LINE = re.compile(r"^\s*([^\W\d_][^?\n]{2,100}\?)[ \t]+(\S[^?.!\n]{0,5
 _GLUED = re.compile(
     r"^\s*(?:(Full [Nn]ame|Name|E-?mail|Email [Aa]ddress|Phone|Phone [Nn]umber|Mobile|Telephone|"
     r"Lead type|"
-    r"Address|Message|Comments|Price|Budget|Search|Timeframe)(?=[A-Z(+\d]|[a-z0-9._-]+@)|"
+    r"Address|Message|Comments|Price|Budget|Search|Timeframe|City/State/Zip)(?=[A-Z(+\d]|"
+    r"[a-z0-9._-]+@)|"
+    # a vehicle's rows: "Year2026", "MakeToyota", "ModelRAV4 Hybrid", "TrimXLE Premium"
+    r"(Year)(?=(?:19|20)\d\d\s*$)|(Make|Model|Trim)(?=[A-Z0-9][\w-]*(?: [\w-]+){0,4}\s*$)|"
     # the same in capitals ("NAMEAlexander Papadakis", "PROPERTY3 Ridgecrest Way")
     r"(FULL NAME|NAME|E-?MAIL|EMAIL ADDRESS|PHONE|PHONE NUMBER|MOBILE|TELEPHONE|ADDRESS|"
     r"PROPERTY|MESSAGE|COMMENTS|PRICE|BUDGET)(?=[A-Z][a-z]|[A-Z]\s|[(+\d$€£]|[a-z0-9._-]+@))"
     r"(\S.{0,300})$")
+
+
+def glued_label(line: str) -> bool:
+    """True for a label run into its value ("Year2026", "NAMEAlexander Papadakis")."""
+    return bool(_GLUED.match(line[:400]))
 
 
 # Labels whose value is a person's words, set a blank line below them.
