@@ -636,3 +636,19 @@ def test_a_seller_says_they_live_in_the_home_they_ask_the_worth_of() -> None:
             "We would like to know what it might be worth.")
     assert find_address(text)[1] is True
     assert segment_hint(text) == "Seller"
+
+
+@pytest.mark.parametrize(("value", "price"), [
+    ("₹1.25 Cr", 12_500_000), ("Utgångspris: 4 950 000 kr", 4_950_000),
+    ("689 000 zł", 689_000), ("7 490 000 Kč", 7_490_000), ("预算 180 万美元以内", 1_800_000),
+    ("بسعر 1,200 دولار شهرياً", 1200), ("$1.5m_-_$2m", 2_000_000), ("$0.00", None)])
+def test_prices_in_more_currencies_and_notations(value: str, price: int | None) -> None:
+    from leadmail.parsers.fields import price_value
+    assert price_value(value) == price
+
+
+def test_an_estimates_range_is_a_price() -> None:
+    ex = _read_subject("Portal <no-reply@portal.example>", "New lead",
+                       "Name: Dana Wu\nEmail: dana@example.com\n"
+                       "RealEstimate(SM) range: $438,000 - $472,000\n")
+    assert str(ex.price).replace(",", "").endswith("472000")

@@ -73,6 +73,8 @@ FIELD_LABELS: dict[str, frozenset[str]] = {
         "max price", "home price", "vehicle price", "purchase price", "home value",
         "estimated home value", "estimated value", "property value", "estimated property value",
         "what is your budget", "what is your price range",
+        "estimate range", "realestimate range", "value range", "estimated range",
+        "estimated value range", "price estimate",
     }),
 }
 FIELD_LABELS = {k: v | frozenset(engine.EXTRA_LABELS.get(k, ())) for k, v in FIELD_LABELS.items()}

@@ -343,13 +343,14 @@ _AMOUNT = re.compile(
     r"(?i)(?P<pre>R\$|US\$|C\$|CA\$|A\$|[$€£]|\b(?:usd|eur|gbp|cad|brl|zar)\b|"
     r"(?-i:\bR)(?=\s?\d{1,3}(?:[ ,]\d{3})+))?\s?"
     r"(?P<num>\d{1,3}(?:[ ,.\u00a0\u202f]\d{3})+|\d+)(?:[.,](?P<cents>\d{1,2}))?(?!\d)"
-    r"(?:\s?(?P<mult>k|m|mm|million|mil)\b(?!\.\w))?"
-    r"(?:\s?(?P<post>[$€£]|\b(?:eur|usd|gbp|cad|mxn|zar|euros?|dollars?|dollari|dólares|"
-    r"reais)\b))?")
+    r"(?:\s?(?P<mult>k|m|mm|million|mil|crores?|cr|lakhs?|lacs?)\b(?!\.\w)|\s?(?P<wan>万|萬))?"
+    r"(?:\s?(?P<post>[$€£₹¥]|円|元|美元|dollars?|دولار|درهم|\b(?:eur|usd|gbp|cad|mxn|zar|euros?|"
+    r"dollari|dólares|reais|kr|sek|nok|dkk|zł|pln|kč|czk|aed|sgd|inr|rs)\b))?")
 # What marks an amount as money in _AMOUNT (a currency sign or word, a multiplier after a
 # digit): a line with none of these has no marked amount.
-_MONEY_MARK = Folded(r"[$€£]|\b(?:usd|eur|gbp|cad|brl|mxn|zar|euros?|dollars?|dollari|"
-                     r"dólares|reais)\b|"
+_MONEY_MARK = Folded(r"[$€£₹¥]|円|元|万|萬|دولار|درهم|\b(?:usd|eur|gbp|cad|brl|mxn|zar|euros?|"
+                     r"dollars?|dollari|dólares|reais|kr|sek|nok|dkk|zł|pln|kč|czk|aed|sgd|inr|"
+                     r"crores?|cr|lakhs?)\b|"
                      r"\d\s?(?:k|m|mm|million|mil)\b|\br ?\d{1,3}(?:[ ,]\d{3})+")
 _RANGE_SEP = re.compile(r"^\s*(?:-|–|—|to|à|a|bis|até|hasta)\s*$", re.I)
 _LISTING_CONTEXT = re.compile(
@@ -372,7 +373,8 @@ _PRICE_WORDS = Folded(
     r"afford|spend|under|below|no more than|less than|at most|"
     # a price or rent and "up to" in the languages of direct mail
     r"prezzo|huur|huurprijs|koopprijs|loyer|miete|affitto|aluguel|alquiler|renta|"
-    r"até|hasta|jusqu.a|bis zu|fino a|tot)\b")
+    r"até|hasta|jusqu.a|bis zu|fino a|tot|"
+    r"预算|預算|价格|價格|予算|価格|بسعر|السعر|الميزانية|cena|cenu|pris|utgångspris)\b")
 _NOT_PRICE = Folded(r"\b(hoa|fee|fees|deposit|tax|taxes|parking|dues|mileage|miles|"
                         r"km|down payment|income|salary|credit)\b")
 
@@ -396,6 +398,12 @@ def amounts(text: str) -> list[Money]:
         # "US$ 420 mil" (Portuguese, Spanish: thousand) and "$1.2 mil" (million)
         thousand = mult == "k" or (mult == "mil" and not m.group("cents") and int(num) >= 20)
         factor = 1000 if thousand else 1_000_000 if mult else 1
+        if mult.startswith("cr"):
+            factor = 10_000_000  # "₹1.25 Cr": a crore is ten million
+        elif mult.startswith(("lakh", "lac")):
+            factor = 100_000
+        elif m.group("wan"):
+            factor, mult = 10_000, "wan"  # "180 万美元": 万 is ten thousand
         cents = m.group("cents") or ""
         value = round((int(num) + (int(cents) / 10 ** len(cents) if cents else 0)) * factor)
         marked = bool(m.group("pre") or m.group("post") or mult)
@@ -408,8 +416,10 @@ def amounts(text: str) -> list[Money]:
 
 def price_value(text: str) -> int | None:
     """The price a value states: a range gives its upper bound ("$1,650 - $1,900" -> 1900,
-    "$300k - $400k" -> 400000, "300 to 400k" -> 400000); otherwise the first amount."""
-    found = amounts(text)
+    "$300k - $400k" -> 400000, "300 to 400k" -> 400000); otherwise the first amount. A
+    machine value's underscores are spaces ("$1.5m_-_$2m"); a zero ("$0.00") is no price."""
+    found = [m for m in amounts(text.replace("_", " ")) if m.value > 0]
+    text = text.replace("_", " ")
     if not found:
         return None
     first = found[0]
