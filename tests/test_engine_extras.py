@@ -652,3 +652,17 @@ def test_an_estimates_range_is_a_price() -> None:
                        "Name: Dana Wu\nEmail: dana@example.com\n"
                        "RealEstimate(SM) range: $438,000 - $472,000\n")
     assert str(ex.price).replace(",", "").endswith("472000")
+
+
+@pytest.mark.parametrize(("sender", "subject"), [
+    ("Acme Billing <billing@acme.example>", "Your Acme CRM subscription renews on December 8"),
+    ("Forms Billing <billing@forms.example>", "Your Forms receipt #JF-2026-1183344"),
+    ("Crm <notifications@crm.example>", "Email to Derek Ansah could not be delivered"),
+    ("Crm <no-reply@crm.example>", "Lead reassigned to another agent"),
+    ("Showings <feedback@showings.example>", "Weekly Showing Feedback: 4410 Oak Hollow Dr"),
+    ("Search Team <sc-noreply@search.example>", "New Page indexing issue detected for site")])
+def test_a_services_account_notices_are_no_leads(sender: str, subject: str) -> None:
+    ex = _read_subject(sender, subject,
+                       "Hi Jennifer,\n\nThis is about your account. Amount: $539.00\n"
+                       "Listing: 4410 Oak Hollow Dr, Austin, TX 78745\n")
+    assert ex.is_lead is False
