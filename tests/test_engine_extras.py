@@ -666,3 +666,14 @@ def test_a_services_account_notices_are_no_leads(sender: str, subject: str) -> N
                        "Hi Jennifer,\n\nThis is about your account. Amount: $539.00\n"
                        "Listing: 4410 Oak Hollow Dr, Austin, TX 78745\n")
     assert ex.is_lead is False
+
+
+def test_numbered_questions_and_a_question_answered_no() -> None:
+    ex = _read_subject("Flows <flow-noreply@flows.example>", "New response: Open House Sign-In",
+                       "A new response was submitted to Open House Sign-In.\n\n"
+                       "1. Your name: Grace Mwangi-Otieno\n2. Email: grace.o@example.org\n"
+                       "3. Mobile: 214 555 0183\n4. Do you need to sell a home first?: No\n"
+                       "5. Comments: Loved the kitchen. Is the HOA fee really only $45/month?\n")
+    assert ex.full_name == "Grace Mwangi-Otieno" and ex.phone == "+12145550183"
+    assert ex.message == "Loved the kitchen. Is the HOA fee really only $45/month?"
+    assert ex.segment != "Seller"

@@ -870,8 +870,10 @@ def parse_layout(mail: Mail, ctx: ParseContext, layout: Layout) -> Extracted:
     else:
         ex.segment = (segment_hint(str(kind) if kind else None)
                       or segment_hint(mail.subject, ex.message,
-                                      *(str(v) for k, v in ex.custom_fields.items()
-                                        if k in ("lead_form", "form", "campaign", "ad_group")))
+                                      *(str(v).replace("_", " ")  # "seller_valuation_q4"
+                                        for k, v in ex.custom_fields.items()
+                                        if k in ("lead_form", "form", "campaign", "ad_group",
+                                                 "utm_campaign", "form_name", "page")))
                       or layout.default_segment)
     if ex.segment == "Buyer" and not intent and is_rental(mail, ex):
         ex.segment = segment_hint(ex.message) if segment_hint(ex.message) == "Seller" else None
@@ -893,6 +895,10 @@ _LABEL_AT_START = re.compile(r"(?m)^[ \t]*([^\W\d_][^:\n]{2,80}?)[ \t]*:")
 # A service job's own rows: the person hires someone for work, they buy or sell nothing.
 _JOB_LABELS = frozenset({"project type", "job type", "type of project", "type of job",
                          "service category", "job category", "project category"})
+
+
+_NO_ANSWER = re.compile(r"(?i)\s*(no|n/a|none|false|nope|not yet|non|nein|não|nao)\b")
+_PERSON_FIELDS = frozenset({"full_name", "first_name", "last_name", "email", "phone"})
 
 
 def form_intent(mail: Mail, pairs: list[tuple[str, str]]) -> tuple[str, str] | None:
@@ -917,7 +923,15 @@ def form_intent(mail: Mail, pairs: list[tuple[str, str]]) -> tuple[str, str] | N
             break  # the labels begin: the heading is above them
         if line.strip() and len(line) <= 100:
             head.append(line)
-    labels = [*(k[:80] for k, _ in pairs), *(m.group(1) for m in _LABEL_AT_START.finditer(kept))]
+    # A label is the form's word on what the person wants, unless it is the person's own row
+    # ("Homeowner: Hana Kobayashi") or a question they answered no ("Do you need to sell a
+    # home first?: No").
+    said_no = {k for k, v in pairs if _NO_ANSWER.match(v[:20])}
+    labels = [*(k[:80] for k, _ in pairs
+                if k not in said_no and field_of(k) not in _PERSON_FIELDS),
+              *(m.group(1) for m in _LABEL_AT_START.finditer(kept)
+                if label_key(m.group(1)) not in said_no
+                and field_of(label_key(m.group(1))) not in _PERSON_FIELDS)]
     hits = [x for x in "\n".join([*labels, *head]).lower().split("\n") if _SELLER_STEM.search(x)]
     seller = SELLER.search("\n".join(hits)) if hits else None
     if seller:

@@ -167,7 +167,8 @@ def first_value(pairs: list[tuple[str, str]], *labels: str) -> str | None:
 
 # Looser than _LABEL_LINE: form builders and Zapier keep "?" and long questions as labels.
 # Labels in any script's letters: "Correo electrónico:", "Téléphone :", "Straße/Nr.:".
-_FORM_LINE = re.compile(r"^\s*[*\-•]?\s*([^\W\d_][\w /&'’().#?,（）-]{0,60}?)\s*[:=：]\s*(.*)$")
+_FORM_LINE = re.compile(r"^\s*[*\-•]?\s*(?:\d{1,2}[.)]\s+)?([^\W\d_][\w /&'’().#?,（）-]{0,60}?)"
+                        r"\s*[:=：]\s*(.*)$")
 _ROW_SEP = re.compile(r"\s+[·|]\s+")
 # A machine key with dots ("contact.name: Óscar Beltrán", "listing.price = 689000").
 _MACHINE_LINE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9]*(?:[._-][A-Za-z0-9]+){1,6})\s*[:=]\s*(.*)$")
