@@ -677,3 +677,12 @@ def test_numbered_questions_and_a_question_answered_no() -> None:
     assert ex.full_name == "Grace Mwangi-Otieno" and ex.phone == "+12145550183"
     assert ex.message == "Loved the kitchen. Is the HOA fee really only $45/month?"
     assert ex.segment != "Seller"
+
+
+def test_a_homeowners_notes_and_a_bill_that_is_no_price() -> None:
+    ex = _read_subject("Solar <noreply@solar.example>", "New quote request - Solar + Storage",
+                       "New quote request\n\nHomeowner: Hana Kobayashi\nEmail: hana@example.org\n"
+                       "Average monthly electric bill: $185\n"
+                       "Homeowner notes: We plan to buy an EV next year so please size for it.\n")
+    assert ex.message == "We plan to buy an EV next year so please size for it."
+    assert ex.price is None

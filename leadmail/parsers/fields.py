@@ -105,6 +105,8 @@ EXTRA_LABELS: dict[str, set[str]] = {
               "رقم الجوال", "الموبايل", "전화", "전화번호", "휴대폰"},
     "message": {"son message", "votre message", "message du contact", "nachricht",
                 "customer note", "customer notes", "client note", "buyer note", "lead note",
+                "homeowner note", "homeowner notes", "homeowner comments", "homeowner message",
+                "notes from homeowner", "notes from the homeowner", "message from homeowner",
                 "consumer note", "shopper note", "renter note", "seller note", "note to agent",
                 "note to dealer", "note for the agent",
                 "what they said", "what she said", "what he said", "their message",
@@ -375,7 +377,8 @@ _PRICE_WORDS = Folded(
     r"prezzo|huur|huurprijs|koopprijs|loyer|miete|affitto|aluguel|alquiler|renta|"
     r"até|hasta|jusqu.a|bis zu|fino a|tot|"
     r"预算|預算|价格|價格|予算|価格|بسعر|السعر|الميزانية|cena|cenu|pris|utgångspris)\b")
-_NOT_PRICE = Folded(r"\b(hoa|fee|fees|deposit|tax|taxes|parking|dues|mileage|miles|"
+_NOT_PRICE = Folded(r"\b(hoa|fee|fees|deposit|tax|taxes|parking|dues|mileage|miles|bills?|"
+                        r"electric|electricity|utility|utilities|"
                         r"km|down payment|income|salary|credit)\b")
 
 
