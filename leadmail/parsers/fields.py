@@ -1102,7 +1102,7 @@ def fallback_brand(from_name: str) -> str | None:
     if not name or _SITE_WORDS.search(name):
         return None
     name = _GENERIC_NAME.sub(" ", name).strip(" -|:")
-    product = _PRODUCT_TIER.search(name)
+    product = _PRODUCT_TIER.search(name[:60])
     if product and product.start() >= 2:
         name = name[:product.start()]  # "WhatsApp Business", "Snapchat Ads": the brand
     return name if 2 <= len(name) <= 40 else None
