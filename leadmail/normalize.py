@@ -91,10 +91,30 @@ def _read_phone(raw: str, region: str) -> str | None:
             pass  # e.g. "512-555-0143 / 512-555-0199" is too long as one number
         else:
             if _acceptable_phone(number):
-                return _e164(number)
+                return _e164(_nanp_written(number, text, region))
     # Wordy or multi-number field ("Cell: 512-555-0143 (preferred)"): take the first number.
     found = find_phones(text, region)
     return found[0] if found else None
+
+
+# A number written the North American way: "(949) 555-0118", "949-555-0118".
+_NANP_SHAPE = re.compile(r"\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4}")
+
+
+def _nanp_written(number: phonenumbers.PhoneNumber, raw: str, region: str
+                  ) -> phonenumbers.PhoneNumber:
+    """The number as a North American one when it is written so, has no country code, and is
+    no valid number of the region it was read in (a person from a ".cn" address writing their
+    US number "(949) 555-0118")."""
+    if region in ("US", "CA") or not _NANP_SHAPE.fullmatch(raw.strip()[:20]):
+        return number
+    if phonenumbers.is_valid_number(number):
+        return number
+    try:
+        us = phonenumbers.parse(raw, "US")
+    except phonenumbers.NumberParseException:
+        return number
+    return us if phonenumbers.is_valid_number(us) else number
 
 
 PHONE_SCAN = 50_000  # characters of free text searched for phone numbers
@@ -119,7 +139,7 @@ def find_phones(text: str, region: str = "US") -> list[str]:
             continue  # a slice of a longer id such as "Lead ID 5125550143999"
         if not _acceptable_phone(match.number):
             continue
-        formatted = _e164(match.number)
+        formatted = _e164(_nanp_written(match.number, match.raw_string, region))
         if formatted not in result:
             result.append(formatted)
     return result
@@ -317,10 +337,51 @@ def _two_surnames(words: list[str]) -> bool:
             and not words[-1].endswith("."))
 
 
+# Han, kana and Hangul: scripts whose names are written family name first.
+_CJK = re.compile(r"^[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af\u1100-\u11ff]+$")
+_CJK_TWO_CHAR_SURNAMES = frozenset({
+    "欧阳", "歐陽", "司马", "司馬", "诸葛", "諸葛", "上官", "东方", "東方", "皇甫", "令狐", "慕容",
+    "宇文", "尉迟", "長孫", "长孙", "南宫", "夏侯", "公孙", "轩辕", "端木", "独孤", "西门",
+    "佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤", "吉田",
+    "山田", "佐々木", "山口", "松本", "井上", "木村", "清水", "山崎", "森田", "池田", "橋本",
+    "石川", "前田", "藤田", "後藤", "岡田", "長谷川", "村上", "近藤", "坂本", "遠藤", "青木"})
+
+
+def _cjk_name(words: list[str]) -> tuple[str, str] | None:
+    """(given, family) of a name in Chinese, Japanese or Korean script, written family name
+    first: "佐藤 健" is Ken Sato, "王丽华" is Lihua Wang (a one-character surname unless it is a
+    known longer one)."""
+    if not words or len(words) > 2 or not all(_CJK.match(w) for w in words):
+        return None
+    if len(words) == 2:
+        return words[1], words[0]
+    name = words[0]
+    if not 2 <= len(name) <= 5:
+        return None
+    cut = next((len(s) for s in sorted(_CJK_TWO_CHAR_SURNAMES, key=len, reverse=True)
+                if name.startswith(s) and len(name) > len(s)), 1)
+    return name[cut:], name[:cut]
+
+
+# Vietnamese names are written family name first, with a middle name such as Thi or Van:
+# "Nguyen Thi Mai" is Mai Nguyen.
+_VIETNAMESE_SURNAMES = frozenset("""
+nguyen nguyễn tran trần le lê pham phạm hoang hoàng huynh huỳnh phan vu vũ vo võ dang đặng
+bui bùi do đỗ ho hồ ngo ngô duong dương ly lý truong trương dinh đinh lam lâm
+""".split())
+_VIETNAMESE_MIDDLE = frozenset({"thi", "thị", "van", "văn"})
+
+
 def _parse_full_name(full: str) -> tuple[str | None, str | None]:
     """Split a cleaned full name into (given names, surname) with nameparser; a plain "Given
     Family" pair (most names) without it."""
     words = full.split()
+    cjk = _cjk_name(words)
+    if cjk:
+        return cjk
+    if (len(words) == 3 and words[0].lower() in _VIETNAMESE_SURNAMES
+            and words[1].lower() in _VIETNAMESE_MIDDLE):
+        return case_name(words[2], given=True), case_name(words[0])
     if _two_surnames(words) and all(_PLAIN_WORD.match(w) for w in words):
         return case_name(words[0], given=True), case_name(" ".join(words[-2:]))
     if (len(words) == 2 and all(_PLAIN_WORD.match(w) for w in words)
@@ -365,7 +426,7 @@ def split_name(
     if full_clean:
         # Explicit fields win; the full name only fills in whichever one is missing.
         words = full_clean.split()
-        if len(words) == 2 and re.fullmatch(r"[^\W\d_]\.?", words[1]):
+        if len(words) == 2 and re.fullmatch(r"[^\W\d_]\.?", words[1]) and not _cjk_name(words):
             return first_name or case_name(words[0], given=True), last_name  # "Fatima A."
         parsed_first, parsed_last = _parse_full_name(full_clean)
         first_name = first_name or parsed_first

@@ -360,3 +360,329 @@ def test_account_mail_is_no_lead(subject: str) -> None:
     ex = _read_subject("Acme <no-reply@acme.example>", subject,
                        "Hello,\n\nThis is an automated message about your account.\n")
     assert ex.is_lead is False
+
+
+# --- a notifier's own identity, machine keys, labels and names in CJK and Arabic scripts
+
+
+def _read_headers(headers: dict[str, str], body: str):
+    msg = EmailMessage()
+    for key, value in {"To": "leads@brokerage.example", **headers}.items():
+        msg[key] = value
+    msg.set_content(body)
+    return parsers.extract(parse_mail(msg.as_bytes()), ParseContext())
+
+
+@pytest.mark.parametrize("sender", [
+    "Acme Local Ads <local-ads-noreply@acme.example>",  # no-reply inside the local part
+    "Acme Pros <team@acmepros.example>",  # a service's role mailbox
+    "Acme Pros <leads@acmepros.example>"])
+def test_a_notifiers_own_identity_is_never_the_lead(sender: str) -> None:
+    ex = _read_subject(sender, "You have a new lead",
+                       "You have a new lead on Acme!\n\nWindow cleaning - Leeds\n\n"
+                       "Priyanka Oduya\n07700 900461\npriyanka.o@example.co.uk\n\n"
+                       "Acme Pros Limited, 2nd Floor, 33 Holborn, London EC1N 2HT\n")
+    assert ex.full_name == "Priyanka Oduya"
+    assert ex.email == "priyanka.o@example.co.uk"
+    assert "acme" not in (ex.full_name or "").lower()
+
+
+def test_a_reply_relay_gives_the_name_but_not_the_address() -> None:
+    ex = _read_headers({"From": "Stays <messages@stays.example>",
+                        "Reply-To": "\"Sophie L.\" "
+                                    "<321-3120457-9987712@messages.staysmail.example>",
+                        "Subject": "Inquiry for Dec 26 - Jan 2"},
+                       "You have a new inquiry\n\nCheck-in: Sat, Dec 26\n\n"
+                       "\"Is the pool heated in winter? Also is there a crib available?\"\n")
+    assert ex.email is None
+    assert ex.full_name == "Sophie L."
+
+
+def test_a_text_through_a_carriers_gateway_is_from_that_phone() -> None:
+    ex = _read_headers({"From": "5125550143@txt.carrier.example", "Subject": ""},
+                       "Can we see the one on Cloverleaf again tomorrow after 6?\n")
+    assert ex.phone == "+15125550143"
+    assert ex.email is None
+
+
+def test_a_voicemail_relay_is_the_callers_own_words() -> None:
+    ex = _read_subject("PhoneCo <service@phoneco.example>",
+                       "New Voice Message from (210) 555-0139",
+                       "You have a new voice message:\n\nFrom: (210) 555-0139\n\n"
+                       "Voicemail Transcription:\nHi, this is Marisol Quintana, I'm calling about "
+                       "the house for rent on Fredericksburg Road. Is it still available?\n\n"
+                       "PhoneCo, Inc. | 20 Davis Drive, Belmont, CA 94002\n")
+    assert ex.source == "Direct"
+    assert ex.full_name == "Marisol Quintana"
+    assert ex.email is None and ex.phone == "+12105550139"
+    assert ex.property_address is None and ex.address is None
+
+
+def test_a_notification_that_names_nobody_is_held_for_review() -> None:
+    ex = _read_subject("Acme Local Ads <local-ads-noreply@acme.example>",
+                       "You got a new phone lead",
+                       "New phone lead\n\nCaller: (404) 555-0187\nJob type: Drain cleaning\n"
+                       "Location: Atlanta, GA 30307\n")
+    assert ex.is_lead and ex.phone == "+14045550187"
+    assert not ex.full_name and not ex.email
+    assert "needs-review" in ex.tags or "no-contact" in ex.tags or max(
+        ex.confidence.get(k, 0) for k in ("full_name", "email", "phone")) < 0.5
+
+
+def test_one_name_a_relay_gives_is_the_persons() -> None:
+    ex = _read_subject("Acme Profile <profile-noreply@acme.example>", "New message from Kenji",
+                       "Harbor Realty\n\nKenji sent you a message\n\n"
+                       "Do you have any 2 bedroom apartments for rent near Ballard?\n")
+    assert ex.full_name == "Kenji" and ex.email is None
+
+
+def test_machine_keys_read_as_labels() -> None:
+    ex = _read_subject("Flows <noreply@flows.example>", "New chat lead",
+                       "New chat lead\n\ncontact.name: Óscar Beltrán\n\n"
+                       "contact.email: oscar.b@example.net\n\nlead.phoneNumber: +17205550167\n\n"
+                       "listing.address: 12044 W 54th Pl, Arvada, CO 80002\n\n"
+                       "transcript.first_message: hi is this one still available?\n")
+    assert ex.full_name == "Óscar Beltrán" and ex.email == "oscar.b@example.net"
+    assert ex.phone == "+17205550167"
+    assert ex.property_address == "12044 W 54th Pl, Arvada, CO 80002"
+    assert ex.message == "hi is this one still available?"
+
+
+def test_capital_labels_run_into_their_values() -> None:
+    ex = _read_subject("Sites <leads@sites.example>", "New Lead: Property Inquiry",
+                       "New Lead: Property Inquiry\n\nNAMEAlexander Papadakis\n\n"
+                       "EMAILa.papadakis@example.com\n\nPHONE+1 (805) 555-0104\n")
+    assert ex.full_name == "Alexander Papadakis" and ex.email == "a.papadakis@example.com"
+
+
+@pytest.mark.parametrize("body", [
+    "姓名：王丽华\n邮箱：lihua.w@example.com\n电话：(949) 555-0118\n",
+    "氏名：佐藤 健\nメールアドレス：lihua.w@example.com\n電話番号：(949) 555-0118\n",
+    "الاسم: عمر الرشيد\nالبريد الإلكتروني: lihua.w@example.com\nالهاتف: (949) 555-0118\n"])
+def test_cjk_and_arabic_labels_are_labels(body: str) -> None:
+    ex = _read_subject("Forms <forms@forms.example>", "New form submission", body)
+    assert ex.email == "lihua.w@example.com" and ex.phone == "+19495550118"
+    assert ex.full_name in ("王丽华", "佐藤 健", "عمر الرشيد")
+
+
+def test_cjk_names_are_family_name_first() -> None:
+    from leadmail.normalize import split_name
+    assert split_name("佐藤 健") == ("健", "佐藤")
+    assert split_name("王丽华") == ("丽华", "王")
+    assert split_name("欧阳明") == ("明", "欧阳")
+
+
+def test_a_number_written_the_north_american_way_abroad() -> None:
+    from leadmail.normalize import find_phones
+    assert find_phones("请联系我：(949) 555-0118。", "CN") == ["+19495550118"]
+    assert find_phones("Telefon: 0151 55501470", "DE") == ["+4915155501470"]
+
+
+def test_a_name_the_mail_is_written_to_is_not_the_writers() -> None:
+    msg = EmailMessage()
+    msg["From"], msg["To"] = "Gus & Linda Petrakis <gus.p@example.net>", \
+        "nicole.fontaine@brokerage.example"
+    msg["Subject"] = "Got your postcard"
+    msg.set_content("Hi Nicole,\n\nGot your postcard. We would like to know what our house "
+                    "might be worth. Our number is 630-555-0192.\n\nThanks,\nGus Petrakis\n")
+    ex = parsers.extract(parse_mail(msg.as_bytes()), ParseContext())
+    assert ex.full_name == "Gus Petrakis"
+
+
+def test_a_text_names_its_writer_after_the_greeting() -> None:
+    ex = _read_headers({"From": "5125550143@txt.carrier.example", "Subject": "",
+                        "To": "mike.delgado@brokerage.example"},
+                       "Hey Mike its Rosa from the open house on Sunday. Can we see the one on "
+                       "Cloverleaf again?\n")
+    assert ex.full_name == "Rosa"
+
+
+@pytest.mark.parametrize(("subject", "body", "name"), [
+    ("New Lead: Priya Raghunathan (Seller)", "Lead Type: Seller\nPhone: (503) 555-0177\n",
+     "Priya Raghunathan"),
+    ("New message", "You have a new message\n\nValeria Montoya · +1 786-555-0123\n\n"
+     "Is the studio still for sale?\n", "Valeria Montoya"),
+    ("Sharon from Crestview sent you a message", "Hi there, do you work with seniors?\n",
+     "Sharon"),
+    ("New lead: House Cleaning", "Aisha wants a quote.\n\nBedrooms: 3\n", "Aisha")])
+def test_a_notification_names_its_person_without_a_label(subject: str, body: str,
+                                                          name: str) -> None:
+    ex = _read_subject("Acme <no-reply@acme.example>", subject, body)
+    assert ex.full_name == name
+
+
+def test_a_vietnamese_name_is_family_name_first() -> None:
+    from leadmail.normalize import split_name
+    assert split_name("Nguyen Thi Mai") == ("Mai", "Nguyen")
+    assert split_name("Mai Nguyen") == ("Mai", "Nguyen")
+
+
+@pytest.mark.parametrize(("sender", "brand"), [
+    ("WhatsApp Business", "WhatsApp"), ("Snapchat Ads", "Snapchat"),
+    ("Pabbly Connect", "Pabbly"), ("GoDaddy Websites + Marketing", "GoDaddy")])
+def test_a_product_line_after_a_brand_is_no_part_of_it(sender: str, brand: str) -> None:
+    from leadmail.parsers.fields import fallback_brand
+    assert fallback_brand(sender) == brand
+
+
+def test_glued_labels_in_sentence_case() -> None:
+    ex = _read_subject("Pins <no-reply@business.pins.example>", "New lead: Farmhouse Builds",
+                       "Someone is interested in your business\n\nFull nameIngrid Solberg\n\n"
+                       "Emailingrid.s@example.net\n\nPhone(402) 555-0144\n")
+    assert ex.full_name == "Ingrid Solberg" and ex.email == "ingrid.s@example.net"
+
+
+def test_a_lead_type_row_says_what_the_person_wants() -> None:
+    ex = _read_subject("Crm <notifications@crm.example>", "New Lead",
+                       "Name: Priya Raghunathan\nLead Type: Seller\nPhone: (503) 555-0177\n"
+                       "Email: priya.r@example.com\n")
+    assert ex.segment == "Seller"
+
+
+@pytest.mark.parametrize(("text", "segment"), [
+    ("希望找学区的独立屋，预算 180 万美元以内。", "Buyer"),
+    ("現在も販売中でしょうか。内覧は可能でしょうか。", "Buyer"),
+    ("自宅の売却を考えています。査定をお願いします。", "Seller")])
+def test_buying_and_selling_in_scripts_without_spaces(text: str, segment: str) -> None:
+    from leadmail.parsers.common import segment_hint
+    assert segment_hint(text) == segment
+
+
+def test_a_notifications_sentence_is_no_label() -> None:
+    ex = _read_subject("Sites <no-reply@sites.example>", "New message from your website",
+                       "You have a new message from your website oak.example\n\nContact Us\n\n"
+                       "Name\nKeisha Whitfield\n\nEmail\nkw@example.net\n\nMessage\n"
+                       "Could you do a market analysis of our townhome?\n")
+    assert ex.message == "Could you do a market analysis of our townhome?"
+
+
+def test_a_message_label_over_another_label_is_empty() -> None:
+    ex = _read_subject("Cal <notifications@cal.example>", "New booking request: Walkthrough",
+                       "Invitee\nPriyanka Nair\n\nInvitee Email\npn@example.com\n\n"
+                       "Questions:\nPhone number\n+1 617-555-0115\n\n"
+                       "Anything we should know before the walkthrough?\n"
+                       "My dad uses a cane so please let me know if there are many stairs.\n")
+    assert ex.message == "My dad uses a cane so please let me know if there are many stairs."
+    assert ex.phone == "+16175550115"
+
+
+@pytest.mark.parametrize("trailer", [
+    "Sent automatically by Flows scenario #4471902. Edit scenario",
+    "Submitted from www.lonestarmotors.example · Session source: organic",
+    "This inquiry was sent to you via LandSite, part of the Land Network."])
+def test_an_automations_own_trailer_is_no_part_of_the_message(trailer: str) -> None:
+    assert tidy_message(f"Is this one still available?\n\n{trailer}") == \
+        "Is this one still available?"
+
+
+def test_rows_set_on_one_line_and_the_words_after_a_relays_sent_you_a_message() -> None:
+    ex = _read_subject("Pros <messages@pros.example>", "New message from Yusuf Demir",
+                       "Yusuf Demir sent you a message\n\n"
+                       "Project type: Interior Design · Location: San Mateo, CA 94402 · "
+                       "Budget: $25,000 - $40,000\n\nHello,\nWe just closed on a ranch and want "
+                       "help with the living room.\n\nReply\n\nPros Inc., 285 Hamilton Ave, "
+                       "Palo Alto, CA 94301\n")
+    assert ex.message.startswith("Hello,\nWe just closed on a ranch")
+    assert "Project type" not in ex.message
+    assert str(ex.price).replace(",", "").endswith("40000")
+    assert ex.segment is None  # a job for a service: a customer
+
+
+def test_a_voicemails_message_is_its_transcription() -> None:
+    ex = _read_subject("PhoneCo <service@phoneco.example>", "New Voice Message from (210) 555-0139",
+                       "You have a new voice message:\n\nFrom: (210) 555-0139\nLength: 00:41\n\n"
+                       "Voicemail Transcription:\nHi, this is Marisol Quintana, calling about the "
+                       "house for rent. Is it still available?\n\n"
+                       "Note: Transcription is automatically generated.\n")
+    assert ex.message == ("Hi, this is Marisol Quintana, calling about the house for rent. "
+                          "Is it still available?")
+
+
+@pytest.mark.parametrize(("subject", "body", "vehicle"), [
+    ("New inquiry on your 2019 Boston Whaler 230 Outrage",
+     "New inquiry on your listing\n\n2019 Boston Whaler 230 Outrage\n$129,000\n\n"
+     "From: Lionel Rhodes\nEmail: rhodes@example.org\n\"Interested in this boat.\"\n",
+     "2019 Boston Whaler 230 Outrage"),
+    ("New RV lead", "New lead for 2021 Grand Design Imagine 2500RL\n\nTravel Trailer · $38,900"
+     "\n\nAgnieszka Berg\nberg@example.com\n", "2021 Grand Design Imagine 2500RL")])
+def test_a_vehicle_of_a_make_not_listed(subject: str, body: str, vehicle: str) -> None:
+    ex = _read_subject("Trader <no-reply@trader.example>", subject, body)
+    assert ex.property_address == vehicle
+
+
+def test_a_vehicles_rows_run_into_their_values() -> None:
+    ex = _read_subject("Autos <dealerleads@autos.example>", "Dealer Lead #5582913",
+                       "Dealer Lead\n\nNameThandiwe Mokoena\n\nPhone336.555.0193\n\n"
+                       "Emailthandi@example.com\n\nVehicle of Interest\nYear2026\n\nMakeToyota\n\n"
+                       "ModelRAV4 Hybrid\n\nTrimXLE Premium\n")
+    assert ex.property_address == "2026 Toyota RAV4 Hybrid XLE Premium"
+
+
+@pytest.mark.parametrize(("sentence", "street"), [
+    ("We've been in our house at 935 Birchwood Ln, Naperville, IL 60540 for 31 years.",
+     "935 Birchwood Ln, Naperville, IL 60540"),
+    ("貴社のウェブサイトで拝見した「1551 Ala Wai Blvd #2104, Honolulu, HI 96815」の物件について",
+     "1551 Ala Wai Blvd #2104, Honolulu, HI 96815")])
+def test_a_street_in_a_sentence_is_cut_from_it(sentence: str, street: str) -> None:
+    from leadmail.parsers.nlp import find_address
+    found, _ = find_address(sentence)
+    assert found is not None and found.replace("# ", "#") == street
+
+
+def test_a_seller_says_they_live_in_the_home_they_ask_the_worth_of() -> None:
+    from leadmail.parsers.common import segment_hint
+    from leadmail.parsers.nlp import find_address
+    text = ("We've been in our house at 935 Birchwood Ln, Naperville, IL 60540 for 31 years. "
+            "We would like to know what it might be worth.")
+    assert find_address(text)[1] is True
+    assert segment_hint(text) == "Seller"
+
+
+@pytest.mark.parametrize(("value", "price"), [
+    ("₹1.25 Cr", 12_500_000), ("Utgångspris: 4 950 000 kr", 4_950_000),
+    ("689 000 zł", 689_000), ("7 490 000 Kč", 7_490_000), ("预算 180 万美元以内", 1_800_000),
+    ("بسعر 1,200 دولار شهرياً", 1200), ("$1.5m_-_$2m", 2_000_000), ("$0.00", None)])
+def test_prices_in_more_currencies_and_notations(value: str, price: int | None) -> None:
+    from leadmail.parsers.fields import price_value
+    assert price_value(value) == price
+
+
+def test_an_estimates_range_is_a_price() -> None:
+    ex = _read_subject("Portal <no-reply@portal.example>", "New lead",
+                       "Name: Dana Wu\nEmail: dana@example.com\n"
+                       "RealEstimate(SM) range: $438,000 - $472,000\n")
+    assert str(ex.price).replace(",", "").endswith("472000")
+
+
+@pytest.mark.parametrize(("sender", "subject"), [
+    ("Acme Billing <billing@acme.example>", "Your Acme CRM subscription renews on December 8"),
+    ("Forms Billing <billing@forms.example>", "Your Forms receipt #JF-2026-1183344"),
+    ("Crm <notifications@crm.example>", "Email to Derek Ansah could not be delivered"),
+    ("Crm <no-reply@crm.example>", "Lead reassigned to another agent"),
+    ("Showings <feedback@showings.example>", "Weekly Showing Feedback: 4410 Oak Hollow Dr"),
+    ("Search Team <sc-noreply@search.example>", "New Page indexing issue detected for site")])
+def test_a_services_account_notices_are_no_leads(sender: str, subject: str) -> None:
+    ex = _read_subject(sender, subject,
+                       "Hi Jennifer,\n\nThis is about your account. Amount: $539.00\n"
+                       "Listing: 4410 Oak Hollow Dr, Austin, TX 78745\n")
+    assert ex.is_lead is False
+
+
+def test_numbered_questions_and_a_question_answered_no() -> None:
+    ex = _read_subject("Flows <flow-noreply@flows.example>", "New response: Open House Sign-In",
+                       "A new response was submitted to Open House Sign-In.\n\n"
+                       "1. Your name: Grace Mwangi-Otieno\n2. Email: grace.o@example.org\n"
+                       "3. Mobile: 214 555 0183\n4. Do you need to sell a home first?: No\n"
+                       "5. Comments: Loved the kitchen. Is the HOA fee really only $45/month?\n")
+    assert ex.full_name == "Grace Mwangi-Otieno" and ex.phone == "+12145550183"
+    assert ex.message == "Loved the kitchen. Is the HOA fee really only $45/month?"
+    assert ex.segment != "Seller"
+
+
+def test_a_homeowners_notes_and_a_bill_that_is_no_price() -> None:
+    ex = _read_subject("Solar <noreply@solar.example>", "New quote request - Solar + Storage",
+                       "New quote request\n\nHomeowner: Hana Kobayashi\nEmail: hana@example.org\n"
+                       "Average monthly electric bill: $185\n"
+                       "Homeowner notes: We plan to buy an EV next year so please size for it.\n")
+    assert ex.message == "We plan to buy an EV next year so please size for it."
+    assert ex.price is None

@@ -8,7 +8,7 @@ from leadmail.parsers import fields as engine
 from leadmail.parsers import structured
 from leadmail.parsers.adf import AdfParser
 from leadmail.parsers.base import Extracted, Mail, ParseContext, Parser
-from leadmail.parsers.common import is_rental, segment_hint, seller_home
+from leadmail.parsers.common import is_notifier, is_rental, segment_hint, seller_home
 from leadmail.parsers.craigslist import CraigslistParser
 from leadmail.parsers.everquote import EverQuoteParser
 from leadmail.parsers.facebook import FacebookParser
@@ -17,7 +17,7 @@ from leadmail.parsers.homelight import HomeLightParser
 from leadmail.parsers.homes import HomesParser
 from leadmail.parsers.idx import IdxParser
 from leadmail.parsers.lendingtree import LendingTreeParser
-from leadmail.parsers.nlp import DirectParser
+from leadmail.parsers.nlp import DirectParser, hold_for_review
 from leadmail.parsers.nonlead import non_lead_reason, notice_reason
 from leadmail.parsers.opcity import OpcityParser
 from leadmail.parsers.realtor import RealtorParser
@@ -194,6 +194,11 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         result.segment = "Seller" if segment_hint(result.message) == "Seller" else None
     if isinstance(parser, DirectParser):
         seller_home(result)  # a seller's own mail about the home they live in
+    if (result.is_lead and is_notifier(mail) and "review" not in result.trace
+            and not (result.full_name or result.first_name or result.last_name or result.email)):
+        # A service's notification that names nobody ("New phone lead", "Caller: ..."): never
+        # a lead made of the notifier; what it gives is held for a person to look at.
+        hold_for_review(result, "a notification that names no person")
     return result, parser
 
 

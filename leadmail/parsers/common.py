@@ -16,6 +16,7 @@ from leadmail.parsers.text import (
     PERSON_HEADING,
     Folded,
     form_pairs,
+    glued_label,
     html_table_pairs,
     label_key,
     strip_footer,
@@ -44,6 +45,7 @@ FIELD_LABELS: dict[str, frozenset[str]] = {
         "mobile number", "cell", "cell phone", "contact number", "contact phone", "phone no",
         "lead phone", "buyer phone", "home phone", "work phone", "primary phone", "best phone",
         "client phone", "customer phone", "day phone", "evening phone", "borrower phone",
+        "caller", "caller id", "caller number", "caller phone", "from number", "phone lead",
     }),
     "message": frozenset({
         "message", "comments", "comment", "message body", "question", "questions", "notes",
@@ -64,12 +66,15 @@ FIELD_LABELS: dict[str, frozenset[str]] = {
         "address", "street address", "mailing address", "home address", "current address",
         "street", "street address line 1", "owner address", "owner mailing address",
         "billing address", "residential address", "postal address", "permanent address",
+        "garaging address",
     }),
     "price": frozenset({
         "price", "list price", "listing price", "asking price", "budget", "price range",
         "max price", "home price", "vehicle price", "purchase price", "home value",
         "estimated home value", "estimated value", "property value", "estimated property value",
         "what is your budget", "what is your price range",
+        "estimate range", "realestimate range", "value range", "estimated range",
+        "estimated value range", "price estimate",
     }),
 }
 FIELD_LABELS = {k: v | frozenset(engine.EXTRA_LABELS.get(k, ())) for k, v in FIELD_LABELS.items()}
@@ -112,6 +117,18 @@ _NOREPLY = re.compile(
     r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon|postmaster|bounces?|"
     r"notifications?|notify|alerts?|automated|zapier|leads?[-_.]?noreply|wordpress|www-data|"
     r"webmaster|forms?$|mailer$|system$)", re.I)
+_NOREPLY_IN = re.compile(r"(?:^|[-_.+])(?:no[-_.]?reply|do[-_.]?not[-_.]?reply)(?:$|[-_.+])")
+# A service's role mailboxes (RFC 2142 and the lead services' own): no person's address.
+_ROLE_BOXES = frozenset({
+    "leads", "lead", "newleads", "new-leads", "team", "messages", "message", "messaging",
+    "service", "services", "notification", "notifications", "alert", "alerts", "updates",
+    "support", "mailer", "notify", "inquiries", "enquiries", "robot", "bot", "reply",
+    "replies", "connect", "concierge"})
+_RELAY_HOSTS = frozenset({"messages", "message", "reply", "replies", "relay", "inbound",
+                          "conversations", "reply-to", "msg"})
+_RELAY_PREFIX = re.compile(r"^(?:reply|relay|msg|message|conv|r)[-+_.]")
+_RELAY_TOKEN = re.compile(r"^[0-9a-f][0-9a-f._+-]{7,63}$")
+_PHONE_BOX = re.compile(r"^\+?1?\d{10}$")
 # The provider's own help lines and links, never a fact about the lead.
 _NOT_CUSTOM = re.compile(r"\b(support|help|customer care|customer service|unsubscribe|privacy)\b")
 _TOLL_FREE = re.compile(r"^\+18(00|33|44|55|66|77|88)\d{7}$")
@@ -132,6 +149,8 @@ _LONG_DIGITS = re.compile(r"(?<![\d+])(\d{12,}|[02-9]\d{10})(?!\d)")
 
 SELLER = Folded(
     r"\b(what'?s my (home|house|property) worth|home (valuation|value|estimate)|valuation|"
+    r"what (it|our (home|house|place|condo)|my (home|house|place|condo)) (might|could|would) "
+    r"be worth|what (our|my) (home|house|place|condo) is worth|"
     r"market analysis|\bcma\b|sell(ing)? my (home|house|condo|property)|list my "
     r"(home|house|condo|property)|(thinking|thought) (of|about) selling|want(ed)? to sell|"
     r"seller (lead|referral|client|inquiry|enquiry|introduction)|new seller|homeowner|"
@@ -177,6 +196,8 @@ INTENT_LABELS = frozenset({
     "intérêt", "votre projet", "projet", "je souhaite", "interés", "tipo de consulta",
     "motivo", "motivo de contacto", "quiero", "anliegen", "ich möchte", "interesse",
     "objetivo", "o que procura", "buying or selling", "are you buying or selling",
+    # a CRM's or a form's own word for the lead: "Lead Type: Seller"
+    "lead type", "client type", "type of lead", "lead category", "contact type",
 })
 _INTENT_VALUES: tuple[tuple[str, Folded], ...] = (
     ("Seller", Folded(r"\b(sell|selling|seller|sale of (my|our)|list(ing)? (my|our)|vend(er|re|"
@@ -233,14 +254,52 @@ def domain_of(addr: str) -> str:
 
 
 def is_provider_addr(addr: str, domains: tuple[str, ...]) -> bool:
-    """An address of the provider itself, of any known provider (providers.json), or a no-reply
-    robot anywhere: never the lead's."""
+    """An address of the provider itself, of any known provider (providers.json), a no-reply
+    robot anywhere, a service's role mailbox ("leads@", "team@", "messages@") or a reply relay
+    ("reply-8c21f7a0e3@messages.houzz.com"): never the lead's."""
     dom = domain_of(addr)
     if any(dom == d or dom.endswith("." + d) for d in domains):
         return True
     if engine.domain_brand([addr]):
         return True
-    return bool(_NOREPLY.match(addr.partition("@")[0]))
+    local = addr.partition("@")[0].lower()
+    return bool(_NOREPLY.match(local) or _NOREPLY_IN.search(local)) or local in _ROLE_BOXES \
+        or is_relay_addr(addr)
+
+
+def is_relay_addr(addr: str) -> bool:
+    """A per-conversation reply relay: a token for a local part ("321-3120457-9987712@",
+    "reply-8c21f7a0e3@") or a messaging host ("@messages.homeaway.com"). The person behind it
+    is reached only through the provider: it is no one's own address."""
+    local, _, dom = addr.lower().rpartition("@")
+    if dom.split(".")[0] in _RELAY_HOSTS and dom.count(".") >= 2:
+        return True
+    token = _RELAY_PREFIX.sub("", local[:80])
+    return bool(_RELAY_TOKEN.match(token)) and sum(ch.isdigit() for ch in token) >= 4
+
+
+def gateway_phone(addr: str) -> str | None:
+    """The digits of an SMS or fax gateway's address ("5125550143@vtext.example"): the
+    sender's phone number, never an address of theirs."""
+    local = addr.partition("@")[0]
+    return local if _PHONE_BOX.match(local) else None
+
+
+_TELEPHONY = re.compile(r"(?i)\b(voice ?mail|voice message|missed call|text message|new sms|"
+                        r"sms from|transcription)\b")
+
+
+def telephony_relay(mail: Mail) -> bool:
+    """A phone system's relay of a call or a text (a voicemail transcript, an SMS gateway): the
+    person contacted the business directly; the words are theirs, free text."""
+    return gateway_phone(mail.from_addr) is not None or bool(
+        _TELEPHONY.search(f"{mail.subject}\n{mail.text[:400]}"))
+
+
+def is_notifier(mail: Mail) -> bool:
+    """True when the From is a service's robot, role mailbox or relay, or a gateway, not a
+    person: its display name and address are the notifier's, never the lead's."""
+    return is_provider_addr(mail.from_addr, ()) or gateway_phone(mail.from_addr) is not None
 
 
 def not_lead_email(addr: str, mail: Mail, ctx: ParseContext, domains: tuple[str, ...]) -> bool:
@@ -299,9 +358,14 @@ def reply_to_identity(
 ) -> tuple[str | None, str | None]:
     """(name, email) from Reply-To, unless it points at the provider, a robot or the agent."""
     for name, addr in mail.reply_to:
-        if not not_lead_email(addr, mail, ctx, domains):
+        relay = is_relay_addr(addr)
+        if relay or not not_lead_email(addr, mail, ctx, domains):
             name = re.sub(r"(?i)\s+(via|from|through)\s+\S.*$", "", name or "").strip()
-            return (name if name and not not_lead_name(name, ctx) else None), addr
+            name = name if name and not not_lead_name(name, ctx) and not (
+                relay and _NOT_A_NAME.search(name)) else ""
+            # A relay carries the person's name ("Sophie L." <321-...@messages.homeaway.com>)
+            # but reaches them only through the provider: the name, not the address.
+            return (name or None), (None if relay else addr)
     return None, None
 
 
@@ -313,7 +377,21 @@ def segment_hint(*texts: str | None) -> str | None:
         return "Seller"
     if BUYER.search(blob):
         return "Buyer"
+    if not blob.isascii():  # words of scripts without spaces between them: no \b to match on
+        if _SELLER_NO_SPACES.search(blob):
+            return "Seller"
+        if _BUYER_NO_SPACES.search(blob):
+            return "Buyer"
     return None
+
+
+# Selling and buying in Chinese, Japanese, Korean and Arabic, matched without word bounds.
+_SELLER_NO_SPACES = re.compile(
+    r"卖房|賣房|出售我|售房|估价|估價|売却|査定|売りたい|売る予定|매도|팔고|시세|"
+    r"بيع (?:منزلي|بيتي|شقتي|عقاري)|تقييم")
+_BUYER_NO_SPACES = re.compile(
+    r"买房|買房|购房|購房|购买|購買|看房|找房|独立屋|獨立屋|学区房|學區房|内覧|內覽|販売中|購入|"
+    r"買いたい|매수|구매|집을 사|شراء|للبيع")
 
 
 def message_block(text: str, start_label: str) -> str | None:
@@ -438,6 +516,16 @@ _AFTER_ID = re.compile(r"^[^–—-]{1,40}\s[–—-]\s(.+)$")
 _VEHICLE_LINE = re.compile(
     rf"^\s*((?:19|20)\d\d (?:{_MAKES}) [A-Z0-9][\w-]*(?: [A-Z0-9][\w-]*){{0,3}})\s*$")
 _VEHICLE = re.compile(r"^\s*(?:19|20)\d\d\s+[A-Z][\w-]+\s+\S")  # "2022 Honda CR-V EX-L"
+# A year and a make and model of capitalised or numbered words, alone on a line or ending one
+# after "for", "on your", "about" or a dash.
+_ANY_VEHICLE = re.compile(
+    r"(?:^\s*|\b(?:for|on your|on|about|regarding)\s+|\s[-–—:]\s)"
+    r"((?:19|20)\d\d(?: (?:[A-Z][\w-]*|\d+[A-Za-z]*)){2,6})\s*$")
+# A notice about a vehicle, a boat, an RV or a powersports machine.
+_VEHICLE_WORDS = re.compile(
+    r"(?i)\b(boats?|yachts?|rvs?|trailers?|motorhomes?|campers?|fifth wheel|vin|stock ?#|"
+    r"mileage|odometer|trade-?in|test drive|dealers?|dealership|powersports|motorcycles?|"
+    r"atvs?|utvs?|outboards?|vehicles?)\b")
 _PRICE_TAIL = re.compile(r"\s*(?:[-–—|·]|\(|,)\s*((?:US\$|C\$|A\$|[$€£])\s?\d[\d,. ]{0,14}\d"
                          r"(?:\s?[kKmM])?)(?:\s*(?:/\s?mo(?:nth)?|pcm|per month))?\b.*$")
 # A vehicle's condition around it ("New 2025 Toyota RAV4", "2024 Hyundai Tucson SEL (New)")
@@ -502,7 +590,8 @@ def _pairs_of(text: str, html: str) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     text = strip_footer(mail.text)
     table = html_table_pairs(mail.html, _is_known) if mail.html else []
-    stacked = [(k, v) for k, v, _ in engine.next_line_pairs(text, field_of)]
+    stacked = [(k, v) for k, v, _ in engine.next_line_pairs(text, field_of)
+               if not glued_label(v)]  # "Vehicle of Interest" / "Year2026": a heading
     listing_values: set[str] = set()  # rows a heading made the listing's, in one rendering
     for key, value in _scoped(form_pairs(text)) + _scoped(table) + stacked:
         if key in _HEADER_KEYS and value.strip().lower() in _HEADER_VALUES:
@@ -674,6 +763,9 @@ def apply_pairs(
                 _set(ex, "phone", e164, 1.0)
             elif not re.search(r"\d{3}", value) and index >= first_identity - 1:
                 withheld.add("phone")  # "Phone: --", "not provided": none to look for
+        elif target == "message" and len(value) <= 40 and field_of(label_key(value)) not in (
+                None, "message", "custom", "notes"):
+            continue  # "Questions:" / "Phone number" / "+1 617 ...": the next row's label
         elif target == "message":
             if ex.message and _is_choice(ex.message) and not _is_choice(value):
                 ex.message = None  # "How can we help?: Property management", then "Message:"
@@ -778,8 +870,10 @@ def parse_layout(mail: Mail, ctx: ParseContext, layout: Layout) -> Extracted:
     else:
         ex.segment = (segment_hint(str(kind) if kind else None)
                       or segment_hint(mail.subject, ex.message,
-                                      *(str(v) for k, v in ex.custom_fields.items()
-                                        if k in ("lead_form", "form", "campaign", "ad_group")))
+                                      *(str(v).replace("_", " ")  # "seller_valuation_q4"
+                                        for k, v in ex.custom_fields.items()
+                                        if k in ("lead_form", "form", "campaign", "ad_group",
+                                                 "utm_campaign", "form_name", "page")))
                       or layout.default_segment)
     if ex.segment == "Buyer" and not intent and is_rental(mail, ex):
         ex.segment = segment_hint(ex.message) if segment_hint(ex.message) == "Seller" else None
@@ -798,6 +892,15 @@ _SELLER_STEM = re.compile(r"worth|valu|estimat|analysis|cma|sell|list|homeowner|
 _LABEL_AT_START = re.compile(r"(?m)^[ \t]*([^\W\d_][^:\n]{2,80}?)[ \t]*:")
 
 
+# A service job's own rows: the person hires someone for work, they buy or sell nothing.
+_JOB_LABELS = frozenset({"project type", "job type", "type of project", "type of job",
+                         "service category", "job category", "project category"})
+
+
+_NO_ANSWER = re.compile(r"(?i)\s*(no|n/a|none|false|nope|not yet|non|nein|não|nao)\b")
+_PERSON_FIELDS = frozenset({"full_name", "first_name", "last_name", "email", "phone"})
+
+
 def form_intent(mail: Mail, pairs: list[tuple[str, str]]) -> tuple[str, str] | None:
     """(segment, why) when the form itself says what the person wants: the answer to an
     intent question, a label about the home to sell, a service form's title, or a seller
@@ -807,6 +910,9 @@ def form_intent(mail: Mail, pairs: list[tuple[str, str]]) -> tuple[str, str] | N
             for segment, pattern in _INTENT_VALUES:
                 if pattern.search(value[:80]):
                     return segment, f"{key}: {value[:40]}"
+    job = next((k for k, v in pairs if k in _JOB_LABELS and v.strip()), None)
+    if job:
+        return "Customers", f"a job's {job!r}"  # "Project type: Interior Design": a service
     # A label about the home to sell ("Address of the property you'd like to sell"), as the
     # form spells it (a pair's key is already the field it asks for), or a seller heading
     # above the labels ("New seller referral"): one search over both.
@@ -817,7 +923,15 @@ def form_intent(mail: Mail, pairs: list[tuple[str, str]]) -> tuple[str, str] | N
             break  # the labels begin: the heading is above them
         if line.strip() and len(line) <= 100:
             head.append(line)
-    labels = [*(k[:80] for k, _ in pairs), *(m.group(1) for m in _LABEL_AT_START.finditer(kept))]
+    # A label is the form's word on what the person wants, unless it is the person's own row
+    # ("Homeowner: Hana Kobayashi") or a question they answered no ("Do you need to sell a
+    # home first?: No").
+    said_no = {k for k, v in pairs if _NO_ANSWER.match(v[:20])}
+    labels = [*(k[:80] for k, _ in pairs
+                if k not in said_no and field_of(k) not in _PERSON_FIELDS),
+              *(m.group(1) for m in _LABEL_AT_START.finditer(kept)
+                if label_key(m.group(1)) not in said_no
+                and field_of(label_key(m.group(1))) not in _PERSON_FIELDS)]
     hits = [x for x in "\n".join([*labels, *head]).lower().split("\n") if _SELLER_STEM.search(x)]
     seller = SELLER.search("\n".join(hits)) if hits else None
     if seller:
@@ -970,6 +1084,17 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
                 _set(ex, "property_address", m.group(1).strip(), 0.6)
                 trace["property_address"] = {"won": {"kind": "vehicle_line", "value": m.group(1)}}
                 break
+    if not ex.property_address and _VEHICLE_WORDS.search(
+            f"{mail.subject}\n{mail.from_name}\n" + "\n".join(lines[:min(footer_at, 80)])):
+        # A make the list does not know, in a vehicle's, boat's or RV's notice: "2019 Boston
+        # Whaler 230 Outrage" on a line of its own or ending the subject ("New inquiry on your
+        # 2019 Boston Whaler 230 Outrage", "New lead for 2021 Grand Design Imagine 2500RL").
+        for line in [mail.subject[:200], *lines[:min(footer_at, 80)]]:
+            m = _ANY_VEHICLE.search(line[:engine.LINE_MAX])
+            if m:
+                _set(ex, "property_address", m.group(1).strip(), 0.5)
+                trace["property_address"] = {"won": {"kind": "vehicle_line", "value": m.group(1)}}
+                break
     if ex.property_address:
         value = ex.property_address
         head = engine.SEGMENT.split(value)[0]
@@ -1005,6 +1130,11 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
             setattr(ex, name, f"{value}, {below}")
         elif at is not None and (rows := engine.address_rows(lines, at + 1, field_of)):
             setattr(ex, name, join_address([value, *rows]))  # "Bristol" / "BS7 8AB"
+    if not ex.message and (relayed := _after_sent_message(lines, footer_at)):
+        # "Kenji sent you a message" / "" / "Do you have any ...": the relay's words for it, then
+        # the person's (past any rows of the layout set between them)
+        _set(ex, "message", relayed, 0.7)
+        trace["message"] = {"won": {"kind": "after_sent_message"}}
     if not ex.message:
         win = engine.quoted_message(lines, footer_at) or engine.human_paragraph(lines, footer_at)
         if win:
@@ -1037,6 +1167,30 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
             trace["price"] = {"won": win.why(), "in": "message"}
     if trace:
         ex.trace.update(trace)
+
+
+_SENT_MESSAGE = re.compile(r"(?i)\bsent (?:you )?(?:a )?(?:new )?message\s*[:.!]?\s*$")
+
+
+def _after_sent_message(lines: list[str], footer_at: int) -> str | None:
+    """The paragraphs under a relay's "X sent you a message" line, skipping the layout's rows
+    ("Project type: ... · Location: ..."), up to the notification's own lines."""
+    at = next((i for i, ln in enumerate(lines[:min(footer_at, 60)])
+               if _SENT_MESSAGE.search(ln[:200])), None)
+    if at is None:
+        return None
+    j = at + 1
+    while j < min(footer_at, at + 40):
+        line = lines[j].strip()[:engine.LINE_MAX]
+        if line and not (_LABEL.match(line) or engine.SEGMENT.search(line)
+                         or engine.street_in(line) or engine.street_of(line)):
+            break  # past the layout's rows and the listing's lines
+        j += 1
+    body = "\n".join(lines[j:footer_at][:120]).strip()
+    if not body:
+        return None
+    value = engine.tidy_message(body)
+    return value if len(value) >= 10 else None
 
 
 _NOT_THEIR_HOME = re.compile(
@@ -1148,6 +1302,16 @@ _NAME_PHRASE = re.compile(
     rf"\b(?i:lead|inquiry|enquiry|message|request|contact) (?i:from) "
     rf"(?:[\w.&'-]+(?: [\w.&'-]+)?: )?(?P<b>{_NAME_WORDS})"
     rf"(?: (?i:for|about|re|on) [^,]{{2,60}})?\s*$")
+# A relay's sentence naming a person by one name: "Kenji sent you a message", "New message
+# from Kenji" (a chat or a map listing shows first names only).
+_ONE_NAME_PHRASE = re.compile(
+    r"^\s*([A-ZÀ-Þ][^\W\d_]{1,30})(?: from [A-ZÀ-Þ][\w'’-]*(?: [A-ZÀ-Þ][\w'’-]*){0,2})? "
+    r"(?:sent you a message|sent a message|sent you a request|wants an? (?:quote|estimate)|"
+    r"requested an? (?:quote|estimate|call|callback)|"
+    r"is interested in|wants to (?:see|tour|know|buy|rent))\b|"
+    r"^\s*(?:new )?(?:message|inquiry|enquiry|chat) from ([A-ZÀ-Þ][^\W\d_]{1,30})\s*$")
+_NOBODY = frozenset({"someone", "somebody", "customer", "user", "visitor", "guest", "a",
+                     "anonymous", "unknown", "google", "facebook", "you"})
 # A contact block with no labels: the name on its own line above a phone or email line.
 _CONTACT_LINE = re.compile(r"(?i)^\s*(?:phone|tel|telephone|mobile|cell|e-?mail)\b|"
                            r"^\s*[+(]?\d[\d ().-]{8,}\d\s*$|^\s*\S+@\S+\.\w+\s*$")
@@ -1159,22 +1323,48 @@ def named_in(subject: str, body: str, ctx: ParseContext) -> str | None:
     body), or as a contact block's first line. None when nothing names a person."""
     lines = body.split("\n")[:80]
     names = []
+    single = []
     for line in [*lines, subject]:
         m = _NAME_PHRASE.search(line[:200])
         if m:
             name = (m.group("a") or m.group("b") or "").strip(" .")
             if _person_name(name, ctx):
                 names.append(name)
+            continue
+        m = _ONE_NAME_PHRASE.search(line[:200])
+        one = (m.group(1) or m.group(2)) if m else ""
+        if one and not _NOT_A_NAME.search(one) and one.lower() not in _NOBODY \
+                and not not_lead_name(one, ctx):
+            single.append(one)  # "Kenji sent you a message": a first name only
+    if not names and single:
+        return single[0]
     if names:  # the fullest spelling: "Ana Lucía Ferreira" in the body, "Ana Lucía" in the subject
         return max(names, key=lambda n: (len(n.split()), -names.index(n)))
     for i, line in enumerate(lines[:-1]):
         m = _BARE_NAME.match(line)
-        if m and _CONTACT_LINE.match(lines[i + 1]) and _person_name(m.group(1), ctx):
+        below = next((x for x in lines[i + 1:i + 3] if x.strip()), "")
+        if m and _CONTACT_LINE.match(below) and _person_name(m.group(1), ctx):
             return m.group(1).strip()
+        parts = engine.SEGMENT.split(line.strip()[:200], maxsplit=1)
+        if len(parts) == 2 and (m := _BARE_NAME.match(parts[0])) and _CONTACT_LINE.match(
+                parts[1]) and _person_name(m.group(1), ctx):
+            return m.group(1).strip()  # "Valeria Montoya · +1 786-555-0123"
+    for line in [subject, *lines[:20]]:
+        m = _LEAD_HEADING.search(line[:200])
+        if m and _person_name(m.group(1), ctx):
+            return m.group(1).strip()  # "New Lead: Priya Raghunathan (Seller)"
     return None
 
 
-_NOT_A_NAME = re.compile(r"(?i)\b(lead|leads|new|team|realty|group|homes?|inc|llc|message|"
+# A notification's heading naming the lead: "New Lead: Priya Raghunathan (Seller)", "New auto
+# insurance lead: Marcus Oyelaran (Austin, TX)".
+_LEAD_HEADING = re.compile(
+    rf"(?i:\b(?:new )?(?:[a-z]+ ){{0,3}}lead)\s*[:–—-]\s*({_NAME_WORDS})"
+    rf"\s*(?:\([^()]{{1,40}}\))?\s*$")
+
+
+_NOT_A_NAME = re.compile(r"(?i)\b(lead|leads|new|team|realty|group|homes?|inc|llc|messages?|"
+                         r"notifications?|support|services|"
                          r"request|reply|inquiry|enquiry|contact|details|information|agent|"
                          r"property|listing|phone|email|the|you|your)\b")
 

@@ -79,19 +79,34 @@ EXTRA_LABELS: dict[str, set[str]] = {
                   "shopper name", "consumer name", "lead contact name",
                   "requester", "requested by", "lead contact", "interesado", "interessado",
                   "cliente", "locataire", "acheteur", "acquirente", "comprador", "mieter",
-                  "käufer", "kaufinteressent"},
-    "first_name": {"prénom", "prenom", "vorname", "primeiro nome", "nome proprio", "first"},
+                  "käufer", "kaufinteressent",
+                  # Japanese, Chinese, Arabic, Korean
+                  "氏名", "お名前", "名前", "ご氏名", "お客様名", "姓名", "名称",
+                  "联系人", "聯絡人", "客户姓名", "客戶姓名",
+                  "الاسم", "الاسم الكامل", "اسم", "성명"},
+    "first_name": {"prénom", "prenom", "vorname", "primeiro nome", "nome proprio", "first",
+                   # Japanese, Chinese, Arabic, Korean: the given name
+                   "名", "めい", "الاسم الأول", "이름"},
     "last_name": {"nachname", "familienname", "nom de famille", "apellido", "apellidos",
-                  "sobrenome", "cognome"},
+                  "sobrenome", "cognome",
+                  "姓", "せい", "姓氏", "اسم العائلة", "الكنية", "성"},
     "email": {"courriel", "adresse e mail", "adresse électronique", "correo", "correo electrónico",
               "correo electronico", "e mail adresse", "email adresse", "endereço de e mail",
-              "e mail do contato", "posta elettronica"},
+              "e mail do contato", "posta elettronica",
+              "メール", "メールアドレス", "eメール", "電子メール", "邮箱", "电子邮箱", "电子邮件",
+              "郵箱", "電子郵件", "电邮", "البريد", "البريد الإلكتروني", "البريد الالكتروني",
+              "الإيميل", "이메일"},
     "phone": {"téléphone", "telephone", "tél", "portable", "numéro de téléphone", "telefon",
               "telefonnummer", "handy", "mobil", "teléfono", "telefono", "móvil", "celular",
               "telefone", "whatsapp", "cellulare", "phone number", "mobile phone number",
-              "numero de telefono", "número de teléfono", "número de telefone"},
+              "numero de telefono", "número de teléfono", "número de telefone",
+              "電話", "電話番号", "携帯電話", "携帯", "ご連絡先", "电话", "電話號碼", "电话号码",
+              "手机", "手机号", "手机号码", "手機", "联系电话", "الهاتف", "رقم الهاتف", "الجوال",
+              "رقم الجوال", "الموبايل", "전화", "전화번호", "휴대폰"},
     "message": {"son message", "votre message", "message du contact", "nachricht",
                 "customer note", "customer notes", "client note", "buyer note", "lead note",
+                "homeowner note", "homeowner notes", "homeowner comments", "homeowner message",
+                "notes from homeowner", "notes from the homeowner", "message from homeowner",
                 "consumer note", "shopper note", "renter note", "seller note", "note to agent",
                 "note to dealer", "note for the agent",
                 "what they said", "what she said", "what he said", "their message",
@@ -108,7 +123,14 @@ EXTRA_LABELS: dict[str, set[str]] = {
                 "anything you'd like us to know", "anything else we should know",
                 "anything we should know", "anything else you'd like us to know",
                 "their note", "their notes", "their comments", "their question",
-                "project description", "job description", "describe your project"},
+                "project description", "job description", "describe your project",
+                # a chat's or an automation's machine keys ("transcript.first_message")
+                "first message", "initial message", "chat message", "last message",
+                "transcript", "chat transcript", "transcription", "voicemail transcription",
+                "voicemail transcript", "voice message transcript", "text message",
+                "お問い合わせ内容", "お問い合わせ", "ご質問", "メッセージ", "備考",
+                "留言", "咨询内容", "諮詢內容", "备注", "內容", "内容",
+                "الرسالة", "رسالتك", "ملاحظات", "استفسار", "문의 내용", "메시지"},
     "property_address": {"objekt", "objektadresse", "bien", "adresse du bien", "annonce",
                          "inmueble", "dirección del inmueble", "imóvel", "endereço do imóvel",
                          "immobile", "propiedad", "woning", "object", "logement",
@@ -120,8 +142,11 @@ EXTRA_LABELS: dict[str, set[str]] = {
                          "vehicle requested", "vehicle details", "selected vehicle",
                          "unit interested in", "unit of interest", "apartment of interest",
                          "home to sell", "property to sell", "home to value",
-                         "property to value", "home being sold", "address of home to sell"},
-    "address": {"adresse", "dirección", "direccion", "endereço", "endereco", "indirizzo",
+                         "property to value", "home being sold", "address of home to sell",
+                         "物件", "物件名", "物件所在地", "ご希望の物件", "房源", "物业", "物業",
+                         "房产地址", "العقار", "عنوان العقار"},
+    "address": {"住所", "ご住所", "地址", "联系地址", "العنوان", "주소",
+                "adresse", "dirección", "direccion", "endereço", "endereco", "indirizzo",
                 "straße nr", "straße/nr", "strasse nr", "strasse", "straße", "street address",
                 "current address", "home address"},
     "price": {"kaufpreis", "preis", "miete", "kaltmiete", "warmmiete", "prix", "loyer",
@@ -142,7 +167,9 @@ EXTRA_LABELS: dict[str, set[str]] = {
               "loyer mensuel", "miete monatlich", "rent per month", "weekly rent",
               "rent per week", "home value", "estimated home value", "offer amount",
               "cash offer", "instant cash offer", "your offer", "dealer price", "truecar price",
-              "msrp", "internet price", "our price", "selling price"},
+              "msrp", "internet price", "our price", "selling price",
+              "価格", "ご予算", "予算", "価格帯", "价格", "價格", "预算", "預算",
+              "السعر", "الميزانية", "가격", "예산"},
 }
 EXTRA_PARTS = {"plz ort", "plz/ort", "plz", "ort", "stadt", "ville", "code postal", "ciudad",
                "cp", "código postal", "codigo postal", "cep", "province", "provincia",
@@ -190,10 +217,15 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
+# The notification's own sentence, never a question to the person: "You have a new message
+# from your website", "Yusuf Demir sent you a message".
+_NOTICE_KEY = re.compile(r"^(?:you|you've|you’ve|we|this|there|new|a new)\b|\bsent (?:you|a)\b")
+
+
 @lru_cache(maxsize=4096)  # labels repeat from mail to mail
 def keyword_field(key: str) -> str | None:
     """The field a question-style label asks for, by keyword; None for anything else."""
-    if len(key) > 100 or _AGENT_WORDS.search(key):
+    if len(key) > 100 or _AGENT_WORDS.search(key) or _NOTICE_KEY.search(key):
         return None
     words = key.split()
     if len(words) < 3 and not key.endswith("?"):
@@ -313,13 +345,14 @@ _AMOUNT = re.compile(
     r"(?i)(?P<pre>R\$|US\$|C\$|CA\$|A\$|[$€£]|\b(?:usd|eur|gbp|cad|brl|zar)\b|"
     r"(?-i:\bR)(?=\s?\d{1,3}(?:[ ,]\d{3})+))?\s?"
     r"(?P<num>\d{1,3}(?:[ ,.\u00a0\u202f]\d{3})+|\d+)(?:[.,](?P<cents>\d{1,2}))?(?!\d)"
-    r"(?:\s?(?P<mult>k|m|mm|million|mil)\b(?!\.\w))?"
-    r"(?:\s?(?P<post>[$€£]|\b(?:eur|usd|gbp|cad|mxn|zar|euros?|dollars?|dollari|dólares|"
-    r"reais)\b))?")
+    r"(?:\s?(?P<mult>k|m|mm|million|mil|crores?|cr|lakhs?|lacs?)\b(?!\.\w)|\s?(?P<wan>万|萬))?"
+    r"(?:\s?(?P<post>[$€£₹¥]|円|元|美元|dollars?|دولار|درهم|\b(?:eur|usd|gbp|cad|mxn|zar|euros?|"
+    r"dollari|dólares|reais|kr|sek|nok|dkk|zł|pln|kč|czk|aed|sgd|inr|rs)\b))?")
 # What marks an amount as money in _AMOUNT (a currency sign or word, a multiplier after a
 # digit): a line with none of these has no marked amount.
-_MONEY_MARK = Folded(r"[$€£]|\b(?:usd|eur|gbp|cad|brl|mxn|zar|euros?|dollars?|dollari|"
-                     r"dólares|reais)\b|"
+_MONEY_MARK = Folded(r"[$€£₹¥]|円|元|万|萬|دولار|درهم|\b(?:usd|eur|gbp|cad|brl|mxn|zar|euros?|"
+                     r"dollars?|dollari|dólares|reais|kr|sek|nok|dkk|zł|pln|kč|czk|aed|sgd|inr|"
+                     r"crores?|cr|lakhs?)\b|"
                      r"\d\s?(?:k|m|mm|million|mil)\b|\br ?\d{1,3}(?:[ ,]\d{3})+")
 _RANGE_SEP = re.compile(r"^\s*(?:-|–|—|to|à|a|bis|até|hasta)\s*$", re.I)
 _LISTING_CONTEXT = re.compile(
@@ -342,8 +375,10 @@ _PRICE_WORDS = Folded(
     r"afford|spend|under|below|no more than|less than|at most|"
     # a price or rent and "up to" in the languages of direct mail
     r"prezzo|huur|huurprijs|koopprijs|loyer|miete|affitto|aluguel|alquiler|renta|"
-    r"até|hasta|jusqu.a|bis zu|fino a|tot)\b")
-_NOT_PRICE = Folded(r"\b(hoa|fee|fees|deposit|tax|taxes|parking|dues|mileage|miles|"
+    r"até|hasta|jusqu.a|bis zu|fino a|tot|"
+    r"预算|預算|价格|價格|予算|価格|بسعر|السعر|الميزانية|cena|cenu|pris|utgångspris)\b")
+_NOT_PRICE = Folded(r"\b(hoa|fee|fees|deposit|tax|taxes|parking|dues|mileage|miles|bills?|"
+                        r"electric|electricity|utility|utilities|"
                         r"km|down payment|income|salary|credit)\b")
 
 
@@ -366,6 +401,12 @@ def amounts(text: str) -> list[Money]:
         # "US$ 420 mil" (Portuguese, Spanish: thousand) and "$1.2 mil" (million)
         thousand = mult == "k" or (mult == "mil" and not m.group("cents") and int(num) >= 20)
         factor = 1000 if thousand else 1_000_000 if mult else 1
+        if mult.startswith("cr"):
+            factor = 10_000_000  # "₹1.25 Cr": a crore is ten million
+        elif mult.startswith(("lakh", "lac")):
+            factor = 100_000
+        elif m.group("wan"):
+            factor, mult = 10_000, "wan"  # "180 万美元": 万 is ten thousand
         cents = m.group("cents") or ""
         value = round((int(num) + (int(cents) / 10 ** len(cents) if cents else 0)) * factor)
         marked = bool(m.group("pre") or m.group("post") or mult)
@@ -378,8 +419,10 @@ def amounts(text: str) -> list[Money]:
 
 def price_value(text: str) -> int | None:
     """The price a value states: a range gives its upper bound ("$1,650 - $1,900" -> 1900,
-    "$300k - $400k" -> 400000, "300 to 400k" -> 400000); otherwise the first amount."""
-    found = amounts(text)
+    "$300k - $400k" -> 400000, "300 to 400k" -> 400000); otherwise the first amount. A
+    machine value's underscores are spaces ("$1.5m_-_$2m"); a zero ("$0.00") is no price."""
+    found = [m for m in amounts(text.replace("_", " ")) if m.value > 0]
+    text = text.replace("_", " ")
     if not found:
         return None
     first = found[0]
@@ -461,8 +504,13 @@ _EU_STREET = re.compile(
     r"straat|laan|plein|kade|gracht|singel|dijk|steeg|markt|gade|vej|gatan|vägen)"
     r"\s+\d{1,4}[a-z]?))")
 _PROVIDER_WORDS = Folded(
-    r"\b(inc|llc|ltd|gmbh|s\.?a\.?|plc|corp|company|part of|a [\w.]+ company|headquarters|"
-    r"floor \d+|all rights reserved|sent by|on behalf of)\b|©|\(c\)")
+    r"\b(inc|llc|ltd|limited|gmbh|s\.?a\.?|plc|corp|company|part of|a [\w.]+ company|"
+    r"headquarters|floor \d+|all rights reserved|sent by|on behalf of|powered by)\b|©|\(c\)")
+
+
+def provider_line(line: str) -> bool:
+    """A company's own line ("Google LLC, 1600 Amphitheatre Parkway, ...", "Powered by ...")."""
+    return bool(_PROVIDER_WORDS.search(line))
 
 
 # "Surry Hills, NSW 2010", "Mairangi Bay, Auckland 0630", "Toronto, ON M5J 0C3", "Leeds,
@@ -892,7 +940,9 @@ _TRAILER = re.compile(
     r"j'accepte\b|acepto\b|autorizo\b|ich (stimme|willige)\b|concordo\b|"
     r"(please )?(reach out|respond|follow up) within \d|"
     # a form's own record of the entry under the answers, and what the agent must do next
-    r"submitted (at|on)\b|utm_\w+\s*:|"
+    r"submitted (at|on|from|via)\b|utm_\w+\s*:|sent automatically\b|automatically sent\b|"
+    r"this (inquiry|lead|request|message|notification) was (sent|generated|delivered)\b|"
+    r"(open|view) (the )?(contact|lead|inquiry|conversation)$|"
     r"(view|see) all (your )?(responses|submissions|entries|leads)\b|"
     r"open (the )?spreadsheet\b|(please )?(call|contact|reach|follow up with) \S+ within \d|"
     r"your\b[^:\n]{0,40}\b(loan officer|agent|advisor|concierge|specialist)\s*:|"
@@ -1052,7 +1102,16 @@ def fallback_brand(from_name: str) -> str | None:
     if not name or _SITE_WORDS.search(name):
         return None
     name = _GENERIC_NAME.sub(" ", name).strip(" -|:")
+    product = _PRODUCT_TIER.search(name[:60])
+    if product and product.start() >= 2:
+        name = name[:product.start()]  # "WhatsApp Business", "Snapchat Ads": the brand
     return name if 2 <= len(name) <= 40 else None
+
+
+# A product line after a brand in its sender name: "Pinterest Business", "Snapchat Ads",
+# "Pabbly Connect", "GoDaddy Websites + Marketing".
+_PRODUCT_TIER = re.compile(r"(?i)\s+(?:business|ads|connect|websites?(?:\s*[+&]\s*marketing)?|"
+                           r"marketing)\s*$")
 
 
 def footer_start(lines: list[str]) -> int:

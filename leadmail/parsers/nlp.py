@@ -15,14 +15,18 @@ from leadmail.parsers.base import Extracted, Mail, ParseContext
 from leadmail.parsers.common import (
     IDENTITY_FIELDS,
     emails_in,
+    field_of,
+    gateway_phone,
     is_provider_addr,
+    message_block,
     not_lead_email,
     not_lead_name,
     phones_in,
     reply_to_identity,
     segment_hint,
+    telephony_relay,
 )
-from leadmail.parsers.text import strip_footer, strip_quoted
+from leadmail.parsers.text import label_key, strip_footer, strip_quoted
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -43,6 +47,9 @@ _EXCLUDE = ["tagger", "parser", "attribute_ruler", "lemmatizer", "senter", "morp
 _WORD = r"[^\W\d_][^\W\d_'’.-]*(?:['’-][^\W\d_]+)*\.?"
 _NAME = rf"({_WORD}(?:[ \t]+{_WORD}){{0,3}})"
 _INTRO = re.compile(rf"(?i:\b(?:my name is|my name's|this is|i am|i'm|name here is))\s+{_NAME}")
+# "Hey Mike its Rosa from the open house": a text's greeting, then who writes.
+_ITS = re.compile(rf"(?i:^\W*(?:hey|hi|hello|hiya)\b[^.\n]{{0,30}}?\b(?:it's|its|it’s|it is))"
+                  rf"\s+{_NAME}")
 # Portal relays that wrap a person's message: "New Message from Jessamine Tunnelly".
 _FROM_LINE = re.compile(
     rf"(?im)^(?:new )?(?:message|inquiry|lead|request|question) from\s+{_NAME}\s*$")
@@ -99,7 +106,9 @@ def street_spans(line: str, limit: int = 20) -> list[tuple[int, int]]:
 # The writer's own address ("I live at ..."), as against a listing they ask about. A home they
 # sell is the property (a seller's address only where they say they live there).
 _OWN_HOME = re.compile(r"(?i)\b(i live|my address|my current address|we live|our address|"
-                       r"mailing address|i'm at|we're at|currently (?:live|living|rent\w*) at)\b")
+                       r"mailing address|i'm at|we're at|currently (?:live|living|rent\w*) at|"
+                       r"(?:we've|we have|i've|i have) (?:been|lived) in (?:our|my|the) "
+                       r"(?:house|home|condo|place)|(?:our|my) (?:house|home) (?:is )?at)\b")
 
 
 def load_model(name: str = DEFAULT_MODEL) -> Language:
@@ -135,7 +144,7 @@ def _clean_name(raw: str, ctx: ParseContext) -> str | None:
 def rule_names(text: str, ctx: ParseContext) -> list[tuple[str, float]]:
     """Names from "my name is X" (0.85) and from the line after a sign-off (0.5)."""
     found: list[tuple[str, float]] = []
-    for pattern, conf in ((_INTRO, 0.85), (_FROM_LINE, 0.8)):
+    for pattern, conf in ((_INTRO, 0.85), (_FROM_LINE, 0.8), (_ITS, 0.7)):
         for m in pattern.finditer(text):
             name = _clean_name(m.group(1), ctx)
             if name:
@@ -195,12 +204,30 @@ def find_address(text: str) -> tuple[str | None, bool]:
             below = next((x.strip() for x in lines[at + 1:at + 3] if x.strip()), "")
             if "," not in street and below and engine.city_line(below):
                 street = f"{street}, {below}"  # a signature's "1840 N Sedgwick St" / "Chicago, IL"
-            return street, bool(_OWN_HOME.search(context + line))
+            return _trim_street(street), bool(_OWN_HOME.search(context + line))
     for line in text[:20000].split("\n"):
         found = engine.street_in(line) if _ANY_DIGIT.search(line) else None
         if found:  # a French, Spanish or Portuguese street usaddress does not read
-            return found, bool(_OWN_HOME.search(line))
+            return _trim_street(found), bool(_OWN_HOME.search(line))
     return None, False
+
+
+_AFTER_ZIP = re.compile(r"\b[A-Z]{2},?\s\d{5}(?:-\d{4})?(?!\d)")
+_QUOTES = "「」『』“”\"'«»（）() "
+
+
+def _trim_street(street: str) -> str:
+    """A street read from a sentence without the sentence around it: nothing after its ZIP
+    ("..., IL 60540 for 31 years"), and no words of another script before its number
+    ("…拝見した「1551 Ala Wai Blvd ...」の物件")."""
+    street = street[:engine.LINE_MAX]
+    zip_end = _AFTER_ZIP.search(street)
+    if zip_end:
+        street = street[:zip_end.end()]
+    number = _ANY_DIGIT.search(street)
+    if number and number.start() and not street[:number.start()].isascii():
+        street = street[number.start():]
+    return street.strip(_QUOTES + ",;.") or street
 
 
 _ANY_DIGIT = re.compile(r"\d")
@@ -235,6 +262,10 @@ def extract_free_text(
         ner = ner_names(body, ctx, model or ctx.nlp_model)
         if ner:
             candidates.append((ner[0], NER_CONFIDENCE))
+    if mail is not None and candidates:
+        # The one the mail is written to ("Hi Nicole," to nicole.fontaine@...) is no writer.
+        to = recipient_words(mail)
+        candidates = [c for c in candidates if c[0].split()[0].lower() not in to]
     if candidates:
         name, conf = max(candidates, key=lambda c: c[1])
         ex.full_name, ex.confidence["full_name"] = name, conf
@@ -267,6 +298,34 @@ def extract_free_text(
     return ex
 
 
+def recipient_words(mail: Mail) -> frozenset[str]:
+    """The words of the recipients' names and mailboxes ("nicole.fontaine@..." -> nicole,
+    fontaine), less the role words a shared mailbox has."""
+    words: set[str] = set()
+    for name, addr in (mail.to + mail.cc)[:20]:
+        words.update(w.lower() for w in re.split(r"[\W_\d]+", name or "") if len(w) > 1)
+        words.update(w for w in re.split(r"[\W_\d]+", addr.partition("@")[0].lower())
+                     if len(w) > 2)
+    return frozenset(words - _ROLE_WORDS)
+
+
+_ROLE_WORDS = frozenset({"leads", "lead", "info", "sales", "office", "hello", "team", "rentals",
+                         "leasing", "contact", "admin", "support", "bookings", "quotes"})
+
+
+_LABEL_LINE = re.compile(r"^\s*([^\W\d_][^:\n]{0,40}?)\s*:\s*(.*)$")
+
+
+def relayed_words(text: str) -> str | None:
+    """The block under a relay's message label ("Voicemail Transcription:", "Message:")."""
+    for line in text.split("\n")[:80]:
+        m = _LABEL_LINE.match(line[:engine.LINE_MAX])
+        if m and field_of(label_key(m.group(1))) == "message":
+            block = message_block(text, label_key(m.group(1)))
+            return engine.tidy_message(block) or None if block else None
+    return None
+
+
 def _person_like(name: str, ctx: ParseContext) -> bool:
     words = name.split()
     return 2 <= len(words) <= 4 and all(w[:1].isalpha() for w in words) and not not_lead_name(
@@ -286,6 +345,9 @@ class DirectParser:
         """Free-text reading; the sender's own address and display name are the best evidence."""
         ex = read_person(mail, ctx)
         ex.source = "Direct"
+        if telephony_relay(mail) and (said := relayed_words(mail.text)):
+            # A voicemail's transcription, a relayed text: the caller's words, not the notice
+            ex.message, ex.confidence["message"] = said, 0.8
         if not ex.phone and not _INQUIRY.search(f"{mail.subject}\n{mail.text}"):
             if is_provider_addr(mail.from_addr, ()):
                 # A robot's mail that carries no lead: automated, so no lead.
@@ -331,13 +393,26 @@ _INQUIRY = re.compile(
 def read_person(mail: Mail, ctx: ParseContext, relay_domains: tuple[str, ...] = ()) -> Extracted:
     """A person's own mail: From/Reply-To (unless a relay or robot) and the free text."""
     rt_name, rt_addr = reply_to_identity(mail, ctx, relay_domains)
-    sender = None if not_lead_email(mail.from_addr, mail, ctx, relay_domains) else mail.from_addr
+    gateway = gateway_phone(mail.from_addr)
+    sender = None if gateway or not_lead_email(mail.from_addr, mail, ctx, relay_domains) \
+        else mail.from_addr
     display = rt_name or (mail.from_name.strip() if sender else "")
     if relay_domains and not display:
         # A relay keeps the writer's name on its own address: "Dana Wu via craigslist".
         display = re.sub(r"(?i)\s+(via|from|through)\s+\S.*$", "", mail.from_name).strip()
     person = bool(display) and _person_like(display, ctx)
-    ex = extract_free_text(mail.text, ctx, mail, name_known=person)
+    text = mail.text
+    if sender is None and not relay_domains:
+        # A notifier's mail (a phone system, a robot): its own company lines ("RingCentral,
+        # Inc. | 20 Davis Drive, ...") are no fact about the person.
+        text = "\n".join(line for line in text.split("\n")
+                         if not engine.provider_line(line[:engine.LINE_MAX]))
+    ex = extract_free_text(text, ctx, mail, name_known=person)
+    if gateway and not ex.phone:
+        # "5125550143@vtext.example": a text sent through a carrier's gateway is from that phone
+        ex.phone = normalize.phone(gateway, ctx.default_region)
+        if ex.phone:
+            ex.confidence["phone"] = 0.9
     if not ex.property_address:
         # "Subject: 2207 Willow Bend Dr" / "Is this house still for sale?": the subject names it
         subject_street = engine.street_of(re.sub(r"(?i)^\s*((re|fwd?|aw|wg|tr)\s*:\s*)+", "",

@@ -33,6 +33,13 @@ _ACCOUNT_SUBJECT = re.compile(
     r"sign-?in attempt|two-(step|factor)|your (monthly )?(invoice|receipt|statement|bill)\b|"
     r"payment (received|failed|declined)|subscription (renewal|renewed)|terms of (use|service) "
     r"update|account (update|notice|settings)|"
+    # a service's bill and its renewal, a mail the agent sent that bounced, a lead taken away,
+    # a site's search-engine report
+    r"your [\w+.-]+( [\w+.-]+)? (receipt|invoice)\b|subscription (renews|will renew|is renewing)|"
+    r"(could not|couldn't|can't|cannot) be delivered|\bto \S+( \S+)? bounced\b|"
+    r"reassigned to another (agent|team member|user)|(lead|contact) (was |has been )?removed from|"
+    r"(weekly|daily|monthly) showing feedback|showing feedback (summary|report)|"
+    r"indexing issue|search console|crawl (errors?|issues?)|core web vitals|"
     # the agent's own listings, reviews and paperwork
     r"your listing (is|has|got|was)\b|your (listing|property|advert|ad)\b.{0,80}\b("
     r"is (now )?live|went live|(was|has been|is now) published)|"
@@ -50,7 +57,8 @@ _ICS_REQUEST = re.compile(r"(?im)^METHOD:\s*REQUEST\b")
 _ICS_ORGANIZER = re.compile(r"(?im)^ORGANIZER[;:][^\n]{0,300}?mailto:([^\s;:]+)")
 _ROBOT_LOCAL = re.compile(
     r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|notifications?|notify|alerts?|account(s)?|"
-    r"security|support|billing|info|service|robot|team|hello|news)\b", re.I)
+    r"security|support|billing|info|service|robot|team|hello|news|feedback|reports?)\b|"
+    r"^[a-z0-9]{1,30}[-_.](no[-_.]?reply|do[-_.]?not[-_.]?reply)@", re.I)
 _MARKETING_LOCAL = re.compile(r"^(newsletters?|news|marketing|promo(tions?)?|offers|digest)@", re.I)
 _MARKETING_DOMAIN = re.compile(
     r"@(e|em|email|news|newsletter|marketing|mktg|promo|info)\.[a-z0-9.-]+$", re.I)

@@ -167,13 +167,35 @@ def first_value(pairs: list[tuple[str, str]], *labels: str) -> str | None:
 
 # Looser than _LABEL_LINE: form builders and Zapier keep "?" and long questions as labels.
 # Labels in any script's letters: "Correo electrónico:", "Téléphone :", "Straße/Nr.:".
-_FORM_LINE = re.compile(r"^\s*[*\-•]?\s*([^\W\d_][\w /&'’().#?,-]{0,60}?)\s*[:=]\s*(.*)$")
+_FORM_LINE = re.compile(r"^\s*[*\-•]?\s*(?:\d{1,2}[.)]\s+)?([^\W\d_][\w /&'’().#?,（）-]{0,60}?)"
+                        r"\s*[:=：]\s*(.*)$")
+_ROW_SEP = re.compile(r"\s+[·|]\s+")
+# A machine key with dots ("contact.name: Óscar Beltrán", "listing.price = 689000").
+_MACHINE_LINE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9]*(?:[._-][A-Za-z0-9]+){1,6})\s*[:=]\s*(.*)$")
+
+
+# A machine key: "contact.name", "lead.phoneNumber", "field_123", "transcript.first_message".
+_MACHINE_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[._-][A-Za-z0-9]+)+$|"
+                          r"^[a-z]+(?:[A-Z][a-z0-9]+)+$")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NAME_PART = re.compile(r"\((姓|名|せい|めい)\)\s*$")
+_FULLWIDTH_PARENS = str.maketrans({"（": "(", "）": ")", "　": " "})
 
 
 @lru_cache(maxsize=4096)  # labels repeat from mail to mail ("Name", "Email", "Phone")
 def label_key(label: str) -> str:
-    """A label in one canonical spelling: "Your E-mail*" and "your_email" both give "e mail"."""
+    """A label in one canonical spelling: "Your E-mail*" and "your_email" both give "e mail".
+    A machine key reads as its words: "phoneNumber" is "phone number", "contact.name" is
+    "contact name", and a deeper path keeps its last two parts ("lead.contact.email" is
+    "contact email")."""
+    label = label.translate(_FULLWIDTH_PARENS).strip()
+    if len(label) <= 80 and _MACHINE_KEY.match(label):
+        label = _CAMEL.sub(" ", label)
+        if "." in label:
+            label = " ".join(label.split(".")[-2:])
     key = re.sub(r"[_\-*?]+", " ", label.lower())
+    if ")" in key and (part := _NAME_PART.search(key)):
+        return part.group(1)  # "お名前（姓）": the family name's part of a name
     if ")" in key:  # "Estimated value (RealEstimate℠)", "Credit score (self-reported)"
         key = re.sub(r"\s*\([^()]{1,40}\)", " ", key)
     key = re.sub(r"['’]s\b", "", key) if "s" in key else key  # "Buyer's message"
@@ -192,8 +214,21 @@ _QUESTION_LINE = re.compile(r"^\s*([^\W\d_][^?\n]{2,100}\?)[ \t]+(\S[^?.!\n]{0,5
 # "NameChioma Adebayo-Lewis", "Emailchioma.al@example.org": a label run into its value, as a
 # careless HTML-to-text conversion leaves a bold label span and the text after it.
 _GLUED = re.compile(
-    r"^\s*(Full Name|Name|E-?mail|Email Address|Phone|Phone Number|Mobile|Telephone|Lead type|"
-    r"Address|Message|Comments|Price|Budget|Search|Timeframe)(?=[A-Z(+\d]|[a-z0-9._-]+@)(\S.{0,300})$")
+    r"^\s*(?:(Full [Nn]ame|Name|E-?mail|Email [Aa]ddress|Phone|Phone [Nn]umber|Mobile|Telephone|"
+    r"Lead type|"
+    r"Address|Message|Comments|Price|Budget|Search|Timeframe|City/State/Zip)(?=[A-Z(+\d]|"
+    r"[a-z0-9._-]+@)|"
+    # a vehicle's rows: "Year2026", "MakeToyota", "ModelRAV4 Hybrid", "TrimXLE Premium"
+    r"(Year)(?=(?:19|20)\d\d\s*$)|(Make|Model|Trim)(?=[A-Z0-9][\w-]*(?: [\w-]+){0,4}\s*$)|"
+    # the same in capitals ("NAMEAlexander Papadakis", "PROPERTY3 Ridgecrest Way")
+    r"(FULL NAME|NAME|E-?MAIL|EMAIL ADDRESS|PHONE|PHONE NUMBER|MOBILE|TELEPHONE|ADDRESS|"
+    r"PROPERTY|MESSAGE|COMMENTS|PRICE|BUDGET)(?=[A-Z][a-z]|[A-Z]\s|[(+\d$€£]|[a-z0-9._-]+@))"
+    r"(\S.{0,300})$")
+
+
+def glued_label(line: str) -> bool:
+    """True for a label run into its value ("Year2026", "NAMEAlexander Papadakis")."""
+    return bool(_GLUED.match(line[:400]))
 
 
 # Labels whose value is a person's words, set a blank line below them.
@@ -252,9 +287,11 @@ def form_pairs(text: str) -> list[tuple[str, str]]:
                 continue
         m = _FORM_LINE.match(line)
         if not m:
-            other = _LEADER_LINE.match(line) or _QUESTION_LINE.match(line) or _GLUED.match(line)
+            other = (_MACHINE_LINE.match(line) or _LEADER_LINE.match(line)
+                     or _QUESTION_LINE.match(line) or _GLUED.match(line))
             if other:
-                pairs.append((label_key(other.group(1)), other.group(2).strip()))
+                groups = [g for g in other.groups() if g is not None]
+                pairs.append((label_key(groups[0]), groups[1].strip()))
             i += 1
             continue
         if m and not re.match(r"^\s*(https?|mailto|tel)\s*:", lines[i], re.I):
@@ -269,6 +306,16 @@ def form_pairs(text: str) -> list[tuple[str, str]]:
                     i = j
             if not value and (head := heading_of(m.group(1))):
                 pairs.append((head, ""))  # "PROPERTY:" over the listing's rows
+            if " · " in value or " | " in value:
+                # "Project type: Interior Design · Location: San Mateo · Budget: $25,000":
+                # several rows set on one line
+                parts = _ROW_SEP.split(value)[:12]
+                more = [_FORM_LINE.match(p) for p in parts[1:]]
+                if all(more):
+                    pairs.append((label_key(m.group(1)), parts[0].strip()))
+                    pairs.extend((label_key(x.group(1)), x.group(2).strip()) for x in more if x)
+                    i += 1
+                    continue
             pairs.append((label_key(m.group(1)), value))
         i += 1
     return pairs

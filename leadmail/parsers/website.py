@@ -14,8 +14,10 @@ from leadmail.parsers.common import (
     Layout,
     all_pairs,
     domain_of,
+    is_notifier,
     is_provider_addr,
     parse_layout,
+    telephony_relay,
 )
 from leadmail.parsers.text import Folded, html_to_text
 
@@ -24,6 +26,12 @@ _BUILDERS = Folded(
     r"formidable|wix\.com|squarespace|new (form )?submission|form submission|"
     r"jotform|typeform|hubspot form|elementor")
 _NOTICE = re.compile(r"(?i)\b(lead|leads|inquiry|enquiry|on behalf of|via)\b")
+# What a relayed inquiry says of itself: a new lead, message, inquiry, request or call.
+_ASKS = re.compile(r"(?i)\b(new (?:\w+ )?(?:lead|message|inquiry|enquiry|request|contact|"
+                   r"submission|booking|quote)|leads?\b|inquiry|enquiry|sent you|"
+                   r"is interested|wants to|requested|message from|quote request)")
+
+
 class WebsiteParser:
     """A form's labelled fields; the site's own sender and recipients are never the lead."""
 
@@ -31,6 +39,8 @@ class WebsiteParser:
 
     def claims(self, mail: Mail) -> bool:
         """A known form builder's marks, or at least two labelled identity fields."""
+        if telephony_relay(mail):
+            return False  # a call or a text the phone system relays: the person's own words
         if _BUILDERS.search(mail.subject + "\n" + mail.text[-3000:] + mail.text[:500]):
             return True
         if engine.domain_brand([mail.from_addr, mail.header("sender")]):
@@ -39,6 +49,11 @@ class WebsiteParser:
                 "", "", [], f"{mail.subject}\n{mail.text[:300]}", "")[0]:
             # "PadMapper tenant lead for ...", "You have received a PadMapper lead.": a named
             # provider's notice, even with the person's details set out without labels.
+            return True
+        if is_notifier(mail) and not telephony_relay(mail) and _ASKS.search(
+                f"{mail.subject}\n{mail.text[:3000]}"):
+            # A service's robot relaying someone's inquiry (a message, a call, a form): the
+            # person is in the body, however it sets them out; the robot is never the lead.
             return True
         keys = {k for k, _ in all_pairs(mail)}
         kinds = {f for f in IDENTITY_FIELDS if keys & FIELD_LABELS[f]}
