@@ -178,7 +178,8 @@ def _write(session: Session, ctx: Context, draft: Draft) -> Outcome:
     session.add(contact)
     session.execute(update(Message).where(col(Message.id) == msg_id).values(
         status=MessageStatus.LEAD, lead_id=lead.id, processed_at=utcnow(), lease_until=None,
-        reason=None))  # one statement: the message's bytes are not loaded again
+        reason=None).execution_options(synchronize_session=False))  # one statement: the
+    # message's bytes are not loaded again, nor is any message of the session to be matched
     ctx.route = route_name
     return Outcome(msg_id, MessageStatus.LEAD, lead.id, lead.agent, source=draft.source)
 
