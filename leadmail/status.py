@@ -12,10 +12,17 @@ from sqlmodel import Session, col, select
 
 from leadmail.clock import utcnow
 from leadmail.config import Settings
-from leadmail.models import Lead, Message
+from leadmail.models import Lead, Message, Outbox
 from leadmail.sources import health
 from leadmail.statuses import LeadStatus, MessageStatus, OutboxStatus
-from leadmail.web.app import counts
+
+
+def counts(engine: Engine) -> dict[str, dict[str, int]]:
+    """Messages and outbox rows by status (also the daemon's /metrics and /readyz)."""
+    with Session(engine) as session:
+        msgs = session.exec(select(Message.status, func.count()).group_by(Message.status)).all()
+        rows = session.exec(select(Outbox.status, func.count()).group_by(Outbox.status)).all()
+    return {"messages": dict(msgs), "outbox": dict(rows)}
 
 
 def gather(settings: Settings, engine: Engine) -> dict[str, Any]:

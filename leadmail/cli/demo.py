@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from leadmail.demo import run_demo
-
 
 def add(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("demo", help="run on demo defaults and feed the bundled samples")
@@ -19,6 +17,8 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the daemon on embedded demo defaults and feed it the bundled samples over SMTP."""
+    from leadmail.demo import run_demo  # here, as `run` imports the daemon: only when used
+
     return run_demo(
         Path(args.data), Path(args.samples), keep_running=not args.exit, listen=args.listen
     )

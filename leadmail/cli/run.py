@@ -9,7 +9,6 @@ import structlog
 
 from leadmail import config, golden, perms, pipeline
 from leadmail.cli.common import connect
-from leadmail.daemon import Daemon
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +23,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     for problem in golden.problems(rt):  # at start a warning: mail keeps flowing
         structlog.get_logger("leadmail.rules").warning(
             "golden sample broken; leadmail check-config says more", problem=str(problem))
+    # Imported here: the daemon's web and mail servers would cost every other command the time
+    # to import them.
+    from leadmail.daemon import Daemon
+
     return asyncio.run(Daemon(settings, engine, rt).run())
 
 

@@ -10,27 +10,18 @@ from typing import Any, cast
 import uvicorn
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import func, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from leadmail import __version__
 from leadmail.config import HttpConfig, Settings
 from leadmail.metrics import REGISTRY, DatabaseCollector
-from leadmail.models import Message, Outbox
 from leadmail.sources import health
+from leadmail.status import counts
 from leadmail.web import followup, sources
 from leadmail.web.guard import BodyLimit, PublicOnly
 from leadmail.web.links import router
-
-
-def counts(engine: Engine) -> dict[str, dict[str, int]]:
-    """Messages and outbox rows by status."""
-    with Session(engine) as session:
-        msgs = session.exec(select(Message.status, func.count()).group_by(Message.status)).all()
-        rows = session.exec(select(Outbox.status, func.count()).group_by(Outbox.status)).all()
-    return {"messages": dict(msgs), "outbox": dict(rows)}
 
 
 def create_app(
