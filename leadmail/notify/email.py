@@ -12,16 +12,10 @@ import smtplib
 import socket
 import ssl
 import tempfile
-from email.charset import QP, Charset
-from email.encoders import encode_base64
-from email.header import Header
-from email.message import Message
-from email.mime.base import MIMEBase
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
+from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from leadmail import perms
 from leadmail.clock import utcnow
@@ -58,33 +52,14 @@ def build_message(
     payload: dict[str, Any],
     idempotency_key: str,
     tag: str | None = None,
-) -> Message:
-    """The MIME message for an outbox row; its Message-ID is stable across retries.
-
-    Built with `email.mime` (the compat32 policy): the same layout as EmailMessage's
-    set_content / add_alternative / add_attachment (multipart/alternative of the text and
-    the HTML, inside multipart/mixed when a vCard goes with it), without the header registry
-    parsing each header it sets, which made this most of the sender's CPU. Text parts are
-    UTF-8 in quoted-printable (readable where they are ASCII); headers with other than ASCII
-    are RFC 2047 encoded."""
+) -> EmailMessage:
+    """The MIME message for an outbox row; its Message-ID is stable across retries."""
+    msg = EmailMessage()
     domain = cfg.sender.rpartition("@")[2]
-    msg: Message = MIMEMultipart("alternative")
-    msg.attach(_text(payload["text"], "plain"))
-    msg.attach(_text(payload["html"], "html"))
-    if payload.get("vcard"):
-        name = f"lead-{payload.get('lead_id') or 'contact'}.vcf"
-        mixed = MIMEMultipart("mixed")
-        mixed.attach(msg)
-        card = MIMEBase("text", "vcard")  # bytes, as they are: base64
-        card.set_payload(payload["vcard"].encode())
-        encode_base64(card)
-        card.add_header("Content-Disposition", "attachment", filename=name)
-        mixed.attach(card)
-        msg = mixed
     # A campaign mail to a lead is from its agent (by name, at our sender address).
     msg["From"] = formataddr((header_value(payload.get("from_name")) or "leadmail", cfg.sender))
     msg["To"] = formataddr((header_value(payload.get("recipient_name")), recipient))
-    msg["Subject"] = _header(header_value(payload["subject"]))
+    msg["Subject"] = header_value(payload["subject"])
     msg["Date"] = format_datetime(utcnow())
     # Same key, same Message-ID: a receiver (or our own sink) can drop a retried duplicate.
     # (A campaign mail names its own, fixed when it was queued: followup.campaigns.)
@@ -93,32 +68,23 @@ def build_message(
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: auto-responders must not answer
     msg["X-Leadmail-Lead"] = str(payload.get("lead_id", ""))
     # Replies (CLAIM / ACCEPT / DECLINE) must reach one of our intakes: see routing.replies.
-    msg["Reply-To"] = _header(header_value(payload.get("reply_to")) or cfg.reply_to
-                              or cfg.sender)
+    msg["Reply-To"] = header_value(payload.get("reply_to")) or cfg.reply_to or cfg.sender
     for name, value in (payload.get("headers") or {}).items():  # List-Unsubscribe and -Post
         if name in EXTRA_HEADERS:
-            msg[name] = _header(header_value(value))
+            msg[name] = header_value(value)
     if payload.get("in_reply_to"):  # an answer to an agent's reply: keep the thread
-        msg["In-Reply-To"] = msg["References"] = _header(header_value(payload["in_reply_to"]))
+        msg["In-Reply-To"] = msg["References"] = payload["in_reply_to"]
+    msg.set_content(payload["text"])
+    msg.add_alternative(payload["html"], subtype="html")
+    if payload.get("vcard"):
+        name = f"lead-{payload.get('lead_id') or 'contact'}.vcf"
+        msg.add_attachment(
+            payload["vcard"].encode(), maintype="text", subtype="vcard", filename=name
+        )
     return msg
 
 
-_UTF8 = Charset("utf-8")
-_UTF8.body_encoding = QP
-
-
-def _text(body: str, subtype: str) -> MIMEText:
-    """A text part; its lines end with a newline, the last one too (as set_content does)."""
-    lines = "".join(line + "\n" for line in body.splitlines())
-    return MIMEText(lines, subtype, cast(Any, _UTF8))  # a Charset: its body encoding, QP
-
-
-def _header(value: str) -> Any:
-    """A header value as compat32 writes it: as it is when ASCII, else RFC 2047 encoded."""
-    return value if value.isascii() else Header(value, "utf-8")
-
-
-def send(cfg: EmailNotifyConfig, msg: Message, recipient: str) -> None:
+def send(cfg: EmailNotifyConfig, msg: EmailMessage, recipient: str) -> None:
     """Deliver one message on a connection of its own (opened, used, closed)."""
     relay = Relay(cfg)
     try:
@@ -148,7 +114,7 @@ class Relay:
         self.opened = 0  # sessions opened so far
         self.aborted = False
 
-    def send(self, msg: Message, recipient: str) -> None:
+    def send(self, msg: EmailMessage, recipient: str) -> None:
         if self.cfg.relay.startswith("file:"):
             _write_file(Path(self.cfg.relay[len("file:") :]), msg)
             return
@@ -246,7 +212,7 @@ def _permanent(exc: Exception) -> PermanentFailure | None:
     return PermanentFailure(f"{exc.smtp_code} {exc.smtp_error!r}")
 
 
-def _write_file(directory: Path, msg: Message) -> None:
+def _write_file(directory: Path, msg: EmailMessage) -> None:
     """Write atomically, named by Message-ID, so a retry overwrites instead of doubling."""
     perms.private_dir(directory)  # alerts hold leads' details: 0750 when leadmail makes it
     name = str(msg["Message-ID"]).strip("<>").replace("/", "_") + ".eml"
