@@ -412,10 +412,27 @@ def test_a_voicemail_relay_is_the_callers_own_words() -> None:
                        "Voicemail Transcription:\nHi, this is Marisol Quintana, I'm calling about "
                        "the house for rent on Fredericksburg Road. Is it still available?\n\n"
                        "PhoneCo, Inc. | 20 Davis Drive, Belmont, CA 94002\n")
-    assert ex.source == "Direct"
+    assert ex.source == "PhoneCo"  # the phone system's lead: a person's own mail is "Direct"
     assert ex.full_name == "Marisol Quintana"
     assert ex.email is None and ex.phone == "+12105550139"
     assert ex.property_address is None and ex.address is None
+    # The words are the caller's: not the notice's heading, rows or the service's lines.
+    assert ex.message == ("Hi, this is Marisol Quintana, I'm calling about the house for rent "
+                          "on Fredericksburg Road. Is it still available?")
+
+
+def test_a_text_relays_own_lines_are_not_the_senders_words() -> None:
+    ex = _read_headers({"From": '"(737) 555-0124" <17375550124.15125550100.kq8xz2lmpa@'
+                                'txt.voice.google.com>',
+                        "Subject": "New text message from (737) 555-0124"},
+                       "Hey this is Nate, is the 2 bed on Duval St still available?\n\n"
+                       "YOUR ACCOUNT <https://voice.google.com> HELP CENTER HELP FORUM\n"
+                       "To respond to this text message, reply to this email.\n\n"
+                       "Google LLC\n1600 Amphitheatre Parkway, Mountain View CA 94043 USA\n")
+    assert ex.source == "Google Voice"
+    assert ex.phone == "+17375550124" and ex.email is None
+    assert ex.message == "Hey this is Nate, is the 2 bed on Duval St still available?"
+    assert ex.property_address is None
 
 
 def test_a_notification_that_names_nobody_is_held_for_review() -> None:
@@ -686,3 +703,51 @@ def test_a_homeowners_notes_and_a_bill_that_is_no_price() -> None:
                        "Homeowner notes: We plan to buy an EV next year so please size for it.\n")
     assert ex.message == "We plan to buy an EV next year so please size for it."
     assert ex.price is None
+
+
+_CHAT = ("Conversation with Celeste Marchand\n"
+         "Bayou City Realty  ·  Started Nov 28, 2026, 7:02 PM\n\n"
+         "Celeste Marchand: Hi, is the house at 3907 Amberwood Ln still for sale?\n"
+         "Operator (bot): Thanks for reaching out! A team member will be with you shortly.\n"
+         "Janelle Broussard (Bayou City Realty): Hi! Yes, 3907 Amberwood Ln, Houston, TX 77095 "
+         "is still active at $615,000.\n"
+         "Celeste Marchand: Great. Can you call me? 832-555-0176\n"
+         "Janelle Broussard (Bayou City Realty): Sure! You can reach me at (713) 555-0150.\n\n"
+         "View conversation: https://app.chat.example/conversation/215009481\n")
+
+
+def test_a_chat_transcript_is_the_visitors_words_and_never_the_staffs() -> None:
+    ex = _read_headers({"From": "ChatDesk <notifications@chatdesk.example>",
+                        "Subject": "Conversation with Celeste Marchand"}, _CHAT)
+    assert (ex.parser, ex.source) == ("transcript", "ChatDesk")
+    assert (ex.full_name or f"{ex.first_name} {ex.last_name}") == "Celeste Marchand"
+    assert ex.phone == "+18325550176"  # the visitor's; the agent's line is never read
+    assert ex.message == ("Hi, is the house at 3907 Amberwood Ln still for sale? Great. Can you "
+                          "call me? 832-555-0176")
+    # The listing the visitor names, completed from the agent's answer, and its price.
+    assert ex.property_address == "3907 Amberwood Ln, Houston, TX 77095"
+    assert ex.price == 615000
+    assert ex.trace["transcript"]["visitor"] == "Celeste Marchand"
+
+
+def test_a_forms_rows_are_no_conversation() -> None:
+    # Unknown labels, each once: a form, not a chat, however many there are.
+    ex = _read_headers({"From": "Acme Forms <forms@acmeforms.example>",
+                        "Subject": "New submission"},
+                       "Full name: Ana Ruiz\nEmail: ana.ruiz@example.com\nPhone: 512-555-0142\n"
+                       "Project kind: Kitchen\nWall color: White\nCabinet style: Shaker\n"
+                       "Message: Looking to start in March.\n")
+    assert ex.parser != "transcript"
+    assert ex.email == "ana.ruiz@example.com"
+
+
+def test_eval_compares_a_message_with_or_without_its_greeting_and_sign_off() -> None:
+    from leadmail.evaluate import field_matches
+
+    got = {"message": "Hello,\n\nWe would like to see the house on Saturday.\n\n"
+                      "Best,\nJohn & Priya"}
+    assert field_matches("message", "We would like to see the house on Saturday.", got)
+    assert field_matches("message", "Hello, We would like to see the house on Saturday.", got)
+    assert not field_matches("message", "We would like to see the house on Sunday.", got)
+    got = {"message": "Regards,\nWalter Pruitt"}  # nothing but a sign-off is no match for words
+    assert not field_matches("message", "Can you come by?", got)

@@ -55,7 +55,7 @@ def test_registry_order_and_lookup():
 
 
 # Which parser reads each samples/<folder>/ (folders named by source, plus the non-leads).
-FOLDER_PARSER = {"adf": "adf", "craigslist": "craigslist", "direct": "nlp",
+FOLDER_PARSER = {"adf": "adf", "chat": "transcript", "craigslist": "craigslist", "direct": "nlp",
                  "everquote": "everquote", "facebook": "facebook", "google_ads": "google_ads",
                  "homelight": "homelight", "homes": "homes", "idx": "idx",
                  "lendingtree": "lendingtree", "nonlead": "nonlead", "opcity": "opcity",
@@ -460,7 +460,7 @@ def test_provider_account_mail_is_not_a_lead():
 
 
 def test_direct_without_any_contact_is_reported_with_low_confidence():
-    ex = extract(sample("direct/no_contact_chat.eml"), CTX)
+    ex = extract(sample("chat/no_contact_chat.eml"), CTX)
     assert (ex.is_lead, ex.full_name, ex.email, ex.phone) == (True, None, None, None)
     assert {ex.confidence[k] for k in ("full_name", "email", "phone")} == {0.0}
     assert max(ex.confidence.values()) <= 0.2
@@ -490,7 +490,10 @@ def test_structured_parsers_never_call_ner(monkeypatch):
     before = len(calls)
     extract(sample("direct/plain_inquiry.eml"), CTX)
     assert len(calls) == before
-    extract(sample("direct/no_contact_chat.eml"), CTX)
+    extract(sample("direct/unsigned_sender_question.eml"), CTX)
+    assert len(calls) == before + 1
+    # A chat transcript is read as the notification it is: the visitor's name is its speaker.
+    extract(sample("chat/site_chat_with_contact.eml"), CTX)
     assert len(calls) == before + 1
 
 

@@ -23,6 +23,7 @@ from leadmail.parsers.opcity import OpcityParser
 from leadmail.parsers.realtor import RealtorParser
 from leadmail.parsers.redfin import RedfinParser
 from leadmail.parsers.referral import ReferralParser
+from leadmail.parsers.transcript import TranscriptParser
 from leadmail.parsers.trulia import TruliaParser
 from leadmail.parsers.website import WebsiteParser
 from leadmail.parsers.website import brand as website_brand
@@ -49,6 +50,7 @@ PARSERS: list[Parser] = [
     CraigslistParser(),
     GoogleAdsParser(),
     FacebookParser(),
+    TranscriptParser(),
     IdxParser(),
     WebsiteParser(),
     DirectParser(),
@@ -168,6 +170,14 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         if own and own[0] not in (result.source, "Website"):
             result.trace["source"] = {"won": own[0], "why": own[1], "reader": result.source}
             result.source = own[0]
+    if isinstance(parser, DirectParser) and result.source == DirectParser.name and (
+            is_notifier(mail)):
+        # A phone system's or a service's relay of someone's words (a voicemail, a text) is
+        # that service's lead, never "Direct": a person's own mail comes from the person.
+        found, why = website_brand(mail)
+        if found and found != "Website":
+            result.trace["source"] = {"won": found, "why": why, "reader": result.source}
+            result.source = found
     if region in _TWO_SURNAMES and result.full_name and not (result.first_name
                                                             or result.last_name):
         words = result.full_name.split()
@@ -177,7 +187,8 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         # A home-services job (Thumbtack, Angi, Yelp) is at the customer's own home.
         result.address, result.property_address = result.property_address, None
     decided = "segment" in result.trace  # the form said what the person wants
-    if (result.segment is None and not decided and isinstance(parser, (WebsiteParser, IdxParser))
+    if (result.segment is None and not decided and isinstance(parser, (WebsiteParser, IdxParser,
+                                                                         TranscriptParser))
             and (result.property_address or result.price)
             and engine.brand_kind(result.source) not in ("insurance", "mortgage", "services")):
         # A notification about a listing or a vehicle, with no word on what the person wants:

@@ -128,7 +128,9 @@ _RELAY_HOSTS = frozenset({"messages", "message", "reply", "replies", "relay", "i
                           "conversations", "reply-to", "msg"})
 _RELAY_PREFIX = re.compile(r"^(?:reply|relay|msg|message|conv|r)[-+_.]")
 _RELAY_TOKEN = re.compile(r"^[0-9a-f][0-9a-f._+-]{7,63}$")
-_PHONE_BOX = re.compile(r"^\+?1?\d{10}$")
+# A gateway's box is the sender's number: "5125550143@vtext.example", or a text relay's
+# "<caller>.<own number>.<token>@" ("17375550124.15125550100.kq8xz2lmpa@txt.voice.google.com").
+_PHONE_BOX = re.compile(r"^(\+?1?\d{10})(?:\.\+?1?\d{10}\.[\w-]{4,40})?$")
 # The provider's own help lines and links, never a fact about the lead.
 _NOT_CUSTOM = re.compile(r"\b(support|help|customer care|customer service|unsubscribe|privacy)\b")
 _TOLL_FREE = re.compile(r"^\+18(00|33|44|55|66|77|88)\d{7}$")
@@ -281,8 +283,8 @@ def is_relay_addr(addr: str) -> bool:
 def gateway_phone(addr: str) -> str | None:
     """The digits of an SMS or fax gateway's address ("5125550143@vtext.example"): the
     sender's phone number, never an address of theirs."""
-    local = addr.partition("@")[0]
-    return local if _PHONE_BOX.match(local) else None
+    m = _PHONE_BOX.match(addr.partition("@")[0])
+    return m.group(1) if m else None
 
 
 _TELEPHONY = re.compile(r"(?i)\b(voice ?mail|voice message|missed call|text message|new sms|"
@@ -636,6 +638,11 @@ _VEHICLE_PART = re.compile(r"^(?:vehicle |car |auto )?(year|make|model|trim)(?: 
 def _is_choice(value: str) -> bool:
     """A form's picked option ("Property management", "Buying"): a few words, no sentence."""
     return len(value) <= 40 and not re.search(r"[.?!]", value)
+
+
+def known_label(key: str) -> bool:
+    """True for a label (in label_key spelling) the field vocabulary knows."""
+    return key in _KNOWN
 
 
 def _is_known(key: str) -> bool:

@@ -790,17 +790,26 @@ _VALEDICTION = re.compile(
     r"regards|kind regards|best regards|warm regards|warmly|cheers|sincerely|respectfully|"
     r"cordialement|bien à vous|salutations|saludos(?: cordiales)?|un saludo|atentamente|"
     r"mit freundlichen grüßen|viele grüße|beste grüße|atenciosamente|obrigad[oa]|abraços|"
-    r"grazie|cordiali saluti|distinti saluti|met vriendelijke groet(?:en)?|groeten)[,.!]*$")
+    r"grazie|cordiali saluti|distinti saluti|met vriendelijke groet(?:en)?|groeten|"
+    r"best wishes|take care|talk soon|yours truly|thank you again|with thanks|thx|"
+    r"merci(?: beaucoup| d'avance)?|bien cordialement|gracias|muchas gracias|un abrazo|"
+    r"danke|vielen dank|(?:mit )?freundlichen? gr(?:ü|ue)(?:ß|ss)(?:e|en)|"
+    r"liebe gr(?:ü|ue)(?:ß|ss)e|"
+    r"cumprimentos|saluti|un saluto|(?:hartelijke|vriendelijke) groet(?:en)?|ngā mihi|"
+    r"s pozdravem|děkuji|pozdrawiam|mvh|med vänlig hälsning)[,.!]*$")
 _SIGNATURE_LINE = re.compile(
     r"(?i)^(?:[+(]?\d[\d ().-]{8,}\d|\S+@\S+\.\w+|(?:m|c|o|t|cell|mobile|phone|tel|mobil|handy|"
-    r"tél|telefon|telefone|teléfono|telefono|celular|cellulare|portable|whatsapp)\.?\s?[:.]\s*\S.*|"
-    r"[^\W\d_][\w'’.-]*(?: [^\W\d_][\w'’.-]*){0,3}|\d{1,6} [\w .'#-]{2,40}|"
+    r"tél|telefon|telefone|teléfono|telefono|celular|cellulare|portable|whatsapp)\.?\s?"
+    r"(?:[:.]\s*\S.*|\s*[+(]?\d[\d ().-]{8,}\d)|"
+    r"(?:[-–—] ?)?[^\W\d_][\w'’.-]*(?:(?: (?:&|and|y|et|und|e))? [^\W\d_][\w'’.-]*){0,3}|"
+    r"\d{1,6} [\w .'#-]{2,40}|"
     r"[^\W\d_][\w .'-]{1,30},? [A-Z]{2} \d{5}(?:-\d{4})?|[^.!?]{2,60}\|[^.!?]{2,60})$")
 
 
 _CONTACT_ONLY = re.compile(
     r"(?i)^(?:[+(]?\d[\d ().-]{8,}\d|\S+@\S+\.\w+|(?:m|c|o|t|cell|mobile|phone|tel|mobil|handy|"
-    r"tél|telefon|telefone|teléfono|telefono|celular|cellulare|portable|whatsapp)\.?\s?[:.]\s*\S.*|"
+    r"tél|telefon|telefone|teléfono|telefono|celular|cellulare|portable|whatsapp)\.?\s?"
+    r"(?:[:.]\s*\S.*|\s*[+(]?\d[\d ().-]{8,}\d)|"
     r"\d{1,6} [\w .'#-]{2,40}|[^\W\d_][\w .'-]{1,30},? [A-Z]{2} \d{5}(?:-\d{4})?|"
     r"[^.!?]{2,60}\|[^.!?]{2,60})$")
 
@@ -844,6 +853,24 @@ def strip_signoff(text: str) -> str:
         while lines and not lines[-1].strip():
             lines.pop()
     return "\n".join(lines).strip()
+
+
+_GREETING = re.compile(
+    r"(?i)^(?:hi|hello|hey|hiya|dear|good (?:morning|afternoon|evening|day)|greetings|"
+    r"bonjour|bonsoir|salut|madame|monsieur|hola|buenos d[ií]as|buenas(?: tardes| noches)?|"
+    r"estimad[oa]s?|querid[oa]|ol[aá]|bom dia|boa tarde|boa noite|prezad[oa]s?|hallo|"
+    r"guten (?:tag|morgen|abend)|sehr geehrte[rs]?|liebe[rs]?|moin|servus|gr[üu](?:ß|ss) gott|"
+    r"buongiorno|buonasera|ciao|salve|gentil[ei]|goedemiddag|goedemorgen|goedenavond|beste|"
+    r"dobr[ýy] den|dzie[ńn] dobry|kia ora|hej|god dag)\b[^.?\n]{0,50}$|^ご担当者様|^您好|^你好")
+
+
+def strip_greeting(text: str) -> str:
+    """A person's words without the salutation line that opens them ("Hello,", "Sehr geehrte
+    Damen und Herren,"): writers of expected messages keep it or not, as they keep a sign-off."""
+    first, sep, rest = text.strip().partition("\n")
+    if sep and rest.strip() and len(first) <= 60 and _GREETING.match(first.strip()):
+        return rest.strip()
+    return text.strip()
 
 
 def quoted_message(lines: list[str], footer_at: int) -> Candidate | None:

@@ -390,6 +390,39 @@ _INQUIRY = re.compile(
 )
 
 
+# The service's own lines under a relayed call or text: how to answer, where to listen.
+_RELAY_END = re.compile(
+    r"(?i)^(?:to )?(?:reply|respond|listen|view|open|manage|play|click|call back|tap|log ?in|"
+    r"sign in|your account|help center|thank you for using|thanks for using|download)\b"
+    r"|https?://|\bwww\.")
+_RELAY_LABEL = re.compile(r"^\s*[^\W\d_][^:]{0,40}:\s*(\S.{0,80})?$")
+
+
+def relay_words(text: str) -> tuple[str, str | None]:
+    """A phone system's relay of a call or a text: (its text above the service's own lines,
+    the person's words). The words are the paragraph under the notice's heading and its
+    "Caller: ..." rows ("Transcription" / "Hi, this is Angela ..."), up to the service's own
+    lines ("Reply from the app: ...", "Google LLC"); None when there are none."""
+    lines = text.split("\n")
+    out: list[str] = []
+    end = len(lines)
+    for i, line in enumerate(lines):
+        s = line.strip()[:engine.LINE_MAX]
+        if not out:
+            if not s or _RELAY_LABEL.match(s) or (len(s.split()) <= 8 and not s.endswith(
+                    (".", "?", "!", '"', "”"))):
+                continue  # the heading, the rows, a lone "Transcription" label
+            if _RELAY_END.search(s) or engine.provider_line(s):
+                end = i
+                break
+        elif s and (_RELAY_END.search(s) or engine.provider_line(s)):
+            end = i
+            break
+        out.append(line.rstrip())
+    words = "\n".join(out).strip().strip('"“”').strip()
+    return "\n".join(lines[:end]), (words if len(words) >= 10 else None)
+
+
 def read_person(mail: Mail, ctx: ParseContext, relay_domains: tuple[str, ...] = ()) -> Extracted:
     """A person's own mail: From/Reply-To (unless a relay or robot) and the free text."""
     rt_name, rt_addr = reply_to_identity(mail, ctx, relay_domains)
@@ -407,7 +440,12 @@ def read_person(mail: Mail, ctx: ParseContext, relay_domains: tuple[str, ...] = 
         # Inc. | 20 Davis Drive, ...") are no fact about the person.
         text = "\n".join(line for line in text.split("\n")
                          if not engine.provider_line(line[:engine.LINE_MAX]))
+        text, words = relay_words(text)
+    else:
+        words = None
     ex = extract_free_text(text, ctx, mail, name_known=person)
+    if words:
+        ex.message, ex.confidence["message"] = words, 0.8
     if gateway and not ex.phone:
         # "5125550143@vtext.example": a text sent through a carrier's gateway is from that phone
         ex.phone = normalize.phone(gateway, ctx.default_region)

@@ -93,7 +93,7 @@ def brand(mail: Mail) -> tuple[str | None, str]:
             return found, why
     recipients = {domain_of(a) for _, a in mail.to + mail.cc}
     dom = domain_of(mail.from_addr)
-    if dom in recipients or dom in FREEMAIL:
+    if dom in FREEMAIL or any(dom == r or dom.endswith("." + r) for r in recipients if r):
         return None, "the site's own sender"
     name = engine.fallback_brand(mail.from_name)
     return (name, "sender display name") if name else (None, "brokerage sender")
