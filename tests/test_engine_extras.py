@@ -751,3 +751,36 @@ def test_eval_compares_a_message_with_or_without_its_greeting_and_sign_off() -> 
     assert not field_matches("message", "We would like to see the house on Sunday.", got)
     got = {"message": "Regards,\nWalter Pruitt"}  # nothing but a sign-off is no match for words
     assert not field_matches("message", "Can you come by?", got)
+
+
+@pytest.mark.parametrize(("subject", "body", "segment"), [
+    # A job on a home the person keeps: "Homeowner" is their role, not a seller's word.
+    ("New project: Water Heater Replacement",
+     "Homeowner: Tomasz Kowalczyk\nPhone: (206) 555-0169\nEmail: tomasz.k@example.org\n"
+     "Notes: Tank is leaking from the bottom. We just bought the house in January.\n", None),
+    # A policy on a car is a service too, whatever the form calls the vehicle.
+    ("New Auto Quote Request #1842",
+     "Full Name: Tamsin Arkwright\nEmail: tamsin.a@example.net\nPhone: (615) 555-0124\n"
+     "Vehicle: 2019 Honda CR-V EX\nCoverage wanted: Full coverage\n", None),
+    # The person asks for a job in their own words, with no listing named.
+    ("New form submission",
+     "Name: Thaddeus Marchetti\nEmail: thad.m@example.com\nPhone: 505 555 0164\n"
+     "Message: Looking for a full front-yard xeriscape. Budget is around $12,000.\n", None),
+    # A buyer asking about a listing's roof is still a buyer.
+    ("New inquiry: 2250 Pearl St #3, Boulder, CO 80302",
+     "Name: Elena Park\nEmail: elena.park@example.com\nPhone: (303) 555-0163\n"
+     "Property: 2250 Pearl St #3, Boulder, CO 80302\nPrice: $749,000\n"
+     "Message: How old is the roof? Could we tour Thursday?\n", "Buyer"),
+])
+def test_a_service_job_is_a_customers_not_a_buyers_or_sellers(subject, body, segment) -> None:
+    ex = _read_headers({"From": "Acme Pros <leads@acmepros.example>", "Subject": subject}, body)
+    assert ex.is_lead and ex.segment == segment
+
+
+def test_a_persons_mail_naming_a_purchase_sum_is_a_buyers() -> None:
+    ex = _read_headers({"From": "Élodie Tremblay <elodie.tg@example.org>",
+                        "Subject": "Recherche d'une maison à Austin"},
+                       "Bonjour,\n\nNous envisageons de déménager à Austin l'été prochain, avec "
+                       "un budget maximal de 700 000 $ US. Pourriez-vous nous envoyer quelques "
+                       "propositions ?\n\nMerci,\nÉlodie\n")
+    assert ex.segment == "Buyer"

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
+from leadmail import normalize
 from leadmail.parsers import fields as engine
 from leadmail.parsers import structured
 from leadmail.parsers.adf import AdfParser
 from leadmail.parsers.base import Extracted, Mail, ParseContext, Parser
-from leadmail.parsers.common import is_notifier, is_rental, segment_hint, seller_home
+from leadmail.parsers.common import (
+    SERVICE_ASK,
+    SERVICE_TITLE,
+    VEHICLE,
+    all_pairs,
+    is_notifier,
+    is_rental,
+    segment_hint,
+    seller_home,
+)
 from leadmail.parsers.craigslist import CraigslistParser
 from leadmail.parsers.everquote import EverQuoteParser
 from leadmail.parsers.facebook import FacebookParser
@@ -192,7 +203,15 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
             and (result.property_address or result.price)
             and engine.brand_kind(result.source) not in ("insurance", "mortgage", "services")):
         # A notification about a listing or a vehicle, with no word on what the person wants:
-        # they ask about something for sale (a renter is caught just below).
+        # they ask about something for sale (a renter is caught just below, a service's
+        # customer after that).
+        result.segment = "Buyer"
+    elif (result.segment is None and not decided
+          and isinstance(parser, (DirectParser, FacebookParser))
+          and engine.brand_kind(result.source) not in ("insurance", "mortgage", "services")
+          and (normalize.price(result.price) or 0) >= _PURCHASE_FLOOR):
+        # A person's own mail or an ad lead naming a purchase's sum (a listing's price, a
+        # budget): they ask about something for sale ("budget maximal de 700 000 $").
         result.segment = "Buyer"
     if (result.segment == "Buyer" and engine.brand_kind(result.source) in ("insurance", "services")
             and segment_hint(mail.subject) != "Buyer"):
@@ -203,6 +222,11 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
                                                       or is_rental(mail, result)):
         # A renter is a customer, not a buyer, however a reader or a document labelled them.
         result.segment = "Seller" if segment_hint(result.message) == "Seller" else None
+    if result.segment in ("Buyer", "Seller") and service_job(mail, result):
+        # A job or a policy on what the person keeps (a water heater, a roof, a car's
+        # insurance, a refinance): a service's customer, unless their own words buy or sell.
+        result.trace["segment"] = {"won": "Customers", "why": "a service job or policy"}
+        result.segment = None
     if isinstance(parser, DirectParser):
         seller_home(result)  # a seller's own mail about the home they live in
     if (result.is_lead and is_notifier(mail) and "review" not in result.trace
@@ -211,6 +235,40 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         # a lead made of the notifier; what it gives is held for a person to look at.
         hold_for_review(result, "a notification that names no person")
     return result, parser
+
+
+_PURCHASE_FLOOR = 20000  # a sum below this is a rent, a deposit or a job's budget
+
+
+def service_job(mail: Mail, result: Extracted) -> bool:
+    """A notification of a job or a policy: the subject or the form's name says so, or the
+    person asks for one in a sentence of their own ("Want sod plus a small flagstone patio")
+    and does not say they buy or sell a home or a car."""
+    named = " ".join(str(result.custom_fields.get(k) or "") for k in (
+        "lead_form", "form", "form_name", "campaign", "project", "service", "coverage",
+        "coverage_wanted", "insurance_type", "loan_purpose", "loan_type", "job_type"))
+    # The form's own rows about the job ("Project: Bathroom Remodeling", "Coverage wanted"):
+    # their labels and short answers, never the person's longer words.
+    rows = [f"{k}: {v[:60]}" for k, v in all_pairs(mail)[:60] if _JOB_KEY.search(k)]
+    named = "\n".join([named, *rows])
+    said = (result.message or "")[:2000]
+    # A listing's inquiry ("would want to rent it out occasionally") is a buyer's question
+    # about that listing: the person's words decide only where no listing is named.
+    listing = bool(result.property_address) and not VEHICLE.match(str(result.property_address))
+    asked = not listing and any(
+        SERVICE_ASK.search(s) for s in re.split(r"(?<=[.?!])\s+|\n+", said))
+    if not (SERVICE_TITLE.search(f"{mail.subject}\n{named}") or asked):
+        return False
+    own = segment_hint(said) if said else None
+    # "We just bought the house" is a customer's history; "want to sell" is a seller's wish.
+    return own != "Seller" and not (own == "Buyer" and _BUY_WISH.search(said))
+
+
+_JOB_KEY = re.compile(r"(?i)\b(project|service|job|work|repair|coverage|insur\w*|insurer|carrier|"
+                      r"policy|deductible|loan purpose|type of (work|loan|insurance))\b")
+_BUY_WISH = re.compile(r"(?i)\b(looking to buy|want(ing)? to buy|plan(ning)? to buy|buy(ing)? "
+                       r"(a|our|my|the) (home|house|condo|car|truck)|tour|showing|"
+                       r"pre-?approv\w*)\b")
 
 
 def extract(mail: Mail, ctx: ParseContext, parser_name: str | None = None) -> Extracted:

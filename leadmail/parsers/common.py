@@ -155,7 +155,7 @@ SELLER = Folded(
     r"be worth|what (our|my) (home|house|place|condo) is worth|"
     r"market analysis|\bcma\b|sell(ing)? my (home|house|condo|property)|list my "
     r"(home|house|condo|property)|(thinking|thought) (of|about) selling|want(ed)? to sell|"
-    r"seller (lead|referral|client|inquiry|enquiry|introduction)|new seller|homeowner|"
+    r"seller (lead|referral|client|inquiry|enquiry|introduction)|new seller|"
     r"(instant )?cash offer|sell (my|your|their|our) (car|vehicle|truck)|looking to sell|"
     r"whether (to sell|selling)|(should|could) (we|i) sell|"
     r"selling (now|soon|this (year|spring|summer|fall)|our|my)|vender (mi|nuestra|la) (casa|"
@@ -219,6 +219,30 @@ _SERVICE_FORM = Folded(r"\b(insurance|seguro|assurance|versicherung|refinanc\w*|
                        r"house ?cleaning|handyman|landscaping|pest control|water heater|"
                        r"project request)\b")
 # Of those, the ones about the home the person lives in (not one they let to others).
+# A job or a policy on a home or a car the person keeps: a service's customer, not a buyer or
+# a seller. SERVICE_TITLE is the notification's or the form's own word for it ("Water Heater
+# Replacement", "Home Insurance Quote"); in a person's words a service needs a request in the
+# same sentence ("need a move-out deep clean"), since buyers ask about roofs and kitchens too.
+SERVICE_TITLE = Folded(
+    r"\b(repairs?|replacement|install(ation)?|remodel(ing|ling)?|renovations?|landscap\w+|"
+    r"lawn care|roofing|roof (repair|replacement|inspection|estimate|leak)|hvac|furnace|"
+    r"water heater|plumbing|plumber|electrician|cleaning|house ?cleaners?|painting|painters?|"
+    r"handyman|pest control|solar (quote|installation|estimate|panels)|gutters?|fencing|"
+    r"flooring|insurance|coverage|refinanc\w*|refi|heloc|cash-?out|home equity|"
+    r"property management|movers|moving quote|seguro|assurance|versicherung)\b")
+_SERVICE_NOUNS = (
+    r"remodel\w*|renovat\w+|repairs?|landscap\w+|landscaper|lawn|sod|xeriscap\w+|roofing|"
+    r"roof (?:repair|replacement|leak|inspection)|hvac|furnace|a/?c|air condition\w*|"
+    r"water heaters?|tankless|plumb\w+|leak\w*|clean(?:ing)?|paint(?:ing|er)?|pest|"
+    r"solar panels?|gutters?|fence|flooring|insurance|insure|coverage|refinanc\w*|heloc|"
+    r"property manag\w+|rent it out|manage (?:it|our house|my house)")
+# A request, then the service within a few words: "need a move-out deep clean", "do you
+# service tankless water heaters", "getting a quote to replace the fence".
+SERVICE_ASK = Folded(
+    r"\b(?:need|needs|want|wants|looking for|get|getting|would like|'d like|request\w*|quote|"
+    r"estimate|fix|install|replace|help with|someone to|come out|take a look|look at|"
+    r"do you (?:do|service|offer|handle|install|repair|clean|insure|cover))\W+"
+    r"(?:[\w'’-]+\W+){0,4}?(?:" + _SERVICE_NOUNS + r")\b")
 _KEPT_HOME = Folded(r"\b(home ?owners?|home insurance|insurance|seguro|assurance|versicherung|"
                     r"refinanc\w*|refi|cash-?out|heloc|home equity)\b")
 
@@ -518,6 +542,7 @@ _AFTER_ID = re.compile(r"^[^–—-]{1,40}\s[–—-]\s(.+)$")
 _VEHICLE_LINE = re.compile(
     rf"^\s*((?:19|20)\d\d (?:{_MAKES}) [A-Z0-9][\w-]*(?: [A-Z0-9][\w-]*){{0,3}})\s*$")
 _VEHICLE = re.compile(r"^\s*(?:19|20)\d\d\s+[A-Z][\w-]+\s+\S")  # "2022 Honda CR-V EX-L"
+VEHICLE = _VEHICLE
 # A year and a make and model of capitalised or numbered words, alone on a line or ending one
 # after "for", "on your", "about" or a dash.
 _ANY_VEHICLE = re.compile(
