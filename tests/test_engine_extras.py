@@ -784,3 +784,28 @@ def test_a_persons_mail_naming_a_purchase_sum_is_a_buyers() -> None:
                        "un budget maximal de 700 000 $ US. Pourriez-vous nous envoyer quelques "
                        "propositions ?\n\nMerci,\nÉlodie\n")
     assert ex.segment == "Buyer"
+
+
+@pytest.mark.parametrize(("body", "name"), [
+    ("New lead on your listing\nDear Omar Haddad,\nSara Al Qasimi has shown interest in your "
+     "property:\nVilla for sale, Arabian Ranches 2, Dubai\nEmail: sara.q@example.ae\n",
+     "Sara Al Qasimi"),
+    ("Kevin Marlowe (kmarlowe@example.com, 512-555-0162) was chatting with us about 3306 "
+     "Lantana Ridge Dr and asked to speak with an agent.\n", "Kevin Marlowe"),
+    ("Priya Raman is asking about 2907 Willow Bend Ct, Round Rock, TX 78681\n"
+     "Email: priya.raman@example.net\n", "Priya Raman"),
+    ("Masz nową wiadomość\nImię i nazwisko: Katarzyna Zielińska\nE-mail: k.z@example.pl\n",
+     "Katarzyna Zielińska"),
+])
+def test_a_notification_names_its_person_in_a_sentence_or_a_label(body, name) -> None:
+    ex = _read_headers({"From": "Portal <leads@portal.example>", "Subject": "New lead"}, body)
+    assert (ex.full_name or f"{ex.first_name} {ex.last_name}") == name
+
+
+def test_a_contact_row_gives_the_name_email_and_phone_it_runs_together() -> None:
+    ex = _read_headers({"From": "Acme Matches <no-reply@acmematches.example>",
+                        "Subject": "New match"},
+                       "You've been matched with a new buyer.\nBudget: $450,000 - $525,000\n"
+                       "Contact: Nadia Petrova · nadia.petrova@example.com · (512) 555-0121\n")
+    assert ex.full_name == "Nadia Petrova"
+    assert (ex.email, ex.phone) == ("nadia.petrova@example.com", "+15125550121")

@@ -155,7 +155,7 @@ SELLER = Folded(
     r"be worth|what (our|my) (home|house|place|condo) is worth|"
     r"market analysis|\bcma\b|sell(ing)? my (home|house|condo|property)|list my "
     r"(home|house|condo|property)|(thinking|thought) (of|about) selling|want(ed)? to sell|"
-    r"seller (lead|referral|client|inquiry|enquiry|introduction)|new seller|"
+    r"seller (lead|referral|client|inquiry|enquiry|introduction)|new seller|homeowner|"
     r"(instant )?cash offer|sell (my|your|their|our) (car|vehicle|truck)|looking to sell|"
     r"whether (to sell|selling)|(should|could) (we|i) sell|"
     r"selling (now|soon|this (year|spring|summer|fall)|our|my)|vender (mi|nuestra|la) (casa|"
@@ -734,6 +734,10 @@ def _set(ex: Extracted, name: str, value: str | None, conf: float) -> None:
         ex.confidence[name] = conf
 
 
+_CONTACT_SEP = re.compile(r"\s+[·|•]\s+|\s*,\s+|\s+[-–—]\s+|\s+/\s+")
+_NOT_NAME_PART = re.compile(r"@|\d")
+
+
 def apply_pairs(
     ex: Extracted, pairs: list[tuple[str, str]], mail: Mail, ctx: ParseContext, layout: Layout
 ) -> None:
@@ -779,6 +783,18 @@ def apply_pairs(
             name, addr = split_addr(value)
             if addr and not not_lead_email(addr, mail, ctx, layout.domains):
                 _set(ex, "email", addr, 1.0)
+            pieces = _CONTACT_SEP.split(name)
+            if len(pieces) > 1 and not _NOT_NAME_PART.search(pieces[0]) and any(
+                    _NOT_NAME_PART.search(p) for p in pieces[1:]):
+                # "Contact: Nadia Petrova · nadia.petrova@example.com · (512) 555-0121"
+                rest = " , ".join(pieces[1:])
+                name = pieces[0].strip()
+                found = normalize.find_emails(rest)
+                if found and not not_lead_email(found[0], mail, ctx, layout.domains):
+                    _set(ex, "email", found[0], 0.95)
+                phones = phones_in(rest, ctx)
+                if phones:
+                    _set(ex, "phone", phones[0], 0.95)
             if key in ("from", "sender", "contact") and not addr and " " not in name.strip():
                 continue  # "From: website" is no name
             if not not_lead_name(name, ctx):
@@ -1330,7 +1346,15 @@ _NAME_PHRASE = re.compile(
     rf"wants to (?:see|tour|know|buy|rent|sell|connect)|requested (?:a|an|more|to)|has requested|"
     rf"sent you a (?:request|quote request|message request|project)|"
     rf"would like to|asked about|asked a question|has a question|has contacted you|"
-    rf"contacted you|wrote|enquired|inquired|is looking for|requested info\w*)\b|"
+    rf"contacted you|wrote|enquired|inquired|is looking for|requested info\w*|"
+    # the general shape: the name, then what they did ("Priya Raman is asking about ...",
+    # "Sara Al Qasimi has shown interest in ...", "Kevin Marlowe (kevin@..., 512-...) was
+    # chatting with ...")
+    rf"(?:\([^()]{{3,80}}\) )?(?:is|has|was|just) (?:asking|shown|looking|interested|"
+    rf"requested|submitted|scheduled|booked|sent|chatting|inquiring|enquiring|viewing|"
+    rf"registered|signed|contacted|searching|requesting|been matched)|"
+    rf"(?:\([^()]{{3,80}}\) )?(?:asked|requested|submitted|scheduled|booked|replied|responded|"
+    rf"registered|signed up|messaged|texted|called|left (?:a|you) (?:message|voicemail)))\b|"
     rf"\b(?i:lead|inquiry|enquiry|message|request|contact) (?i:from) "
     rf"(?:[\w.&'-]+(?: [\w.&'-]+)?: )?(?P<b>{_NAME_WORDS})"
     rf"(?: (?i:for|about|re|on) [^,]{{2,60}})?\s*$")

@@ -78,6 +78,11 @@ EXTRA_LABELS: dict[str, set[str]] = {
                   "seller", "tenant", "homeowner", "enquirer", "inquirer", "consumer",
                   "shopper name", "consumer name", "lead contact name",
                   "requester", "requested by", "lead contact", "interesado", "interessado",
+                  "invitee", "invitee name", "attendee", "attendee name",
+                  "guest name", "booked by", "client name",
+                  "prospect name", "visitor name", "imię i nazwisko", "imie i nazwisko",
+                  "jméno", "jméno a příjmení", "jmeno a prijmeni", "nimi", "ad soyad",
+                  "nome do cliente", "nom du client", "nombre del cliente", "kundenname",
                   "cliente", "locataire", "acheteur", "acquirente", "comprador", "mieter",
                   "käufer", "kaufinteressent",
                   # Japanese, Chinese, Arabic, Korean
