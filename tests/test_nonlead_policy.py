@@ -183,3 +183,37 @@ def test_a_meeting_request_from_its_organizer_is_a_calendars_mail(mail: Path) ->
 def test_a_rental_in_any_language_is_no_buyer(rt: pipeline.Runtime, mail: str,
                                               segment: str) -> None:
     assert pipeline.read((_path(mail)).read_bytes(), rt).segment == segment
+
+
+def _mail(sender: str, subject: str, body: str) -> bytes:
+    return (f"From: {sender}\r\nTo: leads@brokerage.example\r\nSubject: {subject}\r\n"
+            f"Message-ID: <{abs(hash(subject))}@test.example>\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}").encode()
+
+
+@pytest.mark.parametrize(("sender", "subject", "body", "reason"), [
+    ("Jotform <noreply@jotform.com>", "You've used 80% of your monthly submissions",
+     "Your account has received 80 of 100 submissions allowed this month on the Starter plan."
+     "\r\nQuestions? Call +1 (415) 555-0123\r\n", "account mail"),
+    ("HomeLight <feedback@homelight.com>", "Quick question, Megan - 1 click survey",
+     "How likely are you to recommend HomeLight to a fellow agent?\r\n0 1 2 3 4 5 6 7 8 9 10\r\n",
+     "account mail"),
+    ("Follow Up Boss <notifications@followupboss.com>", "Lead reassigned: Brianna Okafor",
+     "Your lead Brianna Okafor (bokafor88@example.net) was reassigned to Colin Marsh.\r\n",
+     "account mail"),
+    ("Hill Country Homes <wordpress@hillcountryhomes.example>", "Rank your website #1 on Google",
+     "From: Mark Davis <mark.davis.seo@example.net>\r\nMessage Body:\r\nWe can rank your site #1 "
+     "on Google in 30 days with our white-hat SEO package. Reply YES for a free audit.\r\n",
+     "solicitation"),
+])
+def test_a_services_own_notices_and_pitches_are_no_leads(sender, subject, body, reason) -> None:
+    mail = parse_mail(_mail(sender, subject, body))
+    ex = extract(mail, ParseContext())
+    assert not ex.is_lead and ex.not_lead_reason.startswith(reason), ex.not_lead_reason
+
+
+def test_a_buyer_who_mentions_seo_once_is_still_a_lead() -> None:
+    mail = parse_mail(_mail("Dana Wu <dana.wu@example.com>", "Question about 12 Elm St",
+                            "Hi, I work in SEO and relocate in March. Is 12 Elm St, Austin, TX "
+                            "78704 still for sale? 512-555-0142\r\n"))
+    assert extract(mail, ParseContext()).is_lead

@@ -38,6 +38,12 @@ _ACCOUNT_SUBJECT = re.compile(
     r"your [\w+.-]+( [\w+.-]+)? (receipt|invoice)\b|subscription (renews|will renew|is renewing)|"
     r"(could not|couldn't|can't|cannot) be delivered|\bto \S+( \S+)? bounced\b|"
     r"reassigned to another (agent|team member|user)|(lead|contact) (was |has been )?removed from|"
+    r"^lead reassigned\b|\blead (was )?reassigned:|"
+    # a form service's plan and usage, a provider's survey of the agent
+    r"submission limit|of your monthly submissions|reached (your|its) (\w+ )?limit|"
+    r"usage (alert|limit|notice|report)|storage (limit|is full|almost full)|"
+    r"\b(1|one)[- ]click survey|\bquick survey\b|how likely are you to recommend|"
+    r"\bhow did we do\b|"
     r"(weekly|daily|monthly) showing feedback|showing feedback (summary|report)|"
     r"indexing issue|search console|crawl (errors?|issues?)|core web vitals|"
     # the agent's own listings, reviews and paperwork
@@ -68,7 +74,36 @@ def non_lead_reason(mail: Mail) -> str | None:
     """A short human reason when the mail is automated (a bounce, a complaint, a read receipt,
     an auto-reply, account mail or a newsletter); else None."""
     return (_bounce(mail) or _auto_reply(mail) or _calendar(mail) or _account(mail)
-            or _bulk(mail))
+            or _bulk(mail) or _solicitation(mail))
+
+
+# A pitch to the business itself (search ranking, web design, link building), sent through
+# its contact form or to its leads address: no one asking for what the business sells.
+_PITCH = Folded(
+    r"\b(rank(ing)? (your |you )?(web ?)?site|first page of google|page one of google|"
+    r"#1 on google|seo (services?|packages?|audit|agency|experts?|specialists?|team|campaign)|"
+    r"search engine optimi[sz]ation|backlinks?|guest posts?|guest posting|"
+    r"(web|website) (design|redesign|development) (services|agency|team|company)|"
+    r"increase (your )?(website |organic |site )?traffic|free (seo |website |site )?audit|"
+    r"white-?hat|(our|affordable) (digital )?marketing (services|agency|packages?)|"
+    r"lead generation (services|agency|campaign)|app development services|"
+    r"virtual assistant services|domain authority)\b")
+
+
+def _solicitation(mail: Mail) -> str | None:
+    """A marketing pitch to the business: two different pitch phrases, so one word about SEO
+    in a real inquiry is not enough."""
+    text = f"{mail.subject}\n{mail.text[:4000]}".lower()
+    found: list[str] = []
+    pos = 0
+    while len(found) < 2:
+        m = _PITCH.search(text[pos:])
+        if not m:
+            return None
+        if m.group(0) not in found:
+            found.append(m.group(0))
+        pos += m.end()
+    return f"solicitation (a pitch to the business: {found[0]!r}, {found[1]!r})"
 
 
 # What a provider tells an agent about their own account, by kind: reports and summaries,
