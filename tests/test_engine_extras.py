@@ -809,3 +809,16 @@ def test_a_contact_row_gives_the_name_email_and_phone_it_runs_together() -> None
                        "Contact: Nadia Petrova · nadia.petrova@example.com · (512) 555-0121\n")
     assert ex.full_name == "Nadia Petrova"
     assert (ex.email, ex.phone) == ("nadia.petrova@example.com", "+15125550121")
+
+
+@pytest.mark.parametrize(("row", "source"), [
+    ("Source: Zillow", "Zillow"),
+    ("Source: Facebook Lead Ads", "Facebook"),
+    ("Source: Open house sign-in", "Follow Up Boss"),  # no provider named: the CRM's own
+])
+def test_a_crm_relaying_a_providers_lead_keeps_that_provider(row, source) -> None:
+    ex = _read_headers({"From": "Follow Up Boss <notifications@followupboss.com>",
+                        "Subject": "New Lead: Greg Haskins"},
+                       f"New lead assigned to you: Greg Haskins\n{row}\nStage: Lead\n"
+                       "Phone: (317) 555-0161\nEmail: greg.haskins@example.com\n")
+    assert ex.source == source

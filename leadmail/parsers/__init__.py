@@ -181,6 +181,14 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         if own and own[0] not in (result.source, "Website"):
             result.trace["source"] = {"won": own[0], "why": own[1], "reader": result.source}
             result.source = own[0]
+    if engine.brand_kind(result.source) == "crm":
+        # A CRM or an IDX site relaying a lead from elsewhere ("Source: Zillow", "Lead came
+        # from: Facebook Lead Ads"): the lead is that provider's.
+        relayed = relayed_source(mail, result.source)
+        if relayed:
+            result.trace["source"] = {"won": relayed[0], "why": relayed[1],
+                                      "reader": result.source}
+            result.source = relayed[0]
     if isinstance(parser, DirectParser) and result.source == DirectParser.name and (
             is_notifier(mail)):
         # A phone system's or a service's relay of someone's words (a voicemail, a text) is
@@ -235,6 +243,24 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         # a lead made of the notifier; what it gives is held for a person to look at.
         hold_for_review(result, "a notification that names no person")
     return result, parser
+
+
+_SOURCE_KEYS = frozenset({"source", "lead source", "lead came from", "came from", "origin",
+                          "lead origin", "source name", "referral source", "lead provider",
+                          "provider", "lead source name", "registered via", "via"})
+# The sources a parser names, which providers.json does not list.
+_PARSER_SOURCES = tuple(p.name for p in PARSERS if not isinstance(p, _GENERIC)
+                        and p.name not in ("ADF", "IDX", "Chat"))
+
+
+def relayed_source(mail: Mail, relay: str) -> tuple[str, str] | None:
+    """(source, why) when a relay's notification names where the lead came from."""
+    for key, value in all_pairs(mail)[:80]:
+        if key in _SOURCE_KEYS and value.strip():
+            found = engine.brand_named(value, _PARSER_SOURCES)
+            if found and found != relay:
+                return found, f"{key}: {value[:40]}"
+    return None
 
 
 _PURCHASE_FLOOR = 20000  # a sum below this is a rent, a deposit or a job's budget

@@ -1046,6 +1046,23 @@ def rental_brand(brand: str | None) -> bool:
     return brand_kind(brand) == "rental"
 
 
+def brand_named(text: str, extra: tuple[str, ...] = ()) -> str | None:
+    """The known provider a short value names first ("Zillow", "Facebook Lead Ads" ->
+    "Facebook", "realtor.com® Connections" -> "Realtor.com"): a brand of providers.json, one
+    of its marks, or one of `extra` (the parsers' own sources)."""
+    low = text[:200].lower()
+    first: tuple[int, int, str] | None = None
+    names = [(b, b) for b in extra] + [(p["brand"], p["brand"]) for p in providers()] + [
+        (m, p["brand"]) for p in providers() for m in p["marks"]]
+    for word, brand in names:
+        if brand in ("Website", "Direct") or len(word) < 3:
+            continue
+        m = re.search(r"(?<![\w.])" + re.escape(word.lower()) + r"(?![\w])", low)
+        if m and (first is None or (m.start(), -len(word)) < (first[0], -first[1])):
+            first = (m.start(), len(word), brand)
+    return first[2] if first else None
+
+
 def brand_kind(brand: str | None) -> str | None:
     """A known provider's kind (providers.json): "rental", "insurance", "mortgage",
     "services", or None."""
