@@ -822,3 +822,32 @@ def test_a_crm_relaying_a_providers_lead_keeps_that_provider(row, source) -> Non
                        f"New lead assigned to you: Greg Haskins\n{row}\nStage: Lead\n"
                        "Phone: (317) 555-0161\nEmail: greg.haskins@example.com\n")
     assert ex.source == source
+
+
+def test_a_reply_to_the_agents_listing_mail_takes_the_listing_from_the_quote() -> None:
+    ex = _read_headers({"From": "Tom Gallagher <tgallagher@example.net>",
+                        "Subject": "Re: JUST LISTED in Travis Heights"},
+                       "We'd love to see this one before the open house. Thursday evening?\n"
+                       "- Tom\n\n"
+                       "On Mon, Nov 9, 2026 at 9:00 AM Megan Tully <megan@brokerage.example> "
+                       "wrote:\n> JUST LISTED in Travis Heights!\n>\n"
+                       "> 77 Larkspur Ct, Austin, TX 78704\n"
+                       "> $525,000 | 2 beds | 2 baths | 1,340 sq ft\n>\n"
+                       "> Megan Tully, REALTOR | (512) 555-0100 | megan@brokerage.example\n"
+                       "> 3801 N Capital of Texas Hwy, Austin, TX 78746\n")
+    assert (ex.property_address, ex.price) == ("77 Larkspur Ct, Austin, TX 78704", "525000")
+    assert ex.phone is None  # the agent's number in the quote is never the writer's
+    assert ex.email == "tgallagher@example.net"
+
+
+@pytest.mark.parametrize(("subject", "body", "prop", "price"), [
+    ("Demande de visite", "Bonjour,\n\nJe souhaiterais visiter l'appartement situé au 1500 "
+     "Ocean Dr #1204, Miami Beach, FL 33139, affiché à 895 000 $.\n\nCordialement,\nÉtienne\n",
+     "1500 Ocean Dr #1204, Miami Beach, FL 33139", "895000"),
+    ("Home for sale at 1815 Cedar Bend Dr, Austin, TX 78758", "Is this still available?\n",
+     "1815 Cedar Bend Dr, Austin, TX 78758", None),
+])
+def test_a_persons_mail_names_the_listing_and_its_price(subject, body, prop, price) -> None:
+    ex = _read_headers({"From": "Derek Olsen <derek.olsen@example.com>", "Subject": subject},
+                       body)
+    assert (ex.property_address.replace("# ", "#"), ex.price) == (prop, price)  # as read

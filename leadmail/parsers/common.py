@@ -734,6 +734,7 @@ def _set(ex: Extracted, name: str, value: str | None, conf: float) -> None:
         ex.confidence[name] = conf
 
 
+_DIGIT_RUN = re.compile(r"\d{3}")
 _CONTACT_SEP = re.compile(r"\s+[·|•]\s+|\s*,\s+|\s+[-–—]\s+|\s+/\s+")
 _NOT_NAME_PART = re.compile(r"@|\d")
 
@@ -819,7 +820,10 @@ def apply_pairs(
                 ex.message = None  # "How can we help?: Property management", then "Message:"
             _set(ex, "message", message_block(mail.text, key) or value, 1.0)
         elif target == "price":
-            _set(ex, "price", value, 1.0)  # as written: draft.build reads ranges and "465 000 €"
+            if engine.price_value(value) is not None or _DIGIT_RUN.search(value):
+                # as written: draft.build reads ranges and "465 000 €"; "Price Range: n/a"
+                # gives none, and a later "List Price: $299,999" still can
+                _set(ex, "price", value, 1.0)
         elif target in ("property_address", "address"):
             have = getattr(ex, target)
             if have and not engine.street_of(have) and (engine.street_of(value)

@@ -197,6 +197,9 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("price", re.compile(r"(?i)\bbudget\b|\bprice range\b|\bpresupuesto\b|\bhow much\b.{0,30}"
                          r"\b(spend|afford)\b|\b(offer|sale|list|listing|asking|purchase|vehicle|"
                          r"home|property|cash offer) (amount|price|value)\b|"
+                         r"\b(automated |home |value |price )?estimates?\b|"
+                         r"\bestimated (home |property )?(value|price)\b|"
+                         r"\bexpected (sale |selling )?price\b|"
                          r"^(\w+ )?(cash )?offer$")),
     ("message", re.compile(r"(?i)\banything else\b|\bmessage\b|\bcomments?\b|\bnotes? from\b|"
                            r"\basked a question\b|\bwrote\b|\b(?:message|question|note|comments?|"
@@ -381,7 +384,10 @@ _PRICE_WORDS = Folded(
     # a price or rent and "up to" in the languages of direct mail
     r"prezzo|huur|huurprijs|koopprijs|loyer|miete|affitto|aluguel|alquiler|renta|"
     r"até|hasta|jusqu.a|bis zu|fino a|tot|"
-    r"预算|預算|价格|價格|予算|価格|بسعر|السعر|الميزانية|cena|cenu|pris|utgångspris)\b")
+    r"预算|預算|价格|價格|予算|価格|بسعر|السعر|الميزانية|cena|cenu|pris|utgångspris|"
+    # "affiché à 895 000 $", "publicado en $689,000", "标价 $689,000"
+    r"affichée?|annoncée?|publicad[oa]|anunciad[oa]|listad[oa]|ofertad[oa]|"
+    r"标价|售价|挂牌价|掛牌價|販売価格)\b")
 _NOT_PRICE = Folded(r"\b(hoa|fee|fees|deposit|tax|taxes|parking|dues|mileage|miles|bills?|"
                         r"electric|electricity|utility|utilities|"
                         r"km|down payment|income|salary|credit)\b")
@@ -488,7 +494,18 @@ def _after_street(prefix: str) -> bool:
     if not _SEP_BEFORE.search(prefix) or not _DIGIT.search(prefix):
         return False
     head = _SEP_BEFORE.sub("", prefix).split(": ", 1)[-1].strip()
-    return bool(head and (street_of(head) or postal_line(head)))
+    if head and (street_of(head) or postal_line(head)):
+        return True
+    # "... contacted you about 2033 Lakeview Terrace, Madison, WI 53704 ($449,000)": a street
+    # that runs to the separator, at the end of a sentence
+    from leadmail.parsers.nlp import street_spans
+
+    for start, _ in street_spans(head[-160:], limit=3):
+        tail = head[-160:][start:].strip()
+        street = street_of(tail)
+        if street and len(street) >= len(tail) - 1 and "," in street:
+            return True
+    return False
 
 
 # --------------------------------------------------------------------------- addresses

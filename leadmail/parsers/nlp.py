@@ -293,9 +293,39 @@ def extract_free_text(
     if win:  # "listed at $479,000", "pre-approved up to $800k"
         ex.price, ex.confidence["price"] = win.value, min(0.6, win.score)
         ex.trace["price"] = {"won": win.why()}
+    if not ex.property_address:
+        quoted_listing(text, ex)
     ex.message = engine.strip_signature(body[:4000]) or None
     ex.confidence["message"] = 0.5
     return ex
+
+
+_WROTE = re.compile(r"^\s*(?:On .{5,200} wrote:|El .{5,200} escribió:|Le .{5,200} a écrit\s?:|"
+                    r"Am .{5,200} schrieb .{0,80}:|Em .{5,200} escreveu:)\s*$")
+
+
+def quoted_listing(text: str, ex: Extracted) -> None:
+    """A reply to the agent's own mail about a listing ("JUST LISTED: 77 Larkspur Ct" / "> 77
+    Larkspur Ct, Austin, TX 78704" / "> $525,000 | 2 beds"): the listing and its price come
+    from the quoted mail, the first street block in it; nothing else of it is the person's."""
+    lines = text[:20000].split("\n")
+    start = next((i for i, ln in enumerate(lines[:400]) if _WROTE.match(ln[:engine.LINE_MAX])),
+                 None)
+    if start is None:
+        return
+    quoted = [re.sub(r"^\s*(?:>\s?)+", "", ln)[:engine.LINE_MAX] for ln in lines[start + 1:]
+              if ln.lstrip().startswith(">")][:200]
+    footer = engine.footer_start(quoted)
+    street = engine.best(engine.address_candidates(quoted, footer, set()))
+    if street is None:
+        return
+    ex.property_address, ex.confidence["property_address"] = street.value, 0.5
+    ex.trace["property_address"] = {"won": street.why(), "from": "the quoted mail"}
+    if not ex.price:
+        near = quoted[street.line:min(footer, street.line + 4)]
+        price = engine.best(engine.price_candidates(near, len(near), free_text=False))
+        if price:
+            ex.price, ex.confidence["price"] = price.value, 0.5
 
 
 def recipient_words(mail: Mail) -> frozenset[str]:
@@ -453,8 +483,10 @@ def read_person(mail: Mail, ctx: ParseContext, relay_domains: tuple[str, ...] = 
             ex.confidence["phone"] = 0.9
     if not ex.property_address:
         # "Subject: 2207 Willow Bend Dr" / "Is this house still for sale?": the subject names it
-        subject_street = engine.street_of(re.sub(r"(?i)^\s*((re|fwd?|aw|wg|tr)\s*:\s*)+", "",
-                                                 mail.subject))
+        subject = re.sub(r"(?i)^\s*((re|fwd?|aw|wg|tr)\s*:\s*)+", "", mail.subject)[:200]
+        subject_street = engine.street_of(subject) or next(
+            (st for start, _ in street_spans(subject, limit=2)
+             if (st := engine.street_of(subject[start:])) and "," in st), None)
         if subject_street:
             ex.property_address, ex.confidence["property_address"] = subject_street, 0.6
     addr = rt_addr or sender
