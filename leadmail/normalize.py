@@ -327,13 +327,26 @@ rubio marín marin sanz núñez nunez calvo gallego prieto cano durán duran pe�
 nieto vidal pascual caballero herrero mora montero hidalgo lozano cuevas serrano villa ochoa
 valdez valencia acosta padilla ávila avila estrada rosales mejía mejia cárdenas cardenas
 velázquez velazquez zamora orozco solís solis tapia villanueva trujillo bravo barrera
+restrepo villaseñor villasenor arango echeverría echeverria montoya osorio cardona zapata uribe
+henao giraldo quiroga paredes guzmán guzman sepúlveda sepulveda figueroa aguirre espinosa
+escobar pacheco maldonado cordero rivas meza cisneros bustamante carrasco arias peralta vallejo
+ponce galindo cervantes toledo palacios saldaña saldana zúñiga zuniga salas rosas ojeda
+olivares tovar barrios montes salcedo quintana rincón rincon camacho correa jaramillo castaño
+castano londoño londono betancourt ocampo gil lozada marroquín marroquin
+ferreira
 """.split())
+# A patronymic ending ("Méndez", "Benítez", "Velásquez"): a Spanish surname, not a given name
+# (the given names so spelt are few).
+_SURNAME_ENDING = re.compile(r"(?i)^[^\W\d_]{2,}[eéiío]z$")
+_GIVEN_IN_Z = frozenset({"inez", "inéz", "ines", "inés", "beatriz", "luz", "cruz", "queiroz"})
 
 
 def _two_surnames(words: list[str]) -> bool:
     """Given names and two surnames: the second of the last two words' pair is preceded by a
     common Spanish surname ("Ana Moreno Salgado", "Lucía Beatriz Moreno Salgado")."""
-    return (len(words) in (3, 4) and words[-2].lower() in _SPANISH_SURNAMES
+    second = words[-2].lower() if len(words) >= 2 else ""
+    return (len(words) in (3, 4) and (second in _SPANISH_SURNAMES or (
+        _SURNAME_ENDING.match(second) is not None and second not in _GIVEN_IN_Z))
             and not words[-1].endswith("."))
 
 

@@ -62,6 +62,13 @@ def test_localized_outlook_block() -> None:
     _check_zillow(parsers.extract(parse_mail(_outer(body)), CTX))
 
 
+def test_spanish_outlook_block_whose_sent_line_reads_enviado_el() -> None:
+    body = (NOTE + "\nDe: Zillow <premieragent-noreply@zillow.com>\n"
+            "Enviado el: martes, 4 de marzo de 2025 9:14\nPara: Ben Broker <ben@brokerage.example>"
+            "\nAsunto: New Contact: Maria Lopez\n\n" + _zillow_text())
+    _check_zillow(parsers.extract(parse_mail(_outer(body)), CTX))
+
+
 def test_a_form_with_from_and_date_labels_is_no_forward() -> None:
     assert marker("Name: Jo Lee\nFrom: website\nDate: 2025-03-04\nPhone: 512-555-0101") is None
 

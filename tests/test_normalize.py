@@ -211,6 +211,11 @@ def test_case_name_given_keeps_particle_words_capitalised() -> None:
         ("Jane Doe", None, "Smith", ("Jane", "Smith")),
         (None, "Jane", None, ("Jane", None)),
         (None, "N/A", "Doe", (None, "Doe")),
+        # Two Spanish surnames: a listed one, or a patronymic in -ez, before the last word
+        ("Ricardo Méndez Salazar", None, None, ("Ricardo", "Méndez Salazar")),
+        ("Camilo Restrepo Gil", None, None, ("Camilo", "Restrepo Gil")),
+        ("Dana Marie Whitaker", None, None, ("Dana", "Whitaker")),  # a middle name
+        ("Beatriz Ines Cole", None, None, ("Beatriz", "Cole")),  # a given name in -z, -s
     ],
 )
 def test_split_name(

@@ -16,8 +16,8 @@ MARKER = re.compile(
     r"_{10,}(?=[ \t]*\n[ \t>]*\*?From:))[ \t]*$",
     re.I | re.M)
 _HEADER = re.compile(
-    r"^[ \t>]*\*?(From|Sent|Date|Subject|To|Cc|Reply-To|De|Von|Da|Van|Från|Fra|Envoyé|Gesendet|"
-    r"Enviado|Enviada|Inviato|Verzonden|Skickat|Sendt|Datum|Fecha|Data|À|A|An|Para|Aan|Till|"
+    r"^[ \t>]*\*?(From|Sent|Date|Subject|To|Cc|Reply-To|De|Von|Da|Van|Från|Fra|Envoyé le|"
+    r"Envoyé|Gesendet am|Gesendet|Enviado el|Enviada el|Enviado|Enviada|Inviato|Verzonden|Skickat|Sendt|Datum|Fecha|Data|À|A|An|Para|Aan|Till|"
     r"Til|Objet|Betreff|Asunto|Assunto|Oggetto|Onderwerp|Ämne|Emne)\*?:[ \t]*(.*)$", re.I)
 
 
@@ -25,13 +25,16 @@ _HEADER = re.compile(
 # languages Outlook writes it. Only the From line is matched here; the block is checked below.
 _OUTLOOK_FROM = re.compile(r"^[ \t>]*\*?(From|De|Von|Da|Van|Från|Fra)\*?:[ \t]*\S[^\n]{0,200}$",
                            re.I | re.M)
-_OUTLOOK_SENT = re.compile(r"^[ \t>]*\*?(Sent|Envoyé|Gesendet|Enviado|Enviada|Inviato|Verzonden|"
+_OUTLOOK_SENT = re.compile(r"^[ \t>]*\*?(Sent|Envoyé(?: le)?|Gesendet(?: am)?|Enviad[oa](?: el)?|"
+                           r"Inviato|Verzonden|"
                            r"Skickat|Sendt|Date|Datum|Fecha|Data)\*?:", re.I)
 _OUTLOOK_REST = re.compile(r"^[ \t>]*\*?(To|À|A|An|Para|Aan|Till|Til|Subject|Objet|Betreff|"
                            r"Asunto|Assunto|Oggetto|Onderwerp|Ämne|Emne|Cc)\*?:", re.I)
 # Localized header names, to the English ones _split_headers keeps.
 _HEADER_NAMES = {"de": "from", "von": "from", "da": "from", "van": "from", "från": "from",
                  "fra": "from", "envoyé": "sent", "gesendet": "sent", "enviado": "sent",
+                 "envoyé le": "sent", "gesendet am": "sent", "enviado el": "sent",
+                 "enviada el": "sent",
                  "enviada": "sent", "inviato": "sent", "verzonden": "sent", "skickat": "sent",
                  "sendt": "sent", "datum": "date", "fecha": "date", "data": "date", "à": "to",
                  "a": "to", "an": "to", "para": "to", "aan": "to", "till": "to", "til": "to",
