@@ -17,7 +17,8 @@ MARKER = re.compile(
     re.I | re.M)
 _HEADER = re.compile(
     r"^[ \t>]*\*?(From|Sent|Date|Subject|To|Cc|Reply-To|De|Von|Da|Van|Från|Fra|Envoyé le|"
-    r"Envoyé|Gesendet am|Gesendet|Enviado el|Enviada el|Enviado|Enviada|Inviato|Verzonden|Skickat|Sendt|Datum|Fecha|Data|À|A|An|Para|Aan|Till|"
+    r"Envoyé|Gesendet am|Gesendet|Enviado el|Enviada el|Enviado|Enviada|Inviato|Verzonden|"
+    r"Skickat|Sendt|Datum|Fecha|Data|À|A|An|Para|Aan|Till|"
     r"Til|Objet|Betreff|Asunto|Assunto|Oggetto|Onderwerp|Ämne|Emne)\*?:[ \t]*(.*)$", re.I)
 
 
