@@ -851,3 +851,26 @@ def test_a_persons_mail_names_the_listing_and_its_price(subject, body, prop, pri
     ex = _read_headers({"From": "Derek Olsen <derek.olsen@example.com>", "Subject": subject},
                        body)
     assert (ex.property_address.replace("# ", "#"), ex.price) == (prop, price)  # as read
+
+
+@pytest.mark.parametrize(("subject", "body", "name"), [
+    # A marketplace gives a first name only, and names it again.
+    ('Ravi replied to your ad "Bright 2 bedroom basement apartment"',
+     "You have a new reply to your ad\nPrice: $2,100.00\nFrom: Ravi\nHi is this still "
+     "available? I can come see it tomorrow. 416-555-0129\nReply to respond to Ravi.\n", "Ravi"),
+    ("New lead: Priya is looking for a Landscaper",
+     "New lead on Acme\nPriya is looking for a Landscaper in Austin, TX (78731)\n"
+     "Budget: $5,000 - $7,500\n", "Priya"),
+    # A handle after the name is no part of it.
+    ("Enquiry on 31 Kowhai Road", "Member: Aroha Te Whata (aroha_tw)\nEmail: "
+     "aroha.tewhata@example.co.nz\nPhone: 021 555 0143\n", "Aroha Te Whata"),
+])
+def test_a_first_name_or_a_handle_as_a_marketplace_gives_it(subject, body, name) -> None:
+    ex = _read_headers({"From": "Market <no-reply@market.example>", "Subject": subject}, body)
+    assert (ex.full_name or ex.first_name) == name
+
+
+def test_from_website_is_still_no_name() -> None:
+    ex = _read_headers({"From": "Site <no-reply@site.example>", "Subject": "New form entry"},
+                       "From: website\nEmail: jo.lee@example.com\nPhone: 512-555-0101\n")
+    assert ex.full_name is None and ex.first_name is None

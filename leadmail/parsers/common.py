@@ -735,6 +735,15 @@ def _set(ex: Extracted, name: str, value: str | None, conf: float) -> None:
 
 
 _DIGIT_RUN = re.compile(r"\d{3}")
+
+
+def _said_again(word: str, mail: Mail) -> bool:
+    """A lone first name a marketplace gives ("From: Ravi") that the notice names again (its
+    subject, "respond to Ravi"): a person's, where "From: website" is no one's."""
+    if not re.fullmatch(r"[A-ZÀ-Þ][^\W\d_]{1,30}", word) or word.lower() in _NOBODY:
+        return False
+    pattern = re.compile(rf"\b{re.escape(word)}\b")
+    return bool(pattern.search(mail.subject)) or len(pattern.findall(mail.text[:6000])) >= 2
 _CONTACT_SEP = re.compile(r"\s+[·|•]\s+|\s*,\s+|\s+[-–—]\s+|\s+/\s+")
 _NOT_NAME_PART = re.compile(r"@|\d")
 
@@ -784,6 +793,9 @@ def apply_pairs(
             name, addr = split_addr(value)
             if addr and not not_lead_email(addr, mail, ctx, layout.domains):
                 _set(ex, "email", addr, 1.0)
+            # "Aroha Te Whata (aroha_tw)", "SSgt Marcus Bell (USAF, active duty)": a handle or
+            # a note after the name
+            name = re.sub(r"\s*\([^()]{1,60}\)\s*$", "", name) if name.endswith(")") else name
             pieces = _CONTACT_SEP.split(name)
             if len(pieces) > 1 and not _NOT_NAME_PART.search(pieces[0]) and any(
                     _NOT_NAME_PART.search(p) for p in pieces[1:]):
@@ -796,8 +808,9 @@ def apply_pairs(
                 phones = phones_in(rest, ctx)
                 if phones:
                     _set(ex, "phone", phones[0], 0.95)
-            if key in ("from", "sender", "contact") and not addr and " " not in name.strip():
-                continue  # "From: website" is no name
+            if key in ("from", "sender", "contact", "de", "von") and not addr and (
+                    " " not in name.strip()) and not _said_again(name.strip(), mail):
+                continue  # "From: website" is no name; "From: Ravi" ("respond to Ravi") is
             if not not_lead_name(name, ctx):
                 _set(ex, target, name, 1.0)
         elif target == "email":
@@ -1368,7 +1381,8 @@ _ONE_NAME_PHRASE = re.compile(
     r"^\s*([A-ZÀ-Þ][^\W\d_]{1,30})(?: from [A-ZÀ-Þ][\w'’-]*(?: [A-ZÀ-Þ][\w'’-]*){0,2})? "
     r"(?:sent you a message|sent a message|sent you a request|wants an? (?:quote|estimate)|"
     r"requested an? (?:quote|estimate|call|callback)|"
-    r"is interested in|wants to (?:see|tour|know|buy|rent))\b|"
+    r"is interested in|wants to (?:see|tour|know|buy|rent)|is looking (?:for|to)|"
+    r"replied to your|responded to your|needs an? )\b|"
     r"^\s*(?:new )?(?:message|inquiry|enquiry|chat) from ([A-ZÀ-Þ][^\W\d_]{1,30})\s*$")
 _NOBODY = frozenset({"someone", "somebody", "customer", "user", "visitor", "guest", "a",
                      "anonymous", "unknown", "google", "facebook", "you"})

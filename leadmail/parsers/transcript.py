@@ -91,7 +91,8 @@ def _turns(lines: list[str]) -> list[Turn]:
                 out[-1] = Turn(last.speaker, f"{last.words} {line.strip()}", i)
             continue
         speaker = m.group(1).strip()
-        if (_label_like(line) or known_label(label_key(speaker))
+        role = _ROLE.search(_base(speaker)) is not None  # "Visitor: hi is the house ..."
+        if (not role and (_label_like(line) or known_label(label_key(speaker)))
                 or _FIELD_WORD.search(_base(speaker)) or _LINK.match(m.group(2))):
             continue  # "Visitor email: ...", "Page: ...": the notification's own fields
         out.append(Turn(speaker, m.group(2).strip(), i))
