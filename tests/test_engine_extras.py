@@ -874,3 +874,18 @@ def test_from_website_is_still_no_name() -> None:
     ex = _read_headers({"From": "Site <no-reply@site.example>", "Subject": "New form entry"},
                        "From: website\nEmail: jo.lee@example.com\nPhone: 512-555-0101\n")
     assert ex.full_name is None and ex.first_name is None
+
+
+@pytest.mark.parametrize("street", [
+    "12 Oakley Park, Ranelagh, Dublin 6, D06 X2F3",  # an Eircode
+    "12/38 Milson Road, Cremorne Point NSW 2090",  # a unit over the number, a state
+    "Götgatan 45, 118 26 Stockholm",  # a Swedish postcode
+    "Seifertova 1120/31, 130 00 Praha 3",  # a Czech one
+    "ul. Puławska 145, 02-715 Warszawa",  # a Polish one
+    "1 Tampines Street 86 #08-12, Singapore 528583",
+])
+def test_an_international_listing_line_is_read_whole(street) -> None:
+    ex = _read_headers({"From": "Portal <no-reply@portal.example>", "Subject": "New enquiry"},
+                       f"You have a new enquiry for:\n{street}\nName: Aoife Brennan\n"
+                       "Email: aoife.brennan@example.ie\n")
+    assert ex.property_address == street

@@ -138,6 +138,7 @@ EXTRA_LABELS: dict[str, set[str]] = {
                 "留言", "咨询内容", "諮詢內容", "备注", "內容", "内容",
                 "الرسالة", "رسالتك", "ملاحظات", "استفسار", "문의 내용", "메시지"},
     "property_address": {"objekt", "objektadresse", "bien", "adresse du bien", "annonce",
+                         "bostad", "nemovitost", "nieruchomość",
                          "inmueble", "dirección del inmueble", "imóvel", "endereço do imóvel",
                          "immobile", "propiedad", "woning", "object", "logement",
                          "property interested in", "listing address",
@@ -154,7 +155,8 @@ EXTRA_LABELS: dict[str, set[str]] = {
     "address": {"住所", "ご住所", "地址", "联系地址", "العنوان", "주소",
                 "adresse", "dirección", "direccion", "endereço", "endereco", "indirizzo",
                 "straße nr", "straße/nr", "strasse nr", "strasse", "straße", "street address",
-                "current address", "home address"},
+                "current address", "home address", "adresa", "adres", "adress", "osoite",
+                "lokalizacja", "localisation", "ubicación", "ubicacion"},
     "price": {"kaufpreis", "preis", "miete", "kaltmiete", "warmmiete", "prix", "loyer",
               "precio", "preço", "preco", "valor", "prezzo", "listed price", "list price",
               "listprice", "rent", "monthly rent", "desired price range", "max rent",
@@ -546,14 +548,20 @@ _CA_POSTCODE = re.compile(r"\b[A-Z]\d[A-Z] ?\d[A-Z]\d\s*$")
 # A postcode that ends an address line: US ZIP, UK, Canadian, "05409-010", "10627 Berlin".
 _POSTAL_END = re.compile(
     r"(?:\b\d{5}(?:-\d{3,4})?|\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\b[A-Z]\d[A-Z] ?\d[A-Z]\d|"
-    r"\b\d{4,5} [^\W\d_][^\W\d_ -]+(?: [^\W\d_]+)?)\s*$")
+    r"\b\d{4,5} [^\W\d_][^\W\d_ -]+(?: [^\W\d_]+)?|"
+    # an Eircode ("D06 X2F3"), an Australian state and postcode ("Bondi NSW 2026"), a Swedish
+    # or Czech one ("118 26 Stockholm", "130 00 Praha 3"), a Polish one ("02-715 Warszawa"),
+    # Singapore's ("Singapore 528583")
+    r"\b[AC-FHKNPRTV-Y]\d{2}[\dW]? ?[0-9AC-FHKNPRTV-Y]{4}|"
+    r"\b(?:NSW|VIC|QLD|WA|SA|TAS|ACT|NT) \d{4}|\b\d{3} \d{2} [^\W\d_]+(?: \d{1,2})?|"
+    r"\b\d{2}-\d{3} [^\W\d_]+|\bSingapore \d{6})\s*$")
 SEGMENT = re.compile(r"\s+[·|•]\s+")
 # A company's office address: "475 Brannan St, Suite 410", "Level 5, 100 Harris St".
 _OFFICE = re.compile(r"(?i)\b(suite|ste\.?|floor|fl\.?|level)\s+\d+\b")
 _LEAD_IN = re.compile(r"(?i)^.{0,120}?\b(?:for|about|on|regarding|re|in|en|em|à|a|au|zu|per|at|"
                       r"by|of)\s+"
-                      r"(?=\d{1,6}[a-z]? [^\W\d_]|(?:calle|rua|via|avenida|avenue|rue|paseo|"
-                      r"carrer|viale|piazza|corso|travessa)\b)")
+                      r"(?=\d{1,6}(?:/\d{1,6})?[a-z]? [^\W\d_]|(?:calle|rua|via|avenida|avenue|"
+                      r"rue|paseo|carrer|viale|piazza|corso|travessa)\b)")
 
 
 def city_line(line: str) -> bool:
@@ -594,7 +602,7 @@ def postal_line(line: str) -> str | None:
     """A whole line that is an address and ends in its postcode, with no house number first
     ("Apartment 1408, Deansgate Square, Manchester M15 4ZJ", "Beech House, 41 Otley Road,
     Harrogate, HG2 0DJ"): at least two comma-separated parts, no sentence in it."""
-    line = line.strip().rstrip(".")
+    line = line.strip().rstrip(". ")
     parts = [p.strip() for p in line.split(",")]
     if not 2 <= len(parts) <= 6 or len(line) > 120 or not _POSTAL_END.search(line):
         return None
@@ -711,7 +719,12 @@ def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list
         for segment in SEGMENT.split(body.strip())[:6]:  # "Apartamento T2 · Rua de ..."
             if _DOMAIN_WORD.search(segment):
                 break  # "Cars.com · 300 S Riverside Plaza ...": a provider's own address
-            street = street_of(segment) or postal_line(segment)
+            street = street_of(segment)
+            whole = postal_line(segment)
+            if whole and (not street or len(whole) > len(street)):
+                # "12/38 Milson Road, Cremorne Point NSW 2090", "Götgatan 45, 118 26 Stockholm":
+                # the whole line, where the street reader keeps only its first part
+                street = whole
             if street:
                 break
         if street and (flat := _FLAT_FIRST.match(body)) and not street.lower().startswith(
