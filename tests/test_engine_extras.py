@@ -889,3 +889,24 @@ def test_an_international_listing_line_is_read_whole(street) -> None:
                        f"You have a new enquiry for:\n{street}\nName: Aoife Brennan\n"
                        "Email: aoife.brennan@example.ie\n")
     assert ex.property_address == street
+
+
+@pytest.mark.parametrize(("subject", "body", "segment"), [
+    # A policy's own rows: whoever insures the car now, the coverage wanted.
+    ("New lead: Switch & Save Quote", "first_name: Breanna\nlast_name: Holloway\n"
+     "email: b.h@example.net\ncurrent_insurer: none\nvehicle: 2017 Mazda 3 Touring\n", None),
+    ("New Auto Quote Request #1842", "Full Name\nTamsin Arkwright\nEmail Address\n"
+     "tamsin.a@example.net\nVehicle Year / Make / Model\n2019 Honda CR-V EX\n"
+     "Coverage wanted\nFull coverage\n", None),
+    # The person's words open on the job.
+    ("New lead from Kitchen Inspiration Guide", "Full name: Margaux Ellingsen\n"
+     "Email: m.e@example.com\nWhat's your budget?: $40,000 - $60,000\n"
+     "Tell us about your project: Gut remodel of a 1960s galley kitchen.\n", None),
+    # A home at a month's rent is for rent.
+    ('Ravi replied to your ad "Bright 2 bedroom basement apartment"',
+     "Price: $2,100.00\nLocation: 3320 Fieldgate Dr, Mississauga, ON L4X 2J7\nFrom: Ravi\n"
+     "Hi is this still available? 416-555-0129\nReply to respond to Ravi.\n", None),
+])
+def test_policies_jobs_and_rents_are_customers(subject, body, segment) -> None:
+    ex = _read_headers({"From": "Acme <no-reply@acme.example>", "Subject": subject}, body)
+    assert ex.is_lead and ex.segment == segment

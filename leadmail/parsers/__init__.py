@@ -227,7 +227,8 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         # notification itself is about buying ("Buyer consultation").
         result.segment = None
     if result.segment == "Buyer" and not decided and (engine.rental_brand(result.source)
-                                                      or is_rental(mail, result)):
+                                                      or is_rental(mail, result)
+                                                      or _monthly_sum(result)):
         # A renter is a customer, not a buyer, however a reader or a document labelled them.
         result.segment = "Seller" if segment_hint(result.message) == "Seller" else None
     if result.segment in ("Buyer", "Seller") and service_job(mail, result):
@@ -266,6 +267,15 @@ def relayed_source(mail: Mail, relay: str) -> tuple[str, str] | None:
 _PURCHASE_FLOOR = 20000  # a sum below this is a rent, a deposit or a job's budget
 
 
+def _monthly_sum(result: Extracted) -> bool:
+    """A home whose price is a month's rent ("Price: $2,100.00", "CHF 2'480.- / Monat"): no
+    home sells for so little, so the listing is for rent. A vehicle is not a home."""
+    price = engine.price_value(str(result.price)) if result.price else None  # "485.000 €"
+    prop = str(result.property_address or "")
+    return bool(price and 300 <= price < 15000 and prop and not VEHICLE.match(prop)
+                and engine.street_of(prop.split(" · ")[0]) is not None)
+
+
 def service_job(mail: Mail, result: Extracted) -> bool:
     """A notification of a job or a policy: the subject or the form's name says so, or the
     person asks for one in a sentence of their own ("Want sod plus a small flagstone patio")
@@ -275,14 +285,19 @@ def service_job(mail: Mail, result: Extracted) -> bool:
         "coverage_wanted", "insurance_type", "loan_purpose", "loan_type", "job_type"))
     # The form's own rows about the job ("Project: Bathroom Remodeling", "Coverage wanted"):
     # their labels and short answers, never the person's longer words.
-    rows = [f"{k}: {v[:60]}" for k, v in all_pairs(mail)[:60] if _JOB_KEY.search(k)]
+    pairs = all_pairs(mail)[:60]
+    if any(_POLICY_KEY.search(k) for k, _ in pairs) or any(
+            _POLICY_KEY.fullmatch(ln.strip()[:40]) for ln in mail.text[:3000].split("\n")):
+        return True  # "Current insurer: none", "Coverage wanted" / "Full coverage": a policy
+    rows = [f"{k}: {v[:60]}" for k, v in pairs if _JOB_KEY.search(k)]
     named = "\n".join([named, *rows])
     said = (result.message or "")[:2000]
     # A listing's inquiry ("would want to rent it out occasionally") is a buyer's question
     # about that listing: the person's words decide only where no listing is named.
     listing = bool(result.property_address) and not VEHICLE.match(str(result.property_address))
-    asked = not listing and any(
+    asked = not listing and (any(
         SERVICE_ASK.search(s) for s in re.split(r"(?<=[.?!])\s+|\n+", said))
+        or bool(_JOB_FIRST.match(said)))
     if not (SERVICE_TITLE.search(f"{mail.subject}\n{named}") or asked):
         return False
     own = segment_hint(said) if said else None
@@ -290,6 +305,13 @@ def service_job(mail: Mail, result: Extracted) -> bool:
     return own != "Seller" and not (own == "Buyer" and _BUY_WISH.search(said))
 
 
+# A policy's own rows: no buyer is asked who insures them now.
+_POLICY_KEY = re.compile(r"(?i)(?:current |your )?(?:insurer|insurance carrier|carrier|"
+                         r"coverage(?: wanted| type| level| needed)?|policy(?: type| renewal| "
+                         r"renewal date| number)?|deductible|current insurance)")
+# The person's words open on the job: "Gut remodel of a 1970s kitchen", "Roof repair after ..."
+_JOB_FIRST = re.compile(r"(?i)^\s*(?:[\w'’-]+\s+){0,3}?(?:remodel\w*|renovat\w+|repairs?|"
+                        r"replacement|install\w*|deep clean\w*|move-?out clean\w*|repaint\w*)\b")
 _JOB_KEY = re.compile(r"(?i)\b(project|service|job|work|repair|coverage|insur\w*|insurer|carrier|"
                       r"policy|deductible|loan purpose|type of (work|loan|insurance))\b")
 _BUY_WISH = re.compile(r"(?i)\b(looking to buy|want(ing)? to buy|plan(ning)? to buy|buy(ing)? "
