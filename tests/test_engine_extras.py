@@ -910,3 +910,24 @@ def test_an_international_listing_line_is_read_whole(street) -> None:
 def test_policies_jobs_and_rents_are_customers(subject, body, segment) -> None:
     ex = _read_headers({"From": "Acme <no-reply@acme.example>", "Subject": subject}, body)
     assert ex.is_lead and ex.segment == segment
+
+
+def test_the_address_in_a_writers_signature_is_their_own() -> None:
+    ex = _read_headers({"From": "Rachel Abernathy <rachel.abernathy@example.org>",
+                        "Subject": "Question about 3912 Rosedale Ave"},
+                       "Hi Megan,\n\nI came across your listing at 3912 Rosedale Ave, Austin, TX "
+                       "78756. Is the garage permitted as an ADU?\n\nThanks,\nRachel Abernathy\n"
+                       "1127 W 49th St\nAustin, TX 78756\n(512) 555-0137\n")
+    assert ex.address == "1127 W 49th St, Austin, TX 78756"
+    assert ex.property_address == "3912 Rosedale Ave, Austin, TX 78756"
+
+
+def test_a_seller_who_has_lived_in_the_home_lives_there() -> None:
+    ex = _read_headers({"From": "Walter Pruitt <wpruitt@example.net>",
+                        "Subject": "Thinking of selling"},
+                       "Hello,\n\nWe've lived at 9 Birchwood Ct, Round Rock, TX 78681 for twelve "
+                       "years and are starting to think about selling next spring.\n\nRegards,\n"
+                       "Walter Pruitt\ncell 512 555 0131\n")
+    assert ex.segment == "Seller"
+    assert ex.address == ex.property_address == "9 Birchwood Ct, Round Rock, TX 78681"
+    assert ex.phone == "+15125550131"

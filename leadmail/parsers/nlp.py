@@ -293,11 +293,43 @@ def extract_free_text(
     if win:  # "listed at $479,000", "pre-approved up to $800k"
         ex.price, ex.confidence["price"] = win.value, min(0.6, win.score)
         ex.trace["price"] = {"won": win.why()}
+    if not ex.address:
+        own_address = signature_address(body)
+        if own_address and not engine.same_street(own_address.split(",")[0],
+                                                  str(ex.property_address or "")):
+            ex.address, ex.confidence["address"] = own_address, 0.6
     if not ex.property_address:
         quoted_listing(text, ex)
     ex.message = engine.strip_signature(body[:4000]) or None
     ex.confidence["message"] = 0.5
     return ex
+
+
+def signature_address(body: str) -> str | None:
+    """The postal address in the writer's closing signature, under their sign-off or name
+    ("Rachel Abernathy" / "1127 W 49th St" / "Austin, TX 78756"): their own."""
+    lines = [ln.strip()[:engine.LINE_MAX] for ln in body[:6000].split("\n")]
+    kept = [i for i, ln in enumerate(lines) if ln]
+    tail = kept[-9:]
+    signed = next((n for n, i in enumerate(tail) if _SIGN_OFF.match(lines[i])), None)
+    if signed is None:
+        return None
+    for n in tail[signed + 1:]:
+        street = engine.street_of(lines[n])
+        if not street or street != lines[n].rstrip(" ,") and "," not in street:
+            continue
+        if "," in street and engine.city_line(street.split(",", 1)[1].strip()):
+            return street
+        below = next((lines[j] for j in range(n + 1, min(n + 3, len(lines))) if lines[j]), "")
+        if below and engine.city_line(below):
+            return f"{street}, {below}"
+    return None
+
+
+_SIGN_OFF = re.compile(r"(?i)^(thanks|thank you|regards|kind regards|best regards|best|cheers|"
+                       r"sincerely|warm regards|many thanks|all the best|respectfully|"
+                       r"cordialement|saludos|atentamente|mit freundlichen grüßen|grazie|"
+                       r"atenciosamente|merci)\b[^.?!]{0,20}[,.!]?$")
 
 
 _WROTE = re.compile(r"^\s*(?:On .{5,200} wrote:|El .{5,200} escribió:|Le .{5,200} a écrit\s?:|"
