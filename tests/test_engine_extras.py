@@ -931,3 +931,15 @@ def test_a_seller_who_has_lived_in_the_home_lives_there() -> None:
     assert ex.segment == "Seller"
     assert ex.address == ex.property_address == "9 Birchwood Ct, Round Rock, TX 78681"
     assert ex.phone == "+15125550131"
+
+
+def test_a_7bit_iso_2022_jp_body_is_decoded() -> None:
+    body = "ご担当者様\n\n山田太郎と申します。賃貸物件を探しております。\n"
+    raw = (b"From: =?utf-8?b?5bGx55Sw5aSq6YOO?= <taro.yamada@example.jp>\r\n"
+           b"To: leads@brokerage.example\r\nSubject: rental\r\nMessage-ID: <jp-1@example.jp>\r\n"
+           b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=\"iso-2022-jp\"\r\n"
+           b"Content-Transfer-Encoding: 7bit\r\n\r\n" + body.encode("iso-2022-jp"))
+    mail = parse_mail(raw)
+    assert "山田太郎と申します" in mail.text
+    ex = parsers.extract(mail, ParseContext())
+    assert ex.message and ex.message.startswith("ご担当者様")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import re
 
 import mailparser
 
@@ -82,6 +83,27 @@ def _structured_parts(message: object) -> list[Attachment]:
     return out
 
 
+_ISO2022 = re.compile("\x1b[$(][@ABDJ]")  # ISO-2022-JP/KR/CN's shift sequences
+
+
+def _decoded_parts(message: object, subtype: str) -> str:
+    """The text/<subtype> parts decoded with their declared charset by the email package."""
+    out: list[str] = []
+    walk = getattr(message, "walk", None)
+    for count, part in enumerate(walk() if walk else ()):
+        if count > 200:
+            break
+        if part.get_content_type() != f"text/{subtype}" or part.get_filename():
+            continue
+        data = part.get_payload(decode=True) or b""
+        charset = part.get_content_charset() or "utf-8"
+        try:
+            out.append(data[:MAX_PART].decode(charset, errors="replace"))
+        except LookupError:  # an unknown charset name
+            out.append(data[:MAX_PART].decode("utf-8", errors="replace"))
+    return "\n".join(out)
+
+
 def parse_mail(raw: bytes) -> Mail:
     """Parse raw RFC 5322 bytes; raise Quarantine when nothing readable can be made of them."""
     if not raw.strip():
@@ -102,6 +124,11 @@ def parse_mail(raw: bytes) -> Mail:
     if len(html) > MAX_HTML:
         html, defects = html[:MAX_HTML], [*defects, f"HtmlTruncated({MAX_HTML})"]
     plain = "\n".join(parsed.text_plain)
+    if _ISO2022.search(plain[:MAX_TEXT]) or _ISO2022.search(html[:MAX_HTML]):
+        # mail-parser hands a 7bit ISO-2022 part (Japanese, Korean mail) over undecoded: its
+        # escape sequences would be dropped as control characters below, and the text lost.
+        plain = _decoded_parts(parsed.message, "plain") or plain
+        html = _decoded_parts(parsed.message, "html") or html
     if len(plain) > MAX_TEXT:
         plain, defects = plain[:MAX_TEXT], [*defects, f"TextTruncated({MAX_TEXT})"]
     # NUL and other control characters are nobody's words: dropped before anything reads.
