@@ -943,3 +943,22 @@ def test_a_7bit_iso_2022_jp_body_is_decoded() -> None:
     assert "山田太郎と申します" in mail.text
     ex = parsers.extract(mail, ParseContext())
     assert ex.message and ex.message.startswith("ご担当者様")
+
+
+@pytest.mark.parametrize("trailer", [
+    "Follow up from the Curb Hero app: https://app.curbhero.example/visitors/ch-551920",
+    "Music City Honda, 1500 Gallatin Pike, Nashville, TN 37206",
+    "Immobiliare.it S.r.l. - Via di Santa Cornelia 1000, 00060 Formello (RM)",
+])
+def test_a_providers_line_after_the_message_is_not_the_persons(trailer) -> None:
+    ex = _read_headers({"From": "Acme <no-reply@acme.example>", "Subject": "New lead"},
+                       "Name: Grace Kim\nEmail: gracekim@example.net\n"
+                       f"Comments: Loved the natural light. Any similar homes?\n\n{trailer}\n")
+    assert ex.message == "Loved the natural light. Any similar homes?"
+
+
+@pytest.mark.parametrize("value", ["(no message)", "None provided", "N/A"])
+def test_a_placeholder_is_no_message(value) -> None:
+    ex = _read_headers({"From": "Acme <no-reply@acme.example>", "Subject": "New lead"},
+                       f"Name: Grace Kim\nEmail: gracekim@example.net\nEnquiry: {value}\n")
+    assert ex.message is None

@@ -189,6 +189,10 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
             result.trace["source"] = {"won": relayed[0], "why": relayed[1],
                                       "reader": result.source}
             result.source = relayed[0]
+    if result.message and engine.is_placeholder(result.message.strip()[:80]):
+        # "(no message)", "None provided": whichever reader found it, no one's words
+        result.message = None
+        result.confidence.pop("message", None)
     if isinstance(parser, DirectParser) and result.source == DirectParser.name and (
             is_notifier(mail)):
         # A phone system's or a service's relay of someone's words (a voicemail, a text) is

@@ -530,6 +530,7 @@ _EU_STREET = re.compile(
     r"\s+\d{1,4}[a-z]?))")
 _PROVIDER_WORDS = Folded(
     r"\b(inc|llc|ltd|limited|gmbh|s\.?a\.?|plc|corp|company|part of|a [\w.]+ company|"
+    r"s\.r\.l|s\.p\.a|b\.v|s\.l|sp\. z o\.o|pty ltd|"
     r"headquarters|floor \d+|all rights reserved|sent by|on behalf of|powered by)\b|©|\(c\)")
 
 
@@ -921,7 +922,7 @@ def quoted_message(lines: list[str], footer_at: int) -> Candidate | None:
 
 _PLACEHOLDER = re.compile(
     r"(?i)^[(\[]?\s*(?:none|n/?a|no (?:message|comments?|notes?)(?: (?:provided|left|given|"
-    r"entered))?|not provided|nothing|empty|-+|message|"
+    r"entered))?|not provided|none (?:provided|given|entered|left)|nothing|empty|-+|message|"
     r"schedule a tour|request a tour|view listing|reply now|call now|contact (?:buyer|lead)|"
     r"(?:request|schedule|book) a (?:showing|viewing)|"
     r"\(?blank\)?|(?:the )?(?:consumer|customer|user|lead|buyer|renter) (?:did not|didn't) "
@@ -1035,6 +1036,11 @@ def _cut_lines(para: str) -> str:
     return para
 
 
+_URL_IN = re.compile(r"(?i)\bhttps?://\S")
+_NAMED_ADDRESS = re.compile(r"^[^\d,]{2,60},\s*\d{1,6} [^\W\d_][^,]{2,50},\s*[^,]{2,40}"
+                            r"(?:,\s*[A-Z]{2})?\s+\d{5}(?:-\d{4})?\s*$")
+
+
 def _cut_trailer(text: str) -> str:
     """The message without what a notification prints after it: from the first later
     paragraph that is a reply instruction, a footer or the provider's sign-off line."""
@@ -1051,7 +1057,11 @@ def _cut_trailer(text: str) -> str:
                 or re.match(r"^[^\W\d_][\w /&'’-]{0,40}:\s*$", first) or first.startswith(": ")
                 or any(street_of(ln) or _LISTING_LINE.search(ln) for ln in para.split("\n")[:8])
                 or strip_footer(first) != first
-                or (_PROVIDER_WORDS.search(first) and re.search(r"\d", first))):
+                or (_PROVIDER_WORDS.search(first) and re.search(r"\d", first))
+                # "Follow up from the app: https://...", a business's own address line
+                # ("Music City Honda, 1500 Gallatin Pike, Nashville, TN 37206")
+                or _URL_IN.search(first) or (_NAMED_ADDRESS.search(first)
+                                             and len(first) <= 140)):
             break
         kept.append(para)
     return "\n\n".join(kept).strip()
