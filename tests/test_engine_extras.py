@@ -9,7 +9,7 @@ from email.message import EmailMessage
 import pytest
 
 from leadmail import parsers
-from leadmail.parsers import sender_region
+from leadmail.parsers import fields, sender_region
 from leadmail.parsers.base import ParseContext
 from leadmail.parsers.common import mask_ids
 from leadmail.parsers.fields import tidy_message
@@ -962,3 +962,15 @@ def test_a_placeholder_is_no_message(value) -> None:
     ex = _read_headers({"From": "Acme <no-reply@acme.example>", "Subject": "New lead"},
                        f"Name: Grace Kim\nEmail: gracekim@example.net\nEnquiry: {value}\n")
     assert ex.message is None
+
+
+@pytest.mark.parametrize(("row", "price"), [
+    ("Mietzins: CHF 2'480.- / Monat (inkl. NK)", "CHF 2'480.- / Monat (inkl. NK)"),
+    ("Cena: 7 490 000 Kč", "7 490 000 Kč"),
+    ("Utgångspris: 4 950 000 kr", "4 950 000 kr"),
+])
+def test_price_rows_in_more_languages_and_swiss_thousands(row, price) -> None:
+    ex = _read_headers({"From": "Portal <no-reply@portal.example>", "Subject": "New enquiry"},
+                       f"{row}\nName: Lukas Brunner\nEmail: lukas.brunner@example.ch\n")
+    assert ex.price == price
+    assert fields.price_value(price) in (2480, 7490000, 4950000)

@@ -117,6 +117,8 @@ EXTRA_LABELS: dict[str, set[str]] = {
                 "note to dealer", "note for the agent",
                 "what they said", "what she said", "what he said", "their message",
                 "bericht", "opmerking", "opmerkingen", "vraag", "meddelande", "besked",
+                "text dotazu", "dotaz", "zpráva", "wiadomość", "treść wiadomości", "viesti",
+                "mesaj", "сообщение", "tekst wiadomości", "zapytanie",
                 "mensagem do interessado", "messaggio dell'utente", "kommentar",
                 "ihre nachricht", "nachricht des interessenten", "mensaje", "su mensaje",
                 "mensagem", "sua mensagem", "messaggio", "commentaire", "commentaires",
@@ -158,6 +160,8 @@ EXTRA_LABELS: dict[str, set[str]] = {
                 "current address", "home address", "adresa", "adres", "adress", "osoite",
                 "lokalizacja", "localisation", "ubicación", "ubicacion"},
     "price": {"kaufpreis", "preis", "miete", "kaltmiete", "warmmiete", "prix", "loyer",
+              "cena", "utgångspris", "pris", "hinta", "fiyat", "prijs",
+              "koopprijs", "huurprijs", "mietzins", "nettomiete", "bruttomiete",
               "precio", "preço", "preco", "valor", "prezzo", "listed price", "list price",
               "listprice", "rent", "monthly rent", "desired price range", "max rent",
               "price range", "budget range", "asking", "sale price", "listing price",
@@ -353,12 +357,13 @@ def next_line_pairs(text: str, field_of) -> list[tuple[str, str, int]]:
 # --------------------------------------------------------------------------- prices
 
 _AMOUNT = re.compile(
-    r"(?i)(?P<pre>R\$|US\$|C\$|CA\$|A\$|[$€£]|\b(?:usd|eur|gbp|cad|brl|zar)\b|"
+    r"(?i)(?P<pre>R\$|US\$|C\$|CA\$|A\$|[$€£]|\b(?:usd|eur|gbp|cad|brl|zar|chf)\b|"
     r"(?-i:\bR)(?=\s?\d{1,3}(?:[ ,]\d{3})+))?\s?"
-    r"(?P<num>\d{1,3}(?:[ ,.\u00a0\u202f]\d{3})+|\d+)(?:[.,](?P<cents>\d{1,2}))?(?!\d)"
+    # "$1,650", "465 000 €", "485.000 EUR", "CHF 2'480.-"
+    r"(?P<num>\d{1,3}(?:[ ,.'’\u00a0\u202f]\d{3})+|\d+)(?:[.,](?P<cents>\d{1,2}))?(?!\d)"
     r"(?:\s?(?P<mult>k|m|mm|million|mil|crores?|cr|lakhs?|lacs?)\b(?!\.\w)|\s?(?P<wan>万|萬))?"
     r"(?:\s?(?P<post>[$€£₹¥]|円|元|美元|dollars?|دولار|درهم|\b(?:eur|usd|gbp|cad|mxn|zar|euros?|"
-    r"dollari|dólares|reais|kr|sek|nok|dkk|zł|pln|kč|czk|aed|sgd|inr|rs)\b))?")
+    r"dollari|dólares|reais|kr|sek|nok|dkk|zł|pln|kč|czk|aed|sgd|inr|rs|chf)\b))?")
 # What marks an amount as money in _AMOUNT (a currency sign or word, a multiplier after a
 # digit): a line with none of these has no marked amount.
 _MONEY_MARK = Folded(r"[$€£₹¥]|円|元|万|萬|دولار|درهم|\b(?:usd|eur|gbp|cad|brl|mxn|zar|euros?|"
@@ -408,7 +413,7 @@ def amounts(text: str) -> list[Money]:
     """Money amounts in a bounded text ("$1,650", "465 000 €", "485.000 EUR", "$450k")."""
     found = []
     for m in _AMOUNT.finditer(text[:LINE_MAX]):
-        num = re.sub(r"[ ,.\u00a0\u202f]", "", m.group("num"))
+        num = re.sub(r"[ ,.'’\u00a0\u202f]", "", m.group("num"))
         if not num:
             continue
         mult = (m.group("mult") or "").lower()
@@ -530,7 +535,7 @@ _EU_STREET = re.compile(
     r"\s+\d{1,4}[a-z]?))")
 _PROVIDER_WORDS = Folded(
     r"\b(inc|llc|ltd|limited|gmbh|s\.?a\.?|plc|corp|company|part of|a [\w.]+ company|"
-    r"s\.r\.l|s\.p\.a|b\.v|s\.l|sp\. z o\.o|pty ltd|"
+    r"s\.r\.l|s\.p\.a|b\.v|s\.l|sp\. z o\.o|pty ltd|a\.s|s\.r\.o|"
     r"headquarters|floor \d+|all rights reserved|sent by|on behalf of|powered by)\b|©|\(c\)")
 
 
@@ -605,6 +610,9 @@ def postal_line(line: str) -> str | None:
     Harrogate, HG2 0DJ"): at least two comma-separated parts, no sentence in it."""
     line = line.strip().rstrip(". ")
     parts = [p.strip() for p in line.split(",")]
+    if len(parts) > 2 and _LISTING_TITLE.search(parts[0]) and re.match(r"\d", parts[1]):
+        parts = parts[1:]
+        line = ", ".join(parts)
     if not 2 <= len(parts) <= 6 or len(line) > 120 or not _POSTAL_END.search(line):
         return None
     if any(len(p) > 40 or not p or re.search(r"[!?;:@]", p) for p in parts):
@@ -621,7 +629,12 @@ _DIGIT = re.compile(r"\d")
 # A unit written before the house number, as Canada writes it: "2305 - 88 Harbour St".
 _UNIT_FIRST = re.compile(r"^\s*(\d{1,5}[A-Z]?)\s*[-–]\s*$")
 _US_END = re.compile(r"\b[A-Z]{2},? \d{5}(?:-\d{4})?\s*$")
-_DOMAIN_WORD = re.compile(r"(?i)\w\.(?:com|net|org|co|io|de|fr|es|it|ca|uk|au|nz|nl|br|pt)\b")
+_DOMAIN_WORD = re.compile(r"(?i)\w\.(?:com|net|org|co|io|de|fr|es|it|ca|uk|au|nz|nl|br|pt|cz|pl|"
+                          r"se|no|dk|fi|ie|ch|at|be|mx|ar|cl|sg|in|ae|jp|cn|hk)\b")
+# A listing's title before its street ("2 Bed Apartment to Rent, 14 Ashfield Road, ..."): no
+# part of the address.
+_LISTING_TITLE = re.compile(r"(?i)\b(?:\d+ ?(?:bed|beds|bedroom|bedrooms|br|bhk)|studio|"
+                            r"(?:to|for) (?:rent|let|sale)|apartment|house|villa|condo)\b")
 
 
 def _after_title(line: str) -> str:
