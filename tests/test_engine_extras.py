@@ -974,3 +974,32 @@ def test_price_rows_in_more_languages_and_swiss_thousands(row, price) -> None:
                        f"{row}\nName: Lukas Brunner\nEmail: lukas.brunner@example.ch\n")
     assert ex.price == price
     assert fields.price_value(price) in (2480, 7490000, 4950000)
+
+
+@pytest.mark.parametrize(("subject", "body", "vehicle", "price"), [
+    ("CarGurus-style lead: 2019 Ford Mustang GT Premium - Andre Coleman",
+     "Andre Coleman is interested in your 2019 Ford Mustang GT Premium.\nStock #: U5567\n"
+     "Email: andre.coleman@example.org\n", "2019 Ford Mustang GT Premium", None),
+    ("Dana sent you a message about your listing",
+     "Dana Whitley sent you a message about your listing\n"
+     "2018 Jeep Wrangler Unlimited Sahara - $27,500\nDallas, TX\n\"Is this still available?\"\n",
+     "2018 Jeep Wrangler Unlimited Sahara", "$27,500"),
+    ("You have a new lead", "name: Kenji Albright\nemail: kenji.albright@example.com\n"
+     "Which model are you interested in?: 2025 Toyota RAV4 Hybrid XLE\n",
+     "2025 Toyota RAV4 Hybrid XLE", None),
+])
+def test_a_vehicle_named_in_a_sentence_a_line_or_a_question(subject, body, vehicle,
+                                                            price) -> None:
+    ex = _read_headers({"From": "Autos <no-reply@autos.example>", "Subject": subject}, body)
+    assert ex.property_address == vehicle
+    assert ex.price == price
+    assert ex.segment == "Buyer"
+
+
+def test_a_caller_naming_a_vehicle_is_a_buyer() -> None:
+    ex = _read_subject("PhoneCo <service@phoneco.example>", "New voicemail",
+                       "New voicemail\n\nCaller: OKORO DANIELLE\nCaller number: (704) "
+                       "555-0139\n\nTranscription\nYeah hi, I saw the 2022 Honda Accord Sport "
+                       "you have on your website and "
+                       "wanted to know if it's still there. Give me a call back, thanks.\n")
+    assert (ex.property_address, ex.segment) == ("2022 Honda Accord Sport", "Buyer")

@@ -221,7 +221,8 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
     elif (result.segment is None and not decided
           and isinstance(parser, (DirectParser, FacebookParser))
           and engine.brand_kind(result.source) not in ("insurance", "mortgage", "services")
-          and (normalize.price(result.price) or 0) >= _PURCHASE_FLOOR):
+          and ((normalize.price(result.price) or 0) >= _PURCHASE_FLOOR
+               or VEHICLE.match(str(result.property_address or "")))):
         # A person's own mail or an ad lead naming a purchase's sum (a listing's price, a
         # budget): they ask about something for sale ("budget maximal de 700 000 $").
         result.segment = "Buyer"

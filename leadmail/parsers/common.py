@@ -540,14 +540,19 @@ _MAKES = (r"Toyota|Honda|Ford|Chevrolet|Chevy|Nissan|Hyundai|Kia|Subaru|Mazda|Vo
           r"Isuzu|Harley-Davidson|Yamaha")
 _AFTER_ID = re.compile(r"^[^–—-]{1,40}\s[–—-]\s(.+)$")
 _VEHICLE_LINE = re.compile(
-    rf"^\s*((?:19|20)\d\d (?:{_MAKES}) [A-Z0-9][\w-]*(?: [A-Z0-9][\w-]*){{0,3}})\s*$")
+    rf"^\s*((?:19|20)\d\d (?:{_MAKES}) [A-Z0-9][\w-]*(?: [A-Z0-9][\w-]*){{0,3}})\s*[.!]?"
+    # "2018 Jeep Wrangler Unlimited Sahara - $27,500": the vehicle, then its price
+    r"(?:\s*[-–—|·]\s*(?P<price>(?:US\$|C\$|[$€£])\s?\d[\d,.]{2,12}))?\s*$")
+# A vehicle of a known make named in a sentence: "I saw the 2022 Honda Accord Sport you have".
+VEHICLE_IN_TEXT = re.compile(
+    rf"\b((?:19|20)\d\d (?:{_MAKES}) [A-Z0-9][\w-]*(?: [A-Z0-9][\w-]*){{0,3}})")
 _VEHICLE = re.compile(r"^\s*(?:19|20)\d\d\s+[A-Z][\w-]+\s+\S")  # "2022 Honda CR-V EX-L"
 VEHICLE = _VEHICLE
 # A year and a make and model of capitalised or numbered words, alone on a line or ending one
 # after "for", "on your", "about" or a dash.
 _ANY_VEHICLE = re.compile(
-    r"(?:^\s*|\b(?:for|on your|on|about|regarding)\s+|\s[-–—:]\s)"
-    r"((?:19|20)\d\d(?: (?:[A-Z][\w-]*|\d+[A-Za-z]*)){2,6})\s*$")
+    r"(?:^\s*|\b(?:for|on your|on|about|regarding|in your|in the)\s+|\s[-–—:]\s)"
+    r"((?:19|20)\d\d(?: (?:[A-Z][\w-]*|\d+[A-Za-z]*)){2,6})\s*[.!]?\s*$")
 # A notice about a vehicle, a boat, an RV or a powersports machine.
 _VEHICLE_WORDS = re.compile(
     r"(?i)\b(boats?|yachts?|rvs?|trailers?|motorhomes?|campers?|fifth wheel|vin|stock ?#|"
@@ -1142,11 +1147,13 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
     if not ex.property_address:
         # A vehicle on a line of its own, or after the subject's colon: "2020 Subaru Outback
         # Premium" under "VEHICLE", "New Trade-In Inquiry: 2018 Honda CR-V EX-L".
-        tail = re.split(r"[:\-–] ", mail.subject[:200])[-1]
-        for line in [tail, *lines[:min(footer_at, 80)]]:
+        parts = re.split(r"[:\-–] ", mail.subject[:200])[::-1]  # the subject's parts, last first
+        for line in [*parts, *lines[:min(footer_at, 80)]]:
             m = _VEHICLE_LINE.match(line)
             if m:
                 _set(ex, "property_address", m.group(1).strip(), 0.6)
+                if m.group("price"):
+                    _set(ex, "price", m.group("price"), 0.6)
                 trace["property_address"] = {"won": {"kind": "vehicle_line", "value": m.group(1)}}
                 break
     if not ex.property_address and _VEHICLE_WORDS.search(

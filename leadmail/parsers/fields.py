@@ -217,7 +217,8 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                            r".{0,20}\b(have|for us)\b|\btell us\b|\bnachricht\b|\bmensaje\b")),
     ("full_name", re.compile(r"(?i)\bfull name\b|\byour name\b|\bwhat'?s your name\b|"
                              r"\bwho are you\b")),
-    ("property_address", re.compile(r"(?i)\bwhich (vehicle|car|truck)\b|"
+    ("property_address", re.compile(r"(?i)\b(which|what) (vehicle|car|truck|suv|model|trim)\b|"
+                                    r"\b(model|vehicle|car) (of interest|are you interested)\b|"
                                     r"\b(adresse|dirección|direccion|endereço|endereco|"
                                     r"indirizzo|anschrift)\b.{0,12}\b(propriété|propriete|bien|"
                                     r"logement|inmueble|propiedad|imóvel|imovel|immobile|"

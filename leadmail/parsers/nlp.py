@@ -14,6 +14,7 @@ from leadmail.parsers import fields as engine
 from leadmail.parsers.base import Extracted, Mail, ParseContext
 from leadmail.parsers.common import (
     IDENTITY_FIELDS,
+    VEHICLE_IN_TEXT,
     emails_in,
     field_of,
     gateway_phone,
@@ -300,6 +301,10 @@ def extract_free_text(
             ex.address, ex.confidence["address"] = own_address, 0.6
     if not ex.property_address:
         quoted_listing(text, ex)
+    if not ex.property_address:
+        vehicle = VEHICLE_IN_TEXT.search(body[:4000])
+        if vehicle:  # "I saw the 2022 Honda Accord Sport you have on your website"
+            ex.property_address, ex.confidence["property_address"] = vehicle.group(1), 0.5
     ex.message = engine.strip_signature(body[:4000]) or None
     ex.confidence["message"] = 0.5
     return ex
@@ -448,7 +453,8 @@ _INQUIRY = re.compile(
     r"open house|bedroom|bed|bath|sq ?ft|acre|lot|mls|zillow|realtor|agent|broker|"
     r"mortgage|loan|pre-?approv|refinanc|insurance|quote|car|vehicle|truck|suv|test drive|"
     r"trade-?in|price|budget|offer|appraisal|valuation|worth|interested|inquir\w*|enquir\w*|"
-    r"call me|contact me|reach me|get in touch|my name is|available|schedule|appointment)\b"
+    r"call me|contact me|reach me|get in touch|my name is|available|schedule|appointment|"
+    r"call (?:me )?back|callback|still there)\b"
 )
 
 
