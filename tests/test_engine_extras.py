@@ -1003,3 +1003,40 @@ def test_a_caller_naming_a_vehicle_is_a_buyer() -> None:
                        "you have on your website and "
                        "wanted to know if it's still there. Give me a call back, thanks.\n")
     assert (ex.property_address, ex.segment) == ("2022 Honda Accord Sport", "Buyer")
+
+
+def test_the_greeted_agents_own_line_is_never_the_leads() -> None:
+    ex = _read_headers({"From": "Keller Williams <noreply@kw.com>",
+                        "Subject": "New website inquiry from Tyler Grayson"},
+                       "Hi Monica,\nGood news! Tyler Grayson (tyler.grayson@example.org) contacted "
+                       "you about 2033 Lakeview Terrace, Madison, WI 53704 ($449,000).\n"
+                       "Message:\n\"Is the lower level finished?\"\n"
+                       "Monica Alvarez | Keller Williams Realty Madison | (608) 555-0106\n")
+    assert ex.phone is None
+    assert ex.email == "tyler.grayson@example.org"
+
+
+def test_an_unquoted_last_first_display_name_is_one_person() -> None:
+    raw = (b"From: Marchetti, Linda <linda.marchetti@example.com>\r\n"
+           b"To: leads@brokerage.example\r\nSubject: Property management question\r\n"
+           b"Message-ID: <lm-1@example.com>\r\nContent-Type: text/plain\r\n\r\n"
+           b"Good morning,\r\nDo you offer property management in Austin?\r\n\r\nThank you,\r\n"
+           b"Linda Marchetti\r\n")
+    mail = parse_mail(raw)
+    assert (mail.from_name, mail.from_addr) == ("Linda Marchetti", "linda.marchetti@example.com")
+    ex = parsers.extract(mail, ParseContext())
+    assert ex.full_name == "Linda Marchetti"
+
+
+def test_a_signature_that_extends_a_surname_by_a_hyphen_wins() -> None:
+    ex = _read_headers({"From": "Margaret Kline <margaret.kline@example.com>",
+                        "Subject": "Inquiry about 77 Lakeshore Dr"},
+                       "Hello,\n\nIs 77 Lakeshore Dr, Austin, TX 78746 still for sale?\n\n"
+                       "Thank you,\nMargaret Oyelowo-Kline\n")
+    assert ex.full_name == "Margaret Oyelowo-Kline"
+
+
+def test_a_portals_conversation_relay_is_no_ones_address() -> None:
+    from leadmail.parsers.common import is_relay_addr
+
+    assert is_relay_addr("siddharth.menon.b7xk@convo.zillow.com")

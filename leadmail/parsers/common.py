@@ -125,7 +125,7 @@ _ROLE_BOXES = frozenset({
     "support", "mailer", "notify", "inquiries", "enquiries", "robot", "bot", "reply",
     "replies", "connect", "concierge"})
 _RELAY_HOSTS = frozenset({"messages", "message", "reply", "replies", "relay", "inbound",
-                          "conversations", "reply-to", "msg"})
+                          "conversations", "reply-to", "msg", "convo", "conversation"})
 _RELAY_PREFIX = re.compile(r"^(?:reply|relay|msg|message|conv|r)[-+_.]")
 _RELAY_TOKEN = re.compile(r"^[0-9a-f][0-9a-f._+-]{7,63}$")
 # A gateway's box is the sender's number: "5125550143@vtext.example", or a text relay's
@@ -1343,9 +1343,11 @@ def fill_identity(
         _set(ex, "email", mail.from_addr, 0.8)
         if not (ex.full_name or ex.first_name) and not not_lead_name(mail.from_name, ctx):
             _set(ex, "full_name", mail.from_name or None, 0.7)
+    greeted = _greeted(mail.text)
     body = "\n".join(
         line for line in strip_footer(mail.text).split("\n")
         if not ((m := _LABEL.match(line)) and label_key(m.group(1)) in skip_labels | AGENT_LABELS)
+        and not (greeted and greeted in line and not _GREETING_LINE.match(line))
     )
     if not (ex.full_name or ex.first_name or ex.last_name):
         found_name = named_in(mail.subject, body, ctx)
@@ -1398,6 +1400,21 @@ _NOBODY = frozenset({"someone", "somebody", "customer", "user", "visitor", "gues
 _CONTACT_LINE = re.compile(r"(?i)^\s*(?:phone|tel|telephone|mobile|cell|e-?mail)\b|"
                            r"^\s*[+(]?\d[\d ().-]{8,}\d\s*$|^\s*\S+@\S+\.\w+\s*$")
 _BARE_NAME = re.compile(rf"^\s*({_NAME_WORDS})\s*$")
+
+
+_GREETING_LINE = re.compile(r"(?i)^\s*(?:dear|hi|hello|hey|good (?:morning|afternoon|evening)|"
+                            r"congratulations|great news|bonjour|hola|hallo|ciao|olá)\b[ ,!]*"
+                            r"(?P<name>[A-ZÀ-Þ][\w'’.-]*(?: [A-ZÀ-Þ][\w'’.-]*){0,2})\s*[,!:.]")
+
+
+def _greeted(text: str) -> str | None:
+    """The agent a notification greets ("Dear Omar Haddad,", "Hi Monica,"): a line of the
+    body that names them ("Monica Alvarez | Keller Williams | (608) 555-0106") is theirs."""
+    for line in text.split("\n")[:12]:
+        m = _GREETING_LINE.match(line[:120])
+        if m and m.group("name").lower() not in _NOBODY | {"there", "team", "all"}:
+            return m.group("name")
+    return None
 
 
 def named_in(subject: str, body: str, ctx: ParseContext) -> str | None:

@@ -83,6 +83,9 @@ def _structured_parts(message: object) -> list[Attachment]:
     return out
 
 
+_UNQUOTED_LAST_FIRST = re.compile(
+    r"^\s*([^\W\d_][\w'’-]{1,40}),\s*([^\W\d_][\w'’.-]{0,40}(?: [^\W\d_]\.?)?)\s*"
+    r"<([^<>@\s]{1,64}@[^<>\s]{1,255})>\s*$")
 _ISO2022 = re.compile("\x1b[$(][@ABDJ]")  # ISO-2022-JP/KR/CN's shift sequences
 
 
@@ -144,6 +147,12 @@ def parse_mail(raw: bytes) -> Mail:
 
     from_list = _addresses(parsed.from_)
     from_name, from_addr = from_list[0] if from_list else ("", "")
+    flipped = _UNQUOTED_LAST_FIRST.match(headers.get("from", "")[:300])
+    if flipped:
+        # "From: Marchetti, Linda <linda@...>": a directory's "Last, First" left unquoted,
+        # which reads as two mailboxes; it is one person, Linda Marchetti.
+        from_name = f"{flipped.group(2).strip()} {flipped.group(1).strip()}"
+        from_addr = flipped.group(3).lower()
     if not from_addr:
         # mail-parser drops an unparseable From; fall back to the stdlib's reading of it.
         name, addr = email.utils.parseaddr(headers.get("from", ""))

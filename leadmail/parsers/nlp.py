@@ -491,13 +491,22 @@ def relay_words(text: str) -> tuple[str, str | None]:
     return "\n".join(lines[:end]), (words if len(words) >= 10 else None)
 
 
+_FLIPPED = re.compile(r"^([^\W\d_][\w'’-]+), ([^\W\d_][\w'’-]+(?: [^\W\d_]\.?)?)$")
+
+
+def _unflip(name: str) -> str:
+    """A directory's "Last, First" display name ("Marchetti, Linda") as "Linda Marchetti"."""
+    m = _FLIPPED.match(name.strip().strip('"'))
+    return f"{m.group(2)} {m.group(1)}" if m else name
+
+
 def read_person(mail: Mail, ctx: ParseContext, relay_domains: tuple[str, ...] = ()) -> Extracted:
     """A person's own mail: From/Reply-To (unless a relay or robot) and the free text."""
     rt_name, rt_addr = reply_to_identity(mail, ctx, relay_domains)
     gateway = gateway_phone(mail.from_addr)
     sender = None if gateway or not_lead_email(mail.from_addr, mail, ctx, relay_domains) \
         else mail.from_addr
-    display = rt_name or (mail.from_name.strip() if sender else "")
+    display = _unflip(rt_name or (mail.from_name.strip() if sender else ""))
     if relay_domains and not display:
         # A relay keeps the writer's name on its own address: "Dana Wu via craigslist".
         display = re.sub(r"(?i)\s+(via|from|through)\s+\S.*$", "", mail.from_name).strip()
@@ -545,8 +554,13 @@ def signed_in_full(display: str, text: str) -> str:
     word or two (a second surname: "María José Gutiérrez" signs "María José Gutiérrez
     Salinas"); else the display name."""
     body = strip_footer(strip_quoted(text), signature=False).rstrip()
+    words = display.split()
     for line in body[-600:].split("\n")[-8:]:
         line = line.strip()
+        signed = line.split()
+        if (len(words) == 2 and len(signed) == 2 and signed[0] == words[0]
+                and signed[1].endswith("-" + words[1]) and _NAME_WORD.match(signed[1])):
+            return line  # "Margaret Kline" signs "Margaret Oyelowo-Kline": a double surname
         if not line.startswith(display + " ") or len(line) > len(display) + 40:
             continue
         extra = line[len(display):].split()
