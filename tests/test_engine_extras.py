@@ -1040,3 +1040,28 @@ def test_a_portals_conversation_relay_is_no_ones_address() -> None:
     from leadmail.parsers.common import is_relay_addr
 
     assert is_relay_addr("siddharth.menon.b7xk@convo.zillow.com")
+
+
+def test_eval_drops_a_closing_and_the_signature_under_it_on_either_side() -> None:
+    from leadmail.evaluate import field_matches
+
+    got = {"message": "We would love to see it Saturday.\nMerci d'avance et bonne journée,\n"
+                      "Élodie Tremblay-Gagnon\nSenior Counsel, Halvorsen Energy\n"
+                      "4520, rue Saint-Denis\nMontréal (Québec) H2J 2L3"}
+    assert field_matches("message", "We would love to see it Saturday.", got)
+    # a sentence after "Thanks for the info." is the person's words, never a signature
+    got = {"message": "Thanks for the info.\nWe would like Saturday."}
+    assert not field_matches("message", "Thanks for the info.", got)
+
+
+@pytest.mark.parametrize("notice", [
+    "Great news - we have a new referral for you!",
+    "We just connected you by phone with a buyer. Here is a summary of the call.",
+    "A homeowner in your area tracked their home value and asked to talk to a local agent.",
+])
+def test_the_providers_own_announcement_is_no_message(notice) -> None:
+    ex = _read_headers({"From": "Referrals <referrals@referrals.example>",
+                        "Subject": "New referral: Wendy Carrasco"},
+                       f"Hi Megan,\n{notice}\nName: Wendy Carrasco\n"
+                       "Email: wendy.carrasco@example.com\nPhone: 512-555-0125\n")
+    assert ex.message is None or notice[:20] not in ex.message

@@ -848,6 +848,14 @@ _VALEDICTION = re.compile(
     r"liebe gr(?:ü|ue)(?:ß|ss)e|"
     r"cumprimentos|saluti|un saluto|(?:hartelijke|vriendelijke) groet(?:en)?|ngā mihi|"
     r"s pozdravem|děkuji|pozdrawiam|mvh|med vänlig hälsning)[,.!]*$")
+# A closing line that opens on a valediction and runs on a little ("Merci d'avance et bonne
+# journée,", "Thanks so much for your help!").
+_CLOSING_LEAD = re.compile(
+    r"(?i)^(?:thanks|thank you|many thanks|merci|best|regards|kind regards|warm regards|"
+    r"cheers|sincerely|all the best|saludos|gracias|un saludo|cordialement|bien à vous|"
+    r"mit freundlichen|viele grüße|liebe grüße|grazie|cordiali saluti|obrigad[oa]|"
+    r"atenciosamente|abraços|met vriendelijke|groeten|děkuji|pozdrawiam|hälsningar)\b"
+    r"[^.?!\n]{0,40}[,!]\s*$")
 _SIGNATURE_LINE = re.compile(
     r"(?i)^(?:[+(]?\d[\d ().-]{8,}\d|\S+@\S+\.\w+|(?:m|c|o|t|cell|mobile|phone|tel|mobil|handy|"
     r"tél|telefon|telefone|teléfono|telefono|celular|cellulare|portable|whatsapp)\.?\s?"
@@ -882,6 +890,18 @@ def strip_signoff(text: str) -> str:
     sign-off ("Best,\nNatalie Brennan") and a lone name. A closing sentence ("Thank you so
     much!") stays. `leadmail eval` compares messages so too when they differ only there."""
     lines = strip_signature(text).split("\n")
+    # The last closing line ("Thank you,", "Merci d'avance et bonne journée,") with only a
+    # signature under it (a name, a title, a company, an address: short lines, no sentence).
+    for idx in range(len(lines) - 1, max(-1, len(lines) - 14), -1):
+        closing = lines[idx].strip()[:LINE_MAX]
+        if not (_VALEDICTION.match(closing) or _CLOSING_LEAD.match(closing)):
+            continue
+        rest = [ln.strip() for ln in lines[idx + 1:] if ln.strip()]
+        if idx > 0 and len(rest) <= 8 and all(
+                len(ln) <= 80 and len(ln.split()) <= 10 and not ln.endswith((".", "?"))
+                for ln in rest):
+            return "\n".join(lines[:idx]).strip()
+        break
     for _ in range(3):  # "Saludos cordiales," / "" / "Javier de la Cruz": blocks, from the end
         end = len(lines)
         start = end
@@ -983,8 +1003,10 @@ def tidy_message(value: str) -> str:
             lines = lines[:i]
             break
     text = "\n".join(lines).strip()
-    if _PROVIDER_NOTICE.search(text.split("\n", 1)[0][:LINE_MAX]):
-        return ""  # an empty "Comments:" row and the provider's own paragraph under it
+    if _PROVIDER_NOTICE.search(strip_greeting(text).split("\n", 1)[0][:LINE_MAX]):
+        # an empty "Comments:" row and the provider's own paragraph under it, or its
+        # announcement under the greeting to the agent ("Hi Megan," / "Great news - ...")
+        return ""
     text = _cut_trailer(text)
     if text[:1] in "\"“«„":
         # '"Thinking of downsizing ..." \n\n Call within 5 minutes ...': the quotation only
@@ -1000,10 +1022,18 @@ _PROVIDER_NOTICE = Folded(
     r"^(?:view all (?:your )?(?:responses|submissions|entries|leads)|open (?:the )?spreadsheet)\b|"
     r"\bthe (?:customer|consumer|prospect|shopper|lead|client) (?:has|was|is|will|did)\b|"
     r"\byou(?:'ve| have) (?:got|received) (?:a )?new (?:lead|submission|inquiry|enquiry|"
-    r"response|message|prospect)\b|\blog ?in to (?:the |your )?[\w .]{0,30}\bportal\b")
+    r"response|message|prospect)\b|\blog ?in to (?:the |your )?[\w .]{0,30}\bportal\b|"
+    # the provider announcing the lead, or describing the person in the third person
+    r"^(?:great|good) news\b|^congratulations\b|\bwe have (?:a |an )?new (?:referral|lead|match|"
+    r"client)\b|\byou(?:'ve| have) been matched\b|\bwe (?:just )?connected you\b|"
+    r"^an? (?:homeowner|buyer|seller|renter|consumer|shopper|customer|visitor|user) (?:in your "
+    r"area )?(?:tracked|asked|requested|has|is|wants|viewed|saved|submitted)\b|"
+    r"\b(?:concierge|our team|our agent) (?:spoke|talked|connected|called)\b|"
+    r"\b(?:lender|agent|customer|dealer) support\b.{0,40}\d{3}")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 _TRAILER = re.compile(
     r"(?i)^(please (reply|respond)|reply (directly|to this)|to (reply|respond)|pour répondre|"
+    r"na dotaz můžete odpovědět|odpowiedz|svara (på|direkt)|vastaa|yanıtla|"
     r"sie können|puedes responder|pode responder|para responder|antworten sie|"
     r"répondez|responda|view in\b|open in\b|property of interest$|listing details$|"
     r"this (e-?mail|message) was sent|you('re| are) receiving|"
