@@ -12,6 +12,7 @@ from leadmail.parsers.adf import AdfParser
 from leadmail.parsers.base import Extracted, Mail, ParseContext, Parser
 from leadmail.parsers.common import (
     SERVICE_ASK,
+    SERVICE_NOUN,
     SERVICE_TITLE,
     VEHICLE,
     all_pairs,
@@ -291,8 +292,7 @@ def service_job(mail: Mail, result: Extracted) -> bool:
     # The form's own rows about the job ("Project: Bathroom Remodeling", "Coverage wanted"):
     # their labels and short answers, never the person's longer words.
     pairs = all_pairs(mail)[:60]
-    if any(_POLICY_KEY.search(k) for k, _ in pairs) or any(
-            _POLICY_KEY.fullmatch(ln.strip()[:40]) for ln in mail.text[:3000].split("\n")):
+    if any(_POLICY_KEY.search(k) for k, _ in pairs) or _POLICY_ROW.search(mail.text[:3000]):
         return True  # "Current insurer: none", "Coverage wanted" / "Full coverage": a policy
     rows = [f"{k}: {v[:60]}" for k, v in pairs if _JOB_KEY.search(k)]
     named = "\n".join([named, *rows])
@@ -300,7 +300,7 @@ def service_job(mail: Mail, result: Extracted) -> bool:
     # A listing's inquiry ("would want to rent it out occasionally") is a buyer's question
     # about that listing: the person's words decide only where no listing is named.
     listing = bool(result.property_address) and not VEHICLE.match(str(result.property_address))
-    asked = not listing and (any(
+    asked = not listing and SERVICE_NOUN.search(said) is not None and (any(
         SERVICE_ASK.search(s) for s in re.split(r"(?<=[.?!])\s+|\n+", said))
         or bool(_JOB_FIRST.match(said)))
     if not (SERVICE_TITLE.search(f"{mail.subject}\n{named}") or asked):
@@ -314,6 +314,8 @@ def service_job(mail: Mail, result: Extracted) -> bool:
 _POLICY_KEY = re.compile(r"(?i)(?:current |your )?(?:insurer|insurance carrier|carrier|"
                          r"coverage(?: wanted| type| level| needed)?|policy(?: type| renewal| "
                          r"renewal date| number)?|deductible|current insurance)")
+_POLICY_ROW = re.compile(r"(?im)^[ \t]*(?:" + _POLICY_KEY.pattern.removeprefix("(?i)") +
+                         r")[ \t]*:?[ \t]*$")
 # The person's words open on the job: "Gut remodel of a 1970s kitchen", "Roof repair after ..."
 _JOB_FIRST = re.compile(r"(?i)^\s*(?:[\w'’-]+\s+){0,3}?(?:remodel\w*|renovat\w+|repairs?|"
                         r"replacement|install\w*|deep clean\w*|move-?out clean\w*|repaint\w*)\b")

@@ -236,6 +236,7 @@ _SERVICE_NOUNS = (
     r"water heaters?|tankless|plumb\w+|leak\w*|clean(?:ing)?|paint(?:ing|er)?|pest|"
     r"solar panels?|gutters?|fence|flooring|insurance|insure|coverage|refinanc\w*|heloc|"
     r"property manag\w+|rent it out|manage (?:it|our house|my house)")
+SERVICE_NOUN = Folded(r"\b(?:" + _SERVICE_NOUNS + r")\b")  # the cheap test first
 # A request, then the service within a few words: "need a move-out deep clean", "do you
 # service tankless water heaters", "getting a quote to replace the fence".
 SERVICE_ASK = Folded(

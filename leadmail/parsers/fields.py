@@ -1137,15 +1137,21 @@ def brand_named(text: str, extra: tuple[str, ...] = ()) -> str | None:
     of its marks, or one of `extra` (the parsers' own sources)."""
     low = text[:200].lower()
     first: tuple[int, int, str] | None = None
-    names = [(b, b) for b in extra] + [(p["brand"], p["brand"]) for p in providers()] + [
-        (m, p["brand"]) for p in providers() for m in p["marks"]]
-    for word, brand in names:
-        if brand in ("Website", "Direct") or len(word) < 3:
+    for word, brand, pattern in _brand_patterns(extra):
+        if word not in low:  # the cheap test first
             continue
-        m = re.search(r"(?<![\w.])" + re.escape(word.lower()) + r"(?![\w])", low)
+        m = pattern.search(low)
         if m and (first is None or (m.start(), -len(word)) < (first[0], -first[1])):
             first = (m.start(), len(word), brand)
     return first[2] if first else None
+
+
+@lru_cache(maxsize=4)
+def _brand_patterns(extra: tuple[str, ...]) -> list[tuple[str, str, re.Pattern[str]]]:
+    names = [(b, b) for b in extra] + [(p["brand"], p["brand"]) for p in providers()] + [
+        (m, p["brand"]) for p in providers() for m in p["marks"]]
+    return [(w.lower(), b, re.compile(r"(?<![\w.])" + re.escape(w.lower()) + r"(?![\w])"))
+            for w, b in names if b not in ("Website", "Direct") and len(w) >= 3]
 
 
 def brand_kind(brand: str | None) -> str | None:

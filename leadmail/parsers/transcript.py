@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 from leadmail.parsers import fields as engine
 from leadmail.parsers.base import Extracted, Mail, ParseContext
@@ -108,11 +110,25 @@ def _base(speaker: str) -> str:
     return re.sub(r"\s*\([^()]*\)\s*$", "", speaker).strip()
 
 
+# A cheap first look: the same "Speaker:" opening two lines or more.
+_OPENING = re.compile(r"(?m)^[ \t]*(?:[\[(]?\d{1,2}:\d{2}[^\]\n)]{0,8}[\])]?[ \t]*[-–]?[ \t]*)?"
+                      r"([^\W\d_][^:\n]{0,50}):[ \t]+\S")
+
+
 def find(mail: Mail) -> Transcript | None:
     """The chat transcript in a service's notification, or None."""
     if not is_notifier(mail):
         return None
-    lines = mail.text.split("\n")
+    return _find(mail.text, mail.subject, mail.from_name,
+                 tuple(n.strip().lower() for n, _ in mail.to))
+
+
+@lru_cache(maxsize=8)  # claims() and parse() ask about the same mail
+def _find(text: str, subject: str, from_name: str, to_names: tuple[str, ...]) -> Transcript | None:
+    openings = Counter(_OPENING.findall(text[:20000]))
+    if len(openings) < 2 or max(openings.values()) < 2:
+        return None  # no speaker speaks twice: no conversation
+    lines = text.split("\n")
     turns = _turns(lines)
     speakers = {t.speaker for t in turns}
     if len(turns) < MIN_TURNS or len(speakers) < 2:
@@ -125,16 +141,16 @@ def find(mail: Mail) -> Transcript | None:
         return None
     turns = [t for t in turns if sum(u.speaker == t.speaker for u in turns) > 1
              or t.line > turns[0].line]
-    head = "\n".join([mail.subject, *lines[:turns[0].line]])
+    head = "\n".join([subject, *lines[:turns[0].line]])
     named = None
-    m = _NAMED.search(mail.subject) or _NAMED.search(head[:1500])
+    m = _NAMED.search(subject) or _NAMED.search(head[:1500])
     if m:
         named = m.group(1).strip()
     for line in lines[:turns[0].line]:
         lm = re.match(r"^\s*([^:]{1,40}?)\s*:\s*(\S.*)$", line)
         if lm and _VISITOR_LABEL.search(lm.group(1)) and "name" in lm.group(1).lower():
             named = lm.group(2).strip()
-    business = {mail.from_name.strip().lower(), *(n.strip().lower() for n, _ in mail.to)}
+    business = {from_name.strip().lower(), *to_names}
     visitor = None
     if named:
         visitor = next((s for s in _ordered(turns) if _base(s).lower() == named.lower()), None)
