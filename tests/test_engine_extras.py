@@ -1065,3 +1065,21 @@ def test_the_providers_own_announcement_is_no_message(notice) -> None:
                        f"Hi Megan,\n{notice}\nName: Wendy Carrasco\n"
                        "Email: wendy.carrasco@example.com\nPhone: 512-555-0125\n")
     assert ex.message is None or notice[:20] not in ex.message
+
+
+def test_a_contact_row_running_name_email_phone_and_address_together() -> None:
+    ex = _read_headers({"From": "Autos <leads@autos.example>", "Subject": "Price Quote Lead"},
+                       "Vehicle: 2026 Ford F-150 XLT\nCustomer: Wesley Harmon "
+                       "wes.harmon@example.com (254) 555-0166 1407 Lake Air Dr Waco, TX 76710\n")
+    assert ex.full_name == "Wesley Harmon"
+    assert (ex.email, ex.phone) == ("wes.harmon@example.com", "+12545550166")
+    assert ex.address == "1407 Lake Air Dr Waco, TX 76710"
+
+
+def test_a_home_insurance_quotes_property_is_the_persons_home() -> None:
+    ex = _read_headers({"From": "SmartFinancial <noreply@smartfinancial.com>",
+                        "Subject": "New SmartFinancial Home Lead"},
+                       "First Name: Evelyn\nLast Name: Marchetti\nEmail: e.m@example.net\n"
+                       "Property Address: 27910 Sycamore Creek Dr, Temecula, CA 92591\n"
+                       "Current Insurer: State Farm\n")
+    assert ex.address == ex.property_address == "27910 Sycamore Creek Dr, Temecula, CA 92591"

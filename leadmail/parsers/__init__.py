@@ -18,6 +18,7 @@ from leadmail.parsers.common import (
     all_pairs,
     is_notifier,
     is_rental,
+    lives_elsewhere,
     segment_hint,
     seller_home,
 )
@@ -207,6 +208,15 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         words = result.full_name.split()
         if len(words) == 3:  # "Lucía Salinas Beltrán": a given name and two surnames
             result.first_name, result.last_name = words[0], " ".join(words[1:])
+    kind = engine.brand_kind(result.source)
+    if ((kind == "insurance" or (kind == "mortgage" and _REFINANCE.search(
+            f"{mail.subject}\n{mail.text[:3000]}"))) and not result.address
+            and result.property_address and engine.street_of(str(result.property_address))
+            and not lives_elsewhere(result)):
+        # Insurance or a refinance on a home: the person's own home, unless they say they
+        # live elsewhere ("Property Address" on a home-insurance quote). A purchase loan's
+        # home is the one they buy.
+        result.address = result.property_address
     if engine.brand_kind(result.source) == "services" and not result.address:
         # A home-services job (Thumbtack, Angi, Yelp) is at the customer's own home.
         result.address, result.property_address = result.property_address, None
@@ -270,6 +280,7 @@ def relayed_source(mail: Mail, relay: str) -> tuple[str, str] | None:
     return None
 
 
+_REFINANCE = re.compile(r"(?i)\b(refinanc\w*|refi|heloc|cash-?out|home equity)\b")
 _PURCHASE_FLOOR = 20000  # a sum below this is a rent, a deposit or a job's budget
 
 

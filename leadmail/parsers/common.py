@@ -741,6 +741,24 @@ def _set(ex: Extracted, name: str, value: str | None, conf: float) -> None:
 
 
 _DIGIT_RUN = re.compile(r"\d{3}")
+_EMAIL_IN = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,4}")
+_US_TAIL = re.compile(r"^(.{4,80}?,\s*[A-Z]{2}\s+\d{5}(?:-\d{4})?)\b")
+
+
+def _street_after(text: str) -> str | None:
+    """The street address that follows a contact's phone on one line, through its ZIP."""
+    for number in _HOUSE_NUMBER.finditer(text[:engine.LINE_MAX]):
+        start = number.start()
+        m = _US_TAIL.match(text[start:start + 120])
+        if m and engine.street_of(m.group(1)):
+            return m.group(1).strip()
+        street = engine.street_of(text[start:])
+        if street and "," in street:
+            return street
+    return None
+
+
+_HOUSE_NUMBER = re.compile(r"(?<![\d-])\d{1,6} (?=[A-Z][a-z])")
 
 
 def _said_again(word: str, mail: Mail) -> bool:
@@ -802,6 +820,21 @@ def apply_pairs(
             # "Aroha Te Whata (aroha_tw)", "SSgt Marcus Bell (USAF, active duty)": a handle or
             # a note after the name
             name = re.sub(r"\s*\([^()]{1,60}\)\s*$", "", name) if name.endswith(")") else name
+            at = _EMAIL_IN.search(name) if "@" in name and not addr else None
+            if at and not _NOT_NAME_PART.search(name[:at.start()]):
+                # "Customer: Wesley Harmon wes.harmon@example.com (254) 555-0166 1407 Lake Air
+                # Dr Waco, TX 76710": the name, then the email, phone and address after it
+                rest = name[at.end():]
+                if not not_lead_email(at.group(0).lower(), mail, ctx, layout.domains):
+                    _set(ex, "email", at.group(0).lower(), 0.95)
+                street = _street_after(rest)
+                if street:
+                    _set(ex, "address", street, 0.8)
+                    rest = rest[:rest.find(street)]  # the phone is before the street
+                phones = phones_in(rest, ctx)
+                if phones:
+                    _set(ex, "phone", phones[0], 0.95)
+                name = name[:at.start()].strip(" ,·|-–(")
             pieces = _CONTACT_SEP.split(name)
             if len(pieces) > 1 and not _NOT_NAME_PART.search(pieces[0]) and any(
                     _NOT_NAME_PART.search(p) for p in pieces[1:]):
