@@ -1083,3 +1083,35 @@ def test_a_home_insurance_quotes_property_is_the_persons_home() -> None:
                        "Property Address: 27910 Sycamore Creek Dr, Temecula, CA 92591\n"
                        "Current Insurer: State Farm\n")
     assert ex.address == ex.property_address == "27910 Sycamore Creek Dr, Temecula, CA 92591"
+
+
+@pytest.mark.parametrize("tail", [
+    "LandWatch is part of the Land.com Network.",
+    "Daft.ie, Distilled Media, 4th Floor, 1 Cumberland Place, Dublin 2",
+])
+def test_a_portals_own_line_after_the_message(tail) -> None:
+    ex = _read_headers({"From": "Portal <no-reply@portal.example>", "Subject": "New enquiry"},
+                       "Name: Aoife Brennan\nEmail: aoife.brennan@example.ie\n"
+                       f"Message: Does the land perc? Is there road frontage?\n\n{tail}\n")
+    assert ex.message == "Does the land perc? Is there road frontage?"
+
+
+@pytest.mark.parametrize("tail", [
+    "Inviato da Outlook per Android",
+    "Em 12/03/2025, às 18:00, Sofia Almeida <sofia@tejo-imo.example> escreveu:\n> T3 em Lisboa",
+])
+def test_what_follows_a_persons_words_in_other_clients_and_languages(tail) -> None:
+    ex = _read_headers({"From": "Giulia Bianchi <giulia.bianchi@example.it>",
+                        "Subject": "Bilocale in affitto"},
+                       f"Buongiorno, è ancora disponibile il bilocale?\n\n{tail}\n")
+    assert ex.message == "Buongiorno, è ancora disponibile il bilocale?"
+
+
+def test_a_missed_call_is_the_callers_lead_with_no_words() -> None:
+    ex = _read_subject("CallRail <notifications@callrail.com>",
+                       "Missed call from (512) 555-0134 - Hillcrest Realty",
+                       "Missed call from SOFIA BRENNAN\n\nCaller: SOFIA BRENNAN\n"
+                       "Number: (512) 555-0134\nLocation: Austin, TX\nDuration: 0:00 (missed)\n\n"
+                       "View call: https://app.callrail.example/calls/CAL8f2e91ab\n")
+    assert ex.full_name == "Sofia Brennan"  # the caller id, never "Austin" from Location
+    assert ex.phone == "+15125550134" and ex.message is None

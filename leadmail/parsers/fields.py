@@ -866,7 +866,9 @@ _SIGNATURE_LINE = re.compile(
 
 
 _CONTACT_ONLY = re.compile(
-    r"(?i)^(?:[+(]?\d[\d ().-]{8,}\d|\S+@\S+\.\w+|(?:m|c|o|t|cell|mobile|phone|tel|mobil|handy|"
+    r"(?i)^(?:[+(]?\d[\d ().-]{8,}\d|\S+@\S+\.\w+|"
+    r"(?:携帯|電話|手机|电话|手機|電話番号)\s*[:：]\s*\S.*|"
+    r"(?:m|c|o|t|cell|mobile|phone|tel|mobil|handy|"
     r"tél|telefon|telefone|teléfono|telefono|celular|cellulare|portable|whatsapp)\.?\s?"
     r"(?:[:.]\s*\S.*|\s*[+(]?\d[\d ().-]{8,}\d)|"
     r"\d{1,6} [\w .'#-]{2,40}|[^\W\d_][\w .'-]{1,30},? [A-Z]{2} \d{5}(?:-\d{4})?|"
@@ -1041,7 +1043,7 @@ _TRAILER = re.compile(
     r"(please )?(call|contact|phone|email|reach) (this|the) (customer|lead|client|homeowner|"
     r"buyer|seller|renter|consumer|applicant|tenant)\b|"
     r"you can (edit|view|manage|reply|respond|see)\b|"
-    r"[\w.-]+ is a (division|subsidiary|part|member|brand) of\b|"
+    r"[\w.-]+ is (a |an )?(division|subsidiary|part|member|brand) of\b|"
     # a form's consent and subscription lines, and its submitter block
     r"i (agree|consent|accept|acknowledge|authori[sz]e)\b|by (submitting|checking|clicking|"
     r"providing)\b|sign me up\b|opt-?in\b|sign-?up source|subscribe\b|user information$|"
@@ -1105,7 +1107,8 @@ def _cut_trailer(text: str) -> str:
                 # "Follow up from the app: https://...", a business's own address line
                 # ("Music City Honda, 1500 Gallatin Pike, Nashville, TN 37206")
                 or _URL_IN.search(first) or (_NAMED_ADDRESS.search(first)
-                                             and len(first) <= 140)):
+                                             and len(first) <= 140)
+                or (_DOMAIN_WORD.search(first) and re.search(r"\d", first))):
             break
         kept.append(para)
     return "\n\n".join(kept).strip()

@@ -48,6 +48,8 @@ _EXCLUDE = ["tagger", "parser", "attribute_ruler", "lemmatizer", "senter", "morp
 _WORD = r"[^\W\d_][^\W\d_'’.-]*(?:['’-][^\W\d_]+)*\.?"
 _NAME = rf"({_WORD}(?:[ \t]+{_WORD}){{0,3}})"
 _INTRO = re.compile(rf"(?i:\b(?:my name is|my name's|this is|i am|i'm|name here is))\s+{_NAME}")
+_CALLER = re.compile(r"(?m)^[ \t]*(?:Caller|Caller name|Caller ID|CALLER)[ \t]*:[ \t]*"
+                     r"([A-Z][A-Z'’-]+(?: [A-Z][A-Z'’-]+){1,2})[ \t]*$")
 # "Hey Mike its Rosa from the open house": a text's greeting, then who writes.
 _ITS = re.compile(rf"(?i:^\W*(?:hey|hi|hello|hiya)\b[^.\n]{{0,30}}?\b(?:it's|its|it’s|it is))"
                   rf"\s+{_NAME}")
@@ -150,6 +152,11 @@ def rule_names(text: str, ctx: ParseContext) -> list[tuple[str, float]]:
             name = _clean_name(m.group(1), ctx)
             if name:
                 found.append((name, conf))
+    for m in _CALLER.finditer(text[:4000]):
+        # "Caller: SOFIA BRENNAN": a phone system's caller id, in capitals, as it reads
+        name = _clean_name(" ".join(w.capitalize() for w in m.group(1).split()), ctx)
+        if name:
+            found.append((name, 0.75))
     lines = [line.strip() for line in text.split("\n")]
     for i, line in enumerate(lines[:-1]):
         if _SIGNOFF.match(line) and lines[i + 1]:
@@ -462,7 +469,8 @@ _INQUIRY = re.compile(
 _RELAY_END = re.compile(
     r"(?i)^(?:to )?(?:reply|respond|listen|view|open|manage|play|click|call back|tap|log ?in|"
     r"sign in|your account|help center|thank you for using|thanks for using|download)\b"
-    r"|https?://|\bwww\.")
+    r"|https?://|\bwww\.|\bthe (?:audio|voice) (?:message|file|recording) is attached\b|"
+    r"\b(?:audio|recording) attached\b")
 _RELAY_LABEL = re.compile(r"^\s*[^\W\d_][^:]{0,40}:\s*(\S.{0,80})?$")
 
 
@@ -523,6 +531,9 @@ def read_person(mail: Mail, ctx: ParseContext, relay_domains: tuple[str, ...] = 
     ex = extract_free_text(text, ctx, mail, name_known=person)
     if words:
         ex.message, ex.confidence["message"] = words, 0.8
+    elif sender is None and not relay_domains and telephony_relay(mail):
+        ex.message = None  # a missed call: the notice's rows are nobody's words
+        ex.confidence.pop("message", None)
     if gateway and not ex.phone:
         # "5125550143@vtext.example": a text sent through a carrier's gateway is from that phone
         ex.phone = normalize.phone(gateway, ctx.default_region)

@@ -352,6 +352,9 @@ _FOOTER = re.compile(
     r"^(--\s*$|_{5,}|unsubscribe|to unsubscribe|privacy policy|this (e-?mail|message) was sent"
     r"|you (are )?receiv(ed|ing) this|©|copyright|\(c\) \d{4}|manage (your )?(email )?preferences"
     r"|sent from my (iphone|ipad|android)|questions\? call|need help\?|report spam"
+    r"|sent from outlook|get outlook for|inviato da (outlook|il mio)|enviado desde mi"
+    r"|enviado do meu"
+    r"|envoyé de mon|von meinem \w+ gesendet"
     r"|\(sent via )",
     re.I,
 )
@@ -369,11 +372,16 @@ def strip_footer(text: str, signature: bool = True) -> str:
     return "\n".join(out).strip()
 
 
+# "On ... wrote:" as mail clients write it in several languages.
+_WROTE_LINE = re.compile(r"^(?:On|Em|El|Le|Am|Il|Op|Den) .{5,200}(?:wrote|escreveu|escribió|"
+                         r"a écrit|schrieb|ha scritto|schreef|skrev)\s?:\s*$")
+
+
 def strip_quoted(text: str) -> str:
     """The text above a quoted reply ("On ... wrote:", "> ..." lines)."""
     out = []
     for line in text.split("\n"):
-        if re.match(r"^On .{5,200} wrote:\s*$", line) or line.startswith(">"):
+        if _WROTE_LINE.match(line) or line.startswith(">"):
             break
         out.append(line)
     return "\n".join(out).strip()
