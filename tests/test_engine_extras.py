@@ -1115,3 +1115,23 @@ def test_a_missed_call_is_the_callers_lead_with_no_words() -> None:
                        "View call: https://app.callrail.example/calls/CAL8f2e91ab\n")
     assert ex.full_name == "Sofia Brennan"  # the caller id, never "Austin" from Location
     assert ex.phone == "+15125550134" and ex.message is None
+
+
+def test_bids_inline_budgets_and_an_initial_the_message_spells_out() -> None:
+    ex = _read_headers({"From": "Auctions <noreply@auctions.example>",
+                        "Subject": "Bidder question: 77 Rosewood Ter"},
+                       "Property: 77 Rosewood Ter, Memphis, TN 38117\nOpening bid: $98,000\n"
+                       "Bidder: Carla Jimenez\nEmail: carla.jimenez@example.net\n")
+    assert (ex.full_name, ex.price) == ("Carla Jimenez", "$98,000")
+    ex = _read_headers({"From": "Pros <no-reply@pros.example>",
+                        "Subject": "New lead: Emily Rhodes wants a quote for Bathroom Remodeling"},
+                       "Emily Rhodes wants a quote for Bathroom Remodeling\n"
+                       "Austin, TX 78704 · Budget: $8,000 - $12,000 · Within 1 month\n"
+                       "Phone: (512) 555-0195\n")
+    assert (ex.full_name, ex.price) == ("Emily Rhodes", "12000")
+    ex = _read_headers({"From": "Reviews <no-reply@reviews.example>",
+                        "Subject": "New Request a Quote from Daniel K."},
+                       "Daniel K. sent you a message\nService: Roofing\n"
+                       "\"Hello, can you give me an estimate for the roof? Thanks, "
+                       "Daniel Kowalski\"\n")
+    assert ex.full_name == "Daniel Kowalski"

@@ -203,6 +203,13 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         if found and found != "Website":
             result.trace["source"] = {"won": found, "why": why, "reader": result.source}
             result.source = found
+    initial = _INITIAL_ONLY.match(result.full_name or "")
+    if initial and result.message:
+        # "Daniel K." signs "Thanks, Daniel Kowalski": the surname the initial stands for
+        whole = re.search(rf"\b{re.escape(initial.group(1))} ({initial.group(2)}[a-zà-ÿ]+"
+                          r"(?:-[A-Z][a-zà-ÿ]+)?)\b", result.message[:4000])
+        if whole:
+            result.full_name = f"{initial.group(1)} {whole.group(1)}"
     if region in _TWO_SURNAMES and result.full_name and not (result.first_name
                                                             or result.last_name):
         words = result.full_name.split()
@@ -281,6 +288,7 @@ def relayed_source(mail: Mail, relay: str) -> tuple[str, str] | None:
 
 
 _REFINANCE = re.compile(r"(?i)\b(refinanc\w*|refi|heloc|cash-?out|home equity)\b")
+_INITIAL_ONLY = re.compile(r"^([A-ZÀ-Þ][a-zà-ÿ]+) ([A-ZÀ-Þ])\.?$")
 _PURCHASE_FLOOR = 20000  # a sum below this is a rent, a deposit or a job's budget
 
 

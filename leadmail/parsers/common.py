@@ -1411,6 +1411,7 @@ _NAME_PHRASE = re.compile(
     # the general shape: the name, then what they did ("Priya Raman is asking about ...",
     # "Sara Al Qasimi has shown interest in ...", "Kevin Marlowe (kevin@..., 512-...) was
     # chatting with ...")
+    rf"wants? an? (?:quote|estimate|price|callback|call back|consultation)|"
     rf"(?:\([^()]{{3,80}}\) )?(?:is|has|was|just) (?:asking|shown|looking|interested|"
     rf"requested|submitted|scheduled|booked|sent|chatting|inquiring|enquiring|viewing|"
     rf"registered|signed|contacted|searching|requesting|been matched)|"

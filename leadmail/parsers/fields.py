@@ -78,7 +78,8 @@ EXTRA_LABELS: dict[str, set[str]] = {
                   "seller", "tenant", "homeowner", "enquirer", "inquirer", "consumer",
                   "shopper name", "consumer name", "lead contact name",
                   "requester", "requested by", "lead contact", "interesado", "interessado",
-                  "invitee", "invitee name", "attendee", "attendee name", "visitor",
+                  "invitee", "invitee name", "attendee", "attendee name", "visitor", "bidder",
+                  "bidder name",
                   "open house visitor", "registrant", "member",
                   "guest name", "booked by", "client name",
                   "prospect name", "visitor name", "imię i nazwisko", "imie i nazwisko",
@@ -160,7 +161,9 @@ EXTRA_LABELS: dict[str, set[str]] = {
                 "current address", "home address", "adresa", "adres", "adress", "osoite",
                 "lokalizacja", "localisation", "ubicación", "ubicacion"},
     "price": {"kaufpreis", "preis", "miete", "kaltmiete", "warmmiete", "prix", "loyer",
-              "cena", "utgångspris", "pris", "hinta", "fiyat", "prijs",
+              "cena", "utgångspris", "pris", "hinta", "fiyat", "prijs", "opening bid",
+              "starting bid", "minimum bid", "current bid", "pre approval amount",
+              "preapproval amount", "pre approved amount", "approved amount", "approval amount",
               "koopprijs", "huurprijs", "mietzins", "nettomiete", "bruttomiete",
               "precio", "preço", "preco", "valor", "prezzo", "listed price", "list price",
               "listprice", "rent", "monthly rent", "desired price range", "max rent",
@@ -382,7 +385,8 @@ _LISTING_CONTEXT = re.compile(
 # lines ("Listed at $374,500", "Asking price $1,150,000", "Vraagprijs € 595.000").
 _PRICE_BEFORE = Folded(r"\b(listed at|listed for|list price|listing price|asking( price)?|"
                        r"offered at|priced at|price|vraagprijs|prix|precio|preço|prezzo|"
-                       r"kaufpreis|pre-?approved( for)?( up to)?|approved amount)\W{0,3}$")
+                       r"kaufpreis|pre-?approved( for)?( up to)?|approved amount|budget|"
+                       r"(opening|starting|minimum|current) bid)\W{0,3}$")
 # A separator right before an amount that follows the listing's street on its line
 # ("10455 Scenic Ridge Ave, Las Vegas, NV 89135 ($649,000)", "... FL 32814 · $735,000").
 _SEP_BEFORE = re.compile(r"(?:[·|•(—–]|\s-)\s*$")
@@ -483,7 +487,12 @@ def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[
             value = price_value(line)
             out.append(Candidate("price", str(value), "listing_line", ("money_marked",), i))
         elif _PRICE_BEFORE.search(line[max(0, found[0].start - 30):found[0].start]):
-            out.append(Candidate("price", str(found[0].value), "listing_line",
+            # "Austin, TX 78704 · Budget: $8,000 - $12,000 · Within 1 month": the amount's own
+            # segment of the line, so that a range gives its upper bound
+            part = next((p for p in SEGMENT.split(line) if line[found[0].start:found[0].end]
+                         in p), line[found[0].start:])
+            value = price_value(part) or found[0].value
+            out.append(Candidate("price", str(value), "listing_line",
                                  ("money_marked", "context_word"), i))
         elif not free_text and _after_street(line[:found[0].start]):
             amount = line[found[0].start:found[0].end].strip()  # as written: "$489,900"
