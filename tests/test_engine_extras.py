@@ -1135,3 +1135,20 @@ def test_bids_inline_budgets_and_an_initial_the_message_spells_out() -> None:
                        "\"Hello, can you give me an estimate for the roof? Thanks, "
                        "Daniel Kowalski\"\n")
     assert ex.full_name == "Daniel Kowalski"
+
+
+@pytest.mark.parametrize(("line", "address"), [
+    ("Vi el cartel en el chalet de la Calle del Pinar, 14, 28220 Majadahonda y quería saber "
+     "el precio.", "Calle del Pinar, 14, 28220 Majadahonda"),
+    ("He visto el piso de la Calle de Alcalá 145, 3º B, 28009 Madrid y me interesa mucho.",
+     "Calle de Alcalá 145, 3º B, 28009 Madrid"),
+    ("New enquiry on your ad: Apartment 12, The Maltings, Bonham Street, Dublin 8, D08 X2Y7 "
+     "(€2,150 per month)", "Apartment 12, The Maltings, Bonham Street, Dublin 8, D08 X2Y7"),
+])
+def test_an_address_inside_a_sentence_ending_in_its_postcode(line, address) -> None:
+    assert fields.address_in_sentence(line) == address
+
+
+def test_no_address_in_a_sentence_without_a_street() -> None:
+    assert fields.address_in_sentence("We pay 12000 Dollars, as agreed with 28220 Majadahonda.") \
+        is None

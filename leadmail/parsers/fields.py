@@ -575,9 +575,37 @@ SEGMENT = re.compile(r"\s+[·|•]\s+")
 # A company's office address: "475 Brannan St, Suite 410", "Level 5, 100 Harris St".
 _OFFICE = re.compile(r"(?i)\b(suite|ste\.?|floor|fl\.?|level)\s+\d+\b")
 _LEAD_IN = re.compile(r"(?i)^.{0,120}?\b(?:for|about|on|regarding|re|in|en|em|à|a|au|zu|per|at|"
-                      r"by|of)\s+"
+                      r"by|of|tour|see|view|visit|de la|del|ad:)\s+"
                       r"(?=\d{1,6}(?:/\d{1,6})?[a-z]? [^\W\d_]|(?:calle|rua|via|avenida|avenue|"
                       r"rue|paseo|carrer|viale|piazza|corso|travessa)\b)")
+
+
+# An address inside a sentence that ends in its postcode and town: "... en el chalet de la
+# Calle del Pinar, 14, 28220 Majadahonda y quería ...", "... Casa en venta - Av. Paseo de la
+# Reforma 1520, Lomas de Chapultepec, 11000 Ciudad de México".
+_POSTCODE_TOWN = re.compile(
+    r"\b(?:\d{5}|\d{4} ?[A-Z]{2}|\d{3} \d{2}|\d{2}-\d{3}|\d{4}-\d{3}) [A-ZÀ-Þ][\w'’-]+"
+    r"(?: (?:de |del |la |am |an der )?[A-ZÀ-Þ][\w'’-]+){0,3}|"
+    r"\b[AC-FHKNPRTV-Y]\d{2}[\dW]? ?[0-9AC-FHKNPRTV-Y]{4}\b")
+_STREET_START = re.compile(
+    r"(?i)\b(?:calle|avenida|av\.|avda\.|rua|via|viale|rue|avenue|boulevard|paseo|plaza|"
+    r"carrer|apartment|apt\.?|flat|ul\.|piazza|corso)\s|(?<![\d,.])\b\d{1,5}[a-z]? (?=[A-ZÀ-Þ])")
+
+
+def address_in_sentence(line: str) -> str | None:
+    """A postal address a sentence holds, from its street to its postcode and town."""
+    line = line[:LINE_MAX]
+    for end in _POSTCODE_TOWN.finditer(line):
+        window_start = max(0, end.start() - 90)
+        for start in _STREET_START.finditer(line, window_start, end.start()):
+            candidate = line[start.start():end.end()].strip(" ,")
+            first = candidate.split(",", 1)[0]
+            if start.group(0)[:1].isdigit() and not (len(first.split()) >= 3
+                                                     and street_of(first)):
+                continue  # "12000 Dollars, ...": a number, no street
+            if "," in candidate and postal_line(candidate):
+                return candidate
+    return None
 
 
 def city_line(line: str) -> bool:
@@ -759,6 +787,8 @@ def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list
             street = after if after and "," in after else None
         if not street and (paren := _PAREN_END.search(body[:LINE_MAX])):
             street = street_of(paren.group(1))  # "2br house with yard (1620 Elm St, Reno, NV)"
+        if not street:
+            street = address_in_sentence(body)
         if not street:
             continue
         feats: list[str] = []

@@ -306,6 +306,12 @@ def extract_free_text(
         if own_address and not engine.same_street(own_address.split(",")[0],
                                                   str(ex.property_address or "")):
             ex.address, ex.confidence["address"] = own_address, 0.6
+    if not ex.property_address and not ex.address:
+        for line in body[:6000].split("\n")[:60]:
+            found = engine.address_in_sentence(line)
+            if found:  # "... el chalet de la Calle del Pinar, 14, 28220 Majadahonda y ..."
+                ex.property_address, ex.confidence["property_address"] = found, 0.5
+                break
     if not ex.property_address:
         quoted_listing(text, ex)
     if not ex.property_address:
