@@ -1152,3 +1152,27 @@ def test_an_address_inside_a_sentence_ending_in_its_postcode(line, address) -> N
 def test_no_address_in_a_sentence_without_a_street() -> None:
     assert fields.address_in_sentence("We pay 12000 Dollars, as agreed with 28220 Majadahonda.") \
         is None
+
+
+def test_a_text_relay_whose_box_holds_both_numbers_is_from_the_one_it_shows() -> None:
+    ex = _read_headers({"From": '"(512) 555-0112" <15125550101.15125550112.xYz9ab@'
+                                'txt.voice.google.com>',
+                        "Subject": "New text message from (512) 555-0112"},
+                       "Hi this is Marguerite, saw your sign on Ridgeview. How many bedrooms?\n")
+    assert ex.phone == "+15125550112"
+
+
+def test_a_listing_code_is_no_phone_and_a_dutch_phone_row_is() -> None:
+    ex = _read_headers({"From": "Immoweb <noreply@immoweb.be>",
+                        "Subject": "Nieuwe aanvraag voor uw zoekertje 10982271"},
+                       "Zoekertje: Huis te koop - Kerkstraat 45, 2000 Antwerpen\n"
+                       "Immoweb-code: 10982271\nNaam: Pieter Janssens\n"
+                       "E-mail: pieter.janssens@example.be\nTelefoon: 0470 55 01 34\n")
+    assert ex.phone == "+32470550134"
+
+
+def test_a_name_with_the_source_after_it_is_the_name() -> None:
+    ex = _read_headers({"From": "Relay CRM <notifications@relaycrm.example>",
+                        "Subject": "New Lead: Stephanie Moore from Zillow"},
+                       "Email: stephanie.moore@example.com\nPhone: (512) 555-0172\n")
+    assert ex.full_name == "Stephanie Moore"

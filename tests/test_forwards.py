@@ -69,6 +69,13 @@ def test_spanish_outlook_block_whose_sent_line_reads_enviado_el() -> None:
     _check_zillow(parsers.extract(parse_mail(_outer(body)), CTX))
 
 
+def test_french_outlook_block_with_a_space_before_each_colon() -> None:
+    body = (NOTE + "\nDe : Zillow <premieragent-noreply@zillow.com>\n"
+            "Envoyé : mardi 4 mars 2025 09:14\nÀ : Ben Broker <ben@brokerage.example>\n"
+            "Objet : New Contact: Maria Lopez\n\n" + _zillow_text())
+    _check_zillow(parsers.extract(parse_mail(_outer(body)), CTX))
+
+
 def test_a_form_with_from_and_date_labels_is_no_forward() -> None:
     assert marker("Name: Jo Lee\nFrom: website\nDate: 2025-03-04\nPhone: 512-555-0101") is None
 

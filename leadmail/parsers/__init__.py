@@ -203,6 +203,8 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         if found and found != "Website":
             result.trace["source"] = {"won": found, "why": why, "reader": result.source}
             result.source = found
+    if result.full_name and (via := _VIA_BRAND.search(result.full_name)):
+        result.full_name = result.full_name[:via.start()]  # "Stephanie Moore from Zillow"
     initial = _INITIAL_ONLY.match(result.full_name or "")
     if initial and result.message:
         # "Daniel K." signs "Thanks, Daniel Kowalski": the surname the initial stands for
@@ -288,6 +290,8 @@ def relayed_source(mail: Mail, relay: str) -> tuple[str, str] | None:
 
 
 _REFINANCE = re.compile(r"(?i)\b(refinanc\w*|refi|heloc|cash-?out|home equity)\b")
+_VIA_BRAND = re.compile(r"\s+(?:from|via|through|vía)\s+[A-Z][\w.&'-]*(?:\s[A-Z][\w.&'-]*)?"
+                        r"\s*$")
 _INITIAL_ONLY = re.compile(r"^([A-ZÀ-Þ][a-zà-ÿ]+) ([A-ZÀ-Þ])\.?$")
 _PURCHASE_FLOOR = 20000  # a sum below this is a rent, a deposit or a job's budget
 

@@ -146,7 +146,8 @@ _PREFIXED_ID = re.compile(r"\b((?!(?:TEL|PH|FAX|CELL|MOB|TOLL)-)[A-Z]{2,5}-)(\d[
 # "Scout-ID: 152837465", "Referencia del anuncio: 1093384572".
 _ID_NUMBER_INTL = re.compile(
     r"(?i)\b((?:c[oó]digo|refer[eê]ncia|referencia|référence|réf|referenz|anuncio|anúncio|"
-    r"annonce|inserat|objekt|scout|id)\b[^:\n\d]{0,25}:\s*)([A-Z0-9-]{5,})")
+    r"annonce|inserat|objekt|scout|id|code|kode|zoekertje|inzerát|ogłoszenie)\b[^:\n\d]{0,25}:"
+    r"\s*)([A-Z0-9-]{5,})")
 _LONG_DIGITS = re.compile(r"(?<![\d+])(\d{12,}|[02-9]\d{10})(?!\d)")
 
 SELLER = Folded(

@@ -104,6 +104,8 @@ EXTRA_LABELS: dict[str, set[str]] = {
               "郵箱", "電子郵件", "电邮", "البريد", "البريد الإلكتروني", "البريد الالكتروني",
               "الإيميل", "이메일"},
     "phone": {"téléphone", "telephone", "tél", "portable", "numéro de téléphone", "telefon",
+              "telefoon", "telefoonnummer", "gsm", "mobiel", "mobiele nummer", "puhelin",
+              "telefon komórkowy", "telefonnummer mobil", "matkapuhelin", "cep telefonu",
               "telefonnummer", "handy", "mobil", "teléfono", "telefono", "móvil", "celular",
               "telefone", "whatsapp", "cellulare", "phone number", "mobile phone number",
               "numero de telefono", "número de teléfono", "número de telefone",

@@ -269,7 +269,8 @@ def extract_free_text(
             and max((c for _, c in candidates), default=0.0) <= NER_CONFIDENCE):
         ner = ner_names(body, ctx, model or ctx.nlp_model)
         if ner:
-            candidates.append((ner[0], NER_CONFIDENCE))
+            # one word alone is a weak guess ("the house on Alder"): a signed name outranks it
+            candidates.append((ner[0], NER_CONFIDENCE if " " in ner[0] else 0.45))
     if mail is not None and candidates:
         # The one the mail is written to ("Hi Nicole," to nicole.fontaine@...) is no writer.
         to = recipient_words(mail)
@@ -518,6 +519,11 @@ def read_person(mail: Mail, ctx: ParseContext, relay_domains: tuple[str, ...] = 
     """A person's own mail: From/Reply-To (unless a relay or robot) and the free text."""
     rt_name, rt_addr = reply_to_identity(mail, ctx, relay_domains)
     gateway = gateway_phone(mail.from_addr)
+    shown = re.sub(r"\D", "", mail.from_name)[-10:]
+    if gateway and len(shown) == 10 and shown in mail.from_addr.partition("@")[0]:
+        # "(512) 555-0112" <15125550101.15125550112.xYz9ab@...>: the relay's box holds both
+        # numbers; the one its display name shows is the sender's
+        gateway = shown
     sender = None if gateway or not_lead_email(mail.from_addr, mail, ctx, relay_domains) \
         else mail.from_addr
     display = _unflip(rt_name or (mail.from_name.strip() if sender else ""))

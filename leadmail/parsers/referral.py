@@ -19,18 +19,19 @@ _HEADER = re.compile(
     r"^[ \t>]*\*?(From|Sent|Date|Subject|To|Cc|Reply-To|De|Von|Da|Van|Från|Fra|Envoyé le|"
     r"Envoyé|Gesendet am|Gesendet|Enviado el|Enviada el|Enviado|Enviada|Inviato|Verzonden|"
     r"Skickat|Sendt|Datum|Fecha|Data|À|A|An|Para|Aan|Till|"
-    r"Til|Objet|Betreff|Asunto|Assunto|Oggetto|Onderwerp|Ämne|Emne)\*?:[ \t]*(.*)$", re.I)
+    r"Til|Objet|Betreff|Asunto|Assunto|Oggetto|Onderwerp|Ämne|Emne)\*?[ \t]?:[ \t]*(.*)$", re.I)
 
 
 # Outlook's header block with no rule line above it ("From: ..." then "Sent: ..."), in the
 # languages Outlook writes it. Only the From line is matched here; the block is checked below.
-_OUTLOOK_FROM = re.compile(r"^[ \t>]*\*?(From|De|Von|Da|Van|Från|Fra)\*?:[ \t]*\S[^\n]{0,200}$",
+_OUTLOOK_FROM = re.compile(r"^[ \t>]*\*?(From|De|Von|Da|Van|Från|Fra)\*?[ \t]?:[ \t]*"
+                           r"\S[^\n]{0,200}$",
                            re.I | re.M)
 _OUTLOOK_SENT = re.compile(r"^[ \t>]*\*?(Sent|Envoyé(?: le)?|Gesendet(?: am)?|Enviad[oa](?: el)?|"
                            r"Inviato|Verzonden|"
-                           r"Skickat|Sendt|Date|Datum|Fecha|Data)\*?:", re.I)
+                           r"Skickat|Sendt|Date|Datum|Fecha|Data)\*?[ \t]?:", re.I)
 _OUTLOOK_REST = re.compile(r"^[ \t>]*\*?(To|À|A|An|Para|Aan|Till|Til|Subject|Objet|Betreff|"
-                           r"Asunto|Assunto|Oggetto|Onderwerp|Ämne|Emne|Cc)\*?:", re.I)
+                           r"Asunto|Assunto|Oggetto|Onderwerp|Ämne|Emne|Cc)\*?[ \t]?:", re.I)
 # Localized header names, to the English ones _split_headers keeps.
 _HEADER_NAMES = {"de": "from", "von": "from", "da": "from", "van": "from", "från": "from",
                  "fra": "from", "envoyé": "sent", "gesendet": "sent", "enviado": "sent",
