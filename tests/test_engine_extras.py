@@ -1176,3 +1176,30 @@ def test_a_name_with_the_source_after_it_is_the_name() -> None:
                         "Subject": "New Lead: Stephanie Moore from Zillow"},
                        "Email: stephanie.moore@example.com\nPhone: (512) 555-0172\n")
     assert ex.full_name == "Stephanie Moore"
+
+
+@pytest.mark.parametrize("footer", [
+    "Domain Group, Level 5, 100 Harris Street, Pyrmont NSW 2009",
+    "SeLoger - 10 rue de la Paix, 75002 Paris",
+    "SmartFinancial Insurance, 3187 Red Hill Ave, Suite 125, Costa Mesa, CA 92626",
+])
+def test_a_companys_name_and_address_line_ends_the_message(footer) -> None:
+    assert fields.business_line(footer)
+    ex = _read_headers({"From": "Portal <no-reply@portal.example>", "Subject": "New enquiry"},
+                       "Name: Oliver Nguyen\nEmail: oliver.nguyen@example.com.au\n"
+                       f"Message: Could you confirm the next open home?\n{footer}\n")
+    assert ex.message == "Could you confirm the next open home?"
+
+
+def test_a_person_naming_a_street_and_town_is_no_business_line() -> None:
+    assert not fields.business_line("Hi Dana, we live at 12 Elm St, Austin, TX 78704")
+
+
+@pytest.mark.parametrize(("body", "name"), [
+    ("Name * Russell Tanaka\nEmail * russ.tanaka@example.com\n", "Russell Tanaka"),
+    ("Homeowner name: Douglas Reyes\nEmail address: dreyes.fl@example.com\n", "Douglas Reyes"),
+    ("Von: Katharina Huber\nE-Mail: k.huber@example.at\n", "Katharina Huber"),
+])
+def test_more_name_rows(body, name) -> None:
+    ex = _read_headers({"From": "Forms <no-reply@forms.example>", "Subject": "New entry"}, body)
+    assert ex.full_name == name

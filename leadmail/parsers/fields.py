@@ -79,6 +79,7 @@ EXTRA_LABELS: dict[str, set[str]] = {
                   "shopper name", "consumer name", "lead contact name",
                   "requester", "requested by", "lead contact", "interesado", "interessado",
                   "invitee", "invitee name", "attendee", "attendee name", "visitor", "bidder",
+                  "homeowner name", "owner name", "client's name", "von",
                   "bidder name",
                   "open house visitor", "registrant", "member",
                   "guest name", "booked by", "client name",
@@ -1076,6 +1077,8 @@ _PROVIDER_NOTICE = Folded(
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 _TRAILER = re.compile(
     r"(?i)^(please (reply|respond)|reply (directly|to this)|to (reply|respond)|pour répondre|"
+    r"the (audio|voice) (message|file|recording) is attached|contact \w+ now\b|"
+    r"respond first\b|entry id\b|submission id\b|entry #|"
     r"na dotaz můžete odpovědět|odpowiedz|svara (på|direkt)|vastaa|yanıtla|"
     r"sie können|puedes responder|pode responder|para responder|antworten sie|"
     r"répondez|responda|view in\b|open in\b|property of interest$|listing details$|"
@@ -1118,7 +1121,7 @@ def _cut_lines(para: str) -> str:
     for i, line in enumerate(lines[1:], 1):
         s = line.strip()[:LINE_MAX]
         if (_IN_LINE_NOTICE.search(s) or _NOTICE_WORDS.search(s) or _COMPANY_LINE.search(s)
-                or _TRAILER.match(s)):
+                or _TRAILER.match(s) or business_line(s)):
             return "\n".join(lines[:i]).strip()
     return para
 
@@ -1126,6 +1129,30 @@ def _cut_lines(para: str) -> str:
 _URL_IN = re.compile(r"(?i)\bhttps?://\S")
 _NAMED_ADDRESS = re.compile(r"^[^\d,]{2,60},\s*\d{1,6} [^\W\d_][^,]{2,50},\s*[^,]{2,40}"
                             r"(?:,\s*[A-Z]{2})?\s+\d{5}(?:-\d{4})?\s*$")
+
+
+_BUSINESS_SPLIT = re.compile(r",\s+|\s+[-–—|·]\s+")
+
+
+def business_line(line: str) -> bool:
+    """A company's name and its postal address on one line ("Domain Group, Level 5, 100 Harris
+    Street, Pyrmont NSW 2009", "SeLoger - 10 rue de la Paix, 75002 Paris"): a footer, never
+    the person's words."""
+    if len(line) > 160:
+        return False
+    parts = _BUSINESS_SPLIT.split(line.strip(), maxsplit=1)
+    if len(parts) != 2 or not parts[0] or len(parts[0]) > 60 or re.search(r"\d", parts[0]):
+        return False
+    if len(parts[0].split()) > 5 or not parts[0][:1].isupper():
+        return False
+    rest = parts[1].strip().rstrip(".")
+    if not _ADDRESS_OPENING.match(rest) or _GREETING.match(parts[0]):
+        return False  # "Hi Dana, we live at 12 Elm St, ...": a person's sentence
+    return bool(postal_line(rest) or (_US_END.search(rest) and street_of(rest)))
+
+
+_ADDRESS_OPENING = re.compile(r"(?i)^(?:\d|level\b|suite\b|floor\b|unit\b|p\.?\s?o\.? box\b|"
+                              r"(?-i:[A-ZÀ-Þ])[\w'’.-]+(?: [\w'’.-]+){0,3} \d)")
 
 
 def _cut_trailer(text: str) -> str:
@@ -1149,7 +1176,8 @@ def _cut_trailer(text: str) -> str:
                 # ("Music City Honda, 1500 Gallatin Pike, Nashville, TN 37206")
                 or _URL_IN.search(first) or (_NAMED_ADDRESS.search(first)
                                              and len(first) <= 140)
-                or (_DOMAIN_WORD.search(first) and re.search(r"\d", first))):
+                or (_DOMAIN_WORD.search(first) and re.search(r"\d", first))
+                or business_line(first)):
             break
         kept.append(para)
     return "\n\n".join(kept).strip()

@@ -268,6 +268,10 @@ def heading_of(line: str) -> str | None:
     return LISTING_HEADING if m.group("listing") else PERSON_HEADING
 
 
+# "Name * Russell Tanaka": a form's required-field mark between the label and its value.
+_REQUIRED_MARK = re.compile(r"^\s*([A-Z][\w'’/&-]*(?: [\w'’/&-]+){0,3}) \* (\S.{0,300})$")
+
+
 def form_pairs(text: str) -> list[tuple[str, str]]:
     """Like label_values, with labels in label_key spelling and question-style labels kept;
     dot-leader rows and a question with its answer on the same line read as pairs too; a
@@ -288,7 +292,8 @@ def form_pairs(text: str) -> list[tuple[str, str]]:
         m = _FORM_LINE.match(line)
         if not m:
             other = (_MACHINE_LINE.match(line) or _LEADER_LINE.match(line)
-                     or _QUESTION_LINE.match(line) or _GLUED.match(line))
+                     or _QUESTION_LINE.match(line) or _GLUED.match(line)
+                     or _REQUIRED_MARK.match(line))
             if other:
                 groups = [g for g in other.groups() if g is not None]
                 pairs.append((label_key(groups[0]), groups[1].strip()))
