@@ -1203,3 +1203,14 @@ def test_a_person_naming_a_street_and_town_is_no_business_line() -> None:
 def test_more_name_rows(body, name) -> None:
     ex = _read_headers({"From": "Forms <no-reply@forms.example>", "Subject": "New entry"}, body)
     assert ex.full_name == name
+
+
+@pytest.mark.parametrize(("row", "vehicle"), [
+    ("Boat: 2018 Malibu Wakesetter 22 MXZ", "2018 Malibu Wakesetter 22 MXZ"),
+    ("Unit: 2020 Grand Design Reflection 312BHTS", "2020 Grand Design Reflection 312BHTS"),
+])
+def test_a_boat_or_an_rv_row_names_the_vehicle(row, vehicle) -> None:
+    ex = _read_headers({"From": "Trader <leads@trader.example>", "Subject": "New lead"},
+                       f"{row}\nPrice: $42,900\nStock #: RV2290\nName: Loretta Pickens\n"
+                       "Email: loretta.pickens@example.com\n")
+    assert ex.property_address == vehicle

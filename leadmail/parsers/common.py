@@ -553,7 +553,7 @@ VEHICLE = _VEHICLE
 # A year and a make and model of capitalised or numbered words, alone on a line or ending one
 # after "for", "on your", "about" or a dash.
 _ANY_VEHICLE = re.compile(
-    r"(?:^\s*|\b(?:for|on your|on|about|regarding|in your|in the)\s+|\s[-–—:]\s)"
+    r"(?:^\s*|\b(?:for|on your|on|about|regarding|in your|in the)\s+|\s[-–—:]\s|:\s)"
     r"((?:19|20)\d\d(?: (?:[A-Z][\w-]*|\d+[A-Za-z]*)){2,6})\s*[.!]?\s*$")
 # A notice about a vehicle, a boat, an RV or a powersports machine.
 _VEHICLE_WORDS = re.compile(
