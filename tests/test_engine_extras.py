@@ -1207,7 +1207,7 @@ def test_more_name_rows(body, name) -> None:
 
 @pytest.mark.parametrize(("row", "vehicle"), [
     ("Boat: 2018 Malibu Wakesetter 22 MXZ", "2018 Malibu Wakesetter 22 MXZ"),
-    ("Unit: 2020 Grand Design Reflection 312BHTS", "2020 Grand Design Reflection 312BHTS"),
+    ("RV: 2020 Grand Design Reflection 312BHTS", "2020 Grand Design Reflection 312BHTS"),
 ])
 def test_a_boat_or_an_rv_row_names_the_vehicle(row, vehicle) -> None:
     ex = _read_headers({"From": "Trader <leads@trader.example>", "Subject": "New lead"},
