@@ -269,8 +269,9 @@ def extract_free_text(
             and max((c for _, c in candidates), default=0.0) <= NER_CONFIDENCE):
         ner = ner_names(body, ctx, model or ctx.nlp_model)
         if ner:
-            # one word alone is a weak guess ("the house on Alder"): a signed name outranks it
-            candidates.append((ner[0], NER_CONFIDENCE if " " in ner[0] else 0.45))
+            # one word alone is a weak guess ("the house on Alder"): a signed name (listed
+            # first, as sure) outranks it
+            candidates.append((ner[0], NER_CONFIDENCE if " " in ner[0] else 0.5))
     if mail is not None and candidates:
         # The one the mail is written to ("Hi Nicole," to nicole.fontaine@...) is no writer.
         to = recipient_words(mail)
