@@ -171,10 +171,6 @@ def _ordered(turns: list[Turn]) -> list[str]:
     return seen
 
 
-def claims(mail: Mail) -> bool:
-    return find(mail) is not None
-
-
 def without_turns(mail: Mail, found: Transcript) -> Mail:
     """The notification with its transcript replaced by the visitor's name and words as
     labelled lines: what a form reader reads without ever seeing a staff turn."""
@@ -190,7 +186,7 @@ def without_turns(mail: Mail, found: Transcript) -> Mail:
     return dataclasses.replace(mail, text=text, html="")
 
 
-def fill_from_staff(ex: Extracted, found: Transcript, ctx: ParseContext) -> None:
+def fill_from_staff(ex: Extracted, found: Transcript) -> None:
     """The listing and its price from staff turns, where the visitor's words leave them out or
     give only the street ("3907 Amberwood Ln" -> "3907 Amberwood Ln, Houston, TX 77095")."""
     from leadmail.parsers.nlp import street_spans
@@ -241,7 +237,7 @@ class TranscriptParser:
         if found is None:  # claims() said yes: only a caller that skipped it gets here
             return WebsiteParser().parse(mail, ctx)
         ex = WebsiteParser().parse(without_turns(mail, found), ctx)
-        fill_from_staff(ex, found, ctx)
+        fill_from_staff(ex, found)
         if not (ex.full_name or ex.first_name or ex.last_name or ex.email or ex.phone):
             from leadmail.parsers.nlp import report_no_contact
 
