@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import smtplib
@@ -33,11 +34,45 @@ AGENTS = [
 ]
 
 
+def _below_ephemeral() -> tuple[int, int]:
+    """Ports under the kernel's ephemeral range: no outgoing connection of this box (the
+    tests' own clients, PostgreSQL's) is given one of them between free_port and the bind."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return (max(1024, low - 12000), low - 1) if low > 3024 else (49152, 65535)
+
+
+_PORTS = random.Random(os.getpid() ^ time.monotonic_ns())
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
+    low, high = _below_ephemeral()
+    for _ in range(200):
+        port = _PORTS.randint(low, high)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test's report carries the logs of the daemons it ran."""
+    outcome = yield
+    report = outcome.get_result()
+    tmp = getattr(item, "funcargs", {}).get("tmp_path")
+    if report.failed and isinstance(tmp, Path):
+        for log in sorted(tmp.glob("daemon-*.log")):
+            text = log.read_text(errors="replace")
+            report.sections.append((f"{log.name} (last 8000 characters)", text[-8000:]))
 
 
 def wire(raw: bytes) -> bytes:
@@ -227,7 +262,16 @@ class DaemonProc:
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        return self.proc.wait(timeout=timeout)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # What it is stuck on: `leadmail run` prints its threads' stacks on SIGUSR1.
+            self.proc.send_signal(signal.SIGUSR1)
+            time.sleep(2)
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"daemon did not stop within {timeout}s:\n"
+                                 f"{self.log_text()[-20000:]}") from None
 
     def log_text(self) -> str:
         """Everything the daemon logged so far."""

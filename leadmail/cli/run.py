@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
+import signal
 
 import structlog
 
@@ -17,6 +19,9 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Serve: SMTP intake, pipeline worker and outbox sender until SIGTERM."""
+    # `kill -USR1` prints every thread's stack to stderr (the journal): what a daemon that
+    # will not answer or stop is waiting on.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     settings, engine = connect(args)
     _warn_exposed(settings)
     rt = pipeline.Runtime.load(settings)
