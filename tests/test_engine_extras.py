@@ -1214,3 +1214,68 @@ def test_a_boat_or_an_rv_row_names_the_vehicle(row, vehicle) -> None:
                        f"{row}\nPrice: $42,900\nStock #: RV2290\nName: Loretta Pickens\n"
                        "Email: loretta.pickens@example.com\n")
     assert ex.property_address == vehicle
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    # the provider speaking of itself, with no word of the writer's
+    ("Hi, is the Tacoma still for sale?\n\nThe shopper's email is anonymized. Replies to "
+     "this address will be forwarded by CarGurus.", "Hi, is the Tacoma still for sale?"),
+    ("I'm looking for a quote on a policy for my bakery.\n\nThank you for using RingCentral.",
+     "I'm looking for a quote on a policy for my bakery."),
+    ("Grinding noise, shuts off after 10 min.\n\nCall now - customers who are contacted "
+     "within 5 minutes are 3x more likely to hire.", "Grinding noise, shuts off after 10 min."),
+    # the form's own rows under the answer
+    ("first time buyer, want to know how much I can afford\n\nip_address: 203.0.113.88\n"
+     "date_submitted: 2024-08-03", "first time buyer, want to know how much I can afford"),
+    # the writer's own later paragraph naming the provider stays
+    ("Is it still available?\n\nI found you on Zillow, my number is below.",
+     "Is it still available?\n\nI found you on Zillow, my number is below."),
+])
+def test_a_providers_paragraph_after_the_message_is_cut(text: str, message: str) -> None:
+    assert tidy_message(text) == message
+
+
+@pytest.mark.parametrize(("text", "vehicle"), [
+    ("I saw your ad for the silver Ford F-150 and wanted to know", "Ford F-150"),
+    ("una Ducati Monster 2023. Grazie", "2023 Ducati Monster"),
+    ("我想咨询一下那辆2022 Toyota Camry Hybrid（丰田凯美瑞）", "2022 Toyota Camry Hybrid"),
+    ("Is the black Jeep Wrangler on your lot still available?", "Jeep Wrangler"),
+    # the vehicle traded in is not the one asked about
+    ("I want to trade in my 2015 Honda Civic for the 2022 Toyota RAV4 XLE", "2022 Toyota RAV4 XLE"),
+    # a make that is also a street's or a place's word is no vehicle
+    ("We love the house on Lincoln Ave near Ford Rd", None),
+    ("The Mini we drive fits the garage", None),
+])
+def test_a_vehicle_named_in_a_persons_words(text: str, vehicle: str | None) -> None:
+    from leadmail.parsers.common import vehicle_named
+    assert vehicle_named(text) == vehicle
+
+
+def test_a_vehicle_in_a_relayed_message_is_the_property_and_a_purchase() -> None:
+    ex = _read("CallRail <notifications@callrail.com>",
+               "Missed call from (512) 555-0184\nCaller: LEON BROOKS (Austin, TX)\n\n"
+               "Voicemail transcription:\n\"Hi, this is Leon Brooks, I saw your ad for the "
+               "silver Ford F-150 and wanted to know if it's still there. Call me back at "
+               "512-555-0184.\"\n")
+    assert ex.property_address == "Ford F-150" and ex.segment == "Buyer"
+
+
+def test_a_service_jobs_address_is_the_customers_own() -> None:
+    ex = _read("Cognito Forms <notifications@cognitoforms.com>",
+               "Emergency Service Request - Entry #311\n\nName\nLuis Ferreira\n\nEmail\n"
+               "luis.ferreira@example.com\n\nPhone\n(720) 555-0178\n\nService Address\n"
+               "4120 Tennyson St\nDenver, CO 80212\n\nWhat's going on?\nAC unit not cooling, "
+               "blowing warm air since yesterday.\n\nUrgency\nEmergency (same day)\n")
+    assert ex.address == "4120 Tennyson St, Denver, CO 80212" and ex.property_address is None
+    assert ex.message == "AC unit not cooling, blowing warm air since yesterday."
+    assert ex.segment is None  # Customers, by the classifier's default
+
+
+def test_an_insurance_quote_in_italian_is_a_service() -> None:
+    msg = EmailMessage()
+    msg["From"], msg["To"] = "Giulia Ferraresi <giulia.f@example.it>", "leads@brokerage.example"
+    msg["Subject"] = "Preventivo assicurazione moto"
+    msg.set_content("Buongiorno, vorrei un preventivo per l'assicurazione della mia nuova "
+                    "moto, una Ducati Monster 2023. Grazie.\n\nGiulia Ferraresi\n")
+    ex = parsers.extract(parse_mail(msg.as_bytes()), ParseContext())
+    assert ex.property_address == "2023 Ducati Monster" and ex.segment is None

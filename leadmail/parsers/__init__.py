@@ -14,13 +14,14 @@ from leadmail.parsers.common import (
     SERVICE_ASK,
     SERVICE_NOUN,
     SERVICE_TITLE,
-    VEHICLE,
     all_pairs,
     is_notifier,
     is_rental,
+    is_vehicle,
     lives_elsewhere,
     segment_hint,
     seller_home,
+    vehicle_named,
 )
 from leadmail.parsers.craigslist import CraigslistParser
 from leadmail.parsers.everquote import EverQuoteParser
@@ -217,6 +218,12 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         words = result.full_name.split()
         if len(words) == 3:  # "Lucía Salinas Beltrán": a given name and two surnames
             result.first_name, result.last_name = words[0], " ".join(words[1:])
+    if not result.property_address and result.message and (
+            vehicle := vehicle_named(result.message)):
+        # "I saw your ad for the silver Ford F-150": the vehicle the person asks about
+        result.property_address = vehicle
+        result.confidence["property_address"] = 0.5
+        result.trace["property_address"] = {"won": vehicle, "why": "a vehicle in the message"}
     kind = engine.brand_kind(result.source)
     if ((kind == "insurance" or (kind == "mortgage" and _REFINANCE.search(
             f"{mail.subject}\n{mail.text[:3000]}"))) and not result.address
@@ -242,7 +249,7 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
           and isinstance(parser, (DirectParser, FacebookParser))
           and engine.brand_kind(result.source) not in ("insurance", "mortgage", "services")
           and ((normalize.price(result.price) or 0) >= _PURCHASE_FLOOR
-               or VEHICLE.match(str(result.property_address or "")))):
+               or is_vehicle(result.property_address))):
         # A person's own mail or an ad lead naming a purchase's sum (a listing's price, a
         # budget): they ask about something for sale ("budget maximal de 700 000 $").
         result.segment = "Buyer"
@@ -261,6 +268,10 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         # insurance, a refinance): a service's customer, unless their own words buy or sell.
         result.trace["segment"] = {"won": "Customers", "why": "a service job or policy"}
         result.segment = None
+        prop = str(result.property_address or "")
+        if not result.address and prop and not is_vehicle(prop) and engine.street_of(prop):
+            # The job's place is the customer's own home, not a listing.
+            result.address, result.property_address = result.property_address, None
     if isinstance(parser, DirectParser):
         seller_home(result)  # a seller's own mail about the home they live in
     if (result.is_lead and is_notifier(mail) and "review" not in result.trace
@@ -301,7 +312,7 @@ def _monthly_sum(result: Extracted) -> bool:
     home sells for so little, so the listing is for rent. A vehicle is not a home."""
     price = engine.price_value(str(result.price)) if result.price else None  # "485.000 €"
     prop = str(result.property_address or "")
-    return bool(price and 300 <= price < 15000 and prop and not VEHICLE.match(prop)
+    return bool(price and 300 <= price < 15000 and prop and not is_vehicle(prop)
                 and engine.street_of(prop.split(" · ")[0]) is not None)
 
 
@@ -322,7 +333,7 @@ def service_job(mail: Mail, result: Extracted) -> bool:
     said = (result.message or "")[:2000]
     # A listing's inquiry ("would want to rent it out occasionally") is a buyer's question
     # about that listing: the person's words decide only where no listing is named.
-    listing = bool(result.property_address) and not VEHICLE.match(str(result.property_address))
+    listing = bool(result.property_address) and not is_vehicle(result.property_address)
     asked = not listing and SERVICE_NOUN.search(said) is not None and (any(
         SERVICE_ASK.search(s) for s in re.split(r"(?<=[.?!])\s+|\n+", said))
         or bool(_JOB_FIRST.match(said)))

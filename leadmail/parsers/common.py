@@ -212,8 +212,11 @@ _INTENT_VALUES: tuple[tuple[str, Folded], ...] = (
     ("Buyer", Folded(r"\b(buy|buying|buyer|purchas\w*|comprar|compra|acheter|achat|kaufen|"
                      r"kauf|acquist\w+|first home)\b")),
 )
+# Insurance in the languages of the forms and mails read: a policy is a service.
+_INSURANCE = (r"seguro|assurance|versicherung|assicurazion\w*|verzekering|försäkring|"
+              r"forsikring|ubezpieczen\w*")
 # A form for a service on a home the person keeps: its title, not a listing, says so.
-_SERVICE_FORM = Folded(r"\b(insurance|seguro|assurance|versicherung|refinanc\w*|refi|"
+_SERVICE_FORM = Folded(r"\b(insurance|" + _INSURANCE + r"|refinanc\w*|refi|"
                        r"cash-?out|heloc|home equity|property management|"
                        # a home-service job: a quote for work on the person's home
                        r"remodel\w*|renovation|roofing|roof (repair|replacement)|plumb\w*|hvac|"
@@ -230,7 +233,8 @@ SERVICE_TITLE = Folded(
     r"water heater|plumbing|plumber|electrician|cleaning|house ?cleaners?|painting|painters?|"
     r"handyman|pest control|solar (quote|installation|estimate|panels)|gutters?|fencing|"
     r"flooring|insurance|coverage|refinanc\w*|refi|heloc|cash-?out|home equity|"
-    r"property management|movers|moving quote|seguro|assurance|versicherung)\b")
+    r"property management|movers|moving quote|" + _INSURANCE + r"|"
+    r"service (request|call|appointment)|servicing|boiler|emergency service)\b")
 _SERVICE_NOUNS = (
     r"remodel\w*|renovat\w+|repairs?|landscap\w+|landscaper|lawn|sod|xeriscap\w+|roofing|"
     r"roof (?:repair|replacement|leak|inspection)|hvac|furnace|a/?c|air condition\w*|"
@@ -245,7 +249,7 @@ SERVICE_ASK = Folded(
     r"estimate|fix|install|replace|help with|someone to|come out|take a look|look at|"
     r"do you (?:do|service|offer|handle|install|repair|clean|insure|cover))\W+"
     r"(?:[\w'’-]+\W+){0,4}?(?:" + _SERVICE_NOUNS + r")\b")
-_KEPT_HOME = Folded(r"\b(home ?owners?|home insurance|insurance|seguro|assurance|versicherung|"
+_KEPT_HOME = Folded(r"\b(home ?owners?|home insurance|insurance|" + _INSURANCE + r"|"
                     r"refinanc\w*|refi|cash-?out|heloc|home equity)\b")
 
 
@@ -539,7 +543,10 @@ _MAKES = (r"Toyota|Honda|Ford|Chevrolet|Chevy|Nissan|Hyundai|Kia|Subaru|Mazda|Vo
           r"Mercedes-Benz|Mercedes|Audi|Lexus|Jeep|Ram|GMC|Dodge|Chrysler|Buick|Cadillac|Lincoln|"
           r"Tesla|Volvo|Acura|Infiniti|Porsche|Mitsubishi|Mini|MINI|Land Rover|Jaguar|Genesis|"
           r"Alfa Romeo|Fiat|Rivian|Lucid|Polestar|Maserati|Ferrari|Bentley|Scion|Pontiac|Suzuki|"
-          r"Isuzu|Harley-Davidson|Yamaha")
+          r"Isuzu|Harley-Davidson|Yamaha|Ducati|Kawasaki|Triumph|KTM|Can-Am|Sea-Doo|Ski-Doo|"
+          r"Aprilia|Vespa|Royal Enfield|Hummer|Saab|Peugeot|Renault|Citroën|Citroen|Škoda|Skoda|"
+          r"Opel|Dacia|BYD|Lotus|Aston Martin|McLaren|Lamborghini|Rolls-Royce|Plymouth|"
+          r"Oldsmobile|Freightliner|Winnebago|Airstream|Jayco|Bayliner|Sea Ray|Boston Whaler")
 _AFTER_ID = re.compile(r"^[^–—-]{1,40}\s[–—-]\s(.+)$")
 _VEHICLE_LINE = re.compile(
     rf"^\s*((?:19|20)\d\d (?:{_MAKES}) [A-Z0-9][\w-]*(?: [A-Z0-9][\w-]*){{0,3}})\s*[.!]?"
@@ -550,6 +557,47 @@ VEHICLE_IN_TEXT = re.compile(
     rf"\b((?:19|20)\d\d (?:{_MAKES}) [A-Z0-9][\w-]*(?: [A-Z0-9][\w-]*){{0,3}})")
 _VEHICLE = re.compile(r"^\s*(?:19|20)\d\d\s+[A-Z][\w-]+\s+\S")  # "2022 Honda CR-V EX-L"
 VEHICLE = _VEHICLE
+# Makes that are also words, names or streets ("Lincoln Ave", "a Ram", "Mini", "Genesis"):
+# named without a year they are no vehicle.
+_WORD_MAKES = frozenset({"Ram", "Lincoln", "Mini", "MINI", "Genesis", "Lotus", "Triumph",
+                         "Lucid", "Mercury", "Smart", "Seat", "Indian", "Jaguar"})
+# A make, then a model of capitalised or numbered words ("Toyota Tacoma", "Ford F-150",
+# "Harley-Davidson Street Glide Special"), with the year before or after it or none.
+_MODEL_WORD = r"(?:[A-Z][\w-]*|(?!(?:19|20)\d\d(?![\w-]))\d+[A-Za-z-]*[A-Za-z0-9]*)"
+_NAMED_VEHICLE = re.compile(
+    rf"(?<![A-Za-z0-9-])(?:(?P<year>(?:19|20)\d\d) ?)?(?P<make>{_MAKES}) (?P<model>{_MODEL_WORD}"
+    rf"(?: {_MODEL_WORD}){{0,4}})(?: (?P<after>(?:19|20)\d\d))?(?![\w-])")
+# What is no model: a street's or a place's word ("Ford Rd", "Lincoln Park"), a company's.
+_NOT_MODEL = re.compile(r"(?i)^(?:rd|road|st|street|ave|avenue|blvd|dr|drive|ln|lane|ct|way|pl|"
+                        r"park|center|centre|city|county|heights|hills|square|plaza|group|"
+                        r"motors?|dealership|dealer|financial|credit|of|and|the|dealers?|"
+                        r"service|parts)\b")
+# Trading in: the person's own vehicle, not the one they ask about.
+_TRADED = re.compile(r"(?i)\b(?:trade|trading|trade-in|trade in|swap)\b[\w\s'’-]{0,20}$")
+
+
+def vehicle_named(text: str) -> str | None:
+    """The vehicle a person's words ask about: a known make and its model, with its year
+    ("I saw your ad for the silver Ford F-150", "una Ducati Monster 2023" -> "2023 Ducati
+    Monster"); a make that is also a word needs its year. The one traded in is skipped."""
+    for m in _NAMED_VEHICLE.finditer(text[:4000]):
+        model = m.group("model")
+        if _NOT_MODEL.match(model):
+            continue
+        year = m.group("year") or m.group("after")
+        if not year and m.group("make") in _WORD_MAKES:
+            continue
+        value = " ".join(x for x in (year, m.group("make"), model) if x)
+        if not _TRADED.search(text[max(0, m.start() - 40):m.start()]):
+            return value
+    return None
+
+
+def is_vehicle(value: object) -> bool:
+    """Whether a property value names a vehicle: a year and a model, or a known make's model."""
+    text = str(value or "")
+    return bool(_VEHICLE.match(text)) or bool(
+        (m := _NAMED_VEHICLE.match(text)) and not _NOT_MODEL.match(m.group("model")))
 # A year and a make and model of capitalised or numbered words, alone on a line or ending one
 # after "for", "on your", "about" or a dash.
 _ANY_VEHICLE = re.compile(

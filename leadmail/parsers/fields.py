@@ -154,6 +154,7 @@ EXTRA_LABELS: dict[str, set[str]] = {
                          "requested vehicle", "vehicle interested in", "car of interest",
                          "interested vehicle", "year make model", "vehicle info",
                          "vehicle requested", "vehicle details", "selected vehicle",
+                         "model of interest",
                          "unit interested in", "unit of interest", "apartment of interest",
                          "home to sell", "property to sell", "home to value",
                          "property to value", "home being sold", "address of home to sell",
@@ -163,7 +164,12 @@ EXTRA_LABELS: dict[str, set[str]] = {
                 "adresse", "dirección", "direccion", "endereço", "endereco", "indirizzo",
                 "straße nr", "straße/nr", "strasse nr", "strasse", "straße", "street address",
                 "current address", "home address", "adresa", "adres", "adress", "osoite",
-                "lokalizacja", "localisation", "ubicación", "ubicacion"},
+                "lokalizacja", "localisation", "ubicación", "ubicacion",
+                # where a job is done: the customer's own place
+                "service address", "service location", "job address", "job location",
+                "job site", "jobsite", "jobsite address", "work address", "work location",
+                "project address", "project location", "installation address",
+                "site address", "location of service", "location of the job"},
     "price": {"kaufpreis", "preis", "miete", "kaltmiete", "warmmiete", "prix", "loyer",
               "cena", "utgångspris", "pris", "hinta", "fiyat", "prijs", "opening bid",
               "starting bid", "minimum bid", "current bid", "pre approval amount",
@@ -221,7 +227,12 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                            r"(?:from|de|von|da|di|van)\b|"
                            r"\bnachricht von\b|\bmensaje de\b|\blike to discuss\b|"
                            r"\bwant to discuss\b|\bquestions?\b"
-                           r".{0,20}\b(have|for us)\b|\btell us\b|\bnachricht\b|\bmensaje\b")),
+                           r".{0,20}\b(have|for us)\b|\btell us\b|\bnachricht\b|\bmensaje\b|"
+                           # a service form's question about the job
+                           r"\bwhat(?:'?s| is)? (going on|wrong|happening)\b|\bdescribe (the|your) "
+                           r"(problem|issue|project|job|request|needs?|situation)\b|"
+                           r"\bwhat (do you need|can we (do|help))\b|"
+                           r"\b(problem|issue|project|job) (description|details)\b")),
     ("full_name", re.compile(r"(?i)\bfull name\b|\byour name\b|\bwhat'?s your name\b|"
                              r"\bwho are you\b")),
     ("property_address", re.compile(r"(?i)\b(which|what) (vehicle|car|truck|suv|model|trim)\b|"
@@ -1079,6 +1090,9 @@ _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 _TRAILER = re.compile(
     r"(?i)^(please (reply|respond)|reply (directly|to this)|to (reply|respond)|pour répondre|"
     r"the (audio|voice) (message|file|recording) is attached|contact \w+ now\b|"
+    r"call (now|today|them|him|her) ?[-–—!.,:]|thank(s| you) for using\b|"
+    r"(customers|leads|homeowners|buyers|clients) (who are |that are )?(contacted|called|"
+    r"reached)\b|"
     r"respond first\b|entry id\b|submission id\b|entry #|"
     r"na dotaz můžete odpovědět|odpowiedz|svara (på|direkt)|vastaa|yanıtla|"
     r"sie können|puedes responder|pode responder|para responder|antworten sie|"
@@ -1156,6 +1170,19 @@ _ADDRESS_OPENING = re.compile(r"(?i)^(?:\d|level\b|suite\b|floor\b|unit\b|p\.?\s
                               r"(?-i:[A-ZÀ-Þ])[\w'’.-]+(?: [\w'’.-]+){0,3} \d)")
 
 
+_ROW = re.compile(r"^[^\W\d][\w .'’/-]{0,40}:[ \t]+\S")
+
+
+def _provider_paragraph(para: str) -> bool:
+    """A later paragraph that is not the person's: the form's own rows ("ip_address: ..." /
+    "date_submitted: ..."), or the provider speaking of itself with no word of the writer's
+    ("Replies to this address will be forwarded by CarGurus.")."""
+    lines = [ln.strip() for ln in para.strip().split("\n") if ln.strip()]
+    if lines and all(_ROW.match(ln) for ln in lines):
+        return True
+    return not _FIRST_PERSON.search(para) and brand_named(para) is not None
+
+
 def _cut_trailer(text: str) -> str:
     """The message without what a notification prints after it: from the first later
     paragraph that is a reply instruction, a footer or the provider's sign-off line."""
@@ -1178,7 +1205,7 @@ def _cut_trailer(text: str) -> str:
                 or _URL_IN.search(first) or (_NAMED_ADDRESS.search(first)
                                              and len(first) <= 140)
                 or (_DOMAIN_WORD.search(first) and re.search(r"\d", first))
-                or business_line(first)):
+                or business_line(first) or _provider_paragraph(para)):
             break
         kept.append(para)
     return "\n\n".join(kept).strip()

@@ -14,7 +14,6 @@ from leadmail.parsers import fields as engine
 from leadmail.parsers.base import Extracted, Mail, ParseContext
 from leadmail.parsers.common import (
     IDENTITY_FIELDS,
-    VEHICLE_IN_TEXT,
     emails_in,
     field_of,
     gateway_phone,
@@ -26,6 +25,7 @@ from leadmail.parsers.common import (
     reply_to_identity,
     segment_hint,
     telephony_relay,
+    vehicle_named,
 )
 from leadmail.parsers.text import label_key, strip_footer, strip_quoted
 
@@ -317,9 +317,9 @@ def extract_free_text(
     if not ex.property_address:
         quoted_listing(text, ex)
     if not ex.property_address:
-        vehicle = VEHICLE_IN_TEXT.search(body[:4000])
+        vehicle = vehicle_named(body[:4000])
         if vehicle:  # "I saw the 2022 Honda Accord Sport you have on your website"
-            ex.property_address, ex.confidence["property_address"] = vehicle.group(1), 0.5
+            ex.property_address, ex.confidence["property_address"] = vehicle, 0.5
     ex.message = engine.strip_signature(body[:4000]) or None
     ex.confidence["message"] = 0.5
     return ex
