@@ -1279,3 +1279,47 @@ def test_an_insurance_quote_in_italian_is_a_service() -> None:
                     "moto, una Ducati Monster 2023. Grazie.\n\nGiulia Ferraresi\n")
     ex = parsers.extract(parse_mail(msg.as_bytes()), ParseContext())
     assert ex.property_address == "2023 Ducati Monster" and ex.segment is None
+
+
+@pytest.mark.parametrize(("text", "vehicle"), [
+    ("Is the silver 2019 Accord on your front lot still for sale?", "2019 Honda Accord"),
+    ("Vi en su página la Honda Pilot 2020 EX-L gris en $27,900.", "2020 Honda Pilot EX-L"),
+    ("2019 Subaru Outback 2.5i Premium", "2019 Subaru Outback 2.5i Premium"),
+    # a model alone without its year is a word ("the Civic center on Pilot Rd")
+    ("the Civic center on Pilot Rd", None),
+    ("Would you do a trade for my 2012 Silverado plus cash?", None),
+])
+def test_a_best_selling_model_takes_its_make(text: str, vehicle: str | None) -> None:
+    from leadmail.parsers.common import vehicle_named
+    assert vehicle_named(text) == vehicle
+
+
+def test_a_vehicle_without_its_year_takes_the_listings_registration_year() -> None:
+    ex = _read("mobile.de <noreply@team.mobile.de>",
+               "Neue Anfrage zu Ihrem Fahrzeug\n\nFahrzeug: Volkswagen Golf 1.5 TSI Life\n"
+               "Erstzulassung: 03/2021\n\nName: Jonas Weber\nE-Mail: jonas@example.de\n"
+               "Nachricht: Ist der Golf noch verfügbar? Ich interessiere mich für den "
+               "Volkswagen Golf 1.5 TSI Life.\n")
+    assert ex.property_address == "2021 Volkswagen Golf 1.5 TSI Life"
+
+
+@pytest.mark.parametrize(("sender", "subject", "body", "source"), [
+    ("Make <no-reply@make.com>", "TikTok Lead: Free In-Home Estimate",
+     "New TikTok Instant Form lead\nname: Sofía Ramírez\nemail: sofia.r@example.net\n",
+     "TikTok"),
+    ("LeadsBridge <notifications@leadsbridge.com>", "New Lead from Snapchat - Test Drive",
+     "You have a new lead!\nSource: Snapchat Lead Generation\nName: Jamal Whitford\n"
+     "Email: jamal.w@example.net\n", "Snapchat"),
+    ("Zapier <noreply@zapier.com>", "Microsoft Ads lead: Dwayne Harlow",
+     "Microsoft Advertising - Lead form submission\nFirst name: Dwayne\nLast name: Harlow\n"
+     "Email: dharlow@example.org\n", "Microsoft Advertising"),
+    ("Zapier <noreply@zapier.com>", "New Facebook lead",
+     "full_name: Ana Ruiz\nemail: ana.ruiz@example.com\nphone_number: +15125550111\n",
+     "Facebook"),
+])
+def test_a_connector_relays_the_ad_platforms_lead(sender: str, subject: str, body: str,
+                                                  source: str) -> None:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, "leads@brokerage.example", subject
+    msg.set_content(body)
+    assert parsers.extract(parse_mail(msg.as_bytes()), ParseContext()).source == source

@@ -15,6 +15,7 @@ from leadmail.parsers.common import (
     SERVICE_NOUN,
     SERVICE_TITLE,
     all_pairs,
+    from_domain_in,
     is_notifier,
     is_rental,
     is_vehicle,
@@ -25,7 +26,7 @@ from leadmail.parsers.common import (
 )
 from leadmail.parsers.craigslist import CraigslistParser
 from leadmail.parsers.everquote import EverQuoteParser
-from leadmail.parsers.facebook import FacebookParser
+from leadmail.parsers.facebook import CONNECTORS, FacebookParser, ad_platform
 from leadmail.parsers.google_ads import GoogleAdsParser
 from leadmail.parsers.homelight import HomeLightParser
 from leadmail.parsers.homes import HomesParser
@@ -192,6 +193,12 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
             result.trace["source"] = {"won": relayed[0], "why": relayed[1],
                                       "reader": result.source}
             result.source = relayed[0]
+    if from_domain_in(mail, CONNECTORS) and (platform := ad_platform(mail)) and (
+            platform != result.source):
+        # Zapier, LeadsBridge, Make relaying a lead form: the lead is the ad platform's
+        result.trace["source"] = {"won": platform, "why": "the ad platform a connector names",
+                                  "reader": result.source}
+        result.source = platform
     if result.message and engine.is_placeholder(result.message.strip()[:80]):
         # "(no message)", "None provided": whichever reader found it, no one's words
         result.message = None
@@ -218,12 +225,16 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         words = result.full_name.split()
         if len(words) == 3:  # "Lucía Salinas Beltrán": a given name and two surnames
             result.first_name, result.last_name = words[0], " ".join(words[1:])
-    if not result.property_address and result.message and (
-            vehicle := vehicle_named(result.message)):
-        # "I saw your ad for the silver Ford F-150": the vehicle the person asks about
+    if not result.property_address and (vehicle := vehicle_named(result.message or "") or (
+            vehicle_named(mail.subject))):
+        # "I saw your ad for the silver Ford F-150", "New message about your 2014 Jeep
+        # Wrangler Unlimited Sahara": the vehicle the person asks about
+        if not re.match(r"(?:19|20)\d\d ", vehicle) and (
+                built := _MODEL_YEAR.search(mail.text[:6000])):
+            vehicle = f"{built.group(1)} {vehicle}"  # "Erstzulassung 03/2021": its year
         result.property_address = vehicle
         result.confidence["property_address"] = 0.5
-        result.trace["property_address"] = {"won": vehicle, "why": "a vehicle in the message"}
+        result.trace["property_address"] = {"won": vehicle, "why": "a vehicle named"}
     kind = engine.brand_kind(result.source)
     if ((kind == "insurance" or (kind == "mortgage" and _REFINANCE.search(
             f"{mail.subject}\n{mail.text[:3000]}"))) and not result.address
@@ -304,6 +315,11 @@ _REFINANCE = re.compile(r"(?i)\b(refinanc\w*|refi|heloc|cash-?out|home equity)\b
 _VIA_BRAND = re.compile(r"\s+(?:from|via|through|vía)\s+[A-Z][\w.&'-]*(?:\s[A-Z][\w.&'-]*)?"
                         r"\s*$")
 _INITIAL_ONLY = re.compile(r"^([A-ZÀ-Þ][a-zà-ÿ]+) ([A-ZÀ-Þ])\.?$")
+# A vehicle's year as a listing's row gives it: its model year or first registration.
+_MODEL_YEAR = re.compile(r"(?i)\b(?:model year|year|first registration|registration|"
+                         r"erstzulassung|baujahr|ez|immatricolazione|anno|mise en circulation|"
+                         r"año|ano|matriculación|bouwjaar)\b[ \t]*[:#]?[ \t]*(?:\d{1,2}[/.-])?"
+                         r"((?:19|20)\d\d)\b")
 _PURCHASE_FLOOR = 20000  # a sum below this is a rent, a deposit or a job's budget
 
 

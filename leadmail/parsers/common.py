@@ -549,7 +549,7 @@ _MAKES = (r"Toyota|Honda|Ford|Chevrolet|Chevy|Nissan|Hyundai|Kia|Subaru|Mazda|Vo
           r"Oldsmobile|Freightliner|Winnebago|Airstream|Jayco|Bayliner|Sea Ray|Boston Whaler")
 _AFTER_ID = re.compile(r"^[^–—-]{1,40}\s[–—-]\s(.+)$")
 _VEHICLE_LINE = re.compile(
-    rf"^\s*((?:19|20)\d\d (?:{_MAKES}) [A-Z0-9][\w-]*(?: [A-Z0-9][\w-]*){{0,3}})\s*[.!]?"
+    rf"^\s*((?:19|20)\d\d (?:{_MAKES}) [A-Z0-9][\w-]*(?: [A-Z0-9][\w.-]*){{0,4}})\s*[.!]?"
     # "2018 Jeep Wrangler Unlimited Sahara - $27,500": the vehicle, then its price
     r"(?:\s*[-–—|·]\s*(?P<price>(?:US\$|C\$|[$€£])\s?\d[\d,.]{2,12}))?\s*$")
 # A vehicle of a known make named in a sentence: "I saw the 2022 Honda Accord Sport you have".
@@ -562,11 +562,34 @@ VEHICLE = _VEHICLE
 _WORD_MAKES = frozenset({"Ram", "Lincoln", "Mini", "MINI", "Genesis", "Lotus", "Triumph",
                          "Lucid", "Mercury", "Smart", "Seat", "Indian", "Jaguar"})
 # A make, then a model of capitalised or numbered words ("Toyota Tacoma", "Ford F-150",
-# "Harley-Davidson Street Glide Special"), with the year before or after it or none.
-_MODEL_WORD = r"(?:[A-Z][\w-]*|(?!(?:19|20)\d\d(?![\w-]))\d+[A-Za-z-]*[A-Za-z0-9]*)"
+# "Fiat 500 1.0 Hybrid Dolcevita"), with the year before it, among them or none.
+_YEAR = r"(?:19|20)\d\d"
+_MODEL_WORD = (rf"(?:[A-Z][\w-]*|(?!{_YEAR}(?![\w.-]))\d+(?:\.\d)?[A-Za-z-]*[A-Za-z0-9]*)")
 _NAMED_VEHICLE = re.compile(
-    rf"(?<![A-Za-z0-9-])(?:(?P<year>(?:19|20)\d\d) ?)?(?P<make>{_MAKES}) (?P<model>{_MODEL_WORD}"
-    rf"(?: {_MODEL_WORD}){{0,4}})(?: (?P<after>(?:19|20)\d\d))?(?![\w-])")
+    rf"(?<![A-Za-z0-9-])(?:(?P<year>{_YEAR}) ?)?(?P<make>{_MAKES}) "
+    rf"(?P<model>{_MODEL_WORD}(?: (?:{_MODEL_WORD}|{_YEAR}(?![\w.-]))){{0,5}})(?![\w-])")
+# Best-selling models, whose make a person often leaves out ("the silver 2019 Accord"); with
+# their year only, since "Civic", "Pilot" and "Explorer" are words too.
+_MODEL_MAKE = {
+    "Accord": "Honda", "Civic": "Honda", "CR-V": "Honda", "Pilot": "Honda", "Odyssey": "Honda",
+    "HR-V": "Honda", "Camry": "Toyota", "Corolla": "Toyota", "RAV4": "Toyota",
+    "Tacoma": "Toyota", "Tundra": "Toyota", "Highlander": "Toyota", "4Runner": "Toyota",
+    "Prius": "Toyota", "Sienna": "Toyota", "F-150": "Ford", "F-250": "Ford",
+    "Mustang": "Ford", "Bronco": "Ford", "Escape": "Ford", "Explorer": "Ford",
+    "Silverado": "Chevrolet", "Tahoe": "Chevrolet", "Equinox": "Chevrolet",
+    "Malibu": "Chevrolet", "Corvette": "Chevrolet", "Wrangler": "Jeep",
+    "Cherokee": "Jeep", "Altima": "Nissan", "Rogue": "Nissan", "Sentra": "Nissan",
+    "Outback": "Subaru", "Forester": "Subaru", "Crosstrek": "Subaru", "Elantra": "Hyundai",
+    "Tucson": "Hyundai", "Santa Fe": "Hyundai", "Sorento": "Kia", "Telluride": "Kia",
+    "Sportage": "Kia", "CX-5": "Mazda", "Mazda3": "Mazda", "Jetta": "Volkswagen",
+    "Golf": "Volkswagen", "Tiguan": "Volkswagen", "Sierra": "GMC", "Model 3": "Tesla",
+    "Model Y": "Tesla",
+}
+_MODEL_ONLY = re.compile(
+    rf"(?<![A-Za-z0-9-])(?:(?P<year>{_YEAR}) (?P<model>"
+    + "|".join(re.escape(m) for m in _MODEL_MAKE) + rf")(?P<rest>(?: {_MODEL_WORD}){{0,3}})|"
+    rf"(?P<model2>" + "|".join(re.escape(m) for m in _MODEL_MAKE) + rf") (?P<year2>{_YEAR}))"
+    r"(?![\w-])")
 # What is no model: a street's or a place's word ("Ford Rd", "Lincoln Park"), a company's.
 _NOT_MODEL = re.compile(r"(?i)^(?:rd|road|st|street|ave|avenue|blvd|dr|drive|ln|lane|ct|way|pl|"
                         r"park|center|centre|city|county|heights|hills|square|plaza|group|"
@@ -579,16 +602,28 @@ _TRADED = re.compile(r"(?i)\b(?:trade|trading|trade-in|trade in|swap)\b[\w\s'’
 def vehicle_named(text: str) -> str | None:
     """The vehicle a person's words ask about: a known make and its model, with its year
     ("I saw your ad for the silver Ford F-150", "una Ducati Monster 2023" -> "2023 Ducati
-    Monster"); a make that is also a word needs its year. The one traded in is skipped."""
+    Monster"), or a best-selling model with its year ("the 2019 Accord" -> "2019 Honda
+    Accord"); a make that is also a word needs its year. The one traded in is skipped."""
+    found: list[tuple[int, str]] = []
     for m in _NAMED_VEHICLE.finditer(text[:4000]):
-        model = m.group("model")
-        if _NOT_MODEL.match(model):
+        words = m.group("model").split()
+        if _NOT_MODEL.match(words[0]):
             continue
-        year = m.group("year") or m.group("after")
+        years = [w for w in words if re.fullmatch(_YEAR, w)]
+        year = m.group("year") or (years[0] if years else None)
         if not year and m.group("make") in _WORD_MAKES:
             continue
-        value = " ".join(x for x in (year, m.group("make"), model) if x)
-        if not _TRADED.search(text[max(0, m.start() - 40):m.start()]):
+        model = " ".join(w for w in words if w not in years)
+        found.append((m.start(), " ".join(x for x in (year, m.group("make"), model) if x)))
+    for m in _MODEL_ONLY.finditer(text[:4000]):
+        model = m.group("model") or m.group("model2")
+        year = m.group("year") or m.group("year2")
+        rest = (m.group("rest") or "").strip() if m.group("model") else ""
+        if not any(start <= m.start() < start + len(v) + 8 for start, v in found):
+            found.append((m.start(), " ".join(x for x in (year, _MODEL_MAKE[model], model, rest)
+                                              if x)))
+    for start, value in sorted(found):
+        if not _TRADED.search(text[max(0, start - 40):start]):
             return value
     return None
 

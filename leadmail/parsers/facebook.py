@@ -18,6 +18,34 @@ _LAYOUT = Layout(
     # ("Field | Value" is the header row of LeadsBridge's table.)
     skip_labels=frozenset({"created time", "created at", "platform", "is organic", "field"}),
 )
+# Connectors that relay an ad platform's lead form; the lead is the platform's.
+CONNECTORS = ("zapier.com", "zapiermail.com", "leadsbridge.com", "leadsync.me", "pabbly.com",
+              "make.com", "integromat.com", "leadconnectorhq.com", "msgsndr.com")
+# Ad platforms with lead forms, as a connector names them.
+_PLATFORMS = (
+    ("Facebook", re.compile(r"(?i)\bfacebook\b|\bmeta (?:lead|ads?|instant)\b")),
+    ("Instagram", re.compile(r"(?i)\binstagram\b")),
+    ("TikTok", re.compile(r"(?i)\btik ?tok\b")),
+    ("LinkedIn", re.compile(r"(?i)\blinked ?in\b")),
+    ("Snapchat", re.compile(r"(?i)\bsnap(?:chat)?\b(?= lead| ads?\b|chat)")),
+    ("Pinterest", re.compile(r"(?i)\bpinterest\b")),
+    ("Microsoft Advertising", re.compile(r"(?i)\bmicrosoft (?:ads|advertising)\b|\bbing ads\b")),
+    ("Google Ads", re.compile(r"(?i)\bgoogle ads\b|\badwords\b|\bgoogle lead form")),
+    ("Reddit", re.compile(r"(?i)\breddit (?:ads?|lead)")),
+)
+
+
+def ad_platform(mail: Mail) -> str | None:
+    """The ad platform a connector's notification names first: in its subject, else in its
+    opening ("New TikTok Instant Form lead", "Source: Snapchat Lead Generation")."""
+    for text in (mail.subject[:300], mail.text[:1500]):
+        found = [(m.start(), name) for name, pattern in _PLATFORMS
+                 if (m := pattern.search(text))]
+        if found:
+            return min(found)[1]
+    return None
+
+
 _MARKERS = re.compile(r"(?i)facebook|lead ?ads?|leadgen|\bfull_name\b|\bphone_number\b|\bfb\b")
 
 
