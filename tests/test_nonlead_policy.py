@@ -205,6 +205,20 @@ def _mail(sender: str, subject: str, body: str) -> bytes:
      "From: Mark Davis <mark.davis.seo@example.net>\r\nMessage Body:\r\nWe can rank your site #1 "
      "on Google in 30 days with our white-hat SEO package. Reply YES for a free audit.\r\n",
      "solicitation"),
+    ("BoldTrail <no-reply@boldtrail.example>", "Lead Claimed: Tiffany Moore was claimed by "
+     "another agent", "The lead below has already been claimed by another agent. No action is "
+     "needed.\r\nLead: Tiffany Moore\r\nClaimed by: Marco Delgado\r\n", "account mail"),
+    ("ShowingTime <feedback@showingtime.example>", "Showing Feedback Received: 4410 Oak Hollow "
+     "Dr", "Listing: 4410 Oak Hollow Dr, Austin, TX 78745\r\nShowing agent: Derrick Lowe, "
+     "(512) 555-0131\r\nComments: Buyers liked the layout.\r\n", "account mail"),
+    ("ABOR MLS <noreply@abor.example>", "MLS System Maintenance: Matrix unavailable Saturday",
+     "Dear Member,\r\nMatrix will be unavailable this Saturday for scheduled maintenance.\r\n"
+     "Questions? Call Member Support at (512) 555-0190.\r\n", "account mail"),
+    # a vendor's cold mail from a person's address: its promise, its call to book, its way out
+    ("Brett Calhoun <brett@leadsurge.example>", "Quick question about your seller leads",
+     "We help teams like yours get 20-40 exclusive seller leads a month. Would you be open to "
+     "a 15-minute call?\r\nIf you'd rather not hear from me again, just reply no thanks.\r\n"
+     "Brett Calhoun\r\n(737) 555-0144\r\n", "solicitation"),
 ])
 def test_a_services_own_notices_and_pitches_are_no_leads(sender, subject, body, reason) -> None:
     mail = parse_mail(_mail(sender, subject, body))
@@ -217,3 +231,15 @@ def test_a_buyer_who_mentions_seo_once_is_still_a_lead() -> None:
                             "Hi, I work in SEO and relocate in March. Is 12 Elm St, Austin, TX "
                             "78704 still for sale? 512-555-0142\r\n"))
     assert extract(mail, ParseContext()).is_lead
+
+
+def test_a_portals_robot_relaying_a_persons_words_is_a_lead() -> None:
+    # Swedish, with the person's address hidden: a name in a sentence and a labelled message
+    mail = parse_mail(_mail("Blocket <noreply@blocket.example>", "Svar på din annons: 2:a i "
+                            "Majorna", "Hej!\r\nElin Sjöberg har svarat på din annons.\r\n"
+                            "Adress: Karl Johansgatan 54, 414 55 Göteborg\r\nHyra: 9 800 kr/mån"
+                            "\r\nMeddelande:\r\nHej, jag är intresserad av lägenheten. Kan jag "
+                            "komma och titta på torsdag?\r\n"))
+    ex = extract(mail, ParseContext())
+    assert ex.is_lead and ex.full_name == "Elin Sjöberg"
+    assert ex.message.startswith("Hej, jag är intresserad") and ex.price

@@ -1488,6 +1488,12 @@ _NAME_PHRASE = re.compile(
     rf"te envió un mensaje|le envió un mensaje|vous a envoyé un message|vous a écrit|"
     rf"ti ha inviato un messaggio|enviou uma mensagem|hat (?:Ihnen|dir) (?:eine Nachricht|"
     rf"geschrieben)|heeft je een bericht gestuurd|est intéressée? par|está interesad[oa] en|"
+    # answered the agent's advert, in the portals' languages
+    rf"har svarat på din annons|har svarat på annonsen|har skickat ett meddelande|"
+    rf"har svart på annonsen din|har svaret på din annonce|hat auf Ihre Anzeige geantwortet|"
+    rf"a répondu à votre annonce|ha risposto al tuo annuncio|ha respondido a tu anuncio|"
+    rf"respondeu ao seu anúncio|heeft gereageerd op (?:je|uw) advertentie|"
+    rf"odpowiedział[a]? na (?:twoje|Twoje) ogłoszenie|replied to your (?:ad|listing|post)|"
     rf"wants to (?:see|tour|know|buy|rent|sell|connect)|requested (?:a|an|more|to)|has requested|"
     rf"sent you a (?:request|quote request|message request|project)|"
     rf"would like to|asked about|asked a question|has a question|has contacted you|"

@@ -39,6 +39,9 @@ _ACCOUNT_SUBJECT = re.compile(
     r"(could not|couldn't|can't|cannot) be delivered|\bto \S+( \S+)? bounced\b|"
     r"reassigned to another (agent|team member|user)|(lead|contact) (was |has been )?removed from|"
     r"^lead reassigned\b|\blead (was )?reassigned:|"
+    r"\blead claimed\b|claimed by (another|someone else|a teammate)|"
+    r"showing feedback (received|submitted|is in)|^showing feedback\b|new showing feedback|"
+    r"system maintenance|scheduled maintenance|planned (outage|maintenance)|"
     # a form service's plan and usage, a provider's survey of the agent
     r"submission limit|of your monthly submissions|reached (your|its) (\w+ )?limit|"
     r"usage (alert|limit|notice|report)|storage (limit|is full|almost full)|"
@@ -87,7 +90,14 @@ _PITCH = Folded(
     r"increase (your )?(website |organic |site )?traffic|free (seo |website |site )?audit|"
     r"white-?hat|(our|affordable) (digital )?marketing (services|agency|packages?)|"
     r"lead generation (services|agency|campaign)|app development services|"
-    r"virtual assistant services|domain authority)\b")
+    r"virtual assistant services|domain authority|"
+    # a vendor's cold mail: its promise, its call to book, its way out
+    r"we help (teams|dealerships|brokerages|agents|businesses|companies|contractors|"
+    r"practices|firms|agencies|shops|offices) like yours|page (1|one) (of|on|for) google|"
+    r"(ranking|showing up|rank) on page (1|one)|return on ad spend|done-for-you|"
+    r"(free )?\d+-point audit|(qualified|exclusive|more) (\w+ )?leads (a|per) month|"
+    r"(grab|book) a (time|slot|call) on my calendar|"
+    r"(rather not|don't want to|do not want to) hear from me again)\b")
 
 
 def _solicitation(mail: Mail) -> str | None:

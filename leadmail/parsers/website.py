@@ -60,6 +60,8 @@ class WebsiteParser:
         named = bool(kinds & {"full_name", "first_name", "last_name"})
         if named and is_provider_addr(mail.from_addr, ()):
             return True  # a robot's notice naming a person ("From" / "Eleanor ..." / her email)
+        if is_provider_addr(mail.from_addr, ()) and keys & FIELD_LABELS["message"]:
+            return True  # a robot's notice carrying a person's words ("Meddelande:" / "Hej, ...")
         return named + ("email" in kinds) + ("phone" in kinds) >= 2
 
     def parse(self, mail: Mail, ctx: ParseContext) -> Extracted:
