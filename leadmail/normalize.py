@@ -494,8 +494,9 @@ _DIRECTIONS = frozenset({"N", "S", "E", "W", "NE", "NW", "SE", "SW"})
 
 
 _PLACE_ONLY = re.compile(
-    r"^(?:\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|"
-    r"[^\W\d_][^\W\d_ .'’-]*(?:[ .'’-]+[^\W\d_]+){0,3}(?:,? [A-Z]{2})?(?:,? \d{5}(?:-\d{4})?)?)$")
+    r"^(?:\d{4,5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|[A-Z]\d[A-Z] ?\d[A-Z]\d|"
+    r"[^\W\d_][^\W\d_ .'’-]*(?:[ .'’-]+[^\W\d_]+){0,3}(?:,? [A-Z]{2})?"
+    r"(?:,? (?:\d{5}(?:-\d{4})?|[A-Z]\d[A-Z] ?\d[A-Z]\d))?)$")
 
 
 def place_only(value: str | None) -> dict[str, str]:
@@ -503,7 +504,8 @@ def place_only(value: str | None) -> dict[str, str]:
     street ("78704", "Pflugerville", "Denver, CO 80210"); {} for a real address."""
     if not value or not _PLACE_ONLY.match(value.strip()):
         return {}
-    zip_code = re.search(r"(\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})$", value.strip())
+    zip_code = re.search(r"(\d{4,5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|"
+                         r"[A-Z]\d[A-Z] ?\d[A-Z]\d)$", value.strip())
     rest = value.strip()[: zip_code.start()] if zip_code else value.strip()
     state = re.search(r",? ([A-Z]{2})$", rest.strip())
     city = (rest.strip()[: state.start()] if state else rest).strip(" ,")

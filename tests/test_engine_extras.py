@@ -5,6 +5,7 @@ after the person's message."""
 from __future__ import annotations
 
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
@@ -1323,3 +1324,15 @@ def test_a_connector_relays_the_ad_platforms_lead(sender: str, subject: str, bod
     msg["From"], msg["To"], msg["Subject"] = sender, "leads@brokerage.example", subject
     msg.set_content(body)
     assert parsers.extract(parse_mail(msg.as_bytes()), ParseContext()).source == source
+
+
+def test_a_question_opening_on_first_asks_for_the_whole_name() -> None:
+    assert fields.keyword_field("first what your name") == "full_name"
+    assert fields.keyword_field("what is your first name") == "first_name"
+
+
+def test_the_name_a_chat_prints_above_the_message_is_no_part_of_it() -> None:
+    raw = (Path(__file__).parent / "fixtures" / "blind" / "set14" /
+           "b_car_facebook_marketplace_tacoma.eml").read_bytes()
+    ex = parsers.extract(parse_mail(raw), ParseContext())
+    assert ex.full_name == "Alexis Rivera" and ex.message.startswith("Hi! Is this still")

@@ -379,3 +379,13 @@ def test_price(raw: str | int | float | None, expected: int | None) -> None:
 )
 def test_message(raw: str | None, expected: str | None) -> None:
     assert normalize.message(raw) == expected
+
+
+@pytest.mark.parametrize(("value", "place"), [
+    ("M4C 1B5", {"zip": "M4C 1B5"}),  # a Canadian postcode alone
+    ("2031", {"zip": "2031"}),  # an Australian one
+    ("Toronto, ON M5J 0C3", {"city": "Toronto", "state": "ON", "zip": "M5J 0C3"}),
+    ("12 Elm St, Toronto, ON M5J 0C3", {}),
+])
+def test_a_postcode_alone_is_a_place_not_an_address(value: str, place: dict) -> None:
+    assert normalize.place_only(value) == place

@@ -199,6 +199,11 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         result.trace["source"] = {"won": platform, "why": "the ad platform a connector names",
                                   "reader": result.source}
         result.source = platform
+    name = (result.full_name or " ".join(filter(None, (result.first_name, result.last_name))))
+    if result.message and name and "\n" in result.message.strip() and (
+            result.message.strip().split("\n", 1)[0].strip().lower() == name.strip().lower()):
+        # "Alexis Rivera" / "Hi! Is this still available?": the name a chat prints above
+        result.message = result.message.strip().split("\n", 1)[1].strip()
     if result.message and engine.is_placeholder(result.message.strip()[:80]):
         # "(no message)", "None provided": whichever reader found it, no one's words
         result.message = None

@@ -191,7 +191,8 @@ EXTRA_LABELS: dict[str, set[str]] = {
               "prezzo richiesto", "preço de venda", "valor de venda", "valor do aluguel",
               "loyer mensuel", "miete monatlich", "rent per month", "weekly rent",
               "rent per week", "hyra", "månadshyra", "husleie", "leje", "huurprijs per maand",
-              "czynsz", "vuokra", "home value", "estimated home value", "offer amount",
+              "czynsz", "vuokra", "buy it now", "buy it now price", "home value",
+              "estimated home value", "offer amount",
               "cash offer", "instant cash offer", "your offer", "dealer price", "truecar price",
               "msrp", "internet price", "our price", "selling price",
               "価格", "ご予算", "予算", "価格帯", "价格", "價格", "预算", "預算",
@@ -208,7 +209,8 @@ EXTRA_PARTS = {"plz ort", "plz/ort", "plz", "ort", "stadt", "ville", "code posta
 # Question-style labels ("What's the best email to reach you?"): a keyword decides, in order.
 _AGENT_WORDS = re.compile(r"(?i)\b(agent|agente|makler|concierge|realtor|lender|loan officer)\b")
 _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("first_name", re.compile(r"(?i)\bfirst\b.{0,12}\bname\b|\bgiven name\b|\bprénom\b|"
+    # ("First, what's your name?" asks for the whole name: "your name" below)
+    ("first_name", re.compile(r"(?i)\bfirst (?:[\w'’-]+ )?name\b|\bgiven name\b|\bprénom\b|"
                               r"\bvorname\b")),
     ("last_name", re.compile(r"(?i)\blast\b.{0,12}\bname\b|\bsurname\b|\bnachname\b|"
                              r"\bapellidos?\b|\bsobrenome\b")),
