@@ -294,7 +294,10 @@ def test_form_metadata_and_instructions_after_the_message_are_cut(tail: str) -> 
 @pytest.mark.parametrize("notice", [
     "View all responses · Open spreadsheet",
     "The customer has been presented with a price certificate. Log in to the Dealer Portal.",
-    "You've got a new lead from your landing page \"Spring Valuation\"."])
+    "You've got a new lead from your landing page \"Spring Valuation\".",
+    "You can also reply directly to this email. Your reply will be sent through Houzz.",
+    "Lead added to your AgentFire Lead Manager.",
+    "This consumer has consented to be contacted. Please refer to your Lender Agreement."])
 def test_a_providers_notice_where_the_message_goes_is_no_message(notice: str) -> None:
     assert tidy_message(notice) == ""
 
@@ -1336,3 +1339,23 @@ def test_the_name_a_chat_prints_above_the_message_is_no_part_of_it() -> None:
            "b_car_facebook_marketplace_tacoma.eml").read_bytes()
     ex = parsers.extract(parse_mail(raw), ParseContext())
     assert ex.full_name == "Alexis Rivera" and ex.message.startswith("Hi! Is this still")
+
+
+@pytest.mark.parametrize(("label", "field"), [
+    ("what prompted you to book", "message"),
+    ("please share anything that will help prepare for our meeting", "message"),
+    ("keisha morgan says", "message"),
+    ("consumer comments", "message"),
+    ("project notes", "message"),
+])
+def test_a_forms_open_question_labels_the_message(label: str, field: str) -> None:
+    from leadmail.parsers.common import field_of
+    assert field_of(label) == field
+
+
+def test_a_relays_name_says_line_names_the_person_and_opens_the_message() -> None:
+    ex = _read("Zillow Rentals <rentals@mail.zillow.com>",
+               "You have a new message about your rental\n1640 NW Everett St UNIT 12, Portland, "
+               "OR 97209\n\nKeisha Morgan says:\nHello! I'm a nurse starting in February. Is "
+               "the unit still available?\n\nPhone: (503) 555-0148\n")
+    assert ex.message == "Hello! I'm a nurse starting in February. Is the unit still available?"

@@ -136,6 +136,8 @@ EXTRA_LABELS: dict[str, set[str]] = {
                 "anything we should know", "anything else you'd like us to know",
                 "their note", "their notes", "their comments", "their question",
                 "project description", "job description", "describe your project",
+                "project notes", "job notes", "consumer comments", "consumer comment",
+                "customer comment", "shopper comments", "visitor comments", "visitor message",
                 # a chat's or an automation's machine keys ("transcript.first_message")
                 "first message", "initial message", "chat message", "last message",
                 "transcript", "chat transcript", "transcription", "voicemail transcription",
@@ -235,7 +237,12 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                            r"\bwhat(?:'?s| is)? (going on|wrong|happening)\b|\bdescribe (the|your) "
                            r"(problem|issue|project|job|request|needs?|situation)\b|"
                            r"\bwhat (do you need|can we (do|help))\b|"
-                           r"\b(problem|issue|project|job) (description|details)\b")),
+                           r"\b(problem|issue|project|job) (description|details)\b|"
+                           # a scheduler's or a form's open question ("What prompted you to
+                           # book?", "Please share anything that will help prepare for our
+                           # meeting."); "Keisha Morgan says:"
+                           r"\bwhat prompted you\b|\bwhat brings you\b|\bplease share\b|"
+                           r"\bsays$")),
     ("full_name", re.compile(r"(?i)\bfull name\b|\byour name\b|\bwhat'?s your name\b|"
                              r"\bwho are you\b")),
     ("property_address", re.compile(r"(?i)\b(which|what) (vehicle|car|truck|suv|model|trim)\b|"
@@ -1066,6 +1073,8 @@ def tidy_message(value: str) -> str:
         # an empty "Comments:" row and the provider's own paragraph under it, or its
         # announcement under the greeting to the agent ("Hi Megan," / "Great news - ...")
         return ""
+    if _TRAILER.match(strip_greeting(text)[:LINE_MAX]):
+        return ""  # "You can also reply directly to this email.": the notice, not the person
     text = _cut_trailer(text)
     if text[:1] in "\"“«„":
         # '"Thinking of downsizing ..." \n\n Call within 5 minutes ...': the quotation only
@@ -1088,7 +1097,9 @@ _PROVIDER_NOTICE = Folded(
     r"^an? (?:homeowner|buyer|seller|renter|consumer|shopper|customer|visitor|user) (?:in your "
     r"area )?(?:tracked|asked|requested|has|is|wants|viewed|saved|submitted)\b|"
     r"\b(?:concierge|our team|our agent) (?:spoke|talked|connected|called)\b|"
-    r"\b(?:lender|agent|customer|dealer) support\b.{0,40}\d{3}")
+    r"\b(?:lender|agent|customer|dealer) support\b.{0,40}\d{3}|"
+    r"^(?:new )?lead (?:added|created|assigned|imported) (?:to|in)\b|"
+    r"\b(?:this|the) (?:consumer|customer|lead|borrower) (?:has )?consented\b")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 _TRAILER = re.compile(
     r"(?i)^(please (reply|respond)|reply (directly|to this)|to (reply|respond)|pour répondre|"
@@ -1104,7 +1115,7 @@ _TRAILER = re.compile(
     # what the notification tells the agent to do next, and its buttons, in a few languages
     r"(please )?(call|contact|phone|email|reach) (this|the) (customer|lead|client|homeowner|"
     r"buyer|seller|renter|consumer|applicant|tenant)\b|"
-    r"you can (edit|view|manage|reply|respond|see)\b|"
+    r"you can (also )?(edit|view|manage|reply|respond|see)\b|"
     r"[\w.-]+ is (a |an )?(division|subsidiary|part|member|brand) of\b|"
     # a form's consent and subscription lines, and its submitter block
     r"i (agree|consent|accept|acknowledge|authori[sz]e)\b|by (submitting|checking|clicking|"
