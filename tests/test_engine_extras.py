@@ -1359,3 +1359,22 @@ def test_a_relays_name_says_line_names_the_person_and_opens_the_message() -> Non
                "OR 97209\n\nKeisha Morgan says:\nHello! I'm a nurse starting in February. Is "
                "the unit still available?\n\nPhone: (503) 555-0148\n")
     assert ex.message == "Hello! I'm a nurse starting in February. Is the unit still available?"
+
+
+@pytest.mark.parametrize(("sender", "subject", "source"), [
+    ("Rocket Homes <partneragents@rockethomes.example>", "Rocket Homes Referral: Heather L.",
+     "Rocket Homes"),
+    ("Homes & Land <leads@homesandland.example>", "Homes & Land Lead: 2219 Magnolia Bluff Ct",
+     "Homes & Land"),
+    # a brokerage's own site form, its subject after its name: the site's
+    ("Hill Country Homes <wordpress@hillcountryhomes.example>", 'Hill Country Homes "Question"',
+     "Website"),
+    ("Sunset Realty <web@sunsetrealty.example>", "Sunset Realty Lead: Ana Ruiz", "Website"),
+])
+def test_a_provider_announcing_its_own_lead_is_its_source(sender: str, subject: str,
+                                                          source: str) -> None:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, "leads@brokerage.example", subject
+    msg.set_content("Name: Heather Lindqvist\nEmail: heather.l@example.com\n"
+                    "Phone: (616) 555-0142\nMessage: We'd like to tour homes in March.\n")
+    assert parsers.extract(parse_mail(msg.as_bytes()), ParseContext()).source == source

@@ -98,4 +98,23 @@ def brand(mail: Mail) -> tuple[str | None, str]:
     if dom in FREEMAIL or any(dom == r or dom.endswith("." + r) for r in recipients if r):
         return None, "the site's own sender"
     name = engine.fallback_brand(mail.from_name)
-    return (name, "sender display name") if name else (None, "brokerage sender")
+    if name:
+        return name, "sender display name"
+    shown = (mail.from_name or "").strip().strip('"')
+    if 2 <= len(shown) <= 40 and not _BROKERAGE.search(shown) and re.match(
+            re.escape(shown) + _SELF_ANNOUNCED, mail.subject.strip(), re.I):
+        # "Rocket Homes Referral: ...", "Homes & Land Lead: ...": a provider announcing its
+        # own lead, though its name reads like a brokerage's
+        return shown, "sender announcing its lead"
+    return None, "brokerage sender"
+
+
+# A brokerage's, a franchise's or a landlord's own name, or a site's address: its own form.
+_BROKERAGE = re.compile(r"(?i)\b(realty|real estate|realtors?|brokerage|sotheby'?s|coldwell|"
+                        r"compass|elliman|keller williams|kw|century 21|re/?max|berkshire|"
+                        r"corcoran|howard hanna|weichert|engel|christie'?s|long & foster|"
+                        r"raveis|windermere|bhhs|leasing|apartments|property management)\b|"
+                        r"\.(?:com|net|org|co)\b")
+# A provider's subject after its own name: "<Name> Lead:", "<Name> Referral", "<Name> Sign-In".
+_SELF_ANNOUNCED = (r"\s*(?:buyer |seller |new )?(?:lead|referral|sign-?in|match|connection|"
+                   r"introduction)s?\b")
