@@ -1378,3 +1378,15 @@ def test_a_provider_announcing_its_own_lead_is_its_source(sender: str, subject: 
     msg.set_content("Name: Heather Lindqvist\nEmail: heather.l@example.com\n"
                     "Phone: (616) 555-0142\nMessage: We'd like to tour homes in March.\n")
     assert parsers.extract(parse_mail(msg.as_bytes()), ParseContext()).source == source
+
+
+@pytest.mark.parametrize(("text", "price"), [
+    ("Das Haus 2905 Glen Ora St, das auf Ihrer Website für 735.000 $ angeboten wird.", "735000"),
+    ("Sono interessato alla Sea Ray SLX 280 che avete in vendita a 139.900 $.", "139900"),
+    ("Vi en su página web el Nissan Rogue SV 2022 que tienen en $23,800.", "23800"),
+    # a neighbour's sale is no price of this listing
+    ("Eine Nachbarin hat ihre Wohnung im Sommer für etwa 740.000 Dollar verkauft.", None),
+])
+def test_a_price_a_person_quotes_in_their_language(text: str, price: str | None) -> None:
+    win = fields.best(fields.price_candidates([text], 1, free_text=True))
+    assert (win.value if win else None) == price

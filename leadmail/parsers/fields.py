@@ -425,7 +425,13 @@ _PRICE_WORDS = Folded(
     r"预算|預算|价格|價格|予算|価格|بسعر|السعر|الميزانية|cena|cenu|pris|utgångspris|"
     # "affiché à 895 000 $", "publicado en $689,000", "标价 $689,000"
     r"affichée?|annoncée?|publicad[oa]|anunciad[oa]|listad[oa]|ofertad[oa]|"
+    # "in vendita a 139.900 $", "que tienen en $23,800"
+    r"zum verkauf|in vendita|à venda|a venda|en venta|à vendre|for sale|tienen en|"
+    r"te koop|till salu|til salgs|na sprzedaż|"
     r"标价|售价|挂牌价|掛牌價|販売価格)\b")
+# After an amount, the words that make it the listing's: "für 735.000 $ angeboten wird".
+_PRICE_AFTER = Folded(r"(?:^|\d\W{0,3})\W{0,3}(?:\w+ ){0,1}(?:angeboten|inseriert|listed|"
+                      r"advertised|annoncée?|affichée?|anunciad[oa]|publicad[oa]|in vendita)\b")
 _NOT_PRICE = Folded(r"\b(hoa|fee|fees|deposit|tax|taxes|parking|dues|mileage|miles|bills?|"
                         r"electric|electricity|utility|utilities|"
                         r"km|down payment|income|salary|credit)\b")
@@ -522,10 +528,11 @@ def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[
         elif not free_text and _after_street(line[:found[0].start]):
             amount = line[found[0].start:found[0].end].strip()  # as written: "$489,900"
             out.append(Candidate("price", amount, "listing_line", ("money_marked",), i))
-        elif free_text and _PRICE_WORDS.search(line):
+        elif free_text and (_PRICE_WORDS.search(line) or _PRICE_AFTER.search(line)):
             for m in found:
                 window = line[max(0, m.start - 40):m.start]
-                if _PRICE_WORDS.search(window) and not _NOT_PRICE.search(window):
+                if (_PRICE_WORDS.search(window) or _PRICE_AFTER.search(line[m.end:m.end + 30])) \
+                        and not _NOT_PRICE.search(window):
                     out.append(Candidate("price", str(m.value), "free_text",
                                          ("money_marked", "context_word"), i))
                     break
