@@ -1390,3 +1390,12 @@ def test_a_provider_announcing_its_own_lead_is_its_source(sender: str, subject: 
 def test_a_price_a_person_quotes_in_their_language(text: str, price: str | None) -> None:
     win = fields.best(fields.price_candidates([text], 1, free_text=True))
     assert (win.value if win else None) == price
+
+
+def test_the_latin_order_a_writer_signs_with_wins_over_the_display_names() -> None:
+    msg = EmailMessage()
+    msg["From"], msg["To"] = "Wang Li <wangli.home@example.com>", "leads@brokerage.example"
+    msg["Subject"] = "咨询：21 Sandpiper, Irvine 的房子"
+    msg.set_content("您好，\n\n请问这个房子还在卖吗？我的电话是 (949) 555-0128。\n\n谢谢！\n\n"
+                    "王丽 (Li Wang)\n")
+    assert parsers.extract(parse_mail(msg.as_bytes()), ParseContext()).full_name == "Li Wang"

@@ -219,6 +219,10 @@ def _mail(sender: str, subject: str, body: str) -> bytes:
      "We help teams like yours get 20-40 exclusive seller leads a month. Would you be open to "
      "a 15-minute call?\r\nIf you'd rather not hear from me again, just reply no thanks.\r\n"
      "Brett Calhoun\r\n(737) 555-0144\r\n", "solicitation"),
+    ("Brent Coleman <brent@dealergrowth.example>", "Quick question about your online leads",
+     "Dealers we work with typically see 30% more form leads within 60 days. Would you be open "
+     "to a 15-minute call Thursday?\r\nIf you'd rather not hear from me, reply no thanks.\r\n",
+     "solicitation"),
 ])
 def test_a_services_own_notices_and_pitches_are_no_leads(sender, subject, body, reason) -> None:
     mail = parse_mail(_mail(sender, subject, body))

@@ -218,6 +218,11 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
             result.source = found
     if result.full_name and (via := _VIA_BRAND.search(result.full_name)):
         result.full_name = result.full_name[:via.start()]  # "Stephanie Moore from Zillow"
+    words = (result.full_name or "").split()
+    if len(words) == 2 and (signed := re.search(
+            rf"\(({re.escape(words[1])}) ({re.escape(words[0])})\)", mail.text[-600:])):
+        # "From: Wang Li" signs "王丽 (Li Wang)": the order the writer gives in Latin letters
+        result.full_name = f"{signed.group(1)} {signed.group(2)}"
     initial = _INITIAL_ONLY.match(result.full_name or "")
     if initial and result.message:
         # "Daniel K." signs "Thanks, Daniel Kowalski": the surname the initial stands for

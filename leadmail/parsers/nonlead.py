@@ -97,7 +97,10 @@ _PITCH = Folded(
     r"(ranking|showing up|rank) on page (1|one)|return on ad spend|done-for-you|"
     r"(free )?\d+-point audit|(qualified|exclusive|more) (\w+ )?leads (a|per) month|"
     r"(grab|book) a (time|slot|call) on my calendar|"
-    r"(rather not|don't want to|do not want to) hear from me again)\b")
+    r"(rather not|don't want to|do not want to) hear from me( again)?|"
+    r"(dealers|agents|teams|brokerages|businesses|clients|companies|contractors) (that )?we "
+    r"work with|\d+%? more (\w+ )?leads|(open to|up for|hop on|jump on) a \d+[- ]minute "
+    r"(call|chat))\b")
 
 
 def _solicitation(mail: Mail) -> str | None:
