@@ -1291,6 +1291,9 @@ def test_an_insurance_quote_in_italian_is_a_service() -> None:
     ("2019 Subaru Outback 2.5i Premium", "2019 Subaru Outback 2.5i Premium"),
     # a model alone without its year is a word ("the Civic center on Pilot Rd")
     ("the Civic center on Pilot Rd", None),
+    ("Cycle Trader Lead: 2022 Harley-Davidson Street Glide Special",
+     "2022 Harley-Davidson Street Glide Special"),
+    ("We love the house on Ford Street", None),
     ("Would you do a trade for my 2012 Silverado plus cash?", None),
 ])
 def test_a_best_selling_model_takes_its_make(text: str, vehicle: str | None) -> None:
@@ -1399,3 +1402,14 @@ def test_the_latin_order_a_writer_signs_with_wins_over_the_display_names() -> No
     msg.set_content("您好，\n\n请问这个房子还在卖吗？我的电话是 (949) 555-0128。\n\n谢谢！\n\n"
                     "王丽 (Li Wang)\n")
     assert parsers.extract(parse_mail(msg.as_bytes()), ParseContext()).full_name == "Li Wang"
+
+
+def test_a_vehicle_row_is_no_street_though_its_model_has_a_streets_word() -> None:
+    msg = EmailMessage()
+    msg["From"], msg["To"] = "Cycle Trader <leads@cycletrader.example>", "sales@dealer.example"
+    msg["Subject"] = "Cycle Trader Lead - 2022 Harley-Davidson Street Glide Special"
+    msg.set_content("You have a new lead from Cycle Trader!\nUnit: 2022 Harley-Davidson Street "
+                    "Glide Special\nName: Tiana Rooker\nEmail: tiana.rooker@example.net\n"
+                    "Phone: 512-555-0126\nComments: Do you offer financing?\n")
+    ex = parsers.extract(parse_mail(msg.as_bytes()), ParseContext())
+    assert ex.property_address == "2022 Harley-Davidson Street Glide Special"

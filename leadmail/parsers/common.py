@@ -607,8 +607,8 @@ def vehicle_named(text: str) -> str | None:
     found: list[tuple[int, str]] = []
     for m in _NAMED_VEHICLE.finditer(text[:4000]):
         words = m.group("model").split()
-        if _NOT_MODEL.match(words[0]):
-            continue
+        if _NOT_MODEL.match(words[0]) and (len(words) == 1 or _NOT_MODEL.match(words[-1])):
+            continue  # "Ford Rd", "Lincoln Park Drive"; not "Harley-Davidson Street Glide"
         years = [w for w in words if re.fullmatch(_YEAR, w)]
         year = m.group("year") or (years[0] if years else None)
         if not year and m.group("make") in _WORD_MAKES:
@@ -1239,7 +1239,9 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
     # "BoomTown | 1040 Morrison Dr, ...", "Rent. · 950 East Paces Ferry Rd NE": a line that
     # opens with the sender's own name is its office, whatever reader took the mail.
     cands = [c for c in cands if not _sender_line(lines[c.line], mail)
-             and not _staff_above(lines, c.line, mail)]
+             and not _staff_above(lines, c.line, mail)
+             # "Unit: 2022 Harley-Davidson Street Glide Special": a vehicle, not a street
+             and not _NAMED_VEHICLE.match(lines[c.line].split(":", 1)[-1].strip())]
     have = ex.property_address
     if have and not engine.street_of(have) and not _VEHICLE.match(have) and (
             win := engine.best(cands)):
