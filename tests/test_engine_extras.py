@@ -1413,3 +1413,25 @@ def test_a_vehicle_row_is_no_street_though_its_model_has_a_streets_word() -> Non
                     "Phone: 512-555-0126\nComments: Do you offer financing?\n")
     ex = parsers.extract(parse_mail(msg.as_bytes()), ParseContext())
     assert ex.property_address == "2022 Harley-Davidson Street Glide Special"
+
+
+@pytest.mark.parametrize(("subject", "body", "name"), [
+    # one first name in the notice's sentence, the whole name on a line of its own
+    ("Megan is interested in 4410 Oak Hollow Dr",
+     "Hi Jordan,\nYou have a new contact request.\n\nMegan Ortiz\nmegan.ortiz@example.com\n"
+     "(512) 555-0142\n", "Megan Ortiz"),
+    # an initial the signature spells out below the message
+    ("New message from Kevin L. - Request a Quote",
+     "Kevin L. is requesting a quote\n\nMessage\nHow much would that be?\n\nThanks,\n"
+     "Kevin Lam\n\nRespond\n", "Kevin Lam"),
+    ("Marisol Cantu would like more information", "Marisol Cantu would like more information "
+     "about\n4120 Broadway St, San Antonio, TX 78209\nEmail: marisol.cantu@example.com\n"
+     "Phone: 210-555-0105\n",
+     "Marisol Cantu"),
+])
+def test_the_whole_name_a_notice_gives_elsewhere(subject: str, body: str, name: str) -> None:
+    msg = EmailMessage()
+    msg["From"], msg["To"] = "Portal <no-reply@portal.example>", "leads@brokerage.example"
+    msg["Subject"] = subject
+    msg.set_content(body)
+    assert parsers.extract(parse_mail(msg.as_bytes()), ParseContext()).full_name == name

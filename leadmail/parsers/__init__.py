@@ -224,12 +224,22 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         # "From: Wang Li" signs "王丽 (Li Wang)": the order the writer gives in Latin letters
         result.full_name = f"{signed.group(1)} {signed.group(2)}"
     initial = _INITIAL_ONLY.match(result.full_name or "")
-    if initial and result.message:
+    if initial:
         # "Daniel K." signs "Thanks, Daniel Kowalski": the surname the initial stands for
         whole = re.search(rf"\b{re.escape(initial.group(1))} ({initial.group(2)}[a-zà-ÿ]+"
-                          r"(?:-[A-Z][a-zà-ÿ]+)?)\b", result.message[:4000])
+                          r"(?:-[A-Z][a-zà-ÿ]+)?)\b", (result.message or "")[:4000]) or re.search(
+            rf"(?m)^[ \t]*{re.escape(initial.group(1))} ({initial.group(2)}[a-zà-ÿ]+"
+            r"(?:-[A-Z][a-zà-ÿ]+)?)[ \t]*$", mail.text[:8000])
         if whole:
             result.full_name = f"{initial.group(1)} {whole.group(1)}"
+    one = (result.full_name or "").strip()
+    if one and " " not in one and not result.last_name and re.fullmatch(r"[A-ZÀ-Þ][a-zà-ÿ]+", one):
+        # "Megan is interested in ..." above a contact block whose line reads "Megan Ortiz":
+        # the whole name, on a line of its own
+        whole = re.search(rf"(?m)^[ \t]*{re.escape(one)} ([A-ZÀ-Þ][a-zà-ÿ]+(?:-[A-ZÀ-Þ][a-zà-ÿ]+)?)"
+                          r"[ \t]*$", mail.text[:8000])
+        if whole:
+            result.full_name = f"{one} {whole.group(1)}"
     if region in _TWO_SURNAMES and result.full_name and not (result.first_name
                                                             or result.last_name):
         words = result.full_name.split()

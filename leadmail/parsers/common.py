@@ -1498,7 +1498,8 @@ _NAME_PHRASE = re.compile(
     rf"odpowiedział[a]? na (?:twoje|Twoje) ogłoszenie|replied to your (?:ad|listing|post)|"
     rf"wants to (?:see|tour|know|buy|rent|sell|connect)|requested (?:a|an|more|to)|has requested|"
     rf"sent you a (?:request|quote request|message request|project)|"
-    rf"would like to|asked about|asked a question|has a question|has contacted you|"
+    rf"would like to|would like (?:more )?(?:information|info|details)|asked about|"
+    rf"asked a question|has a question|has contacted you|"
     rf"contacted you|wrote|says:|enquired|inquired|is looking for|requested info\w*|"
     # the general shape: the name, then what they did ("Priya Raman is asking about ...",
     # "Sara Al Qasimi has shown interest in ...", "Kevin Marlowe (kevin@..., 512-...) was
