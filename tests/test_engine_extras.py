@@ -1276,12 +1276,9 @@ def test_a_service_jobs_address_is_the_customers_own() -> None:
 
 
 def test_an_insurance_quote_in_italian_is_a_service() -> None:
-    msg = EmailMessage()
-    msg["From"], msg["To"] = "Giulia Ferraresi <giulia.f@example.it>", "leads@brokerage.example"
-    msg["Subject"] = "Preventivo assicurazione moto"
-    msg.set_content("Buongiorno, vorrei un preventivo per l'assicurazione della mia nuova "
-                    "moto, una Ducati Monster 2023. Grazie.\n\nGiulia Ferraresi\n")
-    ex = parsers.extract(parse_mail(msg.as_bytes()), ParseContext())
+    ex = _read_subject("Giulia Ferraresi <giulia.f@example.it>", "Preventivo assicurazione moto",
+                       "Buongiorno, vorrei un preventivo per l'assicurazione della mia nuova "
+                       "moto, una Ducati Monster 2023. Grazie.\n\nGiulia Ferraresi\n")
     assert ex.property_address == "2023 Ducati Monster" and ex.segment is None
 
 
@@ -1326,10 +1323,7 @@ def test_a_vehicle_without_its_year_takes_the_listings_registration_year() -> No
 ])
 def test_a_connector_relays_the_ad_platforms_lead(sender: str, subject: str, body: str,
                                                   source: str) -> None:
-    msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = sender, "leads@brokerage.example", subject
-    msg.set_content(body)
-    assert parsers.extract(parse_mail(msg.as_bytes()), ParseContext()).source == source
+    assert _read_subject(sender, subject, body).source == source
 
 
 def test_a_question_opening_on_first_asks_for_the_whole_name() -> None:
@@ -1376,11 +1370,9 @@ def test_a_relays_name_says_line_names_the_person_and_opens_the_message() -> Non
 ])
 def test_a_provider_announcing_its_own_lead_is_its_source(sender: str, subject: str,
                                                           source: str) -> None:
-    msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = sender, "leads@brokerage.example", subject
-    msg.set_content("Name: Heather Lindqvist\nEmail: heather.l@example.com\n"
-                    "Phone: (616) 555-0142\nMessage: We'd like to tour homes in March.\n")
-    assert parsers.extract(parse_mail(msg.as_bytes()), ParseContext()).source == source
+    ex = _read_subject(sender, subject, "Name: Heather Lindqvist\nEmail: heather.l@example.com\n"
+                       "Phone: (616) 555-0142\nMessage: We'd like to tour homes in March.\n")
+    assert ex.source == source
 
 
 @pytest.mark.parametrize(("text", "price"), [
@@ -1396,22 +1388,19 @@ def test_a_price_a_person_quotes_in_their_language(text: str, price: str | None)
 
 
 def test_the_latin_order_a_writer_signs_with_wins_over_the_display_names() -> None:
-    msg = EmailMessage()
-    msg["From"], msg["To"] = "Wang Li <wangli.home@example.com>", "leads@brokerage.example"
-    msg["Subject"] = "咨询：21 Sandpiper, Irvine 的房子"
-    msg.set_content("您好，\n\n请问这个房子还在卖吗？我的电话是 (949) 555-0128。\n\n谢谢！\n\n"
-                    "王丽 (Li Wang)\n")
-    assert parsers.extract(parse_mail(msg.as_bytes()), ParseContext()).full_name == "Li Wang"
+    ex = _read_subject("Wang Li <wangli.home@example.com>", "咨询：21 Sandpiper, Irvine 的房子",
+                       "您好，\n\n请问这个房子还在卖吗？我的电话是 (949) 555-0128。\n\n谢谢！\n\n"
+                       "王丽 (Li Wang)\n")
+    assert ex.full_name == "Li Wang"
 
 
 def test_a_vehicle_row_is_no_street_though_its_model_has_a_streets_word() -> None:
-    msg = EmailMessage()
-    msg["From"], msg["To"] = "Cycle Trader <leads@cycletrader.example>", "sales@dealer.example"
-    msg["Subject"] = "Cycle Trader Lead - 2022 Harley-Davidson Street Glide Special"
-    msg.set_content("You have a new lead from Cycle Trader!\nUnit: 2022 Harley-Davidson Street "
-                    "Glide Special\nName: Tiana Rooker\nEmail: tiana.rooker@example.net\n"
-                    "Phone: 512-555-0126\nComments: Do you offer financing?\n")
-    ex = parsers.extract(parse_mail(msg.as_bytes()), ParseContext())
+    ex = _read_subject("Cycle Trader <leads@cycletrader.example>",
+                       "Cycle Trader Lead - 2022 Harley-Davidson Street Glide Special",
+                       "You have a new lead from Cycle Trader!\nUnit: 2022 Harley-Davidson "
+                       "Street Glide Special\nName: Tiana Rooker\nEmail: "
+                       "tiana.rooker@example.net\nPhone: 512-555-0126\nComments: Do you offer "
+                       "financing?\n")
     assert ex.property_address == "2022 Harley-Davidson Street Glide Special"
 
 
@@ -1430,8 +1419,4 @@ def test_a_vehicle_row_is_no_street_though_its_model_has_a_streets_word() -> Non
      "Marisol Cantu"),
 ])
 def test_the_whole_name_a_notice_gives_elsewhere(subject: str, body: str, name: str) -> None:
-    msg = EmailMessage()
-    msg["From"], msg["To"] = "Portal <no-reply@portal.example>", "leads@brokerage.example"
-    msg["Subject"] = subject
-    msg.set_content(body)
-    assert parsers.extract(parse_mail(msg.as_bytes()), ParseContext()).full_name == name
+    assert _read_subject("Portal <no-reply@portal.example>", subject, body).full_name == name

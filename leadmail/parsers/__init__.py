@@ -200,10 +200,10 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
                                   "reader": result.source}
         result.source = platform
     name = (result.full_name or " ".join(filter(None, (result.first_name, result.last_name))))
-    if result.message and name and "\n" in result.message.strip() and (
-            result.message.strip().split("\n", 1)[0].strip().lower() == name.strip().lower()):
+    head, newline, rest = (result.message or "").strip().partition("\n")
+    if name and newline and head.strip().lower() == name.strip().lower():
         # "Alexis Rivera" / "Hi! Is this still available?": the name a chat prints above
-        result.message = result.message.strip().split("\n", 1)[1].strip()
+        result.message = rest.strip()
     if result.message and engine.is_placeholder(result.message.strip()[:80]):
         # "(no message)", "None provided": whichever reader found it, no one's words
         result.message = None
@@ -226,18 +226,17 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
     initial = _INITIAL_ONLY.match(result.full_name or "")
     if initial:
         # "Daniel K." signs "Thanks, Daniel Kowalski": the surname the initial stands for
-        whole = re.search(rf"\b{re.escape(initial.group(1))} ({initial.group(2)}[a-zà-ÿ]+"
-                          r"(?:-[A-Z][a-zà-ÿ]+)?)\b", (result.message or "")[:4000]) or re.search(
-            rf"(?m)^[ \t]*{re.escape(initial.group(1))} ({initial.group(2)}[a-zà-ÿ]+"
-            r"(?:-[A-Z][a-zà-ÿ]+)?)[ \t]*$", mail.text[:8000])
+        surname = rf"{initial.group(2)}[a-zà-ÿ]+(?:-[A-Z][a-zà-ÿ]+)?"
+        whole = re.search(rf"\b{re.escape(initial.group(1))} ({surname})\b",
+                          (result.message or "")[:4000]) or _name_line(initial.group(1), surname,
+                                                                       mail.text)
         if whole:
             result.full_name = f"{initial.group(1)} {whole.group(1)}"
     one = (result.full_name or "").strip()
     if one and " " not in one and not result.last_name and re.fullmatch(r"[A-ZÀ-Þ][a-zà-ÿ]+", one):
         # "Megan is interested in ..." above a contact block whose line reads "Megan Ortiz":
         # the whole name, on a line of its own
-        whole = re.search(rf"(?m)^[ \t]*{re.escape(one)} ([A-ZÀ-Þ][a-zà-ÿ]+(?:-[A-ZÀ-Þ][a-zà-ÿ]+)?)"
-                          r"[ \t]*$", mail.text[:8000])
+        whole = _name_line(one, r"[A-ZÀ-Þ][a-zà-ÿ]+(?:-[A-ZÀ-Þ][a-zà-ÿ]+)?", mail.text)
         if whole:
             result.full_name = f"{one} {whole.group(1)}"
     if region in _TWO_SURNAMES and result.full_name and not (result.first_name
@@ -341,6 +340,11 @@ _MODEL_YEAR = re.compile(r"(?i)\b(?:model year|year|first registration|registrat
                          r"año|ano|matriculación|bouwjaar)\b[ \t]*[:#]?[ \t]*(?:\d{1,2}[/.-])?"
                          r"((?:19|20)\d\d)\b")
 _PURCHASE_FLOOR = 20000  # a sum below this is a rent, a deposit or a job's budget
+
+
+def _name_line(first: str, surname: str, text: str) -> re.Match[str] | None:
+    """A line of the mail that is only `first` and a surname matching `surname` (group 1)."""
+    return re.search(rf"(?m)^[ \t]*{re.escape(first)} ({surname})[ \t]*$", text[:8000])
 
 
 def _monthly_sum(result: Extracted) -> bool:

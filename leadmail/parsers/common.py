@@ -552,9 +552,6 @@ _VEHICLE_LINE = re.compile(
     rf"^\s*((?:19|20)\d\d (?:{_MAKES}) [A-Z0-9][\w-]*(?: [A-Z0-9][\w.-]*){{0,4}})\s*[.!]?"
     # "2018 Jeep Wrangler Unlimited Sahara - $27,500": the vehicle, then its price
     r"(?:\s*[-–—|·]\s*(?P<price>(?:US\$|C\$|[$€£])\s?\d[\d,.]{2,12}))?\s*$")
-# A vehicle of a known make named in a sentence: "I saw the 2022 Honda Accord Sport you have".
-VEHICLE_IN_TEXT = re.compile(
-    rf"\b((?:19|20)\d\d (?:{_MAKES}) [A-Z0-9][\w-]*(?: [A-Z0-9][\w-]*){{0,3}})")
 _VEHICLE = re.compile(r"^\s*(?:19|20)\d\d\s+[A-Z][\w-]+\s+\S")  # "2022 Honda CR-V EX-L"
 VEHICLE = _VEHICLE
 # Makes that are also words, names or streets ("Lincoln Ave", "a Ram", "Mini", "Genesis"):

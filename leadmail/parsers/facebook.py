@@ -7,8 +7,11 @@ import re
 from leadmail.parsers.base import Extracted, Mail, ParseContext
 from leadmail.parsers.common import Layout, from_domain_in, parse_layout
 
-_RELAYS = ("zapier.com", "zapiermail.com", "leadsbridge.com", "facebookmail.com", "facebook.com",
-           "leadsync.me", "pabbly.com", "make.com", "integromat.com")
+# Connectors that relay an ad platform's lead form "key: value"; the lead is the platform's.
+_AD_CONNECTORS = ("zapier.com", "zapiermail.com", "leadsbridge.com", "leadsync.me", "pabbly.com",
+                  "make.com", "integromat.com")
+CONNECTORS = (*_AD_CONNECTORS, "leadconnectorhq.com", "msgsndr.com")  # and a CRM's relay
+_RELAYS = (*_AD_CONNECTORS, "facebookmail.com", "facebook.com")
 _LAYOUT = Layout(
     source="Facebook",
     parser="facebook",
@@ -18,9 +21,6 @@ _LAYOUT = Layout(
     # ("Field | Value" is the header row of LeadsBridge's table.)
     skip_labels=frozenset({"created time", "created at", "platform", "is organic", "field"}),
 )
-# Connectors that relay an ad platform's lead form; the lead is the platform's.
-CONNECTORS = ("zapier.com", "zapiermail.com", "leadsbridge.com", "leadsync.me", "pabbly.com",
-              "make.com", "integromat.com", "leadconnectorhq.com", "msgsndr.com")
 # Ad platforms with lead forms, as a connector names them.
 _PLATFORMS = (
     ("Facebook", re.compile(r"(?i)\bfacebook\b|\bmeta (?:lead|ads?|instant)\b")),

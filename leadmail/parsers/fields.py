@@ -1293,14 +1293,19 @@ _GENERIC_NAME = re.compile(
     r"(?i)\s*\b(lead notifications?|lead alerts?|notifications?|leads?|alerts?|no-?reply|"
     r"for business|partner program|broker network|team|support|mailer|forms?|inquiries|"
     r"enquiries|pro|(agent |dealer )?partners(hips?)?|referrals?|for agents|for dealers)\b\s*")
-_SITE_WORDS = re.compile(
-    r"(?i)\b(realty|real estate|realtors?|homes|properties|property group|group|brokerage|"
+# A brokerage's, a franchise's or a landlord's own name: its own site's form ("Website").
+BROKERAGE_WORDS = (
+    r"realty|real estate|realtors?|brokerage|"
     r"sotheby'?s|coldwell|compass|elliman|keller williams|kw|century 21|re/?max|berkshire|"
     r"exp realty|corcoran|howard hanna|weichert|engel|christie'?s|long & foster|raveis|"
     r"windermere|command|immobilier|inmobiliaria|imobiliária|immobilien|bhhs|"
     # a company's own lead router or a landlord's own site: "BHHS Lead Router",
-    # "Capital City Leasing", "Bluebonnet Home", "Sunset Ridge Apartments"
-    r"(?:lead )?router|leasing|property management|home|apartments)\b")
+    # "Capital City Leasing", "Sunset Ridge Apartments"
+    r"(?:lead )?router|leasing|property management|apartments")
+# ... and the words a brokerage's name shares with some providers' ("Bluebonnet Home",
+# "Hill Country Homes", "Rocket Homes").
+_SITE_WORDS = re.compile(r"(?i)\b(homes|properties|property group|group|home|" + BROKERAGE_WORDS
+                         + r")\b")
 
 
 @cache

@@ -110,11 +110,7 @@ def brand(mail: Mail) -> tuple[str | None, str]:
 
 
 # A brokerage's, a franchise's or a landlord's own name, or a site's address: its own form.
-_BROKERAGE = re.compile(r"(?i)\b(realty|real estate|realtors?|brokerage|sotheby'?s|coldwell|"
-                        r"compass|elliman|keller williams|kw|century 21|re/?max|berkshire|"
-                        r"corcoran|howard hanna|weichert|engel|christie'?s|long & foster|"
-                        r"raveis|windermere|bhhs|leasing|apartments|property management)\b|"
-                        r"\.(?:com|net|org|co)\b")
+_BROKERAGE = re.compile(r"(?i)\b(" + engine.BROKERAGE_WORDS + r")\b|\.(?:com|net|org|co)\b")
 # A provider's subject after its own name: "<Name> Lead:", "<Name> Referral", "<Name> Sign-In".
 _SELF_ANNOUNCED = (r"\s*(?:buyer |seller |new )?(?:lead|referral|sign-?in|match|connection|"
                    r"introduction)s?\b")
