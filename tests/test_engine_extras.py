@@ -1420,3 +1420,47 @@ def test_a_vehicle_row_is_no_street_though_its_model_has_a_streets_word() -> Non
 ])
 def test_the_whole_name_a_notice_gives_elsewhere(subject: str, body: str, name: str) -> None:
     assert _read_subject("Portal <no-reply@portal.example>", subject, body).full_name == name
+
+
+@pytest.mark.parametrize(("subject", "body", "street"), [
+    # the subject shortens the street; the body gives it in full beside the price
+    ("Showing request: 4006 Avenue G", "Isabel Moreno requested a showing\n\n4006 Avenue G, "
+     "Austin, TX 78751 $675,000 · 2 bd · 1 ba\n\nContact: Isabel Moreno "
+     "isabel.moreno@example.com\n", "4006 Avenue G, Austin, TX 78751"),
+    # a comma between the state and the ZIP
+    ("Tour request: 1907 Ashwood Ct", "New tour request\n\nName\nBrandon Lee\nEmail\n"
+     "blee@example.net\nHome\n1907 Ashwood Ct, Round Rock, TX, 78664\n",
+     "1907 Ashwood Ct, Round Rock, TX 78664"),
+    # the listing quoted under the person's reply
+    ("Re: Sunny 2BR duplex", "Is this still available? Call me at 512-555-0171.\n\nOn Mon, "
+     "Mar 17, 2025 at 9:02 AM wrote:\n> Sunny 2BR duplex\n>\n> 4303 Avenue C, Austin, TX 78751\n",
+     "4303 Avenue C, Austin, TX 78751"),
+])
+def test_the_property_street_in_full(subject: str, body: str, street: str) -> None:
+    assert _read_subject("Portal <no-reply@portal.example>", subject, body).property_address \
+        == street
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    # a role's words under a two-word label, the value on the next line
+    ("Name: Priscilla Gomez\nEmail: p.gomez@example.com\n\nBuyer’s question:\nAre the solar "
+     "panels owned or leased?\n\nThis lead was sent to you because you are the listing agent.\n",
+     "Are the solar panels owned or leased?"),
+    ("Client: Alicia Grant\nClient email: alicia.grant@example.com\n\nWhat the client said:\n"
+     "> We want to see this one before the open house.\n\nPlease contact the client.\n",
+     "We want to see this one before the open house."),
+    # a sentence with a colon in it is no row of the layout
+    ("Natalie Kim sent you a message\n\nProject: Kitchen Remodel\nTimeline: 1-3 months\n\n"
+     "We're looking to remodel a kitchen: new cabinets and counters. Best number is "
+     "425-555-0148.\n\nReply to Natalie: https://pro.example/inbox\n",
+     "We're looking to remodel a kitchen: new cabinets and counters. Best number is "
+     "425-555-0148."),
+    # stacked questions: one answer ends where the next question begins
+    ("A new response was submitted.\n\nFull name\nLeonard Pemberton\nEmail\n"
+     "leonard.p@example.com\nWhen are you thinking of selling?\n3-6 months\nAnything else?\n"
+     "We replaced the roof last year.\n\nView response: https://forms.example/r\n",
+     "We replaced the roof last year."),
+])
+def test_the_persons_words_under_a_label_of_their_own(body: str, message: str) -> None:
+    ex = _read_subject("Portal <no-reply@portal.example>", "New lead", body)
+    assert ex.message == message

@@ -1361,6 +1361,13 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
 _SENT_MESSAGE = re.compile(r"(?i)\bsent (?:you )?(?:a )?(?:new )?message\s*[:.!]?\s*$")
 
 
+def _is_row(line: str) -> bool:
+    """A layout's "Label: value" row, not a sentence with a colon in it ("We're looking to
+    fully remodel a 1990s kitchen: new cabinets, ...")."""
+    m = _LABEL.match(line)
+    return m is not None and len(m.group(1).split()) <= 5 and not engine.first_person(m.group(1))
+
+
 def _after_sent_message(lines: list[str], footer_at: int) -> str | None:
     """The paragraphs under a relay's "X sent you a message" line, skipping the layout's rows
     ("Project type: ... · Location: ..."), up to the notification's own lines."""
@@ -1371,7 +1378,7 @@ def _after_sent_message(lines: list[str], footer_at: int) -> str | None:
     j = at + 1
     while j < min(footer_at, at + 40):
         line = lines[j].strip()[:engine.LINE_MAX]
-        if line and not (_LABEL.match(line) or engine.SEGMENT.search(line)
+        if line and not (_is_row(line) or engine.SEGMENT.search(line)
                          or engine.street_in(line) or engine.street_of(line)):
             break  # past the layout's rows and the listing's lines
         j += 1

@@ -208,6 +208,11 @@ EXTRA_PARTS = {"plz ort", "plz/ort", "plz", "ort", "stadt", "ville", "code posta
                "city town", "suburb", "locality", "woonplaats", "postal town",
                "localité", "commune", "gemeente"}
 
+# A role and the words it wrote: "buyer question" (label_key of "Buyer's question").
+_ROLE_WORDS = re.compile(
+    r"^(?:buyer|client|customer|renter|tenant|seller|lead|consumer|visitor|guest|shopper|"
+    r"prospect|homeowner|caller|applicant|inquirer|sender) (?:question|questions|comment|"
+    r"comments|message|note|notes|remarks|inquiry|request|says|said|wrote)$")
 # Question-style labels ("What's the best email to reach you?"): a keyword decides, in order.
 _AGENT_WORDS = re.compile(r"(?i)\b(agent|agente|makler|concierge|realtor|lender|loan officer)\b")
 _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -242,7 +247,9 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                            # book?", "Please share anything that will help prepare for our
                            # meeting."); "Keisha Morgan says:"
                            r"\bwhat prompted you\b|\bwhat brings you\b|\bplease share\b|"
-                           r"\bsays$")),
+                           r"\bsays$|\b(?:client|buyer|customer|lead|renter|tenant|seller|consumer|"
+                           r"shopper|homeowner|visitor|prospect|they|he|she) (?:said|says|asked|"
+                           r"asks)$")),
     ("full_name", re.compile(r"(?i)\bfull name\b|\byour name\b|\bwhat'?s your name\b|"
                              r"\bwho are you\b")),
     ("property_address", re.compile(r"(?i)\b(which|what) (vehicle|car|truck|suv|model|trim)\b|"
@@ -273,7 +280,8 @@ def keyword_field(key: str) -> str | None:
         return None
     words = key.split()
     if len(words) < 3 and not key.endswith("?"):
-        return None
+        # "Buyer's question", "Client comments": the person's words under a two-word label
+        return "message" if _ROLE_WORDS.match(key) else None
     for name, pattern in _KEYWORDS:
         if pattern.search(key):
             return name
@@ -333,6 +341,12 @@ def _after_greeting(lines: list[str], value: str, end: int) -> tuple[str, int]:
     return "\n\n".join(out), i
 
 
+def _stacked_label(line: str) -> bool:
+    """A form's question on a line of its own ("Anything else?", "Preferred contact time?")."""
+    return 3 <= len(line) <= 100 and line.endswith("?") and "?" not in line[:-1] and not (
+        _FIRST_PERSON.search(line))
+
+
 def next_line_pairs(text: str, field_of) -> list[tuple[str, str, int]]:
     """(label_key, value, line) for a label alone on its line with the value under it
     ("Name" / "Tamika Bell"; <dt>/<dd> and stacked table cells render so too). A label is
@@ -374,6 +388,13 @@ def next_line_pairs(text: str, field_of) -> list[tuple[str, str, int]]:
             if target == "message" and any(street_of(ln) for ln in value.split("\n")[:6]):
                 i += 1  # "Wendell Obi sent you a message" / "about 1415 Saddle Horn Trl ..."
                 continue
+            if target not in ("message", "notes"):
+                # "When are you thinking of selling?" / "3-6 months" / "Anything else?": the
+                # answer ends where the form's next question begins
+                cut = next((k for k in range(j + 1, end) if _stacked_label(lines[k].strip())),
+                           None)
+                if cut is not None:
+                    value, end = paragraph(lines[:cut], j)
         else:
             value, end = nxt, j + 1
         value = value.lstrip(": ").strip()
@@ -564,7 +585,8 @@ _CITY_LINE = re.compile(
     r"^\s*(?P<city>[^\W\d_][\w .'’-]{1,40}?),?\s+(?P<state>[A-Z]{2})\s+(?P<zip>\d{5}(?:-\d{4})?)"
     r"\s*$")
 _CITY_PREFIX = re.compile(
-    r"^\s*[^\W\d_][\w .'’-]{1,40}?,?\s+[A-Z]{2}\s+\d{5}(?:-\d{4})?\b")
+    r"^\s*[^\W\d_][\w .'’-]{1,40}?,?\s+[A-Z]{2},?\s+\d{5}(?:-\d{4})?\b")
+_STATE_COMMA_ZIP = re.compile(r"\b([A-Z]{2}),\s+(\d{5})\b")  # "Round Rock, TX, 78664"
 _UK_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b")
 _EU_ZIP_CITY = re.compile(
     r"^\s*(\d{4,5}(?: [A-Z]{2})?|\d{4}-\d{3})\s+([^\W\d_][\w .'’()-]{1,40})\s*$")
@@ -740,7 +762,7 @@ def street_of(line: str) -> str | None:
         if tail:
             m = _CITY_PREFIX.match(rest[tail.end():]) or _INTL_TAIL.match(rest[tail.end():])
             if m:
-                return f"{street}, {m.group(0).strip().rstrip(',')}"
+                return f"{street}, {_town(m.group(0))}"
         return street
     m = _EU_STREET.match(line) or _EU_STREET.match(_after_title(line))
     if m:
@@ -748,6 +770,8 @@ def street_of(line: str) -> str | None:
         street = m.group(1).strip().rstrip(",")
         rest = line[m.end():]
         town = re.match(r"^\s*,\s*", rest)
+        if town and (us := _CITY_PREFIX.match(rest[town.end():])):
+            return f"{street}, {_town(us.group(0))}"  # "4006 Avenue G, Austin, TX 78751"
         intl = _INTL_TAIL.match(rest[town.end():]) if town else None
         if intl:  # "4520 Rue Saint-Denis, Montréal, QC H2J 2L3", "..., Porto, 4000-442"
             return f"{street}, {intl.group(0).strip()}"
@@ -761,6 +785,12 @@ def street_of(line: str) -> str | None:
             return street + places.group(1)
         return street
     return None
+
+
+def _town(tail: str) -> str:
+    """A street's "City, ST ZIP" as addresses are written: "Round Rock, TX, 78664" loses the
+    comma between state and ZIP."""
+    return _STATE_COMMA_ZIP.sub(r"\1 \2", tail.strip().rstrip(","))
 
 
 def street_in(line: str) -> str | None:
@@ -799,6 +829,7 @@ def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list
         # "Label: value" loses its label; "... 06:52 PM CT" is no label (a time's colon).
         body = re.sub(r"^\s*[^:\d]{1,40}:\s*", "", line) if ":" in line[:40] else line
         body = _LEAD_IN.sub("", body)  # "New inquiry for 915 W 22nd St #B"
+        body = re.sub(r"^(?:\s*>)+\s*", "", body)  # the listing quoted under a reply
         street = None
         for segment in SEGMENT.split(body.strip())[:6]:  # "Apartamento T2 · Rua de ..."
             if _DOMAIN_WORD.search(segment):
@@ -850,6 +881,11 @@ def same_street(short: str, full: str) -> bool:
 
 _FIRST_PERSON = re.compile(r"(?i)\b(i|i'm|i'd|i've|i’m|i’d|we|we're|we'd|we'll|we’re|my|our|"
                            r"me|us)\b")
+def first_person(text: str) -> bool:
+    """True when the text speaks as I or we: a person's sentence, not a layout's label."""
+    return bool(_FIRST_PERSON.search(text))
+
+
 _NOTICE_WORDS = Folded(
     r"\b(you have (received|a new)|this (message|email|e-mail|entry) was (sent|submitted)|"
     r"hit reply|reply to (this|respond)|unsubscribe|manage (your )?(leads|notifications)|"
