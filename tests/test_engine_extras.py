@@ -1464,3 +1464,35 @@ def test_the_property_street_in_full(subject: str, body: str, street: str) -> No
 def test_the_persons_words_under_a_label_of_their_own(body: str, message: str) -> None:
     ex = _read_subject("Portal <no-reply@portal.example>", "New lead", body)
     assert ex.message == message
+
+
+@pytest.mark.parametrize(("sender", "body", "price"), [
+    ("Harold Benson <harold.benson@example.com>", "Hello,\n\nI drove by your sign at 615 "
+     "Ridgeview Dr. Would the owners take $420,000? We could close quickly.\n\nHarold Benson\n",
+     420000),
+    ("Portal <no-reply@portal.example>", "Client | Heather Lindqvist |\nHome | 3340 Burton St "
+     "SE, Grand Rapids, MI 49546 |\nApproved up to | $410,000 |\n", 410000),
+    ("Portal <no-reply@portal.example>", "Homeowner: Linda Marsh\nHome: 2719 E Cholla St, "
+     "Phoenix, AZ 85028\nEstimated market value: $430,000\n", 430000),
+    # a commercial listing's floor area, a vehicle's mileage beside the price
+    ("Portal <no-reply@portal.example>", "Listing: 1800 Industrial Blvd, Tempe, AZ 85281\n"
+     "Flex/Industrial For Sale | 18,400 SF | $2,450,000\nName: Laura Whitcomb\n", 2450000),
+    ("Portal <no-reply@portal.example>", "2020 Ford F-150 XLT\n$36,995 · 51,340 mi · SuperCrew"
+     " 4x4\nName: Jordan McBride\n", 36995),
+    # the listing's price, then its place
+    ("Portal <no-reply@portal.example>", "Alexis Rivera\nIs this still available?\n\n2017 "
+     "Toyota Tacoma TRD Off-Road\n$29,500 · New Braunfels, TX\n", 29500),
+    # several rows on one line, set apart by spaces
+    ("Portal <no-reply@portal.example>", "Name: Jared Collins   Phone: 480-555-0104   Price "
+     "Range: $350K - $425K   Area: Mesa\n", 425000),
+    ("Portal <no-reply@portal.example>", "Name\nDeborah Lindqvist\nWhat do you think it is "
+     "worth?\n$410,000 - $435,000\nWhen are you hoping to sell?\nSpring 2027\n", 435000),
+    # a word that is no price in another sentence; a range in a person's words
+    ("Portal <no-reply@portal.example>", "Name: Yuki Tanabe\nMessage:\nI'm looking for a condo "
+     "downtown, ideally with a parking spot. Budget is under $400,000.\n", 400000),
+    ("Helena Voss <helena@example.com>", "Hello,\n\nWe're looking for a 4-bedroom home in Cary, "
+     "with a budget of $550,000 to $650,000. Could you help?\n\nThank you,\nHelena\n", 650000),
+])
+def test_prices_in_more_layouts(sender: str, body: str, price: int) -> None:
+    from leadmail.draft import lead_price
+    assert lead_price(_read_subject(sender, "New lead", body).price) == price

@@ -228,7 +228,8 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                          r"\b(spend|afford)\b|\b(offer|sale|list|listing|asking|purchase|vehicle|"
                          r"home|property|cash offer) (amount|price|value)\b|"
                          r"\b(automated |home |value |price )?estimates?\b|"
-                         r"\bestimated (home |property )?(value|price)\b|"
+                         r"\bestimated (home |property |market )?(value|price)\b|"
+                         r"\bmarket value\b|\bapproved (for |up to |amount)|\bworth$|"
                          r"\bexpected (sale |selling )?price\b|"
                          r"^(\w+ )?(cash )?offer$")),
     ("message", re.compile(r"(?i)\banything else\b|\bmessage\b|\bcomments?\b|\bnotes? from\b|"
@@ -424,20 +425,25 @@ _RANGE_SEP = re.compile(r"^\s*(?:-|–|—|to|à|a|bis|até|hasta)\s*$", re.I)
 _LISTING_CONTEXT = re.compile(
     r"(?i)\b(bd|bds|beds?|bedrooms?|ba|baths?|bathrooms?|sq\.? ?ft|sqft|square feet|zimmer|"
     r"pièces|pieces|habitaciones|hab|quartos|dormitorios|chambres|acres?)\b|m²|"
+    # a commercial listing's floor area, a vehicle's mileage: "18,400 SF", "51,340 mi"
+    r"\d\s?(?:sf|mi|km)\b|"
     r"/\s?(?:mo(?:nth)?|mois|mese?|mês|monat|week|wk|semana|semaine|woche)\b|\d\s?br\b|"
     r"\bper (?:month|week)\b|\bpcm\b|\bpw\b|\bp/[mw]\b|\bmonthly\b|\bweekly\b|"
     r"\bper maand\b|\bpor m[eê]s\b|\bal mese?\b|\bpar mois\b|\bpro monat\b|\bim monat\b")
 # A word right before an amount that makes it the listing's price in a notification's own
 # lines ("Listed at $374,500", "Asking price $1,150,000", "Vraagprijs € 595.000").
 _PRICE_BEFORE = Folded(r"\b(listed at|listed for|list price|listing price|asking( price)?|"
-                       r"offered at|priced at|price|vraagprijs|prix|precio|preço|prezzo|"
-                       r"kaufpreis|pre-?approved( for)?( up to)?|approved amount|budget|"
+                       r"offered at|priced at|price( range)?|vraagprijs|prix|precio|preço|prezzo|"
+                       r"kaufpreis|(pre-?)?approved( for)?( up to)?|approved amount|budget|"
+                       r"(estimated |est\.? )?market value|"
                        r"(opening|starting|minimum|current) bid)\W{0,3}$")
 # A separator right before an amount that follows the listing's street on its line
 # ("10455 Scenic Ridge Ave, Las Vegas, NV 89135 ($649,000)", "... FL 32814 · $735,000").
 _SEP_BEFORE = re.compile(r"(?:[·|•(—–]|\s-)\s*$")
 _PRICE_WORDS = Folded(
     r"\b(budget|price[ds]?|listed|listing|asking|up to|pre-?approved|approved for|around|"
+    # "would the owners take $420,000?", "we could offer $395k"
+    r"take|offer(?:ing)?|pay|"
     r"max(imum)?|rent|presupuesto|precio|listada|prix|preis|kaufpreis|preço|valor|"
     r"afford|spend|under|below|no more than|less than|at most|"
     # a price or rent and "up to" in the languages of direct mail
@@ -511,6 +517,12 @@ def price_value(text: str) -> int | None:
     return (marked or found)[0].value
 
 
+def _clause(before: str) -> str:
+    """The words before an amount in its own sentence: "... a parking spot. Budget is under"
+    keeps "Budget is under"."""
+    return re.split(r"[.!?;]\s", before)[-1]
+
+
 def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[Candidate]:
     """Unlabelled prices: a listing line ("$749,000 | 4 bd | 3 ba", "$2,150/mo") or, in a
     person's text, an amount next to a price word ("pre-approved up to $540,000")."""
@@ -524,7 +536,8 @@ def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[
         found = [m for m in amounts(line) if m.marked and m.value >= 100]
         if not found:
             continue
-        near = line[max(0, found[0].start - 40):found[0].end + 14]
+        near = _clause(line[max(0, found[0].start - 40):found[0].start]) + \
+            line[found[0].start:found[0].end + 14]
         if free_text and _NOT_PRICE.search(near) and not _LISTING_CONTEXT.search(near):
             # a person's long line: only words near the amounts say what it is ("a down
             # payment program ... hoping to buy something under 350k" is the budget)
@@ -535,29 +548,43 @@ def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[
             len(found) == 2 and not line[:found[0].start].strip()
             and not line[found[1].end:].strip()
             and _RANGE_SEP.match(line[found[0].end:found[1].start]))  # "$1.2m - $1.3m" alone
-        if _LISTING_CONTEXT.search(line) or alone:
+        first_part = SEGMENT.split(line.strip(), maxsplit=1)
+        if len(first_part) == 2 and len(first_part[0]) <= found[0].end - found[0].start + 2 \
+                and found[0].start <= len(line) - len(line.lstrip()) + 1:
+            alone = True  # "$29,500 · New Braunfels, TX": the listing's price, then its place
+        if free_text and (said := _price_in_words(line, found, i)):
+            out.append(said)  # "Budget is under $400,000" in a person's words
+        elif _LISTING_CONTEXT.search(line) or alone:
             value = price_value(line)
             out.append(Candidate("price", str(value), "listing_line", ("money_marked",), i))
         elif _PRICE_BEFORE.search(line[max(0, found[0].start - 30):found[0].start]):
             # "Austin, TX 78704 · Budget: $8,000 - $12,000 · Within 1 month": the amount's own
             # segment of the line, so that a range gives its upper bound
-            part = next((p for p in SEGMENT.split(line) if line[found[0].start:found[0].end]
-                         in p), line[found[0].start:])
+            part = next((p for p in re.split(rf"{SEGMENT.pattern}| {{3,}}", line)
+                         if line[found[0].start:found[0].end] in p), line[found[0].start:])
             value = price_value(part) or found[0].value
             out.append(Candidate("price", str(value), "listing_line",
                                  ("money_marked", "context_word"), i))
         elif not free_text and _after_street(line[:found[0].start]):
             amount = line[found[0].start:found[0].end].strip()  # as written: "$489,900"
             out.append(Candidate("price", amount, "listing_line", ("money_marked",), i))
-        elif free_text and (_PRICE_WORDS.search(line) or _PRICE_AFTER.search(line)):
-            for m in found:
-                window = line[max(0, m.start - 40):m.start]
-                if (_PRICE_WORDS.search(window) or _PRICE_AFTER.search(line[m.end:m.end + 30])) \
-                        and not _NOT_PRICE.search(window):
-                    out.append(Candidate("price", str(m.value), "free_text",
-                                         ("money_marked", "context_word"), i))
-                    break
     return out
+
+
+def _price_in_words(line: str, found: list[Money], at: int) -> Candidate | None:
+    """An amount a person's sentence names as a price ("pre-approved up to $540,000")."""
+    if not (_PRICE_WORDS.search(line) or _PRICE_AFTER.search(line)):
+        return None
+    for k, m in enumerate(found):
+        window = _clause(line[max(0, m.start - 40):m.start])
+        if (_PRICE_WORDS.search(window) or _PRICE_AFTER.search(line[m.end:m.end + 30])) \
+                and not _NOT_PRICE.search(window):
+            value = m.value
+            if k + 1 < len(found) and _RANGE_SEP.match(line[m.end:found[k + 1].start]):
+                value = price_value(line[m.start:found[k + 1].end]) or value  # "$550k to $650k"
+            return Candidate("price", str(value), "free_text", ("money_marked", "context_word"),
+                             at)
+    return None
 
 
 def _after_street(prefix: str) -> bool:
