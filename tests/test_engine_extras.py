@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from leadmail import parsers
+from leadmail import normalize, parsers
 from leadmail.parsers import fields, sender_region
 from leadmail.parsers.base import ParseContext
 from leadmail.parsers.common import mask_ids
@@ -1496,3 +1496,57 @@ def test_the_persons_words_under_a_label_of_their_own(body: str, message: str) -
 def test_prices_in_more_layouts(sender: str, body: str, price: int) -> None:
     from leadmail.draft import lead_price
     assert lead_price(_read_subject(sender, "New lead", body).price) == price
+
+
+def test_a_role_mailbox_with_a_word_of_its_own_is_a_notifier() -> None:
+    ex = _read_subject("Porch Pro <pro-leads@porch.example>", "New Project: Interior Painting",
+                       "New Project Request\nService: Interior Painting\n\nHomeowner\nMeredith "
+                       "Ann Caldwell\nmeredith.caldwell@example.com\n(615) 555-0133\n\nProject "
+                       "Location\n1420 Linden Ave\nNashville, TN 37212\n\nProject description:\n"
+                       "Repainting the living room before we list the house.\n\nMusic City "
+                       "Painting Co. | 600 8th Ave S, Nashville, TN 37203 | (615) 555-0116\n")
+    assert (ex.full_name or "").startswith("Meredith")
+    assert ex.email == "meredith.caldwell@example.com"
+    # the receiving business's own line (its name, street and phone) is no place of the lead's
+    assert "600 8th Ave" not in str(ex.address) + str(ex.property_address)
+
+
+def test_the_place_a_person_gives_names_their_phones_country() -> None:
+    ex = _read_subject("Jürgen Baumann <j.baumann@example.de>", "Anfrage: Kfz-Versicherung",
+                       "Sehr geehrte Damen und Herren,\n\nwir suchen eine Kfz-Versicherung.\n\n"
+                       "Unsere Adresse: 612 W Main St, Fredericksburg, TX 78624\nTelefon: (830) "
+                       "555-0126\n\nMit freundlichen Grüßen\nJürgen Baumann\n")
+    assert normalize.phone(ex.phone) == "+18305550126"
+    assert ex.address == "612 W Main St, Fredericksburg, TX 78624"
+
+
+def test_where_a_person_lives_is_said_in_the_streets_own_sentence() -> None:
+    ex = _read_subject("Andrés Castillo <andres@example.com>", "Condo",
+                       "Hello,\n\nI am interested in the condo at 1500 Bay Rd #812, Miami Beach, "
+                       "FL 33139 listed at $689,000. I live in Bogotá but travel to Miami often."
+                       "\n\nRegards,\nAndrés Castillo\n")
+    assert ex.property_address and ex.property_address.startswith("1500 Bay Rd")
+    assert not ex.address
+
+
+def test_a_street_whose_number_reads_as_a_year_is_no_vehicle() -> None:
+    from leadmail.parsers.common import is_vehicle
+    assert not is_vehicle("1901 Aldrich St, Austin, TX 78723")
+    assert is_vehicle("2021 Grand Design Imagine 2670MK")
+    assert is_vehicle("2018 Harley-Davidson Street Glide")
+
+
+def test_a_vehicles_monthly_payment_is_no_rent() -> None:
+    ex = _read_subject("CarGurus <leads@cargurus.example>", "New lead: 2019 Subaru Outback",
+                       "Vehicle: 2019 Subaru Outback 2.5i Premium\nPrice: $23,750 (est. $389/mo)\n"
+                       "Name: Ken Ito\nEmail: ken.ito@example.com\nPhone: 512-555-0160\n")
+    assert ex.segment == "Buyer"
+
+
+def test_the_number_a_relay_calls_yours_is_never_the_leads() -> None:
+    ex = _read_subject("Grasshopper <notifications@grasshopper.example>",
+                       "New text message from (512) 555-0183",
+                       "You received a new text message on your Grasshopper number (512) "
+                       "555-0119.\n\nFrom: (512) 555-0183\nMessage:\nDo you do drywall patching?\n"
+                       "\nHandy Hank's Home Repair - (512) 555-0119\n")
+    assert normalize.phone(ex.phone) == "+15125550183"

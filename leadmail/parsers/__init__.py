@@ -140,6 +140,10 @@ def sender_region(addr: str) -> str | None:
     return region if region in phonenumbers.SUPPORTED_REGIONS else None
 
 
+# A US street's "City, ST ZIP", with a state's own code.
+_US_PLACE = re.compile(
+    r"\d{1,6} [^\n,]{2,40}, [^\W\d_][^\n,]{1,30},? (?:A[KLRZ]|C[AOT]|D[CE]|FL|GA|HI|I[ADLN]|"
+    r"K[SY]|LA|M[ADEINOST]|N[CDEHJMVY]|O[HKR]|PA|RI|S[CD]|T[NX]|UT|V[AT]|W[AIVY]) \d{5}\b")
 # Where a person has two surnames (father's, mother's): "Ana Ortega Ruiz" is Ana, Ortega Ruiz.
 _TWO_SURNAMES = frozenset({"ES", "MX", "AR", "CO", "CL", "PE", "VE", "EC", "GT", "CU", "BO", "DO",
                            "HN", "PY", "SV", "NI", "CR", "PA", "UY", "PR"})
@@ -149,6 +153,11 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
                  skip: tuple[Parser, ...] = ()) -> tuple[Extracted, Parser]:
     """The named parser's (or the first claiming one's) reading, structured data first."""
     region = sender_region(mail.from_addr) or engine.provider_region(mail.from_addr)
+    if region and region != "US" and _US_PLACE.search(mail.text[:20000]):
+        # A person writing from a German address about their home in Texas ("Unsere Adresse:
+        # 612 W Main St, Fredericksburg, TX 78624", "Telefon: (830) 555-0126"): the place they
+        # give, not their mail domain, names the country of their phone.
+        region = None
     if region and region != ctx.default_region:
         # A notification from a country's portal writes that country's phones nationally
         # ("Telefon: 0151 55501470" from immobilienscout24.de).
@@ -288,10 +297,11 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         # A service's customer ("3 bedrooms" to paint, to clean, to move), unless the
         # notification itself is about buying ("Buyer consultation").
         result.segment = None
-    if result.segment == "Buyer" and not decided and (engine.rental_brand(result.source)
-                                                      or is_rental(mail, result)
-                                                      or _monthly_sum(result)):
-        # A renter is a customer, not a buyer, however a reader or a document labelled them.
+    if result.segment == "Buyer" and not decided and not is_vehicle(
+            result.property_address) and (engine.rental_brand(result.source)
+                                          or is_rental(mail, result) or _monthly_sum(result)):
+        # A renter is a customer, not a buyer, however a reader or a document labelled them
+        # (a vehicle's "$389/mo" is its payment, not a rent).
         result.segment = "Seller" if segment_hint(result.message) == "Seller" else None
     if result.segment in ("Buyer", "Seller") and service_job(mail, result):
         # A job or a policy on what the person keeps (a water heater, a roof, a car's

@@ -124,6 +124,10 @@ _ROLE_BOXES = frozenset({
     "service", "services", "notification", "notifications", "alert", "alerts", "updates",
     "support", "mailer", "notify", "inquiries", "enquiries", "robot", "bot", "reply",
     "replies", "connect", "concierge"})
+# A role mailbox with a word of the service's own before or after it: "pro-leads@",
+# "leads.team@", "new-inquiries@".
+_ROLE_PARTS = frozenset({"leads", "notifications", "alerts", "inquiries", "enquiries",
+                         "noreply", "donotreply"})
 _RELAY_HOSTS = frozenset({"messages", "message", "reply", "replies", "relay", "inbound",
                           "conversations", "reply-to", "msg", "convo", "conversation"})
 _RELAY_PREFIX = re.compile(r"^(?:reply|relay|msg|message|conv|r)[-+_.]")
@@ -296,7 +300,7 @@ def is_provider_addr(addr: str, domains: tuple[str, ...]) -> bool:
         return True
     local = addr.partition("@")[0].lower()
     return bool(_NOREPLY.match(local) or _NOREPLY_IN.search(local)) or local in _ROLE_BOXES \
-        or is_relay_addr(addr)
+        or bool(_ROLE_PARTS & set(re.split(r"[-_.+]", local[:64]))) or is_relay_addr(addr)
 
 
 def is_relay_addr(addr: str) -> bool:
@@ -368,8 +372,17 @@ def mask_ids(text: str) -> str:
 
 def phones_in(text: str, ctx: ParseContext) -> list[str]:
     """E.164 phones in free text, ids masked, agents and toll-free lines left out."""
-    found = normalize.find_phones(mask_ids(text), ctx.default_region)
-    return [p for p in found if not not_lead_phone(p, ctx)]
+    masked = mask_ids(text)
+    found = normalize.find_phones(masked, ctx.default_region)
+    own = {p for m in _YOUR_NUMBER.finditer(masked[:20000])
+           for p in normalize.find_phones(m.group(1), ctx.default_region)}
+    # "on your Grasshopper number (512) 555-0119": the receiving business's own line,
+    # wherever else the mail repeats it
+    return [p for p in found if not not_lead_phone(p, ctx) and p not in own]
+
+
+_YOUR_NUMBER = re.compile(r"(?i)\byour\b[^.\n]{0,40}?\b(?:number|line)\W{0,5}"
+                          r"([+(]?\d[\d ().-]{8,18}\d)")
 
 
 def emails_in(text: str, mail: Mail, ctx: ParseContext, domains: tuple[str, ...]) -> list[str]:
@@ -628,8 +641,12 @@ def vehicle_named(text: str) -> str | None:
 def is_vehicle(value: object) -> bool:
     """Whether a property value names a vehicle: a year and a model, or a known make's model."""
     text = str(value or "")
-    return bool(_VEHICLE.match(text)) or bool(
-        (m := _NAMED_VEHICLE.match(text)) and not _NOT_MODEL.match(m.group("model")))
+    if (m := _NAMED_VEHICLE.match(text)) and not _NOT_MODEL.match(m.group("model")):
+        return True  # a known make's model
+    # a year and a model of a make the list does not know ("2021 Grand Design Imagine"), never
+    # a street whose number reads as a year ("1901 Aldrich St, Austin, TX 78723")
+    return bool(_VEHICLE.match(text)) and (vehicle_named(text[:200]) is not None
+                                           or not engine.street_of(text[:200]))
 # A year and a make and model of capitalised or numbered words, alone on a line or ending one
 # after "for", "on your", "about" or a dash.
 _ANY_VEHICLE = re.compile(

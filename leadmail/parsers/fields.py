@@ -460,6 +460,7 @@ _PRICE_WORDS = Folded(
 _PRICE_AFTER = Folded(r"(?:^|\d\W{0,3})\W{0,3}(?:\w+ ){0,1}(?:angeboten|inseriert|listed|"
                       r"advertised|annoncée?|affichée?|anunciad[oa]|publicad[oa]|in vendita)\b")
 _NOT_PRICE = Folded(r"\b(hoa|fee|fees|deposit|tax|taxes|parking|dues|mileage|miles|bills?|"
+                        r"premiums?|"
                         r"electric|electricity|utility|utilities|"
                         r"km|down payment|income|salary|credit)\b")
 
@@ -851,7 +852,7 @@ def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list
     for i, line in enumerate(lines[:footer_at]):
         # A street (street_of) and a postal line (postal_line) both hold a number.
         if (i in skip or not _DIGIT.search(line) or _PROVIDER_WORDS.search(line[:LINE_MAX])
-                or _OFFICE.search(line[:LINE_MAX])):
+                or _OFFICE.search(line[:LINE_MAX]) or office_line(line[:LINE_MAX])):
             continue
         # "Label: value" loses its label; "... 06:52 PM CT" is no label (a time's colon).
         body = re.sub(r"^\s*[^:\d]{1,40}:\s*", "", line) if ":" in line[:40] else line
@@ -1244,7 +1245,7 @@ def business_line(line: str) -> bool:
         return False
     if len(parts[0].split()) > 5 or not parts[0][:1].isupper():
         return False
-    rest = parts[1].strip().rstrip(".")
+    rest = SEGMENT.split(parts[1].strip())[0].strip().rstrip(".")  # "... TN 37203 | (615) ..."
     if not _ADDRESS_OPENING.match(rest) or _GREETING.match(parts[0]):
         return False  # "Hi Dana, we live at 12 Elm St, ...": a person's sentence
     return bool(postal_line(rest) or (_US_END.search(rest) and street_of(rest)))
@@ -1255,6 +1256,18 @@ _ADDRESS_OPENING = re.compile(r"(?i)^(?:\d|level\b|suite\b|floor\b|unit\b|p\.?\s
 
 
 _ROW = re.compile(r"^[^\W\d][\w .'’/-]{0,40}:[ \t]+\S")
+
+
+_COMPANY_WORD = re.compile(r"(?i)\b(?:co|inc|llc|ltd|corp|company|group|gmbh|s\.?a|pty)\b\.?")
+_PHONE_IN = re.compile(r"(?:\+?\d[\d ().-]{8,}\d)")
+
+
+def office_line(line: str) -> bool:
+    """A business's name, street and phone on one line ("Music City Painting Co. | 600 8th Ave
+    S, Nashville, TN 37203 | (615) 555-0116"): the office of whoever sent or received the mail,
+    never the lead's place or the listing."""
+    head = _BUSINESS_SPLIT.split(line.strip(), maxsplit=1)[0]
+    return business_line(line) and bool(_PHONE_IN.search(line) or _COMPANY_WORD.search(head))
 
 
 def _provider_paragraph(para: str) -> bool:

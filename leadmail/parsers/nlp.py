@@ -111,7 +111,13 @@ def street_spans(line: str, limit: int = 20) -> list[tuple[int, int]]:
 _OWN_HOME = re.compile(r"(?i)\b(i live|my address|my current address|we live|our address|"
                        r"mailing address|i'm at|we're at|currently (?:live|living|rent\w*) at|"
                        r"(?:we've|we have|i've|i have) (?:been|lived) in (?:our|my|the) "
-                       r"(?:house|home|condo|place)|(?:our|my) (?:house|home) (?:is )?at)\b")
+                       r"(?:house|home|condo|place)|(?:our|my) (?:house|home) (?:is )?at|"
+                       # the same in the languages of direct mail
+                       r"(?:mon|notre) adresse|j'habite|j’habite|nous habitons|"
+                       r"mi direcci[oó]n|nuestra direcci[oó]n|vivo en|vivimos en|"
+                       r"meine adresse|unsere adresse|ich wohne|wir wohnen|"
+                       r"il mio indirizzo|(?:io )?abito (?:in|a)|abitiamo|"
+                       r"meu endere[cç]o|nosso endere[cç]o|moro (?:na|no|em)|moramos)\b")
 
 
 def load_model(name: str = DEFAULT_MODEL) -> Language:
@@ -188,7 +194,10 @@ def find_address(text: str) -> tuple[str | None, bool]:
         spans = street_spans(line, limit=3)
         if not spans:
             continue
-        context = line[max(0, spans[0][0] - 80):spans[0][0]]  # "we currently live at ..."
+        # "we currently live at ...": the street's own sentence says whose it is ("Me interesa
+        # el condominio en 1500 Bay Rd ... Vivo en Bogotá" is a listing)
+        context = re.split(r"[.!?]\s", line[max(0, spans[0][0] - 80):spans[0][0]])[-1] + \
+            re.split(r"[.!?]\s", line[spans[0][1]:spans[0][1] + 160])[0]
         if len(line) > LONG_LINE:  # usaddress reads the address, not the whole line
             start, end = spans[0]
             line = line[start:end + 120]
@@ -212,7 +221,7 @@ def find_address(text: str) -> tuple[str | None, bool]:
             below = next((x.strip() for x in lines[at + 1:at + 3] if x.strip()), "")
             if "," not in street and below and engine.city_line(below):
                 street = f"{street}, {below}"  # a signature's "1840 N Sedgwick St" / "Chicago, IL"
-            return _trim_street(street), bool(_OWN_HOME.search(context + line))
+            return _trim_street(street), bool(_OWN_HOME.search(context))
     for line in text[:20000].split("\n"):
         found = engine.street_in(line) if _ANY_DIGIT.search(line) else None
         if found:  # a French, Spanish or Portuguese street usaddress does not read
