@@ -32,12 +32,13 @@ _UNIT = re.compile(r"(?i)(?:\b(?:apt|apartment|unit|suite|ste)\.?\s*#?\s*|#\s*)(
 def _address_key(value: Any) -> Any:
     """An address as the multiset of its words: the same address in another layout ("10969
     Berlin" / "Berlin 10969", "Bristol, BS8 2LY" / "Bristol BS8 2LY", "Apt 1204" / "#1204",
-    "Montréal (Québec)" / "Montréal, QC") compares equal; another street, number or town
-    does not."""
+    "Montréal (Québec)" / "Montréal, QC", "calle" / "Calle") compares equal; another street,
+    number or town does not."""
     if not isinstance(value, str):
         return value
     words = re.findall(r"[^\W_]+(?:['’.-][^\W_]+)*", _UNIT.sub("#", value))
-    return sorted(_REGION_WORD.get(w.lower(), w) for w in words)
+    # letter case is the writer's ("calle de Sueca" / "Calle de Sueca"), not the address's
+    return sorted(_REGION_WORD.get(w.lower(), w).casefold() for w in words)
 
 
 # A province or state written by name is its code: "(Québec)" is "QC", "Ontario" "ON".

@@ -1550,3 +1550,38 @@ def test_the_number_a_relay_calls_yours_is_never_the_leads() -> None:
                        "555-0119.\n\nFrom: (512) 555-0183\nMessage:\nDo you do drywall patching?\n"
                        "\nHandy Hank's Home Repair - (512) 555-0119\n")
     assert normalize.phone(ex.phone) == "+15125550183"
+
+
+def test_eval_compares_an_address_whatever_its_letter_case() -> None:
+    from leadmail.evaluate import field_matches
+    got = {"property_address": "calle de Sueca, 21, Valencia 46006"}
+    assert field_matches("property_address", "Calle de Sueca 21, Valencia, 46006", got)
+    assert not field_matches("property_address", "Calle de Sueca 23, Valencia, 46006", got)
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    # a form's open question and the person's words on one line
+    ("Dana Whitfield\nPhone: (704) 555-0152\nForm answers:\n When are you looking to buy? 3-6 "
+     "months\n Anything else we should know? Lake access is a must, ideally with a dock.\n",
+     "Lake access is a must, ideally with a dock."),
+])
+def test_the_answer_to_an_open_question_on_its_line(body: str, message: str) -> None:
+    assert _read_subject("Portal <no-reply@portal.example>", "New lead", body).message == message
+
+
+def test_a_form_about_a_project_is_a_service_job() -> None:
+    ex = _read_subject("Jotform <noreply@jotform.example>", "Free Estimate Request - Derek L",
+                       "Full Name: Derek Lindgren\nE-mail: derek.lindgren@example.com\n"
+                       "Address: 7718 Cooper Ln, Austin, TX 78745\nProject Budget: $6,000\n"
+                       "Project Details: A 6 ft cedar privacy fence along the back.\n")
+    assert ex.segment is None  # a service's customer: neither buyer nor seller
+    assert ex.address == "7718 Cooper Ln, Austin, TX 78745" and not ex.property_address
+
+
+def test_realtor_coms_connections_plus_is_realtor_com() -> None:
+    body = "New referral: Buyer\nClient: Brianna Castillo\nPhone: 512-555-0188\n"
+    ex = _read_subject("Realtor.com Connections Plus <connections@opcity.com>",
+                       "New Connection: Brianna Castillo - Buyer", body)
+    assert ex.source == "Realtor.com"
+    assert _read_subject("Opcity <referrals@opcity.com>", "New Opcity referral: Brianna "
+                         "Castillo (Buyer)", body).source == "Opcity"

@@ -378,6 +378,9 @@ def service_job(mail: Mail, result: Extracted) -> bool:
     pairs = all_pairs(mail)[:60]
     if any(_POLICY_KEY.search(k) for k, _ in pairs) or _POLICY_ROW.search(mail.text[:3000]):
         return True  # "Current insurer: none", "Coverage wanted" / "Full coverage": a policy
+    if any(_PROJECT_KEY.search(k) for k, _ in pairs) and not _BUY_WISH.search(
+            (result.message or "")[:2000]):
+        return True  # "Project budget", "Project details", "What type of project is this?"
     rows = [f"{k}: {v[:60]}" for k, v in pairs if _JOB_KEY.search(k)]
     named = "\n".join([named, *rows])
     said = (result.message or "")[:2000]
@@ -400,6 +403,8 @@ _POLICY_KEY = re.compile(r"(?i)(?:current |your )?(?:insurer|insurance carrier|c
                          r"renewal date| number)?|deductible|current insurance)")
 _POLICY_ROW = re.compile(r"(?im)^[ \t]*(?:" + _POLICY_KEY.pattern.removeprefix("(?i)") +
                          r")[ \t]*:?[ \t]*$")
+# A form's row about the job: homes and cars are bought, projects are done.
+_PROJECT_KEY = re.compile(r"(?i)\bproject\b")
 # The person's words open on the job: "Gut remodel of a 1970s kitchen", "Roof repair after ..."
 _JOB_FIRST = re.compile(r"(?i)^\s*(?:[\w'’-]+\s+){0,3}?(?:remodel\w*|renovat\w+|repairs?|"
                         r"replacement|install\w*|deep clean\w*|move-?out clean\w*|repaint\w*)\b")

@@ -238,7 +238,8 @@ SERVICE_TITLE = Folded(
     r"handyman|pest control|solar (quote|installation|estimate|panels)|gutters?|fencing|"
     r"flooring|insurance|coverage|refinanc\w*|refi|heloc|cash-?out|home equity|"
     r"property management|movers|moving quote|" + _INSURANCE + r"|"
-    r"service (request|call|appointment)|servicing|boiler|emergency service)\b")
+    r"service (request|call|appointment)|servicing|boiler|emergency service|"
+    r"free (estimate|quote)|estimate request|request (a|an) (free )?estimate)\b")
 _SERVICE_NOUNS = (
     r"remodel\w*|renovat\w+|repairs?|landscap\w+|landscaper|lawn|sod|xeriscap\w+|roofing|"
     r"roof (?:repair|replacement|leak|inspection)|hvac|furnace|a/?c|air condition\w*|"

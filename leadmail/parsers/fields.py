@@ -1245,7 +1245,8 @@ def business_line(line: str) -> bool:
         return False
     if len(parts[0].split()) > 5 or not parts[0][:1].isupper():
         return False
-    rest = SEGMENT.split(parts[1].strip())[0].strip().rstrip(".")  # "... TN 37203 | (615) ..."
+    # "... TN 37203 | (615) 555-0116", "... AZ 85282 - (480) 555-0119": the street part
+    rest = re.split(r"\s+[-–—|·•]\s+", parts[1].strip())[0].strip().rstrip(".")
     if not _ADDRESS_OPENING.match(rest) or _GREETING.match(parts[0]):
         return False  # "Hi Dana, we live at 12 Elm St, ...": a person's sentence
     return bool(postal_line(rest) or (_US_END.search(rest) and street_of(rest)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from leadmail.parsers.base import Extracted, Mail, ParseContext
 from leadmail.parsers.common import Layout, LayoutReader
 
 _DOMAINS = ("opcity.com", "opcity.io")
@@ -33,3 +34,15 @@ class OpcityParser(LayoutReader):
     # "Lead Type: Seller" makes the home the client's own
     seller = re.compile(r"(?i)\bseller\b")
     buyer = re.compile(r"(?i)\bbuyer\b")
+
+    def parse(self, mail: Mail, ctx: ParseContext) -> Extracted:
+        """As LayoutReader; since Opcity became realtor.com's "Connections Plus", mail sent
+        under that name ("Realtor.com Connections Plus <connections@opcity.com>") is
+        realtor.com's lead."""
+        ex = super().parse(mail, ctx)
+        if _REALTOR_BRAND.search(mail.from_name):
+            ex.source = "Realtor.com"
+        return ex
+
+
+_REALTOR_BRAND = re.compile(r"(?i)\brealtor\.com\b")

@@ -272,6 +272,20 @@ def heading_of(line: str) -> str | None:
 _REQUIRED_MARK = re.compile(r"^\s*([A-Z][\w'’/&-]*(?: [\w'’/&-]+){0,3}) \* (\S.{0,300})$")
 
 
+# A form's open question and the person's words after it on the same line ("Anything else we
+# should know? Lake access is a must, ideally with a dock.").
+_QUESTION_WORDS = re.compile(r"^\s*([^\W\d_][^?\n\d*]{2,100}\?)[ \t]+(\S.{0,2000})$")
+
+
+def _asked_for_words(line: str) -> re.Match[str] | None:
+    from leadmail.parsers.fields import keyword_field  # fields reads this module's helpers
+
+    m = _QUESTION_WORDS.match(line)
+    if m and keyword_field(label_key(m.group(1))) == "message":
+        return m
+    return None
+
+
 def form_pairs(text: str) -> list[tuple[str, str]]:
     """Like label_values, with labels in label_key spelling and question-style labels kept;
     dot-leader rows and a question with its answer on the same line read as pairs too; a
@@ -293,7 +307,7 @@ def form_pairs(text: str) -> list[tuple[str, str]]:
         if not m:
             other = (_MACHINE_LINE.match(line) or _LEADER_LINE.match(line)
                      or _QUESTION_LINE.match(line) or _GLUED.match(line)
-                     or _REQUIRED_MARK.match(line))
+                     or _REQUIRED_MARK.match(line) or _asked_for_words(line))
             if other:
                 groups = [g for g in other.groups() if g is not None]
                 pairs.append((label_key(groups[0]), groups[1].strip()))
