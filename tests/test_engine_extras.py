@@ -1585,3 +1585,15 @@ def test_realtor_coms_connections_plus_is_realtor_com() -> None:
     assert ex.source == "Realtor.com"
     assert _read_subject("Opcity <referrals@opcity.com>", "New Opcity referral: Brianna "
                          "Castillo (Buyer)", body).source == "Opcity"
+
+
+@pytest.mark.parametrize(("value", "street"), [
+    ("2 bed flat to rent – Abbeville Road, London SW4 9JX", "Abbeville Road, London SW4 9JX"),
+    ("Helle 2-Zimmer-Mietwohnung, Favoritenstraße 88, Wien 1100", "Favoritenstraße 88, Wien 1100"),
+    ("Einfamilienhaus, Lindenweg 12, Gauting 82131", "Lindenweg 12, Gauting 82131"),
+    # a flat's number and a house's name are the address's own
+    ("Flat 3, 14 Elm Road, London SW4 7AB", None),
+    ("Rose Cottage, 4 Church Lane, Chipping Norton OX7 5NH", None),
+])
+def test_a_listings_title_before_its_address(value: str, street: str | None) -> None:
+    assert fields.after_listing_title(value) == street

@@ -1312,6 +1312,8 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
             ex.property_address = after.group(1)  # "MLS# A11567890 – 2600 Bayshore Dr #1802"
         elif (named := engine.named_listing(value)) is not None:
             ex.property_address = named  # "Eastside Flats, 1401 E 6th St, Austin, TX 78702"
+        elif (titled := engine.after_listing_title(value)) is not None:
+            ex.property_address = titled  # "2 bed flat to rent – Abbeville Road, London ..."
     if ex.property_address:
         # "Listing: 1607 Juniper Ct, Boise, ID 83702 - $489,900": the price is no part of
         # the address; it is the listing's price.

@@ -830,6 +830,34 @@ def street_in(line: str) -> str | None:
     return street if street and "," in street else None  # with its town: no "12,000 sq"
 
 
+# A listing's title: its rooms, or its kind of home for rent or sale ("2 bed flat to rent",
+# "Helle 2-Zimmer-Mietwohnung", "Einfamilienhaus", "2 Bedroom Apartment", "Casa en renta").
+_ROOMS = re.compile(r"(?i)\b\d+[ -]?(?:bed(?:room)?s?|br|bhk|zimmer|pièces?|habitaciones|"
+                    r"quartos|camere|kamers?)\b|\bT\d\b")
+_LISTING_TITLE = Folded(
+    r"\b(?:\w+wohnung|einfamilienhaus|reihenhaus|doppelhaushälfte|appartement|piso|casa|"
+    r"departamento|apartamento|appartamento|trilocale|bilocale|quadrilocale|monolocale|"
+    r"woning|to rent|for sale|for rent|to let|zu vermieten|zu verkaufen|à louer|à vendre|"
+    r"en venta|en renta|en alquiler|in affitto|in vendita|te huur|te koop)\b")
+
+
+def after_listing_title(value: str) -> str | None:
+    """The address after a listing's title ("2 bed flat to rent – Abbeville Road, London SW4
+    9JX" is "Abbeville Road, London SW4 9JX"); None where the value opens on no such title
+    (a flat's number or a house's name is part of the address: "Flat 3, 14 Elm Road")."""
+    for sep in (" – ", " — ", " - ", ", "):
+        title, found, rest = value.partition(sep)
+        if not found or len(title) > 60 or not (_ROOMS.search(title)
+                                                or _LISTING_TITLE.search(title)):
+            continue
+        if re.search(r"\d", _ROOMS.sub("", title)) or not rest.strip():
+            return None  # a number that is no room count: the street, a flat's number
+        if street_of(rest) or postal_line(rest) or _UK_POSTCODE.search(rest) or re.search(
+                r"\b\d{4,5}\b", rest):
+            return rest.strip()
+    return None
+
+
 def named_listing(value: str) -> str | None:
     """The street address after a listing's name ("Eastside Flats, 1401 E 6th St, Austin, TX
     78702": a community's name, no number in it, then a US street line to its ZIP); else None."""
