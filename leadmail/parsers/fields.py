@@ -834,7 +834,7 @@ def street_in(line: str) -> str | None:
 # "Helle 2-Zimmer-Mietwohnung", "Einfamilienhaus", "2 Bedroom Apartment", "Casa en renta").
 _ROOMS = re.compile(r"(?i)\b\d+[ -]?(?:bed(?:room)?s?|br|bhk|zimmer|pièces?|habitaciones|"
                     r"quartos|camere|kamers?)\b|\bT\d\b")
-_LISTING_TITLE = Folded(
+_HOME_FOR_LET = Folded(
     r"\b(?:\w+wohnung|einfamilienhaus|reihenhaus|doppelhaushälfte|appartement|piso|casa|"
     r"departamento|apartamento|appartamento|trilocale|bilocale|quadrilocale|monolocale|"
     r"woning|to rent|for sale|for rent|to let|zu vermieten|zu verkaufen|à louer|à vendre|"
@@ -848,7 +848,7 @@ def after_listing_title(value: str) -> str | None:
     for sep in (" – ", " — ", " - ", ", "):
         title, found, rest = value.partition(sep)
         if not found or len(title) > 60 or not (_ROOMS.search(title)
-                                                or _LISTING_TITLE.search(title)):
+                                                or _HOME_FOR_LET.search(title)):
             continue
         if re.search(r"\d", _ROOMS.sub("", title)) or not rest.strip():
             return None  # a number that is no room count: the street, a flat's number
