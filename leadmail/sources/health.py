@@ -30,6 +30,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import delete, func
+from sqlalchemy import select as core_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -54,6 +55,7 @@ BASELINE = 50  # the leads before the RECENT ones: what the source usually does
 MIN_BASELINE = 10  # fewer leads before the RECENT ones: too early to say what is usual
 USUAL = 0.9  # a field "usually filled": in this share of the BASELINE
 WINDOW = 200  # samples kept per source
+PRUNE_EVERY = 16  # the window is trimmed on one mail in this many
 SILENT_MIN_SPAN = timedelta(days=3)  # a source "sends daily" only once seen that long
 SILENT_FLOOR = timedelta(hours=1)  # never silent for less than this
 OK, DRIFTING = "ok", "drifting"
@@ -83,16 +85,16 @@ class Drift:
     field: str | None = None
 
 
-def _ident(s: SourceSample) -> str:
+def _ident(s: Any) -> str:
     return s.message_id or (f"#{s.message_pk}" if s.message_pk else f"sample {s.id}")
 
 
-def _order(s: SourceSample) -> tuple[int, int]:
+def _order(s: Any) -> tuple[int, int]:
     """Samples go in the order their messages arrived (not the order batches committed)."""
     return (s.message_pk or 0, s.id or 0)
 
 
-def judge(window: list[SourceSample]) -> Drift | None:
+def judge(window: list[Any]) -> Drift | None:
     """The drift a source's leads show (newest first, by arrival), or None."""
     recent, before = window[:RECENT], window[RECENT:RECENT + BASELINE]
     if len(recent) < RECENT or len(before) < MIN_BASELINE:
@@ -117,7 +119,7 @@ def judge(window: list[SourceSample]) -> Drift | None:
     return None
 
 
-def _recovered(health: SourceHealth, window: list[SourceSample]) -> bool:
+def _recovered(health: SourceHealth, window: list[Any]) -> bool:
     """A drifting source is well again: at most one of its last RECENT leads is bad."""
     if health.kind == "silent":
         return True  # it sent again
@@ -186,20 +188,28 @@ def observe(session: Session, settings: Settings, *, source: str | None, kind: s
             turned = judge(window)
             if turned is not None:
                 _turn(session, settings, health, turned, now)
-        _prune(session, source)
+        _prune(session, source, message_pk)
     session.add(health)
     return turned
 
 
-def _window(session: Session, source: str) -> list[SourceSample]:
-    return list(session.exec(
-        select(SourceSample).where(SourceSample.source == source,
-                                   col(SourceSample.kind).in_(LEAD_KINDS))
+def _window(session: Session, source: str) -> list[Any]:
+    """The source's last RECENT + BASELINE lead samples, newest first: plain rows of the
+    columns judge() reads, not ORM objects (this runs once per lead)."""
+    return list(session.execute(
+        core_select(col(SourceSample.id), col(SourceSample.message_pk),
+                    col(SourceSample.message_id), col(SourceSample.fallback),
+                    col(SourceSample.filled), col(SourceSample.at))
+        .where(col(SourceSample.source) == source, col(SourceSample.kind).in_(LEAD_KINDS))
         .order_by(col(SourceSample.message_pk).desc(), col(SourceSample.id).desc())
         .limit(RECENT + BASELINE)).all())
 
 
-def _prune(session: Session, source: str) -> None:
+def _prune(session: Session, source: str, message_pk: int | None) -> None:
+    """Keep WINDOW samples per source: checked on one mail in PRUNE_EVERY, so a source holds
+    at most WINDOW + PRUNE_EVERY rows between checks."""
+    if message_pk is not None and message_pk % PRUNE_EVERY:
+        return
     oldest = session.exec(select(SourceSample.id).where(SourceSample.source == source)
                           .order_by(col(SourceSample.id).desc()).offset(WINDOW).limit(1)).first()
     if oldest is not None:
