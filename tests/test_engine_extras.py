@@ -1597,3 +1597,19 @@ def test_realtor_coms_connections_plus_is_realtor_com() -> None:
 ])
 def test_a_listings_title_before_its_address(value: str, street: str | None) -> None:
     assert fields.after_listing_title(value) == street
+
+
+def test_a_vehicle_in_stacked_rows_under_its_heading() -> None:
+    ex = _read_subject("Edmunds Dealer Leads <dealerleads@edmunds.example>", "Edmunds Lead",
+                       "Shopper\nName\nRahul Venkataraman\nEmail\nrahul.venkat@example.com\n"
+                       "Vehicle\nYear\n2019\nMake\nMazda\nModel\nCX-5\nTrim\nGrand Touring\n"
+                       "Dealer Price\n$21,488\n")
+    assert ex.property_address == "2019 Mazda CX-5 Grand Touring"
+
+
+def test_the_price_a_dealer_offers_wins_over_the_sticker() -> None:
+    from leadmail.draft import lead_price
+    ex = _read_subject("TrueCar <noreply@truecar.example>", "New Prospect: Kowalski, Dana",
+                       "Name: Kowalski, Dana\nEmail: dkowalski@example.net\nVEHICLE\n 2025 "
+                       "Subaru Outback Premium\n MSRP: $32,615\n TrueCar Price Offer: $30,870\n")
+    assert lead_price(ex.price) == 30870

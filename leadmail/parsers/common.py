@@ -514,6 +514,11 @@ def address_label(key: str) -> str:
     return key
 
 
+# A vehicle's sticker price, and the price a dealer or a portal actually offers it at: the
+# offer is the price ("MSRP: $32,615" / "TrueCar Price Offer: $30,870").
+_STICKER = re.compile(r"\b(?:msrp|sticker|retail)\b")
+_DEAL_PRICE = re.compile(r"\b(?:offer|internet|e ?price|sale|selling|special|our|your|dealer|"
+                         r"discount\w*|final|out the door|best)\b")
 # A word that qualifies a price label without changing what it names.
 _PRICE_QUALIFIERS = frozenset({
     "listed", "listing", "maximum", "max", "minimum", "min", "monthly", "weekly", "desired",
@@ -880,6 +885,7 @@ def apply_pairs(
     listing_parts: list[tuple[str, str]] = []  # "Property City", "property_zip"
     withheld: set[str] = set()  # identity fields labelled but left empty by the provider
     vehicle: dict[str, str] = {}  # a vehicle's year, make, model and trim rows
+    price_key = ""  # the label the price was read under
     last_street: str | None = None
     first_identity = next((i for i, (k, _) in enumerate(pairs)
                            if field_of(k) in ("full_name", "first_name", "email", "phone")),
@@ -907,6 +913,10 @@ def apply_pairs(
                 ex.custom_fields.setdefault("agent_name", name)
             continue
         target = next((f for f, labels in FIELD_LABELS.items() if key in labels), None)
+        if (target is None and ex.price and _STICKER.search(price_key)
+                and _DEAL_PRICE.search(key) and (field_of(key) == "price"
+                                                 or "price" in key.split())):
+            target = "price"  # "MSRP: $32,615" then "TrueCar Price Offer: $30,870"
         if target == "address" and (layout.address_is_property or index < first_identity):
             # A bare "Address:" above the person's details is the listing's, not theirs.
             target = "property_address"
@@ -974,6 +984,10 @@ def apply_pairs(
             if engine.price_value(value) is not None or _DIGIT_RUN.search(value):
                 # as written: draft.build reads ranges and "465 000 €"; "Price Range: n/a"
                 # gives none, and a later "List Price: $299,999" still can
+                if ex.price and _STICKER.search(price_key) and _DEAL_PRICE.search(key):
+                    ex.price = None  # "MSRP: $32,615" then "TrueCar Price Offer: $30,870"
+                if not ex.price:
+                    price_key = key
                 _set(ex, "price", value, 1.0)
         elif target in ("property_address", "address"):
             have = getattr(ex, target)
@@ -1004,8 +1018,11 @@ def apply_pairs(
                 r"(?i)^(https?://|www\.)", value
             ):
                 ex.custom_fields.setdefault(snake(key), value)
-    if not ex.property_address and {"year", "make", "model"} <= set(vehicle):
+    have = str(ex.property_address or "")
+    if {"year", "make", "model"} <= set(vehicle) and not (
+            have and (is_vehicle(have) or engine.street_of(have))):
         # a vehicle given in parts: "Vehicle Year 2019" / "Make Honda" / "Model CR-V" / "Trim EX"
+        # (over a heading's stray word: "Vehicle" / "Year" / "2019" is no vehicle "Year")
         _set(ex, "property_address", " ".join(
             vehicle[k] for k in ("year", "make", "model", "trim") if k in vehicle), 1.0)
     if listing_parts and ex.property_address and not _has_postcode(ex.property_address):
