@@ -1613,3 +1613,22 @@ def test_the_price_a_dealer_offers_wins_over_the_sticker() -> None:
                        "Name: Kowalski, Dana\nEmail: dkowalski@example.net\nVEHICLE\n 2025 "
                        "Subaru Outback Premium\n MSRP: $32,615\n TrueCar Price Offer: $30,870\n")
     assert lead_price(ex.price) == 30870
+
+
+def test_a_buyers_current_address_is_theirs_not_the_property() -> None:
+    ex = _read_subject("Redfin Referrals <referrals@redfin.com>",
+                       "New Redfin referral: Nguyen, Linh — Buyer in Boise, ID",
+                       "Customer: Nguyen, Linh\nEmail: linh.nguyen@example.com\nPhone: 208.555."
+                       "0131\nCurrent address: 611 W Hays St, Boise, ID 83702\nLooking to: Buy\n")
+    assert ex.address == "611 W Hays St, Boise, ID 83702"
+    assert not ex.property_address  # nor the subject's words after the name
+
+
+def test_an_owner_occupied_home_is_the_sellers_address_too() -> None:
+    ex = _read_subject("UpNest <notifications@upnest.example>",
+                       "UpNest: Joyce Ferraro chose you as her listing agent!",
+                       "SELLER\nJoyce Ferraro\njoyce.ferraro@example.net\n(410) 555-0129\n\nHOME\n"
+                       "1739 Bay Ridge Ave, Annapolis, MD 21403 (owner-occupied)\nPlanning to "
+                       "sell: 1-3 months\n")
+    assert ex.segment == "Seller"
+    assert ex.address and ex.address.startswith("1739 Bay Ridge Ave")

@@ -312,8 +312,10 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         if not result.address and prop and not is_vehicle(prop) and engine.street_of(prop):
             # The job's place is the customer's own home, not a listing.
             result.address, result.property_address = result.property_address, None
-    if isinstance(parser, DirectParser):
-        seller_home(result)  # a seller's own mail about the home they live in
+    if isinstance(parser, (DirectParser, WebsiteParser)):
+        # a seller's own mail about the home they live in; a form or notice that says they
+        # live there ("owner-occupied", "Do you live in this home? Yes")
+        seller_home(result)
     if (result.is_lead and is_notifier(mail) and "review" not in result.trace
             and not (result.full_name or result.first_name or result.last_name or result.email)):
         # A service's notification that names nobody ("New phone lead", "Caller: ..."): never

@@ -684,6 +684,9 @@ _TITLE_BEFORE = Folded(
 _AFTER_STREET = re.compile(r"^\s*(?:[–—|·]|\s-)\s|^,\s*([^\W\d_][\w .'-]{1,40})\s*$")
 
 
+_OWNER_OCCUPIED = re.compile(r"(?i)\(\s*owner[- ]occupied\s*\)")
+
+
 def _tidy_listing(value: str, ex: Extracted) -> str:
     """A listing or vehicle without the words a notification sets around it."""
     if _VEHICLE.match(_VEHICLE_CONDITION.sub("", value[:engine.LINE_MAX])):
@@ -790,6 +793,11 @@ _LISTING_KEYS = frozenset({
     "price", "list price", "listing price", "asking price", "rent", "monthly rent", "mls",
     "mls #", "mls number", "mls id", "mls no", "property name", "property phone",
     "property id", "listing id", "listing number", "listing #", "floor plan", "community"})
+# Where the person lives now, never the home a notice is about ("Current address:" on a
+# buyer's referral). A seller's "Home address" is the home they sell.
+_WHERE_THEY_LIVE = frozenset({"current address", "mailing address", "owner mailing address",
+                              "billing address", "residential address", "postal address",
+                              "permanent address"})
 _OWN_ADDRESS = frozenset({"mailing address", "home address", "current address", "owner address",
                           "owner mailing address", "billing address", "residential address",
                           "postal address", "permanent address"})
@@ -917,7 +925,8 @@ def apply_pairs(
                 and _DEAL_PRICE.search(key) and (field_of(key) == "price"
                                                  or "price" in key.split())):
             target = "price"  # "MSRP: $32,615" then "TrueCar Price Offer: $30,870"
-        if target == "address" and (layout.address_is_property or index < first_identity):
+        if target == "address" and key not in _WHERE_THEY_LIVE and (
+                layout.address_is_property or index < first_identity):
             # A bare "Address:" above the person's details is the listing's, not theirs.
             target = "property_address"
         if target == "full_name" and ex.first_name and not ex.last_name and " " not in value:
@@ -1078,7 +1087,9 @@ def parse_layout(mail: Mail, ctx: ParseContext, layout: Layout) -> Extracted:
             if groups.get("name") and not not_lead_name(groups["name"], ctx):
                 if not (ex.full_name or ex.first_name):
                     _set(ex, "full_name", groups["name"].strip(), 0.9)
-            _set(ex, "property_address", (groups.get("prop") or "").strip(" .") or None, 0.9)
+            prop = (groups.get("prop") or "").strip(" .")
+            if re.search(r"\d", prop):  # a street's number: "Nguyen, Linh — Buyer in Boise,
+                _set(ex, "property_address", prop, 0.9)  # ID" names no property
             break
     complete(ex, mail, ctx, layout)
     fill_identity(ex, mail, ctx, layout.domains, layout.skip_labels)
@@ -1341,6 +1352,11 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
             ex.property_address = ex.property_address[:cut.start()].strip()
     if ex.property_address:
         ex.property_address = _tidy_listing(ex.property_address, ex)
+        at = _text_line_of(lines, ex.property_address)
+        if at is not None and _OWNER_OCCUPIED.search(lines[at]):
+            # "1739 Bay Ridge Ave, Annapolis, MD 21403 (owner-occupied)": kept where
+            # lives_there() reads it
+            ex.custom_fields.setdefault("owner_occupied", "yes")
     for name in ("address", "property_address"):
         # A labelled street whose "City, ST ZIP" is on the next line ("Listing: 245 East 72nd
         # Street, Unit 9C" / "New York, NY 10021").
