@@ -1632,3 +1632,18 @@ def test_an_owner_occupied_home_is_the_sellers_address_too() -> None:
                        "sell: 1-3 months\n")
     assert ex.segment == "Seller"
     assert ex.address and ex.address.startswith("1739 Bay Ridge Ave")
+
+
+def test_a_homes_kind_under_a_property_label_is_no_address() -> None:
+    ex = _read_subject("Networx Leads <leads@networx.example>", "Lead: Bathroom Remodel",
+                       "Name: Pham, Linh\nAddress: 1507 Brookhollow Dr\nCity: Garland\nState: TX\n"
+                       "Zip: 75044\nPhone: (972) 555-0121\nProperty: Single family home, owned\n")
+    assert ex.property_address != "Single family home, owned"
+    assert ex.custom_fields.get("property_type") == "Single family home, owned"
+
+
+def test_who_wants_your_help_is_the_lead() -> None:
+    ex = _read_subject("Thumbtack <no-reply@thumbtack.example>", "New direct request",
+                       "New direct request\nRamon Medina wants your help with House Cleaning\n"
+                       "Ramon's phone number: (512) 555-0175\nLocation: Austin, TX 78704\n")
+    assert ex.full_name == "Ramon Medina"

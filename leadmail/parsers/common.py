@@ -684,6 +684,10 @@ _TITLE_BEFORE = Folded(
 _AFTER_STREET = re.compile(r"^\s*(?:[–—|·]|\s-)\s|^,\s*([^\W\d_][\w .'-]{1,40})\s*$")
 
 
+# A home's kind and tenure, with no street in it: "Single family home, owned", "Condo".
+_HOME_KIND = re.compile(r"(?i)^\s*(?:single[- ]family|multi[- ]family|condo(?:minium)?|"
+                        r"town ?house|townhome|mobile home|manufactured home|duplex|apartment)"
+                        r"\b[^\d]{0,40}$")
 _OWNER_OCCUPIED = re.compile(r"(?i)\(\s*owner[- ]occupied\s*\)")
 
 
@@ -998,6 +1002,9 @@ def apply_pairs(
                 if not ex.price:
                     price_key = key
                 _set(ex, "price", value, 1.0)
+        elif target in ("property_address", "address") and _HOME_KIND.match(value):
+            # "Property: Single family home, owned": what kind of home, not where
+            ex.custom_fields.setdefault("property_type", value)
         elif target in ("property_address", "address"):
             have = getattr(ex, target)
             if have and not engine.street_of(have) and (engine.street_of(value)
@@ -1554,6 +1561,7 @@ _NAME_PHRASE = re.compile(
     rf"respondeu ao seu anúncio|heeft gereageerd op (?:je|uw) advertentie|"
     rf"odpowiedział[a]? na (?:twoje|Twoje) ogłoszenie|replied to your (?:ad|listing|post)|"
     rf"wants to (?:see|tour|know|buy|rent|sell|connect)|requested (?:a|an|more|to)|has requested|"
+    rf"wants (?:your|some) help|needs (?:your|some) help|"
     rf"sent you a (?:request|quote request|message request|project)|"
     rf"would like to|would like (?:more )?(?:information|info|details)|asked about|"
     rf"asked a question|has a question|has contacted you|"
