@@ -1647,3 +1647,15 @@ def test_who_wants_your_help_is_the_lead() -> None:
                        "New direct request\nRamon Medina wants your help with House Cleaning\n"
                        "Ramon's phone number: (512) 555-0175\nLocation: Austin, TX 78704\n")
     assert ex.full_name == "Ramon Medina"
+
+
+@pytest.mark.parametrize(("value", "kept"), [
+    # a scheduler's prompt above the person's words
+    ("Please share anything that will help prepare for our meeting.\nWe have a 20-year term.",
+     "We have a 20-year term."),
+    # the person's own first sentences are kept
+    ("Interested. Please share the floor plan and the final price.\nThanks",
+     "Interested. Please share the floor plan and the final price.\nThanks"),
+])
+def test_a_forms_prompt_is_no_part_of_the_message(value: str, kept: str) -> None:
+    assert tidy_message(value) == kept

@@ -1148,8 +1148,16 @@ _MESSAGE_HEADING = re.compile(
 
 def tidy_message(value: str) -> str:
     """A message without its wrapping quotes and without layout lines that trail it (a rule
-    line, a label of the next section)."""
+    line, a label of the next section), and without the form's own prompt above the words
+    ("Please share anything that will help prepare for our meeting." / "We have ...")."""
     lines = value.split("\n")
+    prompt = lines[0].strip()
+    if (len(lines) > 1 and "\n".join(lines[1:]).strip() and 10 <= len(prompt) <= 100
+            and not re.search(r"[.!?]\s", prompt)  # one sentence: no person's "Interested."
+            and keyword_field(label_key(prompt.rstrip(":"))) == "message"):
+        lines = lines[1:]
+        while lines and not lines[0].strip():
+            lines = lines[1:]
     if lines[0].lstrip().startswith(">"):
         # Set as an email quotation ("> Hi! I'm relocating..."): the quoted lines only.
         quoted = []
