@@ -1659,3 +1659,12 @@ def test_who_wants_your_help_is_the_lead() -> None:
 ])
 def test_a_forms_prompt_is_no_part_of_the_message(value: str, kept: str) -> None:
     assert tidy_message(value) == kept
+
+
+def test_a_service_jobs_place_read_twice_is_no_listing() -> None:
+    # an Angi lead whose Address and City / State / Zip rows the layout reads as the job's
+    # place and as the listing both
+    path = Path(__file__).parent / "fixtures/blind/set14/b_home_angi_interior_painting.eml"
+    ex = parsers.extract(parse_mail(path.read_bytes()), ParseContext())
+    assert ex.address == "5520 Rosewood Ave, Indianapolis, IN 46220"
+    assert ex.property_address is None

@@ -275,6 +275,9 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
     if engine.brand_kind(result.source) == "services" and not result.address:
         # A home-services job (Thumbtack, Angi, Yelp) is at the customer's own home.
         result.address, result.property_address = result.property_address, None
+    elif engine.brand_kind(result.source) == "services" and (
+            result.property_address == result.address):
+        result.property_address = None  # the job's place, read twice: no listing
     decided = "segment" in result.trace  # the form said what the person wants
     if (result.segment is None and not decided and isinstance(parser, (WebsiteParser, IdxParser,
                                                                          TranscriptParser))
@@ -312,6 +315,8 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         if not result.address and prop and not is_vehicle(prop) and engine.street_of(prop):
             # The job's place is the customer's own home, not a listing.
             result.address, result.property_address = result.property_address, None
+        elif result.address and prop == result.address:
+            result.property_address = None  # the job's place, read twice: no listing
     if isinstance(parser, (DirectParser, WebsiteParser)):
         # a seller's own mail about the home they live in; a form or notice that says they
         # live there ("owner-occupied", "Do you live in this home? Yes")
