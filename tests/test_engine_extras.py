@@ -1668,3 +1668,14 @@ def test_a_service_jobs_place_read_twice_is_no_listing() -> None:
     ex = parsers.extract(parse_mail(path.read_bytes()), ParseContext())
     assert ex.address == "5520 Rosewood Ave, Indianapolis, IN 46220"
     assert ex.property_address is None
+
+
+def test_a_json_bodys_vehicle_and_its_price_over_its_msrp() -> None:
+    from leadmail.draft import lead_price
+    body = ('{"event": "lead.created", "customer": {"first_name": "Yusuf", "last_name": "Haddad",'
+            ' "email": "yusuf.haddad@example.com", "phone": "2815550147"}, "vehicle": {"year": '
+            '2025, "make": "Kia", "model": "Sportage", "trim": "X-Line", "stock": "K25190", '
+            '"msrp": 34690, "price": 32995}, "comments": "Best price with the Premium package?"}')
+    ex = _read_subject("Gulf Coast Kia <leads@gulfcoastkia.example>", "New ePrice lead", body)
+    assert ex.property_address == "2025 Kia Sportage X-Line"
+    assert lead_price(ex.price) == 32995

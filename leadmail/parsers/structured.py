@@ -342,6 +342,10 @@ def documents(mail: Mail) -> list[Document]:
 # --------------------------------------------------------------------------- reading
 
 
+# A vehicle's parts, as a document's keys name them ("year", "vehicle_make", "model").
+_VEHICLE_PART = re.compile(r"^(?:vehicle |car )?(year|make|model|trim)$")
+
+
 def _target(key: str) -> str | None:
     alias = _ALIASES.get(key, key) if key in _ALIASES else key
     if alias is None:
@@ -366,11 +370,20 @@ def read(doc: Document, mail: Mail, ctx: ParseContext) -> Extracted:
     ex = Extracted(parser="structured")
     where: dict[str, str] = {}
     parts: dict[str, dict[str, str]] = {"person": {}, "property": {}}
+    vehicle: dict[str, str] = {}  # "vehicle": {"year": 2025, "make": "Kia", "model": ...}
+    sticker: str | None = None  # an MSRP: the price only where no other price is given
     for leaf in doc.leaves:
         if leaf.role in ("agent", "skip") or not leaf.value:
             continue
         key = _ALIASES.get(leaf.key, leaf.key)
         if key is None:
+            continue
+        part = _VEHICLE_PART.match(key)
+        if part and len(leaf.value) <= 40 and (leaf.role == "property" or key != part.group(1)):
+            vehicle.setdefault(part.group(1), leaf.value.strip())
+            continue
+        if key == "msrp":
+            sticker = sticker or leaf.value
             continue
         target = _target(leaf.key)
         prop = leaf.role == "property"
@@ -420,6 +433,12 @@ def read(doc: Document, mail: Mail, ctx: ParseContext) -> Extracted:
             custom = next((c for c, labels in CUSTOM_LABELS.items() if key in labels), None)
             if custom and len(value) <= 200:
                 ex.custom_fields.setdefault(custom, value)
+    if not ex.price and sticker and re.search(r"\d", sticker):
+        ex.price, where["price"] = sticker, "msrp"
+    if {"year", "make", "model"} <= set(vehicle) and not parts["property"].get("street"):
+        ex.property_address = " ".join(vehicle[k] for k in ("year", "make", "model", "trim")
+                                       if k in vehicle)
+        where["property_address"] = "vehicle"
     if parts["property"].get("street") and not parts["person"].get("street"):
         # "property_address", then "city", "state", "zip" beside it: the listing's parts
         for slot, value in list(parts["person"].items()):
