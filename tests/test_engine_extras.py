@@ -1679,3 +1679,12 @@ def test_a_json_bodys_vehicle_and_its_price_over_its_msrp() -> None:
     ex = _read_subject("Gulf Coast Kia <leads@gulfcoastkia.example>", "New ePrice lead", body)
     assert ex.property_address == "2025 Kia Sportage X-Line"
     assert lead_price(ex.price) == 32995
+
+
+@pytest.mark.parametrize("heading", ["NOTES FROM YOUR HOMELIGHT CLIENT SUCCESS MANAGER (Trevor)",
+                                     "Notes from Zillow", "Agent notes"])
+def test_a_providers_staff_notes_are_no_message(heading: str) -> None:
+    ex = _read_subject("Portal <referrals@portal.example>", "New referral: Meredith Calloway",
+                       f"CLIENT\nName: Meredith Calloway\nPhone: (919) 555-0115\n\n{heading}\n"
+                       "Meredith is downsizing now that her kids have moved out.\n")
+    assert ex.message is None

@@ -208,6 +208,19 @@ EXTRA_PARTS = {"plz ort", "plz/ort", "plz", "ort", "stadt", "ville", "code posta
                "city town", "suburb", "locality", "woonplaats", "postal town",
                "localité", "commune", "gemeente"}
 
+# Notes a provider's staff wrote about the person: no words of the person's.
+_STAFF_NOTE = re.compile(
+    r"\bnotes? (?:from|by) (?:your|our|the (?:agent|team|concierge|coordinator))\b|"
+    r"\bnotes?\b.*\b(?:manager|concierge|coordinator|isa|assistant|specialist|advisor|adviser|"
+    r"staff|success team)\b|\b(?:agent|concierge|coordinator|staff|internal) notes?\b")
+def _a_provider(words: str) -> bool:
+    """True when the words name a known provider: providers.json's or a built-in reader's."""
+    from leadmail.parsers import PARSERS  # the registry imports this module
+
+    return brand_named(words, tuple(p.name for p in PARSERS)) is not None
+
+
+_NOTES_FROM = re.compile(r"\bnotes? from ([\w.]+(?: [\w.]+)?)$")
 # A role and the words it wrote: "buyer question" (label_key of "Buyer's question").
 _ROLE_WORDS = re.compile(
     r"^(?:buyer|client|customer|renter|tenant|seller|lead|consumer|visitor|guest|shopper|"
@@ -279,6 +292,8 @@ def keyword_field(key: str) -> str | None:
     """The field a question-style label asks for, by keyword; None for anything else."""
     if len(key) > 100 or _AGENT_WORDS.search(key) or _NOTICE_KEY.search(key):
         return None
+    if _STAFF_NOTE.search(key) or ((m := _NOTES_FROM.search(key)) and _a_provider(m.group(1))):
+        return "notes"  # "Notes from your HomeLight client success manager", "Notes from Zillow"
     words = key.split()
     if len(words) < 3 and not key.endswith("?"):
         # "Buyer's question", "Client comments": the person's words under a two-word label
