@@ -1688,3 +1688,19 @@ def test_a_providers_staff_notes_are_no_message(heading: str) -> None:
                        f"CLIENT\nName: Meredith Calloway\nPhone: (919) 555-0115\n\n{heading}\n"
                        "Meredith is downsizing now that her kids have moved out.\n")
     assert ex.message is None
+
+
+def test_a_subjects_name_ends_at_its_first_lowercase_word() -> None:
+    ex = _read_subject("Zillow <no-reply@mail.zillow.com>",
+                       "New contact: Lauren Whitfield wants to connect",
+                       "Lauren Whitfield found you in Zillow's Agent Finder.\nLooking to: Buy\n")
+    assert ex.full_name == "Lauren Whitfield"
+
+
+def test_a_voicemail_box_is_a_notifier_and_a_statement_is_account_mail() -> None:
+    from leadmail.parsers.common import is_provider_addr
+    assert is_provider_addr("voicemail@grasshopper.example", ())
+    ex = _read_subject("Angi Leads Billing <billing@angi.example>",
+                       "Your Angi Leads statement for April 1 - April 15, 2025 is ready",
+                       "Lead charges\n04/03 Lead 3175550102 Roof Repair $74.12\n")
+    assert ex.is_lead is False

@@ -120,6 +120,7 @@ _NOREPLY = re.compile(
 _NOREPLY_IN = re.compile(r"(?:^|[-_.+])(?:no[-_.]?reply|do[-_.]?not[-_.]?reply)(?:$|[-_.+])")
 # A service's role mailboxes (RFC 2142 and the lead services' own): no person's address.
 _ROLE_BOXES = frozenset({
+    "voicemail", "voicemails", "voice", "fax", "sms", "texts", "calls",
     "leads", "lead", "newleads", "new-leads", "team", "messages", "message", "messaging",
     "service", "services", "notification", "notifications", "alert", "alerts", "updates",
     "support", "mailer", "notify", "inquiries", "enquiries", "robot", "bot", "reply",
@@ -1091,9 +1092,10 @@ def parse_layout(mail: Mail, ctx: ParseContext, layout: Layout) -> Extracted:
         m = pattern.search(mail.subject)
         if m:
             groups = m.groupdict()
-            if groups.get("name") and not not_lead_name(groups["name"], ctx):
+            name = _name_words(groups.get("name") or "")
+            if name and not not_lead_name(name, ctx):
                 if not (ex.full_name or ex.first_name):
-                    _set(ex, "full_name", groups["name"].strip(), 0.9)
+                    _set(ex, "full_name", name, 0.9)
             prop = (groups.get("prop") or "").strip(" .")
             if re.search(r"\d", prop):  # a street's number: "Nguyen, Linh — Buyer in Boise,
                 _set(ex, "property_address", prop, 0.9)  # ID" names no property
@@ -1587,6 +1589,20 @@ _ONE_NAME_PHRASE = re.compile(
     r"is interested in|wants to (?:see|tour|know|buy|rent)|is looking (?:for|to)|"
     r"replied to your|responded to your|needs an? )\b|"
     r"^\s*(?:new )?(?:message|inquiry|enquiry|chat) from ([A-ZÀ-Þ][^\W\d_]{1,30})\s*$")
+_PARTICLES = frozenset({"de", "da", "das", "do", "dos", "del", "della", "di", "du", "van", "von",
+                        "der", "den", "la", "le", "bin", "al", "y", "e"})
+
+
+def _name_words(text: str) -> str:
+    """A subject's name without the words after it: "Lauren Whitfield wants to connect" is
+    "Lauren Whitfield" (a name's words are capitalised, but for its particles)."""
+    words = text.strip().split()
+    for i, word in enumerate(words):
+        if i and word[:1].islower() and word not in _PARTICLES:
+            return " ".join(words[:i])
+    return " ".join(words)
+
+
 _NOBODY = frozenset({"someone", "somebody", "customer", "user", "visitor", "guest", "a",
                      "anonymous", "unknown", "google", "facebook", "you"})
 # A contact block with no labels: the name on its own line above a phone or email line.

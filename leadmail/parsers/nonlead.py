@@ -35,7 +35,8 @@ _ACCOUNT_SUBJECT = re.compile(
     r"update|account (update|notice|settings)|"
     # a service's bill and its renewal, a mail the agent sent that bounced, a lead taken away,
     # a site's search-engine report
-    r"your [\w+.-]+( [\w+.-]+)? (receipt|invoice)\b|subscription (renews|will renew|is renewing)|"
+    r"your [\w+.-]+( [\w+.-]+)? (receipt|invoice|statement|bill)\b|"
+    r"subscription (renews|will renew|is renewing)|"
     r"(could not|couldn't|can't|cannot) be delivered|\bto \S+( \S+)? bounced\b|"
     r"reassigned to another (agent|team member|user)|(lead|contact) (was |has been )?removed from|"
     r"^lead reassigned\b|\blead (was )?reassigned:|"
