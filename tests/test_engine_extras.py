@@ -1704,3 +1704,27 @@ def test_a_voicemail_box_is_a_notifier_and_a_statement_is_account_mail() -> None
                        "Your Angi Leads statement for April 1 - April 15, 2025 is ready",
                        "Lead charges\n04/03 Lead 3175550102 Roof Repair $74.12\n")
     assert ex.is_lead is False
+
+
+def test_an_office_line_whose_name_holds_a_number() -> None:
+    assert fields.office_line("Route 66 Harley-Davidson · 3637 S Memorial Dr, Tulsa, OK 74145 · "
+                              "(918) 555-0120")
+    assert not fields.office_line("12 Elm St · Austin, TX 78701 · (512) 555-0100")
+
+
+def test_a_booked_services_place_in_json_ld_is_the_business() -> None:
+    from leadmail.parsers import structured
+    doc = structured.parse_json(
+        '{"@context": "https://schema.org", "@type": "Reservation", "underName": {"@type": '
+        '"Person", "name": "Kwame Boateng", "email": "kwame.boateng@example.com"}, '
+        '"reservationFor": {"@type": "Service", "name": "Brake Inspection", "location": '
+        '{"@type": "Place", "name": "Precision Auto Care", "address": {"@type": '
+        '"PostalAddress", "streetAddress": "2250 S Broadway", "addressLocality": "Denver", '
+        '"addressRegion": "CO", "postalCode": "80210"}}}}', "json-ld", "html script 1")
+    assert doc is not None
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "Setmore <noreply@setmore.example>", "a@b.example", "x"
+    msg.set_content("x")
+    ex = structured.read(doc, parse_mail(msg.as_bytes()), ParseContext())
+    assert ex.email == "kwame.boateng@example.com"
+    assert not ex.property_address and not ex.address

@@ -1296,7 +1296,8 @@ def business_line(line: str) -> bool:
     if len(line) > 160:
         return False
     parts = _BUSINESS_SPLIT.split(line.strip(), maxsplit=1)
-    if len(parts) != 2 or not parts[0] or len(parts[0]) > 60 or re.search(r"\d", parts[0]):
+    if len(parts) != 2 or not parts[0] or len(parts[0]) > 60 or parts[0][:1].isdigit() or (
+            street_of(parts[0])):  # a name may hold a number ("Route 66 Harley-Davidson")
         return False
     if len(parts[0].split()) > 5 or not parts[0][:1].isupper():
         return False

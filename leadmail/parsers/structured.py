@@ -104,10 +104,14 @@ def _role(key: str, parent: str) -> str:
     squashed = key.replace(" ", "")
     if _SKIP.match(squashed):
         return "skip"
+    if squashed == "location" and parent == "booking":
+        return "agent"  # a booked service's or event's place: the business's own
     if _AGENT.search(squashed):
         return "agent"
     if _PROPERTY.search(squashed):
         return "property"
+    if squashed in ("reservationfor", "event", "appointment", "booking"):
+        return "booking"
     return parent
 
 
@@ -121,7 +125,8 @@ def _flatten_json(node: Any, path: tuple[str, ...], role: str, out: list[Leaf]) 
         kind = node.get("@type")
         if isinstance(kind, list):
             kind = kind[0] if kind else None
-        if isinstance(kind, str) and kind:
+        if isinstance(kind, str) and kind and role != "agent":
+            # (a business's own node stays its own whatever its type: "Place", "Residence")
             role = _role(canonical(kind), role)
         for key, value in list(node.items())[:500]:
             if not isinstance(key, str) or key.startswith("@"):
