@@ -1728,3 +1728,22 @@ def test_a_booked_services_place_in_json_ld_is_the_business() -> None:
     ex = structured.read(doc, parse_mail(msg.as_bytes()), ParseContext())
     assert ex.email == "kwame.boateng@example.com"
     assert not ex.property_address and not ex.address
+
+
+def test_a_form_webhooks_answers_list_reads_by_its_questions() -> None:
+    body = ('{"event_type": "form_response", "form_response": {"definition": {"fields": ['
+            '{"id": "f1", "ref": "first_name", "title": "What\'s your first name?"}, '
+            '{"id": "f2", "ref": "last_name", "title": "And your last name?"}, '
+            '{"id": "f3", "ref": "email", "title": "Best email?"}, '
+            '{"id": "f6", "ref": "home", "title": "Is there a specific home you\'re interested '
+            'in?"}, {"id": "f8", "ref": "notes", "title": "Anything else we should know?"}]}, '
+            '"answers": [{"type": "text", "text": "Marguerite", "field": {"id": "f1"}}, '
+            '{"type": "text", "text": "Osei", "field": {"id": "f2"}}, '
+            '{"type": "email", "email": "marguerite.osei@example.com", "field": {"id": "f3"}}, '
+            '{"type": "text", "text": "2207 Crestline Dr, Cedar Park, TX 78613", "field": {"id": '
+            '"f6"}}, {"type": "text", "text": "We need a fenced yard.", "field": {"id": "f8"}}]}}')
+    ex = _read_subject("Make <noreply@make.example>", "New Typeform response", body)
+    assert (ex.first_name, ex.last_name) == ("Marguerite", "Osei")
+    assert ex.email == "marguerite.osei@example.com"
+    assert ex.property_address == "2207 Crestline Dr, Cedar Park, TX 78613"
+    assert ex.message == "We need a fenced yard."

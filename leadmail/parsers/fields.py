@@ -278,6 +278,8 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                            r"\bendereço\b|\bindirizzo\b")),
     # "The following lead is interested in" / "The Cove at Tiburon: 1 Bed 1 Bath"
     ("property_address", re.compile(r"(?i)\b(is|are) interested in\b|\binquir(y|ing) about\b|"
+                                    r"\b(?:home|house|property|listing) you(?:'re|’re| are) "
+                                    r"interested in\b|"
                                     r"\basking about\b")),
 )
 

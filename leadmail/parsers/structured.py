@@ -176,8 +176,45 @@ def parse_json(text: str, kind: str, where: str) -> Document | None:
     if not isinstance(data, (dict, list)):
         return None
     doc = Document(kind, where)
-    _flatten_json(data, (), "person", doc.leaves)
+    _flatten_json(_answers_flat(data), (), "person", doc.leaves)
     return doc
+
+
+def _answers_flat(data: Any) -> Any:
+    """A form webhook's answers list as label -> value ("answers": [{"type": "email", "email":
+    "a@b.org", "field": {"id": "f3", "ref": "email"}}], titles under "definition"), the way
+    Typeform and the form tools modelled on it send them; any other document as it is."""
+    root = data.get("form_response", data) if isinstance(data, dict) else None
+    if not isinstance(root, dict):
+        return data
+    answers = root.get("answers")
+    if not isinstance(answers, list) or not answers:
+        return data
+    titles: dict[str, str] = {}
+    definition = root.get("definition")
+    if isinstance(definition, dict) and isinstance(definition.get("fields"), list):
+        for f in definition["fields"][:200]:
+            if isinstance(f, dict) and isinstance(f.get("id"), str):
+                titles[f["id"]] = str(f.get("title") or "")[:200]
+    flat: dict[str, Any] = {}
+    for item in answers[:200]:
+        if not isinstance(item, dict) or not isinstance(item.get("field"), dict):
+            return data  # no answers list of this shape
+        kind, field = item.get("type"), item["field"]
+        value = item.get(kind) if isinstance(kind, str) else None
+        if isinstance(value, dict):  # "choice": {"label": "$450,000 - $525,000"}
+            value = value.get("label") or value.get("other")
+        elif isinstance(value, list):
+            value = ", ".join(str(v) for v in value[:20])
+        if value is None or isinstance(value, (bool, dict)):
+            continue
+        title = titles.get(str(field.get("id")), "") or str(field.get("title") or "")
+        for label in (title, str(field.get("ref") or "")):
+            if label and label not in flat:
+                flat[label] = str(value)
+    rest = {k: v for k, v in data.items() if k != "form_response"} if isinstance(data, dict) \
+        else {}
+    return {**rest, **flat} if flat else data
 
 
 def parse_xml(text: str, where: str) -> Document | None:
