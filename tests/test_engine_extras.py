@@ -1747,3 +1747,13 @@ def test_a_form_webhooks_answers_list_reads_by_its_questions() -> None:
     assert ex.email == "marguerite.osei@example.com"
     assert ex.property_address == "2207 Crestline Dr, Cedar Park, TX 78613"
     assert ex.message == "We need a fenced yard."
+
+
+@pytest.mark.parametrize("sender", [
+    '"CENTURY21.com" <leads@century21.example>',
+    '"ColdwellBankerHomes.com" <leads@coldwellbankerhomes.example>'])
+def test_a_franchises_own_site_is_website(sender: str) -> None:
+    ex = _read_subject(sender, "New inquiry: 1820 Vista Del Mar",
+                       "Name: Ana Ruiz\nEmail: ana.ruiz@example.com\nPhone: 310-555-0141\n"
+                       "Property: 1820 Vista Del Mar, Malibu, CA 90265\n")
+    assert ex.source == "Website"

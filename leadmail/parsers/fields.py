@@ -1439,6 +1439,10 @@ BROKERAGE_WORDS = (
     r"(?:lead )?router|leasing|property management|apartments")
 # ... and the words a brokerage's name shares with some providers' ("Bluebonnet Home",
 # "Hill Country Homes", "Rocket Homes").
+# A franchise's name run together in a site's name: "CENTURY21.com", "ColdwellBankerHomes.com".
+_BROKERAGE_GLUED = re.compile(r"century21|coldwellbanker|sothebys|kellerwilliams|remax|"
+                              r"berkshirehathaway|howardhanna|longandfoster|longfoster|"
+                              r"douglaselliman|exprealty|bhhs")
 _SITE_WORDS = re.compile(r"(?i)\b(homes|properties|property group|group|home|" + BROKERAGE_WORDS
                          + r")\b")
 
@@ -1500,8 +1504,9 @@ def fallback_brand(from_name: str) -> str | None:
         name = _GENERIC_NAME.sub(" ", via.group(1)).strip(" -|:\"")
         return name if 2 <= len(name) <= 40 and not _SITE_WORDS.search(name) else None
     name = (from_name or "").strip().strip('"')
-    if not name or _SITE_WORDS.search(name):
-        return None
+    if not name or _SITE_WORDS.search(name) or _BROKERAGE_GLUED.search(
+            re.sub(r"[\W_]+", "", name.lower())):
+        return None  # ("CENTURY21.com", "ColdwellBankerHomes.com": a franchise's own site)
     name = _GENERIC_NAME.sub(" ", name).strip(" -|:")
     product = _PRODUCT_TIER.search(name[:60])
     if product and product.start() >= 2:
