@@ -1757,3 +1757,11 @@ def test_a_franchises_own_site_is_website(sender: str) -> None:
                        "Name: Ana Ruiz\nEmail: ana.ruiz@example.com\nPhone: 310-555-0141\n"
                        "Property: 1820 Vista Del Mar, Malibu, CA 90265\n")
     assert ex.source == "Website"
+
+
+def test_a_vehicles_service_is_a_service_job() -> None:
+    ex = _read_subject("Jens Vogel <jens.vogel@example.de>", "Termin für Inspektion",
+                       "Guten Tag,\n\nich möchte einen Termin für die Inspektion meines 2016 VW "
+                       "Golf 1.4 TSI vereinbaren. Telefon: 0151 55501470\n\nViele Grüße\nJens "
+                       "Vogel\n")
+    assert ex.segment is None  # a service's customer, not a buyer of the car

@@ -240,7 +240,11 @@ SERVICE_TITLE = Folded(
     r"flooring|insurance|coverage|refinanc\w*|refi|heloc|cash-?out|home equity|"
     r"property management|movers|moving quote|" + _INSURANCE + r"|"
     r"service (request|call|appointment)|servicing|boiler|emergency service|"
-    r"free (estimate|quote)|estimate request|request (a|an) (free )?estimate)\b")
+    r"free (estimate|quote)|estimate request|request (a|an) (free )?estimate|"
+    # a vehicle's service, in the languages of direct mail
+    r"brakes?|brake (job|inspection|repair)|oil change|tune-?up|wheel alignment|"
+    r"tire rotation|inspektion|reparatur|werkstatttermin|révision|réparation|reparación|"
+    r"mantenimiento|revisão|tagliando)\b")
 _SERVICE_NOUNS = (
     r"remodel\w*|renovat\w+|repairs?|landscap\w+|landscaper|lawn|sod|xeriscap\w+|roofing|"
     r"roof (?:repair|replacement|leak|inspection)|hvac|furnace|a/?c|air condition\w*|"
