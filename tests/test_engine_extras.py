@@ -1765,3 +1765,11 @@ def test_a_vehicles_service_is_a_service_job() -> None:
                        "Golf 1.4 TSI vereinbaren. Telefon: 0151 55501470\n\nViele Grüße\nJens "
                        "Vogel\n")
     assert ex.segment is None  # a service's customer, not a buyer of the car
+
+
+def test_a_named_vehicle_takes_the_model_year_the_mail_gives() -> None:
+    ex = _read_subject("Jürgen Hoffmann <j.hoffmann@example.de>", "Inspektion und Bremsen",
+                       "Sehr geehrte Damen und Herren,\n\nmein VW Golf 1.4 TSI (Baujahr 2016, ca. "
+                       "112.000 km) ist fällig für die Inspektion.\n\nMit freundlichen Grüßen\n"
+                       "Jürgen Hoffmann\n")
+    assert ex.property_address == "2016 VW Golf 1.4 TSI"

@@ -263,6 +263,10 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         result.property_address = vehicle
         result.confidence["property_address"] = 0.5
         result.trace["property_address"] = {"won": vehicle, "why": "a vehicle named"}
+    elif (prop := str(result.property_address or "")) and not re.match(r"(?:19|20)\d\d ", prop) \
+            and vehicle_named(prop) and (built := _MODEL_YEAR.search(mail.text[:6000])):
+        # "mein VW Golf 1.4 TSI (Baujahr 2016, ...)": the vehicle with its model year
+        result.property_address = f"{built.group(1)} {prop}"
     kind = engine.brand_kind(result.source)
     if ((kind == "insurance" or (kind == "mortgage" and _REFINANCE.search(
             f"{mail.subject}\n{mail.text[:3000]}"))) and not result.address
