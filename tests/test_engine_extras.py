@@ -1773,3 +1773,11 @@ def test_a_named_vehicle_takes_the_model_year_the_mail_gives() -> None:
                        "112.000 km) ist fällig für die Inspektion.\n\nMit freundlichen Grüßen\n"
                        "Jürgen Hoffmann\n")
     assert ex.property_address == "2016 VW Golf 1.4 TSI"
+
+
+def test_a_dealers_block_is_the_dealers() -> None:
+    # AutoTrader's "DEALER INFORMATION" rows (its name, then its street) after the shopper's
+    path = Path(__file__).parent / "fixtures/blind/set18/b_autotrader_camry.eml"
+    ex = parsers.extract(parse_mail(path.read_bytes()), ParseContext())
+    assert "8400 Research Blvd" not in str(ex.address)  # (the shopper's ZIP alone is kept)
+    assert ex.property_address == "2021 Toyota Camry SE"

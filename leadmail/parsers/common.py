@@ -816,6 +816,10 @@ _OWN_ADDRESS = frozenset({"mailing address", "home address", "current address", 
 _WORDS_KEY = re.compile(r"\b(?:comments?|message|questions?|inquiry|enquiry)\b")
 
 
+_BUSINESS_KEY = re.compile(r"^(?:dealer|dealership|store|office|brokerage|business|company)"
+                           r"(?: name)?$")
+
+
 def _scoped(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Pairs with their section headings applied and dropped: under a listing heading, or
     next to a row only a listing has ("Price", "MLS #", "Property Name"), a bare address row
@@ -823,10 +827,18 @@ def _scoped(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     heading ("Contact Information") ends the listing's section."""
     out: list[tuple[str, str]] = []
     listing = False
+    business = False  # under "Dealer: Lone Star Toyota": its address and phone are its own
     for key, value in pairs:
         if key in (LISTING_HEADING, PERSON_HEADING):
             listing = key == LISTING_HEADING
+            business = False
             continue
+        if _BUSINESS_KEY.match(key):
+            business = True
+        elif business and (key in _ADDRESS_PARTS or field_of(key) in ("address", "phone")):
+            continue
+        elif field_of(key) in ("full_name", "first_name", "last_name", "email", "message"):
+            business = False
         if listing and key in _ADDRESS_PARTS:
             key = f"property {key}"
         elif listing and field_of(key) == "address" and key not in _OWN_ADDRESS:
