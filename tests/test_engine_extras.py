@@ -1781,3 +1781,13 @@ def test_a_dealers_block_is_the_dealers() -> None:
     ex = parsers.extract(parse_mail(path.read_bytes()), ParseContext())
     assert "8400 Research Blvd" not in str(ex.address)  # (the shopper's ZIP alone is kept)
     assert ex.property_address == "2021 Toyota Camry SE"
+
+
+def test_a_robots_notice_quoting_the_person() -> None:
+    ex = _read_subject("Compass <no-reply@compass.example>", "New comment on 22 Ridgeview Ter",
+                       "COMPASS\n\nJenna Morales commented on a home in Montclair Homes\n\n22 "
+                       "Ridgeview Ter, Montclair, NJ 07043\n\n$975,000 | 4 BD | 2.5 BA\n\nJenna "
+                       "Morales · jenna.morales@example.com · 2m ago\n\n“Love the kitchen, but is "
+                       "the third bedroom really only 9x10?”\n\nReply in Collections\n")
+    assert ex.source != "Direct"  # a robot's notice is no person's own mail
+    assert ex.message == "Love the kitchen, but is the third bedroom really only 9x10?"

@@ -16,6 +16,7 @@ from leadmail.parsers.common import (
     SERVICE_TITLE,
     all_pairs,
     from_domain_in,
+    gateway_phone,
     is_notifier,
     is_rental,
     is_vehicle,
@@ -222,7 +223,10 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         # A phone system's or a service's relay of someone's words (a voicemail, a text) is
         # that service's lead, never "Direct": a person's own mail comes from the person.
         found, why = website_brand(mail)
-        if found and found != "Website":
+        if not found and gateway_phone(mail.from_addr) is None:
+            found = "Website"  # a robot no brand names: a site's own (a brokerage's); a
+            # carrier's SMS gateway carries the person's own text ("Direct")
+        if found:
             result.trace["source"] = {"won": found, "why": why, "reader": result.source}
             result.source = found
     if result.full_name and (via := _VIA_BRAND.search(result.full_name)):

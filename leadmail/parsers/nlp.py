@@ -551,7 +551,14 @@ def read_person(mail: Mail, ctx: ParseContext, relay_domains: tuple[str, ...] = 
     else:
         words = None
     ex = extract_free_text(text, ctx, mail, name_known=person)
-    if words:
+    lines = mail.text.split("\n")
+    quoted = engine.quoted_message(lines, engine.footer_start(lines)) if (
+        sender is None and not relay_domains) else None
+    if quoted and len(quoted.value) >= 20:
+        # a robot's notice quoting the person ("Jenna Morales commented on a home" / ...
+        # / "“Love the kitchen, but ...”"): the quoted words are theirs
+        ex.message, ex.confidence["message"] = quoted.value, 0.8
+    elif words:
         ex.message, ex.confidence["message"] = words, 0.8
     elif sender is None and not relay_domains and telephony_relay(mail):
         ex.message = None  # a missed call: the notice's rows are nobody's words
