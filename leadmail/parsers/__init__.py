@@ -219,7 +219,7 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         result.message = None
         result.confidence.pop("message", None)
     if isinstance(parser, DirectParser) and result.source == DirectParser.name and (
-            is_notifier(mail)):
+            is_notifier(mail)) and not parser_name:  # (a rule forcing Direct means Direct)
         # A phone system's or a service's relay of someone's words (a voicemail, a text) is
         # that service's lead, never "Direct": a person's own mail comes from the person.
         found, why = website_brand(mail)

@@ -153,7 +153,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     daemon = DaemonProc(config, smtp, tmp / "daemon.log").start()
     base = f"http://127.0.0.1:{http}"
     try:
-        wait_for(lambda: _up(base), timeout=15)
+        # start-up (models, migrations, golden samples) on a loaded 2-core box can pass 15 s
+        wait_for(lambda: _up(base), timeout=60)
         ids = []
         for i, (first, last) in enumerate([("Gus", "Grant"), ("Hana", "Hill"), ("Ivo", "Ives"),
                                            ("Jo", "James"), ("Kim", "Kerr"), ("Lea", "Lund")]):
