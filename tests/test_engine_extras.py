@@ -1791,3 +1791,11 @@ def test_a_robots_notice_quoting_the_person() -> None:
                        "the third bedroom really only 9x10?”\n\nReply in Collections\n")
     assert ex.source != "Direct"  # a robot's notice is no person's own mail
     assert ex.message == "Love the kitchen, but is the third bedroom really only 9x10?"
+
+
+def test_a_uk_postcode_names_the_phones_country() -> None:
+    ex = _read_subject("Bark <team@bark.example>", "New lead: gardener in Bristol",
+                       "Name: Oliver Hughes\nLocation: Bristol BS6 6AF\nPhone: 07700 900123\n"
+                       "Details: Hedge trimming and lawn care every two weeks.\n")
+    assert normalize.phone(ex.phone, "GB") == "+447700900123"
+    assert ex.phone and ex.phone.replace(" ", "").endswith("7700900123")

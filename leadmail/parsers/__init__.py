@@ -141,6 +141,8 @@ def sender_region(addr: str) -> str | None:
     return region if region in phonenumbers.SUPPORTED_REGIONS else None
 
 
+# A UK postcode after a town: "Bristol BS6 6AF", "Sheffield, S17 3QG".
+_UK_PLACE = re.compile(r"[^\W\d_]{3,}\,? (?:[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2})\b")
 # A US street's "City, ST ZIP", with a state's own code.
 _US_PLACE = re.compile(
     r"\d{1,6} [^\n,]{2,40}, [^\W\d_][^\n,]{1,30},? (?:A[KLRZ]|C[AOT]|D[CE]|FL|GA|HI|I[ADLN]|"
@@ -154,6 +156,10 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
                  skip: tuple[Parser, ...] = ()) -> tuple[Extracted, Parser]:
     """The named parser's (or the first claiming one's) reading, structured data first."""
     region = sender_region(mail.from_addr) or engine.provider_region(mail.from_addr)
+    if region is None and _UK_PLACE.search(mail.text[:20000]) and not _US_PLACE.search(
+            mail.text[:20000]):
+        # a .com service's job in Bristol ("BS8 4BP", "07700 900123"): the UK's phones
+        region = "GB"
     if region and region != "US" and _US_PLACE.search(mail.text[:20000]):
         # A person writing from a German address about their home in Texas ("Unsere Adresse:
         # 612 W Main St, Fredericksburg, TX 78624", "Telefon: (830) 555-0126"): the place they
