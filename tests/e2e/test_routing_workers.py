@@ -61,6 +61,9 @@ def test_three_daemons_600_leads_weighted_and_each_assigned_once(
     db.upgrade(url)
     for d in daemons:
         d.start()
+    # Each daemon's pipeline is ready to take mail before the backlog lands: one that starts
+    # its reader processes late on a loaded box would find the others had drained it.
+    wait_for(lambda: all("readers ready" in d.log_text() for d in daemons), timeout=120)
     engine = db.make_engine(url)
     started = time.monotonic()
     for n in range(LEADS):
