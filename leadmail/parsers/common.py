@@ -802,14 +802,12 @@ _LISTING_KEYS = frozenset({
     "price", "list price", "listing price", "asking price", "rent", "monthly rent", "mls",
     "mls #", "mls number", "mls id", "mls no", "property name", "property phone",
     "property id", "listing id", "listing number", "listing #", "floor plan", "community"})
-# Where the person lives now, never the home a notice is about ("Current address:" on a
-# buyer's referral). A seller's "Home address" is the home they sell.
-_WHERE_THEY_LIVE = frozenset({"current address", "mailing address", "owner mailing address",
-                              "billing address", "residential address", "postal address",
-                              "permanent address"})
 _OWN_ADDRESS = frozenset({"mailing address", "home address", "current address", "owner address",
                           "owner mailing address", "billing address", "residential address",
                           "postal address", "permanent address"})
+# Where the person lives now, never the home a notice is about ("Current address:" on a
+# buyer's referral). A seller's "Home address" (an owner's) is the home they sell.
+_WHERE_THEY_LIVE = _OWN_ADDRESS - {"home address", "owner address"}
 
 
 # A label no listing has: its value is a person's words under any heading.

@@ -359,8 +359,9 @@ def _after_greeting(lines: list[str], value: str, end: int) -> tuple[str, int]:
     return "\n\n".join(out), i
 
 
-# A vehicle's rows stacked under its heading: "Vehicle" / "Year" / "2019" / "Make" / "Mazda".
-_VEHICLE_PART_LABEL = re.compile(r"(?i)^(?:vehicle |car )?(?:year|make|model|trim)$")
+# A vehicle's part as a label names it: rows stacked under its heading ("Vehicle" / "Year" /
+# "2019" / "Make" / "Mazda"), a document's keys ("year", "vehicle make").
+VEHICLE_PART_LABEL = re.compile(r"(?i)^(?:vehicle |car )?(year|make|model|trim)$")
 
 
 def _stacked_label(line: str) -> bool:
@@ -386,7 +387,7 @@ def next_line_pairs(text: str, field_of) -> list[tuple[str, str, int]]:
             continue
         key = label_key(raw)
         target = field_of(key)
-        if target is None and not raw.endswith("?") and not _VEHICLE_PART_LABEL.match(raw):
+        if target is None and not raw.endswith("?") and not VEHICLE_PART_LABEL.match(raw):
             i += 1
             continue
         j = i + 1
@@ -397,7 +398,7 @@ def next_line_pairs(text: str, field_of) -> list[tuple[str, str, int]]:
             continue
         nxt = lines[j].strip()
         if (field_of(label_key(nxt)) is not None or _LABEL_COLON.match(nxt)
-                or _VEHICLE_PART_LABEL.match(nxt)) and target not in ("message", "notes"):
+                or VEHICLE_PART_LABEL.match(nxt)) and target not in ("message", "notes"):
             i += 1  # two labels in a row: this one has no value ("Imóvel" / "Tipo: Casa")
             continue
         if target in ("message", "notes") or raw.endswith("?"):

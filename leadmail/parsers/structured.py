@@ -37,6 +37,7 @@ from leadmail.parsers.common import (
     not_lead_name,
     not_lead_phone,
 )
+from leadmail.parsers.fields import VEHICLE_PART_LABEL
 from leadmail.parsers.text import label_key
 
 MAX_DOC = 1_000_000  # characters of one document, at most
@@ -384,10 +385,6 @@ def documents(mail: Mail) -> list[Document]:
 # --------------------------------------------------------------------------- reading
 
 
-# A vehicle's parts, as a document's keys name them ("year", "vehicle_make", "model").
-_VEHICLE_PART = re.compile(r"^(?:vehicle |car )?(year|make|model|trim)$")
-
-
 def _target(key: str) -> str | None:
     alias = _ALIASES.get(key, key) if key in _ALIASES else key
     if alias is None:
@@ -420,7 +417,7 @@ def read(doc: Document, mail: Mail, ctx: ParseContext) -> Extracted:
         key = _ALIASES.get(leaf.key, leaf.key)
         if key is None:
             continue
-        part = _VEHICLE_PART.match(key)
+        part = VEHICLE_PART_LABEL.match(key)
         if part and len(leaf.value) <= 40 and (leaf.role == "property" or key != part.group(1)):
             vehicle.setdefault(part.group(1), leaf.value.strip())
             continue
