@@ -1799,3 +1799,33 @@ def test_a_uk_postcode_names_the_phones_country() -> None:
                        "Details: Hedge trimming and lawn care every two weeks.\n")
     assert normalize.phone(ex.phone, "GB") == "+447700900123"
     assert ex.phone and ex.phone.replace(" ", "").endswith("7700900123")
+
+
+@pytest.mark.parametrize("trailer", [
+    "Please contact the prospect within 24 hours.",  # the person in the third person
+    "Renter leads convert best when answered within the hour.",
+    "The recording is attached to this email.",
+    "Hosted by Dana Ruiz, Lakeside Realty, 400 Shore Dr, Madison, WI 53703 · (608) 555-0110",
+    "UNIT DETAILS\nBeds: 2\nBaths: 1\nListing ID: 88812",  # a heading and its rows
+])
+def test_what_a_notification_prints_under_the_words_is_not_theirs(trailer: str) -> None:
+    ex = _read_subject("Rentals Hub <leads@rentalshub.example>", "New inquiry: 12 Elm St #3",
+                       "Name: Priya Natarajan\nEmail: priya.n@example.com\n\nMessage:\nIs the "
+                       "unit still open for March? We have one cat.\n\n" + trailer + "\n")
+    assert ex.message == "Is the unit still open for March? We have one cat."
+
+
+def test_a_later_paragraph_of_the_persons_stays() -> None:
+    # the same place under the words, but the person's own: "we", a question
+    body = ("Name: Priya Natarajan\nEmail: priya.n@example.com\n\nMessage:\nIs the unit still "
+            "open for March?\n\nWe can meet the landlord at 400 Shore Dr, Madison, WI 53703.\n")
+    ex = _read_subject("Rentals Hub <leads@rentalshub.example>", "New inquiry", body)
+    assert ex.message is not None and ex.message.endswith("Madison, WI 53703.")
+
+
+def test_an_id_row_run_on_under_the_words_is_cut() -> None:
+    ex = _read_subject("Pro Jobs <leads@projobs.example>", "New job request",
+                       "Customer: Omar Haddad\nPhone: (512) 555-0190\n\nDetails:\nThe "
+                       "kitchen faucet leaks under the sink, need it fixed this week.\n"
+                       "Request #: PJ-2210934\n")
+    assert ex.message == "The kitchen faucet leaks under the sink, need it fixed this week."

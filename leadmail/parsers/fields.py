@@ -1279,7 +1279,7 @@ def _cut_lines(para: str) -> str:
     for i, line in enumerate(lines[1:], 1):
         s = line.strip()[:LINE_MAX]
         if (_IN_LINE_NOTICE.search(s) or _NOTICE_WORDS.search(s) or _COMPANY_LINE.search(s)
-                or _TRAILER.match(s) or business_line(s)):
+                or _TRAILER.match(s) or business_line(s) or _ID_ROW.match(s)):
             return "\n".join(lines[:i]).strip()
     return para
 
@@ -1340,6 +1340,35 @@ def _provider_paragraph(para: str) -> bool:
     return not _FIRST_PERSON.search(para) and brand_named(para) is not None
 
 
+# The person spoken of in the third person, by the word a notification uses for them.
+_ROLE_WORD = re.compile(r"(?i)\b(?:prospect|lead|shopper|consumer|customer|renter|tenant|applicant|"
+                        r"homeowner|borrower|visitor|caller)s?\b")
+_ATTACHED = re.compile(r"(?i)\battached to this (?:e-?mail|message)\b")
+_ID_ROW = re.compile(r"(?i)^[^\W\d][\w .'/-]{0,30}(?:#|\bid\b|\bno\.|\bnumber\b|\bref\b)\s*:\s*"
+                     r"[\w-]{0,20}\d")
+_POSTAL_TAIL = re.compile(r"\b[A-Z]{2},? \d{5}(?:-\d{4})?(?:\s*[,·|•–-]\s*[+(]?\d[\d ().-]{8,}\d)?"
+                          r"\s*$")
+_BARE_ROW = re.compile(r"^[^\W\d][\w .'’/()-]{0,40}\s?:[ \t]+\S")
+
+
+def not_the_persons(para: str) -> bool:
+    """A later paragraph under the person's words that speaks with no word of theirs (no "I",
+    no "we", no question): of the person in the third person ("Please contact the prospect
+    within 24 hours", "Seller leads convert best ..."), of an attachment, or as a record: rows
+    under a heading ("VEHICLE INFORMATION" / "Year: 2021"), a line ending in a postal code or
+    a phone ("Hosted by Lena Park, ..., Walnut Creek, CA 94596 · (925) 555-0110")."""
+    if _FIRST_PERSON.search(para) or "?" in para:
+        return False
+    lines = [ln.strip() for ln in para.strip().split("\n") if ln.strip()]
+    if not lines:
+        return False
+    if _ROLE_WORD.search(para) or _ATTACHED.search(para):
+        return True
+    if len(lines) > 1 and all(_BARE_ROW.match(ln) for ln in lines[1:]):
+        return True  # a heading and its rows
+    return any(_POSTAL_TAIL.search(ln[:LINE_MAX]) for ln in lines)
+
+
 def _cut_trailer(text: str) -> str:
     """The message without what a notification prints after it: from the first later
     paragraph that is a reply instruction, a footer or the provider's sign-off line."""
@@ -1362,7 +1391,8 @@ def _cut_trailer(text: str) -> str:
                 or _URL_IN.search(first) or (_NAMED_ADDRESS.search(first)
                                              and len(first) <= 140)
                 or (_DOMAIN_WORD.search(first) and re.search(r"\d", first))
-                or business_line(first) or _provider_paragraph(para)):
+                or business_line(first) or _provider_paragraph(para)
+                or not_the_persons(para)):
             break
         kept.append(para)
     return "\n\n".join(kept).strip()
