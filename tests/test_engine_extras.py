@@ -1829,3 +1829,16 @@ def test_an_id_row_run_on_under_the_words_is_cut() -> None:
                        "kitchen faucet leaks under the sink, need it fixed this week.\n"
                        "Request #: PJ-2210934\n")
     assert ex.message == "The kitchen faucet leaks under the sink, need it fixed this week."
+
+
+@pytest.mark.parametrize(("purpose", "price"), [
+    ("Cash-out refinance", None), ("Rate/term refinance", None), ("HELOC", None),
+    ("Purchase", 450000)])
+def test_a_refinance_names_no_price(purpose: str, price: int | None) -> None:
+    ex = _read_subject("Rate Finder <leads@ratefinder.example>", "New mortgage lead",
+                       f"First Name: Ramon\nLast Name: Estrada\nEmail: ramon.e@example.com\n"
+                       f"Loan purpose: {purpose}\nEstimated home value: $450,000\n")
+    from leadmail.draft import lead_price
+    assert lead_price(ex.price) == price
+    if price is None:  # the home's value stays with the lead
+        assert "450" in ex.custom_fields["home_value"]

@@ -286,6 +286,12 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         # live elsewhere ("Property Address" on a home-insurance quote). A purchase loan's
         # home is the one they buy.
         result.address = result.property_address
+    if result.price is not None and _refinance(mail):
+        # A refinance or a home-equity loan buys nothing: the home's value is no price (it
+        # stays with the lead's custom fields).
+        result.custom_fields.setdefault("home_value", str(result.price))
+        result.trace["price"] = {"won": None, "why": "a refinance: the home's value, no price"}
+        result.price = None
     if engine.brand_kind(result.source) == "services" and not result.address:
         # A home-services job (Thumbtack, Angi, Yelp) is at the customer's own home.
         result.address, result.property_address = result.property_address, None
@@ -362,6 +368,18 @@ def relayed_source(mail: Mail, relay: str) -> tuple[str, str] | None:
 
 
 _REFINANCE = re.compile(r"(?i)\b(refinanc\w*|refi|heloc|cash-?out|home equity)\b")
+_LOAN_KEY = re.compile(r"(?i)\b(?:loan|product|purpose|lead form|form|request|type)\b")
+
+
+def _refinance(mail: Mail) -> bool:
+    """The mail is about refinancing a home the person owns: its subject says so, or a row
+    naming the loan ("Loan purpose: Cash-out refinance", "Product: Mortgage Refinance")."""
+    if _REFINANCE.search(mail.subject[:300]):
+        return True
+    return any(_LOAN_KEY.search(key) and _REFINANCE.search(value[:200])
+               for key, value in all_pairs(mail)[:80])
+
+
 _VIA_BRAND = re.compile(r"\s+(?:from|via|through|vía)\s+[A-Z][\w.&'-]*(?:\s[A-Z][\w.&'-]*)?"
                         r"\s*$")
 _INITIAL_ONLY = re.compile(r"^([A-ZÀ-Þ][a-zà-ÿ]+) ([A-ZÀ-Þ])\.?$")
