@@ -1842,3 +1842,12 @@ def test_a_refinance_names_no_price(purpose: str, price: int | None) -> None:
     assert lead_price(ex.price) == price
     if price is None:  # the home's value stays with the lead
         assert "450" in ex.custom_fields["home_value"]
+
+
+@pytest.mark.parametrize("deal", ["Autohub Price", "Price Promise", "Our Price"])
+def test_a_portals_price_under_the_sticker_is_the_price(deal: str) -> None:
+    ex = _read_subject("Autohub <leads@autohub.example>", "Price quote: 2024 Kia Sorento LX",
+                       f"Customer: Dana Whitfield\nEmail: dana.w@example.com\n\nMSRP: $33,520\n"
+                       f"{deal}: $32,105\nEst. Monthly Payment: $489/mo\n")
+    from leadmail.draft import lead_price
+    assert lead_price(ex.price) == 32105

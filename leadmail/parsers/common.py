@@ -524,6 +524,16 @@ def address_label(key: str) -> str:
 _STICKER = re.compile(r"\b(?:msrp|sticker|retail)\b")
 _DEAL_PRICE = re.compile(r"\b(?:offer|internet|e ?price|sale|selling|special|our|your|dealer|"
                          r"discount\w*|final|out the door|best)\b")
+_NOT_DEAL = re.compile(r"\b(?:msrp|sticker|retail|invoice|trade|monthly|payment|down|rebate)\b")
+
+
+def _deal_key(key: str) -> bool:
+    """A price row after the sticker that names what the car actually goes for: a dealer's
+    or a portal's offer ("Internet Price", "TrueCar Price", "Price Promise")."""
+    return bool(_DEAL_PRICE.search(key) or ("price" in key.split()
+                                             and not _NOT_DEAL.search(key)))
+
+
 # A word that qualifies a price label without changing what it names.
 _PRICE_QUALIFIERS = frozenset({
     "listed", "listing", "maximum", "max", "minimum", "min", "monthly", "weekly", "desired",
@@ -941,7 +951,7 @@ def apply_pairs(
             continue
         target = next((f for f, labels in FIELD_LABELS.items() if key in labels), None)
         if (target is None and ex.price and _STICKER.search(price_key)
-                and _DEAL_PRICE.search(key) and (field_of(key) == "price"
+                and _deal_key(key) and (field_of(key) == "price"
                                                  or "price" in key.split())):
             target = "price"  # "MSRP: $32,615" then "TrueCar Price Offer: $30,870"
         if target == "address" and key not in _WHERE_THEY_LIVE and (
@@ -1012,7 +1022,7 @@ def apply_pairs(
             if engine.price_value(value) is not None or _DIGIT_RUN.search(value):
                 # as written: draft.build reads ranges and "465 000 €"; "Price Range: n/a"
                 # gives none, and a later "List Price: $299,999" still can
-                if ex.price and _STICKER.search(price_key) and _DEAL_PRICE.search(key):
+                if ex.price and _STICKER.search(price_key) and _deal_key(key):
                     ex.price = None  # "MSRP: $32,615" then "TrueCar Price Offer: $30,870"
                 if not ex.price:
                     price_key = key
