@@ -1851,3 +1851,19 @@ def test_a_portals_price_under_the_sticker_is_the_price(deal: str) -> None:
                        f"{deal}: $32,105\nEst. Monthly Payment: $489/mo\n")
     from leadmail.draft import lead_price
     assert lead_price(ex.price) == 32105
+
+
+def test_a_jobs_place_on_a_form_with_no_segment_is_the_customers_own() -> None:
+    # a form builder's job request ("Free Fence Estimate", "Project Description: ...")
+    path = Path(__file__).parent / "fixtures/blind/set19/b_jotform_fence.eml"
+    ex = parsers.extract(parse_mail(path.read_bytes()), ParseContext())
+    assert ex.address == "1419 Seabrook Dr, Mount Pleasant, SC 29464"
+    assert ex.property_address is None
+
+
+def test_a_property_to_manage_stays_the_property() -> None:
+    ex = _read_subject("Forms <noreply@formsite.example>", "New submission: Property Management "
+                       "Inquiry", "Name: Ingrid Fair\nEmail: ingrid.f@example.org\nProperty "
+                       "address: 2810 E 12th St, Austin, TX 78702\nProject: Need a manager for my "
+                       "duplex.\n")
+    assert ex.property_address == "2810 E 12th St, Austin, TX 78702" and ex.address is None

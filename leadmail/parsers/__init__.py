@@ -326,10 +326,14 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         # A renter is a customer, not a buyer, however a reader or a document labelled them
         # (a vehicle's "$389/mo" is its payment, not a rent).
         result.segment = "Seller" if segment_hint(result.message) == "Seller" else None
-    if result.segment in ("Buyer", "Seller") and service_job(mail, result):
+    if (result.segment in ("Buyer", "Seller") or (
+            result.segment is None and result.property_address and not result.address
+            and not _MANAGED.search(f"{mail.subject}\n{mail.text[:2000]}"))) and (
+            service_job(mail, result)):
         # A job or a policy on what the person keeps (a water heater, a roof, a car's
         # insurance, a refinance): a service's customer, unless their own words buy or sell.
-        result.trace["segment"] = {"won": "Customers", "why": "a service job or policy"}
+        if result.segment is not None:
+            result.trace["segment"] = {"won": "Customers", "why": "a service job or policy"}
         result.segment = None
         prop = str(result.property_address or "")
         if not result.address and prop and not is_vehicle(prop) and engine.street_of(prop):
@@ -368,6 +372,9 @@ def relayed_source(mail: Mail, relay: str) -> tuple[str, str] | None:
 
 
 _REFINANCE = re.compile(r"(?i)\b(refinanc\w*|refi|heloc|cash-?out|home equity)\b")
+# A home someone lets out and wants managed is a property, not where they live.
+_MANAGED = re.compile(r"(?i)\bproperty manag\w*|\bmanage (?:my|our|the) (?:rental|property|"
+                      r"properties|duplex|units?)\b")
 _LOAN_KEY = re.compile(r"(?i)\b(?:loan|product|purpose|lead form|form|request|type)\b")
 
 
