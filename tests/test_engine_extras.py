@@ -1867,3 +1867,21 @@ def test_a_property_to_manage_stays_the_property() -> None:
                        "address: 2810 E 12th St, Austin, TX 78702\nProject: Need a manager for my "
                        "duplex.\n")
     assert ex.property_address == "2810 E 12th St, Austin, TX 78702" and ex.address is None
+
+
+def test_a_chat_printed_as_headed_turns_is_a_transcript() -> None:
+    # "Lena Fischer-Brandt, 2:14 PM:" / her words / "Operator (bot), 2:15 PM:" / its words
+    path = Path(__file__).parent / "fixtures/blind/set19/b_intercom_chat.eml"
+    ex = parsers.extract(parse_mail(path.read_bytes()), ParseContext())
+    assert (ex.source, ex.full_name, ex.email) == (
+        "Intercom", "Lena Fischer-Brandt", "lena.fb@example.com")
+    assert ex.message and ex.message.startswith("Hi! Does your scheduling tool")
+    assert "Thanks for reaching out" not in ex.message  # the bot's turn is not hers
+    assert ex.property_address is None  # the chat service's own office
+
+
+def test_a_vehicle_named_in_a_row_is_not_replaced_by_a_dealers_street() -> None:
+    # Cars.com's stacked rows: "Vehicle" / "Used 2020 Toyota RAV4 XLE", the dealer's block below
+    path = Path(__file__).parent / "fixtures/blind/set19/b_carscom_rav4.eml"
+    ex = parsers.extract(parse_mail(path.read_bytes()), ParseContext())
+    assert ex.property_address == "2020 Toyota RAV4 XLE"

@@ -1319,7 +1319,8 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
              # "Unit: 2022 Harley-Davidson Street Glide Special": a vehicle, not a street
              and not _NAMED_VEHICLE.match(lines[c.line].split(":", 1)[-1].strip())]
     have = ex.property_address
-    if have and not engine.street_of(have) and not _VEHICLE.match(have) and (
+    if have and not engine.street_of(have) and not _VEHICLE.match(have) and not (
+            is_vehicle(_VEHICLE_CONDITION.sub("", have[:engine.LINE_MAX]))) and (
             win := engine.best(cands)):
         # A label's value that is no street ("2 bed terraced house to rent"): the body's street
         # address is the property.

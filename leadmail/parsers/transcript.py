@@ -80,9 +80,20 @@ class Transcript:
         return [t.words for t in self.turns if t.speaker != self.visitor]
 
 
+# A speaker's heading with its time, the words on the lines under it ("Lena Fischer, 2:14 PM:"
+# / "Operator (bot), 2:15 PM:"): how some inboxes print a conversation.
+_HEADED = re.compile(
+    r"^\s*([^\W\d_][\w'’.-]*(?: [\w'’.&-]+){0,4}(?: ?\([^()\n]{1,40}\))?),?\s+(?:at\s+)?"
+    r"\d{1,2}:\d{2}(?:\s?[AaPp]\.?[Mm]\.?)?\s*:?\s*$")
+
+
 def _turns(lines: list[str]) -> list[Turn]:
     out: list[Turn] = []
     for i, line in enumerate(lines[:MAX_LINES]):
+        h = _HEADED.match(line[:engine.LINE_MAX])
+        if h and not _FIELD_WORD.search(_base(h.group(1))):
+            out.append(Turn(h.group(1).strip(), "", i))
+            continue
         m = _TURN.match(line[:engine.LINE_MAX])
         if not m:
             if (out and line.strip() and out[-1].line == i - 1 and not _label_like(line)
@@ -90,7 +101,7 @@ def _turns(lines: list[str]) -> list[Turn]:
                     and not any(line.lstrip().startswith(t.speaker) for t in out)):
                 # a turn that wraps onto the next line
                 last = out[-1]
-                out[-1] = Turn(last.speaker, f"{last.words} {line.strip()}", i)
+                out[-1] = Turn(last.speaker, f"{last.words} {line.strip()}".strip(), i)
             continue
         speaker = m.group(1).strip()
         role = _ROLE.search(_base(speaker)) is not None  # "Visitor: hi is the house ..."
@@ -125,19 +136,21 @@ def find(mail: Mail) -> Transcript | None:
 
 @lru_cache(maxsize=8)  # claims() and parse() ask about the same mail
 def _find(text: str, subject: str, from_name: str, to_names: tuple[str, ...]) -> Transcript | None:
-    openings = Counter(_OPENING.findall(text[:20000]))
-    if len(openings) < 2 or max(openings.values()) < 2:
-        return None  # no speaker speaks twice: no conversation
     lines = text.split("\n")
-    turns = _turns(lines)
+    headed = sum(1 for ln in lines[:MAX_LINES] if _HEADED.match(ln[:engine.LINE_MAX]))
+    openings = Counter(_OPENING.findall(text[:20000]))
+    if headed < 2 and (len(openings) < 2 or max(openings.values()) < 2):
+        return None  # no speaker speaks twice: no conversation
+    turns = [t for t in _turns(lines) if t.words]
     speakers = {t.speaker for t in turns}
-    if len(turns) < MIN_TURNS or len(speakers) < 2:
+    if len(turns) < (2 if headed >= 2 else MIN_TURNS) or len(speakers) < 2:
         return None
     # A conversation goes back and forth: someone speaks again after another has (A, B, A).
-    # A form's rows ("Property type: House") name each label once.
+    # A form's rows ("Property type: House") name each label once; turns headed by their
+    # times are a conversation however short.
     changes = sum(1 for a, b in zip(turns, turns[1:], strict=False) if a.speaker != b.speaker)
     again = len(turns) - len(speakers)
-    if changes < 2 or again < 1 or len(speakers) > max(4, len(turns) // 2):
+    if headed < 2 and (changes < 2 or again < 1 or len(speakers) > max(4, len(turns) // 2)):
         return None
     turns = [t for t in turns if sum(u.speaker == t.speaker for u in turns) > 1
              or t.line > turns[0].line]
