@@ -1885,3 +1885,14 @@ def test_a_vehicle_named_in_a_row_is_not_replaced_by_a_dealers_street() -> None:
     path = Path(__file__).parent / "fixtures/blind/set19/b_carscom_rav4.eml"
     ex = parsers.extract(parse_mail(path.read_bytes()), ParseContext())
     assert ex.property_address == "2020 Toyota RAV4 XLE"
+
+
+def test_a_craigslist_for_sale_ads_subject_gives_its_price_and_a_buyer() -> None:
+    ex = _read_headers({"From": "0a1b2c3d4e5f60718293@reply.craigslist.org",
+                        "Subject": "2014 Honda Fit Sport - $8,400 (Cedar Park)"},
+                       "Is the Fit still for sale? Could I see it Saturday? 512-555-0166\n\n"
+                       "original craigslist post:\nhttps://austin.craigslist.org/cto/d/cedar-park"
+                       "-2014-honda-fit/7811122233.html\n\nAbout craigslist mail:\n"
+                       "https://www.craigslist.org/about/help/email-relay\n")
+    from leadmail.draft import lead_price
+    assert lead_price(ex.price) == 8400 and ex.segment == "Buyer"

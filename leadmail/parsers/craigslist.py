@@ -19,6 +19,12 @@ _RELAY_FOOTER = re.compile(
 _POST_URL = re.compile(r"https?://[\w.-]*craigslist\.org/(?:[\w/-]*/)?(?P<cat>[a-z]{3})/"
                        r"(?:d/)?[\w./-]*?(?P<id>\d{8,12})\.html")
 _RENTAL = frozenset({"apa", "roo", "sub", "vac", "prk", "off", "sha", "swp"})
+# Categories of things for sale (cars and trucks, motorcycles, boats, RVs, homes): whoever
+# answers the ad wants to buy.
+_FOR_SALE = frozenset({"cta", "cto", "ctd", "mca", "mcy", "mco", "mcd", "boa", "boo", "bod",
+                       "rva", "rvs", "rvo", "rvd", "rea", "reo", "reb"})
+# "2016 Mazda MX-5 Miata Club - $17,900 (Round Rock)": a for-sale ad's subject, price last.
+_SUBJECT_TAIL_PRICE = re.compile(r"\s[-–]\s(\$\d[\d,]{0,12})\s*(?:\([^()]{0,60}\))?\s*$")
 _SUBJECT_PRICE = re.compile(
     r"^\s*(?:(?:re|fwd?)\s*:\s*)*(?P<price>\$[\d,]+)?\s*/?\s*(?P<title>.*)$", re.I)
 
@@ -46,8 +52,11 @@ class CraigslistParser:
         ex = read_person(dataclasses.replace(mail, text=own_text), ctx, _DOMAINS)
         ex.parser, ex.source = "craigslist", "Craigslist"
         m = _SUBJECT_PRICE.match(mail.subject)
+        tail = _SUBJECT_TAIL_PRICE.search(mail.subject[:300])
         if m and m.group("price"):
             ex.price, ex.confidence["price"] = m.group("price"), 0.9
+        elif tail:
+            ex.price, ex.confidence["price"] = tail.group(1), 0.9
         if m and m.group("title").strip():
             ex.custom_fields["posting"] = m.group("title").strip()
         url = _POST_URL.search(mail.text)
@@ -59,6 +68,8 @@ class CraigslistParser:
             ex.custom_fields["posting_category"] = "rental"
         # A renter answering an apartment ad is a customer, not a buyer.
         ex.segment = None if rental else segment_hint(mail.subject, own_text)
+        if ex.segment is None and url and url.group("cat") in _FOR_SALE:
+            ex.segment = "Buyer"
         posting = _posting_lines(mail.text, footer.end() if footer else None)
         if posting and not ex.property_address:
             win = engine.best(engine.address_candidates(posting, len(posting), set()))
