@@ -1896,3 +1896,13 @@ def test_a_craigslist_for_sale_ads_subject_gives_its_price_and_a_buyer() -> None
                        "https://www.craigslist.org/about/help/email-relay\n")
     from leadmail.draft import lead_price
     assert lead_price(ex.price) == 8400 and ex.segment == "Buyer"
+
+
+@pytest.mark.parametrize(("row", "price"), [
+    ("Estimated home value: $285,000", None), ("Purchase price: $285,000", 285000)])
+def test_a_home_policys_value_is_no_price(row: str, price: int | None) -> None:
+    ex = _read_subject("Quote Hub <leads@quotehub.example>", "New home insurance lead",
+                       f"Name: Rosa Delgado\nEmail: rosa.d@example.com\nCoverage wanted: "
+                       f"Homeowners HO-3\n{row}\nCurrent insurer: None\n")
+    from leadmail.draft import lead_price
+    assert lead_price(ex.price) == price

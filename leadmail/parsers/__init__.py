@@ -286,9 +286,13 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         # live elsewhere ("Property Address" on a home-insurance quote). A purchase loan's
         # home is the one they buy.
         result.address = result.property_address
-    if result.price is not None and _refinance(mail):
-        # A refinance or a home-equity loan buys nothing: the home's value is no price (it
-        # stays with the lead's custom fields).
+    if result.price is not None and (_refinance(mail) or (
+            (engine.brand_kind(result.source) == "insurance" or any(
+                _POLICY_KEY.search(k) for k, _ in all_pairs(mail)[:60]))
+            and _valued(mail, result.price))):
+        # A refinance or a home-equity loan buys nothing, nor does a policy on a home: the
+        # home's value is no price (it stays with the lead's custom fields). A policy on a
+        # home being bought keeps its "Purchase price".
         result.custom_fields.setdefault("home_value", str(result.price))
         result.trace["price"] = {"won": None, "why": "a refinance: the home's value, no price"}
         result.price = None
@@ -375,6 +379,18 @@ _REFINANCE = re.compile(r"(?i)\b(refinanc\w*|refi|heloc|cash-?out|home equity)\b
 # A home someone lets out and wants managed is a property, not where they live.
 _MANAGED = re.compile(r"(?i)\bproperty manag\w*|\bmanage (?:my|our|the) (?:rental|property|"
                       r"properties|duplex|units?)\b")
+_VALUE_KEY = re.compile(r"(?i)\b(?:value|worth|dwelling|replacement cost)\b")
+
+
+def _valued(mail: Mail, price: object) -> bool:
+    """The price is the one a row gives as what the home or car is worth ("Home Value:
+    $610,000"), not what it sells for."""
+    amount = engine.price_value(str(price))
+    return amount is not None and any(
+        _VALUE_KEY.search(key) and engine.price_value(value) == amount
+        for key, value in all_pairs(mail)[:80])
+
+
 _LOAN_KEY = re.compile(r"(?i)\b(?:loan|product|purpose|lead form|form|request|type)\b")
 
 
