@@ -1906,3 +1906,16 @@ def test_a_home_policys_value_is_no_price(row: str, price: int | None) -> None:
                        f"Homeowners HO-3\n{row}\nCurrent insurer: None\n")
     from leadmail.draft import lead_price
     assert lead_price(ex.price) == price
+
+
+@pytest.mark.parametrize(("question", "price"), [
+    ("Roughly what is your average monthly electric bill?", None),
+    ("What is your household income per month?", None),
+    ("What price are you hoping for?", 17500), ("What do you hope to list it for?", 17500)])
+def test_an_amount_answering_a_question_is_a_price_only_where_a_price_is_asked(
+        question: str, price: int | None) -> None:
+    ex = _read_subject("Forms <notifications@formhub.example>", "New response",
+                       f"What's your full name?\nImani Castillo\n\nAnd your email?\n"
+                       f"imani.c@example.com\n\n{question}\n$17,500\n")
+    from leadmail.draft import lead_price
+    assert lead_price(ex.price) == price

@@ -577,6 +577,8 @@ def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[
             alone = True  # "$29,500 · New Braunfels, TX": the listing's price, then its place
         if free_text and (said := _price_in_words(line, found, i)):
             out.append(said)  # "Budget is under $400,000" in a person's words
+        elif alone and not free_text and _asked_other(lines, i):
+            continue  # "Roughly what is your average monthly electric bill?" / "$210"
         elif _LISTING_CONTEXT.search(line) or alone:
             value = price_value(line)
             out.append(Candidate("price", str(value), "listing_line", ("money_marked",), i))
@@ -592,6 +594,20 @@ def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[
             amount = line[found[0].start:found[0].end].strip()  # as written: "$489,900"
             out.append(Candidate("price", amount, "listing_line", ("money_marked",), i))
     return out
+
+
+def _asked_other(lines: list[str], at: int) -> bool:
+    """An amount alone on its line answers the question just above it, and that question
+    asks for something other than a price (a bill, an income, a deposit)."""
+    above = next((ln.strip() for ln in reversed(lines[max(0, at - 3):at]) if ln.strip()), "")
+    return (above.endswith("?") and len(above) <= 120 and not _PRICE_ASKED.search(above)
+            and keyword_field(label_key(above.rstrip("?"))) != "price")
+
+
+# A question whose answer is a price: "What price are you hoping for?", "What do you hope to
+# list it for?", "How much would you like to spend?".
+_PRICE_ASKED = re.compile(r"(?i)\b(?:price|list|listing|sell|sale|worth|budget|value|offer|pay|"
+                          r"spend|afford|cost|asking|rent|how much)\b")
 
 
 def _price_in_words(line: str, found: list[Money], at: int) -> Candidate | None:
