@@ -99,6 +99,10 @@ def _read_phone(raw: str, region: str) -> str | None:
 
 # A number written the North American way: "(949) 555-0118", "949-555-0118".
 _NANP_SHAPE = re.compile(r"\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4}")
+_NANP_PARENS = re.compile(r"\(\s?[2-9]\d{2}\s?\)\s?\d{3}[ .-]\d{4}")
+# Where a bracketed three-digit area code may be a national one ("(601) 234 5678", Bogotá).
+_AMERICAS = frozenset({"MX", "CO", "BR", "AR", "CL", "PE", "VE", "EC", "UY", "PY", "BO", "CR",
+                       "PA", "GT", "HN", "SV", "NI", "DO", "PR", "CU"})
 
 
 def _nanp_written(number: phonenumbers.PhoneNumber, raw: str, region: str
@@ -108,7 +112,10 @@ def _nanp_written(number: phonenumbers.PhoneNumber, raw: str, region: str
     US number "(949) 555-0118")."""
     if region in ("US", "CA") or not _NANP_SHAPE.fullmatch(raw.strip()[:20]):
         return number
-    if phonenumbers.is_valid_number(number):
+    if phonenumbers.is_valid_number(number) and not (
+            _NANP_PARENS.fullmatch(raw.strip()[:20]) and region not in _AMERICAS):
+        # "(512) 555-0129" in a German mail: an area code in brackets with no trunk 0 is how
+        # North America writes it; Europe and Asia bracket "(0151)", "(030)"
         return number
     try:
         us = phonenumbers.parse(raw, "US")

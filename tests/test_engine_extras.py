@@ -1919,3 +1919,23 @@ def test_an_amount_answering_a_question_is_a_price_only_where_a_price_is_asked(
                        f"imani.c@example.com\n\n{question}\n$17,500\n")
     from leadmail.draft import lead_price
     assert lead_price(ex.price) == price
+
+
+@pytest.mark.parametrize(("raw", "region", "e164"), [
+    ("(512) 555-0129", "DE", "+15125550129"),  # North America's brackets in a German mail
+    ("(0151) 5550147", "DE", "+491515550147"),  # Germany's own, trunk 0 in the brackets
+    ("(601) 234 5678", "CO", "+576012345678"),  # Bogotá's area code stays Colombian
+])
+def test_a_bracketed_area_code_without_trunk_zero_is_north_american(raw, region, e164) -> None:
+    assert normalize.phone(raw, region) == e164
+
+
+def test_a_model_with_a_dotted_number_and_a_japanese_model_year() -> None:
+    ex = _read_subject("Jonas Weber <jonas.weber@example.de>", "Versicherung",
+                       "Hallo,\n\nwir suchen eine Versicherung für unseren 2022 Volkswagen "
+                       "ID.4 Pro S. Sie erreichen mich unter (512) 555-0129.\n\nJonas Weber\n")
+    assert ex.property_address == "2022 Volkswagen ID.4 Pro S"
+    ja = _read_subject("佐藤 健 <ken.sato@example.jp>", "在庫について",
+                       "ご担当者様\n\n御社のウェブサイトで2023年式 Toyota Sienna XLE"
+                       "（価格 $44,800）を拝見しました。まだ在庫はありますでしょうか。\n")
+    assert ja.property_address == "2023 Toyota Sienna XLE"

@@ -268,13 +268,15 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         # "I saw your ad for the silver Ford F-150", "New message about your 2014 Jeep
         # Wrangler Unlimited Sahara": the vehicle the person asks about
         if not re.match(r"(?:19|20)\d\d ", vehicle) and (
-                built := _MODEL_YEAR.search(mail.text[:6000])):
+                built := _MODEL_YEAR.search(mail.text[:6000]) or _NENSHIKI.search(
+                    mail.text[:6000])):
             vehicle = f"{built.group(1)} {vehicle}"  # "Erstzulassung 03/2021": its year
         result.property_address = vehicle
         result.confidence["property_address"] = 0.5
         result.trace["property_address"] = {"won": vehicle, "why": "a vehicle named"}
     elif (prop := str(result.property_address or "")) and not re.match(r"(?:19|20)\d\d ", prop) \
-            and vehicle_named(prop) and (built := _MODEL_YEAR.search(mail.text[:6000])):
+            and vehicle_named(prop) and (built := _MODEL_YEAR.search(mail.text[:6000])
+                                         or _NENSHIKI.search(mail.text[:6000])):
         # "mein VW Golf 1.4 TSI (Baujahr 2016, ...)": the vehicle with its model year
         result.property_address = f"{built.group(1)} {prop}"
     kind = engine.brand_kind(result.source)
@@ -411,6 +413,7 @@ _MODEL_YEAR = re.compile(r"(?i)\b(?:model year|year|first registration|registrat
                          r"erstzulassung|baujahr|ez|immatricolazione|anno|mise en circulation|"
                          r"año|ano|matriculación|bouwjaar)\b[ \t]*[:#]?[ \t]*(?:\d{1,2}[/.-])?"
                          r"((?:19|20)\d\d)\b")
+_NENSHIKI = re.compile(r"((?:19|20)\d\d)\s?年(?:式|型|モデル)")  # "2023年式": a Japanese model year
 _PURCHASE_FLOOR = 20000  # a sum below this is a rent, a deposit or a job's budget
 
 

@@ -596,7 +596,8 @@ _WORD_MAKES = frozenset({"Ram", "Lincoln", "Mini", "MINI", "Genesis", "Lotus", "
 # A make, then a model of capitalised or numbered words ("Toyota Tacoma", "Ford F-150",
 # "Fiat 500 1.0 Hybrid Dolcevita"), with the year before it, among them or none.
 _YEAR = r"(?:19|20)\d\d"
-_MODEL_WORD = (rf"(?:[A-Z][\w-]*|(?!{_YEAR}(?![\w.-]))\d+(?:\.\d)?[A-Za-z-]*[A-Za-z0-9]*)")
+_MODEL_WORD = (rf"(?:[A-Z][\w-]*(?:\.\d+)?|"  # "ID.4"
+               rf"(?!{_YEAR}(?![\w.-]))\d+(?:\.\d)?[A-Za-z-]*[A-Za-z0-9]*)")
 _NAMED_VEHICLE = re.compile(
     rf"(?<![A-Za-z0-9-])(?:(?P<year>{_YEAR}) ?)?(?P<make>{_MAKES}) "
     rf"(?P<model>{_MODEL_WORD}(?: (?:{_MODEL_WORD}|{_YEAR}(?![\w.-]))){{0,5}})(?![\w-])")
