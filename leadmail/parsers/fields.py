@@ -1363,7 +1363,7 @@ _ATTACHED = re.compile(r"(?i)\battached to this (?:e-?mail|message)\b")
 _ID_ROW = re.compile(r"(?i)^[^\W\d][\w .'/-]{0,30}(?:#|\bid\b|\bno\.|\bnumber\b|\bref\b)\s*:\s*"
                      r"[\w-]{0,20}\d")
 _POSTAL_TAIL = re.compile(r"\b[A-Z]{2},? \d{5}(?:-\d{4})?(?:\s*[,·|•–-]\s*[+(]?\d[\d ().-]{8,}\d)?"
-                          r"\s*$")
+                          r"\.?\s*$")
 _BARE_ROW = re.compile(r"^[^\W\d][\w .'’/()-]{0,40}\s?:[ \t]+\S")
 
 
