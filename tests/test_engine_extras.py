@@ -1940,3 +1940,13 @@ def test_a_model_with_a_dotted_number_and_a_japanese_model_year() -> None:
                        "ご担当者様\n\n御社のウェブサイトで2023年式 Toyota Sienna XLE"
                        "（価格 $44,800）を拝見しました。まだ在庫はありますでしょうか。\n")
     assert ja.property_address == "2023 Toyota Sienna XLE"
+
+
+def test_a_messaging_notice_prints_the_persons_words_under_their_name() -> None:
+    # "Dana: Hi! Is this still available? ..." under ": $24,500 · 2015 Jeep Wrangler ..."
+    path = Path(__file__).parent / "fixtures/blind/set19/b_fbmarketplace_wrangler.eml"
+    ex = parsers.extract(parse_mail(path.read_bytes()), ParseContext())
+    from leadmail.draft import lead_price
+    assert ex.message is not None and ex.message.startswith("Hi! Is this still available?")
+    assert "dana" not in ex.custom_fields
+    assert lead_price(ex.price) == 24500

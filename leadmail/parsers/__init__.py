@@ -23,6 +23,7 @@ from leadmail.parsers.common import (
     lives_elsewhere,
     segment_hint,
     seller_home,
+    snake,
     vehicle_named,
 )
 from leadmail.parsers.craigslist import CraigslistParser
@@ -288,6 +289,9 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         # live elsewhere ("Property Address" on a home-insurance quote). A purchase loan's
         # home is the one they buy.
         result.address = result.property_address
+    if not result.message and (said := _said_by_name(result)):
+        result.message = said  # "Dana: Hi! Is this still available?": the person's words
+        result.trace["message"] = {"won": said[:60], "why": "a row headed by the person's name"}
     if result.price is not None and (_refinance(mail) or (
             (engine.brand_kind(result.source) == "insurance" or any(
                 _POLICY_KEY.search(k) for k, _ in all_pairs(mail)[:60]))
@@ -381,6 +385,19 @@ _REFINANCE = re.compile(r"(?i)\b(refinanc\w*|refi|heloc|cash-?out|home equity)\b
 # A home someone lets out and wants managed is a property, not where they live.
 _MANAGED = re.compile(r"(?i)\bproperty manag\w*|\bmanage (?:my|our|the) (?:rental|property|"
                       r"properties|duplex|units?)\b")
+def _said_by_name(result: Extracted) -> str | None:
+    """A row whose label is the person's own name ("Dana: Hi! Is this still available?"): a
+    messaging service printing their words under their name, read as a custom field."""
+    names = {snake(n) for n in (result.first_name, result.full_name) if n}
+    names |= {snake(str(result.full_name).split()[0])} if result.full_name else set()
+    for key in names & set(result.custom_fields):
+        value = str(result.custom_fields[key])
+        if len(value) >= 10 and " " in value:
+            del result.custom_fields[key]
+            return value
+    return None
+
+
 _VALUE_KEY = re.compile(r"(?i)\b(?:value|worth|dwelling|replacement cost)\b")
 
 

@@ -571,9 +571,10 @@ def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[
             len(found) == 2 and not line[:found[0].start].strip()
             and not line[found[1].end:].strip()
             and _RANGE_SEP.match(line[found[0].end:found[1].start]))  # "$1.2m - $1.3m" alone
-        first_part = SEGMENT.split(line.strip(), maxsplit=1)
+        # (": $24,500 · 2015 Jeep Wrangler": a label's colon left over from its empty label)
+        first_part = SEGMENT.split(line.strip(" \t:"), maxsplit=1)
         if len(first_part) == 2 and len(first_part[0]) <= found[0].end - found[0].start + 2 \
-                and found[0].start <= len(line) - len(line.lstrip()) + 1:
+                and found[0].start <= len(line) - len(line.lstrip(" \t:")) + 1:
             alone = True  # "$29,500 · New Braunfels, TX": the listing's price, then its place
         if free_text and (said := _price_in_words(line, found, i)):
             out.append(said)  # "Budget is under $400,000" in a person's words
