@@ -1950,3 +1950,12 @@ def test_a_messaging_notice_prints_the_persons_words_under_their_name() -> None:
     assert ex.message is not None and ex.message.startswith("Hi! Is this still available?")
     assert "dana" not in ex.custom_fields
     assert lead_price(ex.price) == 24500
+
+
+def test_a_forms_own_name_is_no_street_and_a_dash_is_no_message() -> None:
+    ex = _read_subject("Zapier <no-reply@zapier.com>", "New Facebook Lead: Lena Vogt",
+                       "New lead from Facebook Lead Ads\n\nForm: Spring 2025 Buyer Guide - Austin\n"
+                       "Page: Keller Hill Realty\n\nfull_name: Lena Vogt\nemail: lena.v@example.com"
+                       "\nphone_number: +15125550191\n")
+    assert ex.property_address is None
+    assert fields.is_placeholder("—") and fields.is_placeholder("–")

@@ -1284,6 +1284,12 @@ def _parent_domains(dom: str) -> list[str]:
     return [".".join(parts[i:]) for i in range(1, len(parts) - 1)]
 
 
+# An ad platform's or a form's own name for where the lead came from (a portal's "Ad:" is its
+# listing, so not that one).
+_FORM_KEYS = frozenset({"form", "form name", "lead form", "page", "campaign", "campaign name",
+                        "ad set", "adset", "zap"})
+
+
 def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> None:
     """The generic engine's pass over what the labels left: a price from the listing line, the
     property's full street address from the body (beating a shortened subject or label), the
@@ -1309,6 +1315,8 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
                 skip.add(i)
             elif field_of(label_key(m.group(1))) == "agent":
                 skip.add(i)
+        elif m and label_key(m.group(1)) in _FORM_KEYS:
+            skip.add(i)  # "Form: Spring 2025 Buyer Guide - Austin": the form's name, no street
     cands = engine.address_candidates(lines, footer_at, skip)
     brand = (ex.source or layout.source or "").lower()
     if brand and brand not in ("website", "direct", "idx"):

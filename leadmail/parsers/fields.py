@@ -1160,7 +1160,7 @@ def quoted_message(lines: list[str], footer_at: int) -> Candidate | None:
 
 _PLACEHOLDER = re.compile(
     r"(?i)^[(\[]?\s*(?:none|n/?a|no (?:message|comments?|notes?)(?: (?:provided|left|given|"
-    r"entered))?|not provided|none (?:provided|given|entered|left)|nothing|empty|-+|message|"
+    r"entered))?|not provided|none (?:provided|given|entered|left)|nothing|empty|[-–—]+|message|"
     r"schedule a tour|request a tour|view listing|reply now|call now|contact (?:buyer|lead)|"
     r"(?:request|schedule|book) a (?:showing|viewing)|"
     r"\(?blank\)?|(?:the )?(?:consumer|customer|user|lead|buyer|renter) (?:did not|didn't) "
