@@ -610,6 +610,10 @@ class PipelineConfig(_Section):
     # transaction, read side by side, and their leads made, routed and queued in ONE
     # transaction (each lead exactly as if alone). A lone message is a batch of one.
     batch: int = Field(default=64, ge=1, le=1000)
+    # The pipeline worker (claim ... commit, and the reader processes) runs in a process of
+    # its own, so it and the daemon's intake, outbox and HTTP use two cores; false: on the
+    # daemon's own loop, in one process (leadmail.workerproc).
+    process: bool = True
     # Hard wall-clock limit on reading one message; past it the reader is killed and the
     # message counts one attempt toward quarantine.
     read_time_limit: float = Field(default=20.0, gt=0, le=50)  # under the 60 s claim lease

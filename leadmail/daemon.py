@@ -1,15 +1,16 @@
-"""The daemon: SMTP intake, the pipeline worker and the outbox sender on one asyncio loop.
+"""The daemon: SMTP and IMAP intake, the outbox sender, timers and HTTP on one asyncio loop,
+and the pipeline worker (leadmail.workerproc) in a process of its own, or on this same loop
+with `[pipeline] process = false`.
 
-Signal handlers only set flags: SIGTERM/SIGINT stop (no new mail, finish the message in hand,
-exit 0); SIGHUP reloads rules and templates between messages.
+Signal handlers only set flags: SIGTERM/SIGINT stop (no new mail, the pipeline finishes the
+batches in hand, the outbox makes a last pass, exit 0); SIGHUP reloads rules and templates
+between messages, in both processes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import structlog
 from sqlalchemy.engine import Engine
 
-from leadmail import golden, pipeline, sandbox, sdnotify
+from leadmail import golden, pipeline, sdnotify, workerproc
 from leadmail.config import Settings, split_hostport
 from leadmail.errors import ConfigErrors
 from leadmail.followup import campaigns, reminders
@@ -31,7 +32,6 @@ from leadmail.web.app import create_app, public_app
 from leadmail.web.app import make_server as make_http_server
 
 log = structlog.get_logger("leadmail.daemon")
-DEAD_PEER_CHECK = 5.0  # seconds between looks for claims of dead processes on this host
 SILENCE_CHECK = 300.0  # seconds between looks for lead sources gone silent
 EXECUTOR_THREADS = 64  # the daemon loop's thread pool: blocking calls, most of them waiting
 
@@ -44,22 +44,26 @@ class Daemon:
         self.engine = engine
         self.rt = rt
         self.stop = asyncio.Event()
-        self.work = asyncio.Event()
         self.deliveries = asyncio.Event()
-        self.reload_requested = False
-        self.me = pipeline.worker_id()
-        self.handler = StoreHandler(engine, settings.smtp, lambda _ids: self.work.set())
+        self._reloading = asyncio.Lock()
+        self.handler = StoreHandler(engine, settings.smtp, lambda _ids: self.pipeline.wake())
         self.processed = 0
         self.ready = asyncio.Event()
         self.smtp_server: asyncio.Server | None = None
         self.extra_intakes: dict[str, bool] = {}  # e.g. "imap:leads@x/INBOX" -> connected
         self.imap = ImapIntake(settings.imap, engine, self._stored_elsewhere)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.sender = outbox.Sender(engine, settings)  # emails on kept relay sessions; webhooks
-        pc = settings.pipeline
-        self.readers = sandbox.ReadPool(
-            rt, pc.workers or sandbox.default_size(), pc.read_time_limit,
-            pc.read_memory_limit * 1024 * 1024 or None)
+        self.pipeline: workerproc.PipelineProcess | workerproc.Batches = (
+            workerproc.PipelineProcess(rt, self._batch_done) if settings.pipeline.process
+            else workerproc.Batches(settings, engine, rt, self._batch_done))
+
+    def _batch_done(self, done: int, leads: bool) -> None:
+        """A pipeline batch ended (on the loop's thread): leads made wake the outbox sender."""
+        self.processed += done
+        if leads:
+            self.deliveries.set()
 
     def intake_states(self) -> dict[str, bool]:
         """Each intake's state for /readyz and metrics: name -> connected/listening."""
@@ -77,7 +81,7 @@ class Daemon:
     def _stored_elsewhere(self, _msg_id: int) -> None:
         # Called from an IMAP thread: wake the pipeline worker on the loop's own thread.
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.work.set)
+            self._loop.call_soon_threadsafe(self.pipeline.wake)
 
     async def _drain_smtp(self) -> None:
         """Wait (bounded) for messages being received to be stored and answered."""
@@ -90,94 +94,40 @@ class Daemon:
         """Flag: stop after the current message."""
         self.handler.stopping = True
         self.stop.set()
-        self.work.set()
+        self.pipeline.wake()
         self.deliveries.set()
 
     def request_reload(self) -> None:
-        """Flag: reload rules and templates between messages."""
-        self.reload_requested = True
-        self.work.set()
+        """Reload rules and templates; the pipeline takes them between batches."""
+        task = asyncio.get_running_loop().create_task(self._reload(), name="reload")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    def _reload(self) -> None:
-        self.reload_requested = False
-        try:
-            rt = pipeline.Runtime.load(self.settings)
-            samples = golden.check(rt)  # a rule that breaks its own golden samples: refused
-        except ConfigErrors as exc:
-            log.error("reload failed; keeping the previous rules", error=str(exc))
-            return
-        self.rt = rt
-        self.readers.reload(self.rt)
-        email_channel._env.cache_clear()
-        log.info("reloaded rules and templates", rules=len(self.rt.rules), golden=samples)
+    async def _reload(self) -> None:
+        async with self._reloading:  # SIGHUPs one after the other
+            try:
+                rt = await asyncio.to_thread(pipeline.Runtime.load, self.settings)
+                # A rule that breaks its own golden samples: refused.
+                samples = await asyncio.to_thread(golden.check, rt)
+            except ConfigErrors as exc:
+                log.error("reload failed; keeping the previous rules", error=str(exc))
+                return
+            self.rt = rt
+            email_channel._env.cache_clear()  # this process's alerts
+            if isinstance(self.pipeline, workerproc.PipelineProcess):
+                await self.pipeline.reload(rt)
+            else:
+                self.pipeline.reload(rt)
+            log.info("reloaded rules and templates", rules=len(rt.rules), golden=samples)
 
     async def _pipeline_worker(self) -> None:
-        released = await asyncio.to_thread(pipeline.release_dead_claims, self.engine, True)
-        started = time.monotonic()
-        try:
-            await asyncio.to_thread(self.readers.warm)
-            log.info("readers ready", readers=self.readers.size,
-                     seconds=round(time.monotonic() - started, 2))
-        except Exception as exc:  # each message starts its reader again if need be
-            log.error("reader processes did not start", error=str(exc))
-        if released:
-            log.info("took back messages a dead process had claimed", count=released)
-        checked = time.monotonic()
-        batch = self.settings.pipeline.batch
-        # Two batches in hand: one being read (reader processes) while the other commits.
-        slots = asyncio.Semaphore(2)
-        inflight: set[int] = set()
-        tasks: set[asyncio.Task[None]] = set()
-        while not self.stop.is_set():
-            if self.reload_requested:
-                self._reload()
-            if time.monotonic() - checked > DEAD_PEER_CHECK:
-                # A peer on this box was killed: take its messages now, not after the lease.
-                checked = time.monotonic()
-                with contextlib.suppress(Exception):  # database trouble is logged below
-                    await asyncio.to_thread(pipeline.release_dead_claims, self.engine)
-            self.work.clear()
-            await slots.acquire()
-            if self.stop.is_set():
-                slots.release()
-                break
-            try:
-                due = await asyncio.to_thread(pipeline.claimable, self.engine,
-                                              batch + len(inflight))
-            except Exception as exc:
-                log.error("database unavailable", error=str(exc))
-                due = []
-            ids = [m for m in due if m not in inflight][:batch]
-            if not ids:
-                slots.release()
-                await self._wait(self.work)
-                continue
-            inflight.update(ids)
-            task = asyncio.create_task(self._process_batch(ids), name=f"batch-{ids[0]}")
-            tasks.add(task)
-
-            def done(t: asyncio.Task[None], mine: list[int] = ids) -> None:
-                inflight.difference_update(mine)
-                tasks.discard(t)
-                slots.release()
-                self.work.set()
-
-            task.add_done_callback(done)
-        if tasks:  # stopping: finish the messages in hand
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _process_batch(self, msg_ids: list[int]) -> None:
-        try:
-            outcomes = await asyncio.to_thread(
-                pipeline.process_batch, self.rt, self.engine, msg_ids, self.me,
-                self.readers.read)
-        except Exception:
-            log.exception("pipeline failed; messages left for retry", msgs=msg_ids)
-            return
-        done = [o for o in outcomes if o is not None]
-        self.processed += len(done)
-        if any(o.lead_id for o in done):
-            self.deliveries.set()
+        if isinstance(self.pipeline, workerproc.PipelineProcess):
+            # Claims under this pid are from an earlier life of it (the worker process's own
+            # are taken back by each worker as it starts).
+            released = await asyncio.to_thread(pipeline.release_dead_claims, self.engine, True)
+            if released:
+                log.info("took back messages a dead process had claimed", count=released)
+        await self.pipeline.run(self.stop)
 
     async def _outbox_sender(self) -> None:
         released = await asyncio.to_thread(outbox.release_dead_claims, self.engine, True)
@@ -312,8 +262,7 @@ class Daemon:
         await asyncio.to_thread(self.imap.stop)
         for web in webs:
             web.should_exit = True
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.to_thread(self.readers.close)
+        await asyncio.gather(*tasks, return_exceptions=True)  # the pipeline's batches too
         # A last pass so alerts of leads made just before the stop are not left waiting; what
         # is still in flight after STOP_GRACE is cut and due again (at-least-once).
         await self.sender.finish(outbox.STOP_GRACE)

@@ -27,4 +27,15 @@ def claim_is_dead(claimed_by: str | None, at_start: bool = False) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    return _zombie(int(pid))
+
+
+def _zombie(pid: int) -> bool:
+    """Exited but not yet reaped (a worker process whose daemon was killed, until init reaps
+    it): it takes signals, but works on nothing any more. Linux's /proc; elsewhere False."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2:][:1] == b"Z"  # the state, after "pid (name) "
