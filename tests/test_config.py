@@ -23,6 +23,7 @@ def test_defaults_are_valid() -> None:
     assert s.smtp.listen == "127.0.0.1:2525"
     assert s.smtp.accepts("LEADS@brokerage.example")
     assert not s.smtp.accepts("other@brokerage.example")
+    assert s.pipeline.process  # the pipeline worker in a process of its own
 
 
 @pytest.mark.parametrize(
@@ -58,6 +59,7 @@ def test_defaults_are_valid() -> None:
         ({"routes": [{"strategy": "lottery"}]}, "routes[0].strategy:"),
         ({"pipeline": {"default_region": "XX"}}, "pipeline.default_region: 'XX' is not"),
         ({"pipeline": {"max_attempts": "three"}}, "pipeline.max_attempts:"),
+        ({"pipeline": {"process": "sometimes"}}, "pipeline.process:"),
         ({"classify": {"default_stage": "Hot"}}, "classify.default_stage: 'Hot' is not one of"),
     ],
 )
