@@ -1808,6 +1808,8 @@ def test_a_uk_postcode_names_the_phones_country() -> None:
     "Hosted by Dana Ruiz, Lakeside Realty, 400 Shore Dr, Madison, WI 53703 · (608) 555-0110",
     "UNIT DETAILS\nBeds: 2\nBaths: 1\nListing ID: 88812",  # a heading and its rows
     "Sent to Lakeside Lending, 40 Main St, Madison, WI 53703, (608) 555-0102.",
+    "Sent to Harbour Homes, 22 Quay Road, Bristol BS8 2LG, 0117 496 0123.",  # an office, abroad
+    "Your proposal was shared with the client.",
 ])
 def test_what_a_notification_prints_under_the_words_is_not_theirs(trailer: str) -> None:
     ex = _read_subject("Rentals Hub <leads@rentalshub.example>", "New inquiry: 12 Elm St #3",

@@ -1359,7 +1359,11 @@ def _provider_paragraph(para: str) -> bool:
 
 # The person spoken of in the third person, by the word a notification uses for them.
 _ROLE_WORD = re.compile(r"(?i)\b(?:prospect|lead|shopper|consumer|customer|renter|tenant|applicant|"
-                        r"homeowner|borrower|visitor|caller)s?\b")
+                        r"homeowner|borrower|visitor|caller|client|enquirer|inquirer)s?\b")
+# An office's line: a street, then its phone last ("..., 250 Smith St, Collingwood VIC 3066,
+# (03) 9000 0000", "..., 22 Whiteladies Road, Bristol BS8 2LG, 0117 496 0123.").
+_OFFICE_TAIL = re.compile(r"\b\d{1,6}[A-Za-z]? [A-Z][\w'’.-]*[^\n]{0,120}?[,·|•]\s*"
+                          r"[+(]?\d[\d ().-]{7,}\d\.?\s*$")
 _ATTACHED = re.compile(r"(?i)\battached to this (?:e-?mail|message)\b")
 _ID_ROW = re.compile(r"(?i)^[^\W\d][\w .'/-]{0,30}(?:#|\bid\b|\bno\.|\bnumber\b|\bref\b)\s*:\s*"
                      r"[\w-]{0,20}\d")
@@ -1383,7 +1387,8 @@ def not_the_persons(para: str) -> bool:
         return True
     if len(lines) > 1 and all(_BARE_ROW.match(ln) for ln in lines[1:]):
         return True  # a heading and its rows
-    return any(_POSTAL_TAIL.search(ln[:LINE_MAX]) for ln in lines)
+    return any(_POSTAL_TAIL.search(ln[:LINE_MAX]) or _OFFICE_TAIL.search(ln[:LINE_MAX])
+               for ln in lines)
 
 
 def _cut_trailer(text: str) -> str:
