@@ -293,14 +293,14 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         result.message = said  # "Dana: Hi! Is this still available?": the person's words
         result.trace["message"] = {"won": said[:60], "why": "a row headed by the person's name"}
     if result.price is not None and (_refinance(mail) or (
-            (engine.brand_kind(result.source) == "insurance" or any(
-                _POLICY_KEY.search(k) for k, _ in all_pairs(mail)[:60]))
+            (engine.brand_kind(result.source) == "insurance" or _policy_keyed(all_pairs(mail)))
             and _valued(mail, result.price))):
         # A refinance or a home-equity loan buys nothing, nor does a policy on a home: the
         # home's value is no price (it stays with the lead's custom fields). A policy on a
         # home being bought keeps its "Purchase price".
         result.custom_fields.setdefault("home_value", str(result.price))
-        result.trace["price"] = {"won": None, "why": "a refinance: the home's value, no price"}
+        result.trace["price"] = {"won": None, "why": "a refinance or a policy: the home's "
+                                                     "value, no price"}
         result.price = None
     if engine.brand_kind(result.source) == "services" and not result.address:
         # A home-services job (Thumbtack, Angi, Yelp) is at the customer's own home.
@@ -388,8 +388,8 @@ _MANAGED = re.compile(r"(?i)\bproperty manag\w*|\bmanage (?:my|our|the) (?:renta
 def _said_by_name(result: Extracted) -> str | None:
     """A row whose label is the person's own name ("Dana: Hi! Is this still available?"): a
     messaging service printing their words under their name, read as a custom field."""
-    names = {snake(n) for n in (result.first_name, result.full_name) if n}
-    names |= {snake(str(result.full_name).split()[0])} if result.full_name else set()
+    given = result.full_name.split()[0] if result.full_name else None
+    names = {snake(n) for n in (result.first_name, result.full_name, given) if n}
     for key in names & set(result.custom_fields):
         value = str(result.custom_fields[key])
         if len(value) >= 10 and " " in value:
@@ -458,7 +458,7 @@ def service_job(mail: Mail, result: Extracted) -> bool:
     # The form's own rows about the job ("Project: Bathroom Remodeling", "Coverage wanted"):
     # their labels and short answers, never the person's longer words.
     pairs = all_pairs(mail)[:60]
-    if any(_POLICY_KEY.search(k) for k, _ in pairs) or _POLICY_ROW.search(mail.text[:3000]):
+    if _policy_keyed(pairs) or _POLICY_ROW.search(mail.text[:3000]):
         return True  # "Current insurer: none", "Coverage wanted" / "Full coverage": a policy
     if any(_PROJECT_KEY.search(k) for k, _ in pairs) and not _BUY_WISH.search(
             (result.message or "")[:2000]):
@@ -483,6 +483,11 @@ def service_job(mail: Mail, result: Extracted) -> bool:
 _POLICY_KEY = re.compile(r"(?i)(?:current |your )?(?:insurer|insurance carrier|carrier|"
                          r"coverage(?: wanted| type| level| needed)?|policy(?: type| renewal| "
                          r"renewal date| number)?|deductible|current insurance)")
+def _policy_keyed(pairs: list[tuple[str, str]]) -> bool:
+    """A row of the form's first 60 is a policy's own ("Current insurer", "Coverage wanted")."""
+    return any(_POLICY_KEY.search(k) for k, _ in pairs[:60])
+
+
 _POLICY_ROW = re.compile(r"(?im)^[ \t]*(?:" + _POLICY_KEY.pattern.removeprefix("(?i)") +
                          r")[ \t]*:?[ \t]*$")
 # A form's row about the job: homes and cars are bought, projects are done.

@@ -1310,13 +1310,15 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
             skip |= {at, at + 1}
     for i, line in enumerate(lines[:footer_at]):
         m = _LABEL.match(line)
-        if m and field_of(label_key(m.group(1))) in ("address", "address_part", "agent"):
-            if not layout.address_is_property and field_of(label_key(m.group(1))) != "agent":
-                skip.add(i)
-            elif field_of(label_key(m.group(1))) == "agent":
-                skip.add(i)
-        elif m and label_key(m.group(1)) in _FORM_KEYS:
-            skip.add(i)  # "Form: Spring 2025 Buyer Guide - Austin": the form's name, no street
+        if not m:
+            continue
+        key = label_key(m.group(1))
+        named = field_of(key)
+        # An agent's row; the person's own address row, unless the layout's address is the
+        # listing's; a form's own name ("Form: Spring 2025 Buyer Guide - Austin"): no listing.
+        if named == "agent" or key in _FORM_KEYS or (
+                named in ("address", "address_part") and not layout.address_is_property):
+            skip.add(i)
     cands = engine.address_candidates(lines, footer_at, skip)
     brand = (ex.source or layout.source or "").lower()
     if brand and brand not in ("website", "direct", "idx"):

@@ -82,15 +82,20 @@ class Transcript:
 
 # A speaker's heading with its time, the words on the lines under it ("Lena Fischer, 2:14 PM:"
 # / "Operator (bot), 2:15 PM:"): how some inboxes print a conversation.
+# Whitespace never crosses a line, so one pattern matches a line or searches a whole text.
 _HEADED = re.compile(
-    r"^\s*([^\W\d_][\w'’.-]*(?: [\w'’.&-]+){0,4}(?: ?\([^()\n]{1,40}\))?),?\s+(?:at\s+)?"
-    r"\d{1,2}:\d{2}(?:\s?[AaPp]\.?[Mm]\.?)?\s*:?\s*$")
+    r"(?m)^[^\S\n]*([^\W\d_][\w'’.-]*(?: [\w'’.&-]+){0,4}(?: ?\([^()\n]{1,40}\))?),?"
+    r"[^\S\n]+(?:at[^\S\n]+)?\d{1,2}:\d{2}(?:[^\S\n]?[AaPp]\.?[Mm]\.?)?[^\S\n]*:?[^\S\n]*$")
 
 
-def _turns(lines: list[str]) -> list[Turn]:
+def _turns(lines: list[str]) -> tuple[list[Turn], int]:
+    """The turns of the lines, and how many lines are a speaker's heading with its time."""
     out: list[Turn] = []
+    headed = 0
     for i, line in enumerate(lines[:MAX_LINES]):
         h = _HEADED.match(line[:engine.LINE_MAX])
+        if h:
+            headed += 1
         if h and not _FIELD_WORD.search(_base(h.group(1))):
             out.append(Turn(h.group(1).strip(), "", i))
             continue
@@ -109,7 +114,7 @@ def _turns(lines: list[str]) -> list[Turn]:
                 or _FIELD_WORD.search(_base(speaker)) or _LINK.match(m.group(2))):
             continue  # "Visitor email: ...", "Page: ...": the notification's own fields
         out.append(Turn(speaker, m.group(2).strip(), i))
-    return out
+    return out, headed
 
 
 def _label_like(line: str) -> bool:
@@ -136,12 +141,15 @@ def find(mail: Mail) -> Transcript | None:
 
 @lru_cache(maxsize=8)  # claims() and parse() ask about the same mail
 def _find(text: str, subject: str, from_name: str, to_names: tuple[str, ...]) -> Transcript | None:
-    lines = text.split("\n")
-    headed = sum(1 for ln in lines[:MAX_LINES] if _HEADED.match(ln[:engine.LINE_MAX]))
     openings = Counter(_OPENING.findall(text[:20000]))
-    if headed < 2 and (len(openings) < 2 or max(openings.values()) < 2):
-        return None  # no speaker speaks twice: no conversation
-    turns = [t for t in _turns(lines) if t.words]
+    talk = len(openings) >= 2 and max(openings.values()) >= 2
+    if not talk and not _HEADED.search(text):
+        return None  # no speaker speaks twice, and no turn is headed: no conversation
+    lines = text.split("\n")
+    turns, headed = _turns(lines)
+    if headed < 2 and not talk:
+        return None
+    turns = [t for t in turns if t.words]
     speakers = {t.speaker for t in turns}
     if len(turns) < (2 if headed >= 2 else MIN_TURNS) or len(speakers) < 2:
         return None
