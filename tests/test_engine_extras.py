@@ -1961,3 +1961,24 @@ def test_a_forms_own_name_is_no_street_and_a_dash_is_no_message() -> None:
                        "\nphone_number: +15125550191\n")
     assert ex.property_address is None
     assert fields.is_placeholder("—") and fields.is_placeholder("–")
+
+
+def test_an_address_ends_in_a_postcode_and_a_town_of_several_words() -> None:
+    # "06700 Ciudad de México": a town of three words after its postcode; "Montréal (Le
+    # Plateau-Mont-Royal), QC H2J 2L3": a town with its borough, then the province's code
+    ex = _read("Lamudi <notificaciones@lamudi.com.mx>",
+               "Un usuario está interesado en tu propiedad:\n\nDepartamento en renta\n"
+               "Calle Colima 215, Roma Norte, Cuauhtémoc, 06700 Ciudad de México\n\n"
+               "Nombre: Diego Salazar\nCorreo: diego.salazar@example.com\n")
+    assert ex.property_address == "Calle Colima 215, Roma Norte, Cuauhtémoc, 06700 Ciudad de México"
+    assert fields.street_of("4520, rue Saint-Denis, Montréal (Le Plateau-Mont-Royal), QC H2J 2L3") \
+        == "4520, rue Saint-Denis, Montréal (Le Plateau-Mont-Royal), QC H2J 2L3"
+
+
+def test_the_same_street_given_more_fully_below_wins() -> None:
+    ex = _read("idealista <noreply@idealista.it>",
+               "Un utente è interessato al tuo annuncio.\n\n"
+               "Trilocale in affitto in Via Po 18, Torino\nVia Po 18, 10123 Torino\n"
+               "1.100 €/mese · 3 locali\n\nNome: Giulia Bernardi\n"
+               "Email: giulia.bernardi@example.it\n")
+    assert ex.property_address == "Via Po 18, 10123 Torino"

@@ -1351,6 +1351,7 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
                                            or ex.address == c.value)]
         win = engine.best(ranked)
         if win:
+            win = engine.fuller(win, ranked)
             _set(ex, "property_address", win.value, min(1.0, win.score))
             trace["property_address"] = {"won": win.why(), "candidates": len(ranked)}
     if not ex.property_address:

@@ -678,14 +678,17 @@ def provider_line(line: str) -> bool:
 # "Surry Hills, NSW 2010", "Mairangi Bay, Auckland 0630", "Toronto, ON M5J 0C3", "Leeds,
 # LS6 1BJ", "Porto, 4000-442": a town and a postcode after a street, outside the US.
 _INTL_TAIL = re.compile(
-    r"^[^\W\d_][^,\d·|]{1,30}(?:,\s*[^\W\d_][^,\d·|]{1,30})?,?\s+(?:(?:[A-Z]{2,3}\s+)?"
+    r"^[^\W\d_][^,\d·|]{1,40}(?:,\s*[^\W\d_][^,\d·|]{1,30})?,?\s+(?:(?:[A-Z]{2,3}\s+)?"
     r"\d{4}(?:-\d{3})?\b|"
     r"[A-Z]\d[A-Z] ?\d[A-Z]\d\b|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b|\d{4}-\d{3}\b)")
 _CA_POSTCODE = re.compile(r"\b[A-Z]\d[A-Z] ?\d[A-Z]\d\s*$")
 # A postcode that ends an address line: US ZIP, UK, Canadian, "05409-010", "10627 Berlin".
 _POSTAL_END = re.compile(
     r"(?:\b\d{5}(?:-\d{3,4})?|\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\b[A-Z]\d[A-Z] ?\d[A-Z]\d|"
-    r"\b\d{4,5} [^\W\d_][^\W\d_ -]+(?: [^\W\d_]+)?|"
+    # a town after its postcode, of up to three words ("10123 Torino", "06700 Ciudad de
+    # México", "20144 Milano (MI)")
+    r"\b\d{4,5} [^\W\d_][^\W\d_ -]+(?: (?:de|del|di|la|le|am|sur|an der) [^\W\d_]+| "
+    r"[^\W\d_]+){0,2}(?: \([A-Z]{2}\))?|"
     # an Eircode ("D06 X2F3"), an Australian state and postcode ("Bondi NSW 2026"), a Swedish
     # or Czech one ("118 26 Stockholm", "130 00 Praha 3"), a Polish one ("02-715 Warszawa"),
     # Singapore's ("Singapore 528583")
@@ -969,6 +972,19 @@ def same_street(short: str, full: str) -> bool:
     a = re.findall(r"\w+", short.lower())[:2]
     b = re.findall(r"\w+", full.lower())[:2]
     return len(a) == 2 and a == b and len(full) > len(short)
+
+
+def fuller(win: Candidate, cands: list[Candidate]) -> Candidate:
+    """The same street given more fully elsewhere in the layout ("Trilocale in affitto in Via
+    Po 18, Torino" above "Via Po 18, 10123 Torino"): the one with its postcode, or with more
+    of its parts; else the winner."""
+    has_code = bool(_POSTAL_END.search(win.value))
+    for c in cands:
+        if c is not win and same_street(win.value, c.value) and (
+                c.value.count(",") > win.value.count(",")
+                or (not has_code and _POSTAL_END.search(c.value))):
+            return c
+    return win
 
 
 # --------------------------------------------------------------------------- messages
