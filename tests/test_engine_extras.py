@@ -12,7 +12,7 @@ import pytest
 from leadmail import normalize, parsers
 from leadmail.parsers import fields, sender_region
 from leadmail.parsers.base import ParseContext
-from leadmail.parsers.common import mask_ids
+from leadmail.parsers.common import mask_ids, segment_hint
 from leadmail.parsers.fields import tidy_message
 from leadmail.parsers.mime import parse_mail
 
@@ -1982,3 +1982,55 @@ def test_the_same_street_given_more_fully_below_wins() -> None:
                "1.100 €/mese · 3 locali\n\nNome: Giulia Bernardi\n"
                "Email: giulia.bernardi@example.it\n")
     assert ex.property_address == "Via Po 18, 10123 Torino"
+
+
+def test_a_message_row_with_no_sentence_gives_way_to_the_persons_words() -> None:
+    # "Inquiry:" holds the listing; "Buyer's message:" below holds what they wrote
+    ex = _read_subject("Acme CRM <noreply@acmecrm.example>", "[Acme] New lead: Lena Park",
+                       "New lead: Lena Park\nPhone: 737.555.0131\nEmail: lena.park@example.com\n"
+                       "Inquiry: 1208 Larkspur Ln, Austin, TX 78745 - $455,000\n\n"
+                       "Buyer's message:\nIs the backyard fenced? We have a dog.\n")
+    assert ex.message == "Is the backyard fenced? We have a dog."
+    tour = _read_subject("Acme Homes <tours@acmehomes.example>", "Tour request",
+                         "Home: 77 Alder St, Austin, TX 78702\n"
+                         "Details: $510,000 | 3 bd | 2 ba | 1,600 sqft\n"
+                         "Name: Omar Reyes\nEmail: omar.reyes@example.com\n"
+                         "What Omar said: Can we see it after work on Friday?\n\n"
+                         "Please accept within 2 hours in your dashboard.\n")
+    assert tour.message == "Can we see it after work on Friday?"
+
+
+def test_a_summary_under_a_heading_in_brackets_ends_the_message() -> None:
+    ex = _read_subject("Acme <connections@acme.example>", "New connection: Ines Duarte",
+                       "Phone: (512) 555-0144\nEmail: ines.duarte@example.com\n\n"
+                       "Message:\nIs the garage oversized?\n\nChat summary (automated):\n"
+                       "Ines viewed 9 homes this week. She is pre-approved.\n")
+    assert ex.message == "Is the garage oversized?"
+    assert ex.full_name == "Ines Duarte"
+
+
+def test_a_buyer_who_is_also_selling_stays_a_buyer() -> None:
+    assert segment_hint("Is the seller open to offers? We're also selling our condo.") != "Seller"
+    assert segment_hint("We are selling our condo this spring.") == "Seller"
+
+
+@pytest.mark.parametrize(("subject", "body", "name"), [
+    ("New Lead: Marta Silva - Property Inquiry", "Email: marta.silva@example.com\n",
+     "Marta Silva"),
+    ("Jonah Price sent your business a message", "\"Do you fix hail damage?\"\n",
+     "Jonah Price"),
+    ("New Request a Quote from Dana Whit", "Dana Whit sent a Request a Quote to Acme Plumbing"
+     "\n\nAdditional details\nThe shower drips.\n", "Dana Whit"),
+])
+def test_a_notice_names_the_person_in_its_own_sentence(subject: str, body: str, name: str) -> None:
+    ex = _read_subject("Acme <no-reply@acme.example>", subject, body)
+    assert ex.full_name == name
+
+
+def test_a_relays_first_name_gives_way_to_the_full_name_the_notice_prints() -> None:
+    ex = _read_headers({"From": "Acme Pros <no-reply@acmepros.example>",
+                        "Reply-To": "Dana via Acme <reply+77ab@messaging.acmepros.example>",
+                        "Subject": "New request"},
+                       "Dana Whitfield sent a Request a Quote to Acme Plumbing\n\n"
+                       "Additional details\nThe sink drips, can you come?\n")
+    assert ex.full_name == "Dana Whitfield"

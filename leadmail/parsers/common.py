@@ -164,11 +164,14 @@ SELLER = Folded(
     r"seller (lead|referral|client|inquiry|enquiry|introduction)|new seller|homeowner|"
     r"(instant )?cash offer|sell (my|your|their|our) (car|vehicle|truck)|looking to sell|"
     r"whether (to sell|selling)|(should|could) (we|i) sell|"
-    r"selling (now|soon|this (year|spring|summer|fall)|our|my)|vender (mi|nuestra|la) (casa|"
-    r"propiedad|piso)|vendre (ma|notre|mon)|verkaufen|vender (meu|minha|o meu)|estimation|"
+    # ("we're also selling our condo": a buyer's side remark)
+    r"(?<!also )selling (now|soon|this (year|spring|summer|fall)|our|my)|"
+    r"vender (mi|nuestra|la) (casa|propiedad|piso)|vendre (ma|notre|mon)|verkaufen|"
+    r"vender (meu|minha|o meu)|estimation|"
     r"avaliação|tasación|bewertung|home value|what.?s my home worth|"
-    r"(like|wish|plan(ning)?|hoping|ready|need) to sell|(want|like|plan(ning)?|ready|hoping) "
-    r"to list|list (our|it)\b|seller consultation|new (\w+ )?seller\b|évaluation|"
+    r"(?<!also )(like|wish|plan(ning)?|hoping|ready|need) to sell|"
+    r"(want|like|plan(ning)?|ready|hoping) to list|list (our|it)\b|seller consultation|"
+    r"new (\w+ )?seller\b|évaluation|"
     r"(aimerions|aimerais|voudrions|voudrais|souhaitons|souhaiterions|souhaite|voulons|veux|"
     r"désirons|allons) vendre|(queremos|quisiéramos|quisiera|quiero|gustaría|deseamos|"
     r"necesitamos|vamos a) vender|(vorrei|vorremmo|vogliamo) vendere|(quero|queremos|gostaria "
@@ -799,6 +802,20 @@ def _is_choice(value: str) -> bool:
     return len(value) <= 40 and not re.search(r"[.?!]", value)
 
 
+# The words a listing's row holds besides its numbers: "$539,000 | 2 bd | 2 ba | 1,410 sqft".
+_LISTING_UNITS = {"bd", "ba", "bds", "bed", "beds", "bath", "baths", "sqft", "sq", "ft", "mo",
+                  "acres", "acre", "br"}
+_LOWER_WORD = re.compile(r"\b[a-zà-ÿ]{2,}\b")
+
+
+def _no_sentence(value: str) -> bool:
+    """A row that holds no sentence: a listing's street and price ("4012 Spicewood Springs Rd
+    #7, Austin, TX 78759 - $435,000"), its rooms, a tour's date; fewer than three words in
+    lower case besides a listing's units."""
+    words = [w for w in _LOWER_WORD.findall(value[:300]) if w not in _LISTING_UNITS]
+    return len(words) < 3
+
+
 def known_label(key: str) -> bool:
     """True for a label (in label_key spelling) the field vocabulary knows."""
     return key in _KNOWN
@@ -1017,8 +1034,11 @@ def apply_pairs(
                 None, "message", "custom", "notes"):
             continue  # "Questions:" / "Phone number" / "+1 617 ...": the next row's label
         elif target == "message":
-            if ex.message and _is_choice(ex.message) and not _is_choice(value):
-                ex.message = None  # "How can we help?: Property management", then "Message:"
+            if ex.message and (_is_choice(ex.message) and not _is_choice(value)
+                               or _no_sentence(ex.message) and not _no_sentence(value)):
+                # "How can we help?: Property management", then "Message:"; "Inquiry: 4012
+                # Spicewood Springs Rd #7, ... - $435,000", then "Lead's message:"
+                ex.message = None
             _set(ex, "message", message_block(mail.text, key) or value, 1.0)
         elif target == "price":
             if engine.price_value(value) is not None or _DIGIT_RUN.search(value):
@@ -1577,6 +1597,12 @@ def fill_identity(
         found_name = named_in(mail.subject, body, ctx)
         if found_name:
             _set(ex, "full_name", found_name, 0.7)
+    elif ex.full_name and " " not in ex.full_name.strip() and not (ex.first_name or ex.last_name):
+        # A relay's first name ("Chelsea via Yelp") where the notice names them in full
+        # ("Chelsea Whitaker sent a Request a Quote"): the full name.
+        found_name = named_in(mail.subject, body, ctx)
+        if found_name and found_name.split()[0].lower() == ex.full_name.strip().lower():
+            ex.full_name = found_name
     withheld = ex.trace.get("withheld", ())
     if not ex.email and "email" not in withheld:
         found = emails_in(body, mail, ctx, domains)
@@ -1590,7 +1616,11 @@ _NAME_WORDS = r"[A-ZÀ-Þ][\w'’.-]*(?: (?:de |da |van |von |del |di )?[A-ZÀ-�
 # A notification's sentence about the person: "Wendell Obi sent you a message", "New lead
 # from Homesnap: Wendell Obi", "Message from Jalen Whitaker".
 _NAME_PHRASE = re.compile(
-    rf"^\s*(?P<a>{_NAME_WORDS}) (?i:sent you a message|sent a message|is interested in|"
+    rf"^\s*(?P<a>{_NAME_WORDS}) "
+    # "Tomás Herrera from Mueller sent a message": the neighbourhood a network shows
+    rf"(?:from [A-ZÀ-Þ][\w'’-]*(?: [A-ZÀ-Þ][\w'’-]*){{0,2}} )?"
+    rf"(?i:sent (?:you |your (?:business|company|page|shop|team|store) )?an? (?:message|"
+    rf"request a quote|quote request|quote|request|inquiry|enquiry)|is interested in|"
     rf"te envió un mensaje|le envió un mensaje|vous a envoyé un message|vous a écrit|"
     rf"ti ha inviato un messaggio|enviou uma mensagem|hat (?:Ihnen|dir) (?:eine Nachricht|"
     rf"geschrieben)|heeft je een bericht gestuurd|est intéressée? par|está interesad[oa] en|"
@@ -1615,7 +1645,7 @@ _NAME_PHRASE = re.compile(
     rf"registered|signed|contacted|searching|requesting|been matched)|"
     rf"(?:\([^()]{{3,80}}\) )?(?:asked|requested|submitted|scheduled|booked|replied|responded|"
     rf"registered|signed up|messaged|texted|called|left (?:a|you) (?:message|voicemail)))\b|"
-    rf"\b(?i:lead|inquiry|enquiry|message|request|contact) (?i:from) "
+    rf"\b(?i:lead|inquiry|enquiry|message|request|quote|contact) (?i:from) "
     rf"(?:[\w.&'-]+(?: [\w.&'-]+)?: )?(?P<b>{_NAME_WORDS})"
     rf"(?: (?i:for|about|re|on) [^,]{{2,60}})?\s*$")
 # A relay's sentence naming a person by one name: "Kenji sent you a message", "New message
@@ -1705,8 +1735,11 @@ def named_in(subject: str, body: str, ctx: ParseContext) -> str | None:
 # A notification's heading naming the lead: "New Lead: Priya Raghunathan (Seller)", "New auto
 # insurance lead: Marcus Oyelaran (Austin, TX)".
 _LEAD_HEADING = re.compile(
-    rf"(?i:\b(?:new )?(?:[a-z]+ ){{0,3}}lead)\s*[:–—-]\s*({_NAME_WORDS})"
-    rf"\s*(?:\([^()]{{1,40}}\))?\s*$")
+    rf"(?i:\b(?:new )?(?:[a-z]+ ){{0,3}}(?:lead|connection|referral|prospect))\s*[:–—-]\s*"
+    rf"({_NAME_WORDS})"
+    rf"\s*(?:\([^()]{{1,40}}\))?"
+    # "New Lead: Ashley Romero - Property Inquiry": what the lead asked for, after a dash
+    rf"(?:\s[-–—|]\s[^\n]{{1,40}})?\s*$")
 
 
 _NOT_A_NAME = re.compile(r"(?i)\b(lead|leads|new|team|realty|group|homes?|inc|llc|messages?|"

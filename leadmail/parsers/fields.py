@@ -261,7 +261,8 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                            # book?", "Please share anything that will help prepare for our
                            # meeting."); "Keisha Morgan says:"
                            r"\bwhat prompted you\b|\bwhat brings you\b|\bplease share\b|"
-                           r"\bsays$|\b(?:client|buyer|customer|lead|renter|tenant|seller|consumer|"
+                           r"\bsays$|\bwhat [\w'’]+ (?:said|says|asked|wrote)$|"
+                           r"\b(?:client|buyer|customer|lead|renter|tenant|seller|consumer|"
                            r"shopper|homeowner|visitor|prospect|they|he|she) (?:said|says|asked|"
                            r"asks)$")),
     ("full_name", re.compile(r"(?i)\bfull name\b|\byour name\b|\bwhat'?s your name\b|"
@@ -1380,7 +1381,10 @@ _ROLE_WORD = re.compile(r"(?i)\b(?:prospect|lead|shopper|consumer|customer|rente
 # (03) 9000 0000", "..., 22 Whiteladies Road, Bristol BS8 2LG, 0117 496 0123.").
 _OFFICE_TAIL = re.compile(r"\b\d{1,6}[A-Za-z]? [A-Z][\w'’.-]*[^\n]{0,120}?[,·|•]\s*"
                           r"[+(]?\d[\d ().-]{7,}\d\.?\s*$")
-_ATTACHED = re.compile(r"(?i)\battached to this (?:e-?mail|message)\b")
+_ATTACHED = re.compile(r"(?i)\battached to this (?:e-?mail|message)\b"
+                       # the notice's deadline for the agent: "Please confirm within 1 hour"
+                       r"|\bwithin (?:\d{1,3}|an?|one|two|five|ten) "
+                       r"(?:minutes?|mins?|hours?|hrs?)\b")
 _ID_ROW = re.compile(r"(?i)^[^\W\d][\w .'/-]{0,30}(?:#|\bid\b|\bno\.|\bnumber\b|\bref\b)\s*:\s*"
                      r"[\w-]{0,20}\d")
 _POSTAL_TAIL = re.compile(r"\b[A-Z]{2},? \d{5}(?:-\d{4})?(?:\s*[,·|•–-]\s*[+(]?\d[\d ().-]{8,}\d)?"
@@ -1420,7 +1424,7 @@ def _cut_trailer(text: str) -> str:
         link = next((x.strip() for x in head[1:2]), first)
         if (_TRAILER.match(first) or _BARE_LINK.match(link) or _BOILER.match(first)
                 or _NOTICE_WORDS.search(first) or _COMPANY_LINE.search(first)
-                or re.match(r"^[^\W\d_][\w /&'’-]{0,40}:\s*$", first) or first.startswith(": ")
+                or re.match(r"^[^\W\d_][\w /&'’()-]{0,50}:\s*$", first) or first.startswith(": ")
                 or any(street_of(ln) or _LISTING_LINE.search(ln) for ln in para.split("\n")[:8])
                 or strip_footer(first) != first
                 or (_PROVIDER_WORDS.search(first) and re.search(r"\d", first))
