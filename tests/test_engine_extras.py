@@ -188,7 +188,8 @@ def test_an_insurance_form_is_a_customer_at_their_own_home() -> None:
                        "Property Address: 6021 Falls of Neuse Rd, Raleigh, NC 27609\n"
                        "Message: We just closed and need a policy bound by the 28th.\n")
     assert ex.segment is None
-    assert ex.address == ex.property_address == "6021 Falls of Neuse Rd, Raleigh, NC 27609"
+    # the home a policy or a loan is on: their address, no listing
+    assert (ex.address, ex.property_address) == ("6021 Falls of Neuse Rd, Raleigh, NC 27609", None)
 
 
 def test_a_seller_heading_above_the_labels_makes_a_seller() -> None:
@@ -1086,7 +1087,9 @@ def test_a_home_insurance_quotes_property_is_the_persons_home() -> None:
                        "First Name: Evelyn\nLast Name: Marchetti\nEmail: e.m@example.net\n"
                        "Property Address: 27910 Sycamore Creek Dr, Temecula, CA 92591\n"
                        "Current Insurer: State Farm\n")
-    assert ex.address == ex.property_address == "27910 Sycamore Creek Dr, Temecula, CA 92591"
+    # the home a policy or a loan is on: their address, no listing
+    assert ex.address == "27910 Sycamore Creek Dr, Temecula, CA 92591"
+    assert ex.property_address is None
 
 
 @pytest.mark.parametrize("tail", [
@@ -2034,3 +2037,12 @@ def test_a_relays_first_name_gives_way_to_the_full_name_the_notice_prints() -> N
                        "Dana Whitfield sent a Request a Quote to Acme Plumbing\n\n"
                        "Additional details\nThe sink drips, can you come?\n")
     assert ex.full_name == "Dana Whitfield"
+
+
+def test_same_as_the_address_above_is_no_address() -> None:
+    ex = _read_subject("Acme Insurance <leads@acmeins.example>", "Home Insurance Lead - Ada Moss",
+                       "Home Insurance Lead\n\nName: Ada Moss\nPhone: 512-555-0177\n"
+                       "Email: ada.moss@example.org\n"
+                       "Mailing Address: 14 Quarry Rd, Austin, TX 78750\n"
+                       "Property Address: Same as mailing\nEstimated Home Value: $485,000\n")
+    assert (ex.address, ex.property_address) == ("14 Quarry Rd, Austin, TX 78750", None)

@@ -351,6 +351,10 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
             result.address, result.property_address = result.property_address, None
         elif result.address and prop == result.address:
             result.property_address = None  # the job's place, read twice: no listing
+    elif (result.segment is None and result.address and result.property_address == result.address
+          and service_job(mail, result)):
+        # A loan or a policy on the home they live in, read as both: their address, no listing.
+        result.property_address = None
     if isinstance(parser, (DirectParser, WebsiteParser)):
         # a seller's own mail about the home they live in; a form or notice that says they
         # live there ("owner-occupied", "Do you live in this home? Yes")

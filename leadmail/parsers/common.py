@@ -797,6 +797,9 @@ _TRIM_KEYS = frozenset({"trim", "trim level", "vehicle trim"})
 _VEHICLE_PART = re.compile(r"^(?:vehicle |car |auto )?(year|make|model|trim)(?: level)?$")
 
 
+_SAME_AS = re.compile(r"(?i)^\s*(?:the )?same(?: as)?\b.{0,40}$|^\s*see above\b")
+
+
 def _is_choice(value: str) -> bool:
     """A form's picked option ("Property management", "Buying"): a few words, no sentence."""
     return len(value) <= 40 and not re.search(r"[.?!]", value)
@@ -1049,6 +1052,8 @@ def apply_pairs(
                 if not ex.price:
                     price_key = key
                 _set(ex, "price", value, 1.0)
+        elif target in ("property_address", "address") and _SAME_AS.match(value):
+            continue  # "Subject Property: Same as current address": the row above says where
         elif target in ("property_address", "address") and _HOME_KIND.match(value):
             # "Property: Single family home, owned": what kind of home, not where
             ex.custom_fields.setdefault("property_type", value)

@@ -44,9 +44,10 @@ class LendingTreeParser(LayoutReader):
             ex.segment = "Buyer"
         else:
             ex.segment = None  # a refinance or a home-equity loan: a customer, not a buyer
-            if not ex.property_address and ex.address:
-                ex.property_address = ex.address  # the loan is on the home they live in
-            elif ex.property_address and not ex.address:
-                ex.address = ex.property_address  # ... and they live in the home it is on
+            # The loan is on the home they live in: their own address, no listing asked about.
+            if ex.property_address and not ex.address:
+                ex.address = ex.property_address
                 ex.confidence["address"] = 0.8
+            if ex.property_address == ex.address:
+                ex.property_address = None
         return ex
