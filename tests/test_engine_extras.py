@@ -2046,3 +2046,38 @@ def test_same_as_the_address_above_is_no_address() -> None:
                        "Mailing Address: 14 Quarry Rd, Austin, TX 78750\n"
                        "Property Address: Same as mailing\nEstimated Home Value: $485,000\n")
     assert (ex.address, ex.property_address) == ("14 Quarry Rd, Austin, TX 78750", None)
+
+
+def test_a_sellers_valuation_address_and_a_borrowers_note() -> None:
+    ex = _read_subject("Acme Leads <leads@acmeleads.example>", "New Lead Alert: Ada Moss (Seller)",
+                       "Lead Name: Ada Moss\nEmail: ada.moss@example.net\n"
+                       "Valuation Address: 12 Wren Ln\nCity: Buda\nState: TX\nZip: 78610\n")
+    assert ex.property_address == "12 Wren Ln, Buda, TX 78610"
+    loan = _read_subject("Acme Loans <no-reply@acmeloans.example>", "New pre-approval request",
+                         "Borrower: Derek Foss\nEmail: derek.foss@example.com\n"
+                         "Loan purpose: Purchase\n\nBorrower note:\n"
+                         "We want to make an offer this weekend.\n")
+    assert loan.message == "We want to make an offer this weekend."
+
+
+def test_a_price_offer_row_is_the_price() -> None:
+    ex = _read_subject("Acme Cars <dealerleads@acmecars.example>", "Prospect: Priya Raman",
+                       "Name: Priya Raman\nEmail: priya.raman@example.org\n\nVehicle\n"
+                       "2024 Hyundai Tucson SEL\nAcme Price Offer: $29,870\n")
+    from leadmail.draft import lead_price
+    assert lead_price(ex.price) == 29870
+
+
+def test_a_forwarded_notice_in_french_names_the_person_not_the_portal() -> None:
+    ex = _read_subject("Claire Martin <claire.martin@agence.example.fr>",
+                       "TR: Nouveau message pour votre annonce",
+                       "Peux-tu rappeler ce contact ?\n\nDe : Acmecoin <noreply@acmecoin.example>\n"
+                       "Envoyé : mardi 10 juin 2025 10:22\n"
+                       "À : Claire Martin <claire.martin@agence.example.fr>\n"
+                       "Objet : Nouveau message pour votre annonce\n\nAcmecoin\n\n"
+                       "Vous avez reçu un nouveau message concernant votre annonce :\n"
+                       "Maison 5 pièces – Lyon 5e\n18 chemin des Érables, 69005 Lyon\n\n"
+                       "De : Julien Moreau\nTéléphone : 07 81 23 45 67\n\nMessage :\n"
+                       "Bonjour, la maison est-elle toujours disponible ?\n")
+    assert ex.full_name == "Julien Moreau"
+    assert ex.message == "Bonjour, la maison est-elle toujours disponible ?"

@@ -61,6 +61,9 @@ FIELD_LABELS: dict[str, frozenset[str]] = {
         "home of interest", "viewed property", "last viewed property", "rental property",
         "viewed listing", "listing viewed", "property viewed", "last viewed listing",
         "rental address", "rental property address",
+        # the home a seller wants valued
+        "valuation address", "valuation property", "home to value", "property to value",
+        "address to value", "home to sell", "property to sell",
     }),
     "address": frozenset({
         "address", "street address", "mailing address", "home address", "current address",
@@ -797,6 +800,7 @@ _TRIM_KEYS = frozenset({"trim", "trim level", "vehicle trim"})
 _VEHICLE_PART = re.compile(r"^(?:vehicle |car |auto )?(year|make|model|trim)(?: level)?$")
 
 
+_FROM_KEYS = frozenset({"from", "sender", "contact", "de", "von"})
 _SAME_AS = re.compile(r"(?i)^\s*(?:the )?same(?: as)?\b.{0,40}$|^\s*see above\b")
 
 
@@ -986,6 +990,8 @@ def apply_pairs(
             name, addr = split_addr(value)
             if addr and not not_lead_email(addr, mail, ctx, layout.domains):
                 _set(ex, "email", addr, 1.0)
+            elif addr and key in _FROM_KEYS:
+                continue  # "De: Imovirtual <noreply@imovirtual.com>": a provider's header
             # "Aroha Te Whata (aroha_tw)", "SSgt Marcus Bell (USAF, active duty)": a handle or
             # a note after the name
             name = re.sub(r"\s*\([^()]{1,60}\)\s*$", "", name) if name.endswith(")") else name
@@ -1016,7 +1022,7 @@ def apply_pairs(
                 phones = phones_in(rest, ctx)
                 if phones:
                     _set(ex, "phone", phones[0], 0.95)
-            if key in ("from", "sender", "contact", "de", "von") and not addr and (
+            if key in _FROM_KEYS and not addr and (
                     " " not in name.strip()) and not _said_again(name.strip(), mail):
                 continue  # "From: website" is no name; "From: Ravi" ("respond to Ravi") is
             if not not_lead_name(name, ctx):

@@ -79,7 +79,7 @@ EXTRA_LABELS: dict[str, set[str]] = {
                   "shopper name", "consumer name", "lead contact name",
                   "requester", "requested by", "lead contact", "interesado", "interessado",
                   "invitee", "invitee name", "attendee", "attendee name", "visitor", "bidder",
-                  "homeowner name", "owner name", "client's name", "von",
+                  "homeowner name", "owner name", "client's name", "von", "de",
                   "bidder name",
                   "open house visitor", "registrant", "member",
                   "guest name", "booked by", "client name",
@@ -224,7 +224,8 @@ _NOTES_FROM = re.compile(r"\bnotes? from ([\w.]+(?: [\w.]+)?)$")
 # A role and the words it wrote: "buyer question" (label_key of "Buyer's question").
 _ROLE_WORDS = re.compile(
     r"^(?:buyer|client|customer|renter|tenant|seller|lead|consumer|visitor|guest|shopper|"
-    r"prospect|homeowner|caller|applicant|inquirer|sender) (?:question|questions|comment|"
+    r"prospect|homeowner|caller|applicant|inquirer|sender|borrower|patient|member|requester|"
+    r"enquirer|attendee|invitee|owner|user) (?:question|questions|comment|"
     r"comments|message|note|notes|remarks|inquiry|request|says|said|wrote)$")
 # Question-style labels ("What's the best email to reach you?"): a keyword decides, in order.
 _AGENT_WORDS = re.compile(r"(?i)\b(agent|agente|makler|concierge|realtor|lender|loan officer)\b")
@@ -244,7 +245,7 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                          r"\bestimated (home |property |market )?(value|price)\b|"
                          r"\bmarket value\b|\bapproved (for |up to |amount)|\bworth$|"
                          r"\bexpected (sale |selling )?price\b|"
-                         r"^(\w+ )?(cash )?offer$")),
+                         r"^(\w+ )?(cash )?offer$|\bprice offer$")),
     ("message", re.compile(r"(?i)\banything else\b|\bmessage\b|\bcomments?\b|\bnotes? from\b|"
                            r"\basked a question\b|\bwrote\b|\b(?:message|question|note|comments?|"
                            r"mensaje|nachricht|messaggio|mensagem|bericht|pregunta)s? "
@@ -287,7 +288,11 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 # The notification's own sentence, never a question to the person: "You have a new message
 # from your website", "Yusuf Demir sent you a message".
-_NOTICE_KEY = re.compile(r"^(?:you|you've|you’ve|we|this|there|new|a new)\b|\bsent (?:you|a)\b")
+_NOTICE_KEY = re.compile(r"^(?:you|you've|you’ve|we|this|there|new|a new)\b|\bsent (?:you|a)\b|"
+                         # "Vous avez reçu un nouveau message concernant votre annonce :"
+                         r"^(?:vous avez|tu as|has recibido|ha recibido|hai ricevuto|"
+                         r"ha ricevuto|sie haben|du hast|recebeu|você recebeu|u heeft|je hebt|"
+                         r"nouveau|nuevo|nuovo|novo|neue)\b")
 
 
 @lru_cache(maxsize=4096)  # labels repeat from mail to mail
