@@ -2081,3 +2081,39 @@ def test_a_forwarded_notice_in_french_names_the_person_not_the_portal() -> None:
                        "Bonjour, la maison est-elle toujours disponible ?\n")
     assert ex.full_name == "Julien Moreau"
     assert ex.message == "Bonjour, la maison est-elle toujours disponible ?"
+
+
+def test_a_transcript_with_each_turns_time_after_the_speaker() -> None:
+    ex = _read_subject("Acme Chat <no-reply@acmechat.example>", "Chat transcript with Ana Ruiz",
+                       "Chat transcript\n\nVisitor: Ana Ruiz\nEmail: ana.ruiz@example.com\n"
+                       "Agent: Jake Morales\n\n"
+                       "Ana Ruiz (10:58:02): Hi, do you have any minivans under $30,000?\n"
+                       "Jake Morales (10:58:40): Hi Ana! Yes, several. Any make you prefer?\n"
+                       "Ana Ruiz (11:01:15): Can someone email me a list?\n"
+                       "Jake Morales (11:02:03): Absolutely, within the hour.\n")
+    assert ex.message == ("Hi, do you have any minivans under $30,000? "
+                          "Can someone email me a list?")
+
+
+def test_a_seller_who_lives_in_the_property_has_it_as_their_address() -> None:
+    ex = _read_subject("Acme Referrals <referrals@acmereferrals.example>",
+                       "New seller referral: Vera Prieto",
+                       "You've been matched with a client!\n\nClient: Vera Prieto\n"
+                       "Email: vera.prieto@example.com\n"
+                       "Property address: 27 Bluff Rd, Leander, TX 78641\n"
+                       "Client lives in the property: Yes\nTimeline: 3-6 months\n")
+    assert ex.address == ex.property_address == "27 Bluff Rd, Leander, TX 78641"
+
+
+def test_a_service_jobs_place_in_the_customers_own_words_is_their_address() -> None:
+    pt = _read_subject("Rafaela Cunha <rafaela.cunha@example.org>", "Orçamento de pintura",
+                       "Olá,\n\nGostaria de um orçamento para pintura interna da minha casa. "
+                       "O endereço é 905 Sunflower Ct, Leander, TX 78641.\n\nObrigada,\n"
+                       "Rafaela Cunha\n")
+    assert (pt.address, pt.property_address) == ("905 Sunflower Ct, Leander, TX 78641", None)
+    form = _read_subject("Hill Roofing <wordpress@hillroofing.example>", "Free estimate request",
+                         "From: Pia Vant <pia.vant@example.com>\nSubject: Free estimate request\n\n"
+                         "Message Body:\nHi, looking for a free estimate on a full roof "
+                         "replacement. The house is about 2,200 sq ft, single story, shingles "
+                         "are around 20 years old. We're at 5510 Ridgeoak Dr, Austin, TX 78731.\n")
+    assert (form.address, form.property_address) == ("5510 Ridgeoak Dr, Austin, TX 78731", None)

@@ -355,6 +355,16 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
           and service_job(mail, result)):
         # A loan or a policy on the home they live in, read as both: their address, no listing.
         result.property_address = None
+    elif (result.segment is None and not result.address and not result.property_address
+          and result.message and service_job(mail, result)):
+        # The job's place in the customer's own sentence: "We're at 5510 Ridgeoak Dr, Austin,
+        # TX 78731."
+        for sentence in _SENTENCE_END.split(result.message[:2000])[:30]:
+            street = engine.street_in(sentence)
+            if street:
+                result.address = street
+                result.confidence["address"] = 0.6
+                break
     if isinstance(parser, (DirectParser, WebsiteParser)):
         # a seller's own mail about the home they live in; a form or notice that says they
         # live there ("owner-occupied", "Do you live in this home? Yes")
@@ -497,6 +507,7 @@ _POLICY_ROW = re.compile(r"(?im)^[ \t]*(?:" + _POLICY_KEY.pattern.removeprefix("
 # A form's row about the job: homes and cars are bought, projects are done.
 _PROJECT_KEY = re.compile(r"(?i)\bproject\b")
 # The person's words open on the job: "Gut remodel of a 1970s kitchen", "Roof repair after ..."
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _JOB_FIRST = re.compile(r"(?i)^\s*(?:[\w'’-]+\s+){0,3}?(?:remodel\w*|renovat\w+|repairs?|"
                         r"replacement|install\w*|deep clean\w*|move-?out clean\w*|repaint\w*)\b")
 _JOB_KEY = re.compile(r"(?i)\b(project|service|job|work|repair|coverage|insur\w*|insurer|carrier|"

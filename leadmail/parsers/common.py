@@ -251,7 +251,10 @@ SERVICE_TITLE = Folded(
     # a vehicle's service, in the languages of direct mail
     r"brakes?|brake (job|inspection|repair)|oil change|tune-?up|wheel alignment|"
     r"tire rotation|inspektion|reparatur|werkstatttermin|révision|réparation|reparación|"
-    r"mantenimiento|revisão|tagliando)\b")
+    r"mantenimiento|revisão|tagliando|"
+    # a home's service, in the same languages
+    r"pintura|pintar|peinture|malerarbeiten|limpieza|limpeza|plomería|fontanería|encanamento|"
+    r"plomberie|telhado|tejado|toiture|dachdecker|jardinería|jardinagem)\b")
 _SERVICE_NOUNS = (
     r"remodel\w*|renovat\w+|repairs?|landscap\w+|landscaper|lawn|sod|xeriscap\w+|roofing|"
     r"roof (?:repair|replacement|leak|inspection)|hvac|furnace|a/?c|air condition\w*|"
@@ -1525,7 +1528,7 @@ _NOT_THEIR_HOME = re.compile(
     r"vacant\b|(?:my|our) (?:late )?(?:mother|father|parents|mom|dad|grandmother|"
     r"grandfather)'?s? (?:house|home|place)|i live (?:up |down |out |over )?in\b|"
     r"investment property|not (?:my|our) (?:primary|main) (?:residence|home))")
-_LIVES_THERE = re.compile(r"(?i)primary residence|live (?:in|at) (?:the|this) (?:home|house|"
+_LIVES_THERE = re.compile(r"(?i)primary residence|lives? (?:in|at) (?:the|this) (?:home|house|"
                           r"property)|owner occupied|occupied by|currently live|same as property")
 
 

@@ -108,13 +108,17 @@ def _turns(lines: list[str]) -> tuple[list[Turn], int]:
                 last = out[-1]
                 out[-1] = Turn(last.speaker, f"{last.words} {line.strip()}".strip(), i)
             continue
-        speaker = m.group(1).strip()
+        speaker = _TIME_AFTER.sub("", m.group(1)).strip()  # "Samira Haddad (10:58:02)"
         role = _ROLE.search(_base(speaker)) is not None  # "Visitor: hi is the house ..."
         if (not role and (_label_like(line) or known_label(label_key(speaker)))
                 or _FIELD_WORD.search(_base(speaker)) or _LINK.match(m.group(2))):
             continue  # "Visitor email: ...", "Page: ...": the notification's own fields
         out.append(Turn(speaker, m.group(2).strip(), i))
     return out, headed
+
+
+# The time a turn was said, after the speaker's name: one speaker, whatever the time.
+_TIME_AFTER = re.compile(r"\s*\(\d{1,2}:\d{2}(?::\d{2})?(?:\s?[AaPp]\.?[Mm]\.?)?\)\s*$")
 
 
 def _label_like(line: str) -> bool:
@@ -128,7 +132,7 @@ def _base(speaker: str) -> str:
 
 # A cheap first look: the same "Speaker:" opening two lines or more.
 _OPENING = re.compile(r"(?m)^[ \t]*(?:[\[(]?\d{1,2}:\d{2}[^\]\n)]{0,8}[\])]?[ \t]*[-–]?[ \t]*)?"
-                      r"([^\W\d_][^:\n]{0,50}):[ \t]+\S")
+                      r"([^\W\d_][^:(\n]{0,50}?)[ \t]*(?:\([^()\n]{0,40}\))?:[ \t]+\S")
 
 
 def find(mail: Mail) -> Transcript | None:
