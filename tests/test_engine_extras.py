@@ -2117,3 +2117,36 @@ def test_a_service_jobs_place_in_the_customers_own_words_is_their_address() -> N
                          "replacement. The house is about 2,200 sq ft, single story, shingles "
                          "are around 20 years old. We're at 5510 Ridgeoak Dr, Austin, TX 78731.\n")
     assert (form.address, form.property_address) == ("5510 Ridgeoak Dr, Austin, TX 78731", None)
+
+
+def test_staff_notes_and_saved_searches_are_no_message() -> None:
+    ref = _read_subject("Acme Partners <partners@acmepartners.example>",
+                        "Acme referral: Dan Oko - Buyer",
+                        "Acme is referring a customer to you.\n\nCustomer: Dan Oko\n"
+                        "Email: dan.oko@example.com\n"
+                        "Home they asked about: 4120 M St, Sacramento, CA 95819\n\n"
+                        "Acme agent notes: \"Customer is relocating for work, pre-approved.\"\n")
+    assert ref.message is None and "relocating" in ref.custom_fields.get("notes", "")
+    conc = _read_subject("Acme Referrals <referrals@acmereferrals.example>",
+                         "New referral: Jo Ruiz (Seller)",
+                         "Our team qualified this client and they've agreed to speak with you.\n\n"
+                         "Client: Jo Ruiz\nEmail: jo.ruiz@example.com\n\n"
+                         "Notes from your Acme concierge (Tasha):\n"
+                         "\"Jo interviewed two other agents last year. Prefers texts.\"\n")
+    assert conc.message is None
+    reg = _read_subject("Acme IDX <notifications@acmeidx.example>", "New Lead: Ty Moss",
+                        "Ty Moss just registered on your site.\n\nEmail: ty.moss@example.net\n\n"
+                        "Lead Activity (system generated)\n"
+                        "- Saved search: \"Cedar Park 3+ bd under 400k\"\n")
+    assert reg.message is None
+
+
+def test_a_call_trackers_agent_notes_are_no_callers_words() -> None:
+    ex = _read_subject("Acme Calls <notifications@acmecalls.example>",
+                       "Inbound call: Dana Morrison (512) 555-0122 - 6m 41s",
+                       "Acme Calls - Call Activity\n\nCaller Name: Dana Morrison\n"
+                       "Caller Number: +1 (512) 555-0122\nStatus: Answered\n"
+                       "Agent Notes: Wants quotes on 2 cars + renters. Currently w/ GEICO. Call "
+                       "back Tues AM with numbers.\n\nListen: https://app.acmecalls.example/c/1\n\n"
+                       "Acme Calls | 8 Market Place, Suite 600, Baltimore, MD 21202\n")
+    assert ex.message is None and ex.property_address is None

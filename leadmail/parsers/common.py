@@ -338,7 +338,8 @@ def gateway_phone(addr: str) -> str | None:
 
 
 _TELEPHONY = re.compile(r"(?i)\b(voice ?mail|voice message|missed call|text message|new sms|"
-                        r"sms from|transcription)\b")
+                        r"sms from|transcription|inbound call|incoming call|answered call|"
+                        r"call activity|caller id)\b")
 
 
 def telephony_relay(mail: Mail) -> bool:
@@ -1081,11 +1082,13 @@ def apply_pairs(
             (prop_parts if last_street == "property_address" and not vehicle_row
              else parts).append(value)  # a vehicle has no ZIP: "ZIP: 78745" is the shopper's
         elif (target is None and len(value) >= 15 and value[:1] in "\"“«„" and not ex.message
-              and key not in _CUSTOM_KNOWN):
+              and key not in _CUSTOM_KNOWN and "search" not in key
+              and field_of(key) not in ("notes", "agent")):
             # "Ana Lucía: "Hi, is this still available? ..."": a chat line, the person's words
             _set(ex, "message", value, 0.8)
         else:
-            custom = next((c for c, labels in CUSTOM_LABELS.items() if key in labels), None)
+            custom = next((c for c, labels in CUSTOM_LABELS.items() if key in labels), None) or (
+                "notes" if engine.keyword_field(key) == "notes" else None)  # "Redfin agent notes"
             if custom == "notes":  # they span lines, as a message does
                 notes = message_block(mail.text, key) or value
                 ex.custom_fields.setdefault(custom, " ".join(notes.split()))

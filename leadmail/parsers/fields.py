@@ -298,10 +298,14 @@ _NOTICE_KEY = re.compile(r"^(?:you|you've|you’ve|we|this|there|new|a new)\b|\b
 @lru_cache(maxsize=4096)  # labels repeat from mail to mail
 def keyword_field(key: str) -> str | None:
     """The field a question-style label asks for, by keyword; None for anything else."""
-    if len(key) > 100 or _AGENT_WORDS.search(key) or _NOTICE_KEY.search(key):
+    if len(key) > 100:
         return None
     if _STAFF_NOTE.search(key) or ((m := _NOTES_FROM.search(key)) and _a_provider(m.group(1))):
-        return "notes"  # "Notes from your HomeLight client success manager", "Notes from Zillow"
+        # "Notes from your HomeLight client success manager", "Notes from Zillow", "Redfin
+        # agent notes"
+        return "notes"
+    if _AGENT_WORDS.search(key) or _NOTICE_KEY.search(key):
+        return None
     words = key.split()
     if len(words) < 3 and not key.endswith("?"):
         # "Buyer's question", "Client comments": the person's words under a two-word label
@@ -1015,7 +1019,7 @@ _NOTICE_WORDS = Folded(
     # the provider speaking of the person: "We matched this renter with your property",
     # "Meet your new Clever seller. We've told them to expect your call"
     r"\b(?:this|your new(?: [\w.]+)?) (?:renter|buyer|seller|lead|consumer|customer|prospect|"
-    r"shopper|tenant)\b|\bwe(?:'ve| have) told them\b|\bsomeone (?:submitted|filled out|"
+    r"shopper|tenant|client)\b|\bwe(?:'ve| have) told them\b|\bsomeone (?:submitted|filled out|"
     r"completed|sent)\b")
 # A provider's own line: "SmartFinancial Insurance Agency | Agent Services (855) 555-0171",
 # "Immobiliare.it · Via Lorenteggio 240, 20147 Milano".
@@ -1175,6 +1179,9 @@ def quoted_message(lines: list[str], footer_at: int) -> Candidate | None:
     for i, line in enumerate(lines[:footer_at]):
         s = line.strip()
         if _is_quoted_open(s) and len(s) >= 20:
+            above = next((ln.strip() for ln in reversed(lines[max(0, i - 3):i]) if ln.strip()), "")
+            if above.endswith(":") and keyword_field(label_key(above[:-1])) == "notes":
+                continue  # "Notes from your HomeLight concierge (Tasha):" / "“Jamie ...”"
             value, _ = paragraph(lines, i)
             return Candidate("message", _unquote(value), "quoted", (), i)
     return None

@@ -488,6 +488,7 @@ _RELAY_END = re.compile(
     r"sign in|your account|help center|thank you for using|thanks for using|download)\b"
     r"|https?://|\bwww\.|\bthe (?:audio|voice) (?:message|file|recording) is attached\b|"
     r"\b(?:audio|recording) attached\b")
+_STAFF_ROW = re.compile(r"^\s*([^\W\d_][^:]{0,40}):\s")
 _RELAY_LABEL = re.compile(r"^\s*[^\W\d_][^:]{0,40}:\s*(\S.{0,80})?$")
 
 
@@ -505,6 +506,12 @@ def relay_words(text: str) -> tuple[str, str | None]:
             if not s or _RELAY_LABEL.match(s) or (len(s.split()) <= 8 and not s.endswith(
                     (".", "?", "!", '"', "”"))):
                 continue  # the heading, the rows, a lone "Transcription" label
+            row = _STAFF_ROW.match(s)
+            if row and field_of(label_key(row.group(1))) in ("notes", "agent"):
+                # "Agent Notes: Wants quotes on 2 cars + renters. ...": staff's words, and the
+                # service's own lines after them
+                end = i
+                break
             if _RELAY_END.search(s) or engine.provider_line(s):
                 end = i
                 break
