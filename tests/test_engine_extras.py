@@ -2150,3 +2150,29 @@ def test_a_call_trackers_agent_notes_are_no_callers_words() -> None:
                        "back Tues AM with numbers.\n\nListen: https://app.acmecalls.example/c/1\n\n"
                        "Acme Calls | 8 Market Place, Suite 600, Baltimore, MD 21202\n")
     assert ex.message is None and ex.property_address is None
+
+
+def test_a_german_enquirers_street_and_town_rows_are_their_address() -> None:
+    ex = _read_subject("ImmoScout24 <noreply@immobilienscout24.de>", "Neue Kontaktanfrage",
+                       "Objekt: Helle 3-Zimmer-Wohnung\n"
+                       "Adresse: Kastanienallee 54, 10119 Berlin\n\n"
+                       "Angaben des Interessenten:\nVorname: Katharina\nNachname: Vogt\n"
+                       "E-Mail: katharina.vogt@example.de\nStraße, Hausnr.: Schönhauser Allee 112\n"
+                       "PLZ, Ort: 10439 Berlin\n")
+    assert ex.address == "Schönhauser Allee 112, 10439 Berlin"
+
+
+def test_a_persons_own_address_row_and_sentence_in_french_and_italian() -> None:
+    row = _read_subject("Sophie Tremblay <sophie.tremblay@example.ca>",
+                        "Demande de soumission – réparation de toiture",
+                        "Bonjour,\n\nSerait-il possible d'avoir une soumission pour la réparation "
+                        "de notre toiture ?\n\nNotre adresse : 4521 rue Saint-Denis, Montréal, QC "
+                        "H2J 2L4\nTéléphone : 514-555-0132\n\nMerci,\nSophie Tremblay\n")
+    assert row.address == "4521 rue Saint-Denis, Montréal, QC H2J 2L4"
+    said = _read_subject("Élodie Marchand <elodie.marchand@example.ca>", "Assurance habitation",
+                         "Bonjour,\n\nJ'habite au 1250, rue Saint-Denis, Montréal (Québec) H2X 3J6 "
+                         "et je voudrais une soumission pour l'assurance habitation de mon condo."
+                         "\n\nÉlodie Marchand\n")
+    assert said.address == "1250, rue Saint-Denis, Montréal (Québec) H2X 3J6"
+    assert fields.street_in("Mi interessa l'appartamento in Via Vigevano 21, 20144 Milano. "
+                            "Il mio budget è di 1.400 €") == "Via Vigevano 21, 20144 Milano"

@@ -165,6 +165,9 @@ EXTRA_LABELS: dict[str, set[str]] = {
     "address": {"住所", "ご住所", "地址", "联系地址", "العنوان", "주소",
                 "adresse", "dirección", "direccion", "endereço", "endereco", "indirizzo",
                 "straße nr", "straße/nr", "strasse nr", "strasse", "straße", "street address",
+                "straße, nr", "strasse, nr", "straße, hausnummer", "straße und hausnummer",
+                "straße, hausnr", "strasse, hausnr", "straße hausnr", "straße/hausnr",
+                "anschrift", "calle y número", "rue et numéro", "via e numero civico",
                 "current address", "home address", "adresa", "adres", "adress", "osoite",
                 "lokalizacja", "localisation", "ubicación", "ubicacion",
                 # where a job is done: the customer's own place
@@ -206,7 +209,10 @@ EXTRA_PARTS = {"plz ort", "plz/ort", "plz", "ort", "stadt", "ville", "code posta
                "city st zip", "city state", "state zip", "city state postal code",
                "cidade", "estado", "localidad", "città", "cap", "town", "town city",
                "city town", "suburb", "locality", "woonplaats", "postal town",
-               "localité", "commune", "gemeente"}
+               "localité", "commune", "gemeente",
+               # label_key keeps a label's comma: "PLZ, Ort", "CP, Ville"
+               "plz, ort", "wohnort", "cp, ville", "code postal, ville", "cap, città",
+               "postcode, plaats"}
 
 # Notes a provider's staff wrote about the person: no words of the person's.
 _STAFF_NOTE = re.compile(
@@ -710,7 +716,7 @@ SEGMENT = re.compile(r"\s+[·|•]\s+")
 _OFFICE = re.compile(r"(?i)\b(suite|ste\.?|floor|fl\.?|level)\s+\d+\b")
 _LEAD_IN = re.compile(r"(?i)^.{0,120}?\b(?:for|about|on|regarding|re|in|en|em|à|a|au|zu|per|at|"
                       r"by|of|tour|see|view|visit|de la|del|ad:)\s+"
-                      r"(?=\d{1,6}(?:/\d{1,6})?[a-z]? [^\W\d_]|(?:calle|rua|via|avenida|avenue|"
+                      r"(?=\d{1,6}(?:/\d{1,6})?[a-z]?,? [^\W\d_]|(?:calle|rua|via|avenida|avenue|"
                       r"rue|paseo|carrer|viale|piazza|corso|travessa)\b)")
 
 
@@ -878,8 +884,22 @@ def street_in(line: str) -> str | None:
     read ("Nous habitons au 4520 Rue Saint-Denis, Montréal, QC H2J 2L3 depuis ...")."""
     line = line[:LINE_MAX]
     body = _LEAD_IN.sub("", line, count=1)
-    street = street_of(body) if body != line else None
+    if body == line:
+        return None
+    # the street's own sentence: "au 1840 chemin du Lac à Sainte-Adèle. Est-ce que ..."
+    street = street_of(_SENTENCE_STOP.split(body, maxsplit=1)[0])
+    if street and "," in street:
+        # a clause after the town is no part of it: "..., en Nueva Andalucía (Marbella), y me
+        # ha encantado"
+        parts = street.split(", ")
+        first = 2 if parts[0].isdigit() else 1  # "1250, rue Saint-Denis": the street's own comma
+        cut = next((i for i, p in enumerate(parts) if i >= first and p[:1].islower()),
+                   len(parts))
+        street = ", ".join(parts[:cut])
     return street if street and "," in street else None  # with its town: no "12,000 sq"
+
+
+_SENTENCE_STOP = re.compile(r"(?<=[a-zà-ÿ]{3})[.!?](?:\s|$)")
 
 
 # A listing's title: its rooms, or its kind of home for rent or sale ("2 bed flat to rent",

@@ -223,10 +223,23 @@ def find_address(text: str) -> tuple[str | None, bool]:
                 street = f"{street}, {below}"  # a signature's "1840 N Sedgwick St" / "Chicago, IL"
             return _trim_street(street), bool(_OWN_HOME.search(context))
     for line in text[:20000].split("\n"):
-        found = engine.street_in(line) if _ANY_DIGIT.search(line) else None
+        if not _ANY_DIGIT.search(line):
+            continue
+        row = _ADDRESS_ROW.match(line[:engine.LINE_MAX])
+        if row and field_of(_POSSESSIVE.sub("", label_key(row.group(1)))) == "address":
+            found = engine.street_of(row.group(2))
+            if found:  # "Adresse : 4521 rue Saint-Denis, Montréal, QC H2J 2L4": their own
+                return _trim_street(found), True
+        found = engine.street_in(line)
         if found:  # a French, Spanish or Portuguese street usaddress does not read
             return _trim_street(found), bool(_OWN_HOME.search(line))
     return None, False
+
+
+# A writer's own "Address:" row under their words ("Notre adresse : ...", "Mi dirección: ...").
+_ADDRESS_ROW = re.compile(r"^\s*([^\W\d_][^:\d]{0,30}?)\s*:\s*(\d.*)$")
+_POSSESSIVE = re.compile(r"^(?:notre|mon|ma|my|our|nuestra|mi|nossa|meu|minha|unsere|meine|"
+                         r"la nostra|il mio|onze|mijn) ")
 
 
 _AFTER_ZIP = re.compile(r"\b[A-Z]{2},?\s\d{5}(?:-\d{4})?(?!\d)")
