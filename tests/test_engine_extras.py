@@ -2176,3 +2176,13 @@ def test_a_persons_own_address_row_and_sentence_in_french_and_italian() -> None:
     assert said.address == "1250, rue Saint-Denis, Montréal (Québec) H2X 3J6"
     assert fields.street_in("Mi interessa l'appartamento in Via Vigevano 21, 20144 Milano. "
                             "Il mio budget è di 1.400 €") == "Via Vigevano 21, 20144 Milano"
+
+
+@pytest.mark.parametrize("row", ["Lives in home: Yes", "Seller lives in home: Yes",
+                                 "I live at this address: Yes"])
+def test_a_seller_living_in_the_home_has_it_as_their_address(row: str) -> None:
+    ex = _read_subject("Acme Agents <premier-agent@acme.example>", "New seller lead",
+                       "New seller lead\n\nHomeowner: Gerald Kowal\nEmail: gkowal@example.org\n"
+                       "Home: 781 Maple Crest Ln, Columbus, OH 43214\n"
+                       f"Selling timeline: 3-6 months\n{row}\n")
+    assert ex.address == ex.property_address == "781 Maple Crest Ln, Columbus, OH 43214"

@@ -804,6 +804,7 @@ _TRIM_KEYS = frozenset({"trim", "trim level", "vehicle trim"})
 _VEHICLE_PART = re.compile(r"^(?:vehicle |car |auto )?(year|make|model|trim)(?: level)?$")
 
 
+_YES_NO = re.compile(r"(?i)^\s*(?:yes|no|y|n|true|false|oui|non|sí|si|não|nao|nein|ja)\s*[.!]?\s*$")
 _FROM_KEYS = frozenset({"from", "sender", "contact", "de", "von"})
 _SAME_AS = re.compile(r"(?i)^\s*(?:the )?same(?: as)?\b.{0,40}$|^\s*see above\b")
 
@@ -1064,6 +1065,9 @@ def apply_pairs(
                 _set(ex, "price", value, 1.0)
         elif target in ("property_address", "address") and _SAME_AS.match(value):
             continue  # "Subject Property: Same as current address": the row above says where
+        elif target in ("property_address", "address") and _YES_NO.match(value):
+            # "I live at this address: Yes": an answer about the address, no address
+            ex.custom_fields.setdefault("lives_at_address", value.strip())
         elif target in ("property_address", "address") and _HOME_KIND.match(value):
             # "Property: Single family home, owned": what kind of home, not where
             ex.custom_fields.setdefault("property_type", value)
@@ -1531,8 +1535,9 @@ _NOT_THEIR_HOME = re.compile(
     r"vacant\b|(?:my|our) (?:late )?(?:mother|father|parents|mom|dad|grandmother|"
     r"grandfather)'?s? (?:house|home|place)|i live (?:up |down |out |over )?in\b|"
     r"investment property|not (?:my|our) (?:primary|main) (?:residence|home))")
-_LIVES_THERE = re.compile(r"(?i)primary residence|lives? (?:in|at) (?:the|this) (?:home|house|"
-                          r"property)|owner occupied|occupied by|currently live|same as property")
+_LIVES_THERE = re.compile(r"(?i)primary residence|lives? (?:in|at) (?:the |this )?(?:home|house|"
+                          r"property|address|residence)|owner occupied|occupied by|currently live|"
+                          r"same as property")
 
 
 def lives_elsewhere(ex: Extracted) -> bool:
@@ -1563,7 +1568,7 @@ _LIVES_HERE = re.compile(
     r"(?i)\b(we|i) (currently |still )?live (in|at) (the|this|our|my) (home|house|condo|place)|"
     r"\b(we|i) (still |currently )?live (there|here|in it)\b|"
     r"\b(we|i)(?:'ve| have) (?:lived|owned) (?:at|in) (?:\d|the|this|our|my)|"
-    r"\b(our|my) (current )?home\b|"
+    r"\b(our|my) (current )?home\b|\bwhat ours\b|"
     r"\b(nous habitons|j'habite|j’habite|vivimos en|vivo en|wir wohnen|ich wohne|moramos|"
     r"moro|abitiamo|abito)\b")
 
