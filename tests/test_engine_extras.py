@@ -2186,3 +2186,24 @@ def test_a_seller_living_in_the_home_has_it_as_their_address(row: str) -> None:
                        "Home: 781 Maple Crest Ln, Columbus, OH 43214\n"
                        f"Selling timeline: 3-6 months\n{row}\n")
     assert ex.address == ex.property_address == "781 Maple Crest Ln, Columbus, OH 43214"
+
+
+@pytest.mark.parametrize("after", [
+    "Imóvel\nCasa à venda - 3 quartos - 180 m²\nRua Harmonia, 455 - Vila Madalena, São Paulo - SP",
+    "VEHICLE INFORMATION\nYear: 2021\nMake: Toyota\nStock #: T24118\nMileage: 31,402",
+    "Gulf Coast Marine, 1450 US Hwy 19 N, Palm Harbor, FL 34683, (727) 555-0101",
+    "How did you hear about us?: Nextdoor",
+    "Te recomendamos responder lo antes posible.",
+])
+def test_what_a_notice_prints_under_the_persons_words_is_cut(after: str) -> None:
+    assert tidy_message(f"Is it still available? Thanks.\n\n{after}") == \
+        "Is it still available? Thanks."
+
+
+def test_a_closing_in_japanese_and_a_legal_notice_are_no_message() -> None:
+    assert fields.strip_signoff("在庫はありますか？\n\nよろしくお願いいたします。\n佐藤健太") == \
+        "在庫はありますか？"
+    assert fields.strip_signoff("Could someone call me this week?\n\nBest regards,\n\nNat Greer\n"
+                                "M: (412) 555-0147\n\nCONFIDENTIALITY NOTICE: This e-mail and "
+                                "any attachments are intended only for the recipient.") == \
+        "Could someone call me this week?"

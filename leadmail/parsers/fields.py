@@ -1035,7 +1035,9 @@ _NOTICE_WORDS = Folded(
     r"has been (added|sent|forwarded) to|rispondi|responda|rispondere|antworten sie|"
     r"beantwoord|svara|vous recevez|se désabonner|désinscri|darse de baja|abmelden|"
     r"vous pouvez répondre|pour répondre|puede responder|pode responder|reply directly|"
-    r"recibes este|ricevi questa|u ontvangt|you(?:'ve| have) got a new)|"
+    r"recibes este|ricevi questa|u ontvangt|you(?:'ve| have) got a new|"
+    r"recomendamos (?:responder|contactar)|responder lo antes posible|répondez rapidement|"
+    r"rispondi al più presto)|"
     # the provider speaking of the person: "We matched this renter with your property",
     # "Meet your new Clever seller. We've told them to expect your call"
     r"\b(?:this|your new(?: [\w.]+)?) (?:renter|buyer|seller|lead|consumer|customer|prospect|"
@@ -1095,7 +1097,10 @@ _VALEDICTION = re.compile(
     r"danke|vielen dank|(?:mit )?freundlichen? gr(?:ü|ue)(?:ß|ss)(?:e|en)|"
     r"liebe gr(?:ü|ue)(?:ß|ss)e|"
     r"cumprimentos|saluti|un saluto|(?:hartelijke|vriendelijke) groet(?:en)?|ngā mihi|"
-    r"s pozdravem|děkuji|pozdrawiam|mvh|med vänlig hälsning)[,.!]*$")
+    r"s pozdravem|děkuji|pozdrawiam|mvh|med vänlig hälsning|"
+    # Japanese, Chinese and Korean closings
+    r"(?:どうぞ)?よろしくお願い(?:いた)?します|敬具|以上|谢谢|謝謝|此致敬礼|此致|감사합니다)"
+    r"[,.!。！、]*$")
 # A closing line that opens on a valediction and runs on a little ("Merci d'avance et bonne
 # journée,", "Thanks so much for your help!").
 _CLOSING_LEAD = re.compile(
@@ -1123,11 +1128,21 @@ _CONTACT_ONLY = re.compile(
     r"[^.!?]{2,60}\|[^.!?]{2,60})$")
 
 
+# A company's legal notice under a signature: no one's words.
+_DISCLAIMER = re.compile(
+    r"(?i)^\s*(?:confidentiality notice|confidential(?:ity)?\s*:|disclaimer\s*:|"
+    r"this (?:e-?mail|message)(?: and any (?:attachments?|files)[\w ]{0,30})? (?:is|are|may "
+    r"(?:be|contain)) (?:confidential|privileged|intended)|the information (?:contained )?in "
+    r"this (?:e-?mail|message)|avis de confidentialité|aviso de confidencialidad|"
+    r"vertraulichkeitshinweis)")
+
+
 def strip_signature(text: str) -> str:
     """A person's mail without its signature: from a "-- " line, and the contact lines (phone,
     email, postal address) that close it. The sign-off ("Thanks,\nDana") stays: their words."""
     lines = text.split("\n")
-    cut = next((i for i, ln in enumerate(lines) if ln.strip() in ("--", "-- ", "—", "__")), None)
+    cut = next((i for i, ln in enumerate(lines) if ln.strip() in ("--", "-- ", "—", "__")
+                or (i and _DISCLAIMER.match(ln[:LINE_MAX]))), None)
     if cut is not None and cut > 0:
         lines = lines[:cut]
     while lines and (not lines[-1].strip() or _CONTACT_ONLY.match(lines[-1].strip()[:120])):
@@ -1421,7 +1436,9 @@ _ID_ROW = re.compile(r"(?i)^[^\W\d][\w .'/-]{0,30}(?:#|\bid\b|\bno\.|\bnumber\b|
                      r"[\w-]{0,20}\d")
 _POSTAL_TAIL = re.compile(r"\b[A-Z]{2},? \d{5}(?:-\d{4})?(?:\s*[,·|•–-]\s*[+(]?\d[\d ().-]{8,}\d)?"
                           r"\.?\s*$")
-_BARE_ROW = re.compile(r"^[^\W\d][\w .'’/()-]{0,40}\s?:[ \t]+\S")
+_BARE_ROW = re.compile(r"^[^\W\d][\w .'’/()#-]{0,40}\s?:[ \t]+\S")
+_US_ROAD = re.compile(r"\bUS(?= (?:Hwy|Highway|Route|Rte|Rt\.?|\d))")
+_AREA = re.compile(r"\d\s?(?:m²|m2|sq\.? ?ft|sqft|ft²)(?!\w)")
 
 
 def not_the_persons(para: str) -> bool:
@@ -1430,13 +1447,16 @@ def not_the_persons(para: str) -> bool:
     within 24 hours", "Seller leads convert best ..."), of an attachment, or as a record: rows
     under a heading ("VEHICLE INFORMATION" / "Year: 2021"), a line ending in a postal code or
     a phone ("Hosted by Lena Park, ..., Walnut Creek, CA 94596 · (925) 555-0110")."""
-    if _FIRST_PERSON.search(para) or "?" in para:
+    # ("1450 US Hwy 19 N": a highway, no "us")
+    if _FIRST_PERSON.search(_US_ROAD.sub("", para)) or "?" in para:
         return False
     lines = [ln.strip() for ln in para.strip().split("\n") if ln.strip()]
     if not lines:
         return False
     if _ROLE_WORD.search(para) or _ATTACHED.search(para):
         return True
+    if any(_AREA.search(ln) or postal_line(ln[:LINE_MAX]) for ln in lines):
+        return True  # the listing again: "Casa à venda - 3 quartos - 180 m²" / its street
     if len(lines) > 1 and all(_BARE_ROW.match(ln) for ln in lines[1:]):
         return True  # a heading and its rows
     return any(_POSTAL_TAIL.search(ln[:LINE_MAX]) or _OFFICE_TAIL.search(ln[:LINE_MAX])
@@ -1457,6 +1477,8 @@ def _cut_trailer(text: str) -> str:
         if (_TRAILER.match(first) or _BARE_LINK.match(link) or _BOILER.match(first)
                 or _NOTICE_WORDS.search(first) or _COMPANY_LINE.search(first)
                 or re.match(r"^[^\W\d_][\w /&'’()-]{0,50}:\s*$", first) or first.startswith(": ")
+                # a form's next row: "How did you hear about us?: Nextdoor"
+                or re.match(r"^[^\W\d_][^:\n]{0,80}\?:\s*\S", first)
                 or any(street_of(ln) or _LISTING_LINE.search(ln) for ln in para.split("\n")[:8])
                 or strip_footer(first) != first
                 or (_PROVIDER_WORDS.search(first) and re.search(r"\d", first))
