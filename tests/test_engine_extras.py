@@ -2207,3 +2207,20 @@ def test_a_closing_in_japanese_and_a_legal_notice_are_no_message() -> None:
                                 "M: (412) 555-0147\n\nCONFIDENTIALITY NOTICE: This e-mail and "
                                 "any attachments are intended only for the recipient.") == \
         "Could someone call me this week?"
+
+
+@pytest.mark.parametrize(("sentence", "price"), [
+    ("ich interessiere mich für die Bayliner VR5, die Sie für 29.900 $ anbieten.", 29900),
+    ("Vi o anúncio do apartamento na 300 Bowie St #1805 por $725,000. Ainda está disponível?",
+     725000),
+    ("Vi en su página la Honda Pilot 2020 EX-L gris en $27,900. ¿Todavía está disponible?", 27900),
+    ("Nous avons vu votre annonce pour la maison à Villeurbanne (480 000 €). Une visite ?",
+     480000),
+    ("価格は$8,999と表示されていますが、総額を教えていただけますでしょうか。", 8999),
+    ("世田谷区のマンション（5,980万円）について、内見を希望します。", 59_800_000),
+])
+def test_a_persons_sentence_sets_the_price_right_after_what_is_for_sale(sentence: str,
+                                                                       price: int) -> None:
+    win = fields.best(fields.price_candidates([sentence], 1, free_text=True))
+    from leadmail.draft import lead_price
+    assert win is not None and lead_price(win.value) == price

@@ -495,7 +495,8 @@ _PRICE_WORDS = Folded(
     r"te koop|till salu|til salgs|na sprzedaż|"
     r"标价|售价|挂牌价|掛牌價|販売価格)\b")
 # After an amount, the words that make it the listing's: "für 735.000 $ angeboten wird".
-_PRICE_AFTER = Folded(r"(?:^|\d\W{0,3})\W{0,3}(?:\w+ ){0,1}(?:angeboten|inseriert|listed|"
+_PRICE_AFTER = Folded(r"(?:^|\d\W{0,3})\W{0,3}(?:\w+ ){0,1}(?:angeboten|anbieten|anbietet|"
+                      r"inseriert|listed|"
                       r"advertised|annoncée?|affichée?|anunciad[oa]|publicad[oa]|in vendita)\b")
 _NOT_PRICE = Folded(r"\b(hoa|fee|fees|deposit|tax|taxes|parking|dues|mileage|miles|bills?|"
                         r"premiums?|"
@@ -628,12 +629,18 @@ _PRICE_ASKED = re.compile(r"(?i)\b(?:price|list|listing|sell|sale|worth|budget|v
 
 
 def _price_in_words(line: str, found: list[Money], at: int) -> Candidate | None:
-    """An amount a person's sentence names as a price ("pre-approved up to $540,000")."""
-    if not (_PRICE_WORDS.search(line) or _PRICE_AFTER.search(line)):
+    """An amount a person's sentence names as a price ("pre-approved up to $540,000"), or sets
+    right after what is for sale: "die Sie für 29.900 $ anbieten", "por US$ 689.000", "価格は
+    $8,999", "the 2023 RAV4（在庫番号 T3391、$36,800）"."""
+    if not (_PRICE_WORDS.search(line) or _PRICE_AFTER.search(line) or _PRICE_CJK.search(line)
+            or _PREP_WORD.search(line) or "(" in line or "（" in line):
         return None
     for k, m in enumerate(found):
         window = _clause(line[max(0, m.start - 40):m.start])
-        if (_PRICE_WORDS.search(window) or _PRICE_AFTER.search(line[m.end:m.end + 30])) \
+        if (_PRICE_WORDS.search(window) or _PRICE_AFTER.search(line[m.end:m.end + 30])
+                or _PRICE_CJK.search(line[max(0, m.start - 8):m.start])
+                or _PRICE_PREP.search(line[max(0, m.start - 12):m.start])
+                or (m.value >= 1000 and _in_brackets(line, m))) \
                 and not _NOT_PRICE.search(window):
             value = m.value
             if k + 1 < len(found) and _RANGE_SEP.match(line[m.end:found[k + 1].start]):
@@ -641,6 +648,21 @@ def _price_in_words(line: str, found: list[Money], at: int) -> Candidate | None:
             return Candidate("price", str(value), "free_text", ("money_marked", "context_word"),
                              at)
     return None
+
+
+# A price's word in Chinese and Japanese, with no word boundary after it ("価格は$8,999").
+_PRICE_CJK = re.compile(r"预算|預算|价格|價格|予算|価格|标价|售价|挂牌价|掛牌價|販売価格|金額|値段")
+# The preposition that sets a price right before it, in the languages of direct mail ("für
+# 29.900 $", "por US$ 689.000", "en $27,900", "pour 480 000 €").
+_PRICE_PREP = re.compile(r"(?i)\b(?:por|pour|für|voor|en|per|à)\s+(?:us|r|ca|au)?\s?$")
+_PREP_WORD = re.compile(r"(?i)\b(?:por|pour|für|voor|en|per|à)\s")
+_OPEN_BRACKET = re.compile(r"[(（][^()（）]{0,40}$")
+
+
+def _in_brackets(line: str, m: Money) -> bool:
+    """The amount closes a bracket opened just before it: "(480 000 €)", "（5,980万円）"."""
+    return bool(_OPEN_BRACKET.search(line[max(0, m.start - 41):m.start])) and \
+        line[m.end:m.end + 3].lstrip()[:1] in (")", "）")
 
 
 def _after_street(prefix: str) -> bool:
