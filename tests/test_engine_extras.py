@@ -2224,3 +2224,11 @@ def test_a_persons_sentence_sets_the_price_right_after_what_is_for_sale(sentence
     win = fields.best(fields.price_candidates([sentence], 1, free_text=True))
     from leadmail.draft import lead_price
     assert win is not None and lead_price(win.value) == price
+
+
+def test_a_vehicles_repair_is_a_service_customers_not_a_buyers() -> None:
+    ex = _read_subject("Podium <notifications@podium.com>", "New lead from Webchat: Tre Oyelo",
+                       "New Webchat Lead\n\nName: Tre Oyelo\nMobile: (512) 555-0161\n"
+                       "Location: Lone Star Motors - Service\n\nMessage: Do you guys do brake jobs "
+                       "on Saturdays? My front brakes on my 2015 Honda Accord are grinding.\n")
+    assert ex.segment is None  # Customers

@@ -260,14 +260,17 @@ _SERVICE_NOUNS = (
     r"roof (?:repair|replacement|leak|inspection)|hvac|furnace|a/?c|air condition\w*|"
     r"water heaters?|tankless|plumb\w+|leak\w*|clean(?:ing)?|paint(?:ing|er)?|pest|"
     r"solar panels?|gutters?|fence|flooring|insurance|insure|coverage|refinanc\w*|heloc|"
-    r"property manag\w+|rent it out|manage (?:it|our house|my house)")
+    r"property manag\w+|rent it out|manage (?:it|our house|my house)|"
+    # a vehicle's service or repair
+    r"brakes?|brake (?:jobs?|pads?)|pads|rotors|oil change|tune-?up|alignment|bumper|"
+    r"collision|body ?work|dent|transmission|check engine light|detailing")
 SERVICE_NOUN = Folded(r"\b(?:" + _SERVICE_NOUNS + r")\b")  # the cheap test first
 # A request, then the service within a few words: "need a move-out deep clean", "do you
 # service tankless water heaters", "getting a quote to replace the fence".
 SERVICE_ASK = Folded(
     r"\b(?:need|needs|want|wants|looking for|get|getting|would like|'d like|request\w*|quote|"
     r"estimate|fix|install|replace|help with|someone to|come out|take a look|look at|"
-    r"do you (?:do|service|offer|handle|install|repair|clean|insure|cover))\W+"
+    r"do you(?: guys| all)? (?:do|service|offer|handle|install|repair|clean|insure|cover|fix))\W+"
     r"(?:[\w'’-]+\W+){0,4}?(?:" + _SERVICE_NOUNS + r")\b")
 _KEPT_HOME = Folded(r"\b(home ?owners?|home insurance|insurance|" + _INSURANCE + r"|"
                     r"refinanc\w*|refi|cash-?out|heloc|home equity)\b")
