@@ -2232,3 +2232,21 @@ def test_a_vehicles_repair_is_a_service_customers_not_a_buyers() -> None:
                        "Location: Lone Star Motors - Service\n\nMessage: Do you guys do brake jobs "
                        "on Saturdays? My front brakes on my 2015 Honda Accord are grinding.\n")
     assert ex.segment is None  # Customers
+
+
+@pytest.mark.parametrize(("path", "name"), [
+    ("set13/a_upnest_seller.eml", "Victor Almeida"),  # "Homeowner Victor Almeida selected you"
+    ("set14/b_home_nextdoor_lawn.eml", "Tom Becker"),  # "Tom Becker · Crestview sent ..."
+    ("set12/a_homelight_referral.eml", "Elaine Foster"),  # above "(619) 555-0112 · elaine..."
+])
+def test_a_notice_names_the_person_beside_their_role_place_or_contact(path: str,
+                                                                       name: str) -> None:
+    mail = parse_mail((Path(__file__).parent / "fixtures/blind" / path).read_bytes())
+    assert parsers.extract(mail, ParseContext()).full_name == name
+
+
+def test_a_portal_names_a_first_name_in_french() -> None:
+    ex = _read_subject("Acmecoin <no-reply@acmecoin.example>", "Nouveau message pour votre annonce",
+                       "Bonjour,\n\nThomas vous a envoyé un message concernant votre annonce :\n"
+                       "Maison 5 pièces 110 m²\n\n« Bonjour, la maison est-elle disponible ? »\n")
+    assert ex.full_name == "Thomas"

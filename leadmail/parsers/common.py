@@ -1641,11 +1641,17 @@ _NAME_WORDS = r"[A-ZÀ-Þ][\w'’.-]*(?: (?:de |da |van |von |del |di )?[A-ZÀ-�
 # A notification's sentence about the person: "Wendell Obi sent you a message", "New lead
 # from Homesnap: Wendell Obi", "Message from Jalen Whitaker".
 _NAME_PHRASE = re.compile(
-    rf"^\s*(?P<a>{_NAME_WORDS}) "
-    # "Tomás Herrera from Mueller sent a message": the neighbourhood a network shows
-    rf"(?:from [A-ZÀ-Þ][\w'’-]*(?: [A-ZÀ-Þ][\w'’-]*){{0,2}} )?"
+    # ("Homeowner Victor Almeida selected you": the person's role before the name)
+    rf"^\s*(?:(?:Homeowner|Buyer|Seller|Client|Customer|Renter|Tenant|Lead|Shopper) )?"
+    rf"(?P<a>{_NAME_WORDS}) "
+    # "Tomás Herrera from Mueller sent a message", "Tom Becker · Crestview sent ...": the
+    # neighbourhood a network shows
+    rf"(?:(?:from|·) [A-ZÀ-Þ][\w'’-]*(?: [A-ZÀ-Þ][\w'’-]*){{0,2}} )?"
     rf"(?i:sent (?:you |your (?:business|company|page|shop|team|store) )?an? (?:message|"
     rf"request a quote|quote request|quote|request|inquiry|enquiry)|is interested in|"
+    rf"sent (?-i:[A-ZÀ-Þ][\w&'’.-]*)(?: [\w&'’.-]+){{0,5}} an? message|"
+    rf"selected you|chose you|picked you|hired you|"
+    rf"is (?:shopping|selling|buying|moving|relocating|ready to)|"
     rf"te envió un mensaje|le envió un mensaje|vous a envoyé un message|vous a écrit|"
     rf"ti ha inviato un messaggio|enviou uma mensagem|hat (?:Ihnen|dir) (?:eine Nachricht|"
     rf"geschrieben)|heeft je een bericht gestuurd|est intéressée? par|está interesad[oa] en|"
@@ -1680,7 +1686,10 @@ _ONE_NAME_PHRASE = re.compile(
     r"(?:sent you a message|sent a message|sent you a request|wants an? (?:quote|estimate)|"
     r"requested an? (?:quote|estimate|call|callback)|"
     r"is interested in|wants to (?:see|tour|know|buy|rent)|is looking (?:for|to)|"
-    r"replied to your|responded to your|needs an? )\b|"
+    r"replied to your|responded to your|needs an? |"
+    r"vous a envoyé un message|te ha enviado un mensaje|le ha enviado un mensaje|"
+    r"ti ha inviato un messaggio|hat (?:Ihnen|dir) eine Nachricht gesendet|"
+    r"enviou uma mensagem)\b|"
     r"^\s*(?:new )?(?:message|inquiry|enquiry|chat) from ([A-ZÀ-Þ][^\W\d_]{1,30})\s*$")
 _PARTICLES = frozenset({"de", "da", "das", "do", "dos", "del", "della", "di", "du", "van", "von",
                         "der", "den", "la", "le", "bin", "al", "y", "e"})
@@ -1700,7 +1709,9 @@ _NOBODY = frozenset({"someone", "somebody", "customer", "user", "visitor", "gues
                      "anonymous", "unknown", "google", "facebook", "you"})
 # A contact block with no labels: the name on its own line above a phone or email line.
 _CONTACT_LINE = re.compile(r"(?i)^\s*(?:phone|tel|telephone|mobile|cell|e-?mail)\b|"
-                           r"^\s*[+(]?\d[\d ().-]{8,}\d\s*$|^\s*\S+@\S+\.\w+\s*$")
+                           # "(619) 555-0112 · elaine.foster@example.com"
+                           r"^\s*[+(]?\d[\d ().-]{8,}\d\s*(?:$|[·|/,]\s*\S+@)|"
+                           r"^\s*\S+@\S+\.\w+\s*$")
 _BARE_NAME = re.compile(rf"^\s*({_NAME_WORDS})\s*$")
 
 
