@@ -2250,3 +2250,19 @@ def test_a_portal_names_a_first_name_in_french() -> None:
                        "Bonjour,\n\nThomas vous a envoyé un message concernant votre annonce :\n"
                        "Maison 5 pièces 110 m²\n\n« Bonjour, la maison est-elle disponible ? »\n")
     assert ex.full_name == "Thomas"
+
+
+def test_a_customer_forwarding_a_services_notice_to_them_is_the_lead() -> None:
+    blind = Path(__file__).parent / "fixtures/blind"
+    # "Fwd: Your Carvana offer is ready": the notice was sent to the forwarder, and names no
+    # one else; the forwarder writes to the dealer about their own car
+    own = parsers.extract(parse_mail((blind / "set21/b_carvana_offer_forward_accord.eml")
+                                     .read_bytes()), ParseContext())
+    assert (own.full_name, own.email, own.source) == (
+        "Lauren Whitfield", "lauren.whitfield@example.com", "Direct")
+    assert own.message is not None and own.message.startswith("Hi,\n\nI got this offer")
+    # an agent forwarding a portal's lead that reached their own inbox: the lead is the
+    # portal's person, never the agent
+    lead = parsers.extract(parse_mail((blind / "set20/a_fwd_rfc822_movoto.eml").read_bytes()),
+                           ParseContext())
+    assert lead.email == "fatima.khan@example.com" and lead.source == "Movoto"

@@ -8,7 +8,7 @@ import email.utils
 import re
 
 from leadmail.parsers.base import Attachment, Extracted, Mail, ParseContext
-from leadmail.parsers.common import phones_in
+from leadmail.parsers.common import has_identity, is_notifier, phones_in
 
 MARKER = re.compile(
     r"^[ \t>]*(-{4,}[ \t]*Forwarded message[ \t]*-{4,}|Begin forwarded message:|"
@@ -91,6 +91,9 @@ class ReferralParser:
             agent_phones=ctx.agent_phones | set(phones_in(note, ctx)),
         )
         ex, parser = read_claimed(inner, inner_ctx, skip=(self,))
+        if not has_identity(ex) and _own_notice(mail, inner, forwarders):
+            # no one else in it: the forwarder is the customer ("Your Carvana offer is ready")
+            return self._own(mail, note, inner, ctx)
         ex.custom_fields.setdefault("forwarded_by", mail.from_addr)
         if note.strip():
             ex.custom_fields.setdefault("referral_note", note.strip()[:500])
@@ -104,6 +107,40 @@ class ReferralParser:
         ex.trace["forward"] = {"depth": len(forwarders), "forwarders": sorted(emails),
                                "inner_from": inner.from_addr}
         return ex
+
+
+    def _own(self, mail: Mail, note: str, inner: Mail, ctx: ParseContext) -> Extracted:
+        """A person forwarding a service's notice to themselves ("Your Carvana offer is
+        ready", a quote they got): their own mail to the business, whose words are the note
+        and whose car, home or price is the notice's."""
+        from leadmail.parsers import read_claimed  # the registry imports this module
+
+        person, _ = read_claimed(dataclasses.replace(mail, text=note, html="", attachments=[]),
+                                 ctx, skip=(self,))
+        notice, _ = read_claimed(inner, ctx, skip=(self,))
+        for name in ("property_address", "price"):
+            if not getattr(person, name) and getattr(notice, name):
+                setattr(person, name, getattr(notice, name))
+                person.confidence[name] = notice.confidence.get(name, 0.5)
+        person.source = "Direct"
+        if "forwarded" not in person.tags:
+            person.tags.append("forwarded")
+        person.custom_fields.setdefault("forwarded_notice_from", inner.from_addr)
+        person.trace["forward"] = {"depth": 1, "own_notice": True, "inner_from": inner.from_addr}
+        return person
+
+
+def _own_notice(mail: Mail, inner: Mail, forwarders: list[tuple[str, str]]) -> bool:
+    """The forwarded mail is a service's notice to the forwarder themselves (its To is their
+    address), and the forwarder is no colleague of the business they write to (not of its
+    domain): a customer passing on what a service told them."""
+    sender = mail.from_addr
+    if len(forwarders) != 1 or not sender or not is_notifier(inner):
+        return False
+    if sender not in inner.header("to").lower():
+        return False
+    domain = sender.rpartition("@")[2]
+    return all(addr.rpartition("@")[2] != domain for _, addr in mail.to + mail.cc)
 
 
 def _message_bytes(payload: bytes) -> bytes:
@@ -181,7 +218,7 @@ def _inner_mail(outer: Mail, headers: dict[str, str], body: str) -> Mail:
         from_name=name.strip().strip('"*'),
         reply_to=[(reply[0], reply[1].lower())] if reply[1] else [],
         date=headers.get("date") or headers.get("sent") or outer.date,
-        headers={},
+        headers={"to": headers.get("to", "")},  # whom the forwarded mail was sent to
         text=body,
         html="",
         content_type="text/plain",
