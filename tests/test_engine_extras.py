@@ -2266,3 +2266,19 @@ def test_a_customer_forwarding_a_services_notice_to_them_is_the_lead() -> None:
     lead = parsers.extract(parse_mail((blind / "set20/a_fwd_rfc822_movoto.eml").read_bytes()),
                            ParseContext())
     assert lead.email == "fatima.khan@example.com" and lead.source == "Movoto"
+
+
+def test_a_time_is_no_street_and_a_listings_details_are_no_message() -> None:
+    assert fields.street_of("10 AM CT") is None and fields.street_of("9:30 pm Ct") is None
+    ex = _read_subject("Acme <notifications@acme.example>", "Open house RSVP",
+                       "Someone RSVP'd to your open house.\n\n"
+                       "Property: 4819 Ravenna Ave NE, Seattle, WA 98105\n"
+                       "Details: 4 beds, 2.75 baths, 2,310 sqft\n\nVisitor\nName: Tobias Green\n"
+                       "Email: tobias.green@example.com\n")
+    assert ex.message is None
+    assert ex.custom_fields["listing_details"] == "4 beds, 2.75 baths, 2,310 sqft"
+    flex = _read_subject("Acme Flex <notifications@acmeflex.example>", "New connection: Rafa Ortiz",
+                         "You were just connected with a buyer by phone. Here are the details we"
+                         "\ncollected during the call.\n\nBuyer\nRafa Ortiz\n"
+                         "rafa.ortiz@example.com\n(719) 555-0158\n")
+    assert flex.message is None

@@ -1050,6 +1050,9 @@ def apply_pairs(
         elif target == "message" and len(value) <= 40 and field_of(label_key(value)) not in (
                 None, "message", "custom", "notes"):
             continue  # "Questions:" / "Phone number" / "+1 617 ...": the next row's label
+        elif target == "message" and _no_sentence(value) and engine.listing_context(value):
+            # "Details: 4 beds, 2.75 baths, 2,310 sqft": the listing's, no one's words
+            ex.custom_fields.setdefault("listing_details", value.strip())
         elif target == "message":
             if ex.message and (_is_choice(ex.message) and not _is_choice(value)
                                or _no_sentence(ex.message) and not _no_sentence(value)):

@@ -478,6 +478,11 @@ _PRICE_BEFORE = Folded(r"\b(listed at|listed for|list price|listing price|asking
 # A separator right before an amount that follows the listing's street on its line
 # ("10455 Scenic Ridge Ave, Las Vegas, NV 89135 ($649,000)", "... FL 32814 · $735,000").
 _SEP_BEFORE = re.compile(r"(?:[·|•(—–]|\s-)\s*$")
+def listing_context(text: str) -> bool:
+    """True when the text holds a listing's rooms, area, mileage or monthly rent."""
+    return bool(_LISTING_CONTEXT.search(text[:LINE_MAX]))
+
+
 _PRICE_WORDS = Folded(
     r"\b(budget|price[ds]?|listed|listing|asking|up to|pre-?approved|approved for|around|"
     # "would the owners take $420,000?", "we could offer $395k"
@@ -844,6 +849,9 @@ def _after_title(line: str) -> str:
     return line[cut + 2:] if cut > 0 else line
 
 
+_CLOCK = re.compile(r"(?i)^\s*\d{1,2}(?::\d{2})?\s?(?:am|pm|a\.m\.|p\.m\.)(?!\w)")
+
+
 @lru_cache(maxsize=128)  # one mail's lines, asked about by several passes
 def street_of(line: str) -> str | None:
     """The street address that begins a line ("4410 Oak Hollow Dr, Austin, TX 78745 · ..."),
@@ -851,8 +859,8 @@ def street_of(line: str) -> str | None:
     from leadmail.parsers.nlp import street_spans
 
     line = line[:LINE_MAX]
-    if not _DIGIT.search(line):
-        return None  # every street shape here has a house number
+    if not _DIGIT.search(line) or _CLOCK.match(line):
+        return None  # every street shape here has a house number; "10 AM CT" is a time
     spans = street_spans(line, limit=2)
     if spans and spans[0][0] <= 12:
         start, end = spans[0]
@@ -1059,7 +1067,9 @@ _NOTICE_WORDS = Folded(
     r"vous pouvez répondre|pour répondre|puede responder|pode responder|reply directly|"
     r"recibes este|ricevi questa|u ontvangt|you(?:'ve| have) got a new|"
     r"recomendamos (?:responder|contactar)|responder lo antes posible|répondez rapidement|"
-    r"rispondi al più presto)|"
+    r"rispondi al più presto|"
+    # "You were just connected with a buyer by phone. Here are the details we collected"
+    r"you(?:'ve| have| were)? (?:just )?(?:been )?connected with|here are the details)|"
     # the provider speaking of the person: "We matched this renter with your property",
     # "Meet your new Clever seller. We've told them to expect your call"
     r"\b(?:this|your new(?: [\w.]+)?) (?:renter|buyer|seller|lead|consumer|customer|prospect|"
