@@ -2282,3 +2282,12 @@ def test_a_time_is_no_street_and_a_listings_details_are_no_message() -> None:
                          "\ncollected during the call.\n\nBuyer\nRafa Ortiz\n"
                          "rafa.ortiz@example.com\n(719) 555-0158\n")
     assert flex.message is None
+
+
+def test_a_dealers_unit_row_names_the_vehicle() -> None:
+    ex = _read_subject("Acme Trader <leads@acmetrader.example>", "New Lead",
+                       "New Lead\n\nUnit: 2019 Harley-Davidson Street Glide Special\n"
+                       "Price: $21,499\nStock #: HD19-5521\n\nName: Victor Amado\n"
+                       "Email: victor.amado@example.net\n\nComments: Is financing available?\n\n"
+                       "Acme Interactive | 150 Granby Street, Norfolk, VA 23510\n")
+    assert ex.property_address == "2019 Harley-Davidson Street Glide Special"

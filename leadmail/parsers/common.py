@@ -807,6 +807,8 @@ _TRIM_KEYS = frozenset({"trim", "trim level", "vehicle trim"})
 _VEHICLE_PART = re.compile(r"^(?:vehicle |car |auto )?(year|make|model|trim)(?: level)?$")
 
 
+_UNIT_KEYS = frozenset({"unit", "item", "product", "ad", "ad title", "listing title", "title",
+                        "stock unit", "inventory", "inventory item"})
 _YES_NO = re.compile(r"(?i)^\s*(?:yes|no|y|n|true|false|oui|non|sí|si|não|nao|nein|ja)\s*[.!]?\s*$")
 _FROM_KEYS = frozenset({"from", "sender", "contact", "de", "von"})
 _SAME_AS = re.compile(r"(?i)^\s*(?:the )?same(?: as)?\b.{0,40}$|^\s*see above\b")
@@ -1050,6 +1052,10 @@ def apply_pairs(
         elif target == "message" and len(value) <= 40 and field_of(label_key(value)) not in (
                 None, "message", "custom", "notes"):
             continue  # "Questions:" / "Phone number" / "+1 617 ...": the next row's label
+        elif (target is None and key in _UNIT_KEYS and not ex.property_address
+              and (named := _NAMED_VEHICLE.match(value.strip())) and named.group("year")):
+            # "Unit: 2019 Harley-Davidson Street Glide Special": a dealer's unit is a vehicle
+            _set(ex, "property_address", value.strip(), 1.0)
         elif target == "message" and _no_sentence(value) and engine.listing_context(value):
             # "Details: 4 beds, 2.75 baths, 2,310 sqft": the listing's, no one's words
             ex.custom_fields.setdefault("listing_details", value.strip())
