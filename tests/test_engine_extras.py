@@ -2291,3 +2291,8 @@ def test_a_dealers_unit_row_names_the_vehicle() -> None:
                        "Email: victor.amado@example.net\n\nComments: Is financing available?\n\n"
                        "Acme Interactive | 150 Granby Street, Norfolk, VA 23510\n")
     assert ex.property_address == "2019 Harley-Davidson Street Glide Special"
+
+
+def test_a_listings_price_line_with_its_reference_after_a_dash() -> None:
+    win = fields.best(fields.price_candidates(["420 000 € – réf. AFI-7788"], 1, free_text=False))
+    assert win is not None and win.value == "420000"

@@ -594,7 +594,7 @@ def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[
             and not line[found[1].end:].strip()
             and _RANGE_SEP.match(line[found[0].end:found[1].start]))  # "$1.2m - $1.3m" alone
         # (": $24,500 · 2015 Jeep Wrangler": a label's colon left over from its empty label)
-        first_part = SEGMENT.split(line.strip(" \t:"), maxsplit=1)
+        first_part = _PRICE_SEGMENT.split(line.strip(" \t:"), maxsplit=1)
         if len(first_part) == 2 and len(first_part[0]) <= found[0].end - found[0].start + 2 \
                 and found[0].start <= len(line) - len(line.lstrip(" \t:")) + 1:
             alone = True  # "$29,500 · New Braunfels, TX": the listing's price, then its place
@@ -617,6 +617,10 @@ def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[
             amount = line[found[0].start:found[0].end].strip()  # as written: "$489,900"
             out.append(Candidate("price", amount, "listing_line", ("money_marked",), i))
     return out
+
+
+# A listing line's parts: "$29,500 · New Braunfels, TX", "420 000 € – réf. AFI-7788".
+_PRICE_SEGMENT = re.compile(r"\s+[·|•–—]\s+")
 
 
 def _asked_other(lines: list[str], at: int) -> bool:
