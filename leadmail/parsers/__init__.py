@@ -506,8 +506,9 @@ _POLICY_ROW = re.compile(r"(?im)^[ \t]*(?:" + _POLICY_KEY.pattern.removeprefix("
                          r")[ \t]*:?[ \t]*$")
 # A form's row about the job: homes and cars are bought, projects are done.
 _PROJECT_KEY = re.compile(r"(?i)\bproject\b")
-# The person's words open on the job: "Gut remodel of a 1970s kitchen", "Roof repair after ..."
+# Where a message's sentences end: each is looked at for the job's street on its own.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+# The person's words open on the job: "Gut remodel of a 1970s kitchen", "Roof repair after ..."
 _JOB_FIRST = re.compile(r"(?i)^\s*(?:[\w'’-]+\s+){0,3}?(?:remodel\w*|renovat\w+|repairs?|"
                         r"replacement|install\w*|deep clean\w*|move-?out clean\w*|repaint\w*)\b")
 _JOB_KEY = re.compile(r"(?i)\b(project|service|job|work|repair|coverage|insur\w*|insurer|carrier|"

@@ -478,6 +478,8 @@ _PRICE_BEFORE = Folded(r"\b(listed at|listed for|list price|listing price|asking
 # A separator right before an amount that follows the listing's street on its line
 # ("10455 Scenic Ridge Ave, Las Vegas, NV 89135 ($649,000)", "... FL 32814 · $735,000").
 _SEP_BEFORE = re.compile(r"(?:[·|•(—–]|\s-)\s*$")
+
+
 def listing_context(text: str) -> bool:
     """True when the text holds a listing's rooms, area, mileage or monthly rent."""
     return bool(_LISTING_CONTEXT.search(text[:LINE_MAX]))
@@ -663,8 +665,9 @@ def _price_in_words(line: str, found: list[Money], at: int) -> Candidate | None:
 _PRICE_CJK = re.compile(r"预算|預算|价格|價格|予算|価格|标价|售价|挂牌价|掛牌價|販売価格|金額|値段")
 # The preposition that sets a price right before it, in the languages of direct mail ("für
 # 29.900 $", "por US$ 689.000", "en $27,900", "pour 480 000 €").
-_PRICE_PREP = re.compile(r"(?i)\b(?:por|pour|für|voor|en|per|à)\s+(?:us|r|ca|au)?\s?$")
-_PREP_WORD = re.compile(r"(?i)\b(?:por|pour|für|voor|en|per|à)\s")
+_PREPS = r"(?i)\b(?:por|pour|für|voor|en|per|à)"
+_PRICE_PREP = re.compile(_PREPS + r"\s+(?:us|r|ca|au)?\s?$")
+_PREP_WORD = re.compile(_PREPS + r"\s")  # the cheap test of the line first
 _OPEN_BRACKET = re.compile(r"[(（][^()（）]{0,40}$")
 
 

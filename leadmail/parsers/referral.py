@@ -8,7 +8,7 @@ import email.utils
 import re
 
 from leadmail.parsers.base import Attachment, Extracted, Mail, ParseContext
-from leadmail.parsers.common import has_identity, is_notifier, phones_in
+from leadmail.parsers.common import domain_of, has_identity, is_notifier, phones_in
 
 MARKER = re.compile(
     r"^[ \t>]*(-{4,}[ \t]*Forwarded message[ \t]*-{4,}|Begin forwarded message:|"
@@ -93,7 +93,7 @@ class ReferralParser:
         ex, parser = read_claimed(inner, inner_ctx, skip=(self,))
         if not has_identity(ex) and _own_notice(mail, inner, forwarders):
             # no one else in it: the forwarder is the customer ("Your Carvana offer is ready")
-            return self._own(mail, note, inner, ctx)
+            return self._own(mail, note, inner, ex, ctx)
         ex.custom_fields.setdefault("forwarded_by", mail.from_addr)
         if note.strip():
             ex.custom_fields.setdefault("referral_note", note.strip()[:500])
@@ -108,16 +108,15 @@ class ReferralParser:
                                "inner_from": inner.from_addr}
         return ex
 
-
-    def _own(self, mail: Mail, note: str, inner: Mail, ctx: ParseContext) -> Extracted:
+    def _own(self, mail: Mail, note: str, inner: Mail, notice: Extracted,
+             ctx: ParseContext) -> Extracted:
         """A person forwarding a service's notice to themselves ("Your Carvana offer is
         ready", a quote they got): their own mail to the business, whose words are the note
-        and whose car, home or price is the notice's."""
+        and whose car, home or price is the notice's (`notice`, as the inner mail read)."""
         from leadmail.parsers import read_claimed  # the registry imports this module
 
         person, _ = read_claimed(dataclasses.replace(mail, text=note, html="", attachments=[]),
                                  ctx, skip=(self,))
-        notice, _ = read_claimed(inner, ctx, skip=(self,))
         for name in ("property_address", "price"):
             if not getattr(person, name) and getattr(notice, name):
                 setattr(person, name, getattr(notice, name))
@@ -139,8 +138,8 @@ def _own_notice(mail: Mail, inner: Mail, forwarders: list[tuple[str, str]]) -> b
         return False
     if sender not in inner.header("to").lower():
         return False
-    domain = sender.rpartition("@")[2]
-    return all(addr.rpartition("@")[2] != domain for _, addr in mail.to + mail.cc)
+    domain = domain_of(sender)
+    return all(domain_of(addr) != domain for _, addr in mail.to + mail.cc)
 
 
 def _message_bytes(payload: bytes) -> bytes:
