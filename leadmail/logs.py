@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import re
 import sys
 import threading
@@ -187,6 +188,35 @@ class _RepeatFilter(logging.Filter):
 
 _limiter: RepeatLimiter | None = None
 
+# structlog's loggers and the stdlib handler (libraries: imapclient, asyncio, alembic) write to
+# the same stream from several threads. Each keeps its own lock by default, and print() writes
+# the line and its newline apart, so two threads' lines could run together into one: not a JSON
+# line any more. Both write through this one lock, a whole line per write.
+_WRITE_LOCK = threading.RLock()
+# A worker process forked while another thread held the lock gets it fresh, not held forever
+# (logging does the same for its handlers' locks).
+os.register_at_fork(after_in_child=_WRITE_LOCK._at_fork_reinit)  # type: ignore[attr-defined]
+
+
+class LineWriter:
+    """structlog logger: each event one write of one line, under the lock the stdlib handler
+    shares."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def msg(self, message: str) -> None:
+        with _WRITE_LOCK:
+            self._stream.write(message + "\n")
+            self._stream.flush()
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = failure = msg
+
+
+class _LineHandler(logging.StreamHandler):
+    def createLock(self) -> None:  # noqa: N802 - logging.Handler's name
+        self.lock = _WRITE_LOCK
+
 
 @atexit.register
 def _flush_at_exit() -> None:
@@ -224,10 +254,10 @@ def setup(
     structlog.configure(
         processors=[*shared, limiter, structlog.processors.format_exc_info, *after, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=lambda *_args: LineWriter(sys.stderr),
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _LineHandler(sys.stderr)
     handler.addFilter(_RepeatFilter(limiter))
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
