@@ -2296,3 +2296,26 @@ def test_a_dealers_unit_row_names_the_vehicle() -> None:
 def test_a_listings_price_line_with_its_reference_after_a_dash() -> None:
     win = fields.best(fields.price_candidates(["420 000 € – réf. AFI-7788"], 1, free_text=False))
     assert win is not None and win.value == "420000"
+
+
+def _read_html_only(sender: str, subject: str, html: str):
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, "leads@brokerage.example", subject
+    msg.set_content(html, subtype="html")
+    return parsers.extract(parse_mail(msg.as_bytes()), ParseContext())
+
+
+def test_a_question_and_its_answer_in_one_table_cell_are_a_pair() -> None:
+    # A form builder's notice: each row one cell, the question and the answer two paragraphs
+    # in it. The rows are not label and value of each other.
+    rows = [("What’s your name?", "Jasmine Odom"),
+            ("What’s the best email to reach you?", "jasmine.odom@example.com"),
+            ("And a phone number?", "+1 512 555 0196"),
+            ("Are you looking to buy, sell, or both?", "Buy")]
+    cells = "".join(f'<tr><td colspan="2"><p style="color:#5c5c5c">{q}</p><p>{a}</p></td></tr>'
+                    for q, a in rows)
+    ex = _read_html_only("Forms <notifications@forms.example>", "New response",
+                         f"<html><body><table>{cells}</table></body></html>")
+    assert ex.full_name == "Jasmine Odom"
+    assert ex.email == "jasmine.odom@example.com"
+    assert ex.phone == "+15125550196"

@@ -61,7 +61,9 @@ class _Reader(HTMLParser):
             self.cell = []
         elif tag in _BLOCK:
             self.out.append("\n")
-            if tag == "br" and self.cell is not None:
+            if self.cell is not None:
+                # a block inside a cell is a line of the cell's text: "<p>What's your
+                # name?</p><p>Jasmine Odom</p>" is a question over its answer, not one label
                 self.cell.append("\n")
         elif tag == "a":
             href = dict(attrs).get("href") or ""
@@ -79,6 +81,8 @@ class _Reader(HTMLParser):
                 self.cell = None
         elif tag in _BLOCK:
             self.out.append("\n")
+            if self.cell is not None:
+                self.cell.append("\n")
 
     def handle_data(self, data: str) -> None:
         if not self.skip:
