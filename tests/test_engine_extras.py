@@ -2319,3 +2319,12 @@ def test_a_question_and_its_answer_in_one_table_cell_are_a_pair() -> None:
     assert ex.full_name == "Jasmine Odom"
     assert ex.email == "jasmine.odom@example.com"
     assert ex.phone == "+15125550196"
+
+
+def test_a_co_applicants_row_is_another_persons() -> None:
+    ex = _read_subject("Forms <notifications@forms.example>", "New entry: Credit application",
+                       "Applicant Name: Peter Kowalski\nApplicant Email: pk@example.com\n"
+                       "Co-Applicant Name: Maria Kowalski\nCo-Applicant Mobile: 412-555-0136\n"
+                       "Applicant Mobile: 412-555-0132\nSpouse Phone: 412-555-0137\n")
+    assert ex.full_name == "Peter Kowalski"
+    assert ex.phone == "+14125550132"

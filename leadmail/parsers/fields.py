@@ -233,6 +233,16 @@ _ROLE_WORDS = re.compile(
     r"prospect|homeowner|caller|applicant|inquirer|sender|borrower|patient|member|requester|"
     r"enquirer|attendee|invitee|owner|user) (?:question|questions|comment|"
     r"comments|message|note|notes|remarks|inquiry|request|says|said|wrote)$")
+# "Applicant mobile", "Buyer email": the person's own contact under a two-word label.
+_ROLE_CONTACT = re.compile(
+    r"^(?:buyer|client|customer|renter|tenant|seller|lead|consumer|visitor|shopper|prospect|"
+    r"homeowner|caller|applicant|borrower|requester|enquirer|inquirer) "
+    r"(?:(?P<full_name>name|full name)|(?P<phone>phone|mobile|cell|telephone)|"
+    r"(?P<email>email|e mail))$")
+# Another person's row: "Co-Applicant Mobile", "Spouse phone", "Emergency contact name".
+_OTHER_PERSON = re.compile(
+    r"^(?:co (?:applicant|borrower|buyer|signer|owner|tenant|purchaser|driver)|spouse|"
+    r"emergency contact|second (?:applicant|borrower|driver|owner))\b")
 # Question-style labels ("What's the best email to reach you?"): a keyword decides, in order.
 _AGENT_WORDS = re.compile(r"(?i)\b(agent|agente|makler|concierge|realtor|lender|loan officer)\b")
 _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -310,8 +320,10 @@ def keyword_field(key: str) -> str | None:
         # "Notes from your HomeLight client success manager", "Notes from Zillow", "Redfin
         # agent notes"
         return "notes"
-    if _AGENT_WORDS.search(key) or _NOTICE_KEY.search(key):
+    if _AGENT_WORDS.search(key) or _NOTICE_KEY.search(key) or _OTHER_PERSON.match(key):
         return None
+    if role := _ROLE_CONTACT.match(key):
+        return role.lastgroup
     words = key.split()
     if len(words) < 3 and not key.endswith("?"):
         # "Buyer's question", "Client comments": the person's words under a two-word label
