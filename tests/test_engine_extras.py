@@ -2328,3 +2328,15 @@ def test_a_co_applicants_row_is_another_persons() -> None:
                        "Applicant Mobile: 412-555-0132\nSpouse Phone: 412-555-0137\n")
     assert ex.full_name == "Peter Kowalski"
     assert ex.phone == "+14125550132"
+
+
+def test_a_json_subtree_with_the_recipients_email_is_the_receiving_business() -> None:
+    # A lead seller's delivery: "buyer" is the business that bought the lead, and its email
+    # is the mailbox the lead was sent to; its phone is no lead's.
+    body = ('{"lead_id": "7f3c", "buyer": {"name": "Riverside Insurance Group", '
+            '"phone": "5135550113", "email": "leads@brokerage.example"}, "contact": '
+            '{"first_name": "Aisha", "last_name": "Rahman", "email": "aisha@example.org", '
+            '"phone": "5135550176"}}')
+    ex = _read_subject("Lead Delivery <delivery@leadseller.example>", "Lead 7f3c", body)
+    assert ex.phone == "+15135550176"
+    assert (ex.first_name, ex.last_name) == ("Aisha", "Rahman")

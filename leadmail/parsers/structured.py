@@ -404,6 +404,20 @@ _NOT_PERSON = frozenset({"page", "form", "campaign", "ad", "adset", "company", "
                          "product", "plan", "file", "dealer", "store", "team", "account"})
 
 
+def _others_subtrees(doc: Document, mail: Mail, ctx: ParseContext) -> list[tuple[str, ...]]:
+    """The subtrees whose email is the recipient's or an agent's: a lead
+    seller's `"buyer": {"name": "Riverside Insurance", "email": "leads@riverside..."}` (the
+    business buying the lead) is the receiving business, and its phone no lead's either."""
+    ours = {a for _, a in mail.to + mail.cc} | set(ctx.agent_emails)
+    out = []
+    for leaf in doc.leaves:
+        if leaf.path and leaf.role == "person" and _target(leaf.key) == "email":
+            found = normalize.find_emails(leaf.value)
+            if found and found[0].lower() in ours:  # (a relay's address is the person's)
+                out.append(leaf.path)
+    return out
+
+
 def read(doc: Document, mail: Mail, ctx: ParseContext) -> Extracted:
     """One Extracted from a document's leaves: the first lead value of each field."""
     ex = Extracted(parser="structured")
@@ -411,8 +425,11 @@ def read(doc: Document, mail: Mail, ctx: ParseContext) -> Extracted:
     parts: dict[str, dict[str, str]] = {"person": {}, "property": {}}
     vehicle: dict[str, str] = {}  # "vehicle": {"year": 2025, "make": "Kia", "model": ...}
     sticker: str | None = None  # an MSRP: the price only where no other price is given
+    theirs = _others_subtrees(doc, mail, ctx)
     for leaf in doc.leaves:
         if leaf.role in ("agent", "skip") or not leaf.value:
+            continue
+        if theirs and any(leaf.path[:len(p)] == p for p in theirs):
             continue
         key = _ALIASES.get(leaf.key, leaf.key)
         if key is None:
