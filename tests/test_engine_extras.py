@@ -2340,3 +2340,13 @@ def test_a_json_subtree_with_the_recipients_email_is_the_receiving_business() ->
     ex = _read_subject("Lead Delivery <delivery@leadseller.example>", "Lead 7f3c", body)
     assert ex.phone == "+15135550176"
     assert (ex.first_name, ex.last_name) == ("Aisha", "Rahman")
+
+
+def test_a_call_trackers_own_number_and_a_caller_id_place_are_not_the_persons() -> None:
+    ex = _read_subject("CallTracker <notifications@calltracker.example>",
+                       "New Text Message from (720) 555-0152",
+                       "Inbound SMS\n\nTracking Number: (720) 555-0191 (Google My Business)\n"
+                       "From: (720) 555-0152\nCaller ID: DENVER CO\n\nMessage:\n"
+                       "Can someone look at a leaking skylight this week? Thanks, Nate Sorensen\n")
+    assert ex.phone == "+17205550152"
+    assert ex.full_name != "Denver Co"

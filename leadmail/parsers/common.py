@@ -395,14 +395,20 @@ def phones_in(text: str, ctx: ParseContext) -> list[str]:
     masked = mask_ids(text)
     found = normalize.find_phones(masked, ctx.default_region)
     own = {p for m in _YOUR_NUMBER.finditer(masked[:20000])
-           for p in normalize.find_phones(m.group(1), ctx.default_region)}
+           for p in normalize.find_phones(m.group(1) or m.group(2), ctx.default_region)}
     # "on your Grasshopper number (512) 555-0119": the receiving business's own line,
     # wherever else the mail repeats it
     return [p for p in found if not not_lead_phone(p, ctx) and p not in own]
 
 
 _YOUR_NUMBER = re.compile(r"(?i)\byour\b[^.\n]{0,40}?\b(?:number|line)\W{0,5}"
-                          r"([+(]?\d[\d ().-]{8,18}\d)")
+                          r"([+(]?\d[\d ().-]{8,18}\d)|"
+                          # a call tracker's row for the business's own number that was
+                          # called or texted: "Tracking Number: (720) 555-0191 (Google Ads)"
+                          r"(?m:^)[ \t]*(?:tracking (?:number|line|phone)|"
+                          r"(?:called|dialed|dialled|receiving|destination|business) "
+                          r"(?:number|line|phone)|number (?:called|dialed|texted))"
+                          r"[ \t]*[:=][ \t]*([+(]?\d[\d ().-]{8,18}\d)")
 
 
 def emails_in(text: str, mail: Mail, ctx: ParseContext, domains: tuple[str, ...]) -> list[str]:

@@ -50,6 +50,9 @@ _NAME = rf"({_WORD}(?:[ \t]+{_WORD}){{0,3}})"
 _INTRO = re.compile(rf"(?i:\b(?:my name is|my name's|this is|i am|i'm|name here is))\s+{_NAME}")
 _CALLER = re.compile(r"(?m)^[ \t]*(?:Caller|Caller name|Caller ID|CALLER)[ \t]*:[ \t]*"
                      r"([A-Z][A-Z'’-]+(?: [A-Z][A-Z'’-]+){1,2})[ \t]*$")
+_STATE_CODES = "|".join(sorted(set(normalize.REGION_CODES.values())))
+_CNAM_PLACE = re.compile(rf"\s(?:{_STATE_CODES})$|\b(?:WIRELESS|CALLER|UNKNOWN|UNAVAILABLE|"
+                         r"PRIVATE|ANONYMOUS|RESTRICTED|CELL PHONE|CELLULAR)\b")
 # "Hey Mike its Rosa from the open house": a text's greeting, then who writes.
 _ITS = re.compile(rf"(?i:^\W*(?:hey|hi|hello|hiya)\b[^.\n]{{0,30}}?\b(?:it's|its|it’s|it is))"
                   rf"\s+{_NAME}")
@@ -159,7 +162,10 @@ def rule_names(text: str, ctx: ParseContext) -> list[tuple[str, float]]:
             if name:
                 found.append((name, conf))
     for m in _CALLER.finditer(text[:4000]):
-        # "Caller: SOFIA BRENNAN": a phone system's caller id, in capitals, as it reads
+        # "Caller: SOFIA BRENNAN": a phone system's caller id, in capitals, as it reads;
+        # a mobile number's caller id is often only its place ("DENVER CO", "WIRELESS CALLER")
+        if _CNAM_PLACE.search(m.group(1)):
+            continue
         name = _clean_name(" ".join(w.capitalize() for w in m.group(1).split()), ctx)
         if name:
             found.append((name, 0.75))
