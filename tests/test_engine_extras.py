@@ -2350,3 +2350,14 @@ def test_a_call_trackers_own_number_and_a_caller_id_place_are_not_the_persons() 
                        "Can someone look at a leaking skylight this week? Thanks, Nate Sorensen\n")
     assert ex.phone == "+17205550152"
     assert ex.full_name != "Denver Co"
+
+
+def test_a_dot_leader_row_is_no_value_of_the_line_above() -> None:
+    # "Owner occupied . Yes - homeowner lives at this address" names an address; the row
+    # under it is a row of its own, not that address.
+    ex = _read_subject("Leads <alerts@leads.example>", "New Seller Lead: Gordon Blakely",
+                       "Name ........... Gordon Blakely\nPhone .......... 727-555-0131\n"
+                       "Owner occupied . Yes - homeowner lives at this address\n"
+                       "Est. value ..... $486,000 - $522,000\n")
+    assert ex.address is None or "value" not in ex.address
+    assert ex.property_address is None or "value" not in ex.property_address

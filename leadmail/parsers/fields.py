@@ -426,8 +426,11 @@ def next_line_pairs(text: str, field_of) -> list[tuple[str, str, int]]:
             continue
         nxt = lines[j].strip()
         if (field_of(label_key(nxt)) is not None or _LABEL_COLON.match(nxt)
-                or VEHICLE_PART_LABEL.match(nxt)) and target not in ("message", "notes"):
-            i += 1  # two labels in a row: this one has no value ("Imóvel" / "Tipo: Casa")
+                or VEHICLE_PART_LABEL.match(nxt) or "..." in nxt) and target not in (
+                "message", "notes"):
+            # two labels in a row: this one has no value ("Imóvel" / "Tipo: Casa"; a
+            # dot-leader row "Est. value ..... $486,000" is a pair of its own)
+            i += 1
             continue
         if target in ("message", "notes") or raw.endswith("?"):
             value, end = paragraph(lines, j)
