@@ -2361,3 +2361,18 @@ def test_a_dot_leader_row_is_no_value_of_the_line_above() -> None:
                        "Est. value ..... $486,000 - $522,000\n")
     assert ex.address is None or "value" not in ex.address
     assert ex.property_address is None or "value" not in ex.property_address
+
+
+def test_a_persons_questions_under_the_contact_block_are_the_message() -> None:
+    ex = _read_subject("IDX <noreply@idx.example>", "New Lead: Tobias Whitaker",
+                       "New Lead - Property Inquiry\n\nTobias Whitaker\nP: 843-555-0157\n"
+                       "E: tobias.whitaker@example.com\n\nDoes this home sit in a flood zone? Is "
+                       "flood insurance required by the lender?\n\nInquired About\n"
+                       "1627 Wando Landing St\nMount Pleasant, SC 29464\n")
+    assert ex.message == ("Does this home sit in a flood zone? Is flood insurance required by "
+                          "the lender?")
+    # A notice's question to its reader is no person's
+    ex = _read_subject("IDX <noreply@idx.example>", "New Lead: Tobias Whitaker",
+                       "Tobias Whitaker\nP: 843-555-0157\n\nDid you know you can call leads "
+                       "straight from the app? Want to try it today?\n")
+    assert ex.message is None

