@@ -2376,3 +2376,12 @@ def test_a_persons_questions_under_the_contact_block_are_the_message() -> None:
                        "Tobias Whitaker\nP: 843-555-0157\n\nDid you know you can call leads "
                        "straight from the app? Want to try it today?\n")
     assert ex.message is None
+
+
+def test_a_listings_reference_after_its_street_is_cut_and_its_postal_form_wins() -> None:
+    ex = _read_subject("Portal <noresponder@portal.es>", "Nuevo mensaje sobre tu anuncio",
+                       "Tienes un nuevo mensaje sobre tu anuncio\n"
+                       "Piso en venta en Calle de Ponzano 45, Chamberí - ref. 104882731\n\n"
+                       "Nombre: Lucía Navarro\nEmail: lucia.navarro@example.com\n\n"
+                       "Datos del inmueble\nCalle de Ponzano 45, 28003 Madrid\n")
+    assert ex.property_address == "Calle de Ponzano 45, 28003 Madrid"

@@ -998,6 +998,12 @@ _TITLE_DASH = re.compile(r"\s[-–—]\s")  # a listing's title, then its street
 _PAREN_END = re.compile(r"\(([^()]{6,100})\)\s*$")
 
 
+# A listing's reference after its street: " - ref. 104882731", " (Réf. AFI-7788)".
+_REF_TAIL = re.compile(r"(?i)\s*[-–—|·,(]?\s*\b(?:ref|réf|refs|referencia|référence|rif|"
+                       r"riferimento|kenmerk|objekt-?nr|listing id|mls)\b\.?\s*(?:#|no\.?|nr\.?)?"
+                       r"\s*[:.]?\s*[A-Z0-9][\w-]{2,20}\)?\s*$")
+
+
 def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list[Candidate]:
     """Street addresses in the layout: a street line, with the "City, ST ZIP" line under it."""
     out = []
@@ -1034,6 +1040,7 @@ def address_candidates(lines: list[str], footer_at: int, skip: set[int]) -> list
             street = address_in_sentence(body)
         if not street:
             continue
+        street = _REF_TAIL.sub("", street) or street  # "..., Chamberí - ref. 104882731"
         feats: list[str] = []
         if "," not in street:
             j = i + 1
