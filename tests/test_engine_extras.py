@@ -2385,3 +2385,12 @@ def test_a_listings_reference_after_its_street_is_cut_and_its_postal_form_wins()
                        "Nombre: Lucía Navarro\nEmail: lucia.navarro@example.com\n\n"
                        "Datos del inmueble\nCalle de Ponzano 45, 28003 Madrid\n")
     assert ex.property_address == "Calle de Ponzano 45, 28003 Madrid"
+
+
+@pytest.mark.parametrize("trailer", [
+    "The user has also asked to be contacted by: Email",
+    "Signed in Sunday, May 18, 2025 at 1:47 PM - Host: Trevor Lindqvist, Prairie Gate Realty",
+    "Contato enviado para Jardins Prime Imóveis - CRECI 40123-J - (11) 5555-0199"])
+def test_the_notices_record_after_the_message_is_cut(trailer: str) -> None:
+    words = "Loved the kitchen! Would the sellers include the washer/dryer?"
+    assert tidy_message(f"{words}\n\n{trailer}") == words

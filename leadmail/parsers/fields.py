@@ -1385,6 +1385,13 @@ _PROVIDER_NOTICE = Folded(
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 _TRAILER = re.compile(
     r"(?i)^(please (reply|respond)|reply (directly|to this)|to (reply|respond)|pour répondre|"
+    # the notice's record of the person and of where it went: "The user has also asked to be
+    # contacted by: Email", "Signed in Sunday, May 18 ...", "Contato enviado para ..."
+    r"the (user|visitor|customer|consumer|prospect|shopper|lead|client|buyer|renter|sender) "
+    r"(has|have|was|is|will|did)\b|"
+    r"(signed|checked) in (on |at )?(mon|tue|wed|thu|fri|sat|sun|today|yesterday|\d)|"
+    r"(contato|contacto|mensagem|mensaje|message|messaggio|nachricht|anfrage|demande) "
+    r"(enviad[oa]|envoyée?|inviat[oa]|gesendet|sent|transmise?) (para|a|à|to|an|al)\b|"
     r"the (audio|voice) (message|file|recording) is attached|contact \w+ now\b|"
     r"call (now|today|them|him|her) ?[-–—!.,:]|thank(s| you) for using\b|"
     r"(customers|leads|homeowners|buyers|clients) (who are |that are )?(contacted|called|"
