@@ -2394,3 +2394,14 @@ def test_a_listings_reference_after_its_street_is_cut_and_its_postal_form_wins()
 def test_the_notices_record_after_the_message_is_cut(trailer: str) -> None:
     words = "Loved the kitchen! Would the sellers include the washer/dryer?"
     assert tidy_message(f"{words}\n\n{trailer}") == words
+
+
+def test_under_a_questions_heading_the_message_is_the_open_answer() -> None:
+    block = ("Which property would you like to tour?\n3806 Avenue F, Austin, TX 78751\n\n"
+             "Anything we should know before the showing?\n"
+             "I'll bring my pre-approval letter. My partner may join by FaceTime.")
+    assert tidy_message(block) == ("I'll bring my pre-approval letter. My partner may join by "
+                                   "FaceTime.")
+    # One paragraph of the person's own questions is their message as it stands
+    assert tidy_message("Is it still available?\nCan I see it Sunday?") == \
+        "Is it still available?\nCan I see it Sunday?"

@@ -1317,6 +1317,26 @@ _MESSAGE_HEADING = re.compile(
     r"messaggio|mensagem|commentaires?|bericht)\b[\w' ]{0,30}$")
 
 
+def _answer_of_questions(value: str) -> str | None:
+    """Under a "Questions:" heading, a scheduler's or a form's questions, each over its
+    answer ("Which property would you like to tour?" / "3806 Avenue F, ..." / "" /
+    "Anything we should know?" / "I'll bring my pre-approval letter."): the person's words
+    are the answer to the open question, not the whole block. None when the value is not
+    such a block."""
+    paras = [p.strip().split("\n") for p in _PARAGRAPH_BREAK.split(value.strip())]
+    if len(paras) < 2 or len(paras) > 12 or not all(
+            len(p) > 1 and 3 <= len(p[0].strip()) <= 100 and p[0].strip().endswith("?")
+            and "?" not in p[0].strip()[:-1] for p in paras):
+        return None
+    answers = [(keyword_field(label_key(p[0].strip())), "\n".join(p[1:]).strip()) for p in paras]
+    free = [a for field, a in answers if field in (None, "message", "notes") and len(a) >= 10
+            and not any(street_of(ln) for ln in a.split("\n")[:3])
+            and not re.fullmatch(r"[\d\s$€£.,:/+()-]+", a)]
+    asked = [a for field, a in answers if field == "message"]
+    picked = asked or free
+    return picked[-1] if picked else None
+
+
 def tidy_message(value: str) -> str:
     """A message without its wrapping quotes and without layout lines that trail it (a rule
     line, a label of the next section), and without the form's own prompt above the words
@@ -1329,6 +1349,8 @@ def tidy_message(value: str) -> str:
         lines = lines[1:]
         while lines and not lines[0].strip():
             lines = lines[1:]
+    if (answer := _answer_of_questions("\n".join(lines))) is not None:
+        lines = answer.split("\n")
     if lines[0].lstrip().startswith(">"):
         # Set as an email quotation ("> Hi! I'm relocating..."): the quoted lines only.
         quoted = []
