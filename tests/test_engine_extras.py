@@ -2405,3 +2405,12 @@ def test_under_a_questions_heading_the_message_is_the_open_answer() -> None:
     # One paragraph of the person's own questions is their message as it stands
     assert tidy_message("Is it still available?\nCan I see it Sunday?") == \
         "Is it still available?\nCan I see it Sunday?"
+
+
+@pytest.mark.parametrize("text", [
+    "We're thinking about listing this summer after school lets out.",
+    "Looking to list before the end of June.",
+    "Address of the home you're selling: 7309 Grover Ave",
+    "We might also need help buying something smaller after we sell."])
+def test_a_person_with_a_home_to_sell_is_a_seller(text: str) -> None:
+    assert segment_hint(text) == "Seller"

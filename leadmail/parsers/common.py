@@ -173,6 +173,11 @@ SELLER = Folded(
     r"vender (meu|minha|o meu)|estimation|"
     r"avaliação|tasación|bewertung|home value|what.?s my home worth|"
     r"(?<!also )(like|wish|plan(ning)?|hoping|ready|need) to sell|"
+    # "thinking about listing this summer", "looking to list before June", "the home you're
+    # selling", "help buying something smaller after we sell"
+    r"(thinking|thought) (of|about) listing|looking to list|"
+    r"(home|house|property|condo) (you're|you’re|you are) (thinking of )?selling|"
+    r"(before|after|once|when|until) (we|i) sell\b|"
     r"(want|like|plan(ning)?|ready|hoping) to list|list (our|it)\b|seller consultation|"
     r"new (\w+ )?seller\b|évaluation|"
     r"(aimerions|aimerais|voudrions|voudrais|souhaitons|souhaiterions|souhaite|voulons|veux|"
