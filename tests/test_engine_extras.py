@@ -2414,3 +2414,11 @@ def test_under_a_questions_heading_the_message_is_the_open_answer() -> None:
     "We might also need help buying something smaller after we sell."])
 def test_a_person_with_a_home_to_sell_is_a_seller(text: str) -> None:
     assert segment_hint(text) == "Seller"
+
+
+def test_a_contact_blocks_name_over_its_street_and_phone() -> None:
+    ex = _read_subject("Pro Leads <leads@proleads.example>", "New Lead: Roof Repair",
+                       "You have a new lead, Oakline Roofing!\n\nRobert Halvorsen\n"
+                       "1907 Kenwood Ave\nAustin, TX 78704\nPhone: (512) 555-0151\n"
+                       "Email: rhalvorsen@example.com\n")
+    assert ex.full_name == "Robert Halvorsen"

@@ -1777,6 +1777,10 @@ def named_in(subject: str, body: str, ctx: ParseContext) -> str | None:
         below = next((x for x in lines[i + 1:i + 3] if x.strip()), "")
         if m and _CONTACT_LINE.match(below) and _person_name(m.group(1), ctx):
             return m.group(1).strip()
+        if (m and below and engine.street_of(below) == below.strip()
+                and any(_CONTACT_LINE.match(x) for x in lines[i + 2:i + 5])
+                and _person_name(m.group(1), ctx)):
+            return m.group(1).strip()  # "Robert Halvorsen" / "1907 Kenwood Ave" / ... / "Phone:"
         parts = engine.SEGMENT.split(line.strip()[:200], maxsplit=1)
         if len(parts) == 2 and (m := _BARE_NAME.match(parts[0])) and _CONTACT_LINE.match(
                 parts[1]) and _person_name(m.group(1), ctx):
