@@ -2422,3 +2422,14 @@ def test_a_contact_blocks_name_over_its_street_and_phone() -> None:
                        "1907 Kenwood Ave\nAustin, TX 78704\nPhone: (512) 555-0151\n"
                        "Email: rhalvorsen@example.com\n")
     assert ex.full_name == "Robert Halvorsen"
+
+
+def test_a_line_naming_the_business_a_relay_writes_for_holds_no_lead_phone() -> None:
+    ex = _read_headers({"From": "Marco Bianchi via Cedar Park Property Management "
+                                "<notifications@chat-mail.example>",
+                        "Subject": "New conversation from Marco Bianchi"},
+                       "Marco Bianchi started a new conversation\n\n\"Do you have any 3-bedroom "
+                       "houses for rent?\"\n\nMarco Bianchi\nmarco.bianchi@example.org\n\n"
+                       "Cedar Park Property Management - (512) 555-0107\n")
+    assert ex.phone is None
+    assert ex.email == "marco.bianchi@example.org"

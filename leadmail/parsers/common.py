@@ -1615,6 +1615,20 @@ def seller_home(ex: Extracted, pairs: list[tuple[str, str]] | None = None) -> No
         _set(ex, "address", ex.property_address, 0.8)
 
 
+_VIA = re.compile(r"\svia\s+(\S.{3,80})$")
+
+
+def without_relayed_business(text: str, mail: Mail) -> str:
+    """The text without the lines that name the business a relay writes for ("Marco Bianchi
+    via Cedar Park Property Management"): "Cedar Park Property Management - (512) 555-0107"
+    is its own phone, not the person's."""
+    via = _VIA.search(mail.from_name or "")
+    if not via:
+        return text
+    business = via.group(1).strip().lower()
+    return "\n".join(ln for ln in text.split("\n") if business not in ln.lower())
+
+
 def fill_identity(
     ex: Extracted,
     mail: Mail,
@@ -1638,6 +1652,7 @@ def fill_identity(
         if not ((m := _LABEL.match(line)) and label_key(m.group(1)) in skip_labels | AGENT_LABELS)
         and not (greeted and greeted in line and not _GREETING_LINE.match(line))
     )
+    reach = without_relayed_business(body, mail)
     if not (ex.full_name or ex.first_name or ex.last_name):
         found_name = named_in(mail.subject, body, ctx)
         if found_name:
@@ -1650,10 +1665,10 @@ def fill_identity(
             ex.full_name = found_name
     withheld = ex.trace.get("withheld", ())
     if not ex.email and "email" not in withheld:
-        found = emails_in(body, mail, ctx, domains)
+        found = emails_in(reach, mail, ctx, domains)
         _set(ex, "email", found[0] if found else None, 0.6)
     if not ex.phone and "phone" not in withheld:
-        found = phones_in(body, ctx)
+        found = phones_in(reach, ctx)
         _set(ex, "phone", found[0] if found else None, 0.6)
 
 

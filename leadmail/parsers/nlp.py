@@ -26,6 +26,7 @@ from leadmail.parsers.common import (
     segment_hint,
     telephony_relay,
     vehicle_named,
+    without_relayed_business,
 )
 from leadmail.parsers.text import label_key, strip_footer, strip_quoted
 
@@ -307,7 +308,7 @@ def extract_free_text(
     if candidates:
         name, conf = max(candidates, key=lambda c: c[1])
         ex.full_name, ex.confidence["full_name"] = name, conf
-    phones = phones_in(body, ctx)
+    phones = phones_in(without_relayed_business(body, mail) if mail is not None else body, ctx)
     if phones:
         ex.phone, ex.confidence["phone"] = phones[0], 0.8
     emails = (emails_in(body, mail, ctx, ()) if mail is not None
