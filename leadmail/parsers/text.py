@@ -61,7 +61,7 @@ class _Reader(HTMLParser):
             self.cell = []
         elif tag in _BLOCK:
             self.out.append("\n")
-            if self.cell is not None:
+            if self.cell is not None and (tag == "br" or (self.cell and self.cell[-1] != "\n")):
                 # a block inside a cell is a line of the cell's text: "<p>What's your
                 # name?</p><p>Jasmine Odom</p>" is a question over its answer, not one label
                 self.cell.append("\n")
@@ -81,7 +81,7 @@ class _Reader(HTMLParser):
                 self.cell = None
         elif tag in _BLOCK:
             self.out.append("\n")
-            if self.cell is not None:
+            if self.cell and tag != "br" and self.cell[-1] != "\n":  # (<br/>: start and end)
                 self.cell.append("\n")
 
     def handle_data(self, data: str) -> None:
