@@ -541,7 +541,9 @@ def test_a_vietnamese_name_is_family_name_first() -> None:
 
 @pytest.mark.parametrize(("sender", "brand"), [
     ("WhatsApp Business", "WhatsApp"), ("Snapchat Ads", "Snapchat"),
-    ("Pabbly Connect", "Pabbly"), ("GoDaddy Websites + Marketing", "GoDaddy")])
+    ("Pabbly Connect", "Pabbly"), ("GoDaddy Websites + Marketing", "GoDaddy"),
+    ("Modernize Lead Delivery", "Modernize"),
+    ("HomeTown Heritage Agent Sites", None)])  # a franchise's agents' own sites: "Website"
 def test_a_product_line_after_a_brand_is_no_part_of_it(sender: str, brand: str) -> None:
     from leadmail.parsers.fields import fallback_brand
     assert fallback_brand(sender) == brand

@@ -1653,7 +1653,8 @@ def _brand_kinds() -> dict[str, str | None]:
 
 
 _GENERIC_NAME = re.compile(
-    r"(?i)\s*\b(lead notifications?|lead alerts?|notifications?|leads?|alerts?|no-?reply|"
+    r"(?i)\s*\b(lead notifications?|lead alerts?|lead delivery|notifications?|leads?|alerts?|"
+    r"no-?reply|"
     r"for business|partner program|broker network|team|support|mailer|forms?|inquiries|"
     r"enquiries|pro|(agent |dealer )?partners(hips?)?|referrals?|for agents|for dealers)\b\s*")
 # A brokerage's, a franchise's or a landlord's own name: its own site's form ("Website").
@@ -1671,7 +1672,8 @@ BROKERAGE_WORDS = (
 _BROKERAGE_GLUED = re.compile(r"century21|coldwellbanker|sothebys|kellerwilliams|remax|"
                               r"berkshirehathaway|howardhanna|longandfoster|longfoster|"
                               r"douglaselliman|exprealty|bhhs")
-_SITE_WORDS = re.compile(r"(?i)\b(homes|properties|property group|group|home|" + BROKERAGE_WORDS
+_SITE_WORDS = re.compile(r"(?i)\b(homes|properties|property group|group|home|agent sites?|"
+                         + BROKERAGE_WORDS
                          + r")\b")
 
 
