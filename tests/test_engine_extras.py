@@ -381,7 +381,8 @@ def _read_headers(headers: dict[str, str], body: str):
 @pytest.mark.parametrize("sender", [
     "Acme Local Ads <local-ads-noreply@acme.example>",  # no-reply inside the local part
     "Acme Pros <team@acmepros.example>",  # a service's role mailbox
-    "Acme Pros <leads@acmepros.example>"])
+    "Acme Pros <leads@acmepros.example>",
+    "AcmeChat <transcripts@acmechat.example>"])  # a chat service's transcripts box
 def test_a_notifiers_own_identity_is_never_the_lead(sender: str) -> None:
     ex = _read_subject(sender, "You have a new lead",
                        "You have a new lead on Acme!\n\nWindow cleaning - Leeds\n\n"

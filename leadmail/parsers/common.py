@@ -127,7 +127,10 @@ _ROLE_BOXES = frozenset({
     "leads", "lead", "newleads", "new-leads", "team", "messages", "message", "messaging",
     "service", "services", "notification", "notifications", "alert", "alerts", "updates",
     "support", "mailer", "notify", "inquiries", "enquiries", "robot", "bot", "reply",
-    "replies", "connect", "concierge"})
+    "replies", "connect", "concierge",
+    # a chat service's and a scheduler's own boxes
+    "transcript", "transcripts", "chat", "chats", "livechat", "conversation", "conversations",
+    "bookings", "appointments", "scheduling"})
 # A role mailbox with a word of the service's own before or after it: "pro-leads@",
 # "leads.team@", "new-inquiries@".
 _ROLE_PARTS = frozenset({"leads", "notifications", "alerts", "inquiries", "enquiries",
