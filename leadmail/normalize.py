@@ -100,8 +100,10 @@ def _read_phone(raw: str, region: str) -> str | None:
 # A number written the North American way: "(949) 555-0118", "949-555-0118".
 _NANP_SHAPE = re.compile(r"\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4}")
 _NANP_PARENS = re.compile(r"\(\s?[2-9]\d{2}\s?\)\s?\d{3}[ .-]\d{4}")
-# Where a bracketed three-digit area code may be a national one ("(601) 234 5678", Bogotá).
-_AMERICAS = frozenset({"MX", "CO", "BR", "AR", "CL", "PE", "VE", "EC", "UY", "PY", "BO", "CR",
+# Where a bracketed three-digit area code may be a national one ("(601) 234 5678", Bogotá;
+# "(222) 123 4567", Puebla). Not Brazil, Chile, Peru or Ecuador: their area codes have one or
+# two digits ("(11) 98765-4321"), so "(512) 555-0146" there is a North American number.
+_AMERICAS = frozenset({"MX", "CO", "AR", "VE", "UY", "PY", "BO", "CR",
                        "PA", "GT", "HN", "SV", "NI", "DO", "PR", "CU"})
 
 

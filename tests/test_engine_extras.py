@@ -1934,6 +1934,8 @@ def test_an_amount_answering_a_question_is_a_price_only_where_a_price_is_asked(
     ("(512) 555-0129", "DE", "+15125550129"),  # North America's brackets in a German mail
     ("(0151) 5550147", "DE", "+491515550147"),  # Germany's own, trunk 0 in the brackets
     ("(601) 234 5678", "CO", "+576012345678"),  # Bogotá's area code stays Colombian
+    ("(512) 555-0146", "BR", "+15125550146"),  # Brazil's area codes have two digits
+    ("(11) 98765-4321", "BR", "+5511987654321"),
 ])
 def test_a_bracketed_area_code_without_trunk_zero_is_north_american(raw, region, e164) -> None:
     assert normalize.phone(raw, region) == e164
