@@ -2438,3 +2438,14 @@ def test_a_line_naming_the_business_a_relay_writes_for_holds_no_lead_phone() -> 
                        "Cedar Park Property Management - (512) 555-0107\n")
     assert ex.phone is None
     assert ex.email == "marco.bianchi@example.org"
+
+
+def test_a_florida_street_is_no_office_floor() -> None:
+    # "FL 33604" is Florida and its ZIP; "Floor 31" or "Fl 3" is an office's floor.
+    ex = _read_subject("Portal <leads@portal.example>", "Price drop response",
+                       "A buyer responded to a price reduction\n\n"
+                       "615 E Magnolia Ave, Tampa, FL 33604\nNew price: $374,900\n\n"
+                       "Contact\nBeau Thibodeaux\n(813) 555-0126\nbeau.t@example.net\n")
+    assert ex.property_address == "615 E Magnolia Ave, Tampa, FL 33604"
+    assert fields.address_candidates(["1301 Second Avenue, Fl 31, Seattle, WA 98101"], 1,
+                                     set()) == []

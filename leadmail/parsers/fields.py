@@ -762,7 +762,8 @@ _POSTAL_END = re.compile(
     r"\b\d{2}-\d{3} [^\W\d_]+|\bSingapore \d{6})\s*$")
 SEGMENT = re.compile(r"\s+[·|•]\s+")
 # A company's office address: "475 Brannan St, Suite 410", "Level 5, 100 Harris St".
-_OFFICE = re.compile(r"(?i)\b(suite|ste\.?|floor|fl\.?|level)\s+\d+\b")
+# (not "FL 33604": Florida and its ZIP; a floor is "Fl 3", "Floor 12")
+_OFFICE = re.compile(r"(?i)\b(suite|ste\.?|floor|level)\s+\d+\b|\bfl\.?\s+\d{1,3}\b")
 _LEAD_IN = re.compile(r"(?i)^.{0,120}?\b(?:for|about|on|regarding|re|in|en|em|à|a|au|zu|per|at|"
                       r"by|of|tour|see|view|visit|de la|del|ad:)\s+"
                       r"(?=\d{1,6}(?:/\d{1,6})?[a-z]?,? [^\W\d_]|(?:calle|rua|via|avenida|avenue|"
