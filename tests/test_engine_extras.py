@@ -2449,3 +2449,12 @@ def test_a_florida_street_is_no_office_floor() -> None:
     assert ex.property_address == "615 E Magnolia Ave, Tampa, FL 33604"
     assert fields.address_candidates(["1301 Second Avenue, Fl 31, Seattle, WA 98101"], 1,
                                      set()) == []
+
+
+def test_a_street_after_applied_to_is_the_listing() -> None:
+    ex = _read_subject("Rentals <rentals@portal.example>", "New application",
+                       "New application received\n\nTiana Brooks applied to 1550 N Lamar Blvd "
+                       "#312, Austin, TX 78703 ($1,895/mo).\n\nApplicant: Tiana Brooks\n"
+                       "Email: tiana.brooks@example.org\n"
+                       "Current address: 9021 Research Blvd #145, Austin, TX 78758\n")
+    assert ex.property_address == "1550 N Lamar Blvd #312, Austin, TX 78703"

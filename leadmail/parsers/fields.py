@@ -765,7 +765,7 @@ SEGMENT = re.compile(r"\s+[·|•]\s+")
 # (not "FL 33604": Florida and its ZIP; a floor is "Fl 3", "Floor 12")
 _OFFICE = re.compile(r"(?i)\b(suite|ste\.?|floor|level)\s+\d+\b|\bfl\.?\s+\d{1,3}\b")
 _LEAD_IN = re.compile(r"(?i)^.{0,120}?\b(?:for|about|on|regarding|re|in|en|em|à|a|au|zu|per|at|"
-                      r"by|of|tour|see|view|visit|de la|del|ad:)\s+"
+                      r"by|of|to|tour|see|view|visit|de la|del|ad:)\s+"
                       r"(?=\d{1,6}(?:/\d{1,6})?[a-z]?,? [^\W\d_]|(?:calle|rua|via|avenida|avenue|"
                       r"rue|paseo|carrer|viale|piazza|corso|travessa)\b)")
 
