@@ -229,6 +229,17 @@ def test_adf_regex_fallback_on_truncated_document():
         "Rita Vance", "+15125550166", "2020 Kia Soul")
 
 
+def test_a_real_estate_adf_names_the_home_and_its_price():
+    m = mail("From: adf@leads.portal.example\nTo: leads@brokerage.example\nSubject: x", "hello")
+    doc = ('<adf><prospect><customer><contact><name part="full">Ray Mbeki</name></contact>'
+           '</customer><property><address>1408 Ashbury Ln</address><city>Matthews</city>'
+           '<state>NC</state><zip>28105</zip><price>529000</price><mls>CAR4201188</mls>'
+           '</property></prospect></adf>')
+    ex = parse_adf(doc, m, CTX)
+    assert ex.property_address == "1408 Ashbury Ln, Matthews, NC 28105"
+    assert ex.price == "529000"
+
+
 # --- HTML tables, charsets -------------------------------------------------------------------
 
 

@@ -103,6 +103,31 @@ def _vehicle_label(v: ET.Element) -> str:
     return " ".join(p for p in parts if p)
 
 
+_HOME_TAGS = frozenset({"property", "home", "listing", "realestate"})
+
+
+def _text_of(node: ET.Element, *names: str) -> str:
+    """The first of the named descendants' text, cleaned ("" when none)."""
+    for name in names:
+        found = next((e for e in _all(node, name) if e.text and e.text.strip()), None)
+        if found is not None:
+            return _clean(found.text)
+    return ""
+
+
+def _home_label(home: ET.Element) -> str | None:
+    """A home's postal address from its parts: "1408 Ashbury Ln, Matthews, NC 28105"."""
+    street = _text_of(home, "street", "address", "streetaddress", "address1")
+    unit = _text_of(home, "apartment", "unit")
+    if not street or not any(ch.isdigit() for ch in street):
+        return None
+    city = _text_of(home, "city")
+    region = " ".join(p for p in (_text_of(home, "regioncode", "state"),
+                                  _text_of(home, "postalcode", "zip", "zipcode")) if p)
+    first = f"{street} #{unit.lstrip('#')}" if unit else street
+    return ", ".join(p for p in (first, city, region) if p)
+
+
 def _from_tree(root: ET.Element) -> dict:
     prospect = _find(root, "prospect") if _local(root.tag) == "adf" else root
     contact = _find(prospect, "customer", "contact")
@@ -132,6 +157,13 @@ def _from_tree(root: ET.Element) -> dict:
         price = _find(buy[0], "price")
         if price is not None and price.text:
             out["price"] = _clean(price.text)
+    home = next((c for c in prospect or [] if _local(c.tag) in _HOME_TAGS), None)
+    if not buy and home is not None:
+        # A real-estate ADF: the home asked about, "<property><address>1408 Ashbury Ln</address>
+        # <city>Matthews</city><state>NC</state><zip>28105</zip><price>529000</price>"
+        out["property_address"] = _home_label(home)
+        if asked := _text_of(home, "price", "listprice"):
+            out["price"] = asked
     trade = [v for v in vehicles if (v.get("interest") or "").lower() == "trade-in"]
     if trade:
         out["trade_in"] = _vehicle_label(trade[0])
