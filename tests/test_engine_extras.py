@@ -2458,3 +2458,12 @@ def test_a_street_after_applied_to_is_the_listing() -> None:
                        "Email: tiana.brooks@example.org\n"
                        "Current address: 9021 Research Blvd #145, Austin, TX 78758\n")
     assert ex.property_address == "1550 N Lamar Blvd #312, Austin, TX 78703"
+
+
+def test_a_sentence_about_the_listing_that_names_the_provider_keeps_its_street() -> None:
+    ex = _read_subject("Estately <leads@estately.com>", "Estately lead: Rebecca Sloan",
+                       "An Estately user wants to learn more about 9921 N Oak St, Kansas City, "
+                       "MO 64155 (MLS# 2498811).\n\nName: Rebecca Sloan\n"
+                       "Email: becky.sloan@example.com\n\n"
+                       "Estately - 1000 2nd Ave Suite 3400, Seattle WA 98104\n")
+    assert ex.property_address == "9921 N Oak St, Kansas City, MO 64155"

@@ -1390,7 +1390,10 @@ def complete(ex: Extracted, mail: Mail, ctx: ParseContext, layout: Layout) -> No
     brand = (ex.source or layout.source or "").lower()
     if brand and brand not in ("website", "direct", "idx"):
         # "idealista - Plaza de las Cortes 2, Madrid": the provider's own office, not a listing
-        cands = [c for c in cands if brand not in lines[c.line].lower()]
+        # ("An Estately user wants to learn more about 9921 N Oak St, ...": a sentence about
+        # the listing that names the provider is no office line)
+        cands = [c for c in cands if brand not in lines[c.line].lower()
+                 or engine.led_in(lines[c.line])]
     # "BoomTown | 1040 Morrison Dr, ...", "Rent. · 950 East Paces Ferry Rd NE": a line that
     # opens with the sender's own name is its office, whatever reader took the mail.
     cands = [c for c in cands if not _sender_line(lines[c.line], mail)

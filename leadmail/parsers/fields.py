@@ -770,6 +770,12 @@ _LEAD_IN = re.compile(r"(?i)^.{0,120}?\b(?:for|about|on|regarding|re|in|en|em|à
                       r"rue|paseo|carrer|viale|piazza|corso|travessa)\b)")
 
 
+def led_in(line: str) -> bool:
+    """True when a street follows a sentence's lead-in ("... wants to learn more about 9921
+    N Oak St, ..."): the notice speaks of a listing, not of its own office."""
+    return bool(_LEAD_IN.match(line[:LINE_MAX]))
+
+
 # An address inside a sentence that ends in its postcode and town: "... en el chalet de la
 # Calle del Pinar, 14, 28220 Majadahonda y quería ...", "... Casa en venta - Av. Paseo de la
 # Reforma 1520, Lomas de Chapultepec, 11000 Ciudad de México".
