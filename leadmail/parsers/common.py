@@ -1621,17 +1621,13 @@ def seller_home(ex: Extracted, pairs: list[tuple[str, str]] | None = None) -> No
         _set(ex, "address", ex.property_address, 0.8)
 
 
-_VIA = re.compile(r"\svia\s+(\S.{3,80})$")
-
-
 def without_relayed_business(text: str, mail: Mail) -> str:
     """The text without the lines that name the business a relay writes for ("Marco Bianchi
     via Cedar Park Property Management"): "Cedar Park Property Management - (512) 555-0107"
     is its own phone, not the person's."""
-    via = _VIA.search(mail.from_name or "")
-    if not via:
+    business = (engine.relayed_by(mail.from_name) or "").lower()
+    if not 4 <= len(business) <= 81:
         return text
-    business = via.group(1).strip().lower()
     return "\n".join(ln for ln in text.split("\n") if business not in ln.lower())
 
 

@@ -392,10 +392,15 @@ def _after_greeting(lines: list[str], value: str, end: int) -> tuple[str, int]:
 VEHICLE_PART_LABEL = re.compile(r"(?i)^(?:vehicle |car )?(year|make|model|trim)$")
 
 
+def _question_line(line: str) -> bool:
+    """One question alone on its line ("Which property would you like to tour?")."""
+    return 3 <= len(line) <= 100 and line.endswith("?") and "?" not in line[:-1]
+
+
 def _stacked_label(line: str) -> bool:
-    """A form's question on a line of its own ("Anything else?", "Preferred contact time?")."""
-    return 3 <= len(line) <= 100 and line.endswith("?") and "?" not in line[:-1] and not (
-        _FIRST_PERSON.search(line))
+    """A form's question on a line of its own ("Anything else?", "Preferred contact time?"),
+    not the person's own ("Can I see it Saturday?")."""
+    return _question_line(line) and not _FIRST_PERSON.search(line)
 
 
 def next_line_pairs(text: str, field_of) -> list[tuple[str, str, int]]:
@@ -1332,8 +1337,7 @@ def _answer_of_questions(value: str) -> str | None:
     such a block."""
     paras = [p.strip().split("\n") for p in _PARAGRAPH_BREAK.split(value.strip())]
     if len(paras) < 2 or len(paras) > 12 or not all(
-            len(p) > 1 and 3 <= len(p[0].strip()) <= 100 and p[0].strip().endswith("?")
-            and "?" not in p[0].strip()[:-1] for p in paras):
+            len(p) > 1 and _question_line(p[0].strip()) for p in paras):
         return None
     answers = [(keyword_field(label_key(p[0].strip())), "\n".join(p[1:]).strip()) for p in paras]
     free = [a for field, a in answers if field in (None, "message", "notes") and len(a) >= 10
@@ -1733,12 +1737,22 @@ def brand_of(from_addr: str, from_name: str, extra_addrs: list[str], head: str,
     return None, "no provider named"
 
 
+_VIA = re.compile(r"\svia\s+(\S.*)$")
+
+
+def relayed_by(from_name: str | None) -> str | None:
+    """The service or business a display name says relays the mail ("Mehmet Ecirli via ABODO"
+    -> "ABODO"), or None."""
+    via = _VIA.search((from_name or "")[:300])
+    return via.group(1).strip() if via else None
+
+
 def fallback_brand(from_name: str) -> str | None:
     """A company's own display name as its brand ("Cartus Broker Network" -> "Cartus"), unless
     it is a brokerage (its own site form: "Website")."""
-    via = re.search(r"\s+via\s+(.+)$", from_name or "")
+    via = relayed_by(from_name)
     if via:  # "Mehmet Ecirli via ABODO", "Brokerage Example via Wix": the service relays
-        name = _GENERIC_NAME.sub(" ", via.group(1)).strip(" -|:\"")
+        name = _GENERIC_NAME.sub(" ", via).strip(" -|:\"")
         return name if 2 <= len(name) <= 40 and not _SITE_WORDS.search(name) else None
     name = (from_name or "").strip().strip('"')
     if not name or _SITE_WORDS.search(name) or _BROKERAGE_GLUED.search(
