@@ -188,3 +188,77 @@ def test_silence_pass_turns_once_and_clears(tmp_path: Path) -> None:
     out = run_cli("sources", config=cfg).stdout.splitlines()
     assert out[0].split()[:3] == ["SOURCE", "STATE", "MAIL/D"]
     assert out[1].split()[:2] == ["Acme", "ok"] and "100%" in out[1]
+
+
+def _health_state(engine: Any) -> tuple[Any, ...]:
+    """Everything the figures keep: the health rows, the day counts, the samples, the
+    alarms."""
+    from leadmail.models import SourceDay
+    with Session(engine) as s:
+        rows = [(h.source, h.state, h.kind, h.reason, h.episode, h.last_good_message,
+                 h.first_bad_message) for h in s.exec(select(SourceHealth)
+                                                       .order_by(col(SourceHealth.source)))]
+        days = [(d.source, d.mails, d.leads, d.review, d.fallback, d.quarantined)
+                for d in s.exec(select(SourceDay).order_by(col(SourceDay.source)))]
+        samples = [(x.source, x.message_pk, x.kind, x.fallback, tuple(x.filled))
+                   for x in s.exec(select(SourceSample).order_by(col(SourceSample.source),
+                                                                 col(SourceSample.message_pk)))]
+        alarms = sorted(o.idempotency_key for o in s.exec(select(Outbox)))
+    return rows, days, samples, alarms
+
+
+def test_a_batch_counts_and_judges_as_its_mails_one_by_one(tmp_path: Path) -> None:
+    """observe_many over batches of 16 (as the commit step counts a batch) leaves the very
+    figures, drifts, recoveries and alarms that 200 mails observed one at a time do: fields
+    going missing and coming back, the Direct fallback, non-leads before and after a source
+    is known, reviews, and a stretch of mails processed late (judged where they arrived, not
+    where they were processed)."""
+    settings = _settings(tmp_path)
+    no_phone = {k: v for k, v in FULL.items() if k != "phone"}
+    seen: list[health.Seen] = [health.Seen("Delta", "nonlead", 1, None)]  # not yet known
+    for pk in range(2, 201):
+        source = ("Acme", "Beta", "Gamma", "Delta")[pk % 4]
+        values = no_phone if 60 <= pk < 80 or 150 <= pk < 160 else FULL
+        parser = "nlp" if source == "Beta" and 100 <= pk < 130 else "website"
+        kind = "nonlead" if pk % 11 == 0 else "review" if pk % 17 == 0 else "lead"
+        seen.append(health.Seen(source, kind, pk, f"<m{pk}@x>", values, parser))
+    late = [s for s in seen if 150 <= (s.message_pk or 0) < 160]
+    seen = [s for s in seen if s not in late] + late
+    one_by_one = _engine(f"sqlite:///{tmp_path / 'one.db'}")
+    expected = []
+    for one in seen:
+        with db.session_scope(one_by_one) as session:
+            expected += health.observe_many(session, settings, [one])
+    batched = _engine(f"sqlite:///{tmp_path / 'batch.db'}")
+    turned = []
+    for i in range(0, len(seen), 16):
+        with db.session_scope(batched) as session:
+            turned += health.observe_many(session, settings, seen[i:i + 16])
+    assert {d.kind for d in turned} == {"field", "fallback"}  # both kinds of drift happened
+    assert turned == expected
+    assert _health_state(batched) == _health_state(one_by_one)
+
+
+def test_mails_processed_late_are_judged_where_they_arrived(tmp_path: Path) -> None:
+    """Five leads without a phone that arrived before five good ones but were processed after
+    them (retried, say) are not the source's last five: no drift. A non-lead from a source
+    that has sent no lead yet is not counted."""
+    engine = _engine(f"sqlite:///{tmp_path / 'h.db'}")
+    settings = _settings(tmp_path)
+    no_phone = {k: v for k, v in FULL.items() if k != "phone"}
+    with db.session_scope(engine) as session:
+        assert health.observe(session, settings, source="Acme", kind="nonlead", message_pk=1,
+                              message_id=None) is None
+    assert _health_state(engine) == ([], [], [], [])
+    for n in [*range(2, 31), *range(36, 41)]:
+        assert _observe(engine, settings, n, FULL) is None
+    for n in range(31, 36):
+        assert _observe(engine, settings, n, no_phone) is None
+    assert health.states(engine) == {"Acme": "ok"}
+    for n in [*range(102, 131), *range(136, 141)]:
+        _observe(engine, settings, n, FULL, source="Beta")
+    with db.session_scope(engine) as session:  # processed late in one batch: the same
+        assert health.observe_many(session, settings, [
+            health.Seen("Beta", "lead", n, None, no_phone, "website") for n in range(131, 136)
+        ]) == []
+    assert health.states(engine) == {"Acme": "ok", "Beta": "ok"}

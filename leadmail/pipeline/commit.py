@@ -46,7 +46,8 @@ def run(ctx: Context) -> Context:
     try:
         with session_scope(ctx.engine) as session:
             serialize_commits(session)
-            outcome = _write(session, ctx, ctx.the_draft())
+            outcome, seen = _write(session, ctx, ctx.the_draft())
+            health.observe_many(session, ctx.rt.settings, [seen] if seen else [])
         ctx.outcome = _logged(ctx, outcome)
     except IntegrityError:
         # Another copy of this message made the lead first (two workers, same dedup key).
@@ -84,6 +85,7 @@ def _transaction(ctxs: list[Context]) -> tuple[dict[int, Ran], list[Context]]:
     writer's lock is held that long at most, so intake and delivery wait no longer): what
     became of them, and the leads left for the next."""
     written: list[tuple[Context, Outcome]] = []
+    seen: list[health.Seen] = []  # the source figures' mails, counted once all are written
     alone: list[Context] = []
     traces: dict[int, list[dict[str, Any]]] = {}  # each lead's trace before its attempt
 
@@ -103,11 +105,14 @@ def _transaction(ctxs: list[Context]) -> tuple[dict[int, Ran], list[Context]]:
                 with structlog.contextvars.bound_contextvars(msg=ctx.msg_id):
                     try:
                         with session.begin_nested():
-                            written.append((ctx, _write(session, ctx, ctx.the_draft())))
+                            outcome, one = _write(session, ctx, ctx.the_draft())
+                        written.append((ctx, outcome))
+                        seen += [one] if one else []
                     except IntegrityError:
                         alone.append(ctx)
                 if time.monotonic() > until:
                     break
+            health.observe_many(session, ctxs[0].rt.settings, seen)
     except Exception:
         ctxs[0].log.warning("a batch's transaction failed; its leads go one by one",
                             leads=taken, exc_info=True)
@@ -119,9 +124,11 @@ def _transaction(ctxs: list[Context]) -> tuple[dict[int, Ran], list[Context]]:
     return done, ctxs[taken:]
 
 
-def _write(session: Session, ctx: Context, draft: Draft) -> Outcome:
+def _write(session: Session, ctx: Context, draft: Draft) -> tuple[Outcome, health.Seen | None]:
     """The lead, its contact, its routing and alerts (for a lead held for review, no
-    routing), and the message's `lead` status, in the caller's transaction."""
+    routing), and the message's `lead` status, in the caller's transaction; and the mail as
+    its source's health figures count it (None for a lead made before a crash: counted
+    then)."""
     settings, msg_id, key = ctx.rt.settings, ctx.msg_id, ctx.key
     review = ctx.held.reason if ctx.held else None
     existing = session.exec(select(Lead).where(Lead.dedup_key == key)).first()
@@ -130,7 +137,7 @@ def _write(session: Session, ctx: Context, draft: Draft) -> Outcome:
         assert msg is not None
         msg.status, msg.lead_id, msg.processed_at = MessageStatus.LEAD, existing.id, utcnow()
         session.add(msg)
-        return Outcome(msg_id, MessageStatus.LEAD, existing.id, existing.agent)
+        return Outcome(msg_id, MessageStatus.LEAD, existing.id, existing.agent), None
     lead = Lead(message_pk=msg_id, dedup_key=key, **_lead_fields(draft))
     session.add(lead)
     session.flush()
@@ -170,9 +177,8 @@ def _write(session: Session, ctx: Context, draft: Draft) -> Outcome:
         )
         route_name = decision.rule
     # The source's health figures, in this transaction: counted once, with the lead.
-    health.observe(session, settings, source=lead.source, kind="review" if review else "lead",
-                   message_pk=msg_id, message_id=_message_id(draft), values=_lead_fields(draft),
-                   parser=draft.parser)
+    seen = health.Seen(lead.source, "review" if review else "lead", msg_id, _message_id(draft),
+                       _lead_fields(draft), draft.parser)
     lead.trace = list(draft.trace)
     session.add(lead)
     session.add(contact)
@@ -181,7 +187,7 @@ def _write(session: Session, ctx: Context, draft: Draft) -> Outcome:
         reason=None).execution_options(synchronize_session=False))  # one statement: the
     # message's bytes are not loaded again, nor is any message of the session to be matched
     ctx.route = route_name
-    return Outcome(msg_id, MessageStatus.LEAD, lead.id, lead.agent, source=draft.source)
+    return Outcome(msg_id, MessageStatus.LEAD, lead.id, lead.agent, source=draft.source), seen
 
 
 def _message_id(draft: Draft) -> str | None:

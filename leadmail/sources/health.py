@@ -26,10 +26,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, insert
 from sqlalchemy import select as core_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -91,7 +91,7 @@ def _ident(s: Any) -> str:
 
 def _order(s: Any) -> tuple[int, int]:
     """Samples go in the order their messages arrived (not the order batches committed)."""
-    return (s.message_pk or 0, s.id or 0)
+    return (s.message_pk or 0, s.id if s.id is not None else 2**62)  # (just written: newest)
 
 
 def judge(window: list[Any]) -> Drift | None:
@@ -153,49 +153,111 @@ def _count_day(session: Session, source: str, day: date, **add: int) -> None:
         set_={k: getattr(SourceDay, k) + v for k, v in add.items()}))
 
 
+@dataclass(frozen=True)
+class Seen:
+    """One mail of a source, to be counted: its kind (lead, review, nonlead, quarantine), its
+    message, and for a lead its values and the parser that read it."""
+
+    source: str | None
+    kind: str
+    message_pk: int | None
+    message_id: str | None
+    values: dict[str, Any] | None = None
+    parser: str | None = None
+
+
+class _Row(NamedTuple):
+    """A sample as judge() reads it (a row of `_window`, or one just written)."""
+
+    id: int | None
+    message_pk: int | None
+    message_id: str | None
+    fallback: bool
+    filled: list[str]
+    at: datetime
+
+
 def observe(session: Session, settings: Settings, *, source: str | None, kind: str,
             message_pk: int | None, message_id: str | None, values: dict[str, Any] | None = None,
             parser: str | None = None) -> Drift | None:
     """Count one mail of `source` (kind: lead, review, nonlead, quarantine) in the caller's
     transaction, judge the source, and on a turn to drifting queue the admins' email. The
     drift it turned to, if it did."""
-    if not source:
-        return None
-    source = source[:MAX_SOURCE]
+    turned = observe_many(session, settings,
+                          [Seen(source, kind, message_pk, message_id, values, parser)])
+    return turned[0] if turned else None
+
+
+def observe_many(session: Session, settings: Settings, seen: list[Seen]) -> list[Drift]:
+    """Count a batch's mails (in the order given: the order they were processed) in the
+    caller's transaction, exactly as `observe` would one after the other: each source's
+    health row is locked and its window read once, the samples are written in one statement
+    and the day's counts in one, and the window is judged after each lead in memory. The
+    drifts the sources turned to."""
+    by_source: dict[str, list[Seen]] = {}
+    for one in seen:
+        if one.source:
+            by_source.setdefault(one.source[:MAX_SOURCE], []).append(one)
     now = utcnow()
-    lead = kind in LEAD_KINDS
-    if not lead and session.get(SourceHealth, source) is None:
-        return None  # a non-lead names a source only once that source has sent leads
-    fallback = lead and is_fallback(source, parser)
-    session.add(SourceSample(source=source, at=now, message_pk=message_pk,
-                             message_id=(message_id or "")[:998] or None, kind=kind,
-                             fallback=fallback,
-                             filled=filled_fields(values or {}) if lead else []))
-    _count_day(session, source, now.date(), mails=1, leads=int(lead),
-               review=int(kind == "review"), fallback=int(fallback),
-               quarantined=int(kind == "quarantine"))
-    health = _locked(session, source, now)
-    health.last_seen = now
-    health.updated_at = now
-    turned = None
-    if lead:
-        session.flush()
-        window = _window(session, source)
-        if health.state == DRIFTING and _recovered(health, window):
-            log.info("source recovered", source=source, was=health.reason)
-            health.state, health.reason, health.kind, health.since = OK, None, None, None
-        if health.state == OK:
-            turned = judge(window)
-            if turned is not None:
-                _turn(session, settings, health, turned, now)
-        _prune(session, source, message_pk)
-    session.add(health)
+    turned: list[Drift] = []
+    for source, items in sorted(by_source.items()):  # locked in one order: no deadlock
+        known = session.get(SourceHealth, source) is not None
+        rows: list[dict[str, Any]] = []
+        counted: list[Seen] = []
+        for one in items:
+            if one.kind not in LEAD_KINDS and not known:
+                continue  # a non-lead names a source only once that source has sent leads
+            known = known or one.kind in LEAD_KINDS
+            counted.append(one)
+        if not counted:
+            continue
+        health = _locked(session, source, now)
+        health.last_seen = now
+        health.updated_at = now
+        window = _window(session, source) if any(o.kind in LEAD_KINDS for o in counted) else []
+        add = dict.fromkeys(("mails", "leads", "review", "fallback", "quarantined"), 0)
+        for one in counted:
+            lead = one.kind in LEAD_KINDS
+            fallback = lead and is_fallback(source, one.parser)
+            filled = filled_fields(one.values or {}) if lead else []
+            message_id = (one.message_id or "")[:998] or None
+            rows.append({"source": source, "at": now, "message_pk": one.message_pk,
+                         "message_id": message_id, "kind": one.kind, "fallback": fallback,
+                         "filled": filled})
+            add["mails"] += 1
+            add["leads"] += int(lead)
+            add["review"] += int(one.kind == "review")
+            add["fallback"] += int(fallback)
+            add["quarantined"] += int(one.kind == "quarantine")
+            if not lead:
+                continue
+            window = _placed(window, _Row(None, one.message_pk, message_id, fallback, filled,
+                                          now))
+            if health.state == DRIFTING and _recovered(health, window):
+                log.info("source recovered", source=source, was=health.reason)
+                health.state, health.reason, health.kind, health.since = OK, None, None, None
+            if health.state == OK and (drift := judge(window)) is not None:
+                _turn(session, settings, health, drift, now)
+                turned.append(drift)
+        session.execute(insert(SourceSample), rows)
+        _count_day(session, source, now.date(), **{k: v for k, v in add.items() if v})
+        pruned = [o.message_pk for o in counted if o.kind in LEAD_KINDS]
+        if any(pk is None or pk % PRUNE_EVERY == 0 for pk in pruned):
+            _prune(session, source)
+        session.add(health)
     return turned
+
+
+def _placed(window: list[Any], row: _Row) -> list[Any]:
+    """The window (newest first, by arrival) with one more sample in its place, as long as
+    `_window` reads it."""
+    at = next((i for i, s in enumerate(window) if _order(s) < _order(row)), len(window))
+    return [*window[:at], row, *window[at:]][:RECENT + BASELINE]
 
 
 def _window(session: Session, source: str) -> list[Any]:
     """The source's last RECENT + BASELINE lead samples, newest first: plain rows of the
-    columns judge() reads, not ORM objects (this runs once per lead)."""
+    columns judge() reads, not ORM objects."""
     return list(session.execute(
         core_select(col(SourceSample.id), col(SourceSample.message_pk),
                     col(SourceSample.message_id), col(SourceSample.fallback),
@@ -205,11 +267,9 @@ def _window(session: Session, source: str) -> list[Any]:
         .limit(RECENT + BASELINE)).all())
 
 
-def _prune(session: Session, source: str, message_pk: int | None) -> None:
-    """Keep WINDOW samples per source: checked on one mail in PRUNE_EVERY, so a source holds
-    at most WINDOW + PRUNE_EVERY rows between checks."""
-    if message_pk is not None and message_pk % PRUNE_EVERY:
-        return
+def _prune(session: Session, source: str) -> None:
+    """Keep WINDOW samples per source (checked on one lead in PRUNE_EVERY, so a source holds
+    at most WINDOW + PRUNE_EVERY rows between checks)."""
     oldest = session.exec(select(SourceSample.id).where(SourceSample.source == source)
                           .order_by(col(SourceSample.id).desc()).offset(WINDOW).limit(1)).first()
     if oldest is not None:
