@@ -300,6 +300,8 @@ def _clean_name_field(raw: str | None) -> str | None:
     text = re.sub(r"[\d+]", " ", text)
     tokens = [token for token in text.split() if not _PUNCT_TOKEN_RE.match(token)]
     text = " ".join(tokens).replace(" ,", ",").strip(" ,;:-")
+    # "Hana Kowalczyk's contact details": the possessive is no part of the name
+    text = re.sub(r"(?<=[^\W\d_])['’]s$", "", text)
     letters = "".join(char for char in text.lower() if char.isalpha())
     if not letters or letters in _JUNK_NAMES:
         return None

@@ -2467,3 +2467,22 @@ def test_a_sentence_about_the_listing_that_names_the_provider_keeps_its_street()
                        "Email: becky.sloan@example.com\n\n"
                        "Estately - 1000 2nd Ave Suite 3400, Seattle WA 98104\n")
     assert ex.property_address == "9921 N Oak St, Kansas City, MO 64155"
+
+
+@pytest.mark.parametrize(("subject", "body", "first", "last"), [
+    # a relay's sentence with one given name: what they want, what they asked
+    ("Dmitri wants Carpet Cleaning", "New lead\n\nDmitri wants Carpet Cleaning\n\n"
+     "Rooms: 3\n\nContact info\nDmitri\n(480) 555-0147\n", "Dmitri", None),
+    ("New listing question", "Ingrid asked about your listing.\n\n88 Birch Ln, Boise, ID 83702"
+     "\n\nIngrid\ningrid.v@example.org\n(208) 555-0139\n", "Ingrid", None),
+    ("New Request a Quote from Tobias", "Tobias sent you a Request a Quote\n\nFence repair\n\n"
+     "Phone number: (702) 555-0183\n", "Tobias", None),
+    # a name said with its possessive
+    ("Hana Kowalczyk's contact details - Painting in Leeds",
+     "Great news - you've got Hana Kowalczyk's contact details.\n\nHana Kowalczyk\n"
+     "Painting in Leeds (LS6)\n\nPhone: (415) 555-0171\n", "Hana", "Kowalczyk"),
+])
+def test_a_relay_sentence_names_the_person(subject: str, body: str, first: str,
+                                           last: str | None) -> None:
+    ex = _read_subject("Pro Leads <no-reply@proleads.example>", subject, body)
+    assert normalize.split_name(ex.full_name, ex.first_name, ex.last_name) == (first, last)

@@ -1675,6 +1675,41 @@ def fill_identity(
 
 
 _NAME_WORDS = r"[A-ZÀ-Þ][\w'’.-]*(?: (?:de |da |van |von |del |di )?[A-ZÀ-Þ][\w'’.-]*){1,3}"
+# What a notification says the person did: "Wendell Obi sent you a message", "... asked
+# about your listing", "... wants House Cleaning" (the verbs of a relay's sentence about them).
+_DID = (
+    r"(?i:sent (?:you |your (?:business|company|page|shop|team|store) )?an? (?:message|"
+    r"request a quote|quote request|quote|request|inquiry|enquiry)|is interested in|"
+    r"sent (?-i:[A-ZÀ-Þ][\w&'’.-]*)(?: [\w&'’.-]+){0,5} an? message|"
+    r"selected you|chose you|picked you|hired you|"
+    r"is (?:shopping|selling|buying|moving|relocating|ready to)|"
+    r"te envió un mensaje|le envió un mensaje|vous a envoyé un message|vous a écrit|"
+    r"ti ha inviato un messaggio|enviou uma mensagem|hat (?:Ihnen|dir) (?:eine Nachricht|"
+    r"geschrieben)|heeft je een bericht gestuurd|est intéressée? par|está interesad[oa] en|"
+    # answered the agent's advert, in the portals' languages
+    r"har svarat på din annons|har svarat på annonsen|har skickat ett meddelande|"
+    r"har svart på annonsen din|har svaret på din annonce|hat auf Ihre Anzeige geantwortet|"
+    r"a répondu à votre annonce|ha risposto al tuo annuncio|ha respondido a tu anuncio|"
+    r"respondeu ao seu anúncio|heeft gereageerd op (?:je|uw) advertentie|"
+    r"odpowiedział[a]? na (?:twoje|Twoje) ogłoszenie|replied to your (?:ad|listing|post)|"
+    r"wants to (?:see|tour|know|buy|rent|sell|connect)|requested (?:a|an|more|to)|has requested|"
+    r"wants (?:your|some) help|needs (?:your|some) help|"
+    # "Priya wants House Cleaning": the service they want, as the relay titles it
+    r"wants (?-i:[A-ZÀ-Þ][a-zà-ÿ]+)|"
+    r"sent you a (?:request|quote request|message request|project)|"
+    r"would like to|would like (?:more )?(?:information|info|details)|asked about|"
+    r"asked a question|has a question|has contacted you|"
+    r"contacted you|wrote|says:|enquired|inquired|is looking for|requested info\w*|"
+    # the general shape: the name, then what they did ("Priya Raman is asking about ...",
+    # "Sara Al Qasimi has shown interest in ...", "Kevin Marlowe (kevin@..., 512-...) was
+    # chatting with ...")
+    r"wants? an? (?:quote|estimate|price|callback|call back|consultation)|"
+    r"(?:\([^()]{3,80}\) )?(?:is|has|was|just) (?:asking|shown|looking|interested|"
+    r"requested|submitted|scheduled|booked|sent|chatting|inquiring|enquiring|viewing|"
+    r"registered|signed|contacted|searching|requesting|been matched)|"
+    r"(?:\([^()]{3,80}\) )?(?:asked|requested|submitted|scheduled|booked|replied|responded|"
+    r"registered|signed up|messaged|texted|called|left (?:a|you) (?:message|voicemail)))"
+)
 # A notification's sentence about the person: "Wendell Obi sent you a message", "New lead
 # from Homesnap: Wendell Obi", "Message from Jalen Whitaker".
 _NAME_PHRASE = re.compile(
@@ -1684,35 +1719,10 @@ _NAME_PHRASE = re.compile(
     # "Tomás Herrera from Mueller sent a message", "Tom Becker · Crestview sent ...": the
     # neighbourhood a network shows
     rf"(?:(?:from|·) [A-ZÀ-Þ][\w'’-]*(?: [A-ZÀ-Þ][\w'’-]*){{0,2}} )?"
-    rf"(?i:sent (?:you |your (?:business|company|page|shop|team|store) )?an? (?:message|"
-    rf"request a quote|quote request|quote|request|inquiry|enquiry)|is interested in|"
-    rf"sent (?-i:[A-ZÀ-Þ][\w&'’.-]*)(?: [\w&'’.-]+){{0,5}} an? message|"
-    rf"selected you|chose you|picked you|hired you|"
-    rf"is (?:shopping|selling|buying|moving|relocating|ready to)|"
-    rf"te envió un mensaje|le envió un mensaje|vous a envoyé un message|vous a écrit|"
-    rf"ti ha inviato un messaggio|enviou uma mensagem|hat (?:Ihnen|dir) (?:eine Nachricht|"
-    rf"geschrieben)|heeft je een bericht gestuurd|est intéressée? par|está interesad[oa] en|"
-    # answered the agent's advert, in the portals' languages
-    rf"har svarat på din annons|har svarat på annonsen|har skickat ett meddelande|"
-    rf"har svart på annonsen din|har svaret på din annonce|hat auf Ihre Anzeige geantwortet|"
-    rf"a répondu à votre annonce|ha risposto al tuo annuncio|ha respondido a tu anuncio|"
-    rf"respondeu ao seu anúncio|heeft gereageerd op (?:je|uw) advertentie|"
-    rf"odpowiedział[a]? na (?:twoje|Twoje) ogłoszenie|replied to your (?:ad|listing|post)|"
-    rf"wants to (?:see|tour|know|buy|rent|sell|connect)|requested (?:a|an|more|to)|has requested|"
-    rf"wants (?:your|some) help|needs (?:your|some) help|"
-    rf"sent you a (?:request|quote request|message request|project)|"
-    rf"would like to|would like (?:more )?(?:information|info|details)|asked about|"
-    rf"asked a question|has a question|has contacted you|"
-    rf"contacted you|wrote|says:|enquired|inquired|is looking for|requested info\w*|"
-    # the general shape: the name, then what they did ("Priya Raman is asking about ...",
-    # "Sara Al Qasimi has shown interest in ...", "Kevin Marlowe (kevin@..., 512-...) was
-    # chatting with ...")
-    rf"wants? an? (?:quote|estimate|price|callback|call back|consultation)|"
-    rf"(?:\([^()]{{3,80}}\) )?(?:is|has|was|just) (?:asking|shown|looking|interested|"
-    rf"requested|submitted|scheduled|booked|sent|chatting|inquiring|enquiring|viewing|"
-    rf"registered|signed|contacted|searching|requesting|been matched)|"
-    rf"(?:\([^()]{{3,80}}\) )?(?:asked|requested|submitted|scheduled|booked|replied|responded|"
-    rf"registered|signed up|messaged|texted|called|left (?:a|you) (?:message|voicemail)))\b|"
+    rf"{_DID}\b|"
+    # "Great news - you've got Oliver Pemberton's contact details"
+    rf"(?P<c>{_NAME_WORDS})['’]s (?i:contact details|contact info(?:rmation)?|details|"
+    rf"phone number|request|enquiry|inquiry)\b|"
     rf"\b(?i:lead|inquiry|enquiry|message|request|quote|contact) (?i:from) "
     rf"(?:[\w.&'-]+(?: [\w.&'-]+)?: )?(?P<b>{_NAME_WORDS})"
     rf"(?: (?i:for|about|re|on) [^,]{{2,60}})?\s*$")
@@ -1720,14 +1730,17 @@ _NAME_PHRASE = re.compile(
 # from Kenji" (a chat or a map listing shows first names only).
 _ONE_NAME_PHRASE = re.compile(
     r"^\s*([A-ZÀ-Þ][^\W\d_]{1,30})(?: from [A-ZÀ-Þ][\w'’-]*(?: [A-ZÀ-Þ][\w'’-]*){0,2})? "
-    r"(?:sent you a message|sent a message|sent you a request|wants an? (?:quote|estimate)|"
+    r"(?i:sent you an? (?:message|request|quote request|request a quote|project)|sent a message|"
+    r"wants an? (?:quote|estimate)|wants (?-i:[A-ZÀ-Þ][a-zà-ÿ]+)|asked about|asked a question|"
+    r"has a question|(?:is|was) (?:asking|inquiring|enquiring)|"
     r"requested an? (?:quote|estimate|call|callback)|"
     r"is interested in|wants to (?:see|tour|know|buy|rent)|is looking (?:for|to)|"
     r"replied to your|responded to your|needs an? |"
     r"vous a envoyé un message|te ha enviado un mensaje|le ha enviado un mensaje|"
     r"ti ha inviato un messaggio|hat (?:Ihnen|dir) eine Nachricht gesendet|"
     r"enviou uma mensagem)\b|"
-    r"^\s*(?:new )?(?:message|inquiry|enquiry|chat) from ([A-ZÀ-Þ][^\W\d_]{1,30})\s*$")
+    r"^\s*(?i:(?:new )?(?:message|inquiry|enquiry|chat|request a quote|quote request) from) "
+    r"([A-ZÀ-Þ][^\W\d_]{1,30})\s*$")
 _PARTICLES = frozenset({"de", "da", "das", "do", "dos", "del", "della", "di", "du", "van", "von",
                         "der", "den", "la", "le", "bin", "al", "y", "e"})
 
@@ -1776,7 +1789,7 @@ def named_in(subject: str, body: str, ctx: ParseContext) -> str | None:
     for line in [*lines, subject]:
         m = _NAME_PHRASE.search(line[:200])
         if m:
-            name = (m.group("a") or m.group("b") or "").strip(" .")
+            name = (m.group("a") or m.group("b") or m.group("c") or "").strip(" .")
             if _person_name(name, ctx):
                 names.append(name)
             continue

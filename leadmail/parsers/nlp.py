@@ -19,6 +19,7 @@ from leadmail.parsers.common import (
     gateway_phone,
     is_provider_addr,
     message_block,
+    named_in,
     not_lead_email,
     not_lead_name,
     phones_in,
@@ -577,7 +578,11 @@ def read_person(mail: Mail, ctx: ParseContext, relay_domains: tuple[str, ...] = 
         text, words = relay_words(text)
     else:
         words = None
-    ex = extract_free_text(text, ctx, mail, name_known=person)
+    # A notifier's sentence about the person ("Ingrid asked about your listing", "you've got
+    # Hana Kowalczyk's contact details") names them better than NER would.
+    notice_name = named_in(mail.subject, text, ctx) if (
+        sender is None and not relay_domains and not person) else None
+    ex = extract_free_text(text, ctx, mail, name_known=person or bool(notice_name))
     lines = mail.text.split("\n")
     quoted = engine.quoted_message(lines, engine.footer_start(lines)) if (
         sender is None and not relay_domains) else None
@@ -608,6 +613,8 @@ def read_person(mail: Mail, ctx: ParseContext, relay_domains: tuple[str, ...] = 
         ex.email, ex.confidence["email"] = addr, 0.95
     if person and ex.confidence.get("full_name", 0) < 0.85:
         ex.full_name, ex.confidence["full_name"] = signed_in_full(display, mail.text), 0.85
+    elif notice_name and ex.confidence.get("full_name", 0) < 0.8:
+        ex.full_name, ex.confidence["full_name"] = notice_name, 0.8
     elif not ex.full_name and display and not not_lead_name(display, ctx):
         ex.full_name, ex.confidence["full_name"] = display, 0.5
     return ex
