@@ -484,7 +484,9 @@ _PART_LABEL = re.compile(
     r"(?i)(?<![^\s,;])(?:street address(?: line \d)?|address line \d|city|state(?: / province)?|"
     r"province|(?:postal|zip)(?: / (?:zip|postal))?(?: code)?|country)\s*:\s*")
 _ADDRESS_TAIL = re.compile(
-    r"(?i)(?:,?\s*\b(?:map it|view map|get directions|show on map|\(map\))\s*)+$|"
+    # the listing's number after it: "(MLS 8813072)", "(MLS# 2498811)", "(ID 4471)"
+    r"(?i)\s*\((?:mls|id|ref|listing)\b[\s#:.]*[\w-]{2,20}\)$|"
+    r"(?i:(?:,?\s*\b(?:map it|view map|get directions|show on map|\(map\))\s*)+$)|"
     r",\s*(?:united states(?: of america)?|usa|u\.s\.a\.|us)\s*$")
 
 
@@ -589,6 +591,9 @@ def _region_code(joined: str) -> str:
     return f"{joined[:start]}, {REGION_CODES[m.group(1).lower()]} {m.group(2)}"
 
 
+_AMOUNT_LINE = re.compile(r"\s*(?:[$€£]|CHF |EUR |USD )\s?\d")
+
+
 def address(raw: str | None, listing: bool = False) -> str | None:
     """Return an address as one clean line with comma-separated parts, or None when empty.
     `listing`: a property's address, its unit written the portals' way ("St #3")."""
@@ -600,6 +605,8 @@ def address(raw: str | None, listing: bool = False) -> str | None:
     raw = _PART_LABEL.sub("", raw[:1000])
     # Line breaks, semicolons and pipes all separate address lines in forms and emails.
     for line in re.split(r"[\r\n;|]+", raw):
+        if _AMOUNT_LINE.match(line):
+            break  # "$2,150/mo | 1 bd | 1 ba" under the street: the listing's facts, not its place
         line = re.sub(r"\s+", " ", line)
         line = re.sub(r"\s*,[\s,]*", ", ", line).strip(_ADDRESS_EDGE_JUNK)
         if line:

@@ -2486,3 +2486,13 @@ def test_a_relay_sentence_names_the_person(subject: str, body: str, first: str,
                                            last: str | None) -> None:
     ex = _read_subject("Pro Leads <no-reply@proleads.example>", subject, body)
     assert normalize.split_name(ex.full_name, ex.first_name, ex.last_name) == (first, last)
+
+
+def test_a_rooms_title_before_the_street_is_no_part_of_the_listing() -> None:
+    ex = _read_subject("Immoportal <noreply@immoportal.ch>", "Neue Kontaktanfrage",
+                       "Neue Kontaktanfrage für Ihr Inserat\n\n"
+                       "Inserat: 3.5-Zimmer-Wohnung, Limmatstrasse 40, 8005 Zürich\n"
+                       "Kaufpreis: CHF 890'000.-\n\nKontaktangaben\nAnna Keller\n"
+                       "Telefon: 079 555 01 23\nE-Mail: anna.k@example.ch\n\n"
+                       "Nachricht:\nIst die Wohnung noch frei?\n")
+    assert normalize.address(ex.property_address, listing=True) == "Limmatstrasse 40, Zürich 8005"

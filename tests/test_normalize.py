@@ -389,3 +389,16 @@ def test_message(raw: str | None, expected: str | None) -> None:
 ])
 def test_a_postcode_alone_is_a_place_not_an_address(value: str, place: dict) -> None:
     assert normalize.place_only(value) == place
+
+
+@pytest.mark.parametrize(("raw", "want"), [
+    # the listing's facts on the line under its street
+    ("1550 Elm St #3, Austin, TX 78704\n$1,895/mo | 2 bd | 1 ba",
+     "1550 Elm St #3, Austin, TX 78704"),
+    ("7 Rue Neuve, Lyon 69002\n€ 1 200 / mois", "7 Rue Neuve, Lyon 69002"),
+    # the listing's number after it
+    ("40 Oak Ave, Denton, TX 76201 (MLS# 20044817)", "40 Oak Ave, Denton, TX 76201"),
+    ("40 Oak Ave, Denton, TX 76201 (ID 4471)", "40 Oak Ave, Denton, TX 76201"),
+])
+def test_a_listing_address_ends_at_its_place(raw: str, want: str) -> None:
+    assert normalize.address(raw, listing=True) == want

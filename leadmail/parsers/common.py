@@ -723,6 +723,12 @@ _TITLE_BEFORE = Folded(
     r"^[^\d,:]{2,40}?\b(?:for sale|for rent|for lease|en venta|en renta|en alquiler|à venda|"
     r"para alugar|para venda|à vendre|à louer|zu verkaufen|zu vermieten|in vendita|in affitto|"
     r"te koop|te huur)\b(?:\s+(?:en|in|at|na|no|em|à|a)\b)?\s*[,:–—-]?\s+(?=\S)")
+# A listing's title of its rooms before its street: "4.5-Zimmer-Wohnung, Seefeldstrasse 112, ...",
+# "3 bed flat, 41 Otley Rd, Leeds", "T3 de 4 pièces, 12 rue ...".
+_ROOMS_TITLE = Folded(
+    r"^\s*(?:t\d\s+de\s+)?\d{1,2}(?:[.,]5)?[ -]?(?:zimmer|rooms?|bed(?:room)?s?|bd|br|pi[eè]ces?|"
+    r"locali|kamers?|habitaci[oó]n(?:es)?|hab\.|quartos?|pokoj\w*|rum|v[æa]relser)\b[^,\d\n]{0,30},"
+    r"\s+(?=\S)")
 # After a whole street, what a listing line runs on with: " – 450 000 € – Réf. LYO-2231"
 # (a separator and the listing's other facts), or the town given again (", Leander").
 _AFTER_STREET = re.compile(r"^\s*(?:[–—|·]|\s-)\s|^,\s*([^\W\d_][\w .'-]{1,40})\s*$")
@@ -742,6 +748,8 @@ def _tidy_listing(value: str, ex: Extracted) -> str:
         return _VEHICLE_TAIL.sub("", value).strip() or value
     if (title := _TITLE_BEFORE.search(value[:engine.LINE_MAX])) and title.end() < len(value):
         value = value[title.end():]
+    elif (rooms := _ROOMS_TITLE.search(value[:engine.LINE_MAX])) and rooms.end() < len(value):
+        value = value[rooms.end():]
     head, sep, _ = value[:engine.LINE_MAX].partition(" – ")
     if not sep:
         head, sep, _ = value[:engine.LINE_MAX].partition(" — ")
