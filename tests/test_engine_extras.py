@@ -2496,3 +2496,23 @@ def test_a_rooms_title_before_the_street_is_no_part_of_the_listing() -> None:
                        "Telefon: 079 555 01 23\nE-Mail: anna.k@example.ch\n\n"
                        "Nachricht:\nIst die Wohnung noch frei?\n")
     assert normalize.address(ex.property_address, listing=True) == "Limmatstrasse 40, Zürich 8005"
+
+
+def test_a_sender_whose_name_is_a_web_address_owns_the_street_after_it() -> None:
+    # "Answerly.ai, 12 Main St ...": the relay's own office; "... Receptionists": its role
+    ex = _read_subject("Answerly.ai Receptionists <receptionists@answerly.ai>",
+                       "New call: Dana Lowe", "Call summary\n\nCaller name: Dana Lowe\n"
+                       "Phone: (919) 555-0141\nReason: Billing question\n\n"
+                       "Answerly.ai, 410 Hillsborough St #200, Raleigh, NC 27603\n")
+    assert ex.property_address is None and ex.address is None
+    assert fields.fallback_brand("Answerly.ai Receptionists") == "Answerly.ai"
+    assert fields.fallback_brand("SUUMO（スーモ）") == "SUUMO"
+
+
+def test_bulleted_labels_over_their_values_and_a_box_rule_ending_them() -> None:
+    ex = _read_subject("不動産ポータル <info@portal.example.jp>", "物件お問い合わせのお知らせ",
+                       "■物件情報\n所在地：東京都目黒区中目黒3丁目5-2\n価格：5,480万円\n\n"
+                       "■お客様情報\nお名前：田中 美咲 様\nメールアドレス：misaki@example.jp\n\n"
+                       "■ご質問・ご要望\n日当たりについて教えてください。\n━━━━━━━━━━━━\n")
+    assert ex.property_address == "東京都目黒区中目黒3丁目5-2"
+    assert ex.message == "日当たりについて教えてください。"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -542,3 +543,14 @@ def test_robot_mail_without_lead_data_is_automated_non_lead() -> None:
            b"Subject: Invoice 2231\r\n\r\nThank you for booking with us.\r\n")
     ex = extract(parse_mail(raw), ParseContext())
     assert ex.is_lead is False and "automated mail" in (ex.not_lead_reason or "")
+
+
+def test_google_ads_lead_form_mail_named_only_by_its_sender() -> None:
+    msg = EmailMessage()
+    msg["From"], msg["To"] = "Google Ads <ads-noreply@google.com>", "leads@brokerage.example"
+    msg["Subject"] = "New lead from your lead form: Spring Tune-Up"
+    msg.set_content("You have 1 new lead from your lead form\n\nLead form: Spring Tune-Up\n\n"
+                    "Full name: Omar Reyes\nPhone number: +1 470-555-0133\n"
+                    "Email: omar.reyes@example.com\n")
+    ex = parsers.extract(parse_mail(msg.as_bytes()), ParseContext())
+    assert (ex.source, ex.parser) == ("Google Ads", "google_ads")

@@ -142,10 +142,11 @@ EXTRA_LABELS: dict[str, set[str]] = {
                 "first message", "initial message", "chat message", "last message",
                 "transcript", "chat transcript", "transcription", "voicemail transcription",
                 "voicemail transcript", "voice message transcript", "text message",
-                "お問い合わせ内容", "お問い合わせ", "ご質問", "メッセージ", "備考",
+                "お問い合わせ内容", "お問い合わせ", "ご質問", "メッセージ", "備考", "ご要望",
+                "ご質問・ご要望", "ご質問 ご要望",
                 "留言", "咨询内容", "諮詢內容", "备注", "內容", "内容",
                 "الرسالة", "رسالتك", "ملاحظات", "استفسار", "문의 내용", "메시지"},
-    "property_address": {"objekt", "objektadresse", "bien", "adresse du bien", "annonce",
+    "property_address": {"所在地", "objekt", "objektadresse", "bien", "adresse du bien", "annonce",
                          "bostad", "nemovitost", "nieruchomość", "boat", "yacht", "rv",
                          "motorcycle", "camper", "motorhome", "boat of interest",
                          "inmueble", "dirección del inmueble", "imóvel", "endereço do imóvel",
@@ -343,7 +344,7 @@ _BOILER = re.compile(
     r"pour répondre|sie können|para responder|para responder|per rispondere|"
     r"manage (your )?(listings|notifications|preferences)|questions\?|need help|"
     r"log ?in|sign in|open in|to reply|hit reply|simply reply|reply directly)")
-_RULE_LINE = re.compile(r"^[-_=*~·•]{2,}\s*$")
+_RULE_LINE = re.compile(r"^[-_=*~·•━─═┄┈—–]{2,}\s*$")
 
 
 def _is_quoted_open(line: str) -> bool:
@@ -1511,6 +1512,8 @@ _ADDRESS_OPENING = re.compile(r"(?i)^(?:\d|level\b|suite\b|floor\b|unit\b|p\.?\s
 _ROW = re.compile(r"^[^\W\d][\w .'’/-]{0,40}:[ \t]+\S")
 
 
+_SITE_NAME = re.compile(r"(?i)[a-z][\w-]{1,30}(?:\.[a-z][\w-]{1,30})?\.(?:com|net|org|io|ai|app|co|"
+                        r"us|biz|[a-z]{2})")
 _COMPANY_WORD = re.compile(r"(?i)\b(?:co|inc|llc|ltd|corp|company|group|gmbh|s\.?a|pty)\b\.?")
 _PHONE_IN = re.compile(r"(?:\+?\d[\d ().-]{8,}\d)")
 
@@ -1520,7 +1523,9 @@ def office_line(line: str) -> bool:
     S, Nashville, TN 37203 | (615) 555-0116"): the office of whoever sent or received the mail,
     never the lead's place or the listing."""
     head = _BUSINESS_SPLIT.split(line.strip(), maxsplit=1)[0]
-    return business_line(line) and bool(_PHONE_IN.search(line) or _COMPANY_WORD.search(head))
+    # ("Smith.ai, 2625 Middlefield Rd #604, ...": a name that is a web address is a business's)
+    return business_line(line) and bool(_PHONE_IN.search(line) or _COMPANY_WORD.search(head)
+                                        or _SITE_NAME.fullmatch(head.strip()))
 
 
 def _provider_paragraph(para: str) -> bool:
@@ -1667,7 +1672,8 @@ _GENERIC_NAME = re.compile(
     r"(?i)\s*\b(lead notifications?|lead alerts?|lead delivery|notifications?|leads?|alerts?|"
     r"no-?reply|"
     r"for business|partner program|broker network|team|support|mailer|forms?|inquiries|"
-    r"enquiries|pro|(agent |dealer )?partners(hips?)?|referrals?|for agents|for dealers)\b\s*")
+    r"enquiries|pro|(agent |dealer )?partners(hips?)?|referrals?|for agents|for dealers|"
+    r"receptionists?|answering service)\b\s*")
 # A brokerage's, a franchise's or a landlord's own name: its own site's form ("Website").
 BROKERAGE_WORDS = (
     r"realty|real estate|realtors?|brokerage|"
@@ -1759,6 +1765,8 @@ def fallback_brand(from_name: str) -> str | None:
             re.sub(r"[\W_]+", "", name.lower())):
         return None  # ("CENTURY21.com", "ColdwellBankerHomes.com": a franchise's own site)
     name = _GENERIC_NAME.sub(" ", name).strip(" -|:")
+    # "SUUMO（スーモ）": the brand's reading (or its place) after it in brackets is no part of it
+    name = re.sub(r"\s*[（(][^（）()]{1,30}[）)]$", "", name) or name
     product = _PRODUCT_TIER.search(name[:60])
     if product and product.start() >= 2:
         name = name[:product.start()]  # "WhatsApp Business", "Snapchat Ads": the brand

@@ -44,7 +44,7 @@ class GoogleAdsParser:
 
     def claims(self, mail: Mail) -> bool:
         """Google's webhook JSON; or a Google Ads mention plus Google's sender or column ids."""
-        head = mail.subject + "\n" + mail.text[:3000]
+        head = mail.from_name + "\n" + mail.subject + "\n" + mail.text[:3000]
         if '"user_column_data"' in mail.text:
             return True
         if not _NAMED.search(head):

@@ -197,7 +197,8 @@ def label_key(label: str) -> str:
         label = _CAMEL.sub(" ", label)
         if "." in label:
             label = " ".join(label.split(".")[-2:])
-    key = re.sub(r"[_\-*?®™℠©]+", " ", label.lower())  # "Zestimate®"
+    # "Zestimate®"; "■ご質問・ご要望", "▶ Message": a bullet before the label
+    key = re.sub(r"[_\-*?®™℠©■□◆◇●○▶▷►•]+", " ", label.lower())
     if ")" in key and (part := _NAME_PART.search(key)):
         return part.group(1)  # "お名前（姓）": the family name's part of a name
     if ")" in key:  # "Estimated value (RealEstimate℠)", "Credit score (self-reported)"
