@@ -2516,3 +2516,17 @@ def test_bulleted_labels_over_their_values_and_a_box_rule_ending_them() -> None:
                        "■ご質問・ご要望\n日当たりについて教えてください。\n━━━━━━━━━━━━\n")
     assert ex.property_address == "東京都目黒区中目黒3丁目5-2"
     assert ex.message == "日当たりについて教えてください。"
+
+
+@pytest.mark.parametrize(("text", "nothing"), [
+    ("No comments were provided by the prospect.", True), ("No questions", True),
+    ("The shopper didn't leave a message", True), ("No comment from me, just call", False),
+])
+def test_a_form_word_for_no_message(text: str, nothing: bool) -> None:
+    assert fields.is_placeholder(text) is nothing
+
+
+@pytest.mark.parametrize("label", ["anything we should know about your cat",
+                                   "describe what happened", "tell us what happened"])
+def test_an_open_question_label_asks_for_the_message(label: str) -> None:
+    assert fields.keyword_field(label) == "message"

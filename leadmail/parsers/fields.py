@@ -279,6 +279,8 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                            # book?", "Please share anything that will help prepare for our
                            # meeting."); "Keisha Morgan says:"
                            r"\bwhat prompted you\b|\bwhat brings you\b|\bplease share\b|"
+                           # "Anything we should know about your dog?", "describe_what_happened"
+                           r"\banything (?:else )?(?:we|i) should know\b|\bwhat happened\b|"
                            r"\bsays$|\bwhat [\w'’]+ (?:said|says|asked|wrote)$|"
                            r"\b(?:client|buyer|customer|lead|renter|tenant|seller|consumer|"
                            r"shopper|homeowner|visitor|prospect|they|he|she) (?:said|says|asked|"
@@ -1308,11 +1310,14 @@ def quoted_message(lines: list[str], footer_at: int) -> Candidate | None:
 
 
 _PLACEHOLDER = re.compile(
-    r"(?i)^[(\[]?\s*(?:none|n/?a|no (?:message|comments?|notes?)(?: (?:provided|left|given|"
-    r"entered))?|not provided|none (?:provided|given|entered|left)|nothing|empty|[-–—]+|message|"
+    r"(?i)^[(\[]?\s*(?:none|n/?a|no (?:message|comments?|notes?|questions?)"
+    r"(?: (?:were|was|has been|have been))?(?: (?:provided|left|given|entered|included|submitted)"
+    r"(?: by (?:the )?(?:consumer|customer|user|lead|buyer|renter|prospect|shopper|client|"
+    r"homeowner))?)?|not provided|none (?:provided|given|entered|left)|nothing|empty|[-–—]+|message|"
     r"schedule a tour|request a tour|view listing|reply now|call now|contact (?:buyer|lead)|"
     r"(?:request|schedule|book) a (?:showing|viewing)|"
-    r"\(?blank\)?|(?:the )?(?:consumer|customer|user|lead|buyer|renter) (?:did not|didn't) "
+    r"\(?blank\)?|(?:the )?(?:consumer|customer|user|lead|buyer|renter|prospect|shopper|client) "
+    r"(?:did not|didn't) "
     r"(?:include|leave|write|provide) (?:a |any )?(?:message|comments?))\s*[.)\]]?\s*$")
 
 
