@@ -2530,3 +2530,16 @@ def test_a_form_word_for_no_message(text: str, nothing: bool) -> None:
                                    "describe what happened", "tell us what happened"])
 def test_an_open_question_label_asks_for_the_message(label: str) -> None:
     assert fields.keyword_field(label) == "message"
+
+
+def test_a_home_value_on_a_policy_form_makes_no_seller() -> None:
+    ex = _read_subject("QuoteHub <agentleads@quotehub.example>",
+                       "QuoteHub Home Lead - Ana Ruiz (Katy, TX)",
+                       "QuoteHub - Home Insurance Lead #QH-2815550166\n\nConsumer\n"
+                       "Name: Ana Ruiz\nStreet: 41 Elm Ct\nCity: Katy\nState: TX\nZip: 77494\n"
+                       "Phone: 281-555-0144\n\nProperty\n"
+                       "Property type: Single family (primary residence)\nYear built: 2011\n"
+                       "Estimated home value: $412,000\nCurrently insured: Yes - State Farm\n"
+                       "Comments: Looking to bundle home and auto.\n")
+    assert ex.segment != "Seller" and ex.property_address is None
+    assert ex.address == "41 Elm Ct, Katy, TX 77494"

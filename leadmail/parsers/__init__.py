@@ -11,6 +11,7 @@ from leadmail.parsers import structured
 from leadmail.parsers.adf import AdfParser
 from leadmail.parsers.base import Extracted, Mail, ParseContext, Parser
 from leadmail.parsers.common import (
+    POLICY_KEY,
     SERVICE_ASK,
     SERVICE_NOUN,
     SERVICE_TITLE,
@@ -21,6 +22,7 @@ from leadmail.parsers.common import (
     is_rental,
     is_vehicle,
     lives_elsewhere,
+    policy_keyed,
     segment_hint,
     seller_home,
     snake,
@@ -293,7 +295,7 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
         result.message = said  # "Dana: Hi! Is this still available?": the person's words
         result.trace["message"] = {"won": said[:60], "why": "a row headed by the person's name"}
     if result.price is not None and (_refinance(mail) or (
-            (engine.brand_kind(result.source) == "insurance" or _policy_keyed(all_pairs(mail)))
+            (engine.brand_kind(result.source) == "insurance" or policy_keyed(all_pairs(mail)))
             and _valued(mail, result.price))):
         # A refinance or a home-equity loan buys nothing, nor does a policy on a home: the
         # home's value is no price (it stays with the lead's custom fields). A policy on a
@@ -472,7 +474,7 @@ def service_job(mail: Mail, result: Extracted) -> bool:
     # The form's own rows about the job ("Project: Bathroom Remodeling", "Coverage wanted"):
     # their labels and short answers, never the person's longer words.
     pairs = all_pairs(mail)[:60]
-    if _policy_keyed(pairs) or _POLICY_ROW.search(mail.text[:3000]):
+    if policy_keyed(pairs) or _POLICY_ROW.search(mail.text[:3000]):
         return True  # "Current insurer: none", "Coverage wanted" / "Full coverage": a policy
     if any(_PROJECT_KEY.search(k) for k, _ in pairs) and not _BUY_WISH.search(
             (result.message or "")[:2000]):
@@ -493,16 +495,7 @@ def service_job(mail: Mail, result: Extracted) -> bool:
     return own != "Seller" and not (own == "Buyer" and _BUY_WISH.search(said))
 
 
-# A policy's own rows: no buyer is asked who insures them now.
-_POLICY_KEY = re.compile(r"(?i)(?:current |your )?(?:insurer|insurance carrier|carrier|"
-                         r"coverage(?: wanted| type| level| needed)?|policy(?: type| renewal| "
-                         r"renewal date| number)?|deductible|current insurance)")
-def _policy_keyed(pairs: list[tuple[str, str]]) -> bool:
-    """A row of the form's first 60 is a policy's own ("Current insurer", "Coverage wanted")."""
-    return any(_POLICY_KEY.search(k) for k, _ in pairs[:60])
-
-
-_POLICY_ROW = re.compile(r"(?im)^[ \t]*(?:" + _POLICY_KEY.pattern.removeprefix("(?i)") +
+_POLICY_ROW = re.compile(r"(?im)^[ \t]*(?:" + POLICY_KEY.pattern.removeprefix("(?i)") +
                          r")[ \t]*:?[ \t]*$")
 # A form's row about the job: homes and cars are bought, projects are done.
 _PROJECT_KEY = re.compile(r"(?i)\bproject\b")

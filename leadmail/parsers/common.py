@@ -1238,6 +1238,20 @@ _JOB_LABELS = frozenset({"project type", "job type", "type of project", "type of
                          "service category", "job category", "project category"})
 
 
+# A policy's own rows: no buyer is asked who insures them now.
+POLICY_KEY = re.compile(r"(?i)(?:current |your )?(?:insurer|insurance carrier|carrier|"
+                        r"currently insured|coverage(?: wanted| type| level| needed)?|"
+                        r"policy(?: type| renewal| renewal date| number)?|deductible|"
+                        r"current insurance)")
+# The SELLER words a policy's form uses too ("Estimated home value", "Homeowners policy").
+_VALUE_WORD = re.compile(r"home (?:valuation|value|estimate)|valuation|homeowner")
+
+
+def policy_keyed(pairs: list[tuple[str, str]]) -> bool:
+    """A row of the form's first 60 is a policy's own ("Current insurer", "Coverage wanted")."""
+    return any(POLICY_KEY.search(k) for k, _ in pairs[:60])
+
+
 _NO_ANSWER = re.compile(r"(?i)\s*(no|n/a|none|false|nope|not yet|non|nein|não|nao)\b")
 _PERSON_FIELDS = frozenset({"full_name", "first_name", "last_name", "email", "phone"})
 
@@ -1275,7 +1289,8 @@ def form_intent(mail: Mail, pairs: list[tuple[str, str]]) -> tuple[str, str] | N
                 and field_of(label_key(m.group(1))) not in _PERSON_FIELDS)]
     hits = [x for x in "\n".join([*labels, *head]).lower().split("\n") if _SELLER_STEM.search(x)]
     seller = SELLER.search("\n".join(hits)) if hits else None
-    if seller:
+    if seller and not (policy_keyed(pairs) and _VALUE_WORD.fullmatch(seller.group(0).lower())):
+        # ("Estimated home value" on a home-insurance quote is the policy's, not a seller's)
         return "Seller", f"a label or heading saying {seller.group(0)!r}"
     title = "\n".join([mail.subject, *(v[:80] for k, v in pairs if k in ("form", "lead form"))])
     if _SERVICE_FORM.search(title):
