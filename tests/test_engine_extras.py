@@ -2543,3 +2543,13 @@ def test_a_home_value_on_a_policy_form_makes_no_seller() -> None:
                        "Comments: Looking to bundle home and auto.\n")
     assert ex.segment != "Seller" and ex.property_address is None
     assert ex.address == "41 Elm Ct, Katy, TX 77494"
+
+
+@pytest.mark.parametrize("text", [
+    "We're renting at 77 Vine St, Austin, TX 78702 until August, and want to buy nearby.",
+    "Máy lạnh hỏng, khoảng 10 năm. Nhà tôi ở 412 Main St, Houston, TX 77002. Xin báo giá.",
+])
+def test_the_writer_says_the_street_is_where_they_live(text: str) -> None:
+    from leadmail.parsers import nlp
+    street, own = nlp.find_address(text)
+    assert street and street.endswith(("78702", "77002")) and own

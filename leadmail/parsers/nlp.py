@@ -115,6 +115,8 @@ def street_spans(line: str, limit: int = 20) -> list[tuple[int, int]]:
 # sell is the property (a seller's address only where they say they live there).
 _OWN_HOME = re.compile(r"(?i)\b(i live|my address|my current address|we live|our address|"
                        r"mailing address|i'm at|we're at|currently (?:live|living|rent\w*) at|"
+                       r"(?:we're|we are|i'm|i am) (?:currently |still )?(?:renting|living|staying)"
+                       r" (?:at|in)|"
                        r"(?:we've|we have|i've|i have) (?:been|lived) in (?:our|my|the) "
                        r"(?:house|home|condo|place)|(?:our|my) (?:house|home) (?:is )?at|"
                        # the same in the languages of direct mail
@@ -122,7 +124,9 @@ _OWN_HOME = re.compile(r"(?i)\b(i live|my address|my current address|we live|our
                        r"mi direcci[oó]n|nuestra direcci[oó]n|vivo en|vivimos en|"
                        r"meine adresse|unsere adresse|ich wohne|wir wohnen|"
                        r"il mio indirizzo|(?:io )?abito (?:in|a)|abitiamo|"
-                       r"meu endere[cç]o|nosso endere[cç]o|moro (?:na|no|em)|moramos)\b")
+                       r"meu endere[cç]o|nosso endere[cç]o|moro (?:na|no|em)|moramos|"
+                       r"nhà tôi (?:ở|tại)|địa chỉ (?:của )?tôi|我家在|我住在|我的地址|"
+                       r"저희 집은|제 주소)\b")
 
 
 def load_model(name: str = DEFAULT_MODEL) -> Language:
@@ -204,8 +208,7 @@ def find_address(text: str) -> tuple[str | None, bool]:
             continue
         # "we currently live at ...": the street's own sentence says whose it is ("Me interesa
         # el condominio en 1500 Bay Rd ... Vivo en Bogotá" is a listing)
-        context = re.split(r"[.!?]\s", line[max(0, spans[0][0] - 80):spans[0][0]])[-1] + \
-            re.split(r"[.!?]\s", line[spans[0][1]:spans[0][1] + 160])[0]
+        whole_line = line
         if len(line) > LONG_LINE:  # usaddress reads the address, not the whole line
             start, end = spans[0]
             line = line[start:end + 120]
@@ -229,7 +232,14 @@ def find_address(text: str) -> tuple[str | None, bool]:
             below = next((x.strip() for x in lines[at + 1:at + 3] if x.strip()), "")
             if "," not in street and below and engine.city_line(below):
                 street = f"{street}, {below}"  # a signature's "1840 N Sedgwick St" / "Chicago, IL"
-            return _trim_street(street), bool(_OWN_HOME.search(context))
+            street = _trim_street(street)
+            # the sentence the street is in (not the span's: "khoảng 10 năm. Nhà tôi ở 9821
+            # Bellaire Blvd" opens its span at "10")
+            at_street = whole_line.find(street[:12])
+            start = at_street if at_street >= 0 else spans[0][0]
+            context = re.split(r"[.!?]\s", whole_line[max(0, start - 80):start])[-1] + \
+                re.split(r"[.!?]\s", whole_line[start + len(street):start + len(street) + 160])[0]
+            return street, bool(_OWN_HOME.search(context))
     for line in text[:20000].split("\n"):
         if not _ANY_DIGIT.search(line):
             continue
