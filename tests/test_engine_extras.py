@@ -2553,3 +2553,21 @@ def test_the_writer_says_the_street_is_where_they_live(text: str) -> None:
     from leadmail.parsers import nlp
     street, own = nlp.find_address(text)
     assert street and street.endswith(("78702", "77002")) and own
+
+
+def test_a_contact_preference_for_texts_makes_no_telephony_relay() -> None:
+    ex = _read_subject("CarPortal <leads@carportal.example>", "Lead: 2019 Mazda CX-5 Touring",
+                       "New Lead\n\nFirst Name: Rhea\nLast Name: Okafor\n"
+                       "Email: rhea.okafor@example.com\nPhone: (404) 555-0178\n"
+                       "Preferred Contact: Text message\n\nVehicle: 2019 Mazda CX-5 Touring\n"
+                       "Price: $21,450\n\nDEALER\nMidtown Mazda\n"
+                       "1200 Spring St NW, Atlanta, GA 30309\nSales: (404) 555-0100\n")
+    assert ex.property_address == "2019 Mazda CX-5 Touring" and ex.last_name == "Okafor"
+
+
+def test_a_kind_of_home_is_no_property_address() -> None:
+    ex = _read_subject("ProLeads <proleads@proleads.example>", "ProLead: Gutter Repair",
+                       "Customer Information\nName: Ivo Jansen\nAddress: 88 W Elm St\n"
+                       "Tempe, AZ 85281\nPhone: (480) 555-0166\n\nProject Information\n"
+                       "Property: Home/Residence\nComments from customer:\nGutters sag.\n")
+    assert ex.property_address is None

@@ -356,8 +356,13 @@ _TELEPHONY = re.compile(r"(?i)\b(voice ?mail|voice message|missed call|text mess
 def telephony_relay(mail: Mail) -> bool:
     """A phone system's relay of a call or a text (a voicemail transcript, an SMS gateway): the
     person contacted the business directly; the words are theirs, free text."""
-    return gateway_phone(mail.from_addr) is not None or bool(
-        _TELEPHONY.search(f"{mail.subject}\n{mail.text[:400]}"))
+    head = _PREFERENCE_ROW.sub("", f"{mail.subject}\n{mail.text[:400]}")
+    return gateway_phone(mail.from_addr) is not None or bool(_TELEPHONY.search(head))
+
+
+# "Preferred Contact: Text message": how the person would be reached, not how they wrote.
+_PREFERENCE_ROW = re.compile(r"(?im)^[^:\n]{0,40}\b(?:prefer\w*|contact method|best way|"
+                             r"how to reach)\b[^:\n]{0,20}:[^\n]*$")
 
 
 def is_notifier(mail: Mail) -> bool:
@@ -734,9 +739,11 @@ _ROOMS_TITLE = Folded(
 _AFTER_STREET = re.compile(r"^\s*(?:[–—|·]|\s-)\s|^,\s*([^\W\d_][\w .'-]{1,40})\s*$")
 
 
-# A home's kind and tenure, with no street in it: "Single family home, owned", "Condo".
+# A home's kind and tenure, with no street in it: "Single family home, owned", "Condo",
+# "Home/Residence".
 _HOME_KIND = re.compile(r"(?i)^\s*(?:single[- ]family|multi[- ]family|condo(?:minium)?|"
-                        r"town ?house|townhome|mobile home|manufactured home|duplex|apartment)"
+                        r"town ?house|townhome|mobile home|manufactured home|duplex|apartment|"
+                        r"home|house|residence|residential|commercial)"
                         r"\b[^\d]{0,40}$")
 _OWNER_OCCUPIED = re.compile(r"(?i)\(\s*owner[- ]occupied\s*\)")
 
