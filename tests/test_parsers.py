@@ -554,3 +554,31 @@ def test_google_ads_lead_form_mail_named_only_by_its_sender() -> None:
                     "Email: omar.reyes@example.com\n")
     ex = parsers.extract(parse_mail(msg.as_bytes()), ParseContext())
     assert (ex.source, ex.parser) == ("Google Ads", "google_ads")
+
+
+def test_a_homes_adf_is_its_providers_lead_and_a_cars_stays_adf() -> None:
+    def adf(item: str) -> bytes:
+        msg = EmailMessage()
+        msg["From"], msg["To"] = "Leads <leads@leadrouter.example>", "leads@brokerage.example"
+        msg["Subject"] = "New lead"
+        msg.set_content("A new lead is attached.")
+        doc = ("<?xml version=\"1.0\"?><adf><prospect>"
+               f"<requestdate>2026-04-01T10:00:00</requestdate>{item}"
+               "<customer><contact><name part=\"full\">Rosa Diaz</name>"
+               "<email>rosa.diaz@example.com</email></contact></customer>"
+               "<provider><name part=\"full\">HomeFinder Pro</name></provider></prospect></adf>")
+        msg.add_attachment(doc.encode(), maintype="application", subtype="xml",
+                           filename="lead.xml")
+        return msg.as_bytes()
+
+    home = extract(parse_mail(adf("<property><address><street>88 Birch Ln</street>"
+                                  "<city>Boise</city><regioncode>ID</regioncode>"
+                                  "<postalcode>83702</postalcode></address></property>")),
+                   ParseContext())
+    assert (home.source, home.property_address) == ("HomeFinder Pro",
+                                                    "88 Birch Ln, Boise, ID 83702")
+    car = extract(parse_mail(adf("<vehicle interest=\"buy\"><year>2024</year>"
+                                 "<make>Chevrolet</make><model>Silverado 1500</model>"
+                                 "<trim>LT Trail Boss</trim></vehicle>")), ParseContext())
+    assert (car.source, car.property_address) == ("ADF",
+                                                  "2024 Chevrolet Silverado 1500 LT Trail Boss")

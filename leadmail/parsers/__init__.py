@@ -105,14 +105,14 @@ def _adf_with_text(mail: Mail, ctx: ParseContext) -> Extracted:
     text_parser = next((p for p in PARSERS[1:] if not isinstance(p, DirectParser)
                         and p.claims(mail)), None)
     if text_parser is None or not mail.text.strip():
-        return adf
+        return _home_source(adf)
     text = text_parser.parse(mail, dataclasses.replace(ctx, structured=True))
     if isinstance(text_parser, _GENERIC):
         for name in ("address", "property_address", "price", "message"):
             if not getattr(adf, name) and getattr(text, name):
                 setattr(adf, name, getattr(text, name))
                 adf.confidence[name] = min(0.8, text.confidence.get(name, 0.8))
-        return adf
+        return _home_source(adf)
     for name, conf in adf.confidence.items():
         setattr(text, name, getattr(adf, name))
         text.confidence[name] = conf
@@ -124,6 +124,19 @@ def _adf_with_text(mail: Mail, ctx: ParseContext) -> Extracted:
     text.trace["document"] = adf.trace["document"]
     text.segment = text.segment or adf.segment
     return text
+
+
+def _home_source(adf: Extracted) -> Extracted:
+    """A real-estate ADF (its property a street, not a vehicle) is its provider's lead: "ADF"
+    names a car portal's format, a home's lead is Real Geeks' or Sierra Interactive's, as the
+    document's <provider> says."""
+    provider = str(adf.custom_fields.get("provider") or "").strip()
+    home = str(adf.property_address or "")
+    if (adf.source == "ADF" and 2 <= len(provider) <= 60 and engine.street_of(home)
+            and not vehicle_named(home)):  # ("... Silverado 1500 LT Trail Boss" is no street)
+        adf.source = provider
+        adf.trace["source"] = {"won": provider, "why": "a home's ADF names its <provider>"}
+    return adf
 
 
 # Country-code TLDs sold as generic names: no country is meant by them.
