@@ -2571,3 +2571,13 @@ def test_a_kind_of_home_is_no_property_address() -> None:
                        "Tempe, AZ 85281\nPhone: (480) 555-0166\n\nProject Information\n"
                        "Property: Home/Residence\nComments from customer:\nGutters sag.\n")
     assert ex.property_address is None
+
+
+def test_a_moves_origin_is_where_the_person_lives() -> None:
+    ex = _read_subject("Forms <noreply@formbuilder.example>", "Moving Quote Request: Ada Park",
+                       "Full Name: Ada Park\nE-mail: ada.park@example.com\n\n"
+                       "Moving From: Street Address: 910 E 54th St\nCity: Indianapolis\n"
+                       "State / Province: IN\nPostal / Zip Code: 46220\n\n"
+                       "Moving To: Street Address: 12 Oak Ct\n")
+    assert ex.address and normalize.address(ex.address).startswith("910 E 54th St")
+    assert ex.property_address is None

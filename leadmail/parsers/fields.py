@@ -170,6 +170,7 @@ EXTRA_LABELS: dict[str, set[str]] = {
                 "straße, hausnr", "strasse, hausnr", "straße hausnr", "straße/hausnr",
                 "anschrift", "calle y número", "rue et numéro", "via e numero civico",
                 "current address", "home address", "adresa", "adres", "adress", "osoite",
+                "moving from",  # a move's origin: where the person lives now
                 "lokalizacja", "localisation", "ubicación", "ubicacion",
                 # where a job is done: the customer's own place
                 "service address", "service location", "job address", "job location",
