@@ -2581,3 +2581,11 @@ def test_a_moves_origin_is_where_the_person_lives() -> None:
                        "Moving To: Street Address: 12 Oak Ct\n")
     assert ex.address and normalize.address(ex.address).startswith("910 E 54th St")
     assert ex.property_address is None
+
+
+def test_a_listing_line_offered_for_sale_gives_the_price() -> None:
+    ex = _read_subject("CommercialHub <leads@commercialhub.example>", "New lead for 88 Main St",
+                       "You have a new lead\n\nListing: 88 Main St, Austin, TX 78701\n"
+                       "Office Building For Sale - $1,475,000\n\nName: Grace Liu\n"
+                       "Email: grace.liu@example.com\n\nMessage:\nIs the seller open to terms?\n")
+    assert ex.price == "1475000"

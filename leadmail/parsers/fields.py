@@ -594,6 +594,12 @@ def _clause(before: str) -> str:
     return re.split(r"[.!?;]\s", before)[-1]
 
 
+# A notice's listing line saying what it is offered for: "Retail Building For Sale - $2,950,000"
+# (in a person's words, "... sold for 740.000 Dollar" is a neighbour's, not the price).
+_OFFERED = re.compile(r"(?i)\b(?:for sale|for lease|en venta|à vendre|zu verkaufen|in vendita|"
+                      r"te koop|à venda)\b")
+
+
 def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[Candidate]:
     """Unlabelled prices: a listing line ("$749,000 | 4 bd | 3 ba", "$2,150/mo") or, in a
     person's text, an amount next to a price word ("pre-approved up to $540,000")."""
@@ -628,7 +634,7 @@ def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[
             out.append(said)  # "Budget is under $400,000" in a person's words
         elif alone and not free_text and _asked_other(lines, i):
             continue  # "Roughly what is your average monthly electric bill?" / "$210"
-        elif _LISTING_CONTEXT.search(line) or alone:
+        elif _LISTING_CONTEXT.search(line) or alone or (not free_text and _OFFERED.search(line)):
             value = price_value(line)
             out.append(Candidate("price", str(value), "listing_line", ("money_marked",), i))
         elif _PRICE_BEFORE.search(line[max(0, found[0].start - 30):found[0].start]):
