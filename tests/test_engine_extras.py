@@ -2589,3 +2589,11 @@ def test_a_listing_line_offered_for_sale_gives_the_price() -> None:
                        "Office Building For Sale - $1,475,000\n\nName: Grace Liu\n"
                        "Email: grace.liu@example.com\n\nMessage:\nIs the seller open to terms?\n")
     assert ex.price == "1475000"
+
+
+def test_a_seller_who_has_lived_here_gives_their_address() -> None:
+    ex = _read_subject("Brokerage <no-reply@brokerage-site.example>", "New seller form",
+                       "Seller Contact Form\n\nName: Joan Park\nEmail: joan.park@example.com\n"
+                       "Property address: 31 Elm St, Austin, TX 78704\n"
+                       "Message: We've lived here 20 years and want to list this summer.\n")
+    assert ex.address == ex.property_address == "31 Elm St, Austin, TX 78704"

@@ -1627,6 +1627,7 @@ _LIVES_HERE = re.compile(
     r"(?i)\b(we|i) (currently |still )?live (in|at) (the|this|our|my) (home|house|condo|place)|"
     r"\b(we|i) (still |currently )?live (there|here|in it)\b|"
     r"\b(we|i)(?:'ve| have) (?:lived|owned) (?:at|in) (?:\d|the|this|our|my)|"
+    r"\b(we|i)(?:'ve|’ve| have) (?:lived|been living) (?:here|there)\b|"
     r"\b(our|my) (current )?home\b|\bwhat ours\b|"
     r"\b(nous habitons|j'habite|j’habite|vivimos en|vivo en|wir wohnen|ich wohne|moramos|"
     r"moro|abitiamo|abito)\b")
