@@ -2597,3 +2597,20 @@ def test_a_seller_who_has_lived_here_gives_their_address() -> None:
                        "Property address: 31 Elm St, Austin, TX 78704\n"
                        "Message: We've lived here 20 years and want to list this summer.\n")
     assert ex.address == ex.property_address == "31 Elm St, Austin, TX 78704"
+
+
+def test_an_amount_the_writer_calls_the_price_is_the_price() -> None:
+    ex = _read("Megan Ortiz <megan.ortiz@example.com>",
+               "Hi Rachel,\n\nI drove by your sign at 5803 Elm Ave, Austin, TX 78757. Is the "
+               "$615K price firm? We're pre-approved.\n\nThanks!\nMegan Ortiz\n")
+    assert ex.price == "615000"
+    drop = _read("Megan Ortiz <megan.ortiz@example.com>",
+                 "Hi Rachel,\n\nSaw the $20K price drop on 5803 Elm Ave, Austin, TX 78757. "
+                 "Can we see it Friday?\n\nThanks!\nMegan Ortiz\n")
+    assert drop.price is None
+
+
+def test_a_sentence_ends_between_a_number_and_a_street_word() -> None:
+    from leadmail.parsers import nlp
+    assert nlp.street_spans("The team replies in under 2 hours. Give them a way to reach you") == []
+    assert nlp.street_spans("We live at 12 St. Charles Ave in Metairie") == [(11, 29)]

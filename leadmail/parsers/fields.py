@@ -528,6 +528,9 @@ _PRICE_WORDS = Folded(
 # After an amount, the words that make it the listing's: "für 735.000 $ angeboten wird".
 _PRICE_AFTER = Folded(r"(?:^|\d\W{0,3})\W{0,3}(?:\w+ ){0,1}(?:angeboten|anbieten|anbietet|"
                       r"inseriert|listed|"
+                      # "Is the $615K price firm?" (not "a $20K price drop")
+                      r"(?:asking |list )?price(?! (?:drop|cut|reduction|difference|change|"
+                      r"increase|decrease|gap|improvement))|"
                       r"advertised|annoncée?|affichée?|anunciad[oa]|publicad[oa]|in vendita)\b")
 _NOT_PRICE = Folded(r"\b(hoa|fee|fees|deposit|tax|taxes|parking|dues|mileage|miles|bills?|"
                         r"premiums?|"

@@ -84,6 +84,7 @@ _STREET_SUFFIX = re.compile(
     r"cv|cove|run|path|row|sq)\b")
 _HOUSE_NUMBER = re.compile(r"(?<![:\d])\b\d{1,6}\s+\w")  # "9:52 PM CT" is a time, not a street
 _NOT_STREET_CHAR = re.compile(r"[^\w .'-]")
+_SENTENCE_END = re.compile(r"[a-z]{3,}[.!?]\s")
 STREET_WINDOW = 80  # characters between a house number and its street suffix, at most
 LONG_LINE = 300  # a longer line is read in windows around each street suffix
 
@@ -100,6 +101,8 @@ def street_spans(line: str, limit: int = 20) -> list[tuple[int, int]]:
         lo = max(0, m.start() - STREET_WINDOW)
         window = line[lo:m.start()]
         cut = max((x.end() for x in _NOT_STREET_CHAR.finditer(window)), default=0)
+        # a sentence ends between them: "... in under 2 hours. Give them a way to reach you"
+        cut = max((x.end() for x in _SENTENCE_END.finditer(window, cut)), default=cut)
         number = _HOUSE_NUMBER.search(window, cut)
         if number is not None and (not spans or lo + number.start() >= spans[-1][1]):
             end = m.end()
