@@ -2614,3 +2614,22 @@ def test_a_sentence_ends_between_a_number_and_a_street_word() -> None:
     from leadmail.parsers import nlp
     assert nlp.street_spans("The team replies in under 2 hours. Give them a way to reach you") == []
     assert nlp.street_spans("We live at 12 St. Charles Ave in Metairie") == [(11, 29)]
+
+
+def test_a_table_row_of_two_label_value_pairs() -> None:
+    ex = _read_html_only("QuoteHub <delivery@quotehub.example>", "New Home Insurance Lead",
+                         "<table><tr><th colspan='4'>Contact</th></tr>"
+                         "<tr><td>First Name</td><td>Ines</td><td>Last Name</td><td>Moreau</td>"
+                         "</tr><tr><td>Phone</td><td>(704) 555-0148</td><td>Email</td>"
+                         "<td>ines.moreau@example.net</td></tr>"
+                         "<tr><td>3</td><td>2</td><td>1,540</td><td>$465,000</td></tr></table>")
+    assert (ex.first_name, ex.last_name, ex.email) == ("Ines", "Moreau", "ines.moreau@example.net")
+
+
+def test_a_jobs_words_after_the_relay_name_are_no_persons_name() -> None:
+    ex = _read_subject("Reviews for Business <no-reply@reviews.example>",
+                       "New Request a Quote from Dana: Gutter Cleaning",
+                       "Dana sent you a new request\n\nGutter Cleaning\n"
+                       "Additional details: Two-story house, gutters overflowing.\n"
+                       "Phone number (shared by Dana): (408) 555-0152\n")
+    assert normalize.split_name(ex.full_name, ex.first_name, ex.last_name) == ("Dana", None)

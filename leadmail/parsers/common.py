@@ -1709,7 +1709,7 @@ _NAME_WORDS = r"[A-ZÀ-Þ][\w'’.-]*(?: (?:de |da |van |von |del |di )?[A-ZÀ-�
 # What a notification says the person did: "Wendell Obi sent you a message", "... asked
 # about your listing", "... wants House Cleaning" (the verbs of a relay's sentence about them).
 _DID = (
-    r"(?i:sent (?:you |your (?:business|company|page|shop|team|store) )?an? (?:message|"
+    r"(?i:sent (?:you |your (?:business|company|page|shop|team|store) )?an? (?:new )?(?:message|"
     r"request a quote|quote request|quote|request|inquiry|enquiry)|is interested in|"
     r"sent (?-i:[A-ZÀ-Þ][\w&'’.-]*)(?: [\w&'’.-]+){0,5} an? message|"
     r"selected you|chose you|picked you|hired you|"
@@ -1761,7 +1761,8 @@ _NAME_PHRASE = re.compile(
 # from Kenji" (a chat or a map listing shows first names only).
 _ONE_NAME_PHRASE = re.compile(
     r"^\s*([A-ZÀ-Þ][^\W\d_]{1,30})(?: from [A-ZÀ-Þ][\w'’-]*(?: [A-ZÀ-Þ][\w'’-]*){0,2})? "
-    r"(?i:sent you an? (?:message|request|quote request|request a quote|project)|sent a message|"
+    r"(?i:sent you an? (?:new )?(?:message|request|quote request|request a quote|project)|"
+    r"sent a message|"
     r"wants an? (?:quote|estimate)|wants (?-i:[A-ZÀ-Þ][a-zà-ÿ]+)|asked about|asked a question|"
     r"has a question|(?:is|was) (?:asking|inquiring|enquiring)|"
     r"requested an? (?:quote|estimate|call|callback)|"
@@ -1866,7 +1867,11 @@ _LEAD_HEADING = re.compile(
 _NOT_A_NAME = re.compile(r"(?i)\b(lead|leads|new|team|realty|group|homes?|inc|llc|messages?|"
                          r"notifications?|support|services|"
                          r"request|reply|inquiry|enquiry|contact|details|information|agent|"
-                         r"property|listing|phone|email|the|you|your)\b")
+                         r"property|listing|phone|email|the|you|your|"
+                         # a job's words ("New Request a Quote from Marisol: Garage Door Repair")
+                         r"repairs?|cleaning|installation|replacement|removal|moving|painting|"
+                         r"plumbing|roofing|landscaping|remodel\w*|inspection|estimate|quote|"
+                         r"garage|door|doors|windows?|gutters?|hvac)\b")
 
 
 def _person_name(name: str, ctx: ParseContext) -> bool:

@@ -33,6 +33,8 @@ _BLOCK = {
     "article", "header", "footer", "ul", "ol", "dl", "dt", "dd", "blockquote", "hr", "title",
 }
 _SKIP = {"style", "script", "head"}
+# A table cell that is a label: words, not a number, an amount or a sentence.
+_PAIR_LABEL_CELL = re.compile(r"^(?=[^\W\d_])[^.!?\n]{1,40}$")
 
 
 class _Reader(HTMLParser):
@@ -46,16 +48,19 @@ class _Reader(HTMLParser):
         self.cells_in_row = 0
         self.rows: list[list[str]] = []
         self.cell: list[str] | None = None
+        self.seps: list[int] = []  # where in `out` the current row's cell separators are
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP:
             self.skip += 1
         elif tag == "tr":
+            self._end_row()
             self.cells_in_row = 0
             self.out.append("\n")
             self.rows.append([])
         elif tag in ("td", "th"):
             if self.cells_in_row:
+                self.seps.append(len(self.out))
                 self.out.append(" :: ")
             self.cells_in_row += 1
             self.cell = []
@@ -70,7 +75,19 @@ class _Reader(HTMLParser):
             if href.startswith("mailto:"):
                 self.out.append(" ")
 
+    def _end_row(self) -> None:
+        """A row of two label/value pairs ("First Name | Darnell | Last Name | Hughes") reads
+        as two lines, one pair each, not as one label with the rest for its value."""
+        cells = self.rows[-1] if self.rows else []
+        if (len(cells) in (4, 6) and len(self.seps) == len(cells) - 1
+                and all(_PAIR_LABEL_CELL.match(c) for c in cells[0::2]) and all(cells[1::2])):
+            for at in self.seps[1::2]:
+                self.out[at] = "\n"
+        self.seps = []
+
     def handle_endtag(self, tag: str) -> None:
+        if tag == "tr":
+            self._end_row()
         if tag in _SKIP:
             self.skip = max(0, self.skip - 1)
         elif tag in ("td", "th"):
