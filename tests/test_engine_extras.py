@@ -2633,3 +2633,19 @@ def test_a_jobs_words_after_the_relay_name_are_no_persons_name() -> None:
                        "Additional details: Two-story house, gutters overflowing.\n"
                        "Phone number (shared by Dana): (408) 555-0152\n")
     assert normalize.split_name(ex.full_name, ex.first_name, ex.last_name) == ("Dana", None)
+
+
+def test_the_senders_own_office_line_gives_no_phone() -> None:
+    ex = _read_subject("Carlist <dealers@carlist.example>", "New Carlist lead",
+                       "A shopper wants to know more.\n\nShopper name\nDevi\n\nShopper email\n"
+                       "devi.k@example.com\n\nMessage\nIs it still available?\n\n"
+                       "Carlist · 2 Embarcadero Center, 8th Floor, San Francisco, CA 94111 · "
+                       "dealer support (415) 555-0188\n")
+    assert ex.phone is None and ex.email == "devi.k@example.com"
+
+
+def test_a_transcript_name_ends_before_im() -> None:
+    from leadmail.parsers import nlp
+    names = nlp.rule_names("Hi my name is Gloria Benavidez I'm calling about gutters.",
+                           ParseContext())
+    assert names and names[0][0] == "Gloria Benavidez"

@@ -1662,6 +1662,17 @@ def without_relayed_business(text: str, mail: Mail) -> str:
     return "\n".join(ln for ln in text.split("\n") if business not in ln.lower())
 
 
+def without_own_office(text: str, mail: Mail) -> str:
+    """The text without the sender's own office line ("Autolist · 2 Embarcadero Center, ... ·
+    dealer support (415) 555-0129"): its phone is the notifier's, not the person's."""
+    brand = (mail.from_name or "").strip().lower()
+    if len(brand) < 3:
+        return text
+    return "\n".join(ln for ln in text.split("\n")
+                     if not (ln.strip().lower().startswith(brand)
+                             and engine.office_line(ln[:engine.LINE_MAX])))
+
+
 def fill_identity(
     ex: Extracted,
     mail: Mail,
@@ -1685,7 +1696,7 @@ def fill_identity(
         if not ((m := _LABEL.match(line)) and label_key(m.group(1)) in skip_labels | AGENT_LABELS)
         and not (greeted and greeted in line and not _GREETING_LINE.match(line))
     )
-    reach = without_relayed_business(body, mail)
+    reach = without_own_office(without_relayed_business(body, mail), mail)
     if not (ex.full_name or ex.first_name or ex.last_name):
         found_name = named_in(mail.subject, body, ctx)
         if found_name:

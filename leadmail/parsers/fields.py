@@ -1518,7 +1518,10 @@ def business_line(line: str) -> bool:
     rest = re.split(r"\s+[-–—|·•]\s+", parts[1].strip())[0].strip().rstrip(".")
     if not _ADDRESS_OPENING.match(rest) or _GREETING.match(parts[0]):
         return False  # "Hi Dana, we live at 12 Elm St, ...": a person's sentence
-    return bool(postal_line(rest) or (_US_END.search(rest) and street_of(rest)))
+    # ("2 Embarcadero Center, 8th Floor, San Francisco, CA 94111": a number, then a US town
+    # and ZIP, where the street reader knows no "Center")
+    return bool(postal_line(rest) or (_US_END.search(rest) and (street_of(rest)
+                                                                or rest[:1].isdigit())))
 
 
 _ADDRESS_OPENING = re.compile(r"(?i)^(?:\d|level\b|suite\b|floor\b|unit\b|p\.?\s?o\.? box\b|"

@@ -67,7 +67,9 @@ _SIGNOFF = re.compile(
     r"sincerely|respectfully|all the best|many thanks|take care)[\s,.!-]*$")
 _NOT_NAMES = frozenset({"interested", "looking", "writing", "reaching", "hoping", "a", "the",
                         "not", "very", "just", "currently", "planning", "thinking", "selling",
-                        "buying", "available", "here", "calling", "emailing", "trying"})
+                        "buying", "available", "here", "calling", "emailing", "trying",
+                        # "my name is Gloria Benavidez I'm calling ...": a transcript has no stop
+                        "i", "i'm", "i’m", "im", "i've", "i'll", "i'd", "and", "from"})
 _STREET_LABELS = frozenset({
     "AddressNumber", "AddressNumberPrefix", "AddressNumberSuffix", "StreetNamePreDirectional",
     "StreetNamePreModifier", "StreetNamePreType", "StreetName", "StreetNamePostType",
