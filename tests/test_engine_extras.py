@@ -2649,3 +2649,15 @@ def test_a_transcript_name_ends_before_im() -> None:
     names = nlp.rule_names("Hi my name is Gloria Benavidez I'm calling about gutters.",
                            ParseContext())
     assert names and names[0][0] == "Gloria Benavidez"
+
+
+def test_a_neighbours_sale_is_no_price_and_the_asking_is() -> None:
+    ex = _read("Ruth Adler <ruth.adler@example.com>",
+               "Hi,\n\nWe live at 88 Mesa Dr, Austin, TX 78759 and are thinking about selling. "
+               "The house next door sold in May for around $610k, so we hope to list at about "
+               "$640,000.\n\nThanks,\nRuth\n")
+    assert ex.price == "640000"
+    seen = _read("Omar Price <omar.p@example.com>",
+                 "Hello,\n\nIs 14 Hearth Dr, Austin, TX 78745 still available at $459,000? "
+                 "We're pre-approved.\n\nOmar\n")
+    assert seen.price == "459000"

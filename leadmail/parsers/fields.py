@@ -513,6 +513,8 @@ _PRICE_WORDS = Folded(
     r"\b(budget|price[ds]?|listed|listing|asking|up to|pre-?approved|approved for|around|"
     # "would the owners take $420,000?", "we could offer $395k"
     r"take|offer(?:ing)?|pay|"
+    # "list at about $725,000", "still available at $459,000"
+    r"list (?:it )?(?:at|for)|available at|priced at|"
     r"max(imum)?|rent|presupuesto|precio|listada|prix|preis|kaufpreis|preço|valor|"
     r"afford|spend|under|below|no more than|less than|at most|"
     # a price or rent and "up to" in the languages of direct mail
@@ -655,7 +657,7 @@ def price_candidates(lines: list[str], footer_at: int, free_text: bool) -> list[
 
 
 # A listing line's parts: "$29,500 · New Braunfels, TX", "420 000 € – réf. AFI-7788".
-_PRICE_SEGMENT = re.compile(r"\s+[·|•–—]\s+")
+_PRICE_SEGMENT = re.compile(r"\s+[·|•–—.]\s+")  # (" . ": a bullet as plain text renders it)
 
 
 def _asked_other(lines: list[str], at: int) -> bool:
@@ -685,7 +687,7 @@ def _price_in_words(line: str, found: list[Money], at: int) -> Candidate | None:
                 or _PRICE_CJK.search(line[max(0, m.start - 8):m.start])
                 or _PRICE_PREP.search(line[max(0, m.start - 12):m.start])
                 or (m.value >= 1000 and _in_brackets(line, m))) \
-                and not _NOT_PRICE.search(window):
+                and not _NOT_PRICE.search(window) and not _SOLD.search(window):
             value = m.value
             if k + 1 < len(found) and _RANGE_SEP.match(line[m.end:found[k + 1].start]):
                 value = price_value(line[m.start:found[k + 1].end]) or value  # "$550k to $650k"
@@ -694,6 +696,9 @@ def _price_in_words(line: str, found: list[Money], at: int) -> Candidate | None:
     return None
 
 
+# What another home sold for: "The house two doors down sold in January for around $710k" is
+# a neighbour's sale, not this home's price.
+_SOLD = Folded(r"\b(?:sold|went for|closed at|verkauft|vendu|vendid[oa]|venduto)\b")
 # A price's word in Chinese and Japanese, with no word boundary after it ("価格は$8,999").
 _PRICE_CJK = re.compile(r"预算|預算|价格|價格|予算|価格|标价|售价|挂牌价|掛牌價|販売価格|金額|値段")
 # The preposition that sets a price right before it, in the languages of direct mail ("für
