@@ -2661,3 +2661,11 @@ def test_a_neighbours_sale_is_no_price_and_the_asking_is() -> None:
                  "Hello,\n\nIs 14 Hearth Dr, Austin, TX 78745 still available at $459,000? "
                  "We're pre-approved.\n\nOmar\n")
     assert seen.price == "459000"
+
+
+@pytest.mark.parametrize(("budget", "segment"), [("$6,500", None), ("USD 185.000", "Buyer")])
+def test_a_budget_alone_buys_only_at_a_purchases_size(budget: str, segment: str | None) -> None:
+    ex = _read_subject("Forms <no-reply@formsbuilder.example>", "New inquiry [#1093]",
+                       f"Name: Rosa Dumont\nEmail: rosa.d@example.com\n"
+                       f"Estimated Budget: {budget}\nNotes: Please call me in the evening.\n")
+    assert ex.segment == segment

@@ -326,16 +326,17 @@ def read_claimed(mail: Mail, ctx: ParseContext, parser_name: str | None = None,
     decided = "segment" in result.trace  # the form said what the person wants
     if (result.segment is None and not decided and isinstance(parser, (WebsiteParser, IdxParser,
                                                                          TranscriptParser))
-            and (result.property_address or result.price)
+            and (result.property_address or _sum(result.price) >= _PURCHASE_FLOOR)
             and engine.brand_kind(result.source) not in ("insurance", "mortgage", "services")):
         # A notification about a listing or a vehicle, with no word on what the person wants:
         # they ask about something for sale (a renter is caught just below, a service's
-        # customer after that).
+        # customer after that). A budget alone buys a home or a car only at a purchase's
+        # size: "Estimated Budget: $6,500" on a catering form is a customer's.
         result.segment = "Buyer"
     elif (result.segment is None and not decided
           and isinstance(parser, (DirectParser, FacebookParser))
           and engine.brand_kind(result.source) not in ("insurance", "mortgage", "services")
-          and ((normalize.price(result.price) or 0) >= _PURCHASE_FLOOR
+          and (_sum(result.price) >= _PURCHASE_FLOOR
                or is_vehicle(result.property_address))):
         # A person's own mail or an ad lead naming a purchase's sum (a listing's price, a
         # budget): they ask about something for sale ("budget maximal de 700 000 $").
@@ -461,6 +462,13 @@ _MODEL_YEAR = re.compile(r"(?i)\b(?:model year|year|first registration|registrat
                          r"((?:19|20)\d\d)\b")
 _NENSHIKI = re.compile(r"((?:19|20)\d\d)\s?年(?:式|型|モデル)")  # "2023年式": a Japanese model year
 _PURCHASE_FLOOR = 20000  # a sum below this is a rent, a deposit or a job's budget
+
+
+def _sum(price: object) -> int:
+    """A price as the lead will store it ("USD 185.000" is 185000), 0 for none."""
+    if price is None or isinstance(price, int):
+        return price or 0
+    return engine.price_value(str(price)) or normalize.price(str(price)) or 0
 
 
 def _name_line(first: str, surname: str, text: str) -> re.Match[str] | None:
