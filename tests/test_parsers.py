@@ -582,3 +582,18 @@ def test_a_homes_adf_is_its_providers_lead_and_a_cars_stays_adf() -> None:
                                  "<trim>LT Trail Boss</trim></vehicle>")), ParseContext())
     assert (car.source, car.property_address) == ("ADF",
                                                   "2024 Chevrolet Silverado 1500 LT Trail Boss")
+
+
+def test_a_stub_plain_part_gives_way_to_its_html_alternative() -> None:
+    msg = EmailMessage()
+    msg["From"], msg["To"] = "Forms <notifications@forms.example>", "leads@brokerage.example"
+    msg["Subject"] = "New response: Free Consultation Request"
+    msg.set_content("New response to Free Consultation Request. View in Forms.")
+    msg.add_alternative("<p><b>What's your name?</b><br>Walter Crane</p>"
+                        "<p><b>What's your email address?</b><br>walter.crane@example.com</p>"
+                        "<p><b>And your phone number?</b><br>+1 512 555 0104</p>"
+                        "<p><b>How can we help?</b><br>I was rear-ended on I-35 last month and "
+                        "the other driver's insurer will not pay.</p>", subtype="html")
+    mail = parse_mail(msg.as_bytes())
+    assert "walter.crane@example.com" in mail.text
+    assert extract(mail, ParseContext()).email == "walter.crane@example.com"

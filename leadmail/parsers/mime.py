@@ -18,6 +18,7 @@ from leadmail.parsers.text import html_to_text, normalize_space
 # as a defect (in the trace). The raw message is stored whole either way.
 MAX_TEXT = 200_000
 MAX_HTML = 1_000_000
+STUB_TEXT = 400  # a plain part shorter than this may be a stub of its HTML alternative
 
 # Defects after which an empty body means the message is broken, not merely empty.
 _STRUCTURAL = {
@@ -107,6 +108,14 @@ def _decoded_parts(message: object, subtype: str) -> str:
     return "\n".join(out)
 
 
+def _has_attached_message(message: object) -> bool:
+    """A message/rfc822 part is attached: its HTML is the attached mail's, not an alternative
+    of the outer text."""
+    walk = getattr(message, "walk", None)
+    return any(part.get_content_type() == "message/rfc822"
+               for count, part in enumerate(walk() if walk else ()) if count <= 200)
+
+
 def parse_mail(raw: bytes) -> Mail:
     """Parse raw RFC 5322 bytes; raise Quarantine when nothing readable can be made of them."""
     if not raw.strip():
@@ -137,6 +146,12 @@ def parse_mail(raw: bytes) -> Mail:
     # NUL and other control characters are nobody's words: dropped before anything reads.
     html, plain = storable(html), storable(plain)
     text = normalize_space(plain) or (html_to_text(html)[:MAX_TEXT] if html else "")
+    if html and plain and len(text) < STUB_TEXT and not _has_attached_message(parsed.message):
+        # A plain part that only points at the HTML one ("New response to Free Consultation
+        # Request. View in Typeform."): the HTML holds the mail.
+        rendered = html_to_text(html)[:MAX_TEXT]
+        if len(rendered) > 2 * len(text) + 80:
+            text = rendered
     subject = normalize_space(storable(_first(parsed.subject)))
     extra = _structured_parts(parsed.message)
     if not text and not subject and not parsed.attachments and not extra:
