@@ -2669,3 +2669,15 @@ def test_a_budget_alone_buys_only_at_a_purchases_size(budget: str, segment: str 
                        f"Name: Rosa Dumont\nEmail: rosa.d@example.com\n"
                        f"Estimated Budget: {budget}\nNotes: Please call me in the evening.\n")
     assert ex.segment == segment
+
+
+def test_a_persons_next_row_run_onto_their_row_is_split() -> None:
+    ex = _read_subject("CarSite <leads@carsite.example>", "Price quote request",
+                       "Price Quote Request\n\nFirst Name: Sofia Last Name: Lindqvist\n"
+                       "Email: sofia.l@example.com Phone: (206) 555-0193\n"
+                       "Vehicle: 2025 Kia Telluride EX\n")
+    assert (ex.first_name, ex.last_name) == ("Sofia", "Lindqvist")
+    kept = _read_subject("Forms <no-reply@formsite.example>", "Submission",
+                         "Name: First Name: Olumide\n\nLast Name: Adebayo\n\n"
+                         "Email: olumide.a@example.com\n")
+    assert (kept.first_name, kept.last_name) == ("Olumide", "Adebayo")

@@ -796,7 +796,7 @@ def _pairs_of(text: str, html: str) -> tuple[tuple[str, str], ...]:
     stacked = [(k, v) for k, v, _ in engine.next_line_pairs(text, field_of)
                if not glued_label(v)]  # "Vehicle of Interest" / "Year2026": a heading
     listing_values: set[str] = set()  # rows a heading made the listing's, in one rendering
-    for key, value in _scoped(form_pairs(text)) + _scoped(table) + stacked:
+    for key, value in _unglued(_scoped(form_pairs(text)) + _scoped(table) + stacked):
         if key in _HEADER_KEYS and value.strip().lower() in _HEADER_VALUES:
             continue  # a table's header row ("Question: Answer"), no field
         first_line = value.strip().split("\n")[0].strip()
@@ -827,6 +827,25 @@ def _pairs_of(text: str, html: str) -> tuple[tuple[str, str], ...]:
 
 
 _INNER_LABEL = re.compile(r"^([^\W\d_][\w' -]{0,30}):\s+(\S.*)$")
+# The next row run onto a person's row: "First Name: Sofia Last Name: Lindqvist".
+_NEXT_ROW = re.compile(r"\s+([A-Z][\w' -]{1,30}?):\s+(\S.*)$")
+_PERSON_ROWS = frozenset({"full_name", "first_name", "last_name", "email", "phone"})
+
+
+def _unglued(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Pairs with a person's row split where the next person's row runs onto it on one line
+    ("First Name: Sofia Last Name: Lindqvist" is two rows)."""
+    out: list[tuple[str, str]] = []
+    for key, value in pairs:
+        first, sep, rest = value.partition("\n")
+        while (field_of(key) in _PERSON_ROWS and (m := _NEXT_ROW.search(first[:engine.LINE_MAX]))
+               and field_of(label_key(m.group(1))) in _PERSON_ROWS
+               # ("First Name: Olumide" is one label, not "First" and a row "Name")
+               and label_key(f"{first[:m.start()]} {m.group(1)}") not in _KNOWN):
+            out.append((key, first[:m.start()]))
+            key, first = label_key(m.group(1)), m.group(2)
+        out.append((key, first + sep + rest))
+    return out
 # A row's field, and the fields whose label may open its value as a sub-field's.
 _SAME_ROW = {"full_name": ("full_name", "first_name", "last_name"),
              "first_name": ("first_name",), "last_name": ("last_name",),
