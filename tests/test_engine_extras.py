@@ -2681,3 +2681,14 @@ def test_a_persons_next_row_run_onto_their_row_is_split() -> None:
                          "Name: First Name: Olumide\n\nLast Name: Adebayo\n\n"
                          "Email: olumide.a@example.com\n")
     assert (kept.first_name, kept.last_name) == ("Olumide", "Adebayo")
+
+
+@pytest.mark.parametrize(("listing", "street"), [
+    ("Mieszkanie 3-pokojowe, ul. Hoża 12, 00-528 Warszawa", "ul. Hoża 12"),
+    ("Bilocale via Dante 9, 20121 Milano", "via Dante 9"),
+])
+def test_a_rooms_title_with_its_kind_before_the_street(listing: str, street: str) -> None:
+    ex = _read_subject("Portal <noreply@portal.example>", "Nowe zapytanie",
+                       f"Nowe zapytanie\n\nOgłoszenie: {listing}\n\nImię i nazwisko: Ewa Nowak\n"
+                       "E-mail: ewa.nowak@example.pl\n\nWiadomość:\nCzy mieszkanie jest wolne?\n")
+    assert ex.property_address and ex.property_address.startswith(street)

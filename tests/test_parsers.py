@@ -597,3 +597,23 @@ def test_a_stub_plain_part_gives_way_to_its_html_alternative() -> None:
     mail = parse_mail(msg.as_bytes())
     assert "walter.crane@example.com" in mail.text
     assert extract(mail, ParseContext()).email == "walter.crane@example.com"
+
+
+def test_a_plain_part_with_its_rows_run_together_gives_way_to_the_html() -> None:
+    msg = EmailMessage()
+    msg["From"], msg["To"] = "Portal <leads@portal.example>", "leads@brokerage.example"
+    msg["Subject"] = "New lead - 918 Juniper St"
+    msg.set_content("You have a new lead!\nProperty: 918 Juniper St, Denver, CO 80220\n"
+                    "List Price: $625,000 Name: Hannah Brooks Phone: (720) 555-0158 Email: "
+                    "hbrooks@example.com Comments:\nCan we see it Saturday?\n")
+    msg.add_alternative("<table><tr><td><b>Property:</b> 918 Juniper St, Denver, CO 80220</td>"
+                        "</tr><tr><td><b>List Price:</b> $625,000</td></tr>"
+                        "<tr><td><b>Name:</b></td><td>Hannah Brooks</td></tr>"
+                        "<tr><td><b>Phone:</b></td><td>(720) 555-0158</td></tr>"
+                        "<tr><td><b>Email:</b></td><td>hbrooks@example.com</td></tr>"
+                        "<tr><td><b>Comments:</b><br>Can we see it Saturday?</td></tr></table>",
+                        subtype="html")
+    ex = extract(parse_mail(msg.as_bytes()), ParseContext())
+    assert (ex.email, ex.phone) == ("hbrooks@example.com", "+17205550158")
+    assert ex.full_name == "Hannah Brooks"
+    assert ex.price == "$625,000" and ex.message == "Can we see it Saturday?"

@@ -85,14 +85,14 @@ def test_extract_json_contract() -> None:
 # The blind sets (tests/fixtures/blind/README.md) at or above what they last reached: a
 # change may raise these floors, never lower them. set1 and set3 reached 100% and moved to
 # samples/sets/, where test_eval_samples_is_perfect_on_every_field holds them.
-BLIND_FLOORS = {"set2": (0.986, 0, 64), "set4": (0.986, 0, 103), "set5": (0.987, 0, 75),
+BLIND_FLOORS = {"set2": (0.988, 0, 64), "set4": (0.986, 0, 103), "set5": (0.987, 0, 75),
                 "set6": (0.989, 0, 105), "set7": (0.979, 0, 115), "set8": (0.963, 0, 108),
                 "set9": (0.991, 0, 126), "set10": (0.979, 0, 126), "set11": (0.976, 0, 128),
                 "set12": (0.977, 0, 128), "set13": (0.979, 2, 120), "set14": (0.975, 1, 124),
                 "set15": (0.989, 0, 120), "set16": (0.979, 0, 124), "set17": (0.981, 0, 124),
                 "set18": (0.981, 0, 124), "set19": (0.982, 2, 124), "set20": (0.994, 0, 124),
                 "set21": (0.982, 0, 124), "set22": (0.979, 0, 124), "set23": (0.992, 0, 124),
-                "set24": (0.968, 0, 124), "set25": (0.955, 5, 124)}
+                "set24": (0.968, 0, 124), "set25": (0.964, 5, 124)}
 
 
 @pytest.mark.parametrize("name", sorted(BLIND_FLOORS))

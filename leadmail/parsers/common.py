@@ -729,11 +729,12 @@ _TITLE_BEFORE = Folded(
     r"para alugar|para venda|à vendre|à louer|zu verkaufen|zu vermieten|in vendita|in affitto|"
     r"te koop|te huur)\b(?:\s+(?:en|in|at|na|no|em|à|a)\b)?\s*[,:–—-]?\s+(?=\S)")
 # A listing's title of its rooms before its street: "4.5-Zimmer-Wohnung, Seefeldstrasse 112, ...",
-# "3 bed flat, 41 Otley Rd, Leeds", "T3 de 4 pièces, 12 rue ...".
+# "3 bed flat, 41 Otley Rd, Leeds", "Mieszkanie 3-pokojowe, ul. ...", "Trilocale via Roma 15".
 _ROOMS_TITLE = Folded(
-    r"^\s*(?:t\d\s+de\s+)?\d{1,2}(?:[.,]5)?[ -]?(?:zimmer|rooms?|bed(?:room)?s?|bd|br|pi[eè]ces?|"
-    r"locali|kamers?|habitaci[oó]n(?:es)?|hab\.|quartos?|pokoj\w*|rum|v[æa]relser)\b[^,\d\n]{0,30},"
-    r"\s+(?=\S)")
+    r"^\s*(?:[^\W\d_]{3,20}\s+)?(?:(?:t\d\s+de\s+)?\d{1,2}(?:[.,]5)?[ -]?(?:zimmer|rooms?|"
+    r"bed(?:room)?s?|bd|br|pi[eè]ces?|locali|kamers?|habitaci[oó]n(?:es)?|hab\.|quartos?|pokoj\w*|"
+    r"rum|v[æa]relser)\b[^,\d\n]{0,30},\s+(?=\S)|(?:mono|bi|tri|quadri|penta)locale\s+(?=via\b|"
+    r"viale\b|piazza\b|corso\b))")
 # After a whole street, what a listing line runs on with: " – 450 000 € – Réf. LYO-2231"
 # (a separator and the listing's other facts), or the town given again (", Leander").
 _AFTER_STREET = re.compile(r"^\s*(?:[–—|·]|\s-)\s|^,\s*([^\W\d_][\w .'-]{1,40})\s*$")

@@ -19,6 +19,10 @@ from leadmail.parsers.text import html_to_text, normalize_space
 MAX_TEXT = 200_000
 MAX_HTML = 1_000_000
 STUB_TEXT = 400  # a plain part shorter than this may be a stub of its HTML alternative
+# A line holding three rows or more ("... Name: Hannah Brooks Phone: (720) 555-0158 Email: ...");
+# and a row's label at the start of a line.
+_MID_ROW = re.compile(r"\S\s+[A-Z][\w/()-]*(?: [\w/()-]+){0,2}:\s")
+_ROW_START = re.compile(r"(?m)^[ \t]*[^\W\d_][\w /'’()-]{0,30}:[ \t]")
 
 # Defects after which an empty body means the message is broken, not merely empty.
 _STRUCTURAL = {
@@ -108,6 +112,11 @@ def _decoded_parts(message: object, subtype: str) -> str:
     return "\n".join(out)
 
 
+def _run_together(text: str) -> bool:
+    """A line of the text holds three rows or more, run together."""
+    return any(len(_MID_ROW.findall(line)) >= 3 for line in text[:20000].split("\n"))
+
+
 def _has_attached_message(message: object) -> bool:
     """A message/rfc822 part is attached: its HTML is the attached mail's, not an alternative
     of the outer text."""
@@ -146,11 +155,14 @@ def parse_mail(raw: bytes) -> Mail:
     # NUL and other control characters are nobody's words: dropped before anything reads.
     html, plain = storable(html), storable(plain)
     text = normalize_space(plain) or (html_to_text(html)[:MAX_TEXT] if html else "")
-    if html and plain and len(text) < STUB_TEXT and not _has_attached_message(parsed.message):
+    if html and plain and (len(text) < STUB_TEXT or _run_together(text)) and (
+            not _has_attached_message(parsed.message)):
         # A plain part that only points at the HTML one ("New response to Free Consultation
-        # Request. View in Typeform."): the HTML holds the mail.
+        # Request. View in Typeform."), or that runs its rows together on one line ("List
+        # Price: $625,000 Name: Hannah Brooks Phone: ... Email: ..."): the HTML holds the mail.
         rendered = html_to_text(html)[:MAX_TEXT]
-        if len(rendered) > 2 * len(text) + 80:
+        if len(rendered) > 2 * len(text) + 80 or (
+                len(_ROW_START.findall(rendered)) >= len(_ROW_START.findall(text)) + 3):
             text = rendered
     subject = normalize_space(storable(_first(parsed.subject)))
     extra = _structured_parts(parsed.message)
