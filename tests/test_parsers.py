@@ -584,36 +584,41 @@ def test_a_homes_adf_is_its_providers_lead_and_a_cars_stays_adf() -> None:
                                                   "2024 Chevrolet Silverado 1500 LT Trail Boss")
 
 
-def test_a_stub_plain_part_gives_way_to_its_html_alternative() -> None:
+def _alternative(sender: str, subject: str, plain: str, html: str) -> bytes:
+    """A multipart/alternative mail of a plain part and an HTML part."""
     msg = EmailMessage()
-    msg["From"], msg["To"] = "Forms <notifications@forms.example>", "leads@brokerage.example"
-    msg["Subject"] = "New response: Free Consultation Request"
-    msg.set_content("New response to Free Consultation Request. View in Forms.")
-    msg.add_alternative("<p><b>What's your name?</b><br>Walter Crane</p>"
-                        "<p><b>What's your email address?</b><br>walter.crane@example.com</p>"
-                        "<p><b>And your phone number?</b><br>+1 512 555 0104</p>"
-                        "<p><b>How can we help?</b><br>I was rear-ended on I-35 last month and "
-                        "the other driver's insurer will not pay.</p>", subtype="html")
-    mail = parse_mail(msg.as_bytes())
+    msg["From"], msg["To"], msg["Subject"] = sender, "leads@brokerage.example", subject
+    msg.set_content(plain)
+    msg.add_alternative(html, subtype="html")
+    return msg.as_bytes()
+
+
+def test_a_stub_plain_part_gives_way_to_its_html_alternative() -> None:
+    raw = _alternative("Forms <notifications@forms.example>",
+                       "New response: Free Consultation Request",
+                       "New response to Free Consultation Request. View in Forms.",
+                       "<p><b>What's your name?</b><br>Walter Crane</p>"
+                       "<p><b>What's your email address?</b><br>walter.crane@example.com</p>"
+                       "<p><b>And your phone number?</b><br>+1 512 555 0104</p>"
+                       "<p><b>How can we help?</b><br>I was rear-ended on I-35 last month and "
+                       "the other driver's insurer will not pay.</p>")
+    mail = parse_mail(raw)
     assert "walter.crane@example.com" in mail.text
     assert extract(mail, ParseContext()).email == "walter.crane@example.com"
 
 
 def test_a_plain_part_with_its_rows_run_together_gives_way_to_the_html() -> None:
-    msg = EmailMessage()
-    msg["From"], msg["To"] = "Portal <leads@portal.example>", "leads@brokerage.example"
-    msg["Subject"] = "New lead - 918 Juniper St"
-    msg.set_content("You have a new lead!\nProperty: 918 Juniper St, Denver, CO 80220\n"
-                    "List Price: $625,000 Name: Hannah Brooks Phone: (720) 555-0158 Email: "
-                    "hbrooks@example.com Comments:\nCan we see it Saturday?\n")
-    msg.add_alternative("<table><tr><td><b>Property:</b> 918 Juniper St, Denver, CO 80220</td>"
-                        "</tr><tr><td><b>List Price:</b> $625,000</td></tr>"
-                        "<tr><td><b>Name:</b></td><td>Hannah Brooks</td></tr>"
-                        "<tr><td><b>Phone:</b></td><td>(720) 555-0158</td></tr>"
-                        "<tr><td><b>Email:</b></td><td>hbrooks@example.com</td></tr>"
-                        "<tr><td><b>Comments:</b><br>Can we see it Saturday?</td></tr></table>",
-                        subtype="html")
-    ex = extract(parse_mail(msg.as_bytes()), ParseContext())
+    raw = _alternative("Portal <leads@portal.example>", "New lead - 918 Juniper St",
+                       "You have a new lead!\nProperty: 918 Juniper St, Denver, CO 80220\n"
+                       "List Price: $625,000 Name: Hannah Brooks Phone: (720) 555-0158 Email: "
+                       "hbrooks@example.com Comments:\nCan we see it Saturday?\n",
+                       "<table><tr><td><b>Property:</b> 918 Juniper St, Denver, CO 80220</td>"
+                       "</tr><tr><td><b>List Price:</b> $625,000</td></tr>"
+                       "<tr><td><b>Name:</b></td><td>Hannah Brooks</td></tr>"
+                       "<tr><td><b>Phone:</b></td><td>(720) 555-0158</td></tr>"
+                       "<tr><td><b>Email:</b></td><td>hbrooks@example.com</td></tr>"
+                       "<tr><td><b>Comments:</b><br>Can we see it Saturday?</td></tr></table>")
+    ex = extract(parse_mail(raw), ParseContext())
     assert (ex.email, ex.phone) == ("hbrooks@example.com", "+17205550158")
     assert ex.full_name == "Hannah Brooks"
     assert ex.price == "$625,000" and ex.message == "Can we see it Saturday?"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from leadmail import normalize
 from leadmail.parsers import fields as engine
 from leadmail.parsers import structured
 from leadmail.parsers.adf import AdfParser
@@ -464,11 +463,11 @@ _NENSHIKI = re.compile(r"((?:19|20)\d\d)\s?年(?:式|型|モデル)")  # "2023�
 _PURCHASE_FLOOR = 20000  # a sum below this is a rent, a deposit or a job's budget
 
 
-def _sum(price: object) -> int:
+def _sum(price: str | int | None) -> int:
     """A price as the lead will store it ("USD 185.000" is 185000), 0 for none."""
-    if price is None or isinstance(price, int):
-        return price or 0
-    return engine.price_value(str(price)) or normalize.price(str(price)) or 0
+    from leadmail.draft import lead_price  # (draft imports this package: no cycle at import)
+
+    return lead_price(price) or 0
 
 
 def _name_line(first: str, surname: str, text: str) -> re.Match[str] | None:

@@ -830,7 +830,6 @@ def _pairs_of(text: str, html: str) -> tuple[tuple[str, str], ...]:
 _INNER_LABEL = re.compile(r"^([^\W\d_][\w' -]{0,30}):\s+(\S.*)$")
 # The next row run onto a person's row: "First Name: Sofia Last Name: Lindqvist".
 _NEXT_ROW = re.compile(r"\s+([A-Z][\w' -]{1,30}?):\s+(\S.*)$")
-_PERSON_ROWS = frozenset({"full_name", "first_name", "last_name", "email", "phone"})
 
 
 def _unglued(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -839,8 +838,8 @@ def _unglued(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for key, value in pairs:
         first, sep, rest = value.partition("\n")
-        while (field_of(key) in _PERSON_ROWS and (m := _NEXT_ROW.search(first[:engine.LINE_MAX]))
-               and field_of(label_key(m.group(1))) in _PERSON_ROWS
+        while (field_of(key) in _PERSON_FIELDS and (m := _NEXT_ROW.search(first[:engine.LINE_MAX]))
+               and field_of(label_key(m.group(1))) in _PERSON_FIELDS
                # ("First Name: Olumide" is one label, not "First" and a row "Name")
                and label_key(f"{first[:m.start()]} {m.group(1)}") not in _KNOWN):
             out.append((key, first[:m.start()]))

@@ -201,7 +201,8 @@ def observe_many(session: Session, settings: Settings, seen: list[Seen]) -> list
     now = utcnow()
     turned: list[Drift] = []
     for source, items in sorted(by_source.items()):  # locked in one order: no deadlock
-        known = session.get(SourceHealth, source) is not None
+        # (a lead first counts all that follow: the row is looked up only for a non-lead first)
+        known = items[0].kind in LEAD_KINDS or session.get(SourceHealth, source) is not None
         rows: list[dict[str, Any]] = []
         counted: list[Seen] = []
         for one in items:
