@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from leadmail import leadfields, normalize
 from leadmail.leadfields import dataclass_of
 from leadmail.parsers.base import Extracted
-from leadmail.parsers.fields import price_value
+
+# The lead's price, as the parsers read it too (one reader: see fields.stored_price).
+from leadmail.parsers.fields import stored_price as lead_price
 
 # The keys of `leadmail extract --json`, in this order (a contract admins' tooling relies on).
 EXTRACT_KEYS = ("is_lead", *leadfields.names("shown", first=("source",)))
@@ -47,16 +49,6 @@ class Draft:
         """The extract --json view: EXTRACT_KEYS only, absent values as null."""
         data = asdict(self)
         return {key: data[key] for key in EXTRACT_KEYS}
-
-
-def lead_price(raw: str | int | None) -> int | None:
-    """The lead's price: a range's upper bound ("$1,650 - $1,900" -> 1900; what the person can
-    reach), European and Canadian spellings ("465 000 €", "485.000 EUR"), else normalize.price."""
-    if isinstance(raw, str):
-        found = price_value(raw)
-        if found is not None:
-            return found if 0 <= found <= 10**10 else None
-    return normalize.price(raw)
 
 
 def build(ext: Extracted, region: str) -> Draft:

@@ -465,9 +465,7 @@ _PURCHASE_FLOOR = 20000  # a sum below this is a rent, a deposit or a job's budg
 
 def _sum(price: str | int | None) -> int:
     """A price as the lead will store it ("USD 185.000" is 185000), 0 for none."""
-    from leadmail.draft import lead_price  # (draft imports this package: no cycle at import)
-
-    return lead_price(price) or 0
+    return engine.stored_price(price) or 0
 
 
 def _name_line(first: str, surname: str, text: str) -> re.Match[str] | None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 
+from leadmail import normalize
 from leadmail.parsers.text import Folded, label_key, strip_footer
 
 LINE_MAX = 400  # characters of one line any pattern here reads
@@ -597,6 +598,17 @@ def _clause(before: str) -> str:
     """The words before an amount in its own sentence: "... a parking spot. Budget is under"
     keeps "Budget is under"."""
     return re.split(r"[.!?;]\s", before)[-1]
+
+
+def stored_price(raw: str | int | float | None) -> int | None:
+    """The price a lead stores: a range's upper bound ("$1,650 - $1,900" -> 1900; what the
+    person can reach), European and Canadian spellings ("465 000 €", "485.000 EUR"), else
+    normalize.price."""
+    if isinstance(raw, str):
+        found = price_value(raw)
+        if found is not None:
+            return found if 0 <= found <= 10**10 else None
+    return normalize.price(raw)
 
 
 # A notice's listing line saying what it is offered for: "Retail Building For Sale - $2,950,000"
